@@ -1,0 +1,209 @@
+package analyze
+
+import (
+	"testing"
+
+	"github.com/synq/synq/internal/synth"
+	"github.com/synq/synq/reassemble"
+)
+
+// track runs a synthetic script through the tracker and returns the
+// attempts with their outcomes, judged against the script's last packet.
+func track(t *testing.T, script string) ([]reassemble.Attempt, []Outcome) {
+	t.Helper()
+	pkts := synth.MustScript(script)
+	var atts []reassemble.Attempt
+	tr := reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) { atts = append(atts, *a) })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	tr.Flush()
+	end := pkts[len(pkts)-1].Time
+	outs := make([]Outcome, len(atts))
+	for i := range atts {
+		outs[i] = Classify(&atts[i], end)
+	}
+	return atts, outs
+}
+
+// The scripts are synthetic: each states the packet sequence that the
+// domain notes (shared/docs/listen-queues.md) give for one outcome. The
+// real-kernel versions of these are the scenario tests in cmd/synq.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name          string
+		script        string
+		want          Outcome
+		syns, dropped int
+		synacks, retx int
+		ignored       int
+	}{
+		{
+			name: "established with data and close",
+			script: `0 c S
+				0.0001 s S.
+				0.0002 c .
+				0.0003 c P. len=10
+				0.0004 s . ack=1011
+				0.0005 c F. seq=1011
+				0.0006 s F. ack=1012
+				0.0007 c . seq=1012 ack=5002`,
+			want: Established, syns: 1, synacks: 1,
+		},
+		{
+			name: "established, silent server, capture goes on",
+			script: `0 c S
+				0 s S.
+				0.001 c .
+				9 c S from=10.0.0.9:1`,
+			want: Established, syns: 1, synacks: 1,
+		},
+		{
+			name: "SYN retransmitted then answered",
+			script: `0 c S
+				1 c S
+				1.0001 s S.
+				1.0002 c .
+				1.0003 s P. len=5`,
+			want: Established, syns: 2, dropped: 1, synacks: 1,
+		},
+		{
+			name: "unanswered SYN with retransmissions",
+			script: `0 c S
+				1 c S
+				2 c S
+				4 c S
+				20 c S from=10.0.0.9:1`,
+			want: UnansweredSYN, syns: 4, dropped: 4,
+		},
+		{
+			name: "single SYN at the end of the capture is incomplete",
+			script: `0 c S from=10.0.0.9:1
+				0.5 s S. from=10.0.0.9:1
+				9 c S`,
+			want: Incomplete, syns: 1, dropped: 1,
+		},
+		{
+			name: "no listener",
+			script: `0 c S
+				0.0001 s R. seq=0 ack=1001
+				10 c S from=10.0.0.9:1`,
+			want: Rejected, syns: 1,
+		},
+		{
+			name: "SYN-ACK never acknowledged",
+			script: `0 c S
+				0.001 s S.
+				1.001 s S.
+				3.001 s S.
+				20 c S from=10.0.0.9:1`,
+			want: SYNACKUnacked, syns: 1, synacks: 3, retx: 2,
+		},
+		{
+			name: "accept queue full: ACK and data ignored, SYN-ACK retransmitted",
+			script: `0 c S
+				0.001 s S.
+				0.05 c .
+				0.05 c P. len=10
+				0.3 c P. len=10
+				1.001 s S.
+				1.05 c .
+				3.001 s S.
+				3.05 c .
+				20 c S from=10.0.0.9:1`,
+			want: ACKIgnored, syns: 1, synacks: 3, retx: 2, ignored: 5,
+		},
+		{
+			name: "ignored, then the request expired and a data retransmission got a reset",
+			script: `0 c S
+				0.001 s S.
+				0.05 c .
+				0.05 c P. len=10
+				1.001 s S.
+				1.05 c .
+				5 c P. len=10
+				12 c P. len=10
+				12.0001 s R. seq=5001 ack=0`,
+			want: ACKIgnored, syns: 1, synacks: 2, retx: 1, ignored: 4,
+		},
+		{
+			name: "abort_on_overflow: RST answers the handshake ACK",
+			script: `0 c S
+				0.001 s S.
+				0.05 c .
+				0.0501 s R seq=5001
+				0.0502 c P. len=10
+				0.0503 s R seq=5001`,
+			want: ResetAfterACK, syns: 1, synacks: 1, ignored: 1,
+		},
+		{
+			name: "client resets after SYN-ACK",
+			script: `0 c S
+				0.001 s S.
+				0.002 c R seq=1001`,
+			want: ClientReset, syns: 1, synacks: 1,
+		},
+		{
+			name: "challenge ACK, never a SYN-ACK",
+			script: `0 c S
+				0.001 s . seq=777 ack=99
+				0.002 c R seq=99
+				20 c S from=10.0.0.9:1`,
+			want: SYNAnsweredByACK, syns: 1,
+		},
+		{
+			name: "challenge ACK, client resets and retries, then SYN-ACK",
+			script: `0 c S
+				0.001 s . seq=777 ack=99
+				0.002 c R seq=99
+				1 c S
+				1.001 s S.
+				1.002 c .
+				1.003 s P. len=5`,
+			want: Established, syns: 2, synacks: 1,
+		},
+		{
+			name: "accepted after a late queue drain is established",
+			script: `0 c S
+				0.001 s S.
+				0.05 c .
+				1.001 s S.
+				1.05 c .
+				1.06 s P. len=5`,
+			want: Established, syns: 1, synacks: 2, retx: 1, ignored: 1,
+		},
+		{
+			name: "sequence numbers wrap inside the handshake",
+			script: `0 c S seq=4294967295
+				0.001 s S. seq=4294967290 ack=0
+				0.002 c . seq=0 ack=4294967291
+				0.003 c P. seq=0 ack=4294967291 len=10
+				0.004 s . seq=4294967291 ack=10`,
+			want: Established, syns: 1, synacks: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			atts, outs := track(t, tt.script)
+			var a *reassemble.Attempt
+			var got Outcome
+			for i := range atts {
+				if atts[i].Client == synth.Client {
+					a, got = &atts[i], outs[i]
+				}
+			}
+			if a == nil {
+				t.Fatalf("no attempt for %v among %d", synth.Client, len(atts))
+			}
+			if got != tt.want {
+				t.Errorf("outcome = %v, want %v (attempt %+v)", got, tt.want, *a)
+			}
+			type counts struct{ SYNs, Dropped, SYNACKs, Retx, Ignored int }
+			gotC := counts{a.SYNs, a.DroppedSYNs, a.SYNACKs, a.SYNACKRetransmits, a.IgnoredSegments}
+			wantC := counts{tt.syns, tt.dropped, tt.synacks, tt.retx, tt.ignored}
+			if gotC != wantC {
+				t.Errorf("counts (-want +got):\n- %+v\n+ %+v", wantC, gotC)
+			}
+		})
+	}
+}

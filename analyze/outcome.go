@@ -1,0 +1,123 @@
+// Package analyze turns the tracker's attempt records into outcomes and
+// per-listener aggregates. It is pure: no IO, no clock, no printing.
+package analyze
+
+import (
+	"time"
+
+	"github.com/synq/synq/reassemble"
+)
+
+// Outcome is what happened to one connection attempt. Every attempt gets
+// exactly one.
+type Outcome uint8
+
+const (
+	// Established: the handshake completed and the server took the
+	// connection: it acknowledged client data, sent data or FIN, or never
+	// retransmitted its SYN-ACK after the client's ACK.
+	Established Outcome = iota
+	// UnansweredSYN: the client's SYN (maybe retransmitted) got no answer
+	// at all from the server.
+	UnansweredSYN
+	// Rejected: the server answered the SYN with a RST (no listener).
+	Rejected
+	// SYNACKUnacked: the server sent a SYN-ACK (maybe retransmitted) that
+	// the client never acknowledged.
+	SYNACKUnacked
+	// ACKIgnored: the client acknowledged the SYN-ACK (and maybe sent data)
+	// but the server went on retransmitting the SYN-ACK and/or never
+	// acknowledged the data: the accept queue was full.
+	ACKIgnored
+	// ResetAfterACK: the server reset the connection as its answer to the
+	// client's handshake ACK (tcp_abort_on_overflow=1).
+	ResetAfterACK
+	// ClientReset: the client reset the attempt after the SYN-ACK, before
+	// acknowledging it.
+	ClientReset
+	// SYNAnsweredByACK: the SYN got a bare ACK (challenge ACK, stale state
+	// on the server) and never a SYN-ACK.
+	SYNAnsweredByACK
+	// Incomplete: the capture ended while the attempt was still inside its
+	// retransmission window: not counted as failed.
+	Incomplete
+
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{
+	Established:      "established",
+	UnansweredSYN:    "unanswered_syn",
+	Rejected:         "rejected",
+	SYNACKUnacked:    "synack_unacked",
+	ACKIgnored:       "ack_ignored",
+	ResetAfterACK:    "reset_after_ack",
+	ClientReset:      "client_reset",
+	SYNAnsweredByACK: "syn_answered_by_ack",
+	Incomplete:       "incomplete",
+}
+
+// String returns the outcome's stable name, as used in JSON.
+func (o Outcome) String() string {
+	if o < numOutcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Failed reports whether the outcome is a failed attempt.
+func (o Outcome) Failed() bool { return o != Established && o != Incomplete }
+
+// AllOutcomes lists every outcome in their documented order.
+func AllOutcomes() []Outcome {
+	out := make([]Outcome, numOutcomes)
+	for i := range out {
+		out[i] = Outcome(i)
+	}
+	return out
+}
+
+// RetransmitGrace is how close to the end of the capture an attempt's last
+// event may be and still be called Incomplete: Linux retransmits a SYN or
+// SYN-ACK first after 1 s, so an attempt that went quiet less than this
+// before the end may simply not have had its next packet yet.
+const RetransmitGrace = 3 * time.Second
+
+// Classify gives an attempt its outcome. captureEnd is the time of the
+// capture's last packet, used to tell an unfinished attempt from a failed one.
+func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
+	quietAtEnd := func(since int64) bool {
+		return a.End == reassemble.EndCaptureEnd && captureEnd-since < int64(RetransmitGrace)
+	}
+	if a.SYNACKs == 0 {
+		switch {
+		case a.RSTBeforeSYNACK:
+			return Rejected
+		case a.BareACKAnswer:
+			return SYNAnsweredByACK
+		case a.SYNs <= 1 && quietAtEnd(a.LastSYN):
+			return Incomplete
+		}
+		return UnansweredSYN
+	}
+	if a.ClientAcked {
+		switch {
+		case a.AbortRST:
+			return ResetAfterACK
+		case a.ServerAccepted:
+			return Established
+		case a.SYNACKRetransAfterACK > 0 || a.IgnoredSegments > 0:
+			return ACKIgnored
+		case a.SYNACKs == 1 && quietAtEnd(a.FirstACK):
+			return Incomplete
+		}
+		return Established
+	}
+	switch {
+	case a.ClientRSTs > 0:
+		return ClientReset
+	case a.SYNACKRetransmits == 0 && quietAtEnd(a.LastSYNACK):
+		return Incomplete
+	}
+	return SYNACKUnacked
+}

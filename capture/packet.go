@@ -1,0 +1,82 @@
+// Package capture reads packet captures (pcap, pcapng, gzip, stdin, several
+// files merged in time order) and decodes each frame's link, IP and TCP
+// headers into a small Packet value. It never prints and keeps no global
+// state; everything above it works on Packet values only.
+package capture
+
+import (
+	"net/netip"
+)
+
+// TCPFlags is the TCP flag byte (FIN is bit 0, CWR bit 7).
+type TCPFlags uint8
+
+const (
+	FlagFIN TCPFlags = 1 << iota
+	FlagSYN
+	FlagRST
+	FlagPSH
+	FlagACK
+	FlagURG
+	FlagECE
+	FlagCWR
+)
+
+// Has reports whether all flags in f2 are set.
+func (f TCPFlags) Has(f2 TCPFlags) bool { return f&f2 == f2 }
+
+// String renders the flags tcpdump-style ("S", "S.", "R.", "P.", "F.").
+func (f TCPFlags) String() string {
+	var b [8]byte
+	n := 0
+	for _, c := range []struct {
+		f TCPFlags
+		c byte
+	}{{FlagSYN, 'S'}, {FlagFIN, 'F'}, {FlagPSH, 'P'}, {FlagRST, 'R'}, {FlagURG, 'U'}, {FlagECE, 'E'}, {FlagCWR, 'W'}, {FlagACK, '.'}} {
+		if f&c.f != 0 {
+			b[n] = c.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
+}
+
+// TCPOptions holds the handshake-relevant TCP options of one segment.
+// Absent options are zero with their Has* flag false; a window scale of 0 is
+// a real value, hence HasWScale.
+type TCPOptions struct {
+	MSS       uint16
+	WScale    uint8
+	HasMSS    bool
+	HasWScale bool
+	SACKPerm  bool
+	HasTS     bool
+	TSval     uint32
+	TSecr     uint32
+}
+
+// Packet is one decoded TCP segment. It is a value: it holds no pointer into
+// the capture's read buffer, so it stays valid after the next read.
+type Packet struct {
+	// Time is the capture timestamp in nanoseconds since the Unix epoch.
+	Time int64
+	Src  netip.AddrPort
+	Dst  netip.AddrPort
+
+	Flags  TCPFlags
+	Seq    uint32
+	Ack    uint32
+	Window uint16
+	Opts   TCPOptions
+	// PayloadLen is the TCP payload length from the IP header's length
+	// fields, not from the captured bytes, so it is right under a short
+	// snap length (and, like the kernel's view, includes offloaded
+	// super-segments as one).
+	PayloadLen uint32
+	// OptionsCut is true when the snap length cut the TCP options: Opts
+	// holds only what was captured.
+	OptionsCut bool
+}

@@ -1,0 +1,114 @@
+// Package reassemble follows TCP handshakes per 4-tuple and turns the packets
+// of each connection attempt into one Attempt record. It works at the level
+// of flags, sequence and acknowledgement numbers; it never reassembles
+// payload. Attempts are emitted as soon as they are finished (closed, idle,
+// replaced by port reuse, or the capture ended), so memory follows the
+// attempts in flight, not the size of the capture.
+package reassemble
+
+import (
+	"net/netip"
+
+	"github.com/synq/synq/capture"
+)
+
+// EndReason says why the tracker stopped following an attempt.
+type EndReason uint8
+
+const (
+	EndCaptureEnd EndReason = iota // the capture ended while it was tracked
+	EndClosed                      // FIN in both directions or a RST, then a quiet linger
+	EndIdle                        // no packet for the idle timeout
+	EndReused                      // a SYN with a new ISN reused the 4-tuple
+)
+
+func (r EndReason) String() string {
+	switch r {
+	case EndClosed:
+		return "closed"
+	case EndIdle:
+		return "idle"
+	case EndReused:
+		return "reused"
+	default:
+		return "capture_end"
+	}
+}
+
+// Attempt is everything the tracker learned about one connection attempt:
+// one client SYN ISN on one 4-tuple, or, when MidStream is set, a connection
+// whose handshake was not in the capture. Times are capture nanoseconds; a
+// zero time means the event was not seen.
+type Attempt struct {
+	Client netip.AddrPort
+	Server netip.AddrPort
+
+	// MidStream is set for connections first seen without a client SYN:
+	// they are counted apart and kept out of handshake statistics.
+	MidStream bool
+
+	ClientISN    uint32
+	ServerISN    uint32 // ISN of the last SYN-ACK seen
+	HasServerISN bool
+
+	SYNs    int // client SYN packets, retransmissions included
+	SYNACKs int // server SYN-ACK packets, retransmissions included
+	// SYNACKRetransmits counts SYN-ACKs that repeated a server ISN already
+	// seen on this attempt.
+	SYNACKRetransmits int
+	// SYNACKRetransAfterACK counts SYN-ACK retransmissions sent after the
+	// client had acknowledged the SYN-ACK: the server ignored that ACK.
+	SYNACKRetransAfterACK int
+
+	FirstSYN    int64
+	LastSYN     int64
+	FirstSYNACK int64
+	LastSYNACK  int64
+	FirstACK    int64 // client's first segment acknowledging the SYN-ACK (valid if ClientAcked)
+	Accepted    int64 // first server packet showing a full socket (valid if ServerAccepted)
+	FirstPacket int64
+	LastPacket  int64
+
+	SYNOpts    capture.TCPOptions // options of the first client SYN
+	SYNACKOpts capture.TCPOptions // options of the first SYN-ACK
+	SYNOptsCut bool               // snap length cut the SYN's options
+
+	// DroppedSYNs counts client SYNs (retransmissions included) that got
+	// no answer from the server before the client's next packet of this
+	// attempt or the end of the attempt.
+	DroppedSYNs int
+	// IgnoredSegments counts client segments after the SYN-ACK that the
+	// server did not take while it held only a request: followed by a
+	// SYN-ACK retransmission, answered by an abort RST, or never answered.
+	IgnoredSegments int
+
+	// BareACKAnswer is set when the server answered a SYN with a bare ACK
+	// (challenge ACK or stale state) before any SYN-ACK.
+	BareACKAnswer bool
+	// ServerRSTs and ClientRSTs count RST segments by direction.
+	ServerRSTs     int
+	ClientRSTs     int
+	FirstServerRST int64
+	FirstClientRST int64
+	// RSTBeforeSYNACK: the server's first answer to the SYN was a RST.
+	RSTBeforeSYNACK bool
+	// AbortRST: the server reset the attempt as its first answer to the
+	// client's handshake ACK (tcp_abort_on_overflow=1 signature).
+	AbortRST bool
+
+	// ClientAcked: the client acknowledged a SYN-ACK (handshake complete
+	// from the client's side).
+	ClientAcked bool
+	// ServerAccepted: after the SYN-ACK the server sent something other than
+	// a SYN-ACK or RST (an ACK, data or FIN), which only a full socket does.
+	ServerAccepted bool
+
+	ClientData      bool // the client sent payload
+	ServerData      bool // the server sent payload
+	ServerAckedData bool // the server acknowledged client payload or FIN
+	ClientFIN       bool
+	ServerFIN       bool
+
+	Packets int // packets of this attempt, both directions
+	End     EndReason
+}

@@ -1,0 +1,465 @@
+package reassemble
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/synq/synq/capture"
+)
+
+// Config selects which attempts are tracked and how long they are kept.
+type Config struct {
+	// Ports, when not empty, restricts tracking to listeners on these ports.
+	Ports []uint16
+	// Server, when valid, forces which side is the server: only flows with
+	// an end at this address (and ServerPort, when not zero) are tracked,
+	// and that end is the server. SYNs sent by that end are outbound
+	// connections and are skipped.
+	Server     netip.Addr
+	ServerPort uint16
+	// IdleTimeout finishes an attempt that has seen no packet for this long
+	// (capture time). Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Linger keeps a closed attempt (RST, or FIN both ways) this long so
+	// that its last packets are not taken for a new connection. Zero means
+	// DefaultLinger.
+	Linger time.Duration
+}
+
+const (
+	// DefaultIdleTimeout outlasts Linux's longest handshake retry schedule
+	// (6 SYN retries or 5 SYN-ACK retries: about 127 s and 63 s).
+	DefaultIdleTimeout = 130 * time.Second
+	DefaultLinger      = 10 * time.Second
+	sweepEvery         = int64(5 * time.Second)
+)
+
+// Stats counts what the tracker saw beyond the attempts it emitted.
+type Stats struct {
+	Attempts       int // attempts emitted (MidStream ones included)
+	MidStream      int // connections first seen without a SYN
+	PeakInFlight   int // most attempts held at once
+	SkippedPackets int // packets outside --port / --server, or of outbound connections
+}
+
+// flowKey is the 4-tuple in a canonical order (lower address:port first),
+// so that both directions find the same entry with one map lookup.
+type flowKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+}
+
+func keyOf(src, dst netip.AddrPort) (flowKey, bool) {
+	sa, da := src.Addr().As16(), dst.Addr().As16()
+	sp, dp := src.Port(), dst.Port()
+	if less(sa, sp, da, dp) {
+		return flowKey{a: sa, b: da, pa: sp, pb: dp}, true
+	}
+	return flowKey{a: da, b: sa, pa: dp, pb: sp}, false
+}
+
+func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return pa < pb
+}
+
+// state is an attempt in flight plus what the tracker needs to finish it.
+type state struct {
+	Attempt
+	prevServerISN  uint32 // an earlier SYN-ACK ISN, for retransmission checks
+	hasPrevISN     bool
+	pendingSYN     bool // the last client SYN has had no answer yet
+	pendingSegs    int  // client segments since the server's last packet
+	sinceRetrans   bool // a SYN-ACK retransmission followed the client's ACK
+	clientFINSeen  bool
+	closed         bool
+	closedAt       int64
+	clientSeqLimit uint32 // client seq just past its highest payload/FIN
+	clientSent     bool   // clientSeqLimit is valid
+}
+
+// Tracker follows handshakes and emits one Attempt per connection attempt.
+type Tracker struct {
+	cfg       Config
+	ports     [65536 / 64]uint64 // bitmap of --port values
+	havePorts bool
+	emit      func(*Attempt)
+
+	flows     map[flowKey]int32
+	states    []state
+	free      []int32
+	inFlight  int
+	nextSweep int64
+	now       int64
+	stats     Stats
+}
+
+// NewTracker returns a tracker that calls emit with each finished attempt.
+// The *Attempt is only valid during the call: copy what you keep.
+func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultLinger
+	}
+	t := &Tracker{cfg: cfg, emit: emit, flows: make(map[flowKey]int32)}
+	for _, p := range cfg.Ports {
+		t.ports[p/64] |= 1 << (p % 64)
+		t.havePorts = true
+	}
+	return t
+}
+
+func (t *Tracker) portWanted(p uint16) bool {
+	return !t.havePorts || t.ports[p/64]&(1<<(p%64)) != 0
+}
+
+// isServer reports whether ap is the server forced by Config.Server.
+func (t *Tracker) isServer(ap netip.AddrPort) bool {
+	return ap.Addr() == t.cfg.Server && (t.cfg.ServerPort == 0 || ap.Port() == t.cfg.ServerPort)
+}
+
+// Stats returns the tracker's counters so far.
+func (t *Tracker) Stats() Stats { return t.stats }
+
+// Add feeds one packet. Packets must come in capture order.
+func (t *Tracker) Add(p *capture.Packet) {
+	t.now = p.Time
+	if t.nextSweep == 0 {
+		t.nextSweep = p.Time + sweepEvery
+	} else if p.Time >= t.nextSweep {
+		t.sweep(p.Time)
+		t.nextSweep = p.Time + sweepEvery
+	}
+	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) {
+		t.stats.SkippedPackets++
+		return
+	}
+	key, _ := keyOf(p.Src, p.Dst)
+	idx, ok := t.flows[key]
+	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
+	if ok {
+		s := &t.states[idx]
+		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
+			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
+			s.End = EndReused
+			t.finish(key, idx)
+		} else {
+			t.update(s, p)
+			return
+		}
+	}
+	t.start(key, p, pureSYN)
+}
+
+// start opens a new attempt (or a mid-stream record) for the packet's flow.
+func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
+	client, server := p.Src, p.Dst
+	if pureSYN {
+		if t.cfg.Server.IsValid() && !t.isServer(server) {
+			t.stats.SkippedPackets++
+			return
+		}
+	} else {
+		client, server = t.guessSides(p)
+	}
+	if !t.portWanted(server.Port()) || (t.cfg.Server.IsValid() && !t.isServer(server)) {
+		t.stats.SkippedPackets++
+		return
+	}
+	var idx int32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+		t.states[idx] = state{}
+	} else {
+		idx = int32(len(t.states))
+		t.states = append(t.states, state{})
+	}
+	s := &t.states[idx]
+	s.Client, s.Server = client, server
+	s.FirstPacket = p.Time
+	s.MidStream = !pureSYN
+	if pureSYN {
+		s.ClientISN = p.Seq
+		s.SYNOpts = p.Opts
+		s.SYNOptsCut = p.OptionsCut
+	}
+	t.flows[key] = idx
+	t.inFlight++
+	if t.inFlight > t.stats.PeakInFlight {
+		t.stats.PeakInFlight = t.inFlight
+	}
+	t.update(s, p)
+}
+
+// guessSides picks client and server for a flow first seen without a SYN:
+// the sender of a SYN-ACK is the server; else --server; else the lower port
+// (listeners usually sit below the ephemeral range).
+func (t *Tracker) guessSides(p *capture.Packet) (client, server netip.AddrPort) {
+	switch {
+	case p.Flags.Has(capture.FlagSYN | capture.FlagACK):
+		return p.Dst, p.Src
+	case t.cfg.Server.IsValid():
+		if t.isServer(p.Src) {
+			return p.Dst, p.Src
+		}
+		return p.Src, p.Dst
+	case p.Src.Port() < p.Dst.Port():
+		return p.Dst, p.Src
+	default:
+		return p.Src, p.Dst
+	}
+}
+
+// update applies one packet to its attempt. This is the handshake state
+// machine; see the Attempt field comments for what each count means.
+func (t *Tracker) update(s *state, p *capture.Packet) {
+	s.Packets++
+	s.LastPacket = p.Time
+	if p.Src == s.Client {
+		t.fromClient(s, p)
+	} else {
+		t.fromServer(s, p)
+	}
+}
+
+func (t *Tracker) fromClient(s *state, p *capture.Packet) {
+	f := p.Flags
+	if s.pendingSYN {
+		// The previous SYN got no answer before this next client packet.
+		s.DroppedSYNs++
+		s.pendingSYN = false
+	}
+	if f&capture.FlagRST != 0 {
+		s.ClientRSTs++
+		if s.ClientRSTs == 1 {
+			s.FirstClientRST = p.Time
+		}
+		// A RST is not a segment the listener could have queued.
+		s.pendingSegs = 0
+		t.close(s, p.Time)
+		return
+	}
+	if f&capture.FlagSYN != 0 {
+		if s.MidStream {
+			return
+		}
+		s.SYNs++
+		if s.SYNs == 1 {
+			s.FirstSYN = p.Time
+		}
+		s.LastSYN = p.Time
+		s.pendingSYN = true
+		// The client still tries this ISN (after a challenge ACK it
+		// resets and retransmits the SYN): the attempt is open again.
+		s.closed = false
+		return
+	}
+	if p.PayloadLen > 0 {
+		s.ClientData = true
+	}
+	end := p.Seq + p.PayloadLen
+	if f&capture.FlagFIN != 0 {
+		s.ClientFIN = true
+		end++
+	}
+	if !s.clientSent || seqAfter(end, s.clientSeqLimit) {
+		s.clientSeqLimit, s.clientSent = end, true
+	}
+	if s.MidStream || s.SYNACKs == 0 {
+		return
+	}
+	if !s.ClientAcked && f&capture.FlagACK != 0 && !seqBefore(p.Ack, s.ServerISN+1) {
+		s.ClientAcked = true
+		s.FirstACK = p.Time
+	}
+	if s.ClientAcked && !s.ServerAccepted {
+		s.pendingSegs++
+	}
+	if s.ServerFIN && s.ClientFIN {
+		t.close(s, p.Time)
+	}
+}
+
+func (t *Tracker) fromServer(s *state, p *capture.Packet) {
+	f := p.Flags
+	s.pendingSYN = false
+	if s.MidStream {
+		t.serverMidStream(s, p)
+		return
+	}
+	switch {
+	case f&capture.FlagRST != 0:
+		s.ServerRSTs++
+		if s.ServerRSTs == 1 {
+			s.FirstServerRST = p.Time
+		}
+		if s.SYNACKs == 0 && !s.BareACKAnswer {
+			s.RSTBeforeSYNACK = true
+		}
+		if s.ClientAcked && !s.ServerAccepted && s.pendingSegs > 0 {
+			if !s.sinceRetrans && s.ServerRSTs == 1 {
+				// First answer to the handshake ACK is a reset: the
+				// accept queue was full and tcp_abort_on_overflow=1.
+				s.AbortRST = true
+				s.IgnoredSegments += s.pendingSegs
+			} else {
+				// The request had expired: the segment that drew this
+				// reset met no request; the ones before it were ignored.
+				s.IgnoredSegments += s.pendingSegs - 1
+			}
+			s.pendingSegs = 0
+		}
+		t.close(s, p.Time)
+	case f&capture.FlagSYN != 0 && f&capture.FlagACK != 0:
+		s.SYNACKs++
+		if s.SYNACKs == 1 {
+			s.FirstSYNACK = p.Time
+			s.SYNACKOpts = p.Opts
+		}
+		s.LastSYNACK = p.Time
+		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
+			s.SYNACKRetransmits++
+			if s.ClientAcked && !s.ServerAccepted {
+				s.SYNACKRetransAfterACK++
+				s.sinceRetrans = true
+				s.IgnoredSegments += s.pendingSegs
+				s.pendingSegs = 0
+			}
+		} else {
+			if s.HasServerISN {
+				s.prevServerISN, s.hasPrevISN = s.ServerISN, true
+			}
+			s.ServerISN, s.HasServerISN = p.Seq, true
+		}
+	case f&capture.FlagSYN != 0:
+		// A SYN from the server side on a tracked attempt (simultaneous
+		// open): nothing a listener does; ignore it.
+	default:
+		if s.SYNACKs == 0 {
+			// A bare ACK (or data) answering the SYN: challenge ACK or
+			// stale state on the server.
+			s.BareACKAnswer = true
+			return
+		}
+		t.serverAccepts(s, p)
+	}
+}
+
+// serverAccepts handles a post-SYN-ACK server segment other than SYN-ACK or
+// RST: only a full socket sends those, so the connection was accepted.
+func (t *Tracker) serverAccepts(s *state, p *capture.Packet) {
+	if !s.ServerAccepted {
+		s.ServerAccepted = true
+		s.Accepted = p.Time
+	}
+	s.pendingSegs = 0
+	if p.PayloadLen > 0 {
+		s.ServerData = true
+	}
+	if p.Flags&capture.FlagACK != 0 && seqAfter(p.Ack, s.ClientISN+1) {
+		s.ServerAckedData = true
+	}
+	if p.Flags&capture.FlagFIN != 0 {
+		s.ServerFIN = true
+	}
+	if s.ServerFIN && s.ClientFIN {
+		t.close(s, p.Time)
+	}
+}
+
+func (t *Tracker) serverMidStream(s *state, p *capture.Packet) {
+	if p.Flags&capture.FlagRST != 0 {
+		s.ServerRSTs++
+		t.close(s, p.Time)
+		return
+	}
+	if p.PayloadLen > 0 {
+		s.ServerData = true
+	}
+	if p.Flags&capture.FlagFIN != 0 {
+		s.ServerFIN = true
+		if s.ClientFIN {
+			t.close(s, p.Time)
+		}
+	}
+}
+
+func (t *Tracker) close(s *state, now int64) {
+	if !s.closed {
+		s.closed, s.closedAt = true, now
+	}
+}
+
+// sweep finishes closed attempts past their linger and idle ones. It runs
+// every few seconds of capture time, so its full scan is amortised.
+func (t *Tracker) sweep(now int64) {
+	linger, idle := int64(t.cfg.Linger), int64(t.cfg.IdleTimeout)
+	for key, idx := range t.flows {
+		s := &t.states[idx]
+		switch {
+		case s.closed && now-s.closedAt >= linger:
+			s.End = EndClosed
+		case now-s.LastPacket >= idle:
+			s.End = EndIdle
+		default:
+			continue
+		}
+		t.finish(key, idx)
+	}
+}
+
+// Flush finishes every attempt still held: the capture has ended.
+func (t *Tracker) Flush() {
+	for key, idx := range t.flows {
+		s := &t.states[idx]
+		if s.closed {
+			s.End = EndClosed
+		} else {
+			s.End = EndCaptureEnd
+		}
+		t.finish(key, idx)
+	}
+}
+
+// finish settles the counts that depend on what never came, emits the
+// attempt and frees its slot.
+func (t *Tracker) finish(key flowKey, idx int32) {
+	s := &t.states[idx]
+	if s.pendingSYN {
+		s.DroppedSYNs++
+		s.pendingSYN = false
+	}
+	if s.pendingSegs > 0 && !s.ServerAccepted {
+		// Client segments the server never answered. A lone bare ACK
+		// with no SYN-ACK retransmission after it is the normal end of a
+		// handshake, not an ignored segment: the tracker cannot tell an
+		// accepted but silent connection from a dropped ACK then.
+		if s.sinceRetrans || s.ClientData || s.ClientFIN {
+			s.IgnoredSegments += s.pendingSegs
+		}
+		s.pendingSegs = 0
+	}
+	t.stats.Attempts++
+	if s.MidStream {
+		t.stats.MidStream++
+	}
+	if t.emit != nil {
+		t.emit(&s.Attempt)
+	}
+	delete(t.flows, key)
+	t.free = append(t.free, idx)
+	t.inFlight--
+}
+
+// seqAfter reports a > b in 32-bit sequence space (RFC 1982).
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// seqBefore reports a < b in 32-bit sequence space.
+func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }

@@ -1,0 +1,160 @@
+package reassemble
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/synq/synq/internal/synth"
+)
+
+func run(t *testing.T, cfg Config, script string) ([]Attempt, *Tracker) {
+	t.Helper()
+	pkts := synth.MustScript(script)
+	var out []Attempt
+	tr := NewTracker(cfg, func(a *Attempt) { out = append(out, *a) })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	tr.Flush()
+	return out, tr
+}
+
+func TestPortReuseStartsANewAttempt(t *testing.T) {
+	atts, _ := run(t, Config{}, `
+		0 c S
+		0.001 s S.
+		0.002 c .
+		0.003 c F.
+		0.004 s F. ack=1002
+		0.005 c . seq=1002 ack=5002
+		0.5 c S seq=90000
+		0.501 s S. seq=70000 ack=90001
+		0.502 c . seq=90001 ack=70001`)
+	if len(atts) != 2 {
+		t.Fatalf("got %d attempts, want 2: %+v", len(atts), atts)
+	}
+	isns := map[uint32]bool{atts[0].ClientISN: true, atts[1].ClientISN: true}
+	if !isns[1000] || !isns[90000] {
+		t.Errorf("client ISNs = %v, want 1000 and 90000", isns)
+	}
+	for _, a := range atts {
+		if a.ClientISN == 1000 && a.End != EndReused {
+			t.Errorf("first attempt ended %v, want reused", a.End)
+		}
+	}
+}
+
+func TestSameISNIsARetransmission(t *testing.T) {
+	atts, _ := run(t, Config{}, `
+		0 c S
+		1 c S
+		2 c S`)
+	if len(atts) != 1 || atts[0].SYNs != 3 {
+		t.Fatalf("got %+v, want one attempt with 3 SYNs", atts)
+	}
+}
+
+func TestSYNACKRetransmissionBySeverISN(t *testing.T) {
+	atts, _ := run(t, Config{}, `
+		0 c S
+		0.001 s S.
+		1 s S.
+		1.5 s S. seq=6000
+		2 s S. seq=6000`)
+	a := atts[0]
+	if a.SYNACKs != 4 || a.SYNACKRetransmits != 2 || a.ServerISN != 6000 {
+		t.Errorf("SYN-ACKs %d, retransmits %d, server ISN %d; want 4, 2, 6000", a.SYNACKs, a.SYNACKRetransmits, a.ServerISN)
+	}
+}
+
+func TestMidStreamIsCountedApart(t *testing.T) {
+	atts, tr := run(t, Config{}, `
+		0 c P. len=100
+		0.001 s . ack=1101
+		0.002 s P. len=50`)
+	if len(atts) != 1 || !atts[0].MidStream {
+		t.Fatalf("got %+v, want one mid-stream record", atts)
+	}
+	if atts[0].Server != synth.Server {
+		t.Errorf("server guessed %v, want %v (lower port)", atts[0].Server, synth.Server)
+	}
+	if tr.Stats().MidStream != 1 {
+		t.Errorf("stats mid-stream %d, want 1", tr.Stats().MidStream)
+	}
+}
+
+func TestMidStreamSYNACKSenderIsServer(t *testing.T) {
+	// A capture that starts after the SYN: the SYN-ACK's sender is the
+	// server even though its port is the higher one.
+	atts, _ := run(t, Config{}, `0 s S. from=10.0.0.1:1`)
+	if len(atts) != 1 || atts[0].Server != synth.Server {
+		t.Fatalf("got %+v, want server %v", atts, synth.Server)
+	}
+}
+
+func TestPortFilter(t *testing.T) {
+	script := `
+		0 c S
+		0.001 s S.
+		0.1 c S from=10.0.0.7:5555`
+	atts, tr := run(t, Config{Ports: []uint16{443}}, script)
+	if len(atts) != 0 || tr.Stats().SkippedPackets != 3 {
+		t.Errorf("port 443: %d attempts, %d skipped; want 0 and 3", len(atts), tr.Stats().SkippedPackets)
+	}
+	atts, _ = run(t, Config{Ports: []uint16{80}}, script)
+	if len(atts) != 2 {
+		t.Errorf("port 80: %d attempts, want 2", len(atts))
+	}
+}
+
+func TestServerFlagSkipsOutboundAndOthers(t *testing.T) {
+	// The SYN goes from the --server address outwards: an outbound
+	// connection, not an attempt on a listener.
+	atts, tr := run(t, Config{Server: netip.MustParseAddr("10.0.0.1")}, `
+		0 c S
+		0.001 s S.`)
+	if len(atts) != 0 || tr.Stats().SkippedPackets != 2 {
+		t.Errorf("got %d attempts, %d skipped; want 0 and 2", len(atts), tr.Stats().SkippedPackets)
+	}
+	atts, _ = run(t, Config{Server: netip.MustParseAddr("10.0.0.2"), ServerPort: 80}, `
+		0 c P. len=10
+		0.1 s P. len=10`)
+	if len(atts) != 1 || atts[0].Server != synth.Server || atts[0].Client != synth.Client {
+		t.Errorf("got %+v, want one mid-stream attempt with server %v", atts, synth.Server)
+	}
+}
+
+func TestClosedAttemptsLeaveDuringTheCapture(t *testing.T) {
+	// Memory must follow attempts in flight: a closed attempt is emitted
+	// once its linger has passed, before the capture ends.
+	pkts := synth.MustScript(`
+		0 c S
+		0.001 s R. seq=0 ack=1001
+		30 c S from=10.0.0.9:1`)
+	var emitted int
+	tr := NewTracker(Config{}, func(*Attempt) { emitted++ })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	if emitted != 1 {
+		t.Errorf("before Flush: %d attempts emitted, want 1", emitted)
+	}
+	tr.Flush()
+	if emitted != 2 || tr.Stats().PeakInFlight != 1 {
+		t.Errorf("after Flush: %d emitted, peak in flight %d; want 2 and 1", emitted, tr.Stats().PeakInFlight)
+	}
+}
+
+func TestIdleAttemptsLeave(t *testing.T) {
+	pkts := synth.MustScript(`
+		0 c S
+		200 c S from=10.0.0.9:1`)
+	var ends []EndReason
+	tr := NewTracker(Config{}, func(a *Attempt) { ends = append(ends, a.End) })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	if len(ends) != 1 || ends[0] != EndIdle {
+		t.Errorf("ends = %v, want [idle]", ends)
+	}
+}
