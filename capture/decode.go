@@ -1,0 +1,491 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Kind classifies one captured frame.
+type Kind uint8
+
+const (
+	// KindTCP is a complete-enough TCP segment: the Packet was filled.
+	KindTCP Kind = iota
+	// KindNonTCP is anything that is not TCP over IP: ARP, UDP, ICMP,
+	// other EtherTypes, or a malformed header.
+	KindNonTCP
+	// KindFragment is an IP fragment (IPv4 with MF or a fragment offset,
+	// IPv6 with a Fragment header that is not atomic).
+	KindFragment
+	// KindTruncated is a frame cut (by the snap length) before the TCP
+	// ports and flags, or before the protocol could be told.
+	KindTruncated
+	// KindUnsupportedLink is a frame on a link type the Decoder does not
+	// handle; see SupportedLinkType.
+	KindUnsupportedLink
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindTCP:
+		return "tcp"
+	case KindNonTCP:
+		return "non-tcp"
+	case KindFragment:
+		return "fragment"
+	case KindTruncated:
+		return "truncated"
+	case KindUnsupportedLink:
+		return "unsupported-link"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// ErrUnsupportedLinkType is wrapped by errors about captures whose link type
+// the Decoder does not handle.
+var ErrUnsupportedLinkType = errors.New("unsupported link type")
+
+// Link types that are not in gopacket's constants.
+const (
+	linkTypeRaw12 layers.LinkType = 12 // DLT_RAW on most systems
+	linkTypeRaw14 layers.LinkType = 14 // DLT_RAW on OpenBSD
+)
+
+// SupportedLinkType reports whether Decode handles frames of link type lt.
+func SupportedLinkType(lt layers.LinkType) bool {
+	switch lt {
+	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
+		layers.LinkTypeRaw, linkTypeRaw12, linkTypeRaw14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
+		layers.LinkTypeNull, layers.LinkTypeLoop:
+		return true
+	}
+	return false
+}
+
+// LinkTypeName is a short human name for a link type: gopacket's name where
+// it has one ("Ethernet", "Linux SLL2", "Raw", "Null", "Loop"), a few more
+// from the tcpdump list (IPv4, IPv6, USER0..USER15), else "UnknownLinkType".
+func LinkTypeName(lt layers.LinkType) string {
+	switch {
+	case lt == linkTypeRaw12 || lt == linkTypeRaw14:
+		return "Raw"
+	case lt == layers.LinkTypeIPv4:
+		return "IPv4"
+	case lt == layers.LinkTypeIPv6:
+		return "IPv6"
+	case lt >= 147 && lt <= 162:
+		return fmt.Sprintf("USER%d", lt-147)
+	case lt == 192:
+		return "PPI"
+	case lt == 249:
+		return "USBPcap"
+	}
+	return lt.String()
+}
+
+// checkLinkType returns nil or an error wrapping ErrUnsupportedLinkType,
+// e.g. "unsupported link type 147 (USER0)".
+func checkLinkType(lt layers.LinkType) error {
+	if SupportedLinkType(lt) {
+		return nil
+	}
+	return fmt.Errorf("%w %d (%s)", ErrUnsupportedLinkType, uint16(lt), LinkTypeName(lt))
+}
+
+// Indexes of the Decoder's parsers, one per first layer.
+const (
+	firstEthernet = iota
+	firstSLL
+	firstSLL2
+	firstLoopback
+	firstIPv4
+	firstIPv6
+	nFirst
+)
+
+// Decoder turns raw frames into Packet values. It is built once per capture
+// source and reused for every frame; Decode does not allocate. A Decoder is
+// not safe for concurrent use.
+//
+// Decoding uses gopacket DecodingLayerParsers (one per first layer, all
+// sharing the same layer values), plus two small DecodingLayers of our own
+// for IPv6: gopacket's IPv6 layer decodes a hop-by-hop header itself and
+// allocates one object per option, and so does its IPv6Destination.
+type Decoder struct {
+	eth   layers.Ethernet
+	dot1q layers.Dot1Q
+	sll   layers.LinuxSLL
+	sll2  layers.LinuxSLL2
+	lo    layers.Loopback
+	ip4   ipv4Layer
+	ip6   ipv6Fixed
+	ext   ipv6ExtSkip
+	frag  layers.IPv6Fragment
+	tcp   tcpLayer
+
+	parsers [nFirst]*gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+}
+
+// NewDecoder builds a Decoder.
+func NewDecoder() *Decoder {
+	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 16)}
+	firsts := [nFirst]gopacket.LayerType{
+		firstEthernet: layers.LayerTypeEthernet,
+		firstSLL:      layers.LayerTypeLinuxSLL,
+		firstSLL2:     layers.LayerTypeLinuxSLL2,
+		firstLoopback: layers.LayerTypeLoopback,
+		firstIPv4:     layers.LayerTypeIPv4,
+		firstIPv6:     layers.LayerTypeIPv6,
+	}
+	for i, first := range firsts {
+		p := gopacket.NewDecodingLayerParser(first)
+		var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+		for _, l := range []gopacket.DecodingLayer{
+			&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.lo, &d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp,
+		} {
+			dlc = dlc.Put(l)
+		}
+		p.SetDecodingLayerContainer(dlc)
+		p.IgnoreUnsupported = true
+		d.parsers[i] = p
+	}
+	return d
+}
+
+// Decode decodes one frame of link type lt captured at ts (ns since the
+// epoch). For KindTCP it overwrites *p; for any other Kind *p is left in an
+// unspecified state. data is not retained.
+func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
+	var first int
+	switch lt {
+	case layers.LinkTypeEthernet:
+		first = firstEthernet
+	case layers.LinkTypeLinuxSLL:
+		first = firstSLL
+	case layers.LinkTypeLinuxSLL2:
+		first = firstSLL2
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		first = firstLoopback
+	case layers.LinkTypeIPv4:
+		first = firstIPv4
+	case layers.LinkTypeIPv6:
+		first = firstIPv6
+	case layers.LinkTypeRaw, linkTypeRaw12, linkTypeRaw14:
+		if len(data) == 0 {
+			return KindTruncated
+		}
+		switch data[0] >> 4 {
+		case 4:
+			first = firstIPv4
+		case 6:
+			first = firstIPv6
+		default:
+			return KindNonTCP
+		}
+	default:
+		return KindUnsupportedLink
+	}
+
+	parser := d.parsers[first]
+	err := parser.DecodeLayers(data, &d.decoded)
+
+	// What came after the last layer decoded, and its bytes: the layer
+	// that failed (err != nil), was not supported, or had no bytes at all.
+	next, rest := firstLayerType(first), data
+	if n := len(d.decoded); n > 0 {
+		last := d.layer(d.decoded[n-1])
+		if last == nil { // cannot happen: only our layers are decoded
+			return KindNonTCP
+		}
+		if d.decoded[n-1] == layers.LayerTypeTCP {
+			return d.fill(d.tcp.Contents, false, ts, p)
+		}
+		next, rest = last.NextLayerType(), last.LayerPayload()
+	}
+	switch {
+	case next == layers.LayerTypeTCP:
+		// gopacket's TCP layer refused these bytes (the snap length cut the
+		// options), or DecodeLayers stopped because no bytes were left.
+		if len(rest) < 20 {
+			return KindTruncated
+		}
+		return d.fill(rest, true, ts, p)
+	case next == gopacket.LayerTypeFragment:
+		return KindFragment
+	case err != nil && parser.Truncated:
+		return KindTruncated
+	}
+	return KindNonTCP
+}
+
+func firstLayerType(first int) gopacket.LayerType {
+	switch first {
+	case firstEthernet:
+		return layers.LayerTypeEthernet
+	case firstSLL:
+		return layers.LayerTypeLinuxSLL
+	case firstSLL2:
+		return layers.LayerTypeLinuxSLL2
+	case firstLoopback:
+		return layers.LayerTypeLoopback
+	case firstIPv4:
+		return layers.LayerTypeIPv4
+	}
+	return layers.LayerTypeIPv6
+}
+
+// layer maps a decoded layer type back to the Decoder's layer value.
+func (d *Decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return &d.eth
+	case layers.LayerTypeDot1Q:
+		return &d.dot1q
+	case layers.LayerTypeLinuxSLL:
+		return &d.sll
+	case layers.LayerTypeLinuxSLL2:
+		return &d.sll2
+	case layers.LayerTypeLoopback:
+		return &d.lo
+	case layers.LayerTypeIPv4:
+		return &d.ip4
+	case layers.LayerTypeIPv6:
+		return &d.ip6
+	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+		return &d.ext
+	case layers.LayerTypeIPv6Fragment:
+		return &d.frag
+	case layers.LayerTypeTCP:
+		return &d.tcp
+	}
+	return nil
+}
+
+// fill copies the TCP segment starting at seg (at least 20 bytes, the whole
+// captured rest of the frame when raw is true) and its innermost IP header
+// into p.
+func (d *Decoder) fill(seg []byte, raw bool, ts int64, p *Packet) Kind {
+	// The innermost IP layer: the last IPv4 or IPv6 in decoded.
+	var (
+		ipStart  []byte // the IP header's bytes, up to the end of the capture
+		ipTotal  int    // IP header + payload, from the IP length field
+		src, dst netip.Addr
+	)
+	for i := len(d.decoded) - 1; i >= 0; i-- {
+		switch d.decoded[i] {
+		case layers.LayerTypeIPv4:
+			ipStart = d.ip4.Contents
+			ipTotal = int(d.ip4.Length)
+			src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+			dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+		case layers.LayerTypeIPv6:
+			ipStart = d.ip6.Contents
+			if d.ip6.Length == 0 {
+				// Jumbogram or TSO super-segment: no length to trust.
+				ipTotal = cap(ipStart) - cap(seg) + len(seg)
+			} else {
+				ipTotal = 40 + int(d.ip6.Length)
+			}
+			src = netip.AddrFrom16(d.ip6.Src)
+			dst = netip.AddrFrom16(d.ip6.Dst)
+		default:
+			continue
+		}
+		break
+	}
+	if ipStart == nil {
+		return KindNonTCP // TCP without IP: cannot happen with our parsers
+	}
+
+	var sport, dport uint16
+	*p = Packet{Time: ts}
+	if raw {
+		sport = binary.BigEndian.Uint16(seg[0:2])
+		dport = binary.BigEndian.Uint16(seg[2:4])
+		p.Seq = binary.BigEndian.Uint32(seg[4:8])
+		p.Ack = binary.BigEndian.Uint32(seg[8:12])
+		p.Window = binary.BigEndian.Uint16(seg[14:16])
+	} else {
+		sport, dport = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+		p.Seq, p.Ack, p.Window = d.tcp.Seq, d.tcp.Ack, d.tcp.Window
+	}
+	p.Flags = TCPFlags(seg[13])
+	p.Src = netip.AddrPortFrom(src, sport)
+	p.Dst = netip.AddrPortFrom(dst, dport)
+
+	hdrLen := int(seg[12]>>4) * 4
+	if hdrLen < 20 {
+		hdrLen = 20 // bogus data offset: no options, payload after 20 bytes
+	}
+	opts := seg[20:]
+	if len(seg) < hdrLen {
+		p.OptionsCut = true
+	} else {
+		opts = seg[20:hdrLen]
+	}
+	parseOptions(opts, &p.Opts)
+
+	// Payload length from the IP length field: the TCP header's offset from
+	// the IP header (both slice the same frame buffer, so the difference of
+	// their capacities is the offset) is IP header + extension headers.
+	if n := ipTotal - (cap(ipStart) - cap(seg)) - hdrLen; n > 0 {
+		p.PayloadLen = uint32(n)
+	}
+	return KindTCP
+}
+
+// parseOptions reads MSS, window scale, SACK-permitted and timestamps from
+// the TCP options in b. An option cut short at the end of b is ignored.
+func parseOptions(b []byte, o *TCPOptions) {
+	for len(b) > 0 {
+		kind := b[0]
+		switch kind {
+		case 0: // end of options
+			return
+		case 1: // NOP
+			b = b[1:]
+			continue
+		}
+		if len(b) < 2 {
+			return
+		}
+		l := int(b[1])
+		if l < 2 || l > len(b) {
+			return // malformed, or cut by the snap length
+		}
+		v := b[2:l]
+		switch kind {
+		case 2:
+			if len(v) == 2 {
+				o.MSS, o.HasMSS = binary.BigEndian.Uint16(v), true
+			}
+		case 3:
+			if len(v) == 1 {
+				o.WScale, o.HasWScale = v[0], true
+			}
+		case 4:
+			o.SACKPerm = true
+		case 8:
+			if len(v) == 8 {
+				o.TSval, o.TSecr, o.HasTS = binary.BigEndian.Uint32(v[0:4]), binary.BigEndian.Uint32(v[4:8]), true
+			}
+		}
+		b = b[l:]
+	}
+}
+
+// ipv6Fixed decodes only the fixed 40-byte IPv6 header; extension headers
+// are left to ipv6ExtSkip. (layers.IPv6 parses a hop-by-hop header inline
+// and allocates per option.)
+type ipv6Fixed struct {
+	layers.BaseLayer
+	Length     uint16
+	NextHeader layers.IPProtocol
+	Src, Dst   [16]byte
+}
+
+func (i *ipv6Fixed) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 40 {
+		df.SetTruncated()
+		return errIPv6Cut
+	}
+	if data[0]>>4 != 6 {
+		return errIPv6Version
+	}
+	i.Length = binary.BigEndian.Uint16(data[4:6])
+	i.NextHeader = layers.IPProtocol(data[6])
+	i.Src = [16]byte(data[8:24])
+	i.Dst = [16]byte(data[24:40])
+	payload := data[40:]
+	if i.Length != 0 {
+		if int(i.Length) > len(payload) {
+			df.SetTruncated()
+		} else {
+			payload = payload[:i.Length] // drop a link-layer trailer
+		}
+	}
+	i.BaseLayer = layers.BaseLayer{Contents: data[:40], Payload: payload}
+	return nil
+}
+
+func (i *ipv6Fixed) CanDecode() gopacket.LayerClass      { return layers.LayerTypeIPv6 }
+func (i *ipv6Fixed) NextLayerType() gopacket.LayerType   { return i.NextHeader.LayerType() }
+func (i *ipv6Fixed) LayerType() gopacket.LayerType       { return layers.LayerTypeIPv6 }
+func (i *ipv6Fixed) LayerContents() []byte               { return i.Contents }
+func (i *ipv6Fixed) LayerPayload() []byte                { return i.Payload }
+func (i *ipv6ExtSkip) CanDecode() gopacket.LayerClass    { return ipv6SkipClass }
+func (i *ipv6ExtSkip) NextLayerType() gopacket.LayerType { return i.NextHeader.LayerType() }
+func (i *ipv6ExtSkip) LayerPayload() []byte              { return i.Payload }
+
+// ipv6ExtSkip skips hop-by-hop, routing and destination options headers.
+// Unlike layers.IPv6ExtensionSkipper it does not claim the Fragment header,
+// which must stop decoding.
+type ipv6ExtSkip struct {
+	NextHeader layers.IPProtocol
+	Payload    []byte
+}
+
+var ipv6SkipClass = gopacket.NewLayerClass([]gopacket.LayerType{
+	layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination,
+})
+
+func (i *ipv6ExtSkip) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 2 {
+		df.SetTruncated()
+		return errIPv6ExtCut
+	}
+	n := (int(data[1]) + 1) * 8
+	if n > len(data) {
+		df.SetTruncated()
+		return errIPv6ExtCut
+	}
+	i.NextHeader = layers.IPProtocol(data[0])
+	i.Payload = data[n:]
+	return nil
+}
+
+// Errors returned by our DecodingLayers. They are values, so that decoding
+// a cut or bad frame does not allocate.
+var (
+	errIPv6Cut     = errors.New("IPv6 header cut")
+	errIPv6Version = errors.New("IPv6 header with version not 6")
+	errIPv6ExtCut  = errors.New("IPv6 extension header cut")
+	errTCPCut      = errors.New("TCP header cut")
+	errIPv4Cut     = errors.New("IPv4 header cut")
+)
+
+// tcpLayer is gopacket's TCP layer, except that a header cut by the snap
+// length is refused before gopacket sees it: gopacket refuses it too, but
+// with an error it allocates, and cut options are common under a small
+// snap length (tcpdump -s 64). Decode then reads the fixed header itself.
+type tcpLayer struct {
+	layers.TCP
+}
+
+func (t *tcpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 20 || int(data[12]>>4)*4 > len(data) {
+		df.SetTruncated()
+		return errTCPCut
+	}
+	return t.TCP.DecodeFromBytes(data, df)
+}
+
+// ipv4Layer is gopacket's IPv4 layer, refusing a header cut by the snap
+// length without allocating (see tcpLayer).
+type ipv4Layer struct {
+	layers.IPv4
+}
+
+func (i *ipv4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 20 || int(data[0]&0x0f)*4 > len(data) {
+		df.SetTruncated()
+		return errIPv4Cut
+	}
+	return i.IPv4.DecodeFromBytes(data, df)
+}

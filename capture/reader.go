@@ -1,0 +1,483 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"sync/atomic"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// ErrNotCapture is wrapped by Open's error for input that is neither pcap
+// nor pcapng (after gunzip).
+var ErrNotCapture = errors.New("not a pcap or pcapng file")
+
+// StdinName is the name that means standard input; StdinDisplay is how it
+// is named in summaries, warnings and errors.
+const (
+	StdinName    = "-"
+	StdinDisplay = "<stdin>"
+)
+
+const readBufSize = 64 << 10
+
+// OpenOptions holds the Reader's dependencies, injectable for tests.
+type OpenOptions struct {
+	// Stdin is read for the name "-". Default os.Stdin.
+	Stdin io.Reader
+	// Open opens a named file. Default os.Open. If the returned value has
+	// a Stat() (fs.FileInfo, error) method, its size counts in TotalBytes.
+	Open func(name string) (io.ReadCloser, error)
+}
+
+// FileSummary describes one input file.
+type FileSummary struct {
+	Name       string   // as given; StdinDisplay for "-"
+	Format     string   // "pcap" or "pcapng"
+	Compressed bool     // gzip
+	LinkTypes  []string // link type names seen (pcapng: of its interfaces)
+	Packets    int64    // frames read from this file
+	Snaplen    uint32   // pcap header snap length; pcapng: largest interface snap length
+	CutOff     bool     // the file ended mid-record or had a read error
+}
+
+// Summary counts what the Reader saw. Packets = TCPPackets + NonTCP +
+// Fragments + Truncated + UnsupportedLink.
+type Summary struct {
+	Files           []FileSummary
+	Packets         int64 // all frames
+	TCPPackets      int64
+	NonTCP          int64
+	Fragments       int64
+	Truncated       int64
+	UnsupportedLink int64 // frames on pcapng interfaces with an unsupported link type
+	Start, End      int64 // ns since the epoch of the first and last frame (0 if none)
+	LinkTypes       []string
+	Warnings        []string
+}
+
+// Reader reads TCP packets from one or more capture files, merged in
+// timestamp order. It is not safe for concurrent use, except for BytesRead
+// and TotalBytes.
+type Reader struct {
+	srcs       []*source // all sources, in argument order
+	heap       []*source // sources with a pending packet, min-heap on next.Time
+	bytesRead  atomic.Int64
+	totalBytes int64
+	sum        Summary
+	warnings   []string
+}
+
+// source is one input file.
+type source struct {
+	idx    int
+	name   string
+	rc     io.ReadCloser // nil for stdin (not ours to close)
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	lt     layers.LinkType // pcap only
+	dec    *Decoder
+	next   Packet // decoded next TCP packet, valid while in the heap
+	done   bool
+	fs     FileSummary
+	ngIfs  int // interfaces of the current pcapng section already looked at
+	okLink bool
+	unsup  map[layers.LinkType]int64 // frames per unsupported link type
+}
+
+// countingReader counts bytes read from the underlying (compressed) file.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Open opens the named captures ("-" is standard input, at most once),
+// reads their headers and first packets, and returns a Reader that merges
+// them in time order. A missing file's error satisfies
+// errors.Is(err, fs.ErrNotExist); input that is not a capture wraps
+// ErrNotCapture; a capture on a link type the Decoder does not handle wraps
+// ErrUnsupportedLinkType.
+func Open(names []string, opts OpenOptions) (*Reader, error) {
+	if len(names) == 0 {
+		return nil, errors.New("no capture files given")
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	if opts.Open == nil {
+		opts.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
+	}
+	r := &Reader{}
+	stdin := false
+	for i, name := range names {
+		if name == StdinName {
+			if stdin {
+				r.Close()
+				return nil, errors.New("standard input (-) given more than once")
+			}
+			stdin = true
+		}
+		s, err := r.openSource(i, name, opts)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.srcs = append(r.srcs, s)
+		if err := r.advance(s, true); err != nil {
+			r.Close()
+			return nil, err
+		}
+		if !s.done {
+			r.push(s)
+		}
+	}
+	return r, nil
+}
+
+func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, error) {
+	s := &source{idx: idx, name: name, dec: NewDecoder()}
+	var in io.Reader
+	if name == StdinName {
+		s.name = StdinDisplay
+		in = opts.Stdin
+	} else {
+		rc, err := opts.Open(name)
+		if err != nil {
+			return nil, err // *fs.PathError already names the file
+		}
+		s.rc = rc
+		in = rc
+		if st, ok := rc.(interface{ Stat() (fs.FileInfo, error) }); ok {
+			if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+				r.totalBytes += fi.Size()
+			}
+		}
+	}
+	s.fs.Name = s.name
+	fail := func(err error) (*source, error) {
+		if s.rc != nil {
+			s.rc.Close()
+		}
+		return nil, err
+	}
+
+	br := bufio.NewReaderSize(&countingReader{r: in, n: &r.bytesRead}, readBufSize)
+	magic, err := peekMagic(br)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", s.name, err))
+	}
+	if len(magic) == 0 {
+		return fail(fmt.Errorf("%s: %w (empty file)", s.name, ErrNotCapture))
+	}
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w (bad gzip header: %v)", s.name, ErrNotCapture, err))
+		}
+		gz.Multistream(true)
+		s.fs.Compressed = true
+		br = bufio.NewReaderSize(gz, readBufSize)
+		if magic, err = peekMagic(br); err != nil {
+			return fail(fmt.Errorf("%s: reading gzip data: %w", s.name, err))
+		}
+		if len(magic) == 0 {
+			return fail(fmt.Errorf("%s: %w (empty file after gunzip)", s.name, ErrNotCapture))
+		}
+	}
+
+	switch {
+	case isPcapMagic(magic):
+		s.fs.Format = "pcap"
+		// pcapgo wraps br in a bufio.Reader of its own, which NewReaderSize
+		// returns unchanged as br is big enough; it sniffs gzip again too,
+		// which cannot match here.
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			return fail(fmt.Errorf("%s: reading pcap header: %w", s.name, noEOF(err)))
+		}
+		s.pcap, s.lt = pr, pr.LinkType()
+		s.fs.Snaplen = pr.Snaplen()
+		s.fs.LinkTypes = []string{LinkTypeName(s.lt)}
+		if err := checkLinkType(s.lt); err != nil {
+			return fail(fmt.Errorf("%s: %w", s.name, err))
+		}
+		s.okLink = true
+	case len(magic) >= 4 && string(magic[:4]) == "\x0a\x0d\x0d\x0a":
+		s.fs.Format = "pcapng"
+		nr, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{
+			WantMixedLinkType:  true,
+			SkipUnknownVersion: true,
+			// A new section restarts interface numbering: look at its
+			// interfaces afresh.
+			SectionEndCallback: func([]pcapgo.NgInterface, pcapgo.NgSectionInfo) { s.ngIfs = 0 },
+		})
+		if err != nil {
+			return fail(fmt.Errorf("%s: reading pcapng section header: %w", s.name, noEOF(err)))
+		}
+		s.ng = nr
+	default:
+		return fail(fmt.Errorf("%s: %w (starts with %q)", s.name, ErrNotCapture, magic))
+	}
+	return s, nil
+}
+
+// peekMagic returns up to the first 8 bytes of br (fewer only at its end).
+func peekMagic(br *bufio.Reader) ([]byte, error) {
+	b, err := br.Peek(8)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}
+
+func isPcapMagic(m []byte) bool {
+	if len(m) < 4 {
+		return false
+	}
+	switch string(m[:4]) {
+	case "\xd4\xc3\xb2\xa1", "\xa1\xb2\xc3\xd4", // microseconds, LE and BE
+		"\x4d\x3c\xb2\xa1", "\xa1\xb2\x3c\x4d": // nanoseconds, LE and BE
+		return true
+	}
+	return false
+}
+
+// noEOF turns an EOF inside a header into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// advance reads frames of s until one decodes as TCP (into s.next) or the
+// file ends (s.done). Only while opening (strict) does it fail, for a pcapng
+// whose frames are all on unsupported link types.
+func (r *Reader) advance(s *source, strict bool) error {
+	for !s.done {
+		var (
+			data []byte
+			ci   gopacket.CaptureInfo
+			err  error
+			lt   layers.LinkType
+		)
+		if s.pcap != nil {
+			data, ci, err = s.pcap.ZeroCopyReadPacketData()
+			lt = s.lt
+		} else {
+			data, ci, err = s.ng.ZeroCopyReadPacketData()
+			if err == nil {
+				if n := s.ng.NInterfaces(); n != s.ngIfs || ci.InterfaceIndex >= n {
+					r.ngInterfaces(s)
+				}
+				lt = ci.AncillaryData[0].(layers.LinkType)
+			}
+		}
+		if err != nil {
+			r.finish(s, err)
+			return nil
+		}
+		ts := ci.Timestamp.UnixNano()
+		r.sum.Packets++
+		s.fs.Packets++
+		if r.sum.Packets == 1 || ts < r.sum.Start {
+			r.sum.Start = ts
+		}
+		if r.sum.Packets == 1 || ts > r.sum.End {
+			r.sum.End = ts
+		}
+		switch s.dec.Decode(lt, data, ts, &s.next) {
+		case KindTCP:
+			r.sum.TCPPackets++
+			return nil
+		case KindNonTCP:
+			r.sum.NonTCP++
+		case KindFragment:
+			r.sum.Fragments++
+		case KindTruncated:
+			r.sum.Truncated++
+		case KindUnsupportedLink:
+			if strict && !s.okLink {
+				r.finish(s, nil)
+				return fmt.Errorf("%s: %w", s.name, checkLinkType(lt))
+			}
+			r.sum.UnsupportedLink++
+			if s.unsup == nil {
+				s.unsup = make(map[layers.LinkType]int64)
+			}
+			s.unsup[lt]++
+		}
+	}
+	return nil
+}
+
+// ngInterfaces records the link types of the current pcapng section's
+// interfaces (a new section restarts the list).
+func (r *Reader) ngInterfaces(s *source) {
+	n := s.ng.NInterfaces()
+	for i := s.ngIfs; i < n; i++ {
+		ifc, err := s.ng.Interface(i)
+		if err != nil {
+			continue
+		}
+		name := LinkTypeName(ifc.LinkType)
+		found := false
+		for _, have := range s.fs.LinkTypes {
+			found = found || have == name
+		}
+		if !found {
+			s.fs.LinkTypes = append(s.fs.LinkTypes, name)
+		}
+		if SupportedLinkType(ifc.LinkType) {
+			s.okLink = true
+		}
+		s.fs.Snaplen = max(s.fs.Snaplen, ifc.SnapLength)
+	}
+	s.ngIfs = n
+}
+
+// finish ends s after err (io.EOF: the normal end) and closes its file.
+func (r *Reader) finish(s *source, err error) {
+	s.done = true
+	if err != nil && err != io.EOF {
+		s.fs.CutOff = true
+		r.warnings = append(r.warnings,
+			fmt.Sprintf("%s: capture cut off after %d packets (%v)", s.name, s.fs.Packets, err))
+	}
+	if s.rc != nil {
+		s.rc.Close()
+		s.rc = nil
+	}
+}
+
+// Next fills p with the next TCP packet, in timestamp order across all
+// files, and returns io.EOF after the last one. Frames that are not TCP
+// are skipped and counted in Summary.
+func (r *Reader) Next(p *Packet) error {
+	if len(r.heap) == 0 {
+		return io.EOF
+	}
+	s := r.heap[0]
+	*p = s.next
+	r.advance(s, false)
+	if s.done {
+		last := len(r.heap) - 1
+		r.heap[0] = r.heap[last]
+		r.heap[last] = nil
+		r.heap = r.heap[:last]
+	}
+	if len(r.heap) > 1 {
+		r.down(0)
+	}
+	return nil
+}
+
+// less orders sources by their next packet's time, then by argument order
+// so equal timestamps come out in a stable order.
+func (r *Reader) less(i, j int) bool {
+	a, b := r.heap[i], r.heap[j]
+	if a.next.Time != b.next.Time {
+		return a.next.Time < b.next.Time
+	}
+	return a.idx < b.idx
+}
+
+func (r *Reader) push(s *source) {
+	r.heap = append(r.heap, s)
+	for j := len(r.heap) - 1; j > 0; {
+		i := (j - 1) / 2
+		if !r.less(j, i) {
+			break
+		}
+		r.heap[i], r.heap[j] = r.heap[j], r.heap[i]
+		j = i
+	}
+}
+
+func (r *Reader) down(i int) {
+	n := len(r.heap)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if k := j + 1; k < n && r.less(k, j) {
+			j = k
+		}
+		if !r.less(j, i) {
+			return
+		}
+		r.heap[i], r.heap[j] = r.heap[j], r.heap[i]
+		i = j
+	}
+}
+
+// Summary returns what was read so far (everything, after Next returned
+// io.EOF). The result shares no memory with the Reader.
+func (r *Reader) Summary() Summary {
+	s := r.sum
+	s.Files = make([]FileSummary, len(r.srcs))
+	lts := map[string]bool{}
+	s.Warnings = append([]string(nil), r.warnings...)
+	for i, src := range r.srcs {
+		f := src.fs
+		f.LinkTypes = append([]string(nil), f.LinkTypes...)
+		s.Files[i] = f
+		for _, lt := range f.LinkTypes {
+			lts[lt] = true
+		}
+		unsup := make([]layers.LinkType, 0, len(src.unsup))
+		for lt := range src.unsup {
+			unsup = append(unsup, lt)
+		}
+		sort.Slice(unsup, func(i, j int) bool { return unsup[i] < unsup[j] })
+		for _, lt := range unsup {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: skipped %d frames: %v",
+				src.name, src.unsup[lt], checkLinkType(lt)))
+		}
+	}
+	for lt := range lts {
+		s.LinkTypes = append(s.LinkTypes, lt)
+	}
+	sort.Strings(s.LinkTypes)
+	return s
+}
+
+// BytesRead is the number of bytes read from the files so far (compressed
+// bytes for gzip files; read-ahead buffering included). Safe to call from
+// another goroutine.
+func (r *Reader) BytesRead() int64 { return r.bytesRead.Load() }
+
+// TotalBytes is the sum of the sizes of the regular files opened (0 for
+// standard input and pipes), to set against BytesRead.
+func (r *Reader) TotalBytes() int64 { return r.totalBytes }
+
+// Close closes all files still open. The Reader is done after Close.
+func (r *Reader) Close() error {
+	var first error
+	for _, s := range r.srcs {
+		if s.rc != nil {
+			if err := s.rc.Close(); err != nil && first == nil {
+				first = err
+			}
+			s.rc = nil
+		}
+		s.done = true
+	}
+	r.heap = nil
+	return first
+}
