@@ -90,7 +90,7 @@ type Tracker struct {
 	emit      func(*Attempt)
 
 	flows     map[flowKey]int32
-	states    []state
+	states    stateTable
 	free      []int32
 	inFlight  int
 	nextSweep int64
@@ -144,7 +144,7 @@ func (t *Tracker) Add(p *capture.Packet) {
 	idx, ok := t.flows[key]
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
-		s := &t.states[idx]
+		s := t.states.at(idx)
 		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
 			s.End = EndReused
@@ -176,12 +176,11 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 	if n := len(t.free); n > 0 {
 		idx = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.states[idx] = state{}
+		*t.states.at(idx) = state{}
 	} else {
-		idx = int32(len(t.states))
-		t.states = append(t.states, state{})
+		idx = t.states.grow()
 	}
-	s := &t.states[idx]
+	s := t.states.at(idx)
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
@@ -402,7 +401,7 @@ func (t *Tracker) close(s *state, now int64) {
 func (t *Tracker) sweep(now int64) {
 	linger, idle := int64(t.cfg.Linger), int64(t.cfg.IdleTimeout)
 	for key, idx := range t.flows {
-		s := &t.states[idx]
+		s := t.states.at(idx)
 		switch {
 		case s.closed && now-s.closedAt >= linger:
 			s.End = EndClosed
@@ -418,7 +417,7 @@ func (t *Tracker) sweep(now int64) {
 // Flush finishes every attempt still held: the capture has ended.
 func (t *Tracker) Flush() {
 	for key, idx := range t.flows {
-		s := &t.states[idx]
+		s := t.states.at(idx)
 		if s.closed {
 			s.End = EndClosed
 		} else {
@@ -431,7 +430,7 @@ func (t *Tracker) Flush() {
 // finish settles the counts that depend on what never came, emits the
 // attempt and frees its slot.
 func (t *Tracker) finish(key flowKey, idx int32) {
-	s := &t.states[idx]
+	s := t.states.at(idx)
 	if s.pendingSYN {
 		s.DroppedSYNs++
 		s.pendingSYN = false
@@ -463,3 +462,25 @@ func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 
 // seqBefore reports a < b in 32-bit sequence space.
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
+
+// stateTable stores attempt states in fixed-size chunks: growing it never
+// copies the states already held (a flat slice would, at every doubling).
+type stateTable struct {
+	chunks [][]state
+	n      int32
+}
+
+const chunkBits = 10
+
+func (st *stateTable) at(i int32) *state {
+	return &st.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
+// grow adds one zero state and returns its index.
+func (st *stateTable) grow() int32 {
+	if int(st.n>>chunkBits) == len(st.chunks) {
+		st.chunks = append(st.chunks, make([]state, 1<<chunkBits))
+	}
+	st.n++
+	return st.n - 1
+}
