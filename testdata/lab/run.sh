@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# Reproduces TCP connection-drop scenarios in network namespaces and captures
+# them on the server side, for synq's test data.
+#
+# usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
+#
+# Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
+# tshark) for the pcapng scenario, nft for firewall-drop.
+#
+# Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
+# nstat-after.txt,README.md}. Everything runs in namespaces named synqlab-*
+# that this script creates and deletes; only 10.88.0.0/16 and fd88::/64
+# addresses inside them are used.
+set -euo pipefail
+
+ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
+	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
+	syncookies-flood synflood-no-cookies firewall-drop path-loss defer-accept)
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+[[ $(id -u) == 0 ]] || { echo "run.sh: must run as root" >&2; exit 1; }
+
+NS_C=synqlab-cli # clients
+NS_R=synqlab-rtr # delay/loss relay (only in relay topologies)
+NS_S=synqlab-srv # server; all captures and nstat snapshots are taken here
+MAC_C=02:88:00:00:00:01
+MAC_S=02:88:00:00:00:02
+IP_C=10.88.0.1
+IP_C2=10.88.0.3
+IP_S=10.88.0.2
+IP6_C=fd88::1
+IP6_S=fd88::2
+SPOOF_NET=10.88.9.0/24
+
+tmp=$(mktemp -d /tmp/synqlab.XXXXXX)
+export NSTAT_HISTORY=$tmp/nstat.history # never touch the user's nstat history
+PIDS=()
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+kill_pids() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+del_namespaces() {
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep '^synqlab-' || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	kill_pids
+	del_namespaces
+	rm -rf "$tmp"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# bg NAME NS CMD... : start CMD in namespace NS in the background, logging to
+# $tmp/NAME.log; remembers the pid for cleanup.
+bg() {
+	local name=$1 ns=$2; shift 2
+	ip netns exec "$ns" "$@" >"$tmp/$name.log" 2>&1 &
+	PIDS+=($!)
+}
+
+LABTOOL=$tmp/labtool
+log "building labtool"
+(cd "$repo" && go build -o "$LABTOOL" ./testdata/lab/labtool)
+
+# ---------------------------------------------------------------- topology
+
+new_ns() {
+	local ns=$1
+	ip netns add "$ns"
+	nsx "$ns" ip link set lo up
+	# IPv6 off unless a scenario turns it on: no RS/MLD/DAD chatter.
+	nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+}
+
+quiet_if() { # ns ifname: no offloads (correct checksums, MTU-sized segments)
+	nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+# configure an endpoint's eth0 (client or server side)
+setup_end() {
+	local ns=$1 mac=$2 ip=$3 peer_ip=$4 peer_mac=$5 ip6=$6 peer_ip6=$7
+	nsx "$ns" ip link set eth0 address "$mac"
+	quiet_if "$ns" eth0
+	if [[ $V6 == 1 ]]; then
+		nsx "$ns" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 net.ipv6.conf.eth0.addr_gen_mode=1 \
+			net.ipv6.conf.eth0.accept_ra=0 net.ipv6.conf.eth0.dad_transmits=0
+	fi
+	nsx "$ns" ip link set eth0 up
+	nsx "$ns" ip addr add "$ip/24" dev eth0
+	nsx "$ns" ip neigh replace "$peer_ip" lladdr "$peer_mac" dev eth0 nud permanent
+	if [[ $V6 == 1 ]]; then
+		nsx "$ns" ip -6 addr add "$ip6/64" dev eth0 nodad
+		nsx "$ns" ip -6 neigh replace "$peer_ip6" lladdr "$peer_mac" dev eth0 nud permanent
+	fi
+}
+
+# topo direct|relay : client ns <-> server ns over one veth pair, or via a
+# middle namespace where labtool relay bridges two veth pairs at layer 2.
+topo() {
+	TOPO=$1
+	new_ns $NS_C
+	new_ns $NS_S
+	if [[ $TOPO == direct ]]; then
+		ip -n $NS_C link add eth0 type veth peer name eth0 netns $NS_S
+	else
+		new_ns $NS_R
+		ip -n $NS_C link add eth0 type veth peer name cli netns $NS_R
+		ip -n $NS_S link add eth0 type veth peer name srv netns $NS_R
+		local i
+		for i in cli srv; do
+			quiet_if $NS_R $i
+			nsx $NS_R ip link set $i up
+		done
+	fi
+	setup_end $NS_C $MAC_C $IP_C $IP_S $MAC_S $IP6_C $IP6_S
+	setup_end $NS_S $MAC_S $IP_S $IP_C $MAC_C $IP6_S $IP6_C
+	# Fixed, short retry budgets so runs end quickly and identically.
+	nsx $NS_C sysctl -qw net.ipv4.tcp_syn_retries=2
+	nsx $NS_S sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_syncookies=1 \
+		net.ipv4.tcp_synack_retries=2 net.ipv4.tcp_abort_on_overflow=0
+	# Adding IPv6 addresses sends unsolicited MLD reports (repeated within
+	# 1 s); let them pass before the capture starts.
+	if [[ $V6 == 1 ]]; then sleep 2; fi
+}
+
+relay() { # relay ARGS... : start the L2 relay in the middle namespace
+	bg relay $NS_R "$LABTOOL" relay -a cli -b srv -duration 60s "$@"
+	RELAY_DESC="labtool relay $* (between veths cli and srv in $NS_R)"
+	sleep 0.3
+}
+
+# serve PORT_OR_ADDR ARGS... : start a listener in the server namespace and
+# wait until it is listening.
+serve() {
+	local addr=$1; shift
+	local port=${addr##*:}
+	bg "serve-$port" $NS_S "$LABTOOL" serve -addr "$addr" -duration 60s "$@"
+	LISTENERS+=("$addr: labtool serve $*")
+	local i
+	for i in $(seq 50); do
+		if [[ -n $(nsx $NS_S ss -Hltn "sport = :$port") ]]; then return; fi
+		sleep 0.1
+	done
+	echo "listener $addr did not come up" >&2
+	cat "$tmp/serve-$port.log" >&2
+	return 1
+}
+
+clients() { # clients ARGS... : run labtool connect in the client namespace (foreground, bounded)
+	CLIENT_CMDS+=("labtool connect $*")
+	nsx $NS_C "$LABTOOL" connect "$@" >>"$tmp/clients.log" 2>&1
+}
+
+clients_bg() {
+	CLIENT_CMDS+=("labtool connect $* (in background)")
+	ip netns exec $NS_C "$LABTOOL" connect "$@" >>"$tmp/clients-bg.log" 2>&1 &
+	BG_CLIENTS+=($!)
+	PIDS+=($!)
+}
+
+wait_clients_bg() {
+	local p
+	for p in "${BG_CLIENTS[@]}"; do wait "$p"; done
+	BG_CLIENTS=()
+	cat "$tmp/clients-bg.log" >>"$tmp/clients.log"
+	: >"$tmp/clients-bg.log"
+}
+
+# ---------------------------------------------------------------- capture
+
+# capture_start tcpdump|any|pcapng
+capture_start() {
+	CAP_MODE=$1
+	case $CAP_MODE in
+	tcpdump | any)
+		local ifc=eth0 extra=()
+		[[ $CAP_MODE == any ]] && { ifc=any; extra=(-y LINUX_SLL2); }
+		CAP_FILE=capture.pcap
+		CAP_CMD="tcpdump -i $ifc${extra[*]:+ ${extra[*]}} -n -s 200 -U -w capture.pcap"
+		ip netns exec $NS_S tcpdump -i $ifc "${extra[@]}" -n -s 200 -U -Z root \
+			-w "$tmp/$CAP_FILE" 2>"$tmp/capture.err" &
+		;;
+	pcapng)
+		CAP_FILE=capture.pcapng
+		CAP_CMD="dumpcap -i eth0 -s 200 -n -w capture.pcapng"
+		ip netns exec $NS_S dumpcap -q -i eth0 -s 200 -n -w "$tmp/$CAP_FILE" 2>"$tmp/capture.err" &
+		;;
+	esac
+	CAP_PID=$!
+	PIDS+=($CAP_PID)
+	local i
+	for i in $(seq 100); do
+		if grep -qE 'listening on|Capturing on' "$tmp/capture.err"; then
+			sleep 0.2
+			return
+		fi
+		sleep 0.1
+	done
+	echo "capture did not start" >&2
+	cat "$tmp/capture.err" >&2
+	return 1
+}
+
+capture_stop() {
+	if ! kill -0 "$CAP_PID" 2>/dev/null; then
+		echo "capture process exited early:" >&2
+		cat "$tmp/capture.err" >&2
+		return 1
+	fi
+	kill -INT "$CAP_PID"
+	wait "$CAP_PID" || true
+	cat "$tmp/capture.err" >&2
+	if [[ $CAP_MODE == pcapng ]]; then
+		if grep -E "dropped on interface" "$tmp/capture.err" | grep -vqE "/0 \(pcap:0/dumpcap:0/flushed:0"; then
+			echo "capture dropped packets" >&2
+			return 1
+		fi
+	else
+		if ! grep -qE '^0 packets dropped by kernel' "$tmp/capture.err"; then
+			echo "capture dropped packets" >&2
+			return 1
+		fi
+	fi
+}
+
+snap() { nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"; }
+
+# ---------------------------------------------------------------- reporting
+
+KEY_COUNTERS=(TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop
+	TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent TcpExtSyncookiesRecv
+	TcpExtSyncookiesFailed TcpExtEmbryonicRsts TcpExtTCPDeferAcceptDrop
+	TcpOutRsts TcpAttemptFails TcpPassiveOpens TcpRetransSegs TcpExtTCPSynRetrans)
+
+# deltas: "name delta" for every counter that changed, key counters first
+deltas() {
+	awk -v keys="${KEY_COUNTERS[*]}" '
+		FNR == 1 { f++ }
+		/^#/ { next }
+		f == 1 { b[$1] = $2; next }
+		f == 2 { a[$1] = $2; order[++n] = $1 }
+		END {
+			k = split(keys, key, " ")
+			for (i = 1; i <= k; i++) { printf "%s %d\n", key[i], a[key[i]] - b[key[i]]; seen[key[i]] = 1 }
+			for (i = 1; i <= n; i++) { c = order[i]; if (!(c in seen) && a[c] != b[c]) printf "%s %d\n", c, a[c] - b[c] }
+		}' "$tmp/nstat-before.txt" "$tmp/nstat-after.txt"
+}
+
+sysctl_vals() {
+	local ns=$1; shift
+	local k
+	for k in "$@"; do printf '%s=%s; ' "$k" "$(nsx "$ns" sysctl -n "$k")"; done
+}
+
+finish() {
+	local name=$1 out=$repo/testdata/$1
+	mkdir -p "$out"
+	rm -f "$out"/capture.pcap "$out"/capture.pcapng
+	cp "$tmp/$CAP_FILE" "$out/$CAP_FILE"
+	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
+	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
+	local size linktype npkts
+	size=$(stat -c %s "$out/$CAP_FILE")
+	if ((size >= 1000000)); then
+		echo "$name: capture is $size bytes (>= 1 MB)" >&2
+		return 1
+	fi
+	linktype=$(tcpdump -nr "$out/$CAP_FILE" -c 1 2>&1 >/dev/null | sed -n 's/.*link-type \([^,]*\),.*/\1/p' | head -1)
+	npkts=$(tcpdump -nr "$out/$CAP_FILE" 2>/dev/null | wc -l)
+	{
+		echo "# $name"
+		echo
+		echo "$DESC"
+		echo
+		echo "## Expected outcome"
+		echo
+		echo "$EXPECT"
+		echo
+		echo "## Setup"
+		echo
+		echo "- Made by \`testdata/lab/run.sh $name\` on Linux kernel $(uname -r) ($(. /etc/os-release && echo "$PRETTY_NAME"), $(tcpdump --version 2>&1 | head -1 | sed 's/ version//'))."
+		if [[ $TOPO == direct ]]; then
+			echo "- Topology: namespace $NS_C (eth0 $MAC_C) <-> veth <-> namespace $NS_S (eth0 $MAC_S)."
+		else
+			echo "- Topology: $NS_C (eth0 $MAC_C) <-> veth <-> $NS_R <-> veth <-> $NS_S (eth0 $MAC_S); in $NS_R: $RELAY_DESC."
+		fi
+		echo "- Addresses: client $IP_C${EXTRA_ADDR_NOTE:-}, server $IP_S$([[ $V6 == 1 ]] && echo "; IPv6 client $IP6_C, server $IP6_S (nodad)"). Static neighbour entries, offloads off (ethtool -K tx/tso/gso/gro off), IPv6 disabled unless noted: nothing else talks."
+		echo "- Server-namespace sysctls: \`$(sysctl_vals $NS_S net.core.somaxconn net.ipv4.tcp_syncookies net.ipv4.tcp_synack_retries net.ipv4.tcp_abort_on_overflow net.ipv4.tcp_max_syn_backlog)\`"
+		echo "- Client-namespace sysctls: \`$(sysctl_vals $NS_C net.ipv4.tcp_syn_retries net.ipv4.tcp_syn_linear_timeouts)\`"
+		local l
+		for l in "${LISTENERS[@]}"; do echo "- Listener $l"; done
+		for l in "${CLIENT_CMDS[@]}"; do echo "- Clients: \`$l\`"; done
+		for l in "${NOTES[@]}"; do echo "- $l"; done
+		echo "- Capture: \`$CAP_CMD\` in $NS_S, started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
+		echo "- File: $CAP_FILE, $size bytes, $npkts packets, link type $linktype."
+		echo
+		echo "## Client log"
+		echo
+		echo '```'
+		cat "$tmp/clients.log"
+		echo '```'
+		echo
+		echo "## Counter deltas (server namespace, nstat-after minus nstat-before)"
+		echo
+		echo "| counter | delta |"
+		echo "|---|---|"
+		deltas | awk '{printf "| %s | %d |\n", $1, $2}'
+	} >"$out/README.md"
+	log "$name: $CAP_FILE $size bytes, $npkts packets, $linktype; $(deltas | awk '$2 != 0 && NR <= 14 {printf "%s=%d ", $1, $2}')"
+}
+
+# reset per-scenario state
+begin() {
+	kill_pids
+	del_namespaces
+	: >"$tmp/clients.log"
+	: >"$tmp/clients-bg.log"
+	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
+	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
+}
+
+# run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
+# seconds for retransmissions/timeouts to finish before the after-snapshot.
+run_capture() {
+	local mode=$1 fn=$2 settle=$3
+	capture_start "$mode"
+	snap before
+	"$fn"
+	sleep "$settle"
+	snap after
+	capture_stop
+}
+
+# ---------------------------------------------------------------- scenarios
+
+sc_healthy() {
+	DESC="Healthy server: a listener with a large backlog that accepts every connection, reads the request, answers \"ok\" and closes. 20 clients (at most 5 at a time, started 20 ms apart) connect, send \"hello\", read the answer until EOF and close."
+	EXPECT="Every handshake completes at once; no SYN or SYN-ACK retransmissions, no resets, all listen-drop counters stay 0. The server closes first (FIN from the server)."
+	topo direct
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 20 -parallel 5 -interval 20ms -send hello -read -hold 3s -timeout 5s; }
+	run_capture tcpdump load 1
+}
+
+sc_accept_overflow_syn_drops() {
+	DESC="Accept-queue overflow seen as dropped SYNs: a listener with listen(fd, 2) that never calls accept(). 10 clients start 100 ms apart (so each handshake completes before the next SYN arrives, and the SYN queue never holds more than one request), each connects, sends \"hello\", holds the connection 4 s and closes (FIN). tcp_syncookies stays 1: the SYN queue never fills because clients are staggered, so no cookies are involved."
+	EXPECT="The accept queue holds backlog+1 = 3 connections: clients 0-2 complete their handshakes (their data is ACKed by the kernel; their FINs too). Clients 3-9 get no answer: each SYN and its 5 retransmissions (same ISN, 1 s apart: with tcp_syn_retries=2 and the default tcp_syn_linear_timeouts=4 this kernel sends 6 SYNs) is dropped, and connect() fails with ETIMEDOUT after about 7 s. 7 clients x 6 SYNs = 42 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops; no ignored ACKs, no cookies, no resets."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -hold 4s -timeout 8s; }
+	NOTES+=("Hand count on the reference capture: 7 clients x 6 SYNs with no SYN-ACK = 42 = TcpExtListenOverflows; no client segment after a SYN-ACK is ignored.")
+	run_capture tcpdump load 1
+}
+
+# Shared by accept-overflow-ack-ignored and abort-on-overflow.
+ack_overflow_load() {
+	# Phase 1: 2 connections fill the accept queue to backlog (2 of 3 slots).
+	clients -label filler -addr $IP_S:8080 -n 2 -interval 100ms -send hello -hold 1s -timeout 8s
+	# Phase 2: a burst of 3 (fits the SYN queue: 3 <= backlog+1). All 3 SYNs
+	# are answered before the first ACK arrives 100 ms later; the first ACK
+	# takes the last accept-queue slot, the other two meet a full queue.
+	clients -label burst -addr $IP_S:8080 -n 3 -send hello -hold "$BURST_HOLD" -timeout 8s
+}
+
+sc_accept_overflow_ack_ignored() {
+	DESC="Accept-queue overflow seen as ignored handshake ACKs: listen(fd, 2), never accept(), 50 ms one-way delay (100 ms RTT) added by a userspace relay. First 2 filler clients connect (100 ms apart), send \"hello\", and close after 1 s: their connections sit in the accept queue (2 of 3 slots). Then 3 clients connect at once, send \"hello\" right after connect() returns and hold the socket 12 s (long enough for the server to give up on the request and the RST below to arrive before the client closes)."
+	EXPECT="All 3 burst SYNs are answered (accept queue not yet full, SYN queue holds up to 3). The first burst ACK takes the last accept-queue slot (its data is ACKed). The other two clients believe they are connected, but the server ignores their ACK, their data and every retransmission of it, and the dup-ACKs they send in answer to the server's SYN-ACK retransmissions (server retransmits the SYN-ACK at about +1 s and +3 s, tcp_synack_retries=2, then drops the request silently at about +7 s). The client's next data retransmission after that meets no request and is answered with RST (counted in TcpOutRsts, not in ListenOverflows). TcpExtListenOverflows = TcpExtListenDrops = number of ignored client segments (ACKs, data, retransmissions, dup-ACKs) of those two connections; no SYN is dropped; no cookies."
+	topo relay
+	relay -delay 50ms
+	serve $IP_S:8080 -backlog 2 -accept=false
+	BURST_HOLD=12s
+	NOTES+=("Hand count on the reference capture: each of the two ignored connections has 10 client segments after the SYN-ACK: handshake ACK, data, 5 data retransmissions and 2 dup-ACKs answering the SYN-ACK retransmissions are ignored (9), and the 6th data retransmission, after the request expired, is answered by RST (not an overflow). 2 x 9 = 18 = TcpExtListenOverflows; 0 unanswered SYNs.")
+	run_capture tcpdump ack_overflow_load 1
+}
+
+sc_abort_on_overflow() {
+	DESC="Like accept-overflow-ack-ignored (listen(fd, 2), never accept(), 50 ms one-way delay via relay, 2 filler connections then a burst of 3), but with net.ipv4.tcp_abort_on_overflow=1 in the server namespace."
+	EXPECT="The first burst ACK takes the last accept-queue slot. The other two burst clients' handshake ACKs are answered with RST (request dropped: TcpExtListenOverflows +1, TcpExtEmbryonicRsts +1 each). Their \"hello\" data segment, already in flight, then reaches the listener with no request and gets a second RST (TcpOutRsts only). TcpExtListenOverflows = 2, TcpExtEmbryonicRsts = 2, TcpOutRsts = 4; no SYN-ACK retransmissions."
+	topo relay
+	nsx $NS_S sysctl -qw net.ipv4.tcp_abort_on_overflow=1
+	relay -delay 50ms
+	serve $IP_S:8080 -backlog 2 -accept=false
+	BURST_HOLD=2s
+	NOTES+=("Hand count on the reference capture: per aborted connection the handshake ACK is answered by RST (an overflow, TcpExtEmbryonicRsts) and the data segment right behind it by a second, identical-looking RST (seq = server ISN+1; no request left, not an overflow). 2 overflows = TcpExtListenOverflows; 0 unanswered SYNs, 0 ignored segments.")
+	run_capture tcpdump ack_overflow_load 1
+}
+
+sc_no_listener() {
+	DESC="Clients connect to port 8080 on the server where nothing listens (5 clients, 100 ms apart)."
+	EXPECT="Each SYN is answered at once with RST+ACK; connect() fails with ECONNREFUSED; TcpOutRsts = 5; listen counters stay 0."
+	topo direct
+	load() { clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -timeout 5s; }
+	run_capture tcpdump load 1
+}
+
+# healthy + accept-overflow mix used by ipv6, any-sll2, pcapng, vlan.
+mix_servers() { # host (IP or [IPv6])
+	serve "$1:8080" -backlog 4096 -accept=true
+	serve "$1:8081" -backlog 2 -accept=false
+}
+mix_load() {
+	clients -label healthy -addr "$MIX_HOST:8080" -n 5 -interval 50ms -send hello -read -hold 3s -timeout 5s
+	clients -label overflow -addr "$MIX_HOST:8081" -n 6 -interval 100ms -send hello -hold 4s -timeout 8s
+}
+MIX_EXPECT="Port 8080: 5 healthy request/answer exchanges. Port 8081 (backlog 2, never accepted): clients 0-2 complete; clients 3-5 send 6 SYNs each (original + 5 retransmissions 1 s apart) that are all dropped: 18 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops."
+
+sc_ipv6() {
+	DESC="IPv6 (fd88::1 -> fd88::2, addresses added with nodad, addr_gen_mode=1 so no link-local address and no RS/DAD traffic). Port 8080: accepting listener, 5 clients 50 ms apart send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$MIX_EXPECT"
+	V6=1
+	topo direct
+	mix_servers "[$IP6_S]"
+	MIX_HOST="[$IP6_S]"
+	run_capture tcpdump mix_load 1
+}
+
+sc_any_sll2() {
+	DESC="The healthy + accept-overflow mix (IPv4) captured with \`tcpdump -i any -y LINUX_SLL2\` in the server namespace (interfaces there: lo, eth0; lo carries nothing). Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$MIX_EXPECT Link type LINUX_SLL2 (276): each packet carries the interface index (eth0) and direction; no duplicates."
+	topo direct
+	mix_servers $IP_S
+	MIX_HOST=$IP_S
+	NOTES+=("tcpdump 4.99.3 / libpcap 1.10.3 already pick LINUX_SLL2 (276) for -i any when writing a file; -y LINUX_SLL2 only pins it (-y LINUX_SLL would give 113). The SLL2 header records ifindex 2 (eth0 in $NS_S); \`tcpdump -e -r\` prints the name of whatever interface has that index on the reading host, so do not trust the printed name.")
+	run_capture any mix_load 1
+}
+
+sc_pcapng() {
+	DESC="The healthy + accept-overflow mix (IPv4) written as pcapng by dumpcap (Wireshark's capture engine) on the server's eth0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$MIX_EXPECT The file is pcapng (Section Header, Interface Description with if_name eth0 and snaplen 200, Enhanced Packet Blocks, an Interface Statistics block at the end)."
+	topo direct
+	mix_servers $IP_S
+	MIX_HOST=$IP_S
+	run_capture pcapng mix_load 1
+}
+
+sc_vlan() {
+	DESC="The healthy + accept-overflow mix (IPv4) on 802.1Q VLAN 100. The kernel has neither the 8021q module nor act_vlan, so \`labtool vlantag\` attaches two tcx BPF programs to eth0 in both namespaces: egress pushes tag 100 (bpf_skb_vlan_push), ingress pops it (bpf_skb_vlan_pop). Packet taps run before tcx ingress and after tcx egress, so the server-side capture shows every frame tagged, in both directions, while the IP stacks see untagged frames."
+	EXPECT="$MIX_EXPECT Every frame in the capture carries an 802.1Q header with VLAN id 100, priority 0 (libpcap re-inserts the tag from the packet's auxiliary data)."
+	topo direct
+	bg vlantag-c $NS_C "$LABTOOL" vlantag -dev eth0 -id 100 -duration 60s
+	bg vlantag-s $NS_S "$LABTOOL" vlantag -dev eth0 -id 100 -duration 60s
+	sleep 0.5
+	mix_servers $IP_S
+	MIX_HOST=$IP_S
+	run_capture tcpdump mix_load 1
+}
+
+sc_syncookies_flood() {
+	DESC="SYN flood from spoofed sources with tcp_syncookies=1. Listener with listen(fd, 16) that accepts. From the client namespace, \`labtool synflood\` sends 300 SYNs (raw socket, IP_HDRINCL) from 10.88.9.1-10.88.9.254 (a range the server routes via the client namespace, which does not own it and does not forward, so nobody answers the SYN-ACKs) over 1 s; SYN options MSS 1460, SACK-permitted, timestamps, window scale 7. Right after, 5 legitimate clients (100 ms apart) connect, send \"hello\" and read the answer."
+	EXPECT="The first 17 spoofed SYNs (backlog+1) get normal SYN-ACKs that are retransmitted (+1 s, +3 s; tcp_synack_retries=2) and expire; every later spoofed SYN while the SYN queue is full gets a syncookie SYN-ACK (never retransmitted; TSval low bits encode the options). Legitimate clients arriving while the queue is full also get cookie SYN-ACKs and complete via the cookie (TcpExtSyncookiesRecv)."
+	topo direct
+	nsx $NS_S ip route add $SPOOF_NET via $IP_C
+	serve $IP_S:8080 -backlog 16 -accept=true
+	load() {
+		CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
+		nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+		clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -read -hold 3s -timeout 8s
+		sleep 3
+	}
+	run_capture tcpdump load 1
+}
+
+sc_synflood_no_cookies() {
+	DESC="Same SYN flood as syncookies-flood (300 spoofed SYNs over 1 s, listen(fd, 16), accepting) but with tcp_syncookies=0; 5 legitimate clients (100 ms apart) right after the flood."
+	EXPECT="The first 17 spoofed SYNs fill the SYN queue (SYN-ACKs retransmitted at +1 s, +3 s, then the requests expire at about +7 s). All later SYNs while the queue is full are dropped silently: TcpExtTCPReqQFullDrop and TcpExtListenDrops rise, TcpExtListenOverflows does not. Legitimate clients' SYNs are dropped until requests expire; they retransmit their SYNs 1 s apart and give up after about 7 s."
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0
+	nsx $NS_S ip route add $SPOOF_NET via $IP_C
+	serve $IP_S:8080 -backlog 16 -accept=true
+	load() {
+		CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
+		nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+		clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -read -hold 3s -timeout 8s
+		sleep 4
+	}
+	run_capture tcpdump load 1
+}
+
+sc_firewall_drop() {
+	DESC="An nftables rule in the server namespace drops SYNs from $IP_C2 (\`nft add rule inet synqlab input ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop\`, input hook, priority 0). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally. SYNs from $IP_C2 appear in the capture (the tap sits before netfilter) and are never answered: original + 5 retransmissions each, connect() fails with ETIMEDOUT. No TCP counter moves for them (ListenDrops/ListenOverflows stay 0)."
+	topo direct
+	EXTRA_ADDR_NOTE=" and $IP_C2"
+	nsx $NS_C ip addr add $IP_C2/24 dev eth0
+	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	nsx $NS_S nft -f - <<EOF
+table inet synqlab {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_path_loss() {
+	DESC="Healthy accepting listener behind a relay (5 ms one-way delay) that drops every 3rd client SYN travelling towards the server (counted across all SYNs, retransmissions included). 9 clients 100 ms apart send \"hello\" and read the answer."
+	EXPECT="Seen from the server, SYNs that the relay dropped are simply absent; their clients retransmit the SYN (same ISN) about 1 s later, and the retransmission is answered. On the server side it looks like a late SYN, every handshake completes, and no listen counter moves."
+	topo relay
+	relay -delay 5ms -drop-syn-every 3
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_defer_accept() {
+	DESC="Listener with TCP_DEFER_ACCEPT = 2 s (setsockopt value 2; the kernel turns it into 2 SYN-ACK retransmission periods) that accepts, reads and answers. 3 \"fast\" clients send \"hello\" 200 ms after connect() returns; 3 \"slow\" clients send it 4 s after connect(); all read the answer. The two groups run concurrently."
+	EXPECT="Every client's bare handshake ACK is dropped on purpose (TcpExtTCPDeferAcceptDrop +1 each); the request stays in the SYN queue, marked acked, and is NOT retransmitted while the defer period lasts. Fast clients: the data at 200 ms creates the connection, which is accepted and answered. Slow clients: no SYN-ACK retransmission at +1 s; at about +3 s (end of the defer period) the server retransmits the SYN-ACK once, the client's answering ACK is no longer deferred and creates the connection (accepted without data); the data at +4 s is then answered normally. No ListenOverflows."
+	topo direct
+	serve $IP_S:8080 -backlog 4096 -accept=true -defer-accept 2s
+	load() {
+		clients_bg -label fast -addr $IP_S:8080 -n 3 -send hello -send-delay 200ms -read -hold 3s -timeout 8s
+		clients_bg -label slow -addr $IP_S:8080 -n 3 -send hello -send-delay 4s -read -hold 3s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+}
+
+# ---------------------------------------------------------------- main
+
+scenarios=("$@")
+((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
+for s in "${scenarios[@]}"; do
+	fn=sc_${s//-/_}
+	if ! declare -F "$fn" >/dev/null; then
+		echo "unknown scenario $s (known: ${ALL_SCENARIOS[*]})" >&2
+		exit 2
+	fi
+done
+for s in "${scenarios[@]}"; do
+	log "scenario $s"
+	begin
+	SECONDS=0
+	"sc_${s//-/_}"
+	finish "$s"
+	log "scenario $s done in ${SECONDS}s"
+done
+begin
+log "all done"
