@@ -77,17 +77,22 @@ func AllOutcomes() []Outcome {
 	return out
 }
 
-// RetransmitGrace is how close to the end of the capture an attempt's last
-// event may be and still be called Incomplete: Linux retransmits a SYN or
-// SYN-ACK first after 1 s, so an attempt that went quiet less than this
-// before the end may simply not have had its next packet yet.
-const RetransmitGrace = 3 * time.Second
+// How close to the end of the capture an attempt's last event may be and
+// still be called Incomplete: its next packet may simply not have come yet.
+// Clients retransmit a SYN after 1 s (Linux 3.1+, macOS) or 3 s (Windows,
+// old Linux); a Linux server retransmits a SYN-ACK after 1 s, so a SYN-ACK
+// neither acknowledged nor retransmitted 1.5 s later is not incomplete (a
+// syncookie SYN-ACK, which is never retransmitted, is the usual case).
+const (
+	SYNGrace    = 3 * time.Second
+	SYNACKGrace = 1500 * time.Millisecond
+)
 
 // Classify gives an attempt its outcome. captureEnd is the time of the
 // capture's last packet, used to tell an unfinished attempt from a failed one.
 func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
-	quietAtEnd := func(since int64) bool {
-		return a.End == reassemble.EndCaptureEnd && captureEnd-since < int64(RetransmitGrace)
+	quietAtEnd := func(since int64, grace time.Duration) bool {
+		return a.End == reassemble.EndCaptureEnd && captureEnd-since < int64(grace)
 	}
 	if a.SYNACKs == 0 {
 		switch {
@@ -95,7 +100,7 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 			return Rejected
 		case a.BareACKAnswer:
 			return SYNAnsweredByACK
-		case a.SYNs <= 1 && quietAtEnd(a.LastSYN):
+		case a.SYNs <= 1 && quietAtEnd(a.LastSYN, SYNGrace):
 			return Incomplete
 		}
 		return UnansweredSYN
@@ -108,7 +113,7 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 			return Established
 		case a.SYNACKRetransAfterACK > 0 || a.IgnoredSegments > 0:
 			return ACKIgnored
-		case a.SYNACKs == 1 && quietAtEnd(a.FirstACK):
+		case a.SYNACKs == 1 && quietAtEnd(a.FirstACK, SYNACKGrace):
 			return Incomplete
 		}
 		return Established
@@ -116,7 +121,7 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 	switch {
 	case a.ClientRSTs > 0:
 		return ClientReset
-	case a.SYNACKRetransmits == 0 && quietAtEnd(a.LastSYNACK):
+	case a.SYNACKRetransmits == 0 && quietAtEnd(a.LastSYNACK, SYNACKGrace):
 		return Incomplete
 	}
 	return SYNACKUnacked

@@ -1,0 +1,61 @@
+package analyze
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseNstat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Counters
+		wantErr error
+	}{
+		{
+			name: "nstat -az",
+			in: `#kernel
+IpInReceives                    12                 0.0
+TcpExtListenOverflows           42                 0.0
+TcpExtListenDrops               42                 0.0
+`,
+			want: Counters{"IpInReceives": 12, "TcpExtListenOverflows": 42, "TcpExtListenDrops": 42},
+		},
+		{
+			name: "plain nstat, no rate column",
+			in:   "TcpExtSyncookiesSent 7\n",
+			want: Counters{"TcpExtSyncookiesSent": 7},
+		},
+		{name: "value not a number", in: "TcpExtListenDrops many\n", wantErr: ErrMalformed},
+		{name: "name only", in: "TcpExtListenDrops\n", wantErr: ErrMalformed},
+		{name: "nothing", in: "#kernel\n", wantErr: ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseNstat(strings.NewReader(tt.in))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %d, want %d", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestDeltaNeedsBothSnapshots(t *testing.T) {
+	before := Counters{"TcpExtListenDrops": 3}
+	after := Counters{"TcpExtListenDrops": 10, "TcpExtPAWSPassive": 1}
+	if d, ok := Delta(before, after, "TcpExtListenDrops"); !ok || d != 7 {
+		t.Errorf("ListenDrops delta = %d %v, want 7 true", d, ok)
+	}
+	if _, ok := Delta(before, after, "TcpExtPAWSPassive"); ok {
+		t.Error("a counter absent before must have no delta, not a guess")
+	}
+}

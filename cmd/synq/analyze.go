@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/reassemble"
+	"github.com/synq/synq/report"
+)
+
+// AnalyzeOptions holds what `synq analyze` needs: injected things first,
+// then flag values.
+type AnalyzeOptions struct {
+	IO      *IOStreams
+	Open    func(name string) (io.ReadCloser, error)
+	Version string
+
+	Files  []string
+	Ports  []uint
+	Server string
+	Format string
+	Output string
+}
+
+const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
+listener (server address and port) what happened to each connection attempt.
+
+FILE is a pcap (microsecond or nanosecond, either byte order) or pcapng file,
+optionally gzip-compressed, or - for standard input. Several files (tcpdump -C
+or -G rotation) are merged in timestamp order. Link types: Ethernet (with
+802.1Q/QinQ tags), Linux cooked SLL and SLL2 (tcpdump -i any), raw IP, BSD
+loopback.
+
+The server of an attempt is the side that received the SYN (--server forces
+it). Every attempt gets exactly one outcome:
+
+  established          handshake completed and the server took the connection
+                       (acknowledged or sent data, or never retransmitted its
+                       SYN-ACK after the client's ACK)
+  unanswered_syn       SYN (maybe retransmitted), no answer at all
+  rejected             the server answered the SYN with RST (no listener)
+  synack_unacked       SYN-ACK sent (maybe retransmitted), never acknowledged
+  ack_ignored          the client acknowledged the SYN-ACK but the server kept
+                       retransmitting it or never acknowledged the client's data
+                       (accept queue full)
+  reset_after_ack      the server answered the handshake ACK with RST
+                       (tcp_abort_on_overflow=1)
+  client_reset         the client reset after the SYN-ACK
+  syn_answered_by_ack  the SYN got a bare ACK (challenge ACK, stale state)
+  incomplete           the capture ended inside the retransmission window: its
+                       only SYN less than 3 s, or its only SYN-ACK less than
+                       1.5 s, before the end (not counted as failed)
+
+Connections already open when the capture started (no SYN seen) are counted
+apart and kept out of the handshake statistics.
+
+Per listener, "SYN drops" counts SYN packets (retransmissions included) that got
+no answer before the client's next packet, and "ACK ignored" counts client
+segments after the SYN-ACK that the server did not take. For an accept-queue
+overflow captured on the server, their sum equals the kernel's
+TcpExtListenOverflows increase.`
+
+const analyzeExample = `  # What happened to connection attempts in an incident capture
+  synq analyze incident.pcap
+
+  # Only the listener on port 443, as JSON for another tool
+  synq analyze --port 443 --format json -o report.json incident.pcap.gz
+
+  # Rotated files, merged in time order
+  synq analyze trace-*.pcap
+
+  # Straight from tcpdump
+  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -`
+
+// NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
+// tests of flag parsing.
+func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), runF func(*AnalyzeOptions) error) *cobra.Command {
+	opts := &AnalyzeOptions{IO: ios, Open: open, Version: buildVersion()}
+	cmd := &cobra.Command{
+		Use:     "analyze [flags] FILE...",
+		Short:   "Classify every TCP handshake in a capture, per listener",
+		Long:    analyzeLong,
+		Example: analyzeExample,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("analyze needs at least one capture file (or - for standard input)")
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.Files = args
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return analyzeRun(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.UintSliceVar(&opts.Ports, "port", nil, "only listeners on this port (repeatable, or comma-separated)")
+	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
+	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
+	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+func (o *AnalyzeOptions) validate() error {
+	for _, p := range o.Ports {
+		if p == 0 || p > 65535 {
+			return usageErrorf("--port %d: want a port from 1 to 65535", p)
+		}
+	}
+	if _, err := report.ParseFormat(o.Format); err != nil {
+		return usageErrorf("--format: %v", err)
+	}
+	if _, _, err := parseServer(o.Server); err != nil {
+		return usageErrorf("--server: %v", err)
+	}
+	stdin := 0
+	for _, f := range o.Files {
+		if f == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return usageErrorf("standard input (-) can be read only once")
+	}
+	return nil
+}
+
+// parseServer reads --server: "IP", "IP:PORT" or "[IPv6]:PORT".
+func parseServer(s string) (netip.Addr, uint16, error) {
+	if s == "" {
+		return netip.Addr{}, 0, nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Port() == 0 {
+			return netip.Addr{}, 0, fmt.Errorf("%q: port 0", s)
+		}
+		return ap.Addr().Unmap(), ap.Port(), nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("%q is not IP or IP:PORT", s)
+	}
+	return a.Unmap(), 0, nil
+}
+
+func analyzeRun(opts *AnalyzeOptions) error {
+	format, _ := report.ParseFormat(opts.Format)
+	serverAddr, serverPort, _ := parseServer(opts.Server)
+	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort}
+	for _, p := range opts.Ports {
+		cfg.Ports = append(cfg.Ports, uint16(p))
+	}
+
+	in, err := readCaptures(opts, cfg)
+	if err != nil {
+		return err
+	}
+	in.Version = opts.Version
+
+	out := opts.IO.Out
+	if opts.Output != "" {
+		f, err := os.Create(opts.Output)
+		if err != nil {
+			return withCode(exitOutput, err)
+		}
+		defer f.Close()
+		out = f
+	}
+	if err := report.Render(out, format, in); err != nil {
+		return withCode(exitOutput, fmt.Errorf("writing the report: %w", err))
+	}
+	if f, ok := out.(*os.File); ok && opts.Output != "" {
+		if err := f.Close(); err != nil {
+			return withCode(exitOutput, err)
+		}
+	}
+	return nil
+}
+
+// readCaptures runs the pipeline: read and decode, track, aggregate.
+func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, error) {
+	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open})
+	if err != nil {
+		return nil, withCode(exitInput, err)
+	}
+	defer rd.Close()
+	stopProgress := startProgress(opts.IO, rd.TotalBytes(), rd.BytesRead)
+	defer stopProgress()
+
+	agg := analyze.NewAggregator()
+	tr := reassemble.NewTracker(cfg, agg.Add)
+	var p capture.Packet
+	for {
+		err := rd.Next(&p)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, withCode(exitInput, err)
+		}
+		tr.Add(&p)
+	}
+	sum := rd.Summary()
+	if sum.Packets == 0 {
+		return nil, withCode(exitInput, errors.New(noPacketsMessage(sum)))
+	}
+	agg.CaptureEnd = sum.End
+	tr.Flush()
+	return &report.Input{Capture: sum, Tracker: tr.Stats(), Result: agg.Result()}, nil
+}
+
+func noPacketsMessage(sum capture.Summary) string {
+	msg := "no packets in " + strings.Join(fileNames(sum), ", ")
+	if len(sum.Warnings) > 0 {
+		msg += ": " + strings.Join(sum.Warnings, "; ")
+	}
+	return msg
+}
+
+func fileNames(sum capture.Summary) []string {
+	names := make([]string, len(sum.Files))
+	for i, f := range sum.Files {
+		names[i] = f.Name
+	}
+	return names
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+func testStreams(stdin io.Reader) (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
+	var out, errOut bytes.Buffer
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	return &IOStreams{In: stdin, Out: &out, ErrOut: &errOut}, &out, &errOut
+}
+
+func TestAnalyzeFlags(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantErr  string
+		wantCode int
+		check    func(t *testing.T, o *AnalyzeOptions)
+	}{
+		{args: []string{"a.pcap"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Format != "table" || len(o.Ports) != 0 || o.Output != "" || o.Files[0] != "a.pcap" {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		{args: []string{"--port", "80", "--port", "443,8080", "-o", "r.json", "--format", "json", "a", "b"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if len(o.Ports) != 3 || o.Ports[2] != 8080 || o.Output != "r.json" || o.Format != "json" || len(o.Files) != 2 {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"--server", "[fd88::2]:8080", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			a, p, err := parseServer(o.Server)
+			if err != nil || a != netip.MustParseAddr("fd88::2") || p != 8080 {
+				t.Errorf("parseServer(%q) = %v %v %v", o.Server, a, p, err)
+			}
+		}},
+		{args: []string{"--server", "10.0.0.2", "a"}},
+		{args: []string{}, wantErr: "at least one capture file", wantCode: exitUsage},
+		{args: []string{"--port", "70000", "a"}, wantErr: "--port 70000", wantCode: exitUsage},
+		{args: []string{"--port", "http", "a"}, wantErr: "invalid argument", wantCode: exitUsage},
+		{args: []string{"--format", "xml", "a"}, wantErr: `unknown format "xml"`, wantCode: exitUsage},
+		{args: []string{"--server", "nope", "a"}, wantErr: "--server", wantCode: exitUsage},
+		{args: []string{"-", "-"}, wantErr: "only once", wantCode: exitUsage},
+		{args: []string{"--bogus", "a"}, wantErr: "unknown flag", wantCode: exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, _, _ := testStreams(nil)
+			var got *AnalyzeOptions
+			root := newCmdRoot(ios, func(o *AnalyzeOptions) error { got = o; return nil })
+			root.SetArgs(append([]string{"analyze"}, tt.args...))
+			err := root.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if c := exitCodeOf(err); c != tt.wantCode {
+					t.Errorf("exit code %d, want %d", c, tt.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, got)
+			}
+		})
+	}
+}
+
+// TestBadInput: each bad input gives one clear line on stderr and its
+// documented exit code, never a panic.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	healthy := scenarioCapture(t, "healthy")
+	whole, err := os.ReadFile(healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pcap global header with link type 147 (USER0) and no packets.
+	user0 := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 147, 0, 0, 0}
+	emptyPcap := append([]byte{}, whole[:24]...)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+		wantOut  string
+	}{
+		{"missing file", []string{filepath.Join(dir, "nope.pcap")}, exitInput, "no such file", ""},
+		{"text file", []string{write("notes.pcap", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))}, exitInput, "not a pcap or pcapng file", ""},
+		{"zero-length file", []string{write("zero.pcap", nil)}, exitInput, "empty", ""},
+		{"unknown link type", []string{write("user0.pcap", user0)}, exitInput, "147 (USER0)", ""},
+		{"capture with no packets", []string{write("hdr.pcap", emptyPcap)}, exitInput, "no packets", ""},
+		{"truncated mid-record", []string{write("cut.pcap", whole[:len(whole)*2/3+3])}, exitOK, "", "cut off"},
+		{"unwritable output", []string{"-o", filepath.Join(dir, "no/such/dir/r.txt"), healthy}, exitOutput, "no such file", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			code := run(append([]string{"analyze"}, tt.args...), ios)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d; stderr %q", code, tt.wantCode, errOut)
+			}
+			if tt.wantErr != "" {
+				msg := errOut.String()
+				if !strings.Contains(msg, tt.wantErr) || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "synq: ") {
+					t.Errorf("stderr %q: want one line starting \"synq: \" containing %q", msg, tt.wantErr)
+				}
+			}
+			if tt.wantOut != "" && !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout does not mention %q:\n%s", tt.wantOut, out)
+			}
+		})
+	}
+}
+
+// TestSameReportWhateverTheWrapping: standard input and a gzip-compressed
+// copy give the same analysis as the plain file.
+func TestSameReportWhateverTheWrapping(t *testing.T) {
+	healthy := scenarioCapture(t, "healthy")
+	data, err := os.ReadFile(healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyse := func(stdin io.Reader, arg string) string {
+		t.Helper()
+		ios, out, errOut := testStreams(stdin)
+		if code := run([]string{"analyze", "--format", "json", arg}, ios); code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, errOut)
+		}
+		return stripFiles(out.String())
+	}
+	want := analyse(nil, healthy)
+
+	if got := analyse(bytes.NewReader(data), "-"); got != want {
+		t.Errorf("standard input: report differs from the file's")
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gzPath := filepath.Join(t.TempDir(), "healthy.pcap.gz")
+	if err := os.WriteFile(gzPath, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := analyse(nil, gzPath); got != want {
+		t.Errorf("gzip: report differs from the plain file's")
+	}
+}
+
+// stripFiles drops capture.files, which names the inputs, from a JSON
+// report so reports of the same packets from different files compare equal.
+func stripFiles(js string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return "invalid JSON: " + err.Error()
+	}
+	delete(m["capture"].(map[string]any), "files")
+	out, _ := json.MarshalIndent(m, "", "  ")
+	return string(out)
+}
+
+// TestRotatedFilesMerge splits a real capture into three files the way
+// tcpdump -C rotation would (consecutive time slices), passes them out of
+// order, and expects the same analysis as the whole file.
+func TestRotatedFilesMerge(t *testing.T) {
+	src := scenarioCapture(t, "accept-overflow-ack-ignored")
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		ci   gopacket.CaptureInfo
+		data []byte
+	}
+	var recs []rec
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec{ci, data})
+	}
+	dir := t.TempDir()
+	var parts []string
+	for i := 0; i < 3; i++ {
+		name := filepath.Join(dir, fmt.Sprintf("trace.pcap%d", i))
+		out, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := pcapgo.NewWriterNanos(out)
+		if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range recs[i*len(recs)/3 : (i+1)*len(recs)/3] {
+			if err := w.WritePacket(rc.ci, rc.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := out.Close(); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, name)
+	}
+	analyse := func(files ...string) string {
+		ios, out, errOut := testStreams(nil)
+		if code := run(append([]string{"analyze", "--format", "json"}, files...), ios); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		return stripFiles(out.String())
+	}
+	whole := analyse(src)
+	if got := analyse(parts[2], parts[0], parts[1]); got != whole {
+		t.Errorf("three rotated files out of order: report differs from the whole capture's\n--- whole ---\n%s\n--- parts ---\n%s", whole, got)
+	}
+}

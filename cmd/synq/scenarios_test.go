@@ -1,0 +1,324 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/internal/golden"
+)
+
+func TestMain(m *testing.M) {
+	// Golden outputs must not change with every commit's VCS stamp.
+	version = "test"
+	os.Exit(m.Run())
+}
+
+// testdataDir holds one directory per real-kernel scenario (made by
+// testdata/lab/run.sh): the capture, nstat snapshots and golden outputs.
+const testdataDir = "../../testdata"
+
+type scenario struct {
+	name    string
+	dir     string
+	capture string
+}
+
+func scenarios(t *testing.T) []scenario {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(testdataDir, "*", "capture.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []scenario
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		out = append(out, scenario{name: filepath.Base(dir), dir: dir, capture: m})
+	}
+	if len(out) == 0 {
+		t.Fatal("no scenarios in testdata/: run testdata/lab/run.sh")
+	}
+	return out
+}
+
+// scenarioCapture returns the capture of a named scenario; a missing
+// fixture fails the test, it is never skipped.
+func scenarioCapture(t *testing.T, name string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(testdataDir, name, "capture.*"))
+	if len(m) != 1 {
+		t.Fatalf("scenario %s: want one capture file in %s, found %v", name, filepath.Join(testdataDir, name), m)
+	}
+	return m[0]
+}
+
+// analyzeScenario runs `synq analyze` on a scenario as a user would.
+func analyzeScenario(t *testing.T, sc scenario, format string) []byte {
+	t.Helper()
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", "--format", format, sc.capture}, ios); code != exitOK {
+		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
+	}
+	return out.Bytes()
+}
+
+// TestScenarioGolden compares the table and JSON output for every scenario
+// with its golden file, byte for byte. `go test ./cmd/synq -update`
+// rewrites them.
+func TestScenarioGolden(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		for _, f := range []struct{ format, file string }{{"table", "golden.txt"}, {"json", "golden.json"}} {
+			t.Run(sc.name+"/"+f.format, func(t *testing.T) {
+				golden.Check(t, filepath.Join(sc.dir, f.file), analyzeScenario(t, sc, f.format))
+			})
+		}
+	}
+}
+
+// reportJSON is the part of the JSON schema the tests read; decoding into
+// it also checks the documented field names.
+type reportJSON struct {
+	SchemaVersion int `json:"schema_version"`
+	Capture       struct {
+		Files []struct {
+			Format string `json:"format"`
+		} `json:"files"`
+		Packets    int      `json:"packets"`
+		TCPPackets int      `json:"tcp_packets"`
+		LinkTypes  []string `json:"link_types"`
+		Warnings   []string `json:"warnings"`
+	} `json:"capture"`
+	Listeners []listenerJSON `json:"listeners"`
+}
+
+type listenerJSON struct {
+	Server             string         `json:"server"`
+	Attempts           int            `json:"attempts"`
+	Outcomes           map[string]int `json:"outcomes"`
+	SYNPackets         int            `json:"syn_packets"`
+	DroppedSYNPackets  int            `json:"dropped_syn_packets"`
+	SYNACKPackets      int            `json:"synack_packets"`
+	SYNACKRetransmits  int            `json:"synack_retransmits"`
+	IgnoredACKSegments int            `json:"ignored_ack_segments"`
+	ServerRSTs         int            `json:"server_rsts"`
+	ClientRSTs         int            `json:"client_rsts"`
+}
+
+func scenarioJSON(t *testing.T, sc scenario) reportJSON {
+	t.Helper()
+	var r reportJSON
+	if err := json.Unmarshal(analyzeScenario(t, sc, "json"), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// total sums one listener field over all listeners.
+func total(r reportJSON, f func(l listenerJSON) int) int {
+	n := 0
+	for _, l := range r.Listeners {
+		n += f(l)
+	}
+	return n
+}
+
+func outcome(name string) func(listenerJSON) int {
+	return func(l listenerJSON) int { return l.Outcomes[name] }
+}
+
+// scenarioChecks states, per scenario, what the capture must show. Each
+// scenario's README says how it was made and why these hold.
+var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
+	"healthy": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts < 10 || est != atts {
+			t.Errorf("established %d of %d attempts, want all (at least 10)", est, atts)
+		}
+	},
+	"accept-overflow-syn-drops": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
+	"accept-overflow-ack-ignored": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "ack_ignored", outcome("ack_ignored"))
+		wantPositive(t, r, "ignored_ack_segments", func(l listenerJSON) int { return l.IgnoredACKSegments })
+		wantPositive(t, r, "synack_retransmits", func(l listenerJSON) int { return l.SYNACKRetransmits })
+	},
+	"abort-on-overflow": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "reset_after_ack", outcome("reset_after_ack"))
+	},
+	"no-listener": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if rej := total(r, outcome("rejected")); atts == 0 || rej != atts {
+			t.Errorf("rejected %d of %d attempts, want all", rej, atts)
+		}
+	},
+	"ipv6": func(t *testing.T, r reportJSON) {
+		for _, l := range r.Listeners {
+			if !strings.HasPrefix(l.Server, "[") {
+				t.Errorf("listener %s is not IPv6", l.Server)
+			}
+		}
+		wantPositive(t, r, "attempts", func(l listenerJSON) int { return l.Attempts })
+	},
+	"any-sll2": func(t *testing.T, r reportJSON) {
+		if !slices.Contains(r.Capture.LinkTypes, "Linux SLL2") {
+			t.Errorf("link types %v, want Linux SLL2", r.Capture.LinkTypes)
+		}
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"pcapng": func(t *testing.T, r reportJSON) {
+		if len(r.Capture.Files) != 1 || r.Capture.Files[0].Format != "pcapng" {
+			t.Errorf("files %+v, want one pcapng", r.Capture.Files)
+		}
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"vlan": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	// The SYNs the firewall drops are in the capture (the tap sits before
+	// netfilter) and go unanswered; the others complete.
+	"firewall-drop": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	// Loss on the path, captured on the server: the lost SYNs never reach
+	// it, so every attempt it sees completes.
+	"path-loss": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts == 0 || est != atts {
+			t.Errorf("established %d of %d attempts, want all", est, atts)
+		}
+	},
+	// TCP_DEFER_ACCEPT holds back bare ACKs, but clients that send data
+	// are accepted: nothing fails.
+	"defer-accept": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts == 0 || est != atts {
+			t.Errorf("established %d of %d attempts, want all", est, atts)
+		}
+	},
+	// Spoofed sources never answer their (mostly syncookie) SYN-ACKs; the
+	// five real clients complete.
+	"syncookies-flood": func(t *testing.T, r reportJSON) {
+		if n := total(r, outcome("synack_unacked")); n < 280 {
+			t.Errorf("synack_unacked %d, want the ~300 spoofed SYNs", n)
+		}
+		if n := total(r, outcome("established")); n != 5 {
+			t.Errorf("established %d, want the 5 real clients", n)
+		}
+	},
+	// Without cookies, SYNs beyond the full SYN queue go unanswered.
+	"synflood-no-cookies": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "synack_unacked", outcome("synack_unacked"))
+	},
+}
+
+func wantPositive(t *testing.T, r reportJSON, what string, f func(listenerJSON) int) {
+	t.Helper()
+	if total(r, f) <= 0 {
+		t.Errorf("%s = 0, want > 0", what)
+	}
+}
+
+// TestScenarioOutcomes checks what each real-kernel scenario must show.
+// Every scenario in testdata/ must have a check, and every check a scenario.
+func TestScenarioOutcomes(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range scenarios(t) {
+		seen[sc.name] = true
+		t.Run(sc.name, func(t *testing.T) {
+			check, ok := scenarioChecks[sc.name]
+			if !ok {
+				t.Fatalf("no check for scenario %s in scenarioChecks", sc.name)
+			}
+			r := scenarioJSON(t, sc)
+			if r.SchemaVersion != 1 {
+				t.Errorf("schema_version %d, want 1", r.SchemaVersion)
+			}
+			for _, l := range r.Listeners {
+				for _, o := range analyze.AllOutcomes() {
+					if _, ok := l.Outcomes[o.String()]; !ok {
+						t.Errorf("%s: outcome %s missing from JSON", l.Server, o)
+					}
+				}
+			}
+			check(t, r)
+		})
+	}
+	for name := range scenarioChecks {
+		if !seen[name] {
+			t.Errorf("scenario %s has a check but no capture in testdata/", name)
+		}
+	}
+}
+
+// TestListenOverflowsMatchKernel is the referee test: in every scenario
+// captured on the server where the kernel counted accept-queue overflows,
+// the SYNs synq saw dropped plus the client segments it saw ignored must
+// equal the TcpExtListenOverflows delta between the nstat snapshots taken
+// around the capture (the kernel counts each such packet once).
+func TestListenOverflowsMatchKernel(t *testing.T) {
+	checkDropsMatchCounter(t, "TcpExtListenOverflows",
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow")
+}
+
+// TestListenDropsMatchKernel: every SYN or handshake segment a listener
+// drops silently counts in TcpExtListenDrops (accept-queue overflows and,
+// without syncookies, SYN-queue overflows), so wherever that counter moved
+// it must equal what synq saw dropped and ignored too.
+func TestListenDropsMatchKernel(t *testing.T) {
+	checkDropsMatchCounter(t, "TcpExtListenDrops",
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies")
+}
+
+// checkDropsMatchCounter compares dropped_syn_packets+ignored_ack_segments
+// with counter's delta in every scenario where the counter moved; each
+// required scenario must be among them.
+func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
+	checked := map[string]bool{}
+	for _, sc := range scenarios(t) {
+		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+		if errB != nil || errA != nil {
+			if slices.Contains(required, sc.name) {
+				t.Errorf("%s: %v %v", sc.name, errB, errA)
+			}
+			continue
+		}
+		delta, ok := analyze.Delta(before, after, counter)
+		if !ok || delta == 0 {
+			continue
+		}
+		checked[sc.name] = true
+		t.Run(sc.name, func(t *testing.T) {
+			r := scenarioJSON(t, sc)
+			dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
+			ignored := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments })
+			if int64(dropped+ignored) != delta {
+				t.Errorf("dropped SYNs %d + ignored segments %d = %d, kernel %s delta %d",
+					dropped, ignored, dropped+ignored, counter, delta)
+			}
+		})
+	}
+	for _, name := range required {
+		if !checked[name] {
+			t.Errorf("scenario %s: no %s increase to check against", name, counter)
+		}
+	}
+}
+
+func readNstat(path string) (analyze.Counters, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return analyze.ParseNstat(f)
+}

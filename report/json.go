@@ -1,0 +1,199 @@
+package report
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"time"
+
+	"github.com/synq/synq/analyze"
+)
+
+// SchemaVersion is bumped on any change that could break a reader of the
+// JSON output: a renamed or removed field, or a changed meaning. Adding a
+// field does not bump it.
+const SchemaVersion = 1
+
+// The JSON schema. Field names are a public interface (docs/json.md):
+// keep them.
+type jsonReport struct {
+	SchemaVersion int            `json:"schema_version"`
+	Tool          string         `json:"tool"`
+	Version       string         `json:"version"`
+	Capture       jsonCapture    `json:"capture"`
+	Totals        jsonTotals     `json:"totals"`
+	Listeners     []jsonListener `json:"listeners"`
+	WorstClients  []jsonClient   `json:"worst_clients"`
+}
+
+type jsonCapture struct {
+	Files            []jsonFile `json:"files"`
+	Packets          int64      `json:"packets"`
+	TCPPackets       int64      `json:"tcp_packets"`
+	NonTCPPackets    int64      `json:"non_tcp_packets"`
+	Fragments        int64      `json:"fragments"`
+	TruncatedPackets int64      `json:"truncated_packets"`
+	UnsupportedLink  int64      `json:"unsupported_link_packets"`
+	Start            *string    `json:"start"`
+	End              *string    `json:"end"`
+	DurationSeconds  float64    `json:"duration_seconds"`
+	LinkTypes        []string   `json:"link_types"`
+	Warnings         []string   `json:"warnings"`
+}
+
+type jsonFile struct {
+	Name       string   `json:"name"`
+	Format     string   `json:"format"`
+	Compressed bool     `json:"compressed"`
+	LinkTypes  []string `json:"link_types"`
+	Packets    int64    `json:"packets"`
+	CutOff     bool     `json:"cut_off"`
+}
+
+type jsonTotals struct {
+	Attempts             int            `json:"attempts"`
+	Failed               int            `json:"failed"`
+	Outcomes             map[string]int `json:"outcomes"`
+	MidstreamConnections int            `json:"midstream_connections"`
+	PeakInFlight         int            `json:"peak_attempts_in_flight"`
+	SkippedPackets       int            `json:"skipped_packets"`
+}
+
+type jsonListener struct {
+	Server               string          `json:"server"`
+	Attempts             int             `json:"attempts"`
+	Failed               int             `json:"failed"`
+	Outcomes             map[string]int  `json:"outcomes"`
+	SYNPackets           int             `json:"syn_packets"`
+	DroppedSYNPackets    int             `json:"dropped_syn_packets"`
+	SYNACKPackets        int             `json:"synack_packets"`
+	SYNACKRetransmits    int             `json:"synack_retransmits"`
+	IgnoredACKSegments   int             `json:"ignored_ack_segments"`
+	ServerRSTs           int             `json:"server_rsts"`
+	ClientRSTs           int             `json:"client_rsts"`
+	MidstreamConnections int             `json:"midstream_connections"`
+	HandshakeMS          *jsonLatency    `json:"handshake_ms"`
+	FailureWindow        *jsonTimeWindow `json:"failure_window"`
+}
+
+type jsonLatency struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Count int     `json:"count"`
+}
+
+type jsonTimeWindow struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+type jsonClient struct {
+	Client   string         `json:"client"`
+	Attempts int            `json:"attempts"`
+	Failed   int            `json:"failed"`
+	Outcomes map[string]int `json:"outcomes"`
+}
+
+// WriteJSON writes the stable JSON document (docs/json.md).
+func WriteJSON(w io.Writer, in *Input) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(buildJSON(in))
+}
+
+func buildJSON(in *Input) jsonReport {
+	cs := in.Capture
+	r := jsonReport{
+		SchemaVersion: SchemaVersion,
+		Tool:          "synq",
+		Version:       in.Version,
+		Capture: jsonCapture{
+			Files:            []jsonFile{},
+			Packets:          cs.Packets,
+			TCPPackets:       cs.TCPPackets,
+			NonTCPPackets:    cs.NonTCP,
+			Fragments:        cs.Fragments,
+			TruncatedPackets: cs.Truncated,
+			UnsupportedLink:  cs.UnsupportedLink,
+			LinkTypes:        nonNil(cs.LinkTypes),
+			Warnings:         nonNil(cs.Warnings),
+		},
+		Totals: jsonTotals{
+			Attempts:             in.Result.Attempts,
+			Failed:               in.Result.Totals.Failed(),
+			Outcomes:             outcomeMap(&in.Result.Totals),
+			MidstreamConnections: in.Result.MidStream,
+			PeakInFlight:         in.Tracker.PeakInFlight,
+			SkippedPackets:       in.Tracker.SkippedPackets,
+		},
+		Listeners:    []jsonListener{},
+		WorstClients: []jsonClient{},
+	}
+	if cs.Packets > 0 {
+		s, e := timestamp(cs.Start), timestamp(cs.End)
+		r.Capture.Start, r.Capture.End = &s, &e
+		r.Capture.DurationSeconds = round3(time.Duration(cs.End - cs.Start).Seconds())
+	}
+	for _, f := range cs.Files {
+		r.Capture.Files = append(r.Capture.Files, jsonFile{
+			Name: f.Name, Format: f.Format, Compressed: f.Compressed,
+			LinkTypes: nonNil(f.LinkTypes), Packets: f.Packets, CutOff: f.CutOff,
+		})
+	}
+	for i := range in.Result.Listeners {
+		l := &in.Result.Listeners[i]
+		jl := jsonListener{
+			Server:               l.Server.String(),
+			Attempts:             l.Attempts,
+			Failed:               l.Outcomes.Failed(),
+			Outcomes:             outcomeMap(&l.Outcomes),
+			SYNPackets:           l.SYNPackets,
+			DroppedSYNPackets:    l.DroppedSYNPackets,
+			SYNACKPackets:        l.SYNACKPackets,
+			SYNACKRetransmits:    l.SYNACKRetransmits,
+			IgnoredACKSegments:   l.IgnoredACKSegments,
+			ServerRSTs:           l.ServerRSTs,
+			ClientRSTs:           l.ClientRSTs,
+			MidstreamConnections: l.MidStream,
+		}
+		if l.HandshakeN > 0 {
+			jl.HandshakeMS = &jsonLatency{P50: ms(l.HandshakeP50), P99: ms(l.HandshakeP99), Count: l.HandshakeN}
+		}
+		if l.Outcomes.Failed() > 0 {
+			jl.FailureWindow = &jsonTimeWindow{Start: timestamp(l.FirstFailure), End: timestamp(l.LastFailure)}
+		}
+		r.Listeners = append(r.Listeners, jl)
+	}
+	for _, c := range in.Result.WorstClients {
+		r.WorstClients = append(r.WorstClients, jsonClient{
+			Client: c.Addr.String(), Attempts: c.Attempts, Failed: c.Outcomes.Failed(),
+			Outcomes: outcomeMap(&c.Outcomes),
+		})
+	}
+	return r
+}
+
+// outcomeMap lists every outcome, zero or not, so readers can rely on the
+// keys being present.
+func outcomeMap(c *analyze.OutcomeCounts) map[string]int {
+	m := make(map[string]int, len(c))
+	for _, o := range analyze.AllOutcomes() {
+		m[o.String()] = c[o]
+	}
+	return m
+}
+
+func timestamp(ns int64) string {
+	return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,53 @@
+// Package report renders an analysis as a terminal table or as JSON. It
+// only formats: every number it prints was computed by analyze.
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/reassemble"
+)
+
+// Input is everything a renderer needs.
+type Input struct {
+	Version string
+	Capture capture.Summary
+	Tracker reassemble.Stats
+	Result  analyze.Result
+}
+
+// Format names an output format.
+type Format string
+
+const (
+	FormatTable Format = "table"
+	FormatJSON  Format = "json"
+)
+
+// Formats lists the formats Render accepts, for flag help and completion.
+func Formats() []string { return []string{string(FormatTable), string(FormatJSON)} }
+
+// ParseFormat checks a --format value.
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats() {
+		if s == f {
+			return Format(s), nil
+		}
+	}
+	return "", fmt.Errorf("unknown format %q (want %s)", s, strings.Join(Formats(), ", "))
+}
+
+// Render writes in to w in format f.
+func Render(w io.Writer, f Format, in *Input) error {
+	switch f {
+	case FormatJSON:
+		return WriteJSON(w, in)
+	case FormatTable:
+		return WriteTable(w, in)
+	}
+	return fmt.Errorf("unknown format %q", f)
+}

@@ -1,0 +1,272 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/synq/synq/analyze"
+)
+
+// WriteTable writes the human report: capture summary, one row per
+// listener, what happened to the failed attempts, and the worst clients.
+// It fits 80 columns for IPv4 listeners.
+func WriteTable(w io.Writer, in *Input) error {
+	p := &printer{w: w}
+	p.captureSummary(in)
+	if len(in.Result.Listeners) == 0 {
+		p.line("")
+		p.line("No TCP connection attempts found%s.", filterNote(in))
+		return p.err
+	}
+	p.listeners(in)
+	p.outcomes(in)
+	p.packets(in)
+	p.worstClients(in)
+	p.warnings(in)
+	return p.err
+}
+
+// printer keeps the first write error so the rendering code reads straight.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) line(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format+"\n", args...)
+	}
+}
+
+// table prints a titled table; align has one letter per column, l or r.
+func (p *printer) table(title string, header []string, rows [][]string, align string) {
+	if p.err != nil {
+		return
+	}
+	p.line("")
+	p.line("%s", title)
+	aligns := make([]tw.Align, len(header))
+	for i := range aligns {
+		aligns[i] = tw.AlignLeft
+		if i < len(align) && align[i] == 'r' {
+			aligns[i] = tw.AlignRight
+		}
+	}
+	t := tablewriter.NewTable(p.w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Symbols: tw.NewSymbols(tw.StyleASCII),
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off, ShowHeader: tw.On},
+				Lines:      tw.Lines{ShowHeaderLine: tw.On},
+			},
+		})),
+		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{PerColumn: aligns}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: aligns}),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+	)
+	t.Header(header)
+	for _, r := range rows {
+		if err := t.Append(r); err != nil {
+			p.err = err
+			return
+		}
+	}
+	p.err = t.Render()
+}
+
+func (p *printer) captureSummary(in *Input) {
+	cs := in.Capture
+	files := make([]string, len(cs.Files))
+	for i, f := range cs.Files {
+		files[i] = Sanitize(f.Name)
+	}
+	p.line("Capture: %s", strings.Join(files, ", "))
+	if cs.Packets == 0 {
+		p.line("  no packets")
+		return
+	}
+	span := time.Duration(cs.End - cs.Start)
+	p.line("  %s packets (%s TCP), %s, %s to %s UTC",
+		count(int(cs.Packets)), count(int(cs.TCPPackets)), fmtDuration(span),
+		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
+		time.Unix(0, cs.End).UTC().Format("15:04:05"))
+	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
+	var skipped []string
+	if cs.NonTCP > 0 {
+		skipped = append(skipped, count(int(cs.NonTCP))+" non-TCP")
+	}
+	if cs.Fragments > 0 {
+		skipped = append(skipped, count(int(cs.Fragments))+" IP fragments")
+	}
+	if cs.Truncated > 0 {
+		skipped = append(skipped, count(int(cs.Truncated))+" too short to decode")
+	}
+	if cs.UnsupportedLink > 0 {
+		skipped = append(skipped, count(int(cs.UnsupportedLink))+" on unsupported link types")
+	}
+	if len(skipped) > 0 {
+		p.line("  skipped: %s", strings.Join(skipped, ", "))
+	}
+	r := &in.Result
+	p.line("  %s connection attempts, %s failed; %s connections already open when the capture started",
+		count(r.Attempts), count(r.Totals.Failed()), count(r.MidStream))
+}
+
+func (p *printer) listeners(in *Input) {
+	var rows [][]string
+	for _, l := range in.Result.Listeners {
+		hs := "-"
+		if l.HandshakeN > 0 {
+			hs = fmtDuration(l.HandshakeP50) + "/" + fmtDuration(l.HandshakeP99)
+		}
+		rows = append(rows, []string{
+			l.Server.String(), count(l.Attempts), count(l.Outcomes[analyze.Established]),
+			count(l.Outcomes.Failed()), count(l.DroppedSYNPackets), count(l.IgnoredACKSegments), hs,
+		})
+	}
+	p.table("Listeners", []string{"LISTENER", "ATTEMPTS", "OK", "FAILED", "SYN DROPS", "ACK IGNORED", "HANDSHAKE"}, rows, "lrrrrrr")
+	p.line("  HANDSHAKE: first SYN to the client's ACK, median/99th percentile.")
+}
+
+// outcomes lists, per listener, each outcome other than established that
+// occurred, with its share and what it means.
+func (p *printer) outcomes(in *Input) {
+	var rows [][]string
+	for _, l := range in.Result.Listeners {
+		for _, o := range analyze.AllOutcomes() {
+			n := l.Outcomes[o]
+			if n == 0 || o == analyze.Established {
+				continue
+			}
+			rows = append(rows, []string{l.Server.String(), o.String(), count(n), percent(n, l.Attempts), outcomeHint[o]})
+		}
+	}
+	if len(rows) == 0 {
+		p.line("")
+		p.line("Every connection attempt was established.")
+		return
+	}
+	p.table("Attempts that did not get established", []string{"LISTENER", "OUTCOME", "N", "SHARE", "MEANING"}, rows, "llrrl")
+	for _, l := range in.Result.Listeners {
+		if l.Outcomes.Failed() > 0 {
+			p.line("  %s: failures from %s to %s UTC", l.Server,
+				time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000"),
+				time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000"))
+		}
+	}
+}
+
+var outcomeHint = map[analyze.Outcome]string{
+	analyze.UnansweredSYN:    "SYN never answered",
+	analyze.Rejected:         "RST to SYN: no listener",
+	analyze.SYNACKUnacked:    "client never ACKed SYN-ACK",
+	analyze.ACKIgnored:       "server ignored client ACK",
+	analyze.ResetAfterACK:    "RST after client ACK",
+	analyze.ClientReset:      "client sent RST",
+	analyze.SYNAnsweredByACK: "SYN got a bare ACK",
+	analyze.Incomplete:       "capture ended mid-handshake",
+}
+
+func (p *printer) packets(in *Input) {
+	var rows [][]string
+	for _, l := range in.Result.Listeners {
+		rows = append(rows, []string{
+			l.Server.String(), count(l.SYNPackets), count(l.DroppedSYNPackets), count(l.SYNACKPackets),
+			count(l.SYNACKRetransmits), count(l.IgnoredACKSegments), fmt.Sprintf("%d/%d", l.ServerRSTs, l.ClientRSTs),
+		})
+	}
+	p.table("Handshake packets", []string{"LISTENER", "SYN", "SYN DROP", "SYN-ACK", "RETX", "IGNORED", "RST S/C"}, rows, "lrrrrrr")
+	p.line("  SYN DROP: SYNs with no answer; RETX: SYN-ACK retransmissions;")
+	p.line("  IGNORED: client segments after the SYN-ACK the server did not take.")
+}
+
+func (p *printer) worstClients(in *Input) {
+	if len(in.Result.WorstClients) == 0 {
+		return
+	}
+	var rows [][]string
+	for _, c := range in.Result.WorstClients {
+		rows = append(rows, []string{c.Addr.String(), count(c.Attempts), count(c.Outcomes.Failed()), mostlyOutcome(&c.Outcomes)})
+	}
+	p.table("Clients with the most failed attempts", []string{"CLIENT", "ATTEMPTS", "FAILED", "MOSTLY"}, rows, "lrrl")
+	if in.Result.ClientsOverflow {
+		p.line("  (more than %s distinct clients: only the first ones are ranked)", count(analyze.MaxTrackedClients))
+	}
+}
+
+func (p *printer) warnings(in *Input) {
+	if len(in.Capture.Warnings) == 0 {
+		return
+	}
+	p.line("")
+	p.line("Warnings")
+	for _, w := range in.Capture.Warnings {
+		p.line("  - %s", Sanitize(w))
+	}
+}
+
+func mostlyOutcome(c *analyze.OutcomeCounts) string {
+	best, bestN := analyze.Established, 0
+	for _, o := range analyze.AllOutcomes() {
+		if o.Failed() && c[o] > bestN {
+			best, bestN = o, c[o]
+		}
+	}
+	return best.String()
+}
+
+func filterNote(in *Input) string {
+	if in.Tracker.SkippedPackets > 0 {
+		return fmt.Sprintf(" (%s packets were outside --port/--server)", count(in.Tracker.SkippedPackets))
+	}
+	return ""
+}
+
+// count formats an integer with thousands separators.
+func count(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + count(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+}
+
+// fmtDuration prints a duration with three significant digits.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.3gs", d.Seconds())
+	}
+}
+
+// Sanitize makes a string from the input safe to print on a terminal: it
+// drops control characters (escape sequences included) and invalid UTF-8.
+func Sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\uFFFD' {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+}
