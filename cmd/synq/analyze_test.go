@@ -250,3 +250,28 @@ func TestRotatedFilesMerge(t *testing.T) {
 		t.Errorf("three rotated files out of order: report differs from the whole capture's\n--- whole ---\n%s\n--- parts ---\n%s", whole, got)
 	}
 }
+
+func TestRootCommand(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{[]string{"version"}, exitOK, "synq "},
+		{[]string{"bogus"}, exitUsage, ""},
+		{[]string{"--help"}, exitOK, "Exit codes:"},
+		{[]string{"analyze", "--help"}, exitOK, "syn_answered_by_ack"},
+		{[]string{"completion", "bash"}, exitOK, "bash completion"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			if code := run(tt.args, ios); code != tt.wantCode {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.wantCode, errOut)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout does not contain %q", tt.wantOut)
+			}
+		})
+	}
+}

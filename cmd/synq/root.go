@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -39,6 +40,10 @@ func run(args []string, ios *IOStreams) int {
 		return exitOK
 	}
 	fmt.Fprintf(ios.ErrOut, "synq: %v\n", err)
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra's own argument errors carry no code of ours.
+		return exitUsage
+	}
 	return exitCodeOf(err)
 }
 
