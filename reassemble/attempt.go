@@ -69,6 +69,10 @@ type Attempt struct {
 	FirstPacket int64
 	LastPacket  int64
 
+	// SYNBeforeSYNACK is the time of the last client SYN before the first
+	// SYN-ACK (the one it answered), for the SYN to SYN-ACK gap.
+	SYNBeforeSYNACK int64
+
 	SYNOpts    capture.TCPOptions // options of the first client SYN
 	SYNACKOpts capture.TCPOptions // options of the first SYN-ACK
 	SYNOptsCut bool               // snap length cut the SYN's options
@@ -81,6 +85,10 @@ type Attempt struct {
 	// server did not take while it held only a request: followed by a
 	// SYN-ACK retransmission, answered by an abort RST, or never answered.
 	IgnoredSegments int
+	// IgnoredDataSegments is the part of IgnoredSegments that carried
+	// payload or FIN (the rest were bare ACKs: TCP_DEFER_ACCEPT ignores
+	// those on purpose, an overflowing accept queue ignores both).
+	IgnoredDataSegments int
 
 	// BareACKAnswer is set when the server answered a SYN with a bare ACK
 	// (challenge ACK or stale state) before any SYN-ACK.
@@ -102,6 +110,24 @@ type Attempt struct {
 	// ServerAccepted: after the SYN-ACK the server sent something other than
 	// a SYN-ACK or RST (an ACK, data or FIN), which only a full socket does.
 	ServerAccepted bool
+
+	// ServerTSAfter is the TSval of the server's first segment after the
+	// SYN-ACK that is not a SYN-ACK or RST, at ServerTSAfterTime; with the
+	// SYN-ACK's own TSval it shows whether the SYN-ACK's timestamp lagged
+	// the server's clock, as a syncookie's does.
+	ServerTSAfter     uint32
+	ServerTSAfterTime int64
+	HasServerTSAfter  bool
+
+	// Served is the first time the server sent payload or FIN after the
+	// handshake: the application had accepted the connection by then.
+	Served    int64
+	HasServed bool
+
+	// LastClientTSval is the TSval of the client's last segment with the
+	// timestamp option (what a TIME_WAIT socket would remember).
+	LastClientTSval uint32
+	HasClientTS     bool
 
 	ClientData      bool // the client sent payload
 	ServerData      bool // the server sent payload

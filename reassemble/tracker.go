@@ -74,6 +74,7 @@ type state struct {
 	hasPrevISN     bool
 	pendingSYN     bool // the last client SYN has had no answer yet
 	pendingSegs    int  // client segments since the server's last packet
+	pendingData    int  // of which carried payload or FIN
 	sinceRetrans   bool // a SYN-ACK retransmission followed the client's ACK
 	clientFINSeen  bool
 	closed         bool
@@ -235,13 +236,16 @@ func (t *Tracker) fromClient(s *state, p *capture.Packet) {
 		s.DroppedSYNs++
 		s.pendingSYN = false
 	}
+	if p.Opts.HasTS {
+		s.LastClientTSval, s.HasClientTS = p.Opts.TSval, true
+	}
 	if f&capture.FlagRST != 0 {
 		s.ClientRSTs++
 		if s.ClientRSTs == 1 {
 			s.FirstClientRST = p.Time
 		}
 		// A RST is not a segment the listener could have queued.
-		s.pendingSegs = 0
+		s.pendingSegs, s.pendingData = 0, 0
 		t.close(s, p.Time)
 		return
 	}
@@ -280,6 +284,9 @@ func (t *Tracker) fromClient(s *state, p *capture.Packet) {
 	}
 	if s.ClientAcked && !s.ServerAccepted {
 		s.pendingSegs++
+		if p.PayloadLen > 0 || f&capture.FlagFIN != 0 {
+			s.pendingData++
+		}
 	}
 	if s.ServerFIN && s.ClientFIN {
 		t.close(s, p.Time)
@@ -307,13 +314,12 @@ func (t *Tracker) fromServer(s *state, p *capture.Packet) {
 				// First answer to the handshake ACK is a reset: the
 				// accept queue was full and tcp_abort_on_overflow=1.
 				s.AbortRST = true
-				s.IgnoredSegments += s.pendingSegs
+				s.ignore(s.pendingSegs, s.pendingData)
 			} else {
 				// The request had expired: the segment that drew this
 				// reset met no request; the ones before it were ignored.
-				s.IgnoredSegments += s.pendingSegs - 1
+				s.ignore(s.pendingSegs-1, max(s.pendingData-1, 0))
 			}
-			s.pendingSegs = 0
 		}
 		t.close(s, p.Time)
 	case f&capture.FlagSYN != 0 && f&capture.FlagACK != 0:
@@ -321,6 +327,7 @@ func (t *Tracker) fromServer(s *state, p *capture.Packet) {
 		if s.SYNACKs == 1 {
 			s.FirstSYNACK = p.Time
 			s.SYNACKOpts = p.Opts
+			s.SYNBeforeSYNACK = s.LastSYN
 		}
 		s.LastSYNACK = p.Time
 		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
@@ -328,8 +335,7 @@ func (t *Tracker) fromServer(s *state, p *capture.Packet) {
 			if s.ClientAcked && !s.ServerAccepted {
 				s.SYNACKRetransAfterACK++
 				s.sinceRetrans = true
-				s.IgnoredSegments += s.pendingSegs
-				s.pendingSegs = 0
+				s.ignore(s.pendingSegs, s.pendingData)
 			}
 		} else {
 			if s.HasServerISN {
@@ -358,7 +364,13 @@ func (t *Tracker) serverAccepts(s *state, p *capture.Packet) {
 		s.ServerAccepted = true
 		s.Accepted = p.Time
 	}
-	s.pendingSegs = 0
+	if !s.HasServerTSAfter && p.Opts.HasTS {
+		s.ServerTSAfter, s.ServerTSAfterTime, s.HasServerTSAfter = p.Opts.TSval, p.Time, true
+	}
+	s.pendingSegs, s.pendingData = 0, 0
+	if (p.PayloadLen > 0 || p.Flags&capture.FlagFIN != 0) && !s.HasServed {
+		s.Served, s.HasServed = p.Time, true
+	}
 	if p.PayloadLen > 0 {
 		s.ServerData = true
 	}
@@ -388,6 +400,14 @@ func (t *Tracker) serverMidStream(s *state, p *capture.Packet) {
 			t.close(s, p.Time)
 		}
 	}
+}
+
+// ignore books n pending client segments (data of them with payload or
+// FIN) as ignored by the server, and clears the pending ones.
+func (s *state) ignore(n, data int) {
+	s.IgnoredSegments += n
+	s.IgnoredDataSegments += data
+	s.pendingSegs, s.pendingData = 0, 0
 }
 
 func (t *Tracker) close(s *state, now int64) {
@@ -441,9 +461,9 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 		// handshake, not an ignored segment: the tracker cannot tell an
 		// accepted but silent connection from a dropped ACK then.
 		if s.sinceRetrans || s.ClientData || s.ClientFIN {
-			s.IgnoredSegments += s.pendingSegs
+			s.ignore(s.pendingSegs, s.pendingData)
 		}
-		s.pendingSegs = 0
+		s.pendingSegs, s.pendingData = 0, 0
 	}
 	t.stats.Attempts++
 	if s.MidStream {

@@ -158,3 +158,31 @@ func TestIdleAttemptsLeave(t *testing.T) {
 		t.Errorf("ends = %v, want [idle]", ends)
 	}
 }
+
+func TestFactsForInference(t *testing.T) {
+	atts, _ := run(t, Config{}, `
+		0 c S ts=100/0
+		0.001 s S. ts=5000/100
+		0.05 c . ts=150/5000
+		0.05 c P. len=10 ts=150/5000
+		1.001 s S. ts=6000/150
+		1.05 c . ts=1150/6000
+		1.1 s . ack=1011 ts=6100/1150
+		1.2 s P. len=7 ts=6200/1150`)
+	a := atts[0]
+	if a.IgnoredSegments != 2 || a.IgnoredDataSegments != 1 {
+		t.Errorf("ignored %d (data %d), want 2 (1)", a.IgnoredSegments, a.IgnoredDataSegments)
+	}
+	if !a.HasServerTSAfter || a.ServerTSAfter != 6100 {
+		t.Errorf("server TS after SYN-ACK = %d (%v), want 6100", a.ServerTSAfter, a.HasServerTSAfter)
+	}
+	if !a.HasServed || a.Served != synth.Base+int64(1.2e9) {
+		t.Errorf("served at %d (%v), want t=1.2s", a.Served-synth.Base, a.HasServed)
+	}
+	if !a.HasClientTS || a.LastClientTSval != 1150 {
+		t.Errorf("last client TSval %d, want 1150", a.LastClientTSval)
+	}
+	if a.SYNBeforeSYNACK != synth.Base {
+		t.Errorf("SYN before SYN-ACK at %d, want t=0", a.SYNBeforeSYNACK-synth.Base)
+	}
+}
