@@ -49,8 +49,77 @@ type Listener struct {
 	// when there were none.
 	FirstFailure, LastFailure int64
 
-	handshake histogram
+	Signs Signs
+	// Diagnosis is filled by Diagnose.
+	Diagnosis Diagnosis
+
+	handshake      histogram
+	synGap, ackGap histogram
+	halfOpen       occupancy
+	accept         occupancy
+	sources        map[netip.Addr]*sourceStat
+	paws           pawsTracker
 }
+
+// Signs are the packet-level facts inference reasons from (signs.go,
+// verdict.go). Queue figures are estimates from a server-side view.
+type Signs struct {
+	// SyncookieSYNACKs counts SYN-ACK packets taken for syncookies;
+	// CookieAttempts the attempts they answered, by the sign that gave
+	// them away, and CookiesCompleted those the client completed.
+	SyncookieSYNACKs                                      int
+	CookieAttempts                                        int
+	CookiesByTSLag, CookiesByStripped, CookiesByNoRetrans int
+	CookiesCompleted                                      int
+	// DeferAccepted: established attempts whose ignored segments were all
+	// bare ACKs, accepted once data came (TCP_DEFER_ACCEPT).
+	DeferAccepted    int
+	DeferIgnoredACKs int
+	// RetransmittedThenAnswered: attempts whose first SYNs went
+	// unanswered and a later one was answered.
+	RetransmittedThenAnswered int
+	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
+	SYNsAfterSYNACK int
+
+	// MaxHalfOpen is the most requests held in the SYN queue at once;
+	// HalfOpenAtFirstCookie and HalfOpenAtFirstUnanswered the number held
+	// when the first cookie was sent and the first SYN went unanswered.
+	MaxHalfOpen               int
+	HalfOpenAtFirstCookie     int
+	HalfOpenAtFirstUnanswered int
+	// AcceptAtFirstDrop is the number of completed connections the server
+	// had not yet served when it first ignored a handshake ACK or left a
+	// SYN unanswered; MaxUnserved the most at any time.
+	AcceptAtFirstDrop int
+	MaxUnserved       int
+	FirstUnanswered   int64
+	FirstCookie       int64
+	FirstIgnoredACK   int64
+
+	// Unanswered SYNs by source: how many addresses had one, how many of
+	// those never had an attempt answered, and the one with the most.
+	UnansweredSources     int
+	NeverAnsweredSources  int
+	TopUnansweredSource   netip.Addr
+	TopUnansweredAttempts int
+	// NeverCompletedSources: addresses whose every attempt got a SYN-ACK
+	// they never acknowledged nor reset (spoofed SYN flood sources).
+	NeverCompletedSources int
+
+	Vantage           Vantage
+	SYNGapP50         time.Duration
+	ACKGapP50         time.Duration
+	PAWS              pawsEvidence
+	PAWSSourcesCapped bool
+}
+
+// sourceStat counts one client address's attempts on one listener.
+type sourceStat struct {
+	unanswered, answered, unacked, other int
+}
+
+// maxSourcesPerListener bounds the per-listener source table under floods.
+const maxSourcesPerListener = 1 << 15
 
 // Client aggregates one client address over all listeners.
 type Client struct {
@@ -71,6 +140,12 @@ type Result struct {
 	Totals          OutcomeCounts
 	Attempts        int
 	MidStream       int
+
+	// Verdict is the most serious listener's verdict, at VerdictListener
+	// (filled by Diagnose, with Reconciliation).
+	Verdict         Finding
+	VerdictListener netip.AddrPort
+	Reconciliation  []Reconciliation
 }
 
 const (
@@ -131,6 +206,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	if a.ClientAcked && a.SYNs > 0 {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}
+	l.addSigns(a, o, g.CaptureEnd)
 	if o.Failed() {
 		if l.FirstFailure == 0 || a.FirstPacket < l.FirstFailure {
 			l.FirstFailure = a.FirstPacket
@@ -156,13 +232,15 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 func (g *Aggregator) Result() Result {
 	var r Result
 	for _, l := range g.listeners {
+		l.settleSigns()
 		cp := *l
 		if p50, ok := l.handshake.quantile(0.5); ok {
 			cp.HandshakeP50 = p50
 			cp.HandshakeP99, _ = l.handshake.quantile(0.99)
 			cp.HandshakeN = int(l.handshake.n)
 		}
-		cp.handshake = histogram{}
+		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
+		cp.halfOpen, cp.accept, cp.sources, cp.paws = occupancy{}, occupancy{}, nil, pawsTracker{}
 		r.Listeners = append(r.Listeners, cp)
 		r.Attempts += l.Attempts
 		r.MidStream += l.MidStream
@@ -194,4 +272,121 @@ func (g *Aggregator) Result() Result {
 	}
 	r.ClientsOverflow = g.overflow
 	return r
+}
+
+// addSigns books the inference facts of one attempt.
+func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) {
+	sg := &l.Signs
+	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
+		l.synGap.add(time.Duration(a.FirstSYNACK - a.SYNBeforeSYNACK))
+	}
+	if a.ClientAcked && a.SYNACKs > 0 {
+		l.ackGap.add(time.Duration(a.FirstACK - a.FirstSYNACK))
+	}
+	switch c := cookieSignOf(a, captureEnd); c {
+	case notCookie:
+		if from, to, ok := halfOpenSpan(a); ok {
+			l.halfOpen.add(from, to)
+		}
+	default:
+		sg.CookieAttempts++
+		sg.SyncookieSYNACKs += a.SYNACKs
+		switch c {
+		case cookieTSLag:
+			sg.CookiesByTSLag++
+		case cookieStripped:
+			sg.CookiesByStripped++
+		case cookieNeverRetransmitted:
+			sg.CookiesByNoRetrans++
+		}
+		if a.ServerAccepted {
+			sg.CookiesCompleted++
+		}
+		sg.FirstCookie = minTime(sg.FirstCookie, a.FirstSYNACK)
+	}
+	if from, to, ok := acceptSpan(a); ok {
+		l.accept.add(from, to)
+	}
+	switch o {
+	case UnansweredSYN:
+		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
+	case ACKIgnored, ResetAfterACK:
+		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
+	case Established:
+		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
+			sg.DeferAccepted++
+			sg.DeferIgnoredACKs += a.IgnoredSegments
+		}
+	}
+	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
+		sg.RetransmittedThenAnswered++
+	}
+	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
+	l.paws.add(a)
+
+	src := l.sources[a.Client.Addr()]
+	if src == nil {
+		if l.sources == nil {
+			l.sources = make(map[netip.Addr]*sourceStat)
+		}
+		if len(l.sources) >= maxSourcesPerListener {
+			return
+		}
+		src = &sourceStat{}
+		l.sources[a.Client.Addr()] = src
+	}
+	switch {
+	case o == UnansweredSYN:
+		src.unanswered++
+	case o == SYNACKUnacked:
+		src.unacked++
+	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
+		src.answered++
+	default:
+		src.other++
+	}
+}
+
+// settleSigns computes the facts that need every attempt: queue levels at
+// the first drops, vantage, per-source concentration, PAWS.
+func (l *Listener) settleSigns() {
+	sg := &l.Signs
+	sg.MaxHalfOpen = l.halfOpen.peak()
+	sg.MaxUnserved = l.accept.peak()
+	if sg.FirstCookie != 0 {
+		sg.HalfOpenAtFirstCookie, _ = l.halfOpen.before(sg.FirstCookie)
+	}
+	if sg.FirstUnanswered != 0 {
+		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.before(sg.FirstUnanswered)
+	}
+	if first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK); first != 0 {
+		sg.AcceptAtFirstDrop, _ = l.accept.before(first)
+	}
+	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
+	for ip, s := range l.sources {
+		if s.unanswered > 0 {
+			sg.UnansweredSources++
+			if s.answered == 0 && s.unacked == 0 {
+				sg.NeverAnsweredSources++
+			}
+			if s.unanswered > sg.TopUnansweredAttempts ||
+				(s.unanswered == sg.TopUnansweredAttempts && ip.Less(sg.TopUnansweredSource)) {
+				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, s.unanswered
+			}
+		}
+		if s.unacked > 0 && s.answered == 0 && s.unanswered == 0 && s.other == 0 {
+			sg.NeverCompletedSources++
+		}
+	}
+	sg.PAWS = l.paws.evidence()
+	sg.PAWSSourcesCapped = l.paws.full
+}
+
+// minTime is the earlier of two capture times, zero meaning unset.
+func minTime(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }

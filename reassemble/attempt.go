@@ -51,8 +51,12 @@ type Attempt struct {
 	ServerISN    uint32 // ISN of the last SYN-ACK seen
 	HasServerISN bool
 
-	SYNs    int // client SYN packets, retransmissions included
-	SYNACKs int // server SYN-ACK packets, retransmissions included
+	SYNs int // client SYN packets, retransmissions included
+	// SYNsAfterSYNACK counts client SYNs sent after the server had already
+	// answered: the SYN-ACK did not reach the client (lost on the way
+	// back) or came too late.
+	SYNsAfterSYNACK int
+	SYNACKs         int // server SYN-ACK packets, retransmissions included
 	// SYNACKRetransmits counts SYN-ACKs that repeated a server ISN already
 	// seen on this attempt.
 	SYNACKRetransmits int

@@ -257,6 +257,9 @@ func (t *Tracker) fromClient(s *state, p *capture.Packet) {
 		if s.SYNs == 1 {
 			s.FirstSYN = p.Time
 		}
+		if s.SYNACKs > 0 {
+			s.SYNsAfterSYNACK++
+		}
 		s.LastSYN = p.Time
 		s.pendingSYN = true
 		// The client still tries this ISN (after a challenge ACK it

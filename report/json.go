@@ -20,10 +20,12 @@ type jsonReport struct {
 	SchemaVersion int            `json:"schema_version"`
 	Tool          string         `json:"tool"`
 	Version       string         `json:"version"`
+	Verdict       jsonVerdict    `json:"verdict"`
 	Capture       jsonCapture    `json:"capture"`
 	Totals        jsonTotals     `json:"totals"`
 	Listeners     []jsonListener `json:"listeners"`
 	WorstClients  []jsonClient   `json:"worst_clients"`
+	Nstat         *jsonNstat     `json:"nstat"`
 }
 
 type jsonCapture struct {
@@ -74,6 +76,10 @@ type jsonListener struct {
 	MidstreamConnections int             `json:"midstream_connections"`
 	HandshakeMS          *jsonLatency    `json:"handshake_ms"`
 	FailureWindow        *jsonTimeWindow `json:"failure_window"`
+	SyncookieSYNACKs     int             `json:"syncookie_synacks"`
+	Verdict              jsonVerdict     `json:"verdict"`
+	Findings             []jsonVerdict   `json:"findings"`
+	Signs                jsonSigns       `json:"signs"`
 }
 
 type jsonLatency struct {
@@ -128,6 +134,11 @@ func buildJSON(in *Input) jsonReport {
 		},
 		Listeners:    []jsonListener{},
 		WorstClients: []jsonClient{},
+		Verdict:      verdictJSON(in.Result.Verdict),
+		Nstat:        nstatJSON(in),
+	}
+	if in.Result.VerdictListener.IsValid() {
+		r.Verdict.Listener = in.Result.VerdictListener.String()
 	}
 	if cs.Packets > 0 {
 		s, e := timestamp(cs.Start), timestamp(cs.End)
@@ -155,6 +166,13 @@ func buildJSON(in *Input) jsonReport {
 			ServerRSTs:           l.ServerRSTs,
 			ClientRSTs:           l.ClientRSTs,
 			MidstreamConnections: l.MidStream,
+			SyncookieSYNACKs:     l.Signs.SyncookieSYNACKs,
+			Verdict:              verdictJSON(l.Diagnosis.Verdict),
+			Findings:             []jsonVerdict{},
+			Signs:                signsJSON(&l.Signs),
+		}
+		for _, f := range l.Diagnosis.Findings {
+			jl.Findings = append(jl.Findings, verdictJSON(f))
 		}
 		if l.HandshakeN > 0 {
 			jl.HandshakeMS = &jsonLatency{P50: ms(l.HandshakeP50), P99: ms(l.HandshakeP99), Count: l.HandshakeN}

@@ -18,6 +18,9 @@ type Input struct {
 	Capture capture.Summary
 	Tracker reassemble.Stats
 	Result  analyze.Result
+	// Host is the evidence from the server beside the capture (counters,
+	// sysctls); nil or empty when none was given.
+	Host *analyze.Host
 }
 
 // Format names an output format.

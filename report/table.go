@@ -24,9 +24,11 @@ func WriteTable(w io.Writer, in *Input) error {
 		p.line("No TCP connection attempts found%s.", filterNote(in))
 		return p.err
 	}
+	p.verdict(in)
 	p.listeners(in)
 	p.outcomes(in)
 	p.packets(in)
+	p.reconciliation(in)
 	p.worstClients(in)
 	p.warnings(in)
 	return p.err
@@ -42,6 +44,26 @@ func (p *printer) line(format string, args ...any) {
 	if p.err == nil {
 		_, p.err = fmt.Fprintf(p.w, format+"\n", args...)
 	}
+}
+
+// wrap prints text wrapped at 78 columns, the first line after prefix and
+// the rest indented to match.
+func (p *printer) wrap(prefix, text string) {
+	const width = 78
+	indent := strings.Repeat(" ", len(prefix))
+	line := prefix
+	for _, w := range strings.Fields(Sanitize(text)) {
+		if len(line) > len(indent) && len(line)+1+len(w) > width {
+			p.line("%s", line)
+			line = indent + w
+			continue
+		}
+		if len(line) > len(indent) || (line != indent && line != prefix) {
+			line += " "
+		}
+		line += w
+	}
+	p.line("%s", strings.TrimRight(line, " "))
 }
 
 // table prints a titled table; align has one letter per column, l or r.
@@ -133,6 +155,12 @@ func (p *printer) listeners(in *Input) {
 	}
 	p.table("Listeners", []string{"LISTENER", "ATTEMPTS", "OK", "FAILED", "SYN DROPS", "ACK IGNORED", "HANDSHAKE"}, rows, "lrrrrrr")
 	p.line("  HANDSHAKE: first SYN to the client's ACK, median/99th percentile.")
+	if len(in.Result.Listeners) > 1 {
+		for _, l := range in.Result.Listeners {
+			v := l.Diagnosis.Verdict
+			p.line("  %s: %s (%s confidence)", l.Server, v.Kind, v.Confidence)
+		}
+	}
 }
 
 // outcomes lists, per listener, each outcome other than established that

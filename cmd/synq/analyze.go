@@ -28,6 +28,8 @@ type AnalyzeOptions struct {
 	Server string
 	Format string
 	Output string
+	Nstat  []string
+	Sysctl string
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -111,6 +113,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
+	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server: give twice (before, after) for the change, or once for a delta snapshot")
+	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -128,6 +132,9 @@ func (o *AnalyzeOptions) validate() error {
 	}
 	if _, _, err := parseServer(o.Server); err != nil {
 		return usageErrorf("--server: %v", err)
+	}
+	if len(o.Nstat) > 2 {
+		return usageErrorf("--nstat: give one snapshot (deltas) or two (before and after), not %d", len(o.Nstat))
 	}
 	stdin := 0
 	for _, f := range o.Files {
@@ -167,11 +174,17 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		cfg.Ports = append(cfg.Ports, uint16(p))
 	}
 
+	host, err := readHost(opts)
+	if err != nil {
+		return err
+	}
 	in, err := readCaptures(opts, cfg)
 	if err != nil {
 		return err
 	}
 	in.Version = opts.Version
+	in.Host = host
+	analyze.Diagnose(&in.Result, host)
 
 	out := opts.IO.Out
 	if opts.Output != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,11 +57,13 @@ func scenarioCapture(t *testing.T, name string) string {
 	return m[0]
 }
 
-// analyzeScenario runs `synq analyze` on a scenario as a user would.
+// analyzeScenario runs `synq analyze` on a scenario as a user would, with
+// its nstat snapshots.
 func analyzeScenario(t *testing.T, sc scenario, format string) []byte {
 	t.Helper()
 	ios, out, errOut := testStreams(nil)
-	if code := run([]string{"analyze", "--format", format, sc.capture}, ios); code != exitOK {
+	args := append(append([]string{"analyze", "--format", format}, withNstat(sc)...), sc.capture)
+	if code := run(args, ios); code != exitOK {
 		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
 	}
 	return out.Bytes()
@@ -93,6 +96,25 @@ type reportJSON struct {
 		Warnings   []string `json:"warnings"`
 	} `json:"capture"`
 	Listeners []listenerJSON `json:"listeners"`
+	Verdict   verdictJSON    `json:"verdict"`
+	Nstat     *struct {
+		Deltas         map[string]int64 `json:"deltas"`
+		Reconciliation []struct {
+			Counter   string `json:"counter"`
+			Delta     int64  `json:"delta"`
+			Explained *int64 `json:"explained_by_capture"`
+		} `json:"reconciliation"`
+	} `json:"nstat"`
+}
+
+type verdictJSON struct {
+	Kind       string   `json:"kind"`
+	Confidence string   `json:"confidence"`
+	Syncookies *bool    `json:"syncookies"`
+	Listener   string   `json:"listener"`
+	Summary    string   `json:"summary"`
+	Evidence   []string `json:"evidence"`
+	Remedy     []string `json:"remedy"`
 }
 
 type listenerJSON struct {
@@ -108,13 +130,23 @@ type listenerJSON struct {
 	ClientRSTs         int            `json:"client_rsts"`
 }
 
-func scenarioJSON(t *testing.T, sc scenario) reportJSON {
+func scenarioJSON(t *testing.T, sc scenario, extra ...string) reportJSON {
 	t.Helper()
+	ios, out, errOut := testStreams(nil)
+	args := append(append([]string{"analyze", "--format", "json"}, extra...), sc.capture)
+	if code := run(args, ios); code != exitOK {
+		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
+	}
 	var r reportJSON
-	if err := json.Unmarshal(analyzeScenario(t, sc, "json"), &r); err != nil {
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// withNstat is the flags that give a scenario's counter snapshots.
+func withNstat(sc scenario) []string {
+	return []string{"--nstat", filepath.Join(sc.dir, "nstat-before.txt"), "--nstat", filepath.Join(sc.dir, "nstat-after.txt")}
 }
 
 // total sums one listener field over all listeners.
@@ -321,4 +353,126 @@ func readNstat(path string) (analyze.Counters, error) {
 	}
 	defer f.Close()
 	return analyze.ParseNstat(f)
+}
+
+// verdictCase is what a scenario's verdict must be, with the server's
+// counter snapshots and from the packets alone.
+type verdictCase struct {
+	kind       string
+	syncookies *bool // nil: must be null
+	// Without counters: the kind and the confidence at least this.
+	bareKind string
+	bareConf string
+	// Counters whose increase the capture must explain exactly.
+	reconciled []string
+}
+
+func ptr[T any](v T) *T { return &v }
+
+var verdictCases = map[string]verdictCase{
+	"healthy": {kind: "healthy", bareKind: "healthy", bareConf: "high"},
+	"accept-overflow-syn-drops": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+	"accept-overflow-ack-ignored": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "high",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}},
+	"abort-on-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "high",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}},
+	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "high", reconciled: []string{"TcpOutRsts"}},
+	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"any-sll2": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"pcapng": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"vlan": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"syncookies-flood": {kind: "syn_queue_overflow", syncookies: ptr(true), bareKind: "syn_queue_overflow", bareConf: "high",
+		reconciled: []string{"TcpExtSyncookiesSent", "TcpExtTCPReqQFullDoCookies", "TcpExtSyncookiesRecv", "TcpExtTCPSynRetrans"}},
+	"synflood-no-cookies": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "syn_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops"}},
+	// The firewall drops SYNs before TCP: only the counters make it sure.
+	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops"}},
+	// Captured on the server, loss on the path leaves no trace: from
+	// there the listener is healthy (path-loss-client sees the loss).
+	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "high"},
+	"defer-accept": {kind: "defer_accept", bareKind: "defer_accept", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans"}},
+}
+
+var confRank = map[string]int{"low": 1, "medium": 2, "high": 3}
+
+// TestScenarioVerdicts: each real-kernel scenario gives the right verdict
+// with its nstat snapshots (and then with high confidence), the capture
+// explains the relevant counters exactly, and the packets alone give the
+// same verdict, at a confidence that says what they can prove.
+func TestScenarioVerdicts(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			want, ok := verdictCases[sc.name]
+			if !ok {
+				t.Fatalf("no verdictCases entry for scenario %s", sc.name)
+			}
+			r := scenarioJSON(t, sc, withNstat(sc)...)
+			v := r.Verdict
+			if v.Kind != want.kind || v.Confidence != "high" {
+				t.Errorf("with nstat: verdict %s/%s, want %s/high\n%s", v.Kind, v.Confidence, want.kind, strings.Join(v.Evidence, "\n"))
+			}
+			if (v.Syncookies == nil) != (want.syncookies == nil) || (v.Syncookies != nil && *v.Syncookies != *want.syncookies) {
+				t.Errorf("syncookies = %v, want %v", fmtBoolPtr(v.Syncookies), fmtBoolPtr(want.syncookies))
+			}
+			if v.Summary == "" || len(v.Evidence) == 0 || (v.Kind != "healthy" && len(v.Remedy) == 0) {
+				t.Errorf("verdict lacks summary, evidence or remedy: %+v", v)
+			}
+			if r.Nstat == nil {
+				t.Fatal("no nstat object in the JSON")
+			}
+			for _, name := range want.reconciled {
+				found := false
+				for _, rc := range r.Nstat.Reconciliation {
+					if rc.Counter != name {
+						continue
+					}
+					found = true
+					if rc.Explained == nil || *rc.Explained != rc.Delta {
+						t.Errorf("%s: kernel delta %d, capture explains %v", name, rc.Delta, fmtIntPtr(rc.Explained))
+					}
+				}
+				if !found {
+					t.Errorf("%s missing from the reconciliation", name)
+				}
+			}
+
+			bare := scenarioJSON(t, sc).Verdict
+			if bare.Kind != want.bareKind || confRank[bare.Confidence] < confRank[want.bareConf] {
+				t.Errorf("packets alone: verdict %s/%s, want %s/%s or surer", bare.Kind, bare.Confidence, want.bareKind, want.bareConf)
+			}
+			if bare.Kind != "healthy" && confRank[bare.Confidence] < 3 && !mentions(bare.Evidence, "nstat") {
+				t.Errorf("packets alone, %s confidence: the evidence should say what would decide it (an nstat snapshot)", bare.Confidence)
+			}
+		})
+	}
+}
+
+func mentions(lines []string, word string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, word) {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtBoolPtr(b *bool) string {
+	if b == nil {
+		return "null"
+	}
+	return fmt.Sprint(*b)
+}
+
+func fmtIntPtr(p *int64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
 }

@@ -1,0 +1,152 @@
+package analyze
+
+import (
+	"slices"
+	"time"
+
+	"github.com/synq/synq/reassemble"
+)
+
+// cookieSign says why an attempt's SYN-ACK was taken for a syncookie, or
+// that it was not. See shared/docs/listen-queues.md, "Signatures of a
+// syncookie SYN-ACK", and the measurements in testdata/syncookies-flood.
+type cookieSign uint8
+
+const (
+	notCookie cookieSign = iota
+	// cookieTSLag: the SYN-ACK's TSval lagged the server's clock, read
+	// from the server's next segment on the same connection, by 2 to 64
+	// ticks. A cookie's TSval is the clock rounded down to 64 ticks with
+	// the client's options in the low 6 bits; a normal SYN-ACK's lags by
+	// 0 or 1 (tick rounding). Same connection only: on 6.x kernels the
+	// timestamp offset differs per connection.
+	cookieTSLag
+	// cookieStripped: the client sent no timestamp, offered window scale
+	// or SACK, and the SYN-ACK carried only MSS.
+	cookieStripped
+	// cookieNeverRetransmitted: never acknowledged, never retransmitted,
+	// though a Linux server retransmits a SYN-ACK it keeps state for
+	// after 1 s.
+	cookieNeverRetransmitted
+)
+
+// cookieSignOf classifies an attempt's SYN-ACK. captureEnd judges whether a
+// retransmission would have been seen.
+func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
+	if a.SYNACKs == 0 || a.SYNACKRetransmits > 0 {
+		return notCookie
+	}
+	if a.SYNACKOpts.HasTS && a.HasServerTSAfter {
+		elapsed := (a.ServerTSAfterTime - a.FirstSYNACK) / int64(time.Millisecond)
+		lag := int64(int32(a.ServerTSAfter-a.SYNACKOpts.TSval)) - elapsed
+		switch {
+		case lag >= 2 && lag <= 65:
+			return cookieTSLag
+		case lag >= -2 && lag <= 1:
+			return notCookie
+		}
+	}
+	o, so := a.SYNOpts, a.SYNACKOpts
+	if !o.HasTS && !a.SYNOptsCut && (o.HasWScale || o.SACKPerm) && so.HasMSS && !so.HasWScale && !so.SACKPerm {
+		return cookieStripped
+	}
+	if !a.ClientAcked && a.ClientRSTs == 0 && a.ServerRSTs == 0 &&
+		(a.End != reassemble.EndCaptureEnd || captureEnd-a.LastSYNACK >= int64(SYNACKGrace)) {
+		return cookieNeverRetransmitted
+	}
+	return notCookie
+}
+
+// occupancy counts how many things (half-open requests, connections
+// waiting for accept) are held over time, from enter/leave events in 1 ms
+// buckets: memory follows the busy milliseconds, not the attempts.
+type occupancy struct {
+	delta map[int64]int32
+}
+
+const occBucket = int64(time.Millisecond)
+
+// add holds one thing from..to; to <= 0 means until the end.
+func (o *occupancy) add(from, to int64) {
+	if o.delta == nil {
+		o.delta = make(map[int64]int32)
+	}
+	o.delta[from/occBucket]++
+	if to > 0 {
+		o.delta[to/occBucket]--
+	}
+}
+
+// before returns how many were held just before time t (events in t's own
+// millisecond excluded), and the most held at any time before t.
+func (o *occupancy) before(t int64) (now, peak int) {
+	keys := make([]int64, 0, len(o.delta))
+	for k := range o.delta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	n := 0
+	for _, k := range keys {
+		if k >= t/occBucket {
+			break
+		}
+		n += int(o.delta[k])
+		peak = max(peak, n)
+	}
+	return n, peak
+}
+
+// peak returns the most held at once over the whole capture.
+func (o *occupancy) peak() int {
+	_, p := o.before(1<<62 - 1)
+	return p
+}
+
+// halfOpenSpan is when an attempt's request sat in the SYN queue, as seen
+// from the server: from its SYN-ACK until the client's ACK was taken, a
+// reset, or (when the ACK never came or was ignored) the request's expiry
+// after its last SYN-ACK retransmission. Syncookie attempts keep no request.
+func halfOpenSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
+	if a.SYNACKs == 0 {
+		return 0, 0, false
+	}
+	from = a.FirstSYNACK
+	switch {
+	case a.ClientAcked && a.ServerAccepted && a.SYNACKRetransAfterACK == 0:
+		to = a.FirstACK
+	case a.ServerAccepted:
+		to = a.Accepted
+	case a.AbortRST:
+		to = a.FirstServerRST
+	case a.ClientRSTs > 0:
+		to = a.FirstClientRST
+	case a.ServerRSTs > 0:
+		to = a.FirstServerRST
+	case a.SYNACKRetransmits > 0:
+		// Retransmissions double: +1, +3, +7 s...; the request goes one
+		// more doubled timeout after the last one.
+		to = a.LastSYNACK + (a.LastSYNACK - a.FirstSYNACK) + int64(time.Second)
+	default:
+		to = 0
+	}
+	return from, to, true
+}
+
+// acceptSpan is when a completed connection waited for the application, as
+// far as packets show: from the handshake ACK the server took until the
+// server first sent data or FIN. Connections the server never served stay
+// to the end. This over-counts servers that wait for the client to speak
+// and then think: it is an estimate, reported as such.
+func acceptSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
+	if !a.ServerAccepted || !a.ClientAcked {
+		return 0, 0, false
+	}
+	from = a.FirstACK
+	if a.SYNACKRetransAfterACK > 0 {
+		from = a.Accepted
+	}
+	if a.HasServed {
+		to = a.Served
+	}
+	return from, to, true
+}

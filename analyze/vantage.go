@@ -1,0 +1,45 @@
+package analyze
+
+import (
+	"time"
+)
+
+// Vantage is where the capture was taken, judged from handshake gaps.
+type Vantage string
+
+const (
+	// VantageServer: SYN to SYN-ACK is immediate, SYN-ACK to ACK a round
+	// trip: the capture was taken on the server (or next to it).
+	VantageServer Vantage = "server"
+	// VantageClient: SYN to SYN-ACK is a round trip, SYN-ACK to ACK
+	// immediate.
+	VantageClient Vantage = "client"
+	// VantageMiddle: both gaps take time: somewhere on the path.
+	VantageMiddle Vantage = "middle"
+	// VantageUnknown: too few handshakes, or no measurable path delay
+	// (both ends on one host or one switch).
+	VantageUnknown Vantage = "unknown"
+)
+
+// minPathDelay is the smallest round trip taken as a real path: below it,
+// both gaps are host processing and say nothing about where the tap is.
+const minPathDelay = 200 * time.Microsecond
+
+// vantageOf judges the capture point from the median SYN to SYN-ACK and
+// SYN-ACK to ACK gaps.
+func vantageOf(synGap, ackGap *histogram) (Vantage, time.Duration, time.Duration) {
+	s, ok1 := synGap.quantile(0.5)
+	a, ok2 := ackGap.quantile(0.5)
+	if !ok1 || !ok2 || synGap.n < 3 || ackGap.n < 3 {
+		return VantageUnknown, s, a
+	}
+	switch {
+	case a >= minPathDelay && a >= 4*s:
+		return VantageServer, s, a
+	case s >= minPathDelay && s >= 4*a:
+		return VantageClient, s, a
+	case s >= minPathDelay && a >= minPathDelay:
+		return VantageMiddle, s, a
+	}
+	return VantageUnknown, s, a
+}

@@ -1,0 +1,165 @@
+package report
+
+import (
+	"slices"
+
+	"github.com/synq/synq/analyze"
+)
+
+type jsonVerdict struct {
+	Kind       string   `json:"kind"`
+	Confidence string   `json:"confidence"`
+	Syncookies *bool    `json:"syncookies"`
+	Listener   string   `json:"listener,omitempty"`
+	Summary    string   `json:"summary"`
+	Evidence   []string `json:"evidence"`
+	Remedy     []string `json:"remedy"`
+}
+
+func verdictJSON(f analyze.Finding) jsonVerdict {
+	return jsonVerdict{
+		Kind: string(f.Kind), Confidence: string(f.Confidence), Syncookies: f.Syncookies,
+		Summary: f.Summary, Evidence: nonNil(f.Evidence), Remedy: nonNil(f.Remedy),
+	}
+}
+
+type jsonSigns struct {
+	Vantage                string  `json:"vantage"`
+	SYNToSYNACKMS          float64 `json:"syn_to_synack_p50_ms"`
+	SYNACKToACKMS          float64 `json:"synack_to_ack_p50_ms"`
+	CookiesByTimestampLag  int     `json:"cookies_by_timestamp_lag"`
+	CookiesByStripped      int     `json:"cookies_by_stripped_options"`
+	CookiesByNoRetransmit  int     `json:"cookies_by_no_retransmission"`
+	CookiesCompleted       int     `json:"cookies_completed"`
+	MaxHalfOpen            int     `json:"max_half_open"`
+	HalfOpenAtFirstCookie  int     `json:"half_open_at_first_cookie"`
+	HalfOpenAtFirstDrop    int     `json:"half_open_at_first_unanswered_syn"`
+	AcceptQueueAtFirstDrop int     `json:"unserved_connections_at_first_drop"`
+	MaxUnserved            int     `json:"max_unserved_connections"`
+	DeferAccepted          int     `json:"defer_accepted"`
+	PAWSRejected           int     `json:"paws_rejected_syns"`
+}
+
+func signsJSON(s *analyze.Signs) jsonSigns {
+	return jsonSigns{
+		Vantage:       string(s.Vantage),
+		SYNToSYNACKMS: ms(s.SYNGapP50), SYNACKToACKMS: ms(s.ACKGapP50),
+		CookiesByTimestampLag: s.CookiesByTSLag, CookiesByStripped: s.CookiesByStripped,
+		CookiesByNoRetransmit: s.CookiesByNoRetrans, CookiesCompleted: s.CookiesCompleted,
+		MaxHalfOpen: s.MaxHalfOpen, HalfOpenAtFirstCookie: s.HalfOpenAtFirstCookie,
+		HalfOpenAtFirstDrop: s.HalfOpenAtFirstUnanswered, AcceptQueueAtFirstDrop: s.AcceptAtFirstDrop,
+		MaxUnserved: s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
+	}
+}
+
+type jsonNstat struct {
+	Deltas         map[string]int64     `json:"deltas"`
+	Reconciliation []jsonReconciliation `json:"reconciliation"`
+}
+
+type jsonReconciliation struct {
+	Counter   string `json:"counter"`
+	Delta     int64  `json:"delta"`
+	Explained *int64 `json:"explained_by_capture"`
+	Note      string `json:"note"`
+}
+
+func nstatJSON(in *Input) *jsonNstat {
+	if in.Host == nil || in.Host.Deltas == nil {
+		return nil
+	}
+	n := &jsonNstat{Deltas: in.Host.Deltas, Reconciliation: []jsonReconciliation{}}
+	for _, r := range in.Result.Reconciliation {
+		n.Reconciliation = append(n.Reconciliation, jsonReconciliation{r.Counter, r.Delta, r.Explained, r.Note})
+	}
+	return n
+}
+
+// verdictTable leads the human report: the overall verdict in plain words,
+// its evidence and what to do; then the other listeners' verdicts.
+func (p *printer) verdict(in *Input) {
+	r := &in.Result
+	v := r.Verdict
+	p.line("")
+	head := "VERDICT"
+	if r.VerdictListener.IsValid() && len(r.Listeners) > 1 {
+		head += " (" + r.VerdictListener.String() + ")"
+	}
+	p.line("%s: %s, %s confidence", head, kindWords[v.Kind], v.Confidence)
+	p.wrap("  ", v.Summary)
+	if e := kindExplained[v.Kind]; e != "" {
+		p.line("")
+		p.wrap("  ", e)
+	}
+	if len(v.Evidence) > 0 {
+		p.line("")
+		p.line("  Evidence")
+		for _, e := range v.Evidence {
+			p.wrap("  - ", e)
+		}
+	}
+	if len(v.Remedy) > 0 {
+		p.line("")
+		p.line("  What to do")
+		for _, e := range v.Remedy {
+			p.wrap("  - ", e)
+		}
+	}
+	var others []string
+	for _, l := range r.Listeners {
+		for _, f := range l.Diagnosis.Findings {
+			if f.Summary == v.Summary || f.Kind == analyze.KindHealthy {
+				continue
+			}
+			others = append(others, string(f.Confidence)+": "+f.Summary)
+		}
+	}
+	if len(others) > 0 {
+		p.line("")
+		p.line("  Also found")
+		for _, o := range slices.Compact(others) {
+			p.wrap("  - ", o)
+		}
+	}
+}
+
+var kindWords = map[analyze.Kind]string{
+	analyze.KindHealthy:      "healthy",
+	analyze.KindAcceptQueue:  "ACCEPT QUEUE OVERFLOW",
+	analyze.KindSYNQueue:     "SYN QUEUE OVERFLOW",
+	analyze.KindPAWS:         "SYNs REJECTED FOR OLD TIMESTAMPS (PAWS, tcp_tw_recycle)",
+	analyze.KindNoListener:   "NO LISTENER",
+	analyze.KindFiltered:     "SYNs DROPPED BEFORE TCP (firewall, conntrack, rp_filter)",
+	analyze.KindNetworkLoss:  "LOSS ON THE NETWORK PATH",
+	analyze.KindDeferAccept:  "TCP_DEFER_ACCEPT at work (not an overflow)",
+	analyze.KindInconclusive: "INCONCLUSIVE",
+}
+
+// kindExplained tells someone who has never heard of a SYN queue what the
+// verdict means.
+var kindExplained = map[analyze.Kind]string{
+	analyze.KindAcceptQueue: "How it works: once a client finishes the TCP handshake, the kernel parks the connection in the listener's accept queue until the application calls accept(). The queue's size is the listen backlog. When it is full, the kernel drops new SYNs and ignores the handshake ACKs of clients that think they are connected; they retry and time out.",
+	analyze.KindSYNQueue:    "How it works: handshakes in progress (SYN received, SYN-ACK sent, waiting for the client's ACK) wait in the listener's SYN queue. When it is full, the kernel either answers with a syncookie, which keeps no state and still lets real clients in, or, with syncookies off, drops the SYN.",
+	analyze.KindPAWS:        "How it works: with net.ipv4.tcp_tw_recycle=1 (kernels before 4.12) the server remembered each client address's latest TCP timestamp and dropped SYNs carrying an older one. Behind a NAT, many hosts share one address and each has its own clock, so some of them are always \"older\".",
+	analyze.KindFiltered:    "How it works: a SYN that reaches the host passes the firewall (netfilter), connection tracking and reverse-path checks before TCP sees it. The listener's own drop counters do not move for these drops.",
+	analyze.KindNetworkLoss: "How it works: when a SYN or SYN-ACK is lost, the client retransmits its SYN after about 1 s (then 1 s or doubling), so lost packets show up as slow connects and timeouts.",
+	analyze.KindDeferAccept: "How it works: a listener with TCP_DEFER_ACCEPT does not wake the application until the client sends data; it ignores the bare handshake ACK on purpose.",
+	analyze.KindNoListener:  "How it works: a SYN to a port nothing listens on is answered with a reset; the client gets 'connection refused' at once.",
+}
+
+// reconciliationTable compares the kernel's counters with the capture.
+func (p *printer) reconciliation(in *Input) {
+	if len(in.Result.Reconciliation) == 0 {
+		return
+	}
+	var rows [][]string
+	for _, r := range in.Result.Reconciliation {
+		exp, left := "n/a", "n/a"
+		if r.Explained != nil {
+			exp, left = count(int(*r.Explained)), count(int(r.Delta-*r.Explained))
+		}
+		rows = append(rows, []string{r.Counter, count(int(r.Delta)), exp, left})
+	}
+	p.table("Kernel counters (nstat) against the capture", []string{"COUNTER", "DELTA", "IN CAPTURE", "UNEXPLAINED"}, rows, "lrrr")
+	p.line("  Counters cover the whole host or namespace: other ports count too.")
+}
