@@ -40,7 +40,7 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 		elapsed := (a.ServerTSAfterTime - a.FirstSYNACK) / int64(time.Millisecond)
 		lag := int64(int32(a.ServerTSAfter-a.SYNACKOpts.TSval)) - elapsed
 		switch {
-		case lag >= 2 && lag <= 65:
+		case lag >= 3 && lag <= 65:
 			return cookieTSLag
 		case lag >= -2 && lag <= 1:
 			return notCookie

@@ -5,6 +5,7 @@ package synth
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ func parseLine(line string) (capture.Packet, error) {
 	if err != nil {
 		return capture.Packet{}, err
 	}
-	p := capture.Packet{Time: Base + int64(secs*float64(time.Second))}
+	p := capture.Packet{Time: Base + int64(math.Round(secs*float64(time.Second)))}
 	for _, c := range f[2] {
 		switch c {
 		case 'S':
