@@ -64,6 +64,13 @@ it). Every attempt gets exactly one outcome:
 Connections already open when the capture started (no SYN seen) are counted
 apart and kept out of the handshake statistics.
 
+synq then says what is dropping the attempts (accept queue, SYN queue with or
+without syncookies, PAWS behind NAT, a firewall before TCP, no listener,
+loss on the path, TCP_DEFER_ACCEPT), with its evidence, a confidence and what
+to change. Give the server's counters with --nstat (nstat -az in the
+server's network namespace, before and after the capture) to confirm it:
+each relevant counter is reconciled with what the capture accounts for.
+
 Per listener, "SYN drops" counts SYN packets (retransmissions included) that got
 no answer before the client's next packet, and "ACK ignored" counts client
 segments after the SYN-ACK that the server did not take. For an accept-queue
@@ -72,6 +79,10 @@ TcpExtListenOverflows increase.`
 
 const analyzeExample = `  # What happened to connection attempts in an incident capture
   synq analyze incident.pcap
+
+  # With the kernel's counters, taken before and after the capture
+  nstat -az > before.txt; tcpdump -i eth0 -w incident.pcap 'tcp port 8080'; nstat -az > after.txt
+  synq analyze --nstat before.txt --nstat after.txt incident.pcap
 
   # Only the listener on port 443, as JSON for another tool
   synq analyze --port 443 --format json -o report.json incident.pcap.gz
