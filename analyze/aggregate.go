@@ -145,7 +145,10 @@ type Result struct {
 	// (filled by Diagnose, with Reconciliation).
 	Verdict         Finding
 	VerdictListener netip.AddrPort
-	Reconciliation  []Reconciliation
+	// Evicted counts attempts the tracker finished early under its memory
+	// limit: their counts are lower bounds (set by the caller).
+	Evicted        int
+	Reconciliation []Reconciliation
 }
 
 const (
@@ -354,13 +357,13 @@ func (l *Listener) settleSigns() {
 	sg.MaxHalfOpen = l.halfOpen.peak()
 	sg.MaxUnserved = l.accept.peak()
 	if sg.FirstCookie != 0 {
-		sg.HalfOpenAtFirstCookie, _ = l.halfOpen.before(sg.FirstCookie)
+		sg.HalfOpenAtFirstCookie, _ = l.halfOpen.at(sg.FirstCookie)
 	}
 	if sg.FirstUnanswered != 0 {
-		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.before(sg.FirstUnanswered)
+		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.at(sg.FirstUnanswered)
 	}
 	if first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK); first != 0 {
-		sg.AcceptAtFirstDrop, _ = l.accept.before(first)
+		sg.AcceptAtFirstDrop, _ = l.accept.at(first)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0

@@ -61,44 +61,60 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 // waiting for accept) are held over time, from enter/leave events in 1 ms
 // buckets: memory follows the busy milliseconds, not the attempts.
 type occupancy struct {
-	delta map[int64]int32
+	events map[int64]*[2]int32 // per bucket: entries, exits
 }
 
 const occBucket = int64(time.Millisecond)
 
 // add holds one thing from..to; to <= 0 means until the end.
 func (o *occupancy) add(from, to int64) {
-	if o.delta == nil {
-		o.delta = make(map[int64]int32)
+	if o.events == nil {
+		o.events = make(map[int64]*[2]int32)
 	}
-	o.delta[from/occBucket]++
+	o.bucket(from)[0]++
 	if to > 0 {
-		o.delta[to/occBucket]--
+		o.bucket(to)[1]++
 	}
 }
 
-// before returns how many were held just before time t (events in t's own
-// millisecond excluded), and the most held at any time before t.
-func (o *occupancy) before(t int64) (now, peak int) {
-	keys := make([]int64, 0, len(o.delta))
-	for k := range o.delta {
+func (o *occupancy) bucket(t int64) *[2]int32 {
+	b := o.events[t/occBucket]
+	if b == nil {
+		b = new([2]int32)
+		o.events[t/occBucket] = b
+	}
+	return b
+}
+
+// at returns how many were held at time t, counting what entered in t's
+// own millisecond but not what left in it (the order inside one bucket is
+// lost; a drop happens when the queue is fullest), and the most held at
+// any time up to t.
+func (o *occupancy) at(t int64) (now, peak int) {
+	keys := make([]int64, 0, len(o.events))
+	for k := range o.events {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	n := 0
 	for _, k := range keys {
-		if k >= t/occBucket {
+		if k > t/occBucket {
 			break
 		}
-		n += int(o.delta[k])
+		e := o.events[k]
+		n += int(e[0])
 		peak = max(peak, n)
+		if k == t/occBucket {
+			break
+		}
+		n -= int(e[1])
 	}
 	return n, peak
 }
 
 // peak returns the most held at once over the whole capture.
 func (o *occupancy) peak() int {
-	_, p := o.before(1<<62 - 1)
+	_, p := o.at(1<<62 - 1)
 	return p
 }
 

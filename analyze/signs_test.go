@@ -99,14 +99,16 @@ func TestOccupancy(t *testing.T) {
 		at        int64
 		now, peak int
 	}{
-		{10 * ms, 0, 0},
+		{9 * ms, 0, 0},
+		{10 * ms, 1, 1}, // entries of the same millisecond count
 		{21 * ms, 2, 2},
 		{26 * ms, 3, 3},
+		{30 * ms, 3, 3}, // exits of the same millisecond do not
 		{40 * ms, 2, 3},
 		{60 * ms, 1, 3},
 	} {
-		if now, peak := o.before(tc.at); now != tc.now || peak != tc.peak {
-			t.Errorf("before %dms: %d held (peak %d), want %d (%d)", tc.at/ms, now, peak, tc.now, tc.peak)
+		if now, peak := o.at(tc.at); now != tc.now || peak != tc.peak {
+			t.Errorf("at %dms: %d held (peak %d), want %d (%d)", tc.at/ms, now, peak, tc.now, tc.peak)
 		}
 	}
 	if p := o.peak(); p != 3 {

@@ -104,7 +104,20 @@ func (h *Host) sysctl(name string) (string, bool) {
 // verdict (the most serious listener's) and counter reconciliation.
 func Diagnose(r *Result, h *Host) {
 	for i := range r.Listeners {
-		r.Listeners[i].Diagnosis = diagnoseListener(&r.Listeners[i], h, len(r.Listeners))
+		d := diagnoseListener(&r.Listeners[i], h, len(r.Listeners))
+		if r.Evicted > 0 && r.Evicted*100 > r.Attempts {
+			// Evicted attempts were judged on what had been seen so
+			// far: above 1% of them, no finding is sure.
+			for j := range d.Findings {
+				f := &d.Findings[j]
+				if f.Confidence == High {
+					f.Confidence = Medium
+				}
+				f.Evidence = append(f.Evidence, fmt.Sprintf("%d attempts were finished early to stay under --max-attempts: counts are lower bounds.", r.Evicted))
+			}
+			d.Verdict = d.Findings[0]
+		}
+		r.Listeners[i].Diagnosis = d
 	}
 	r.Verdict = Finding{Kind: KindHealthy, Confidence: High,
 		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}}

@@ -20,6 +20,7 @@ const (
 	EndClosed                      // FIN in both directions or a RST, then a quiet linger
 	EndIdle                        // no packet for the idle timeout
 	EndReused                      // a SYN with a new ISN reused the 4-tuple
+	EndEvicted                     // dropped early to stay under Config.MaxAttempts
 )
 
 func (r EndReason) String() string {
@@ -30,6 +31,8 @@ func (r EndReason) String() string {
 		return "idle"
 	case EndReused:
 		return "reused"
+	case EndEvicted:
+		return "evicted"
 	default:
 		return "capture_end"
 	}

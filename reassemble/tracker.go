@@ -24,6 +24,10 @@ type Config struct {
 	// that its last packets are not taken for a new connection. Zero means
 	// DefaultLinger.
 	Linger time.Duration
+	// MaxAttempts bounds the attempts held at once (a spoofed SYN flood
+	// creates one per packet). At the limit the tracker finishes the
+	// longest-idle tenth early (End = EndEvicted). Zero means no limit.
+	MaxAttempts int
 }
 
 const (
@@ -39,6 +43,7 @@ type Stats struct {
 	Attempts       int // attempts emitted (MidStream ones included)
 	MidStream      int // connections first seen without a SYN
 	PeakInFlight   int // most attempts held at once
+	Evicted        int // attempts finished early to stay under MaxAttempts
 	SkippedPackets int // packets outside --port / --server, or of outbound connections
 }
 
@@ -172,6 +177,9 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 	if !t.portWanted(server.Port()) || (t.cfg.Server.IsValid() && !t.isServer(server)) {
 		t.stats.SkippedPackets++
 		return
+	}
+	if t.cfg.MaxAttempts > 0 && t.inFlight >= t.cfg.MaxAttempts {
+		t.evict()
 	}
 	var idx int32
 	if n := len(t.free); n > 0 {
@@ -434,6 +442,48 @@ func (t *Tracker) sweep(now int64) {
 			continue
 		}
 		t.finish(key, idx)
+	}
+}
+
+// evict finishes about a tenth of the attempts held, the longest idle
+// first, so that a flood does not grow memory without bound. It scans all
+// attempts, but once per tenth of the limit: amortised, a few steps per new
+// attempt. Finding the idle threshold from a coarse histogram of idle
+// times keeps it to two passes.
+func (t *Tracker) evict() {
+	want := max(t.cfg.MaxAttempts/10, 1)
+	// Idle times in doubling buckets from 1 ms up.
+	var hist [48]int
+	bucket := func(idle int64) int {
+		b := 0
+		for idle >= int64(time.Millisecond) && b < len(hist)-1 {
+			idle >>= 1
+			b++
+		}
+		return b
+	}
+	for _, idx := range t.flows {
+		hist[bucket(t.now-t.states.at(idx).LastPacket)]++
+	}
+	cut, n := len(hist)-1, 0
+	for ; cut > 0; cut-- {
+		n += hist[cut]
+		if n >= want {
+			break
+		}
+	}
+	evicted := 0
+	for key, idx := range t.flows {
+		if evicted >= want {
+			break
+		}
+		s := t.states.at(idx)
+		if bucket(t.now-s.LastPacket) >= cut {
+			s.End = EndEvicted
+			t.finish(key, idx)
+			t.stats.Evicted++
+			evicted++
+		}
 	}
 }
 

@@ -3,7 +3,9 @@ package reassemble
 import (
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/synq/synq/capture"
 	"github.com/synq/synq/internal/synth"
 )
 
@@ -184,5 +186,37 @@ func TestFactsForInference(t *testing.T) {
 	}
 	if a.SYNBeforeSYNACK != synth.Base {
 		t.Errorf("SYN before SYN-ACK at %d, want t=0", a.SYNBeforeSYNACK-synth.Base)
+	}
+}
+
+// TestMaxAttemptsBoundsAFlood: a generated spoofed SYN flood (synthetic:
+// 20,000 sources, one SYN each, every one answered by a SYN-ACK that is
+// never acknowledged) stays under the attempt limit, and every attempt is
+// still emitted exactly once.
+func TestMaxAttemptsBoundsAFlood(t *testing.T) {
+	const sources, limit = 20000, 1000
+	server := netip.MustParseAddrPort("10.0.0.2:80")
+	emitted, evicted := 0, 0
+	tr := NewTracker(Config{MaxAttempts: limit}, func(a *Attempt) {
+		emitted++
+		if a.End == EndEvicted {
+			evicted++
+		}
+	})
+	for i := 0; i < sources; i++ {
+		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 1024+uint16(i%50000))
+		now := synth.Base + int64(i)*int64(50*time.Microsecond)
+		syn := capture.Packet{Time: now, Src: client, Dst: server, Flags: capture.FlagSYN, Seq: uint32(i)}
+		synack := capture.Packet{Time: now + 1000, Src: server, Dst: client, Flags: capture.FlagSYN | capture.FlagACK, Seq: 7, Ack: uint32(i) + 1}
+		tr.Add(&syn)
+		tr.Add(&synack)
+	}
+	tr.Flush()
+	st := tr.Stats()
+	if st.PeakInFlight > limit {
+		t.Errorf("peak %d attempts in flight, limit %d", st.PeakInFlight, limit)
+	}
+	if emitted != sources || st.Evicted != evicted || evicted < sources-limit-limit/10 {
+		t.Errorf("emitted %d (want %d), evicted %d (stats %d), want about %d evicted", emitted, sources, evicted, st.Evicted, sources-limit)
 	}
 }

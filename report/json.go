@@ -58,6 +58,7 @@ type jsonTotals struct {
 	Outcomes             map[string]int `json:"outcomes"`
 	MidstreamConnections int            `json:"midstream_connections"`
 	PeakInFlight         int            `json:"peak_attempts_in_flight"`
+	EvictedAttempts      int            `json:"evicted_attempts"`
 	SkippedPackets       int            `json:"skipped_packets"`
 }
 
@@ -130,6 +131,7 @@ func buildJSON(in *Input) jsonReport {
 			Outcomes:             outcomeMap(&in.Result.Totals),
 			MidstreamConnections: in.Result.MidStream,
 			PeakInFlight:         in.Tracker.PeakInFlight,
+			EvictedAttempts:      in.Tracker.Evicted,
 			SkippedPackets:       in.Tracker.SkippedPackets,
 		},
 		Listeners:    []jsonListener{},

@@ -230,13 +230,17 @@ func (p *printer) worstClients(in *Input) {
 }
 
 func (p *printer) warnings(in *Input) {
-	if len(in.Capture.Warnings) == 0 {
+	ws := in.Capture.Warnings
+	if n := in.Tracker.Evicted; n > 0 {
+		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s attempts were finished early to stay under --max-attempts (peak %s held): their counts are lower bounds", count(n), count(in.Tracker.PeakInFlight)))
+	}
+	if len(ws) == 0 {
 		return
 	}
 	p.line("")
 	p.line("Warnings")
-	for _, w := range in.Capture.Warnings {
-		p.line("  - %s", Sanitize(w))
+	for _, w := range ws {
+		p.wrap("  - ", w)
 	}
 }
 

@@ -23,13 +23,14 @@ type AnalyzeOptions struct {
 	Open    func(name string) (io.ReadCloser, error)
 	Version string
 
-	Files  []string
-	Ports  []uint
-	Server string
-	Format string
-	Output string
-	Nstat  []string
-	Sysctl string
+	Files       []string
+	Ports       []uint
+	Server      string
+	Format      string
+	Output      string
+	Nstat       []string
+	Sysctl      string
+	MaxAttempts int
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -126,6 +127,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server: give twice (before, after) for the change, or once for a delta snapshot")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
+	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -143,6 +145,9 @@ func (o *AnalyzeOptions) validate() error {
 	}
 	if _, _, err := parseServer(o.Server); err != nil {
 		return usageErrorf("--server: %v", err)
+	}
+	if o.MaxAttempts < 0 {
+		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
 	}
 	if len(o.Nstat) > 2 {
 		return usageErrorf("--nstat: give one snapshot (deltas) or two (before and after), not %d", len(o.Nstat))
@@ -180,7 +185,10 @@ func parseServer(s string) (netip.Addr, uint16, error) {
 func analyzeRun(opts *AnalyzeOptions) error {
 	format, _ := report.ParseFormat(opts.Format)
 	serverAddr, serverPort, _ := parseServer(opts.Server)
-	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort}
+	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort, MaxAttempts: opts.MaxAttempts}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = defaultMaxAttempts()
+	}
 	for _, p := range opts.Ports {
 		cfg.Ports = append(cfg.Ports, uint16(p))
 	}
@@ -246,7 +254,9 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, e
 	}
 	agg.CaptureEnd = sum.End
 	tr.Flush()
-	return &report.Input{Capture: sum, Tracker: tr.Stats(), Result: agg.Result()}, nil
+	res := agg.Result()
+	res.Evicted = tr.Stats().Evicted
+	return &report.Input{Capture: sum, Tracker: tr.Stats(), Result: res}, nil
 }
 
 func noPacketsMessage(sum capture.Summary) string {

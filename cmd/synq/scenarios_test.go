@@ -128,6 +128,11 @@ type listenerJSON struct {
 	IgnoredACKSegments int            `json:"ignored_ack_segments"`
 	ServerRSTs         int            `json:"server_rsts"`
 	ClientRSTs         int            `json:"client_rsts"`
+	Signs              struct {
+		AcceptHeld      int `json:"unserved_connections_at_first_drop"`
+		SYNHeldCookie   int `json:"half_open_at_first_cookie"`
+		SYNHeldDropping int `json:"half_open_at_first_unanswered_syn"`
+	} `json:"signs"`
 }
 
 func scenarioJSON(t *testing.T, sc scenario, extra ...string) reportJSON {
@@ -365,6 +370,10 @@ type verdictCase struct {
 	bareConf string
 	// Counters whose increase the capture must explain exactly.
 	reconciled []string
+	// Queue depth when drops began, where the scenario sets it: the
+	// accept queue (backlog 2 holds 3) and the SYN queue (backlog 16
+	// holds 17), as the kernel keeps backlog+1.
+	acceptHeld, synHeld int
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -372,11 +381,11 @@ func ptr[T any](v T) *T { return &v }
 var verdictCases = map[string]verdictCase{
 	"healthy": {kind: "healthy", bareKind: "healthy", bareConf: "high"},
 	"accept-overflow-syn-drops": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
-		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	"accept-overflow-ack-ignored": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "high",
-		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}},
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}, acceptHeld: 3},
 	"abort-on-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "high",
-		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}},
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
 	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "high", reconciled: []string{"TcpOutRsts"}},
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
@@ -387,9 +396,9 @@ var verdictCases = map[string]verdictCase{
 	"vlan": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"syncookies-flood": {kind: "syn_queue_overflow", syncookies: ptr(true), bareKind: "syn_queue_overflow", bareConf: "high",
-		reconciled: []string{"TcpExtSyncookiesSent", "TcpExtTCPReqQFullDoCookies", "TcpExtSyncookiesRecv", "TcpExtTCPSynRetrans"}},
+		reconciled: []string{"TcpExtSyncookiesSent", "TcpExtTCPReqQFullDoCookies", "TcpExtSyncookiesRecv", "TcpExtTCPSynRetrans"}, synHeld: 17},
 	"synflood-no-cookies": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "syn_queue_overflow", bareConf: "medium",
-		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops"}},
+		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops"}, synHeld: 17},
 	// The firewall drops SYNs before TCP: only the counters make it sure.
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
@@ -440,6 +449,14 @@ func TestScenarioVerdicts(t *testing.T) {
 				}
 				if !found {
 					t.Errorf("%s missing from the reconciliation", name)
+				}
+			}
+
+			if want.acceptHeld > 0 || want.synHeld > 0 {
+				sg := r.Listeners[0].Signs
+				syn := max(sg.SYNHeldCookie, sg.SYNHeldDropping)
+				if (want.acceptHeld > 0 && sg.AcceptHeld != want.acceptHeld) || (want.synHeld > 0 && syn != want.synHeld) {
+					t.Errorf("queues when drops began: accept %d, SYN %d; want accept %d, SYN %d", sg.AcceptHeld, syn, want.acceptHeld, want.synHeld)
 				}
 			}
 
