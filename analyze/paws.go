@@ -92,7 +92,10 @@ func (p *pawsTracker) evidence() pawsEvidence {
 				rejected++
 			}
 		}
-		if rejected == 0 || violations > 0 {
+		// And the clocks must be hosts' clocks, seen again: since Linux
+		// 4.10 every connection gets a random offset, so a lone "older"
+		// SYN proves nothing; behind a NAT each host's clock recurs.
+		if rejected == 0 || violations > 0 || !clockRecurs(samples) {
 			continue
 		}
 		ev.Rejected += rejected
@@ -121,6 +124,11 @@ func olderThanRemembered(s pawsSample, earlier []pawsSample) bool {
 		}
 	}
 	return false
+}
+
+// clockRecurs reports whether some clock line carries two or more SYNs.
+func clockRecurs(samples []pawsSample) bool {
+	return clockLines(samples) < len(samples)
 }
 
 // clockLines counts distinct TSval clocks among one address's SYNs: each

@@ -175,7 +175,7 @@ func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
 	if n := o[Rejected]; n > 0 {
 		add(Finding{
 			Kind: KindNoListener, Confidence: High, Affected: n,
-			Summary:  fmt.Sprintf("Nothing was listening on %s: the server refused %d connection attempts with a reset.", server, n),
+			Summary:  noListenerSummary(server, n, o[Established]),
 			Evidence: []string{fmt.Sprintf("%d SYNs were answered with RST instead of SYN-ACK.", n)},
 			Remedy: []string{
 				fmt.Sprintf("Check that the service is running and bound to this address and port: ss -lnt 'sport = :%d'.", port),
@@ -472,6 +472,13 @@ func mentionsNstat(ev []string) bool {
 		}
 	}
 	return false
+}
+
+func noListenerSummary(server string, refused, established int) string {
+	if established > 0 {
+		return fmt.Sprintf("%s refused %d connection attempts with a reset while it accepted %d others: the listener was down part of the time (a restart?).", server, refused, established)
+	}
+	return fmt.Sprintf("Nothing was listening on %s: the server refused %d connection attempts with a reset.", server, refused)
 }
 
 func sysctlNow(h *Host, name string) string {

@@ -111,6 +111,11 @@ func (p *printer) verdict(in *Input) {
 			if f.Summary == v.Summary || f.Kind == analyze.KindHealthy {
 				continue
 			}
+			// A weak finding about a handful of attempts is noise at
+			// this level; the JSON keeps every finding.
+			if f.Confidence == analyze.Low && f.Affected*100 < l.Attempts {
+				continue
+			}
 			others = append(others, string(f.Confidence)+": "+f.Summary)
 		}
 	}
