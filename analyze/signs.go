@@ -59,18 +59,22 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 
 // occupancy counts how many things (half-open requests, connections
 // waiting for accept) are held over time, from enter/leave events in 1 ms
-// buckets: memory follows the busy milliseconds, not the attempts.
+// buckets. Buckets are kept in blocks of one second allocated as events
+// reach them, so memory follows the busy seconds, not the attempts, and
+// consecutive events (mostly close in time) skip the map.
 type occupancy struct {
-	events map[int64]*[2]int32 // per bucket: entries, exits
+	blocks    map[int64]*occBlock
+	lastKey   int64
+	lastBlock *occBlock
 }
+
+// occBlock holds one second of 1 ms buckets: entries and exits.
+type occBlock [1000][2]int32
 
 const occBucket = int64(time.Millisecond)
 
 // add holds one thing from..to; to <= 0 means until the end.
 func (o *occupancy) add(from, to int64) {
-	if o.events == nil {
-		o.events = make(map[int64]*[2]int32)
-	}
 	o.bucket(from)[0]++
 	if to > 0 {
 		o.bucket(to)[1]++
@@ -78,12 +82,23 @@ func (o *occupancy) add(from, to int64) {
 }
 
 func (o *occupancy) bucket(t int64) *[2]int32 {
-	b := o.events[t/occBucket]
-	if b == nil {
-		b = new([2]int32)
-		o.events[t/occBucket] = b
+	ms := t / occBucket
+	key, i := ms/1000, ms%1000
+	if i < 0 {
+		key, i = key-1, i+1000
 	}
-	return b
+	if o.lastBlock == nil || key != o.lastKey {
+		if o.blocks == nil {
+			o.blocks = make(map[int64]*occBlock)
+		}
+		b := o.blocks[key]
+		if b == nil {
+			b = new(occBlock)
+			o.blocks[key] = b
+		}
+		o.lastKey, o.lastBlock = key, b
+	}
+	return &o.lastBlock[i]
 }
 
 // at returns how many were held at time t, counting what entered in t's
@@ -91,23 +106,26 @@ func (o *occupancy) bucket(t int64) *[2]int32 {
 // lost; a drop happens when the queue is fullest), and the most held at
 // any time up to t.
 func (o *occupancy) at(t int64) (now, peak int) {
-	keys := make([]int64, 0, len(o.events))
-	for k := range o.events {
+	keys := make([]int64, 0, len(o.blocks))
+	for k := range o.blocks {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	tms := t / occBucket
 	n := 0
 	for _, k := range keys {
-		if k > t/occBucket {
-			break
+		for i, e := range o.blocks[k] {
+			ms := k*1000 + int64(i)
+			if ms > tms {
+				return n, peak
+			}
+			n += int(e[0])
+			peak = max(peak, n)
+			if ms == tms {
+				return n, peak
+			}
+			n -= int(e[1])
 		}
-		e := o.events[k]
-		n += int(e[0])
-		peak = max(peak, n)
-		if k == t/occBucket {
-			break
-		}
-		n -= int(e[1])
 	}
 	return n, peak
 }

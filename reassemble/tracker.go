@@ -34,8 +34,9 @@ const (
 	// DefaultIdleTimeout outlasts Linux's longest handshake retry schedule
 	// (6 SYN retries or 5 SYN-ACK retries: about 127 s and 63 s).
 	DefaultIdleTimeout = 130 * time.Second
-	DefaultLinger      = 10 * time.Second
-	sweepEvery         = int64(5 * time.Second)
+	// DefaultLinger covers a FIN or last ACK retransmitted a few times.
+	DefaultLinger = 3 * time.Second
+	sweepEvery    = int64(5 * time.Second)
 )
 
 // Stats counts what the tracker saw beyond the attempts it emitted.
@@ -86,6 +87,7 @@ type state struct {
 	closedAt       int64
 	clientSeqLimit uint32 // client seq just past its highest payload/FIN
 	clientSent     bool   // clientSeqLimit is valid
+	inUse          bool   // the slot holds an attempt in flight
 }
 
 // Tracker follows handshakes and emits one Attempt per connection attempt.
@@ -190,6 +192,7 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 		idx = t.states.grow()
 	}
 	s := t.states.at(idx)
+	s.inUse = true
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
@@ -431,18 +434,36 @@ func (t *Tracker) close(s *state, now int64) {
 // every few seconds of capture time, so its full scan is amortised.
 func (t *Tracker) sweep(now int64) {
 	linger, idle := int64(t.cfg.Linger), int64(t.cfg.IdleTimeout)
-	for key, idx := range t.flows {
-		s := t.states.at(idx)
+	t.each(func(idx int32, s *state) {
 		switch {
 		case s.closed && now-s.closedAt >= linger:
 			s.End = EndClosed
 		case now-s.LastPacket >= idle:
 			s.End = EndIdle
 		default:
-			continue
+			return
 		}
-		t.finish(key, idx)
+		t.finishState(idx, s)
+	})
+}
+
+// each calls f for every attempt in flight, in slot order. Walking the
+// state table is several times faster than ranging over the map, and the
+// order is deterministic.
+func (t *Tracker) each(f func(idx int32, s *state)) {
+	for c, chunk := range t.states.chunks {
+		for i := range chunk {
+			if s := &chunk[i]; s.inUse {
+				f(int32(c<<chunkBits+i), s)
+			}
+		}
 	}
+}
+
+// finishState finishes the attempt in slot idx, finding its map key.
+func (t *Tracker) finishState(idx int32, s *state) {
+	key, _ := keyOf(s.Client, s.Server)
+	t.finish(key, idx)
 }
 
 // evict finishes about a tenth of the attempts held, the longest idle
@@ -462,9 +483,7 @@ func (t *Tracker) evict() {
 		}
 		return b
 	}
-	for _, idx := range t.flows {
-		hist[bucket(t.now-t.states.at(idx).LastPacket)]++
-	}
+	t.each(func(_ int32, s *state) { hist[bucket(t.now-s.LastPacket)]++ })
 	cut, n := len(hist)-1, 0
 	for ; cut > 0; cut-- {
 		n += hist[cut]
@@ -473,31 +492,26 @@ func (t *Tracker) evict() {
 		}
 	}
 	evicted := 0
-	for key, idx := range t.flows {
-		if evicted >= want {
-			break
-		}
-		s := t.states.at(idx)
-		if bucket(t.now-s.LastPacket) >= cut {
+	t.each(func(idx int32, s *state) {
+		if evicted < want && bucket(t.now-s.LastPacket) >= cut {
 			s.End = EndEvicted
-			t.finish(key, idx)
+			t.finishState(idx, s)
 			t.stats.Evicted++
 			evicted++
 		}
-	}
+	})
 }
 
 // Flush finishes every attempt still held: the capture has ended.
 func (t *Tracker) Flush() {
-	for key, idx := range t.flows {
-		s := t.states.at(idx)
+	t.each(func(idx int32, s *state) {
 		if s.closed {
 			s.End = EndClosed
 		} else {
 			s.End = EndCaptureEnd
 		}
-		t.finish(key, idx)
-	}
+		t.finishState(idx, s)
+	})
 }
 
 // finish settles the counts that depend on what never came, emits the
@@ -526,6 +540,7 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 		t.emit(&s.Attempt)
 	}
 	delete(t.flows, key)
+	s.inUse = false
 	t.free = append(t.free, idx)
 	t.inFlight--
 }

@@ -31,6 +31,7 @@ type AnalyzeOptions struct {
 	Nstat       []string
 	Sysctl      string
 	MaxAttempts int
+	CPUProfile  string
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -128,6 +129,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server: give twice (before, after) for the change, or once for a delta snapshot")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	_ = f.MarkHidden("cpuprofile")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -183,6 +186,13 @@ func parseServer(s string) (netip.Addr, uint16, error) {
 }
 
 func analyzeRun(opts *AnalyzeOptions) error {
+	if opts.CPUProfile != "" {
+		stop, err := startCPUProfile(opts.CPUProfile)
+		if err != nil {
+			return withCode(exitOutput, err)
+		}
+		defer stop()
+	}
 	format, _ := report.ParseFormat(opts.Format)
 	serverAddr, serverPort, _ := parseServer(opts.Server)
 	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort, MaxAttempts: opts.MaxAttempts}
