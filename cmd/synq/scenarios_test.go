@@ -232,6 +232,15 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("established %d of %d attempts, want all", est, atts)
 		}
 	},
+	// The same loss seen from the client: some SYNs are retransmitted
+	// before the server answers, and every attempt completes.
+	"path-loss-client": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts == 0 || est != atts {
+			t.Errorf("established %d of %d attempts, want all", est, atts)
+		}
+		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
 	// TCP_DEFER_ACCEPT holds back bare ACKs, but clients that send data
 	// are accepted: nothing fails.
 	"defer-accept": func(t *testing.T, r reportJSON) {
@@ -405,6 +414,10 @@ var verdictCases = map[string]verdictCase{
 	// Captured on the server, loss on the path leaves no trace: from
 	// there the listener is healthy (path-loss-client sees the loss).
 	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "high"},
+	// Captured on the client: the relay's lost SYNs show as
+	// retransmissions; the server's counters show it dropped nothing.
+	"path-loss-client": {kind: "network_loss", bareKind: "network_loss", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpExtListenOverflows"}},
 	"defer-accept": {kind: "defer_accept", bareKind: "defer_accept", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans"}},
 }

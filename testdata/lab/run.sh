@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces TCP connection-drop scenarios in network namespaces and captures
-# them on the server side, for synq's test data.
+# them (on the server side, except path-loss-client), for synq's test data.
 #
 # usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
 #
@@ -8,14 +8,16 @@
 # tshark) for the pcapng scenario, nft for firewall-drop.
 #
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
-# nstat-after.txt,README.md}. Everything runs in namespaces named synqlab-*
+# nstat-after.txt,README.md} (path-loss-client also nstat-client-before.txt,
+# nstat-client-after.txt). Everything runs in namespaces named synqlab-*
 # that this script creates and deletes; only 10.88.0.0/16 and fd88::/64
 # addresses inside them are used.
 set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop path-loss defer-accept)
+	syncookies-flood synflood-no-cookies firewall-drop path-loss path-loss-client
+	defer-accept)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -23,7 +25,7 @@ repo=$(cd "$here/../.." && pwd)
 
 NS_C=synqlab-cli # clients
 NS_R=synqlab-rtr # delay/loss relay (only in relay topologies)
-NS_S=synqlab-srv # server; all captures and nstat snapshots are taken here
+NS_S=synqlab-srv # server; captures (unless CAP_NS says otherwise) and nstat snapshots are taken here
 MAC_C=02:88:00:00:00:01
 MAC_S=02:88:00:00:00:02
 IP_C=10.88.0.1
@@ -197,13 +199,13 @@ capture_start() {
 		[[ $CAP_MODE == any ]] && { ifc=any; extra=(-y LINUX_SLL2); }
 		CAP_FILE=capture.pcap
 		CAP_CMD="tcpdump -i $ifc${extra[*]:+ ${extra[*]}} -n -s 200 -U -w capture.pcap"
-		ip netns exec $NS_S tcpdump -i $ifc "${extra[@]}" -n -s 200 -U -Z root \
+		ip netns exec "$CAP_NS" tcpdump -i $ifc "${extra[@]}" -n -s 200 -U -Z root \
 			-w "$tmp/$CAP_FILE" 2>"$tmp/capture.err" &
 		;;
 	pcapng)
 		CAP_FILE=capture.pcapng
 		CAP_CMD="dumpcap -i eth0 -s 200 -n -w capture.pcapng"
-		ip netns exec $NS_S dumpcap -q -i eth0 -s 200 -n -w "$tmp/$CAP_FILE" 2>"$tmp/capture.err" &
+		ip netns exec "$CAP_NS" dumpcap -q -i eth0 -s 200 -n -w "$tmp/$CAP_FILE" 2>"$tmp/capture.err" &
 		;;
 	esac
 	CAP_PID=$!
@@ -243,7 +245,12 @@ capture_stop() {
 	fi
 }
 
-snap() { nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"; }
+# snap before|after : nstat of the server namespace (and of the client
+# namespace when CLIENT_NSTAT=1).
+snap() {
+	nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"
+	if [[ $CLIENT_NSTAT == 1 ]]; then nsx $NS_C nstat -asz >"$tmp/nstat-client-$1.txt"; fi
+}
 
 # ---------------------------------------------------------------- reporting
 
@@ -252,8 +259,10 @@ KEY_COUNTERS=(TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop
 	TcpExtSyncookiesFailed TcpExtEmbryonicRsts TcpExtTCPDeferAcceptDrop
 	TcpOutRsts TcpAttemptFails TcpPassiveOpens TcpRetransSegs TcpExtTCPSynRetrans)
 
-# deltas: "name delta" for every counter that changed, key counters first
+# deltas [nstat|nstat-client]: "name delta" for every counter that changed,
+# key counters first
 deltas() {
+	local pre=${1:-nstat}
 	awk -v keys="${KEY_COUNTERS[*]}" '
 		FNR == 1 { f++ }
 		/^#/ { next }
@@ -263,7 +272,7 @@ deltas() {
 			k = split(keys, key, " ")
 			for (i = 1; i <= k; i++) { printf "%s %d\n", key[i], a[key[i]] - b[key[i]]; seen[key[i]] = 1 }
 			for (i = 1; i <= n; i++) { c = order[i]; if (!(c in seen) && a[c] != b[c]) printf "%s %d\n", c, a[c] - b[c] }
-		}' "$tmp/nstat-before.txt" "$tmp/nstat-after.txt"
+		}' "$tmp/$pre-before.txt" "$tmp/$pre-after.txt"
 }
 
 sysctl_vals() {
@@ -279,6 +288,11 @@ finish() {
 	cp "$tmp/$CAP_FILE" "$out/$CAP_FILE"
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
+	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt
+	if [[ $CLIENT_NSTAT == 1 ]]; then
+		cp "$tmp/nstat-client-before.txt" "$out/nstat-client-before.txt"
+		cp "$tmp/nstat-client-after.txt" "$out/nstat-client-after.txt"
+	fi
 	local size linktype npkts
 	size=$(stat -c %s "$out/$CAP_FILE")
 	if ((size >= 1000000)); then
@@ -311,7 +325,14 @@ finish() {
 		for l in "${LISTENERS[@]}"; do echo "- Listener $l"; done
 		for l in "${CLIENT_CMDS[@]}"; do echo "- Clients: \`$l\`"; done
 		for l in "${NOTES[@]}"; do echo "- $l"; done
-		echo "- Capture: \`$CAP_CMD\` in $NS_S, started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
+		if [[ $CAP_NS == "$NS_S" ]]; then
+			echo "- Capture: \`$CAP_CMD\` in $NS_S, started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
+		else
+			echo "- Capture: \`$CAP_CMD\` in $CAP_NS (CLIENT-SIDE capture, on the client's own interface), started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
+		fi
+		if [[ $CLIENT_NSTAT == 1 ]]; then
+			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
+		fi
 		echo "- File: $CAP_FILE, $size bytes, $npkts packets, link type $linktype."
 		echo
 		echo "## Client log"
@@ -325,8 +346,19 @@ finish() {
 		echo "| counter | delta |"
 		echo "|---|---|"
 		deltas | awk '{printf "| %s | %d |\n", $1, $2}'
+		if [[ $CLIENT_NSTAT == 1 ]]; then
+			echo
+			echo "## Counter deltas (client namespace, nstat-client-after minus nstat-client-before)"
+			echo
+			echo "| counter | delta |"
+			echo "|---|---|"
+			deltas nstat-client | awk '{printf "| %s | %d |\n", $1, $2}'
+		fi
 	} >"$out/README.md"
 	log "$name: $CAP_FILE $size bytes, $npkts packets, $linktype; $(deltas | awk '$2 != 0 && NR <= 14 {printf "%s=%d ", $1, $2}')"
+	if [[ $CLIENT_NSTAT == 1 ]]; then
+		log "$name: client namespace: $(deltas nstat-client | awk '$2 != 0 && NR <= 14 {printf "%s=%d ", $1, $2}')"
+	fi
 }
 
 # reset per-scenario state
@@ -337,6 +369,7 @@ begin() {
 	: >"$tmp/clients-bg.log"
 	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
+	CAP_NS=$NS_S CLIENT_NSTAT=0 FLOOD_END=
 }
 
 # run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
@@ -465,33 +498,58 @@ sc_vlan() {
 	run_capture tcpdump mix_load 1
 }
 
+# flood : the spoofed SYN flood shared by syncookies-flood and
+# synflood-no-cookies; records when its last SYN left (FLOOD_END).
+flood() {
+	CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
+	nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+	FLOOD_END=$EPOCHREALTIME
+}
+
+# wait_after_flood SECS : sleep until SECS seconds after the last flood SYN
+# (no-op if that moment has passed).
+wait_after_flood() {
+	local rest
+	rest=$(awk -v end="$FLOOD_END" -v now="$EPOCHREALTIME" -v s="$1" 'BEGIN { r = end + s - now; printf "%.3f", (r > 0 ? r : 0) }')
+	sleep "$rest"
+}
+
+# The half-open requests the flood creates (the first backlog+1 spoofed SYNs)
+# get SYN-ACK retransmissions at +1 s and +3 s and are dropped at about +7 s
+# (tcp_synack_retries=2). The capture runs until 8 s after the last flood SYN
+# plus the 1 s settle delay (about 9 s) so that they expire inside it.
+FLOOD_TAIL=8
+FLOOD_NOTE="Tail: after the legitimate clients (and the fixed sleep), the script waits until $FLOOD_TAIL s after the last flood SYN left, then the 1 s settle delay, so nstat-after.txt is taken and the capture stopped about 9 s after the last flood SYN: every half-open request the flood created has expired (SYN-ACK retransmissions at +1 s and +3 s, dropped at about +7 s) inside the capture. The expiry itself sends no packet, and a pcap file records no stop time: the capture's last packet is still the last SYN-ACK retransmission (or legitimate client SYN), several seconds before the capture was stopped; only nstat (TcpExtTCPTimeouts = 3 per expired request) shows the expiry."
+
 sc_syncookies_flood() {
 	DESC="SYN flood from spoofed sources with tcp_syncookies=1. Listener with listen(fd, 16) that accepts. From the client namespace, \`labtool synflood\` sends 300 SYNs (raw socket, IP_HDRINCL) from 10.88.9.1-10.88.9.254 (a range the server routes via the client namespace, which does not own it and does not forward, so nobody answers the SYN-ACKs) over 1 s; SYN options MSS 1460, SACK-permitted, timestamps, window scale 7. Right after, 5 legitimate clients (100 ms apart) connect, send \"hello\" and read the answer."
-	EXPECT="The first 17 spoofed SYNs (backlog+1) get normal SYN-ACKs that are retransmitted (+1 s, +3 s; tcp_synack_retries=2) and expire; every later spoofed SYN while the SYN queue is full gets a syncookie SYN-ACK (never retransmitted; TSval low bits encode the options). Legitimate clients arriving while the queue is full also get cookie SYN-ACKs and complete via the cookie (TcpExtSyncookiesRecv)."
+	EXPECT="The first 17 spoofed SYNs (backlog+1) get normal SYN-ACKs that are retransmitted (+1 s, +3 s; tcp_synack_retries=2) and expire at about +7 s, before nstat-after.txt is taken: TcpRetransSegs = TcpExtTCPSynRetrans = 17 x 2 = 34, TcpExtTCPTimeouts = 17 x 3 = 51. Every later spoofed SYN while the SYN queue is full (300 - 17 = 283) gets a syncookie SYN-ACK (never retransmitted; TSval low bits encode the options). Legitimate clients arriving while the queue is full also get cookie SYN-ACKs and complete via the cookie: TcpExtSyncookiesSent = TcpExtTCPReqQFullDoCookies = 283 + 5 = 288, TcpExtSyncookiesRecv = TcpPassiveOpens = 5; no listen drops."
 	topo direct
 	nsx $NS_S ip route add $SPOOF_NET via $IP_C
 	serve $IP_S:8080 -backlog 16 -accept=true
+	NOTES+=("$FLOOD_NOTE")
 	load() {
-		CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
-		nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+		flood
 		clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -read -hold 3s -timeout 8s
 		sleep 3
+		wait_after_flood $FLOOD_TAIL
 	}
 	run_capture tcpdump load 1
 }
 
 sc_synflood_no_cookies() {
 	DESC="Same SYN flood as syncookies-flood (300 spoofed SYNs over 1 s, listen(fd, 16), accepting) but with tcp_syncookies=0; 5 legitimate clients (100 ms apart) right after the flood."
-	EXPECT="The first 17 spoofed SYNs fill the SYN queue (SYN-ACKs retransmitted at +1 s, +3 s, then the requests expire at about +7 s). All later SYNs while the queue is full are dropped silently: TcpExtTCPReqQFullDrop and TcpExtListenDrops rise, TcpExtListenOverflows does not. Legitimate clients' SYNs are dropped until requests expire; they retransmit their SYNs 1 s apart and give up after about 7 s."
+	EXPECT="The first 17 spoofed SYNs fill the SYN queue (SYN-ACKs retransmitted at +1 s, +3 s, then the requests expire at about +7 s, before nstat-after.txt is taken: TcpRetransSegs = TcpExtTCPSynRetrans = 17 x 2 = 34, TcpExtTCPTimeouts = 17 x 3 = 51). All later SYNs while the queue is full are dropped silently: TcpExtTCPReqQFullDrop and TcpExtListenDrops rise, TcpExtListenOverflows does not. Legitimate clients' SYNs are dropped until requests expire; they retransmit their SYNs 1 s apart and give up after about 7 s: their 6th and last SYN (about 6.5 s after the flood began) still arrives before the first request expires (about 7 s after the flood began), so none is answered. 283 spoofed + 5 x 6 client SYNs = 313 = TcpExtTCPReqQFullDrop = TcpExtListenDrops; TcpPassiveOpens 0."
 	topo direct
 	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0
 	nsx $NS_S ip route add $SPOOF_NET via $IP_C
 	serve $IP_S:8080 -backlog 16 -accept=true
+	NOTES+=("$FLOOD_NOTE")
 	load() {
-		CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
-		nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+		flood
 		clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -read -hold 3s -timeout 8s
 		sleep 4
+		wait_after_flood $FLOOD_TAIL
 	}
 	run_capture tcpdump load 1
 }
@@ -522,6 +580,18 @@ sc_path_loss() {
 	EXPECT="Seen from the server, SYNs that the relay dropped are simply absent; their clients retransmit the SYN (same ISN) about 1 s later, and the retransmission is answered. On the server side it looks like a late SYN, every handshake completes, and no listen counter moves."
 	topo relay
 	relay -delay 5ms -drop-syn-every 3
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_path_loss_client() {
+	DESC="Like path-loss, but captured on the CLIENT side: healthy accepting listener behind a relay that adds 20 ms one-way delay in each direction (40 ms RTT) and drops every 3rd client SYN travelling towards the server (counted across all SYNs, retransmissions included). 9 clients 100 ms apart send \"hello\" and read the answer. tcpdump runs in $NS_C on the client's eth0, so the capture shows what the client sent and received, not what reached the server. nstat is saved in both namespaces."
+	EXPECT="Vantage point: every SYN -> SYN-ACK gap is a full round trip (about 40 ms plus relay overhead), while the client's handshake ACK follows the SYN-ACK immediately (microseconds): a client-side capture (on a server-side capture the SYN -> SYN-ACK gap would be immediate and SYN-ACK -> ACK a round trip). SYNs that the relay dropped ARE in this capture, unanswered; each is retransmitted (same ISN) about 1 s later and the retransmission is answered (except when it is itself the 3rd SYN, then it is retried 1 s later again). Every handshake completes. Server namespace: TcpPassiveOpens 9, no listen counter moves, no retransmissions (the dropped SYNs never reached it). Client namespace: TcpActiveOpens 9, TcpExtTCPSynRetrans = TcpRetransSegs = number of SYNs the relay dropped."
+	topo relay
+	CAP_NS=$NS_C
+	CLIENT_NSTAT=1
+	relay -delay 20ms -drop-syn-every 3
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
