@@ -133,8 +133,9 @@ func reconcile(r *Result, h *Host) []Reconciliation {
 	return out
 }
 
-// fmtDur prints a duration for evidence sentences.
-func fmtDur(d time.Duration) string {
+// FormatDuration prints a duration with three significant digits, as the
+// evidence sentences and the reports show them.
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d < time.Millisecond:
 		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))

@@ -338,7 +338,7 @@ func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
 	if sg.Vantage == VantageClient && sg.RetransmittedThenAnswered > 0 {
 		conf := Medium
 		ev := []string{fmt.Sprintf("Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
-			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, fmtDur(sg.SYNGapP50))}
+			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, FormatDuration(sg.SYNGapP50))}
 		if haveDrops && drops == 0 {
 			ev = append(ev, "The server's listen counters did not move (TcpExtListenDrops 0): it did not drop them itself.")
 			conf = High

@@ -116,7 +116,7 @@ func (p *printer) captureSummary(in *Input) {
 	}
 	span := time.Duration(cs.End - cs.Start)
 	p.line("  %s packets (%s TCP), %s, %s to %s UTC",
-		count(int(cs.Packets)), count(int(cs.TCPPackets)), fmtDuration(span),
+		count(int(cs.Packets)), count(int(cs.TCPPackets)), analyze.FormatDuration(span),
 		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
 		time.Unix(0, cs.End).UTC().Format("15:04:05"))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
@@ -146,7 +146,7 @@ func (p *printer) listeners(in *Input) {
 	for _, l := range in.Result.Listeners {
 		hs := "-"
 		if l.HandshakeN > 0 {
-			hs = fmtDuration(l.HandshakeP50) + "/" + fmtDuration(l.HandshakeP99)
+			hs = analyze.FormatDuration(l.HandshakeP50) + "/" + analyze.FormatDuration(l.HandshakeP99)
 		}
 		rows = append(rows, []string{
 			l.Server.String(), count(l.Attempts), count(l.Outcomes[analyze.Established]),
@@ -278,18 +278,6 @@ func percent(n, of int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
-}
-
-// fmtDuration prints a duration with three significant digits.
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.3gs", d.Seconds())
-	}
 }
 
 // Sanitize makes a string from the input safe to print on a terminal: it
