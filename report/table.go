@@ -139,6 +139,9 @@ func (p *printer) captureSummary(in *Input) {
 	r := &in.Result
 	p.line("  %s connection attempts, %s failed; %s connections already open when the capture started",
 		count(r.Attempts), count(r.Totals.Failed()), count(r.MidStream))
+	if len(r.Listeners) > 0 {
+		p.wrap("  ", "taken "+vantageWords(&r.Listeners[0].Signs))
+	}
 }
 
 func (p *printer) listeners(in *Input) {
@@ -242,6 +245,21 @@ func (p *printer) warnings(in *Input) {
 	for _, w := range ws {
 		p.wrap("  - ", w)
 	}
+}
+
+// vantageWords says where the capture was taken, with the gaps that show it.
+func vantageWords(s *analyze.Signs) string {
+	gaps := fmt.Sprintf("(median SYN to SYN-ACK %s, SYN-ACK to ACK %s)",
+		analyze.FormatDuration(s.SYNGapP50), analyze.FormatDuration(s.ACKGapP50))
+	switch s.Vantage {
+	case analyze.VantageServer:
+		return "on the server side " + gaps
+	case analyze.VantageClient:
+		return "on the client side " + gaps
+	case analyze.VantageMiddle:
+		return "between client and server " + gaps
+	}
+	return "at an unknown point: no path delay to tell by " + gaps + "; read as if on the server"
 }
 
 func mostlyOutcome(c *analyze.OutcomeCounts) string {
