@@ -1,0 +1,188 @@
+package host
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/synq/synq/analyze"
+)
+
+func TestParseProcNetstat(t *testing.T) {
+	cases := []struct {
+		name    string
+		in      string
+		want    analyze.Counters
+		wantErr bool
+	}{
+		{name: "pairs", in: "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 1 7\nIpExt: InNoRoutes\nIpExt: 0\n",
+			want: analyze.Counters{"TcpExtSyncookiesSent": 1, "TcpExtListenOverflows": 7, "IpExtInNoRoutes": 0}},
+		{name: "snmp with a negative limit", in: "Tcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 18446744073709551615\n",
+			want: analyze.Counters{"TcpRtoAlgorithm": 1, "TcpActiveOpens": 18446744073709551615}},
+		{name: "blank lines", in: "\nIp: InReceives\nIp: 5\n\n", want: analyze.Counters{"IpInReceives": 5}},
+		{name: "empty", in: "", want: analyze.Counters{}},
+		{name: "more names than values", in: "TcpExt: A B\nTcpExt: 1\n", wantErr: true},
+		{name: "more values than names", in: "TcpExt: A\nTcpExt: 1 2\n", wantErr: true},
+		{name: "no value line", in: "TcpExt: A B\n", wantErr: true},
+		{name: "prefix mismatch", in: "TcpExt: A\nIpExt: 1\n", wantErr: true},
+		{name: "not a number", in: "TcpExt: A\nTcpExt: x\n", wantErr: true},
+		{name: "bad negative", in: "TcpExt: A\nTcpExt: -x\n", wantErr: true},
+		{name: "no colon", in: "hello world\n", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseProcNetstat(strings.NewReader(tc.in))
+			if tc.wantErr {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("err = %v, want ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseProcNetstatFixtures reads files copied from a 6.18 kernel.
+func TestParseProcNetstatFixtures(t *testing.T) {
+	for file, want := range map[string][]string{
+		"testdata/netstat-6.18.txt": {"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent", "IpExtInOctets", "MPTcpExtMPCapableSYNRX"},
+		"testdata/snmp-6.18.txt":    {"TcpActiveOpens", "TcpPassiveOpens", "TcpOutRsts", "IpInReceives", "UdpInDatagrams", "IcmpInMsgs"},
+	} {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseProcNetstat(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, name := range want {
+			if _, ok := c[name]; !ok {
+				t.Errorf("%s: no %s", file, name)
+			}
+		}
+		if _, ok := c["TcpMaxConn"]; ok {
+			t.Errorf("%s: TcpMaxConn (-1) kept", file)
+		}
+	}
+}
+
+func TestReadCountersAndSysctls(t *testing.T) {
+	if _, err := os.Stat("/proc/net/netstat"); err != nil {
+		t.Skip("no /proc/net/netstat here")
+	}
+	c, err := ReadCounters("/proc/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"TcpExtListenOverflows", "TcpActiveOpens", "IpInReceives"} {
+		if _, ok := c[name]; !ok {
+			t.Errorf("no %s", name)
+		}
+	}
+	s, err := ReadSysctls("/proc/sys", append(QueueSysctls, "net.ipv4.no_such_sysctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s["net.core.somaxconn"] == "" {
+		t.Errorf("no net.core.somaxconn in %v", s)
+	}
+	if _, ok := s["net.ipv4.no_such_sysctl"]; ok {
+		t.Errorf("absent sysctl present")
+	}
+}
+
+func FuzzParseProcNetstat(f *testing.F) {
+	for _, s := range []string{"TcpExt: A B\nTcpExt: 1 2\n", "Tcp: MaxConn\nTcp: -1\n", "x", "A:\nA:\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseProcNetstat(strings.NewReader(s))
+		if err == nil && c == nil {
+			t.Fatal("nil counters without error")
+		}
+	})
+}
+
+// diagMsg builds a struct inet_diag_msg.
+func diagMsg(family, state uint8, ip netip.Addr, port uint16, rq, wq uint32) []byte {
+	b := make([]byte, diagMsgLen+8) // with an attribute after it
+	b[0], b[1] = family, state
+	binary.BigEndian.PutUint16(b[4:], port)
+	binary.BigEndian.PutUint16(b[6:], 40000)
+	if ip.Is4() {
+		a := ip.As4()
+		copy(b[8:], a[:])
+	} else {
+		a := ip.As16()
+		copy(b[8:], a[:])
+	}
+	binary.NativeEndian.PutUint32(b[56:], rq)
+	binary.NativeEndian.PutUint32(b[60:], wq)
+	return b
+}
+
+func TestQueueSamplesFromDiag(t *testing.T) {
+	ip := netip.MustParseAddr
+	msgs := [][]byte{
+		diagMsg(afInet, tcpListen, ip("0.0.0.0"), 8080, 3, 2),
+		diagMsg(afInet6, tcpListen, ip("::"), 8080, 1, 128), // dual stack
+		diagMsg(afInet, tcpListen, ip("10.0.0.1"), 9090, 0, 4096),
+		diagMsg(afInet, tcpListen, ip("10.0.0.1"), 9090, 2, 4096), // SO_REUSEPORT
+		diagMsg(afInet, tcpListen, ip("10.0.0.1"), 22, 0, 128),    // not watched
+		diagMsg(afInet, tcpSynRecv, ip("10.0.0.1"), 8080, 0, 0),   // v4 request: 0.0.0.0:8080
+		diagMsg(afInet6, tcpSynRecv, ip("::ffff:10.0.0.1"), 8080, 0, 0),
+		diagMsg(afInet6, tcpSynRecv, ip("fd00::1"), 8080, 0, 0), // v6 request: [::]:8080
+		diagMsg(afInet, tcpNewSynRecv, ip("10.0.0.1"), 9090, 0, 0),
+		diagMsg(afInet, tcpSynRecv, ip("10.0.0.2"), 9090, 0, 0), // no listener for that address
+	}
+	var socks []diagSocket
+	for _, m := range msgs {
+		d, err := parseDiagMsg(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks = append(socks, d)
+	}
+	got := queueSamples(7, socks, func(p uint16) bool { return p != 22 })
+	ap := netip.MustParseAddrPort
+	want := []QueueSample{
+		{Time: 7, Listener: ap("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 2},
+		{Time: 7, Listener: ap("[::]:8080"), AcceptQueue: 1, AcceptLimit: 128, SynRecv: 1},
+		{Time: 7, Listener: ap("10.0.0.1:9090"), AcceptQueue: 2, AcceptLimit: 8192, SynRecv: 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if _, err := parseDiagMsg(make([]byte, 10)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short message: err = %v", err)
+	}
+	if _, err := parseDiagMsg(diagMsg(7, 1, ip("1.2.3.4"), 1, 0, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("bad family: err = %v", err)
+	}
+}
+
+func TestPeaks(t *testing.T) {
+	l := netip.MustParseAddrPort("0.0.0.0:80")
+	got := Peaks([]QueueSample{
+		{Time: 1, Listener: l, AcceptQueue: 1, AcceptLimit: 2, SynRecv: 4},
+		{Time: 2, Listener: l, AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1},
+		{Time: 3, Listener: l, AcceptQueue: 3, AcceptLimit: 2},
+	})
+	want := []QueuePeak{{Listener: l, MaxAcceptQueue: 3, AcceptLimit: 2, MaxSynRecv: 4, Samples: 3, Full: 2}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

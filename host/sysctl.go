@@ -1,0 +1,47 @@
+package host
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// QueueSysctls are the sysctls that size and shape the listen queues.
+var QueueSysctls = []string{
+	"net.core.somaxconn",
+	"net.ipv4.tcp_max_syn_backlog",
+	"net.ipv4.tcp_syncookies",
+	"net.ipv4.tcp_abort_on_overflow",
+	"net.ipv4.tcp_synack_retries",
+	"net.ipv4.tcp_timestamps",
+}
+
+// SysctlPath is the file under procSys (normally /proc/sys) of a sysctl
+// name: net.core.somaxconn is net/core/somaxconn.
+func SysctlPath(procSys, name string) string {
+	return filepath.Join(procSys, filepath.FromSlash(strings.ReplaceAll(name, ".", "/")))
+}
+
+// ReadSysctls reads the named sysctls under procSys. The net.* ones belong
+// to the network namespace of the calling thread. A sysctl this kernel
+// does not have is absent from the map; other read errors are returned.
+func ReadSysctls(procSys string, names []string) (map[string]string, error) {
+	m := make(map[string]string, len(names))
+	for _, name := range names {
+		b, err := os.ReadFile(SysctlPath(procSys, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		m[name] = NormalizeSysctl(string(b))
+	}
+	return m, nil
+}
+
+// NormalizeSysctl turns a /proc/sys value into sysctl -a's form: trimmed,
+// with the tabs between several numbers as single spaces.
+func NormalizeSysctl(v string) string { return strings.Join(strings.Fields(v), " ") }
