@@ -130,6 +130,15 @@ type Decoder struct {
 
 	parsers [nFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+
+	// Of the last KindTCP frame, for the Reader's duplicate detection:
+	// the IPv4 identification (0 for IPv6), the TCP checksum (0 if not
+	// captured), and where it was captured as far as the link header says
+	// (Linux cooked headers: interface index and direction; else 0). They
+	// are not in Packet: nothing above the Reader needs them.
+	ipID   uint16
+	tcpSum uint16
+	where  uint64
 }
 
 // NewDecoder builds a Decoder.
@@ -204,18 +213,20 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 			return KindNonTCP
 		}
 		if d.decoded[n-1] == layers.LayerTypeTCP {
-			return d.fill(d.tcp.Contents, false, ts, p)
+			return d.fill(d.tcp.Contents, ts, p)
 		}
 		next, rest = last.NextLayerType(), last.LayerPayload()
 	}
 	switch {
 	case next == layers.LayerTypeTCP:
-		// gopacket's TCP layer refused these bytes (the snap length cut the
-		// options), or DecodeLayers stopped because no bytes were left.
-		if len(rest) < 20 {
+		// tcpLayer refused these bytes (the snap length cut the header or
+		// its options), or DecodeLayers stopped because no bytes were
+		// left. With the ports and the flags byte (offset 13) captured the
+		// handshake can still be followed: fill takes what there is.
+		if len(rest) < minTCPBytes {
 			return KindTruncated
 		}
-		return d.fill(rest, true, ts, p)
+		return d.fill(rest, ts, p)
 	case next == gopacket.LayerTypeFragment:
 		return KindFragment
 	case err != nil && parser.Truncated:
@@ -267,15 +278,20 @@ func (d *Decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
 	return nil
 }
 
-// fill copies the TCP segment starting at seg (at least 20 bytes, the whole
-// captured rest of the frame when raw is true) and its innermost IP header
-// into p.
-func (d *Decoder) fill(seg []byte, raw bool, ts int64, p *Packet) Kind {
+// minTCPBytes is the least of a TCP header Decode turns into a Packet:
+// ports, sequence and acknowledgement numbers, data offset and flags.
+const minTCPBytes = 14
+
+// fill copies the TCP segment starting at seg and its innermost IP header
+// into p. seg is the whole TCP header, or, when the snap length cut it, the
+// captured rest of the frame (at least minTCPBytes).
+func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
 	// The innermost IP layer: the last IPv4 or IPv6 in decoded.
 	var (
 		ipStart  []byte // the IP header's bytes, up to the end of the capture
 		ipTotal  int    // IP header + payload, from the IP length field
 		src, dst netip.Addr
+		ipID     uint16
 	)
 	for i := len(d.decoded) - 1; i >= 0; i-- {
 		switch d.decoded[i] {
@@ -284,6 +300,7 @@ func (d *Decoder) fill(seg []byte, raw bool, ts int64, p *Packet) Kind {
 			ipTotal = int(d.ip4.Length)
 			src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
 			dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+			ipID = d.ip4.Id
 		case layers.LayerTypeIPv6:
 			ipStart = d.ip6.Contents
 			if d.ip6.Length == 0 {
@@ -299,37 +316,42 @@ func (d *Decoder) fill(seg []byte, raw bool, ts int64, p *Packet) Kind {
 		}
 		break
 	}
-	if ipStart == nil {
+	if ipStart == nil || len(seg) < minTCPBytes {
 		return KindNonTCP // TCP without IP: cannot happen with our parsers
 	}
 
-	var sport, dport uint16
 	*p = Packet{Time: ts}
-	if raw {
-		sport = binary.BigEndian.Uint16(seg[0:2])
-		dport = binary.BigEndian.Uint16(seg[2:4])
-		p.Seq = binary.BigEndian.Uint32(seg[4:8])
-		p.Ack = binary.BigEndian.Uint32(seg[8:12])
-		p.Window = binary.BigEndian.Uint16(seg[14:16])
-	} else {
-		sport, dport = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-		p.Seq, p.Ack, p.Window = d.tcp.Seq, d.tcp.Ack, d.tcp.Window
-	}
+	p.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(seg[0:2]))
+	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(seg[2:4]))
+	p.Seq = binary.BigEndian.Uint32(seg[4:8])
+	p.Ack = binary.BigEndian.Uint32(seg[8:12])
 	p.Flags = TCPFlags(seg[13])
-	p.Src = netip.AddrPortFrom(src, sport)
-	p.Dst = netip.AddrPortFrom(dst, dport)
+	d.ipID, d.tcpSum, d.where = ipID, 0, 0
+	switch d.decoded[0] {
+	case layers.LayerTypeLinuxSLL:
+		d.where = 1<<40 | uint64(d.sll.PacketType)
+	case layers.LayerTypeLinuxSLL2:
+		d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
+	}
+	if len(seg) >= 16 {
+		p.Window = binary.BigEndian.Uint16(seg[14:16])
+	}
+	if len(seg) >= 18 {
+		d.tcpSum = binary.BigEndian.Uint16(seg[16:18])
+	}
 
 	hdrLen := int(seg[12]>>4) * 4
 	if hdrLen < 20 {
 		hdrLen = 20 // bogus data offset: no options, payload after 20 bytes
 	}
-	opts := seg[20:]
 	if len(seg) < hdrLen {
 		p.OptionsCut = true
+		if len(seg) > 20 {
+			parseOptions(seg[20:], &p.Opts)
+		}
 	} else {
-		opts = seg[20:hdrLen]
+		parseOptions(seg[20:hdrLen], &p.Opts)
 	}
-	parseOptions(opts, &p.Opts)
 
 	// Payload length from the IP length field: the TCP header's offset from
 	// the IP header (both slice the same frame buffer, so the difference of
@@ -460,21 +482,35 @@ var (
 	errIPv4Cut     = errors.New("IPv4 header cut")
 )
 
-// tcpLayer is gopacket's TCP layer, except that a header cut by the snap
-// length is refused before gopacket sees it: gopacket refuses it too, but
-// with an error it allocates, and cut options are common under a small
-// snap length (tcpdump -s 64). Decode then reads the fixed header itself.
+// tcpLayer takes the TCP header's bytes and nothing else: fill reads the
+// fields it needs, so gopacket's TCP layer would parse the options (and
+// allocate an error for every header cut by the snap length, common under
+// tcpdump -s 64) for nothing. A header cut short is refused, and Decode
+// then reads what was captured of it.
 type tcpLayer struct {
-	layers.TCP
+	layers.BaseLayer
 }
 
 func (t *tcpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	if len(data) < 20 || int(data[12]>>4)*4 > len(data) {
+	if len(data) < 20 {
 		df.SetTruncated()
 		return errTCPCut
 	}
-	return t.TCP.DecodeFromBytes(data, df)
+	n := int(data[12]>>4) * 4
+	if n < 20 {
+		n = 20 // bogus data offset: see fill
+	}
+	if n > len(data) {
+		df.SetTruncated()
+		return errTCPCut
+	}
+	t.BaseLayer = layers.BaseLayer{Contents: data[:n], Payload: data[n:]}
+	return nil
 }
+
+func (t *tcpLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeTCP }
+func (t *tcpLayer) LayerType() gopacket.LayerType     { return layers.LayerTypeTCP }
+func (t *tcpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
 
 // ipv4Layer is gopacket's IPv4 layer, refusing a header cut by the snap
 // length without allocating (see tcpLayer).
