@@ -2,7 +2,9 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -36,7 +39,30 @@ type OpenOptions struct {
 	// Open opens a named file. Default os.Open. If the returned value has
 	// a Stat() (fs.FileInfo, error) method, its size counts in TotalBytes.
 	Open func(name string) (io.ReadCloser, error)
+	// KeepDuplicates turns off duplicate detection. By default a TCP
+	// packet is the same packet captured twice, and Next skips it, when it
+	// is identical to one seen less than DuplicateWindow before (same
+	// addresses, ports, IPv4 ID, sequence and acknowledgement numbers,
+	// flags, window, TCP checksum, payload length and timestamps option)
+	// at another capture point: another file, another pcapng interface,
+	// or, in Linux cooked captures (tcpdump -i any), another interface
+	// index or direction. tcpdump -i any shows a packet once per interface
+	// it crosses (veth, bridge). Identical packets at the same point are
+	// kept: Linux sends identical RSTs microseconds apart, and a
+	// retransmission comes 200 ms later at the earliest.
+	KeepDuplicates bool
 }
+
+// DuplicateWindow is how close in time two identical TCP packets must be
+// to count as one packet captured twice. Linux retransmits after 200 ms at
+// the earliest (1 s for a SYN).
+const DuplicateWindow = 1_000_000 // ns
+
+// MaxRecordSize is the largest record the Reader accepts: libpcap's
+// MAXIMUM_SNAPLEN, which no capture tool exceeds. A larger length in a
+// record header means the file is damaged from there on; the Reader stops
+// reading it (with a warning) rather than allocate what the header says.
+const MaxRecordSize = 262144
 
 // FileSummary describes one input file.
 type FileSummary struct {
@@ -46,19 +72,25 @@ type FileSummary struct {
 	LinkTypes  []string // link type names seen (pcapng: of its interfaces)
 	Packets    int64    // frames read from this file
 	Snaplen    uint32   // pcap header snap length; pcapng: largest interface snap length
-	CutOff     bool     // the file ended mid-record or had a read error
+	CutOff     bool     // the file ended mid-record, had a read error, or is damaged
+	// Backwards counts frames whose timestamp is earlier than the frame
+	// before them in the same file.
+	Backwards int64
 }
 
-// Summary counts what the Reader saw. Packets = TCPPackets + NonTCP +
-// Fragments + Truncated + UnsupportedLink.
+// Summary counts what the Reader saw. Packets = TCPPackets + Duplicates +
+// NonTCP + Fragments + Truncated + UnsupportedLink. Once Next has returned
+// io.EOF, TCPPackets is the number of packets it returned.
 type Summary struct {
 	Files           []FileSummary
 	Packets         int64 // all frames
 	TCPPackets      int64
+	Duplicates      int64 // TCP packets captured twice, skipped (see OpenOptions.KeepDuplicates)
 	NonTCP          int64
 	Fragments       int64
-	Truncated       int64
+	Truncated       int64 // frames cut before the TCP flags, or before the protocol could be told
 	UnsupportedLink int64 // frames on pcapng interfaces with an unsupported link type
+	Backwards       int64 // frames older than the frame before them in the same file
 	Start, End      int64 // ns since the epoch of the first and last frame (0 if none)
 	LinkTypes       []string
 	Warnings        []string
@@ -74,23 +106,30 @@ type Reader struct {
 	totalBytes int64
 	sum        Summary
 	warnings   []string
+	dups       *dupTable // nil: duplicates kept
 }
 
 // source is one input file.
 type source struct {
-	idx    int
-	name   string
-	rc     io.ReadCloser // nil for stdin (not ours to close)
-	pcap   *pcapgo.Reader
-	ng     *pcapgo.NgReader
-	lt     layers.LinkType // pcap only
-	dec    *Decoder
-	next   Packet // decoded next TCP packet, valid while in the heap
-	done   bool
-	fs     FileSummary
-	ngIfs  int // interfaces of the current pcapng section already looked at
-	okLink bool
-	unsup  map[layers.LinkType]int64 // frames per unsupported link type
+	idx     int
+	name    string
+	rc      io.ReadCloser // nil for stdin (not ours to close)
+	br      *bufio.Reader // what pcapgo reads from, peeked at by the checks in damage.go
+	pcap    *pcapgo.Reader
+	ng      *pcapgo.NgReader
+	lt      layers.LinkType // pcap only
+	dec     *Decoder
+	next    Packet // decoded next TCP packet, valid while in the heap
+	nextID  dupKey // of next, for duplicate detection
+	nextAt  uint64 // where next was captured: file, pcapng interface, cooked header
+	done    bool
+	order   binary.ByteOrder // pcap: of record headers; pcapng: of the current section
+	lastTS  int64            // timestamp of the previous frame
+	maxBack int64            // largest step back in time, ns
+	fs      FileSummary
+	ngIfs   int // interfaces of the current pcapng section already looked at
+	okLink  bool
+	unsup   map[layers.LinkType]int64 // frames per unsupported link type
 }
 
 // countingReader counts bytes read from the underlying (compressed) file.
@@ -122,6 +161,9 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 		opts.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
 	}
 	r := &Reader{}
+	if !opts.KeepDuplicates {
+		r.dups = new(dupTable)
+	}
 	stdin := false
 	for i, name := range names {
 		if name == StdinName {
@@ -199,6 +241,7 @@ func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, er
 		}
 	}
 
+	s.br = br
 	switch {
 	case isPcapMagic(magic):
 		s.fs.Format = "pcap"
@@ -210,6 +253,10 @@ func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, er
 			return fail(fmt.Errorf("%s: reading pcap header: %w", s.name, noEOF(err)))
 		}
 		s.pcap, s.lt = pr, pr.LinkType()
+		s.order = binary.LittleEndian
+		if magic[0] == 0xa1 {
+			s.order = binary.BigEndian
+		}
 		s.fs.Snaplen = pr.Snaplen()
 		s.fs.LinkTypes = []string{LinkTypeName(s.lt)}
 		if err := checkLinkType(s.lt); err != nil {
@@ -229,8 +276,12 @@ func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, er
 			return fail(fmt.Errorf("%s: reading pcapng section header: %w", s.name, noEOF(err)))
 		}
 		s.ng = nr
+		s.order = binary.LittleEndian
+		if b, _ := br.Peek(12); len(b) == 12 && binary.BigEndian.Uint32(b[8:]) == ngByteOrderMagic {
+			s.order = binary.BigEndian
+		}
 	default:
-		return fail(fmt.Errorf("%s: %w (starts with %q)", s.name, ErrNotCapture, magic))
+		return fail(fmt.Errorf("%s: %w (starts with %q%s)", s.name, ErrNotCapture, magic, looksLike(magic)))
 	}
 	return s, nil
 }
@@ -242,6 +293,26 @@ func peekMagic(br *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// looksLike names a few common kinds of file by their first bytes, for
+// the error about a file that is not a capture.
+func looksLike(m []byte) string {
+	for _, k := range []struct{ magic, name string }{
+		{"\x89PNG", "a PNG image"}, {"\xff\xd8\xff", "a JPEG image"}, {"GIF8", "a GIF image"},
+		{"%PDF", "a PDF document"}, {"PK\x03\x04", "a zip archive"}, {"\x7fELF", "an ELF executable"},
+		{"BZh", "bzip2-compressed"}, {"\xfd7zXZ", "xz-compressed"}, {"\x28\xb5\x2f\xfd", "zstd-compressed"},
+	} {
+		if bytes.HasPrefix(m, []byte(k.magic)) {
+			return ": " + k.name
+		}
+	}
+	for _, c := range m {
+		if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c >= 0x7f {
+			return ""
+		}
+	}
+	return ": text"
 }
 
 func isPcapMagic(m []byte) bool {
@@ -276,10 +347,22 @@ func (r *Reader) advance(s *source, strict bool) error {
 			lt   layers.LinkType
 		)
 		if s.pcap != nil {
+			if err := s.checkPcapRecord(); err != nil {
+				r.finish(s, err)
+				return nil
+			}
 			data, ci, err = s.pcap.ZeroCopyReadPacketData()
 			lt = s.lt
 		} else {
+			if err := s.checkNgBlocks(); err != nil {
+				r.finish(s, err)
+				return nil
+			}
 			data, ci, err = s.ng.ZeroCopyReadPacketData()
+			if err == nil && ci.CaptureLength > MaxRecordSize {
+				// A simple packet block, or one checkNgBlocks could not see.
+				err = errRecordSize(s.fs.Packets+1, ci.CaptureLength)
+			}
 			if err == nil {
 				if n := s.ng.NInterfaces(); n != s.ngIfs || ci.InterfaceIndex >= n {
 					r.ngInterfaces(s)
@@ -292,6 +375,12 @@ func (r *Reader) advance(s *source, strict bool) error {
 			return nil
 		}
 		ts := ci.Timestamp.UnixNano()
+		if s.fs.Packets > 0 && ts < s.lastTS {
+			s.fs.Backwards++
+			r.sum.Backwards++
+			s.maxBack = max(s.maxBack, s.lastTS-ts)
+		}
+		s.lastTS = ts
 		r.sum.Packets++
 		s.fs.Packets++
 		if r.sum.Packets == 1 || ts < r.sum.Start {
@@ -303,6 +392,10 @@ func (r *Reader) advance(s *source, strict bool) error {
 		switch s.dec.Decode(lt, data, ts, &s.next) {
 		case KindTCP:
 			r.sum.TCPPackets++
+			if r.dups != nil {
+				s.nextID = makeDupKey(&s.next, s.dec.ipID, s.dec.tcpSum)
+				s.nextAt = uint64(s.idx)<<48 ^ uint64(ci.InterfaceIndex)<<41 ^ s.dec.where
+			}
 			return nil
 		case KindNonTCP:
 			r.sum.NonTCP++
@@ -368,22 +461,30 @@ func (r *Reader) finish(s *source, err error) {
 // files, and returns io.EOF after the last one. Frames that are not TCP
 // are skipped and counted in Summary.
 func (r *Reader) Next(p *Packet) error {
-	if len(r.heap) == 0 {
-		return io.EOF
+	for {
+		if len(r.heap) == 0 {
+			return io.EOF
+		}
+		s := r.heap[0]
+		*p = s.next
+		key, at := s.nextID, s.nextAt
+		r.advance(s, false)
+		if s.done {
+			last := len(r.heap) - 1
+			r.heap[0] = r.heap[last]
+			r.heap[last] = nil
+			r.heap = r.heap[:last]
+		}
+		if len(r.heap) > 1 {
+			r.down(0)
+		}
+		if r.dups != nil && r.dups.seen(key, at, p.Time) {
+			r.sum.TCPPackets--
+			r.sum.Duplicates++
+			continue
+		}
+		return nil
 	}
-	s := r.heap[0]
-	*p = s.next
-	r.advance(s, false)
-	if s.done {
-		last := len(r.heap) - 1
-		r.heap[0] = r.heap[last]
-		r.heap[last] = nil
-		r.heap = r.heap[:last]
-	}
-	if len(r.heap) > 1 {
-		r.down(0)
-	}
-	return nil
 }
 
 // less orders sources by their next packet's time, then by argument order
@@ -449,6 +550,14 @@ func (r *Reader) Summary() Summary {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: skipped %d frames: %v",
 				src.name, src.unsup[lt], checkLinkType(lt)))
 		}
+		if f.Backwards > 0 {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: timestamps went backwards %d times (by up to %v); packets are analysed in file order there",
+				src.name, f.Backwards, time.Duration(src.maxBack)))
+		}
+	}
+	if s.Duplicates > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d duplicate TCP packets: the same packet captured twice within %v (tcpdump -i any sees a packet on each interface it crosses)",
+			s.Duplicates, time.Duration(DuplicateWindow)))
 	}
 	for lt := range lts {
 		s.LinkTypes = append(s.LinkTypes, lt)
