@@ -26,6 +26,7 @@ type jsonReport struct {
 	Listeners     []jsonListener `json:"listeners"`
 	WorstClients  []jsonClient   `json:"worst_clients"`
 	Nstat         *jsonNstat     `json:"nstat"`
+	Host          *jsonHost      `json:"host,omitempty"`
 }
 
 type jsonCapture struct {
@@ -138,6 +139,7 @@ func buildJSON(in *Input) jsonReport {
 		WorstClients: []jsonClient{},
 		Verdict:      verdictJSON(in.Result.Verdict),
 		Nstat:        nstatJSON(in),
+		Host:         hostJSON(in),
 	}
 	if in.Result.VerdictListener.IsValid() {
 		r.Verdict.Listener = in.Result.VerdictListener.String()

@@ -21,6 +21,9 @@ type Input struct {
 	// Host is the evidence from the server beside the capture (counters,
 	// sysctls); nil or empty when none was given.
 	Host *analyze.Host
+	// Live is the evidence synq live sampled beside the capture (queues,
+	// counter samples, ring drops); nil for capture files.
+	Live *LiveEvidence
 }
 
 // Format names an output format.

@@ -22,6 +22,10 @@ func WriteTable(w io.Writer, in *Input) error {
 	if len(in.Result.Listeners) == 0 {
 		p.line("")
 		p.line("No TCP connection attempts found%s.", filterNote(in))
+		if in.Live != nil {
+			p.host(in)
+			p.warnings(in)
+		}
 		return p.err
 	}
 	p.verdict(in)
@@ -30,6 +34,7 @@ func WriteTable(w io.Writer, in *Input) error {
 	p.packets(in)
 	p.reconciliation(in)
 	p.worstClients(in)
+	p.host(in)
 	p.warnings(in)
 	return p.err
 }
