@@ -203,6 +203,10 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		cfg.Ports = append(cfg.Ports, uint16(p))
 	}
 
+	bun, err := openBundleArg(opts)
+	if err != nil {
+		return err
+	}
 	host, err := readHost(opts)
 	if err != nil {
 		return err
@@ -213,6 +217,9 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	}
 	in.Version = opts.Version
 	in.Host = host
+	if bun != nil {
+		applyBundle(in, host, bun)
+	}
 	analyze.Diagnose(&in.Result, host)
 
 	out := opts.IO.Out

@@ -71,6 +71,7 @@ reset, and so on.
 	})
 	root.AddCommand(
 		NewCmdAnalyze(ios, osOpen, analyzeRunF),
+		NewCmdLive(ios, nil),
 		newCmdVersion(ios),
 	)
 	return root

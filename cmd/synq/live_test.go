@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/host"
+	"github.com/synq/synq/reassemble"
+)
+
+func TestLiveFlags(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantErr  string
+		wantCode int
+		check    func(*testing.T, *LiveOptions)
+	}{
+		{args: []string{"-i", "eth0", "--port", "80,443", "--port", "8080", "--duration", "30s", "-w", "d", "--format", "json", "-o", "r.json"},
+			check: func(t *testing.T, o *LiveOptions) {
+				if o.Interface != "eth0" || len(o.Ports) != 3 || o.Duration != 30*time.Second || o.Dir != "d" || o.Format != "json" || o.Output != "r.json" {
+					t.Errorf("got %+v", o)
+				}
+				if o.Interval != time.Second || o.RingSizeMiB != 32 {
+					t.Errorf("defaults: interval %v, ring %d MiB", o.Interval, o.RingSizeMiB)
+				}
+			}},
+		{args: []string{"-i", "any", "--count", "5", "--interval", "500ms"}, check: func(t *testing.T, o *LiveOptions) {
+			if o.Count != 5 || o.Interval != 500*time.Millisecond {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{}, wantErr: "needs an interface", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--port", "0"}, wantErr: "--port 0", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--format", "html"}, wantErr: `unknown format "html"`, wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--interval", "10ms"}, wantErr: "--interval", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--count", "-1"}, wantErr: "--count", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--ring-size", "1"}, wantErr: "--ring-size", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "extra"}, wantErr: "unknown command", wantCode: exitError},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, _, _ := testStreams(nil)
+			var got *LiveOptions
+			cmd := NewCmdLive(ios, func(o *LiveOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if c := exitCodeOf(err); c != tt.wantCode {
+					t.Errorf("exit code %d, want %d", c, tt.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, got)
+		})
+	}
+}
+
+// TestLiveNeedsPrivilege: without CAP_NET_RAW, a clear message and exit 5.
+func TestLiveNeedsPrivilege(t *testing.T) {
+	if os.Geteuid() == 0 {
+		runAsNobody(t) // live_e2e_test.go (Linux)
+		return
+	}
+	ios, _, errOut := testStreams(nil)
+	if code := run([]string{"live", "-i", "lo", "--duration", "1s"}, ios); code != exitPermission {
+		t.Errorf("exit code %d, want %d; stderr %s", code, exitPermission, errOut)
+	}
+	if !strings.Contains(errOut.String(), "root or the CAP_NET_RAW") {
+		t.Errorf("stderr: %s", errOut)
+	}
+}
+
+func TestLiveRatesAndLines(t *testing.T) {
+	r := newLiveRates()
+	srv := netip.MustParseAddrPort("10.0.0.2:8080")
+	cli := netip.MustParseAddrPort("10.0.0.1:40000")
+	r.queues([]host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 1, AcceptLimit: 2}})
+	for range 4 {
+		r.packet(&capture.Packet{Src: cli, Dst: srv, Flags: capture.FlagSYN})
+	}
+	r.packet(&capture.Packet{Src: srv, Dst: cli, Flags: capture.FlagSYN | capture.FlagACK})
+	r.attempt(&reassemble.Attempt{Server: srv, DroppedSYNs: 2, IgnoredSegments: 1})
+	r.queues([]host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1}})
+	rows := r.take()
+	if len(rows) != 1 || rows[0].listener != srv || rows[0].syns != 4 || rows[0].droppedSYNs != 2 || rows[0].ignoredACKs != 1 ||
+		rows[0].acceptQ != 3 || rows[0].acceptLimit != 2 || rows[0].synRecv != 1 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, tty := range []bool{false, true} {
+		var b bytes.Buffer
+		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0"}
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		before, after := analyze.Counters{"TcpExtListenOverflows": 1}, analyze.Counters{"TcpExtListenOverflows": 4}
+		if err := ip.print(now, 3*time.Second, 2*time.Second, rows, capture.RingStats{}, before, after); err != nil {
+			t.Fatal(err)
+		}
+		want := "2026-01-02T03:04:05.000Z listener=10.0.0.2:8080 syn/s=2.0 drop_syn/s=1.0 ign_ack/s=0.5 cookie/s=- acceptq=3 acceptq_limit=2 syn_recv=1\n"
+		if tty {
+			want = "10.0.0.2:8080                 2.0      1.0      0.5        -        3/2        1\n"
+		}
+		if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "3") {
+			t.Errorf("tty=%v:\n%s\nwant a line\n%s", tty, b.String(), want)
+		}
+		if !tty && !strings.Contains(b.String(), "listen_overflows=3") {
+			t.Errorf("no counter change: %s", b.String())
+		}
+		if err := ip.print(now, 4*time.Second, time.Second, r.take(), capture.RingStats{}, after, after); err != nil {
+			t.Fatal(err)
+		}
+		if tty && !strings.Contains(b.String(), "\x1b[3A\x1b[J") {
+			t.Errorf("tty block not redrawn in place: %q", b.String())
+		}
+	}
+}
