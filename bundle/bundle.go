@@ -66,12 +66,6 @@ type Manifest struct {
 	Files map[string]string `json:"files"`
 }
 
-// CounterSample is one line of counters.jsonl.
-type CounterSample struct {
-	Time     int64            `json:"time"` // ns since the epoch
-	Counters analyze.Counters `json:"counters"`
-}
-
 // Timestamp formats ns since the epoch as the manifest does.
 func Timestamp(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
@@ -148,7 +142,7 @@ func (w *Writer) WritePacket(ci gopacket.CaptureInfo, data []byte) error {
 
 // WriteCounters appends one counter sample to counters.jsonl.
 func (w *Writer) WriteCounters(t int64, c analyze.Counters) error {
-	if err := w.counters.enc.Encode(CounterSample{Time: t, Counters: c}); err != nil {
+	if err := w.counters.enc.Encode(host.CounterSample{Time: t, Counters: c}); err != nil {
 		return fmt.Errorf("%s: %w", CountersFile, err)
 	}
 	return nil
@@ -239,7 +233,7 @@ type Bundle struct {
 	CapturePath string
 	// Before and After are the counter snapshots (nil when missing).
 	Before, After analyze.Counters
-	Counters      []CounterSample
+	Counters      []host.CounterSample
 	Queues        []host.QueueSample
 	Sysctls       map[string]string
 }
@@ -276,7 +270,7 @@ func Read(dir string) (*Bundle, error) {
 	if b.Sysctls, err = readOptional(filepath.Join(dir, SysctlFile), ParseSysctls); err != nil {
 		return nil, err
 	}
-	if b.Counters, err = readOptional(filepath.Join(dir, CountersFile), parseJSONLines[CounterSample]); err != nil {
+	if b.Counters, err = readOptional(filepath.Join(dir, CountersFile), parseJSONLines[host.CounterSample]); err != nil {
 		return nil, err
 	}
 	if b.Queues, err = readOptional(filepath.Join(dir, QueuesFile), parseJSONLines[host.QueueSample]); err != nil {

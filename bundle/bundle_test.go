@@ -98,11 +98,11 @@ func TestReadNotBundle(t *testing.T) {
 }
 
 func TestParseJSONLines(t *testing.T) {
-	got, err := parseJSONLines[CounterSample](strings.NewReader("{\"time\":1,\"counters\":{\"A\":2}}\n\n{\"time\":2,\"coun"))
+	got, err := parseJSONLines[host.CounterSample](strings.NewReader("{\"time\":1,\"counters\":{\"A\":2}}\n\n{\"time\":2,\"coun"))
 	if err != nil || len(got) != 1 || got[0].Counters["A"] != 2 {
 		t.Errorf("cut last line: %+v, %v", got, err)
 	}
-	if _, err := parseJSONLines[CounterSample](strings.NewReader("{bad\n{\"time\":1}\n")); !errors.Is(err, ErrMalformed) {
+	if _, err := parseJSONLines[host.CounterSample](strings.NewReader("{bad\n{\"time\":1}\n")); !errors.Is(err, ErrMalformed) {
 		t.Errorf("bad middle line: err = %v", err)
 	}
 }

@@ -122,3 +122,10 @@ var ListenCounters = []string{
 	"TcpExtTCPSYNChallenge", "TcpExtTCPChallengeACK",
 	"TcpPassiveOpens", "TcpAttemptFails", "TcpOutRsts",
 }
+
+// CounterSample is the counters at one time (ns since the epoch, the
+// capture's clock).
+type CounterSample struct {
+	Time     int64            `json:"time"`
+	Counters analyze.Counters `json:"counters"`
+}
