@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// TestDamagedInput: captures damaged the ways incident captures are (cut
+// off, corrupt, oversized records, duplicated by tcpdump -i any, not a
+// capture at all) give the documented exit code, one clear line on stderr
+// when nothing could be read, and a report with a warning when something
+// could.
+func TestDamagedInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(b)
+		w.Close()
+		return buf.Bytes()
+	}
+	whole, err := os.ReadFile(scenarioCapture(t, "healthy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt the gzip stream a third of the way in, or right at its start.
+	corruptAt := func(frac float64) []byte {
+		b := gz(whole)
+		for i := int(float64(len(b)) * frac); i < int(float64(len(b))*frac)+16; i++ {
+			b[i] ^= 0xa5
+		}
+		return b
+	}
+	// The second record's captured length set to 2 GB.
+	absurd := bytes.Clone(whole)
+	off := 24 + 16 + int(binary.LittleEndian.Uint32(whole[24+8:]))
+	binary.LittleEndian.PutUint32(absurd[off+8:], 0x7fffffff)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string // stderr: one line containing this
+		wantOut  string // the report contains this
+	}{
+		{"png named .pcap", []string{write("shot.pcap", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))}, exitInput, "a PNG image", ""},
+		{"truncated global header", []string{write("hdr.pcap", whole[:17])}, exitInput, "reading pcap header: unexpected EOF", ""},
+		{"corrupt gzip, packets before", []string{write("c.pcap.gz", corruptAt(0.5))}, exitOK, "", "cut off after"},
+		{"corrupt gzip, nothing before", []string{write("c0.pcap.gz", corruptAt(0.02))}, exitInput, "reading gzip data: flate: corrupt input", ""},
+		{"absurd record length", []string{write("big.pcap", absurd)}, exitOK, "", "claims 2147483647 captured bytes"},
+		{"pcapng cut mid-block", []string{write("cut.pcapng", mustRead(t, scenarioCapture(t, "pcapng"))[:3000])}, exitOK, "", "cut off after"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			code := run(append([]string{"analyze"}, tt.args...), ios)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d; stderr %q", code, tt.wantCode, errOut)
+			}
+			if tt.wantErr != "" {
+				msg := errOut.String()
+				if !strings.Contains(msg, tt.wantErr) || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "synq: ") {
+					t.Errorf("stderr %q: want one line starting \"synq: \" containing %q", msg, tt.wantErr)
+				}
+			}
+			if tt.wantOut != "" && !strings.Contains(strings.Join(strings.Fields(out.String()), " "), tt.wantOut) {
+				t.Errorf("report does not mention %q:\n%s", tt.wantOut, out)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAnyDuplicates: the SLL2 scenario with every packet written twice,
+// as tcpdump -i any shows a packet crossing a veth pair (once per
+// interface index), gives the same analysis as the original, and says how
+// many duplicates it skipped.
+func TestAnyDuplicates(t *testing.T) {
+	src := scenarioCapture(t, "any-sll2")
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := pcapgo.NewWriterNanos(&buf)
+	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WritePacket(ci, data)
+		other := bytes.Clone(data)
+		binary.BigEndian.PutUint32(other[4:8], binary.BigEndian.Uint32(data[4:8])+7) // another ifindex
+		ci.Timestamp = ci.Timestamp.Add(15000)                                       // 15 µs later
+		w.WritePacket(ci, other)
+		n++
+	}
+	dup := filepath.Join(t.TempDir(), "any-dup.pcap")
+	if err := os.WriteFile(dup, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The report counts frames read (twice as many), its end moves by the
+	// last copy's 15 µs and it carries warnings; the analysis must be the
+	// same.
+	analyse := func(file string) (string, map[string]any) {
+		ios, out, errOut := testStreams(nil)
+		if code := run([]string{"analyze", "--format", "json", file}, ios); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		c := m["capture"].(map[string]any)
+		delete(m, "capture")
+		js, _ := json.MarshalIndent(m, "", "  ")
+		return string(js), c
+	}
+	want, _ := analyse(src)
+	got, c := analyse(dup)
+	if c["tcp_packets"] != float64(n) || c["packets"] != float64(2*n) {
+		t.Errorf("tcp_packets %v, packets %v; want %d, %d", c["tcp_packets"], c["packets"], n, 2*n)
+	}
+	if ws := fmt.Sprint(c["warnings"]); !strings.Contains(ws, fmt.Sprintf("skipped %d duplicate TCP packets", n)) {
+		t.Errorf("warnings %s", ws)
+	}
+	if got != want {
+		t.Errorf("%d packets written twice: analysis differs from the original's\n--- original ---\n%s\n--- doubled ---\n%s", n, want, got)
+	}
+}
