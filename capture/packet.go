@@ -76,7 +76,10 @@ type Packet struct {
 	// snap length (and, like the kernel's view, includes offloaded
 	// super-segments as one).
 	PayloadLen uint32
-	// OptionsCut is true when the snap length cut the TCP options: Opts
-	// holds only what was captured.
+	// OptionsCut is true when the snap length cut the TCP header (or its
+	// data offset points past the captured bytes): Opts holds only what was
+	// captured, and Window is 0 if fewer than 16 bytes of TCP header were.
+	// Ports, Seq, Ack and Flags are always there: a frame cut before them
+	// is not a Packet.
 	OptionsCut bool
 }
