@@ -271,6 +271,11 @@ func analyzeBundle(t *testing.T, l *liveLab, dir string) liveReport {
 	if b, err := exec.Command(l.synq, "analyze", "--format", "json", "-o", out, dir).CombinedOutput(); err != nil {
 		t.Fatalf("synq analyze %s: %v\n%s", dir, err, b)
 	}
+	table, err := exec.Command(l.synq, "analyze", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(table), "Listen queues") {
+		t.Errorf("synq analyze %s (table): %v\n%s", dir, err, table)
+	}
+	t.Logf("synq analyze DIR:\n%s", table)
 	return readLiveReport(t, out)
 }
 
