@@ -367,6 +367,7 @@ func (l *Listener) settleSigns() {
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
+	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0
 	for ip, s := range l.sources {
 		if s.unanswered > 0 {
 			sg.UnansweredSources++

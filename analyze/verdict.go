@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -80,6 +81,35 @@ type Host struct {
 	Deltas map[string]int64
 	// Sysctls by name (net.ipv4.tcp_syncookies...); nil when unknown.
 	Sysctls map[string]string
+	// Queues are the listen queues sampled on the host (synq live, or a
+	// bundle), one peak per listening socket.
+	Queues []QueuePeak
+}
+
+// QueuePeak is what sampling one listening socket's queues showed.
+type QueuePeak struct {
+	Listener       netip.AddrPort
+	MaxAcceptQueue int
+	AcceptLimit    int // the largest limit seen
+	MaxSynRecv     int
+	Samples        int
+	// Full counts samples where the accept queue had passed its limit
+	// (AcceptQueue > AcceptLimit: the kernel's "full").
+	Full int
+}
+
+// queueFor finds the sampled socket serving a listener: the same address,
+// or a wildcard address on the same port.
+func (h *Host) queueFor(l netip.AddrPort) (QueuePeak, bool) {
+	if h == nil {
+		return QueuePeak{}, false
+	}
+	for _, q := range h.Queues {
+		if q.Listener.Port() == l.Port() && (q.Listener.Addr() == l.Addr() || q.Listener.Addr().IsUnspecified()) {
+			return q, true
+		}
+	}
+	return QueuePeak{}, false
 }
 
 func (h *Host) delta(name string) (int64, bool) {
@@ -208,6 +238,12 @@ func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
 			if conf == Low {
 				conf = Medium
 			}
+		}
+		q, sampled := h.queueFor(l.Server)
+		if affected > 0 && sampled && q.Full > 0 {
+			ev = append(ev, fmt.Sprintf("Sampled on the host: the accept queue held %d connections against a limit of %d (full in %d of %d samples).",
+				q.MaxAcceptQueue, q.AcceptLimit, q.Full, q.Samples))
+			conf = High
 		}
 		if affected > 0 {
 			switch {

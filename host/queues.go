@@ -1,6 +1,8 @@
 package host
 
 import (
+	"github.com/synq/synq/analyze"
+
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -129,16 +131,7 @@ func queueSamples(t int64, socks []diagSocket, wanted func(uint16) bool) []Queue
 }
 
 // QueuePeak is the largest queue lengths seen on one listener.
-type QueuePeak struct {
-	Listener       netip.AddrPort
-	MaxAcceptQueue int
-	AcceptLimit    int // the largest limit seen
-	MaxSynRecv     int
-	Samples        int
-	// Full counts samples where the accept queue had passed its limit
-	// (AcceptQueue > AcceptLimit: the kernel's "full").
-	Full int
-}
+type QueuePeak = analyze.QueuePeak
 
 // Peaks summarises samples per listener, ordered by port then address.
 func Peaks(samples []QueueSample) []QueuePeak {

@@ -518,6 +518,23 @@ func (t *Tracker) Flush() {
 // attempt and frees its slot.
 func (t *Tracker) finish(key flowKey, idx int32) {
 	s := t.states.at(idx)
+	s.settle()
+	t.stats.Attempts++
+	if s.MidStream {
+		t.stats.MidStream++
+	}
+	if t.emit != nil {
+		t.emit(&s.Attempt)
+	}
+	delete(t.flows, key)
+	s.inUse = false
+	t.free = append(t.free, idx)
+	t.inFlight--
+}
+
+// settle books what never came: a last SYN with no answer, client segments
+// the server never took.
+func (s *state) settle() {
 	if s.pendingSYN {
 		s.DroppedSYNs++
 		s.pendingSYN = false
@@ -532,17 +549,18 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 		}
 		s.pendingSegs, s.pendingData = 0, 0
 	}
-	t.stats.Attempts++
-	if s.MidStream {
-		t.stats.MidStream++
-	}
-	if t.emit != nil {
-		t.emit(&s.Attempt)
-	}
-	delete(t.flows, key)
-	s.inUse = false
-	t.free = append(t.free, idx)
-	t.inFlight--
+}
+
+// InFlight calls f with each attempt still held, as it would be emitted if
+// the capture ended now (End is EndCaptureEnd), without finishing it: for
+// verdicts while a live capture goes on. f gets a copy.
+func (t *Tracker) InFlight(f func(*Attempt)) {
+	t.each(func(_ int32, s *state) {
+		cp := *s
+		cp.settle()
+		cp.End = EndCaptureEnd
+		f(&cp.Attempt)
+	})
 }
 
 // seqAfter reports a > b in 32-bit sequence space (RFC 1982).

@@ -220,3 +220,23 @@ func TestMaxAttemptsBoundsAFlood(t *testing.T) {
 		t.Errorf("emitted %d (want %d), evicted %d (stats %d), want about %d evicted", emitted, sources, evicted, st.Evicted, sources-limit)
 	}
 }
+
+func TestInFlightDoesNotFinish(t *testing.T) {
+	pkts := synth.MustScript(`
+		0 c S
+		1 c S`)
+	var emitted int
+	tr := NewTracker(Config{}, func(*Attempt) { emitted++ })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	var seen []Attempt
+	tr.InFlight(func(a *Attempt) { seen = append(seen, *a) })
+	if emitted != 0 || len(seen) != 1 || seen[0].DroppedSYNs != 2 || seen[0].End != EndCaptureEnd {
+		t.Fatalf("emitted %d, in flight %+v; want none emitted and one attempt with 2 dropped SYNs", emitted, seen)
+	}
+	tr.Flush()
+	if emitted != 1 {
+		t.Errorf("after Flush: %d emitted, want 1 (InFlight must leave the attempt in place)", emitted)
+	}
+}

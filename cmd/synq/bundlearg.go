@@ -6,6 +6,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/bundle"
+	"github.com/synq/synq/host"
 	"github.com/synq/synq/report"
 )
 
@@ -44,6 +45,7 @@ func applyBundle(in *report.Input, h *analyze.Host, b *bundle.Bundle) {
 	if h.Sysctls == nil {
 		h.Sysctls = b.Sysctls
 	}
+	h.Queues = host.Peaks(b.Queues)
 	in.Host = h
 	in.Live = &report.LiveEvidence{Interface: b.Manifest.Interface, Queues: b.Queues, Counters: b.Counters, Ring: b.Manifest.Ring}
 	if w := report.RingWarning(b.Manifest.Ring); w != "" {

@@ -68,10 +68,13 @@ they go to standard error, so standard output stays JSON):
   syn/s       SYN packets received (retransmissions included)
   drop_syn/s  SYNs that got no answer, counted as their attempts finish
   ign_ack/s   handshake ACKs and data the server ignored, likewise
-  cookie/s    syncookie SYN-ACKs (not computed yet: -)
+  cookie/s    syncookie SYN-ACKs, over the last 10 s
   acceptq     the largest accept-queue length seen in the interval / limit
               (the kernel holds limit+1 before it counts the queue full)
   syn_recv    the largest number of handshakes in progress in the interval
+  verdict     what is dropping attempts now (see synq analyze --help), from
+              the attempts of the last 10 s and those still in progress, the
+              sampled queues and the counters so far
 
 Attempts are judged when they finish (up to about 10 s after their first
 SYN with the default retransmission timers), so the drop columns lag.
@@ -253,9 +256,11 @@ func liveRun(opts *LiveOptions) error {
 	}
 	agg := analyze.NewAggregator()
 	rates := newLiveRates()
+	recent := &recentAttempts{}
 	tr := reassemble.NewTracker(cfg, func(a *reassemble.Attempt) {
 		rates.attempt(a)
 		agg.Add(a)
+		recent.add(a)
 	})
 
 	lines := opts.IO.Out
@@ -347,6 +352,8 @@ loop:
 		if span <= 0 {
 			span = opts.Interval
 		}
+		ticker.verdicts = currentVerdicts(recent, tr, now.UnixNano(), now.Sub(start),
+			&analyze.Host{Sysctls: sysctls, Deltas: deltas(before, c), Queues: host.Peaks(allQueues)})
 		if err := ticker.print(now, now.Sub(start), span, rates.take(), ring, last, c); err != nil {
 			return withCode(exitOutput, err)
 		}
@@ -381,11 +388,10 @@ loop:
 	if w := report.RingWarning(ring); w != "" {
 		sum.Warnings = append(sum.Warnings, w)
 	}
-	h := &analyze.Host{Sysctls: sysctls, Deltas: deltas(before, after)}
+	h := &analyze.Host{Sysctls: sysctls, Deltas: deltas(before, after), Queues: host.Peaks(allQueues)}
 	in := &report.Input{Version: opts.Version, Capture: sum, Tracker: tr.Stats(), Result: res, Host: h, Live: live}
-	// The verdict work hooks in here: Diagnose sees the same host
-	// evidence as synq analyze with --nstat/--sysctl; the queue and
-	// counter samples are in in.Live.
+	// The same evidence as synq analyze --nstat --sysctl, plus the
+	// sampled listen queues.
 	analyze.Diagnose(&in.Result, h)
 
 	if bw != nil {
@@ -582,6 +588,83 @@ type intervalPrinter struct {
 	iface  string
 	drawn  int // lines of the last block (tty)
 	header bool
+	// verdicts are the listeners' current verdicts.
+	verdicts map[netip.AddrPort]liveVerdict
+}
+
+// liveVerdict is a listener's current verdict and syncookie SYN-ACK rate.
+type liveVerdict struct {
+	kind    string
+	cookies float64 // per second, over the verdict window
+}
+
+// verdictWindow is how far back the per-interval verdict looks: attempts
+// finished in the last verdictWindow, plus those still in flight.
+const (
+	verdictWindow  = 10 * time.Second
+	maxRecentSaved = 50_000
+)
+
+// recentAttempts keeps copies of the attempts finished lately, for the
+// per-interval verdict. Bounded: beyond maxRecentSaved the oldest go.
+type recentAttempts struct {
+	buf []reassemble.Attempt
+}
+
+func (r *recentAttempts) add(a *reassemble.Attempt) {
+	if len(r.buf) >= maxRecentSaved {
+		r.buf = append(r.buf[:0], r.buf[len(r.buf)/2:]...)
+	}
+	r.buf = append(r.buf, *a)
+}
+
+// expire drops attempts whose last packet is before t.
+func (r *recentAttempts) expire(t int64) {
+	kept := r.buf[:0]
+	for _, a := range r.buf {
+		if a.LastPacket >= t {
+			kept = append(kept, a)
+		}
+	}
+	r.buf = kept
+}
+
+// currentVerdicts diagnoses what is happening now: the attempts finished
+// in the last verdictWindow and those still in flight (judged as if the
+// capture ended now), with the host's evidence so far.
+func currentVerdicts(recent *recentAttempts, tr *reassemble.Tracker, now int64, window time.Duration, h *analyze.Host) map[netip.AddrPort]liveVerdict {
+	recent.expire(now - int64(verdictWindow))
+	agg := analyze.NewAggregator()
+	agg.CaptureEnd = now
+	for i := range recent.buf {
+		agg.Add(&recent.buf[i])
+	}
+	tr.InFlight(agg.Add)
+	res := agg.Result()
+	analyze.Diagnose(&res, h)
+	secs := min(window, verdictWindow).Seconds()
+	out := make(map[netip.AddrPort]liveVerdict, len(res.Listeners))
+	for _, l := range res.Listeners {
+		out[l.Server] = liveVerdict{kind: string(l.Diagnosis.Verdict.Kind), cookies: float64(l.Signs.SyncookieSYNACKs) / secs}
+	}
+	return out
+}
+
+// verdictOf returns a listener's current verdict; "-" before any attempt
+// to it. A wildcard row (0.0.0.0:port from the queue sampler) takes the
+// verdict of its port.
+func (ip *intervalPrinter) verdictOf(l netip.AddrPort) liveVerdict {
+	if v, ok := ip.verdicts[l]; ok {
+		return v
+	}
+	if l.Addr().IsUnspecified() {
+		for k, v := range ip.verdicts {
+			if k.Port() == l.Port() {
+				return v
+			}
+		}
+	}
+	return liveVerdict{kind: "-"}
 }
 
 func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, rows []rateLine, ring capture.RingStats, before, after analyze.Counters) error {
@@ -597,13 +680,14 @@ func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, row
 		}
 		fmt.Fprintf(&b, "synq live %s  %s  +%s  ring drops %d  ListenOverflows %s\n",
 			ip.iface, now.Format("15:04:05"), elapsed.Truncate(time.Second), ring.Dropped, ovf)
-		fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s\n", "LISTENER", "SYN/s", "DROP/s", "IGNACK/s", "COOKIE/s", "ACCEPTQ", "SYN_RECV")
+		fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s  %s\n", "LISTENER", "SYN/s", "DROP/s", "IGNACK/s", "COOKIE/s", "ACCEPTQ", "SYN_RECV", "VERDICT")
 		for _, r := range rows {
 			aq, sr := "-", "-"
 			if r.sampled {
 				aq, sr = fmt.Sprintf("%d/%d", r.acceptQ, r.acceptLimit), fmt.Sprint(r.synRecv)
 			}
-			fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s\n", r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), "-", aq, sr)
+			v := ip.verdictOf(r.listener)
+			fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s  %s\n", r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), fmt.Sprintf("%.1f", v.cookies), aq, sr, v.kind)
 		}
 		ip.drawn = 2 + len(rows)
 		_, err := io.WriteString(ip.w, b.String())
@@ -616,9 +700,9 @@ func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, row
 		if r.sampled {
 			aq, lim, sr = fmt.Sprint(r.acceptQ), fmt.Sprint(r.acceptLimit), fmt.Sprint(r.synRecv)
 		}
-		// The verdict work adds verdict=KIND at the end of this line.
-		fmt.Fprintf(&b, "%s listener=%s syn/s=%s drop_syn/s=%s ign_ack/s=%s cookie/s=- acceptq=%s acceptq_limit=%s syn_recv=%s\n",
-			ts, r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), aq, lim, sr)
+		v := ip.verdictOf(r.listener)
+		fmt.Fprintf(&b, "%s listener=%s syn/s=%s drop_syn/s=%s ign_ack/s=%s cookie/s=%s acceptq=%s acceptq_limit=%s syn_recv=%s verdict=%s\n",
+			ts, r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), fmt.Sprintf("%.1f", v.cookies), aq, lim, sr, v.kind)
 	}
 	_, err := io.WriteString(ip.w, b.String())
 	return err

@@ -160,6 +160,11 @@ type liveReport struct {
 	Capture struct {
 		Warnings []string `json:"warnings"`
 	} `json:"capture"`
+	Verdict struct {
+		Kind       string   `json:"kind"`
+		Confidence string   `json:"confidence"`
+		Evidence   []string `json:"evidence"`
+	} `json:"verdict"`
 	Host *struct {
 		Sysctls map[string]string `json:"sysctls"`
 		Queues  []struct {
@@ -339,6 +344,16 @@ func TestLiveEndToEnd(t *testing.T) {
 				t.Errorf("dropped SYNs %d + ignored segments %d = %d, kernel TcpExtListenOverflows delta %d",
 					ls.DroppedSYNPackets, ls.IgnoredACKSegments, got, ovf)
 			}
+			wantKind := map[bool]string{true: "accept_queue_overflow", false: "healthy"}[tc.overflow]
+			if r.Verdict.Kind != wantKind || r.Verdict.Confidence != "high" {
+				t.Errorf("verdict %s/%s, want %s/high\n%s", r.Verdict.Kind, r.Verdict.Confidence, wantKind, strings.Join(r.Verdict.Evidence, "\n"))
+			}
+			if tc.overflow && !strings.Contains(strings.Join(r.Verdict.Evidence, "\n"), "Sampled on the host") {
+				t.Errorf("the verdict's evidence should cite the sampled accept queue:\n%s", strings.Join(r.Verdict.Evidence, "\n"))
+			}
+			if !strings.Contains(stdout, "verdict="+wantKind) {
+				t.Errorf("no per-interval verdict=%s in:\n%s", wantKind, stdout)
+			}
 			if tc.overflow {
 				if q.AcceptLimit != 2 || q.MaxAcceptQueue < q.AcceptLimit {
 					t.Errorf("accept queue peaked at %d of %d, want it to reach the limit 2", q.MaxAcceptQueue, q.AcceptLimit)
@@ -359,6 +374,9 @@ func TestLiveEndToEnd(t *testing.T) {
 			}
 
 			off := analyzeBundle(t, l, dir)
+			if off.Verdict.Kind != r.Verdict.Kind || off.Verdict.Confidence != r.Verdict.Confidence {
+				t.Errorf("bundle analysed offline: verdict %s/%s, live %s/%s", off.Verdict.Kind, off.Verdict.Confidence, r.Verdict.Kind, r.Verdict.Confidence)
+			}
 			if got, want := outcomesByListener(off), outcomesByListener(r); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("bundle analysed offline: outcomes\n%v\nlive:\n%v", got, want)
 			}

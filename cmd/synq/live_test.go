@@ -103,15 +103,16 @@ func TestLiveRatesAndLines(t *testing.T) {
 	}
 	for _, tty := range []bool{false, true} {
 		var b bytes.Buffer
-		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0"}
+		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0",
+			verdicts: map[netip.AddrPort]liveVerdict{srv: {kind: "accept_queue_overflow", cookies: 1.5}}}
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		before, after := analyze.Counters{"TcpExtListenOverflows": 1}, analyze.Counters{"TcpExtListenOverflows": 4}
 		if err := ip.print(now, 3*time.Second, 2*time.Second, rows, capture.RingStats{}, before, after); err != nil {
 			t.Fatal(err)
 		}
-		want := "2026-01-02T03:04:05.000Z listener=10.0.0.2:8080 syn/s=2.0 drop_syn/s=1.0 ign_ack/s=0.5 cookie/s=- acceptq=3 acceptq_limit=2 syn_recv=1\n"
+		want := "2026-01-02T03:04:05.000Z listener=10.0.0.2:8080 syn/s=2.0 drop_syn/s=1.0 ign_ack/s=0.5 cookie/s=1.5 acceptq=3 acceptq_limit=2 syn_recv=1 verdict=accept_queue_overflow\n"
 		if tty {
-			want = "10.0.0.2:8080                 2.0      1.0      0.5        -        3/2        1\n"
+			want = "10.0.0.2:8080                 2.0      1.0      0.5      1.5        3/2        1  accept_queue_overflow\n"
 		}
 		if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "3") {
 			t.Errorf("tty=%v:\n%s\nwant a line\n%s", tty, b.String(), want)
