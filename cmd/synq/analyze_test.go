@@ -275,3 +275,14 @@ func TestRootCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestHostileFileNameInError(t *testing.T) {
+	ios, _, errOut := testStreams(nil)
+	name := filepath.Join(t.TempDir(), "evil\x1b]0;pwned\x07\x1b[2J.pcap")
+	if code := run([]string{"analyze", name}, ios); code != exitInput {
+		t.Errorf("exit %d, want %d", code, exitInput)
+	}
+	if strings.ContainsAny(errOut.String(), "\x1b\x07") || !strings.Contains(errOut.String(), "evil") {
+		t.Errorf("stderr %q: want the name without control characters", errOut.String())
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/synq/synq/report"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -39,7 +41,9 @@ func run(args []string, ios *IOStreams) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(ios.ErrOut, "synq: %v\n", err)
+	// Errors quote file names and input: no escape sequence reaches the
+	// terminal.
+	fmt.Fprintf(ios.ErrOut, "synq: %s\n", report.Sanitize(err.Error()))
 	if strings.HasPrefix(err.Error(), "unknown command") {
 		// cobra's own argument errors carry no code of ours.
 		return exitUsage
