@@ -260,6 +260,9 @@ func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
 		if affected > 0 {
 			if k := sg.AcceptAtFirstDrop; k > 0 {
 				ev = append(ev, fmt.Sprintf("About %d connections were waiting for accept() when drops began; Linux holds backlog+1, so the effective backlog looks like %d.", k, k-1))
+				if max, ok := sysctlInt(h, "net.core.somaxconn"); ok && k-1 < max {
+					ev = append(ev, fmt.Sprintf("net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", max))
+				}
 			}
 			remedy := []string{
 				"Find why the application is not calling accept() fast enough: too few workers or threads, a blocked event loop, a slow dependency.",

@@ -8,83 +8,22 @@
 package host
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/synq/synq/analyze"
 )
 
-// ErrMalformed marks kernel text that cannot be read as what it should be.
-var ErrMalformed = errors.New("malformed kernel file")
+// ErrMalformed marks kernel text that cannot be read as what it should be
+// (the same sentinel as analyze's counter parsers).
+var ErrMalformed = analyze.ErrMalformed
 
-// ParseProcNetstat reads /proc/net/netstat or /proc/net/snmp: pairs of
-// lines "Prefix: Name1 Name2 ..." and "Prefix: v1 v2 ...", into counters
-// named as nstat names them (Prefix+Name: TcpExtListenOverflows,
-// TcpActiveOpens, IpInReceives). A header whose value line is missing, a
-// different prefix, a different number of values than names, or a value
-// that is not a number is ErrMalformed. Negative values (TcpMaxConn is -1)
-// are limits, not counters, and are left out, as nstat does.
+// ParseProcNetstat reads /proc/net/netstat or /proc/net/snmp; it is
+// analyze.ParseProcNetstat, which --nstat also uses.
 func ParseProcNetstat(r io.Reader) (analyze.Counters, error) {
-	c := analyze.Counters{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		header := sc.Text()
-		if strings.TrimSpace(header) == "" {
-			continue
-		}
-		prefix, names, ok := strings.Cut(header, ":")
-		if !ok || prefix == "" || strings.ContainsAny(prefix, " \t") {
-			return nil, fmt.Errorf("%w: line %d: want \"Prefix: Name...\", got %q", ErrMalformed, n, short(header))
-		}
-		if !sc.Scan() {
-			if err := sc.Err(); err != nil {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: line %d: %s header without a value line", ErrMalformed, n, prefix)
-		}
-		n++
-		vprefix, values, ok := strings.Cut(sc.Text(), ":")
-		if !ok || vprefix != prefix {
-			return nil, fmt.Errorf("%w: line %d: want the %s values, got %q", ErrMalformed, n, prefix, short(sc.Text()))
-		}
-		nf, vf := strings.Fields(names), strings.Fields(values)
-		if len(nf) != len(vf) {
-			return nil, fmt.Errorf("%w: line %d: %s has %d names and %d values", ErrMalformed, n, prefix, len(nf), len(vf))
-		}
-		for i, name := range nf {
-			if strings.HasPrefix(vf[i], "-") {
-				if _, err := strconv.ParseInt(vf[i], 10, 64); err != nil {
-					return nil, fmt.Errorf("%w: line %d: value of %s%s: %q", ErrMalformed, n, prefix, name, vf[i])
-				}
-				continue
-			}
-			v, err := strconv.ParseUint(vf[i], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%w: line %d: value of %s%s: %q", ErrMalformed, n, prefix, name, vf[i])
-			}
-			c[prefix+name] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func short(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "..."
-	}
-	return s
+	return analyze.ParseProcNetstat(r)
 }
 
 // CounterFiles are the files under /proc/net that ReadCounters reads.

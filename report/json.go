@@ -26,6 +26,7 @@ type jsonReport struct {
 	Listeners     []jsonListener `json:"listeners"`
 	WorstClients  []jsonClient   `json:"worst_clients"`
 	Nstat         *jsonNstat     `json:"nstat"`
+	Limits        *jsonLimits    `json:"limits"`
 	Host          *jsonHost      `json:"host,omitempty"`
 }
 
@@ -139,6 +140,7 @@ func buildJSON(in *Input) jsonReport {
 		WorstClients: []jsonClient{},
 		Verdict:      verdictJSON(in.Result.Verdict),
 		Nstat:        nstatJSON(in),
+		Limits:       limitsJSON(in),
 		Host:         hostJSON(in),
 	}
 	if in.Result.VerdictListener.IsValid() {

@@ -33,6 +33,7 @@ func WriteTable(w io.Writer, in *Input) error {
 	p.outcomes(in)
 	p.packets(in)
 	p.reconciliation(in)
+	p.limits(in)
 	p.worstClients(in)
 	p.host(in)
 	p.warnings(in)

@@ -168,3 +168,29 @@ func (p *printer) reconciliation(in *Input) {
 	p.table("Kernel counters (nstat) against the capture", []string{"COUNTER", "DELTA", "IN CAPTURE", "UNEXPLAINED"}, rows, "lrrr")
 	p.line("  Counters cover the whole host or namespace: other ports count too.")
 }
+
+type jsonLimits struct {
+	Sysctls    map[string]string `json:"sysctls"`
+	Statements []string          `json:"statements"`
+}
+
+func limitsJSON(in *Input) *jsonLimits {
+	l := analyze.EffectiveLimits(in.Host)
+	if l == nil {
+		return nil
+	}
+	return &jsonLimits{Sysctls: in.Host.Sysctls, Statements: nonNil(l.Statements)}
+}
+
+// limits prints what the server's sysctls make of its queues.
+func (p *printer) limits(in *Input) {
+	l := analyze.EffectiveLimits(in.Host)
+	if l == nil || len(l.Statements) == 0 {
+		return
+	}
+	p.line("")
+	p.line("Queue limits from the server's sysctls")
+	for _, s := range l.Statements {
+		p.wrap("  - ", s)
+	}
+}

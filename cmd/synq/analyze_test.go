@@ -286,3 +286,76 @@ func TestHostileFileNameInError(t *testing.T) {
 		t.Errorf("stderr %q: want the name without control characters", errOut.String())
 	}
 }
+
+func TestNstatFlag(t *testing.T) {
+	sc := scenario{name: "accept-overflow-syn-drops", dir: filepath.Join(testdataDir, "accept-overflow-syn-drops")}
+	sc.capture = scenarioCapture(t, sc.name)
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		must(t, os.WriteFile(p, []byte(s), 0o644))
+		return p
+	}
+	before := filepath.Join(sc.dir, "nstat-before.txt")
+	after := filepath.Join(sc.dir, "nstat-after.txt")
+	delta := write("delta.txt", "#kernel\nTcpExtListenOverflows 42 0.0\nTcpExtListenDrops 42 0.0\n")
+	proc := write("proc.txt", "TcpExt: ListenOverflows ListenDrops\nTcpExt: 42 42\n")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"before and after", []string{"--nstat", before, "--nstat", after}, exitOK, ""},
+		{"one delta snapshot", []string{"--nstat", delta}, exitOK, ""},
+		{"one absolute snapshot", []string{"--nstat", proc}, exitUsage, "totals since boot"},
+		{"swapped", []string{"--nstat", after, "--nstat", before}, exitInput, "went down"},
+		{"not a snapshot", []string{"--nstat", write("x.txt", "hello world\n")}, exitInput, "not an nstat"},
+		{"three", []string{"--nstat", delta, "--nstat", delta, "--nstat", delta}, exitUsage, "not 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			code := run(append(append([]string{"analyze", "--format", "json"}, tc.args...), sc.capture), ios)
+			if code != tc.wantCode || !strings.Contains(errOut.String(), tc.wantErr) {
+				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, tc.wantCode, errOut, tc.wantErr)
+			}
+			if code != exitOK {
+				return
+			}
+			var r reportJSON
+			must(t, json.Unmarshal(out.Bytes(), &r))
+			if r.Verdict.Kind != "accept_queue_overflow" || r.Verdict.Confidence != "high" || r.Nstat == nil || r.Nstat.Deltas["TcpExtListenOverflows"] != 42 {
+				t.Errorf("verdict %s/%s, nstat %+v", r.Verdict.Kind, r.Verdict.Confidence, r.Nstat)
+			}
+		})
+	}
+}
+
+func TestSysctlFlag(t *testing.T) {
+	capPath := scenarioCapture(t, "accept-overflow-syn-drops")
+	sys := filepath.Join(t.TempDir(), "sysctl.txt")
+	must(t, os.WriteFile(sys, []byte("net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies = 0\nnet.ipv4.tcp_max_syn_backlog = 512\nkernel.hostname = x\n"), 0o644))
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", "--format", "json", "--sysctl", sys, capPath}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Verdict verdictJSON `json:"verdict"`
+		Limits  *struct {
+			Sysctls    map[string]string `json:"sysctls"`
+			Statements []string          `json:"statements"`
+		} `json:"limits"`
+	}
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if r.Limits == nil || r.Limits.Sysctls["net.core.somaxconn"] != "4096" {
+		t.Fatalf("limits %+v", r.Limits)
+	}
+	for _, want := range []string{"net.core.somaxconn = 4096", "384 of 512", "tcp_syncookies = 0: a full SYN queue drops"} {
+		if !mentions(r.Limits.Statements, want) {
+			t.Errorf("statements do not say %q: %v", want, r.Limits.Statements)
+		}
+	}
+	if !mentions(r.Verdict.Evidence, "comes from the application's listen() backlog") {
+		t.Errorf("the verdict should say the backlog, not somaxconn, is the limit: %v", r.Verdict.Evidence)
+	}
+}

@@ -13,26 +13,39 @@ import (
 // uses. Missing files are input errors (exit 3); malformed ones too.
 func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 	h := &analyze.Host{}
-	var snaps []analyze.Counters
+	var snaps []analyze.Snapshot
 	for _, name := range opts.Nstat {
-		c, err := readWith(opts, name, analyze.ParseNstat)
+		s, err := readWith(opts, name, analyze.ParseSnapshot)
 		if err != nil {
 			return nil, withCode(exitInput, fmt.Errorf("--nstat %s: %w", name, err))
 		}
-		snaps = append(snaps, c)
+		snaps = append(snaps, s)
 	}
 	switch len(snaps) {
 	case 1:
+		// One snapshot can only be the change itself: plain nstat's
+		// output (changes since its last run). Totals since boot say
+		// nothing about the capture.
+		if snaps[0].Absolute {
+			return nil, usageErrorf("--nstat %s: a %s snapshot holds totals since boot; give two (before and after the capture), or one from plain nstat (changes since its last run)",
+				opts.Nstat[0], snaps[0].Format)
+		}
 		h.Deltas = map[string]int64{}
-		for k, v := range snaps[0] {
+		for k, v := range snaps[0].Counters {
 			h.Deltas[k] = int64(v)
 		}
 	case 2:
 		h.Deltas = map[string]int64{}
-		for k := range snaps[1] {
-			if d, ok := analyze.Delta(snaps[0], snaps[1], k); ok {
-				h.Deltas[k] = d
+		for k := range snaps[1].Counters {
+			d, ok := analyze.Delta(snaps[0].Counters, snaps[1].Counters, k)
+			if !ok {
+				continue
 			}
+			if d < 0 {
+				return nil, withCode(exitInput, fmt.Errorf("--nstat: %s went down from %s to %s (%d): are the snapshots in order (before, after) and from the same host?",
+					k, opts.Nstat[0], opts.Nstat[1], d))
+			}
+			h.Deltas[k] = d
 		}
 	}
 	if opts.Sysctl != "" {
