@@ -1,9 +1,27 @@
 package analyze
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 )
+
+// ParseSysctl reads sysctl -a output or any part of it: "name = value"
+// lines (or "name=value"); other lines are ignored.
+func ParseSysctl(r io.Reader) (map[string]string, error) {
+	m := map[string]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if k = strings.TrimSpace(k); ok && k != "" && !strings.ContainsAny(k, " \t") {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, sc.Err()
+}
 
 // Limits states what a host's sysctls mean for its listen queues, for
 // the kernels described in shared/docs/listen-queues.md.

@@ -326,19 +326,8 @@ func parseJSONLines[T any](r io.Reader) ([]T, error) {
 	return out, sc.Err()
 }
 
-// ParseSysctls reads "name = value" lines (sysctl -a); other lines are
-// ignored.
-func ParseSysctls(r io.Reader) (map[string]string, error) {
-	m := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok && strings.TrimSpace(k) != "" {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m, sc.Err()
-}
+// ParseSysctls reads "name = value" lines (sysctl -a): analyze.ParseSysctl.
+func ParseSysctls(r io.Reader) (map[string]string, error) { return analyze.ParseSysctl(r) }
 
 // Deltas returns after-before of every counter in both snapshots, nil
 // when either is missing (absent is not zero).

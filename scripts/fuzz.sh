@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# Run every fuzz target of the capture package for a while each.
+# Run every fuzz target of the repository for a while each.
 #
-#   scripts/fuzz.sh [DURATION] [TARGET...]     e.g. scripts/fuzz.sh 5m
+#   scripts/fuzz.sh [DURATION] [PACKAGE:TARGET...]   e.g. scripts/fuzz.sh 5m
 #
-# DURATION is a go test -fuzztime value (default 1m); TARGETs default to
-# every Fuzz* function in ./capture. go test -fuzz runs one target at a
-# time, hence the loop. A failing input is written to
-# capture/testdata/fuzz/<Target>/ (plain go test replays it from then on);
-# the script stops at the first failure. FUZZ_PARALLEL sets -parallel
+# DURATION is a go test -fuzztime value (default 1m); targets default to
+# every Fuzz* function in every package. go test -fuzz runs one target at a
+# time, hence the loop. A failing input is written to the package's
+# testdata/fuzz/<Target>/ (plain go test replays it from then on); the
+# script stops at the first failure. FUZZ_PARALLEL sets -parallel
 # (default: all CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 time=${1:-1m}
 shift || true
-pkg=./capture
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	mapfile -t targets < <(go test -list '^Fuzz' "$pkg" | grep '^Fuzz')
+	for pkg in $(go list ./...); do
+		dir=./$(go list -f '{{.Dir}}' "$pkg" | sed "s|^$PWD/||")
+		for t in $(go test -list '^Fuzz' "$dir" | grep '^Fuzz' || true); do
+			targets+=("$dir:$t")
+		done
+	done
 fi
 par=()
 if [ -n "${FUZZ_PARALLEL:-}" ]; then
 	par=(-parallel "$FUZZ_PARALLEL")
 fi
-for t in "${targets[@]}"; do
-	echo "== $t for $time"
+for pt in "${targets[@]}"; do
+	pkg=${pt%%:*} t=${pt##*:}
+	echo "== $pkg $t for $time"
 	go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}"
 done

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/synq/synq/analyze"
 )
@@ -49,7 +47,7 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 		}
 	}
 	if opts.Sysctl != "" {
-		s, err := readWith(opts, opts.Sysctl, parseSysctl)
+		s, err := readWith(opts, opts.Sysctl, analyze.ParseSysctl)
 		if err != nil {
 			return nil, withCode(exitInput, fmt.Errorf("--sysctl %s: %w", opts.Sysctl, err))
 		}
@@ -66,17 +64,4 @@ func readWith[T any](opts *AnalyzeOptions, name string, parse func(io.Reader) (T
 	}
 	defer f.Close()
 	return parse(f)
-}
-
-// parseSysctl reads "name = value" lines (sysctl -a).
-func parseSysctl(r io.Reader) (map[string]string, error) {
-	m := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m, sc.Err()
 }
