@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/synq/synq/internal/gen"
 )
 
 // TestDamagedInput: captures damaged the ways incident captures are (cut
@@ -163,5 +165,41 @@ func TestAnyDuplicates(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("%d packets written twice: analysis differs from the original's\n--- original ---\n%s\n--- doubled ---\n%s", n, want, got)
+	}
+}
+
+// TestFloodUnderMaxAttempts: a generated spoofed SYN flood (synthetic,
+// internal/gen) analysed with a small --max-attempts stays under it, says
+// how many attempts it finished early, and no longer claims high
+// confidence.
+func TestFloodUnderMaxAttempts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flood.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := gen.Config{Seed: 7, Packets: 60000, Rate: 20000, Flood: true, Snaplen: 96}
+	if _, err := gen.Write(f, cfg); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", "--format", "json", "--max-attempts", "2000", path}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Totals struct {
+			Attempts int `json:"attempts"`
+			Peak     int `json:"peak_attempts_in_flight"`
+			Evicted  int `json:"evicted_attempts"`
+		} `json:"totals"`
+		Verdict verdictJSON `json:"verdict"`
+	}
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if r.Totals.Peak > 2000 || r.Totals.Evicted == 0 || r.Totals.Attempts < 29000 {
+		t.Errorf("attempts %d, peak in flight %d, evicted %d: want ~30000, <= 2000, > 0", r.Totals.Attempts, r.Totals.Peak, r.Totals.Evicted)
+	}
+	if r.Verdict.Confidence == "high" || !mentions(r.Verdict.Evidence, "--max-attempts") {
+		t.Errorf("verdict %s/%s should say attempts were evicted and not be sure:\n%v", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Evidence)
 	}
 }
