@@ -35,14 +35,19 @@ func Delta(before, after Counters, name string) (int64, bool) {
 }
 
 // ParseNstat reads the text output of `nstat`, `nstat -a` or `nstat -az`:
-// an optional "#kernel" line, then "Name value [rate]" per line.
+// an optional "#kernel" line, then "Name value [rate]" per line. A
+// "#kernel" line with no counters after it is an empty snapshot.
 func ParseNstat(r io.Reader) (Counters, error) {
 	c := Counters{}
 	sc := bufio.NewScanner(r)
 	n := 0
+	header := false
 	for sc.Scan() {
 		n++
 		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#kernel") {
+			header = true
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -59,8 +64,11 @@ func ParseNstat(r io.Reader) (Counters, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if len(c) == 0 {
+	if len(c) == 0 && !header {
 		return nil, fmt.Errorf("%w: no counters found", ErrMalformed)
 	}
+	// "#kernel" alone is what plain nstat prints when no counter changed
+	// since its last run (nstat -j prints {"kernel":{}}): no change, not
+	// an error.
 	return c, nil
 }

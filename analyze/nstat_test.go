@@ -29,7 +29,9 @@ TcpExtListenDrops               42                 0.0
 		},
 		{name: "value not a number", in: "TcpExtListenDrops many\n", wantErr: ErrMalformed},
 		{name: "name only", in: "TcpExtListenDrops\n", wantErr: ErrMalformed},
-		{name: "nothing", in: "#kernel\n", wantErr: ErrMalformed},
+		{name: "nothing", in: "\n\n", wantErr: ErrMalformed},
+		// What plain nstat prints when no counter changed.
+		{name: "header alone", in: "#kernel\n", want: Counters{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,15 @@ type Reconciliation struct {
 	Note      string
 }
 
+// ReconciledCounters names the counters synq reconciles with the capture.
+func ReconciledCounters() []string {
+	names := make([]string, len(reconciled))
+	for i, r := range reconciled {
+		names[i] = r.name
+	}
+	return names
+}
+
 // reconciled lists the counters synq reconciles, in display order, with how
 // the capture accounts for each (nil: not countable from packets).
 var reconciled = []struct {

@@ -359,3 +359,27 @@ func TestSysctlFlag(t *testing.T) {
 		t.Errorf("the verdict should say the backlog, not somaxconn, is the limit: %v", r.Verdict.Evidence)
 	}
 }
+
+// TestNstatPlainDeltaLeavesOutZeros: plain nstat prints only counters that
+// changed, so in a single delta snapshot an absent listen counter did not
+// move. For SYNs vanishing before TCP that absence is the proof.
+func TestNstatPlainDeltaLeavesOutZeros(t *testing.T) {
+	capPath := scenarioCapture(t, "firewall-drop")
+	dir := t.TempDir()
+	for _, delta := range []string{"#kernel\nTcpInSegs 180 0.0\nTcpOutSegs 150 0.0\n", "#kernel\n"} {
+		p := filepath.Join(dir, "delta.txt")
+		must(t, os.WriteFile(p, []byte(delta), 0o644))
+		ios, out, errOut := testStreams(nil)
+		if code := run([]string{"analyze", "--format", "json", "--nstat", p, capPath}, ios); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var r reportJSON
+		must(t, json.Unmarshal(out.Bytes(), &r))
+		if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Confidence != "high" {
+			t.Errorf("%q: verdict %s/%s, want filtered_before_tcp/high\n%s", delta, r.Verdict.Kind, r.Verdict.Confidence, strings.Join(r.Verdict.Evidence, "\n"))
+		}
+		if d, ok := r.Nstat.Deltas["TcpExtListenDrops"]; !ok || d != 0 {
+			t.Errorf("%q: ListenDrops delta %d (present %v), want 0", delta, d, ok)
+		}
+	}
+}

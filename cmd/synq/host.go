@@ -28,7 +28,12 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 			return nil, usageErrorf("--nstat %s: a %s snapshot holds totals since boot; give two (before and after the capture), or one from plain nstat (changes since its last run)",
 				opts.Nstat[0], snaps[0].Format)
 		}
+		// Plain nstat leaves out the counters that did not change: for
+		// the ones synq reasons with, absent means zero.
 		h.Deltas = map[string]int64{}
+		for _, k := range analyze.ReconciledCounters() {
+			h.Deltas[k] = 0
+		}
 		for k, v := range snaps[0].Counters {
 			h.Deltas[k] = int64(v)
 		}
