@@ -250,7 +250,7 @@ func (g *Aggregator) Result() Result {
 			cp.HandshakeN = int(l.handshake.n)
 		}
 		cp.HandshakeDistribution = l.handshake.distribution()
-		cp.Timeline = l.timeline.result(&l.halfOpen)
+		cp.Timeline = l.timeline.result(&l.halfOpen, g.CaptureEnd)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources, cp.paws = occupancy{}, occupancy{}, nil, pawsTracker{}
 		cp.timeline = timeline{}

@@ -79,8 +79,8 @@ var latencyBounds = func() []time.Duration {
 	return b[:len(b)-2]
 }()
 
-// distribution returns the histogram in latencyBounds buckets, trimmed to
-// the first and last non-empty one; nil when empty. A fine bucket goes
+// distribution returns the histogram in latencyBounds buckets, every one
+// of them (the last without bound); nil when empty. A fine bucket goes
 // where its midpoint falls, so counts near a bound may land one bucket
 // off (1%).
 func (h *histogram) distribution() []LatencyBucket {
@@ -102,10 +102,19 @@ func (h *histogram) distribution() []LatencyBucket {
 		i, _ := slices.BinarySearch(latencyBounds, d)
 		out[i].Count += int(c)
 	}
-	lo := slices.IndexFunc(out, func(b LatencyBucket) bool { return b.Count > 0 })
-	hi := len(out) - 1
-	for out[hi].Count == 0 {
+	return out
+}
+
+// TrimLatency returns the buckets from the first to the last non-empty
+// one, with pad more on each side where there are.
+func TrimLatency(d []LatencyBucket, pad int) []LatencyBucket {
+	lo := slices.IndexFunc(d, func(b LatencyBucket) bool { return b.Count > 0 })
+	if lo < 0 {
+		return nil
+	}
+	hi := len(d) - 1
+	for d[hi].Count == 0 {
 		hi--
 	}
-	return out[lo : hi+1]
+	return d[max(lo-pad, 0):min(hi+pad+1, len(d))]
 }

@@ -208,14 +208,19 @@ func cmpOr(a, b int64) int64 {
 	return b
 }
 
-// result returns the Timeline with the half-open estimate of each bucket
-// from the SYN-queue occupancy.
-func (tl *timeline) result(halfOpen *occupancy) Timeline {
+// result returns the Timeline, reaching to the end of the capture (end,
+// when not zero) so that the half-open estimate shows what was still held,
+// with the half-open estimate of each bucket from the SYN-queue occupancy.
+func (tl *timeline) result(halfOpen *occupancy, end int64) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
-	w := timelineWidth(tl.step)
-	out := Timeline{Start: tl.first * w, Width: time.Duration(w), Buckets: slices.Clone(tl.buckets)}
+	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets)}
+	if end != 0 {
+		cp.bucket(end)
+	}
+	w := timelineWidth(cp.step)
+	out := Timeline{Start: cp.first * w, Width: time.Duration(w), Buckets: cp.buckets}
 	peaks := halfOpen.levels(out.Start, w, len(out.Buckets))
 	for i := range out.Buckets {
 		out.Buckets[i].HalfOpen = peaks[i]

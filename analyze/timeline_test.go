@@ -92,7 +92,7 @@ func TestTimelineWidthAndTotals(t *testing.T) {
 				for i := range order {
 					tl.add(&order[i], false)
 				}
-				got := tl.result(&occupancy{})
+				got := tl.result(&occupancy{}, 0)
 				if got.Width != tt.wantWidth {
 					t.Fatalf("width %v, want %v (%d buckets)", got.Width, tt.wantWidth, len(got.Buckets))
 				}
@@ -131,7 +131,7 @@ func TestTimelinePlacesRetransmissions(t *testing.T) {
 	a.FirstSYNACK, a.LastSYNACK = base+3*s+ms, base+3*s+ms
 	var tl timeline
 	tl.add(&a, false)
-	got := tl.result(&occupancy{})
+	got := tl.result(&occupancy{}, 0)
 	at := func(t int64) TimelineBucket { return got.Buckets[(t-got.Start)/int64(got.Width)] }
 	for _, c := range []struct {
 		t           int64
@@ -170,7 +170,14 @@ func TestLatencyDistribution(t *testing.T) {
 	for _, d := range []time.Duration{300 * time.Microsecond, 350 * time.Microsecond, 1500 * time.Millisecond, 1500 * time.Second} {
 		h.add(d)
 	}
-	got := h.distribution()
+	all := h.distribution()
+	if len(all) != len(latencyBounds)+1 {
+		t.Fatalf("%d buckets, want %d", len(all), len(latencyBounds)+1)
+	}
+	if p := TrimLatency(all, 1); p[0].Le != 200*time.Microsecond || p[len(p)-1].Le != 0 {
+		t.Errorf("padded from %v to %v, want 200µs to no bound", p[0].Le, p[len(p)-1].Le)
+	}
+	got := TrimLatency(all, 0)
 	if got[0].Le != 500*time.Microsecond || got[0].Count != 2 {
 		t.Errorf("first bucket %+v, want 2 up to 500µs", got[0])
 	}

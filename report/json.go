@@ -121,7 +121,7 @@ type jsonTimelineBucket struct {
 
 func latencyJSON(d []analyze.LatencyBucket) []jsonLatencyBin {
 	out := []jsonLatencyBin{}
-	for _, b := range d {
+	for _, b := range analyze.TrimLatency(d, 0) {
 		j := jsonLatencyBin{Count: b.Count}
 		if b.Le != 0 {
 			v := ms(b.Le)
