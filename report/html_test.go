@@ -1,0 +1,174 @@
+package report
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/host"
+)
+
+const evil = "x\x1b[31m\"'<script>alert(1)</script><img src=http://evil.example/a.png>\n.pcap"
+
+// hostileListener is an Input with a listener, a verdict, live evidence
+// and warnings all carrying input-controlled text.
+func hostileListener() *Input {
+	start := int64(1_700_000_000) * int64(time.Second)
+	server := netip.MustParseAddrPort("10.0.0.2:8080")
+	finding := analyze.Finding{Kind: analyze.KindInconclusive, Confidence: analyze.Low,
+		Summary: "seen on " + evil, Evidence: []string{evil}, Remedy: []string{evil}}
+	l := analyze.Listener{
+		Server: server, Attempts: 3,
+		Timeline: analyze.Timeline{Start: start, Width: time.Second, Buckets: []analyze.TimelineBucket{
+			{SYNs: 3, SYNACKs: 2, DroppedSYNs: 1, HalfOpen: 2}, {}, {ServerRSTs: 1, IgnoredACKs: 2}}},
+		HandshakeDistribution: []analyze.LatencyBucket{{Le: time.Millisecond, Count: 2}, {Le: 2 * time.Millisecond}},
+		HandshakeN:            2, HandshakeP50: time.Millisecond, HandshakeP99: time.Millisecond,
+	}
+	l.Outcomes[analyze.Established] = 2
+	l.Outcomes[analyze.UnansweredSYN] = 1
+	l.Diagnosis.Verdict = finding
+	in := hostile()
+	in.Capture.Start, in.Capture.End = start, start+3*int64(time.Second)
+	in.Capture.LinkTypes = []string{evil}
+	in.Result = analyze.Result{Listeners: []analyze.Listener{l}, Attempts: 3, Verdict: finding, VerdictListener: server}
+	in.Live = &LiveEvidence{Interface: evil, Queues: []host.QueueSample{
+		{Time: start + int64(500*time.Millisecond), Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1},
+	}}
+	in.Host = &analyze.Host{Sysctls: map[string]string{"net.core.somaxconn": evil}}
+	return in
+}
+
+// checkSelfContained parses page as a browser would and fails on anything
+// that could run code or fetch: scripts, frames, objects, links to
+// resources, event handler attributes, url() in styles, and a missing
+// Content-Security-Policy.
+func checkSelfContained(t *testing.T, page []byte) {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatalf("not HTML: %v", err)
+	}
+	csp := false
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "script", "iframe", "object", "embed", "link", "img", "frame", "base", "form", "audio", "video", "source", "foreignObject":
+				t.Errorf("<%s> element in the page", n.Data)
+			case "style":
+				if n.FirstChild != nil && strings.Contains(n.FirstChild.Data, "url(") {
+					t.Errorf("url() in the stylesheet")
+				}
+			}
+			for _, a := range n.Attr {
+				k := strings.ToLower(a.Key)
+				switch {
+				case strings.HasPrefix(k, "on"):
+					t.Errorf("event handler %s=%q on <%s>", a.Key, a.Val, n.Data)
+				case k == "src" || k == "href" || k == "srcset" || k == "action" || k == "poster" || k == "data":
+					t.Errorf("resource attribute %s=%q on <%s>", a.Key, a.Val, n.Data)
+				case k == "style" && strings.Contains(a.Val, "url("):
+					t.Errorf("url() in a style attribute on <%s>", n.Data)
+				case k == "http-equiv" && strings.EqualFold(a.Val, "Content-Security-Policy"):
+					for _, b := range n.Attr {
+						if b.Key == "content" && strings.Contains(b.Val, "default-src 'none'") {
+							csp = true
+						}
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if !csp {
+		t.Error("no Content-Security-Policy with default-src 'none'")
+	}
+}
+
+func TestHostileStringsInHTML(t *testing.T) {
+	for name, in := range map[string]*Input{"no listener": hostile(), "listener and live evidence": hostileListener()} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteHTML(&b, in); err != nil {
+				t.Fatal(err)
+			}
+			page := b.String()
+			checkSelfContained(t, b.Bytes())
+			if strings.ContainsAny(page, "\x1b\x07") {
+				t.Error("control characters in the page")
+			}
+			if strings.Contains(page, "<script") || strings.Contains(page, "<img") {
+				t.Error("input text reached the page unescaped")
+			}
+			if !strings.Contains(page, "script&gt;") {
+				t.Error("the hostile file name is not shown, escaped")
+			}
+		})
+	}
+}
+
+func TestHTMLCharts(t *testing.T) {
+	in := hostileListener()
+	var b bytes.Buffer
+	if err := WriteHTML(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, `<svg class="chart"`); n != 2 {
+		t.Errorf("%d charts, want 2 (timeline, latency)", n)
+	}
+	for _, want := range []string{
+		"SYNs (client)", "dropped SYNs", "RSTs from clients: none", "half-open, estimated from packets",
+		// The live sample of 0.0.0.0:8080 belongs to 10.0.0.2:8080.
+		"accept queue (sampled)", "SYN_RECV (sampled)",
+		"time (UTC), 2023-11-14", "≤ 1ms",
+	} {
+		if !strings.Contains(page, html.EscapeString(want)) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	in.Live = nil
+	b.Reset()
+	if err := WriteHTML(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "sampled") {
+		t.Error("queue samples drawn without live evidence")
+	}
+}
+
+func TestTimeTicks(t *testing.T) {
+	s := float64(1_700_000_000)
+	tests := []struct {
+		lo, hi    float64
+		wantFirst string
+		maxLabels int
+	}{
+		{s + 0.013, s + 0.4, "22:13:20.05", 8},
+		{s, s + 13.3, "22:13:20", 8},
+		{s + 7, s + 3600, "22:20:00", 8},
+		{s, s + 3*86400, "11-15 00:00", 8},
+	}
+	for _, tt := range tests {
+		var labels []string
+		for _, tk := range (timeTicks{}).Ticks(tt.lo, tt.hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+			if tk.Value < tt.lo || tk.Value > tt.hi {
+				t.Errorf("tick %v outside %v..%v", tk.Value, tt.lo, tt.hi)
+			}
+		}
+		if len(labels) < 2 || len(labels) > tt.maxLabels || labels[0] != tt.wantFirst {
+			t.Errorf("%v..%v: labels %v, want from %s, 2 to %d of them", tt.lo, tt.hi, labels, tt.wantFirst, tt.maxLabels)
+		}
+	}
+}
