@@ -146,9 +146,13 @@ func timelinePanel(p *plot.Plot, x []float64, ss []series, levels bool) error {
 // levels, else each run of non-zero buckets with its edges down to zero.
 func stepRuns(x, y []float64, levels bool) []plotter.XYs {
 	if levels {
-		pts := make(plotter.XYs, len(x))
+		// A step line needs only the points where the level changes
+		// (and the last): the page stays small.
+		var pts plotter.XYs
 		for i := range x {
-			pts[i] = plotter.XY{X: x[i], Y: y[i]}
+			if i == 0 || i == len(x)-1 || y[i] != y[i-1] {
+				pts = append(pts, plotter.XY{X: x[i], Y: y[i]})
+			}
 		}
 		return []plotter.XYs{pts}
 	}
@@ -159,7 +163,9 @@ func stepRuns(x, y []float64, levels bool) []plotter.XYs {
 		}
 		run := plotter.XYs{{X: x[i], Y: 0}}
 		for ; i < len(x)-1 && y[i] != 0; i++ {
-			run = append(run, plotter.XY{X: x[i], Y: y[i]})
+			if len(run) == 1 || y[i] != y[i-1] {
+				run = append(run, plotter.XY{X: x[i], Y: y[i]})
+			}
 		}
 		// The step ends at the next bucket's start, then drops.
 		run = append(run, plotter.XY{X: x[i], Y: y[i-1]}, plotter.XY{X: x[i], Y: 0})

@@ -77,6 +77,8 @@ type htmlListener struct {
 	Handshake                     string
 	FailureWindow                 string
 	Timeline, Latency             template.HTML
+	// NoCharts says why a listener has no charts.
+	NoCharts string
 }
 
 type htmlHost struct {
@@ -168,6 +170,11 @@ func captureHTML(in *Input) htmlCapture {
 	return c
 }
 
+// maxChartedListeners bounds the page's size when a capture holds many
+// listeners (a port scan answered with resets makes one per port): each
+// listener's charts weigh some 50 KB.
+const maxChartedListeners = 20
+
 func listenerHTML(in *Input, i int) (htmlListener, error) {
 	l := &in.Result.Listeners[i]
 	v := l.Diagnosis.Verdict
@@ -203,6 +210,10 @@ func listenerHTML(in *Input, i int) (htmlListener, error) {
 	if l.Outcomes.Failed() > 0 {
 		h.FailureWindow = time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000") + " to " +
 			time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000") + " UTC"
+	}
+	if i >= maxChartedListeners {
+		h.NoCharts = fmt.Sprintf("Charts are drawn for the %d listeners with the most failed attempts only; the JSON report has every listener's timeline.", maxChartedListeners)
+		return h, nil
 	}
 	var queues []host.QueueSample
 	if in.Live != nil {

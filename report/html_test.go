@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -169,6 +170,56 @@ func TestTimeTicks(t *testing.T) {
 		}
 		if len(labels) < 2 || len(labels) > tt.maxLabels || labels[0] != tt.wantFirst {
 			t.Errorf("%v..%v: labels %v, want from %s, 2 to %d of them", tt.lo, tt.hi, labels, tt.wantFirst, tt.maxLabels)
+		}
+	}
+}
+
+func TestHTMLChartsBounded(t *testing.T) {
+	in := hostileListener()
+	l := in.Result.Listeners[0]
+	for i := range maxChartedListeners + 5 {
+		l.Server = netip.AddrPortFrom(l.Server.Addr(), uint16(9000+i))
+		in.Result.Listeners = append(in.Result.Listeners, l)
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, `<svg class="chart"`); n != 2*maxChartedListeners {
+		t.Errorf("%d charts for %d listeners, want %d", n, len(in.Result.Listeners), 2*maxChartedListeners)
+	}
+	if n := strings.Count(page, `<section class="listener"`); n != len(in.Result.Listeners) {
+		t.Errorf("%d listener sections, want %d", n, len(in.Result.Listeners))
+	}
+	if !strings.Contains(page, "Charts are drawn for the 20 listeners") {
+		t.Error("no note on the listeners without charts")
+	}
+}
+
+func TestStepRuns(t *testing.T) {
+	x := []float64{0, 1, 2, 3, 4, 5}
+	tests := []struct {
+		name   string
+		y      []float64
+		levels bool
+		want   string
+	}{
+		{"counts: each non-zero run with its edges", []float64{0, 2, 2, 0, 1, 1}, false, "[(1,0) (1,2) (3,2) (3,0)] [(4,0) (4,1) (5,1) (5,0)]"},
+		{"counts: nothing", []float64{0, 0, 0, 0, 0, 0}, false, ""},
+		{"levels: where they change, and the end", []float64{1, 1, 2, 2, 0, 0}, true, "[(0,1) (2,2) (4,0) (5,0)]"},
+	}
+	for _, tt := range tests {
+		var parts []string
+		for _, run := range stepRuns(x, tt.y, tt.levels) {
+			var pts []string
+			for _, p := range run {
+				pts = append(pts, fmt.Sprintf("(%g,%g)", p.X, p.Y))
+			}
+			parts = append(parts, "["+strings.Join(pts, " ")+"]")
+		}
+		if got := strings.Join(parts, " "); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }
