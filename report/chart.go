@@ -79,6 +79,9 @@ type series struct {
 	// fill draws the series as a light area under everything else, for
 	// a part of another series that would hide it as a line.
 	fill bool
+	// from is the first point with a value: sampled levels are unknown
+	// before their first sample and are not drawn there.
+	from int
 	y    []float64 // one value per bucket
 }
 
@@ -99,7 +102,7 @@ func timelinePanel(p *plot.Plot, x []float64, ss []series, levels bool) error {
 		}
 		var lines []*plotter.Line
 		zero := slices.Max(s.y) == 0
-		for _, run := range stepRuns(x, s.y, levels && !zero) {
+		for _, run := range stepRuns(x[s.from:], s.y[s.from:], levels && !zero) {
 			l, err := plotter.NewLine(run)
 			if err != nil {
 				return fmt.Errorf("chart %s: %w", s.name, err)
@@ -238,11 +241,11 @@ func timelineChart(l *analyze.Listener, captureStart, captureEnd int64, queues [
 	bottom := newPlot("Listen queues", "connections (peak per "+analyze.FormatDuration(tl.Width)+")")
 	qs := []series{{name: "half-open, estimated from packets", color: colSky, width: vg.Points(2), y: col(func(b *analyze.TimelineBucket) int { return b.HalfOpen })}}
 	if len(queues) > 0 {
-		acc, lim, syn := queueColumns(tl, queues, lead)
+		acc, lim, syn, from := queueColumns(tl, queues, lead)
 		qs = append(qs,
-			series{name: "accept queue (sampled)", color: colVermilion, width: vg.Points(2), y: acc},
-			series{name: "accept queue limit", color: colGrey, dash: []vg.Length{vg.Points(4), vg.Points(3)}, y: lim},
-			series{name: "SYN_RECV (sampled)", color: colBlue, dash: []vg.Length{vg.Points(2), vg.Points(2)}, y: syn})
+			series{name: "accept queue (sampled)", color: colVermilion, width: vg.Points(2), y: acc, from: from},
+			series{name: "accept queue limit", color: colGrey, dash: []vg.Length{vg.Points(4), vg.Points(3)}, y: lim, from: from},
+			series{name: "SYN_RECV (sampled)", color: colBlue, dash: []vg.Length{vg.Points(2), vg.Points(2)}, y: syn, from: from})
 	}
 	if err := timelinePanel(bottom, x, qs, true); err != nil {
 		return nil, err
@@ -269,8 +272,9 @@ func timelineChart(l *analyze.Listener, captureStart, captureEnd int64, queues [
 // the largest value sampled in each. Samples are levels taken every
 // 100 ms: a bucket shorter than that with no sample of its own holds the
 // last one before it. Samples before the first bucket go to the lead-in
-// point (lead is 1 when there is one).
-func queueColumns(tl *analyze.Timeline, qs []host.QueueSample, lead int) (acc, lim, syn []float64) {
+// point (lead is 1 when there is one). from is the first point sampled
+// (the last point when none is).
+func queueColumns(tl *analyze.Timeline, qs []host.QueueSample, lead int) (acc, lim, syn []float64, from int) {
 	n := len(tl.Buckets) + lead + 1
 	acc, lim, syn = make([]float64, n), make([]float64, n), make([]float64, n)
 	sampled := make([]bool, n)
@@ -294,7 +298,11 @@ func queueColumns(tl *analyze.Timeline, qs []host.QueueSample, lead int) (acc, l
 			acc[i], lim[i], syn[i] = acc[i-1], lim[i-1], syn[i-1]
 		}
 	}
-	return acc, lim, syn
+	from = max(slices.Index(sampled, true), 0)
+	if !slices.Contains(sampled, true) {
+		from = n - 1
+	}
+	return acc, lim, syn, from
 }
 
 // floorDiv divides rounding towards minus infinity.

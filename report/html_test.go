@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,23 @@ func TestStepRuns(t *testing.T) {
 		if got := strings.Join(parts, " "); got != tt.want {
 			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestQueueColumns(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	start := int64(1_700_000_000) * int64(time.Second)
+	tl := &analyze.Timeline{Start: start, Width: 20 * time.Millisecond, Buckets: make([]analyze.TimelineBucket, 10)}
+	l := netip.MustParseAddrPort("0.0.0.0:80")
+	// Samples every 100 ms from 50 ms: buckets 2 and 7, then held.
+	qs := []host.QueueSample{
+		{Time: start + 50*ms, Listener: l, AcceptQueue: 1, AcceptLimit: 4, SynRecv: 2},
+		{Time: start + 55*ms, Listener: l, AcceptQueue: 3, AcceptLimit: 4},
+		{Time: start + 150*ms, Listener: l, AcceptQueue: 0, AcceptLimit: 4},
+	}
+	acc, lim, syn, from := queueColumns(tl, qs, 0)
+	wantAcc := []float64{0, 0, 3, 3, 3, 3, 3, 0, 0, 0, 0}
+	if from != 2 || !slices.Equal(acc, wantAcc) || lim[10] != 4 || syn[3] != 2 {
+		t.Errorf("from %d, accept %v, limit %v, syn_recv %v; want from 2, accept %v", from, acc, lim, syn, wantAcc)
 	}
 }
