@@ -43,6 +43,10 @@ type Listener struct {
 	// attempts that completed it; HandshakeN is how many those were.
 	HandshakeP50, HandshakeP99 time.Duration
 	HandshakeN                 int
+	// HandshakeDistribution is the distribution of the same durations.
+	HandshakeDistribution []LatencyBucket
+	// Timeline counts the handshake packets over the capture.
+	Timeline Timeline
 
 	// FirstFailure and LastFailure bound the failed attempts in time
 	// (first packet of the earliest, last packet of the latest); zero
@@ -59,6 +63,7 @@ type Listener struct {
 	accept         occupancy
 	sources        map[netip.Addr]*sourceStat
 	paws           pawsTracker
+	timeline       timeline
 }
 
 // Signs are the packet-level facts inference reasons from (signs.go,
@@ -193,6 +198,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.ClientRSTs += a.ClientRSTs
 	if a.MidStream {
 		l.MidStream++
+		l.timeline.addRSTs(a)
 		return
 	}
 	o := Classify(a, g.CaptureEnd)
@@ -209,7 +215,8 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	if a.ClientAcked && a.SYNs > 0 {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}
-	l.addSigns(a, o, g.CaptureEnd)
+	cookie := l.addSigns(a, o, g.CaptureEnd)
+	l.timeline.add(a, cookie)
 	if o.Failed() {
 		if l.FirstFailure == 0 || a.FirstPacket < l.FirstFailure {
 			l.FirstFailure = a.FirstPacket
@@ -242,8 +249,11 @@ func (g *Aggregator) Result() Result {
 			cp.HandshakeP99, _ = l.handshake.quantile(0.99)
 			cp.HandshakeN = int(l.handshake.n)
 		}
+		cp.HandshakeDistribution = l.handshake.distribution()
+		cp.Timeline = l.timeline.result(&l.halfOpen, g.CaptureEnd)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources, cp.paws = occupancy{}, occupancy{}, nil, pawsTracker{}
+		cp.timeline = timeline{}
 		r.Listeners = append(r.Listeners, cp)
 		r.Attempts += l.Attempts
 		r.MidStream += l.MidStream
@@ -277,8 +287,9 @@ func (g *Aggregator) Result() Result {
 	return r
 }
 
-// addSigns books the inference facts of one attempt.
-func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) {
+// addSigns books the inference facts of one attempt and reports whether
+// its SYN-ACKs were taken for syncookies.
+func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) (cookie bool) {
 	sg := &l.Signs
 	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
 		l.synGap.add(time.Duration(a.FirstSYNACK - a.SYNBeforeSYNACK))
@@ -286,7 +297,8 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	if a.ClientAcked && a.SYNACKs > 0 {
 		l.ackGap.add(time.Duration(a.FirstACK - a.FirstSYNACK))
 	}
-	switch c := cookieSignOf(a, captureEnd); c {
+	c := cookieSignOf(a, captureEnd)
+	switch c {
 	case notCookie:
 		if from, to, ok := halfOpenSpan(a); ok {
 			l.halfOpen.add(from, to)
@@ -333,7 +345,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			l.sources = make(map[netip.Addr]*sourceStat)
 		}
 		if len(l.sources) >= maxSourcesPerListener {
-			return
+			return c != notCookie
 		}
 		src = &sourceStat{}
 		l.sources[a.Client.Addr()] = src
@@ -348,6 +360,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	default:
 		src.other++
 	}
+	return c != notCookie
 }
 
 // settleSigns computes the facts that need every attempt: queue levels at

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -58,4 +59,62 @@ func (h *histogram) quantile(q float64) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// LatencyBucket counts durations up to Le (and above the previous
+// bucket's Le); Le is zero for the last bucket, which has no bound.
+type LatencyBucket struct {
+	Le    time.Duration
+	Count int
+}
+
+// latencyBounds are the LatencyBucket bounds: 1-2-5 steps from 100 µs to
+// 100 s, wide enough to tell a LAN (sub-millisecond), a continent (tens of
+// ms) and a retransmission (1 s and up) apart.
+var latencyBounds = func() []time.Duration {
+	var b []time.Duration
+	for d := 100 * time.Microsecond; d <= 100*time.Second; d *= 10 {
+		b = append(b, d, 2*d, 5*d)
+	}
+	return b[:len(b)-2]
+}()
+
+// distribution returns the histogram in latencyBounds buckets, every one
+// of them (the last without bound); nil when empty. A fine bucket goes
+// where its midpoint falls, so counts near a bound may land one bucket
+// off (1%).
+func (h *histogram) distribution() []LatencyBucket {
+	if h.n == 0 {
+		return nil
+	}
+	out := make([]LatencyBucket, len(latencyBounds)+1)
+	for i, b := range latencyBounds {
+		out[i].Le = b
+	}
+	for k, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		var d time.Duration
+		if k > 0 {
+			d = time.Duration(math.Pow(histGrowth, float64(k)-0.5) * float64(time.Microsecond))
+		}
+		i, _ := slices.BinarySearch(latencyBounds, d)
+		out[i].Count += int(c)
+	}
+	return out
+}
+
+// TrimLatency returns the buckets from the first to the last non-empty
+// one, with pad more on each side where there are.
+func TrimLatency(d []LatencyBucket, pad int) []LatencyBucket {
+	lo := slices.IndexFunc(d, func(b LatencyBucket) bool { return b.Count > 0 })
+	if lo < 0 {
+		return nil
+	}
+	hi := len(d) - 1
+	for d[hi].Count == 0 {
+		hi--
+	}
+	return d[max(lo-pad, 0):min(hi+pad+1, len(d))]
 }

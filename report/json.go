@@ -65,30 +65,94 @@ type jsonTotals struct {
 }
 
 type jsonListener struct {
-	Server               string          `json:"server"`
-	Attempts             int             `json:"attempts"`
-	Failed               int             `json:"failed"`
-	Outcomes             map[string]int  `json:"outcomes"`
-	SYNPackets           int             `json:"syn_packets"`
-	DroppedSYNPackets    int             `json:"dropped_syn_packets"`
-	SYNACKPackets        int             `json:"synack_packets"`
-	SYNACKRetransmits    int             `json:"synack_retransmits"`
-	IgnoredACKSegments   int             `json:"ignored_ack_segments"`
-	ServerRSTs           int             `json:"server_rsts"`
-	ClientRSTs           int             `json:"client_rsts"`
-	MidstreamConnections int             `json:"midstream_connections"`
-	HandshakeMS          *jsonLatency    `json:"handshake_ms"`
-	FailureWindow        *jsonTimeWindow `json:"failure_window"`
-	SyncookieSYNACKs     int             `json:"syncookie_synacks"`
-	Verdict              jsonVerdict     `json:"verdict"`
-	Findings             []jsonVerdict   `json:"findings"`
-	Signs                jsonSigns       `json:"signs"`
+	Server               string           `json:"server"`
+	Attempts             int              `json:"attempts"`
+	Failed               int              `json:"failed"`
+	Outcomes             map[string]int   `json:"outcomes"`
+	SYNPackets           int              `json:"syn_packets"`
+	DroppedSYNPackets    int              `json:"dropped_syn_packets"`
+	SYNACKPackets        int              `json:"synack_packets"`
+	SYNACKRetransmits    int              `json:"synack_retransmits"`
+	IgnoredACKSegments   int              `json:"ignored_ack_segments"`
+	ServerRSTs           int              `json:"server_rsts"`
+	ClientRSTs           int              `json:"client_rsts"`
+	MidstreamConnections int              `json:"midstream_connections"`
+	HandshakeMS          *jsonLatency     `json:"handshake_ms"`
+	HandshakeHistogram   []jsonLatencyBin `json:"handshake_histogram_ms"`
+	Timeline             *jsonTimeline    `json:"timeline"`
+	FailureWindow        *jsonTimeWindow  `json:"failure_window"`
+	SyncookieSYNACKs     int              `json:"syncookie_synacks"`
+	Verdict              jsonVerdict      `json:"verdict"`
+	Findings             []jsonVerdict    `json:"findings"`
+	Signs                jsonSigns        `json:"signs"`
 }
 
 type jsonLatency struct {
 	P50   float64 `json:"p50"`
 	P99   float64 `json:"p99"`
 	Count int     `json:"count"`
+}
+
+type jsonLatencyBin struct {
+	Le    *float64 `json:"le"` // null: no upper bound
+	Count int      `json:"count"`
+}
+
+// jsonTimeline lists only the buckets where something happened (or the
+// half-open estimate is not zero); the others are all zero.
+type jsonTimeline struct {
+	Start         string               `json:"start"`
+	End           string               `json:"end"`
+	BucketSeconds float64              `json:"bucket_seconds"`
+	Buckets       []jsonTimelineBucket `json:"buckets"`
+}
+
+type jsonTimelineBucket struct {
+	Start              string `json:"start"`
+	SYNPackets         int    `json:"syn_packets"`
+	SYNACKPackets      int    `json:"synack_packets"`
+	SyncookieSYNACKs   int    `json:"syncookie_synacks"`
+	DroppedSYNPackets  int    `json:"dropped_syn_packets"`
+	IgnoredACKSegments int    `json:"ignored_ack_segments"`
+	ServerRSTs         int    `json:"server_rsts"`
+	ClientRSTs         int    `json:"client_rsts"`
+	MaxHalfOpen        int    `json:"max_half_open"`
+}
+
+func latencyJSON(d []analyze.LatencyBucket) []jsonLatencyBin {
+	out := []jsonLatencyBin{}
+	for _, b := range analyze.TrimLatency(d, 0) {
+		j := jsonLatencyBin{Count: b.Count}
+		if b.Le != 0 {
+			v := ms(b.Le)
+			j.Le = &v
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func timelineJSON(tl *analyze.Timeline) *jsonTimeline {
+	if len(tl.Buckets) == 0 {
+		return nil
+	}
+	w := int64(tl.Width)
+	j := &jsonTimeline{
+		Start: timestamp(tl.Start), End: timestamp(tl.Start + w*int64(len(tl.Buckets))),
+		BucketSeconds: tl.Width.Seconds(), Buckets: []jsonTimelineBucket{},
+	}
+	for i, b := range tl.Buckets {
+		if b == (analyze.TimelineBucket{}) {
+			continue
+		}
+		j.Buckets = append(j.Buckets, jsonTimelineBucket{
+			Start: timestamp(tl.Start + w*int64(i)), SYNPackets: b.SYNs, SYNACKPackets: b.SYNACKs,
+			SyncookieSYNACKs: b.SyncookieSYNACKs, DroppedSYNPackets: b.DroppedSYNs,
+			IgnoredACKSegments: b.IgnoredACKs, ServerRSTs: b.ServerRSTs, ClientRSTs: b.ClientRSTs,
+			MaxHalfOpen: b.HalfOpen,
+		})
+	}
+	return j
 }
 
 type jsonTimeWindow struct {
@@ -176,6 +240,8 @@ func buildJSON(in *Input) jsonReport {
 			Verdict:              verdictJSON(l.Diagnosis.Verdict),
 			Findings:             []jsonVerdict{},
 			Signs:                signsJSON(&l.Signs),
+			HandshakeHistogram:   latencyJSON(l.HandshakeDistribution),
+			Timeline:             timelineJSON(&l.Timeline),
 		}
 		for _, f := range l.Diagnosis.Findings {
 			jl.Findings = append(jl.Findings, verdictJSON(f))

@@ -1,4 +1,5 @@
-// Package report renders an analysis as a terminal table or as JSON. It
+// Package report renders an analysis as a terminal table, JSON or a
+// self-contained HTML page. It
 // only formats: every number it prints was computed by analyze.
 package report
 
@@ -32,10 +33,13 @@ type Format string
 const (
 	FormatTable Format = "table"
 	FormatJSON  Format = "json"
+	FormatHTML  Format = "html"
 )
 
 // Formats lists the formats Render accepts, for flag help and completion.
-func Formats() []string { return []string{string(FormatTable), string(FormatJSON)} }
+func Formats() []string {
+	return []string{string(FormatTable), string(FormatJSON), string(FormatHTML)}
+}
 
 // ParseFormat checks a --format value.
 func ParseFormat(s string) (Format, error) {
@@ -54,6 +58,8 @@ func Render(w io.Writer, f Format, in *Input) error {
 		return WriteJSON(w, in)
 	case FormatTable:
 		return WriteTable(w, in)
+	case FormatHTML:
+		return WriteHTML(w, in)
 	}
 	return fmt.Errorf("unknown format %q", f)
 }

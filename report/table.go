@@ -126,6 +126,20 @@ func (p *printer) captureSummary(in *Input) {
 		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
 		time.Unix(0, cs.End).UTC().Format("15:04:05"))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
+	if skipped := skippedPackets(in); len(skipped) > 0 {
+		p.line("  skipped: %s", strings.Join(skipped, ", "))
+	}
+	r := &in.Result
+	p.line("  %s connection attempts, %s failed; %s connections already open when the capture started",
+		count(r.Attempts), count(r.Totals.Failed()), count(r.MidStream))
+	if len(r.Listeners) > 0 {
+		p.wrap("  ", "taken "+vantageWords(&r.Listeners[0].Signs))
+	}
+}
+
+// skippedPackets says which packets were not analysed and why.
+func skippedPackets(in *Input) []string {
+	cs := in.Capture
 	var skipped []string
 	if cs.NonTCP > 0 {
 		skipped = append(skipped, count(int(cs.NonTCP))+" non-TCP")
@@ -139,15 +153,7 @@ func (p *printer) captureSummary(in *Input) {
 	if cs.UnsupportedLink > 0 {
 		skipped = append(skipped, count(int(cs.UnsupportedLink))+" on unsupported link types")
 	}
-	if len(skipped) > 0 {
-		p.line("  skipped: %s", strings.Join(skipped, ", "))
-	}
-	r := &in.Result
-	p.line("  %s connection attempts, %s failed; %s connections already open when the capture started",
-		count(r.Attempts), count(r.Totals.Failed()), count(r.MidStream))
-	if len(r.Listeners) > 0 {
-		p.wrap("  ", "taken "+vantageWords(&r.Listeners[0].Signs))
-	}
+	return skipped
 }
 
 func (p *printer) listeners(in *Input) {
@@ -238,11 +244,17 @@ func (p *printer) worstClients(in *Input) {
 	}
 }
 
-func (p *printer) warnings(in *Input) {
+// warnings lists the capture's warnings and the tracker's.
+func warnings(in *Input) []string {
 	ws := in.Capture.Warnings
 	if n := in.Tracker.Evicted; n > 0 {
 		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s attempts were finished early to stay under --max-attempts (peak %s held): their counts are lower bounds", count(n), count(in.Tracker.PeakInFlight)))
 	}
+	return ws
+}
+
+func (p *printer) warnings(in *Input) {
+	ws := warnings(in)
 	if len(ws) == 0 {
 		return
 	}

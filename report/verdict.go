@@ -82,8 +82,8 @@ func (p *printer) verdict(in *Input) {
 	v := r.Verdict
 	p.line("")
 	head := "VERDICT"
-	if r.VerdictListener.IsValid() && len(r.Listeners) > 1 {
-		head += " (" + r.VerdictListener.String() + ")"
+	if l := verdictListener(r); l != "" {
+		head += " (" + l + ")"
 	}
 	p.line("%s: %s, %s confidence", head, kindWords[v.Kind], v.Confidence)
 	p.wrap("  ", v.Summary)
@@ -105,10 +105,31 @@ func (p *printer) verdict(in *Input) {
 			p.wrap("  - ", e)
 		}
 	}
+	if others := alsoFound(r); len(others) > 0 {
+		p.line("")
+		p.line("  Also found")
+		for _, o := range others {
+			p.wrap("  - ", o)
+		}
+	}
+}
+
+// verdictListener names the listener the verdict is about when there is
+// more than one, "" otherwise.
+func verdictListener(r *analyze.Result) string {
+	if r.VerdictListener.IsValid() && len(r.Listeners) > 1 {
+		return r.VerdictListener.String()
+	}
+	return ""
+}
+
+// alsoFound lists the other findings worth a line under the verdict,
+// prefixed with their confidence.
+func alsoFound(r *analyze.Result) []string {
 	var others []string
 	for _, l := range r.Listeners {
 		for _, f := range l.Diagnosis.Findings {
-			if f.Summary == v.Summary || f.Kind == analyze.KindHealthy {
+			if f.Summary == r.Verdict.Summary || f.Kind == analyze.KindHealthy {
 				continue
 			}
 			// A weak finding about a handful of attempts is noise at
@@ -119,13 +140,7 @@ func (p *printer) verdict(in *Input) {
 			others = append(others, string(f.Confidence)+": "+f.Summary)
 		}
 	}
-	if len(others) > 0 {
-		p.line("")
-		p.line("  Also found")
-		for _, o := range slices.Compact(others) {
-			p.wrap("  - ", o)
-		}
-	}
+	return slices.Compact(others)
 }
 
 var kindWords = map[analyze.Kind]string{

@@ -89,6 +89,9 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   # Only the listener on port 443, as JSON for another tool
   synq analyze --port 443 --format json -o report.json incident.pcap.gz
 
+  # One self-contained HTML page with charts, to attach to the postmortem
+  synq analyze --format html -o report.html incident.pcap
+
   # Rotated files, merged in time order
   synq analyze trace-*.pcap
 

@@ -62,8 +62,8 @@ namespace synq runs in:
     tcp_timestamps), once.
 
 Every --interval it prints one line per listener (a refreshed block on a
-terminal, plain key=value lines otherwise; with --format json and no -o
-they go to standard error, so standard output stays JSON):
+terminal, plain key=value lines otherwise; with --format json or html and
+no -o they go to standard error, so standard output holds only the report):
 
   syn/s       SYN packets received (retransmissions included)
   drop_syn/s  SYNs that got no answer, counted as their attempts finish
@@ -99,6 +99,9 @@ const liveExample = `  # Watch port 8080 on eth0 for 30 seconds
 
   # Inside a container's network namespace, JSON report to a file
   sudo ip netns exec web synq live -i eth0 --port 8080 --count 60 --format json -o r.json
+
+  # An HTML page with charts of the queues over the run, for the postmortem
+  sudo synq live -i eth0 --port 8080 --duration 1m --format html -o incident.html
 
   # Later, anywhere
   synq analyze /var/tmp/synq-incident`
@@ -264,7 +267,7 @@ func liveRun(opts *LiveOptions) error {
 	})
 
 	lines := opts.IO.Out
-	if format == report.FormatJSON && opts.Output == "" {
+	if format != report.FormatTable && opts.Output == "" {
 		lines = opts.IO.ErrOut
 	}
 	ticker := &intervalPrinter{w: lines, tty: lines == opts.IO.Out && opts.IO.IsStdoutTTY(), iface: opts.Interface}

@@ -281,6 +281,18 @@ func analyzeBundle(t *testing.T, l *liveLab, dir string) liveReport {
 		t.Errorf("synq analyze %s (table): %v\n%s", dir, err, table)
 	}
 	t.Logf("synq analyze DIR:\n%s", table)
+	// The HTML report draws the sampled queues on the timeline.
+	page := filepath.Join(l.dir, "offline.html")
+	if b, err := exec.Command(l.synq, "analyze", "--format", "html", "-o", page, dir).CombinedOutput(); err != nil {
+		t.Errorf("synq analyze --format html %s: %v\n%s", dir, err, b)
+	} else if h, err := os.ReadFile(page); err != nil || !bytes.Contains(h, []byte("accept queue (sampled)")) {
+		t.Errorf("HTML report of the bundle has no sampled accept queue (%v)", err)
+	}
+	if keep := os.Getenv("SYNQ_HTML_SHOTS"); keep != "" {
+		if h, err := os.ReadFile(page); err == nil {
+			_ = os.WriteFile(filepath.Join(keep, "live-bundle-"+strings.ReplaceAll(t.Name(), "/", "_")+".html"), h, 0o644)
+		}
+	}
 	return readLiveReport(t, out)
 }
 

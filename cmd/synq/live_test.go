@@ -37,7 +37,12 @@ func TestLiveFlags(t *testing.T) {
 		}},
 		{args: []string{}, wantErr: "needs an interface", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--port", "0"}, wantErr: "--port 0", wantCode: exitUsage},
-		{args: []string{"-i", "eth0", "--format", "html"}, wantErr: `unknown format "html"`, wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--format", "html", "-o", "r.html"}, check: func(t *testing.T, o *LiveOptions) {
+			if o.Format != "html" || o.Output != "r.html" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"-i", "eth0", "--format", "yaml"}, wantErr: `unknown format "yaml"`, wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--interval", "10ms"}, wantErr: "--interval", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--count", "-1"}, wantErr: "--count", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--ring-size", "1"}, wantErr: "--ring-size", wantCode: exitUsage},

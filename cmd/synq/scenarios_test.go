@@ -128,7 +128,18 @@ type listenerJSON struct {
 	IgnoredACKSegments int            `json:"ignored_ack_segments"`
 	ServerRSTs         int            `json:"server_rsts"`
 	ClientRSTs         int            `json:"client_rsts"`
-	Signs              struct {
+	SyncookieSYNACKs   int            `json:"syncookie_synacks"`
+	HandshakeCount     *struct {
+		Count int `json:"count"`
+	} `json:"handshake_ms"`
+	HandshakeHistogram []struct {
+		Count int `json:"count"`
+	} `json:"handshake_histogram_ms"`
+	Timeline *struct {
+		BucketSeconds float64          `json:"bucket_seconds"`
+		Buckets       []map[string]any `json:"buckets"`
+	} `json:"timeline"`
+	Signs struct {
 		AcceptHeld      int `json:"unserved_connections_at_first_drop"`
 		SYNHeldCookie   int `json:"half_open_at_first_cookie"`
 		SYNHeldDropping int `json:"half_open_at_first_unanswered_syn"`
@@ -505,4 +516,51 @@ func fmtIntPtr(p *int64) string {
 		return "null"
 	}
 	return fmt.Sprint(*p)
+}
+
+// TestTimelineAddsUp checks, on every scenario, that each timeline series
+// adds up to the listener's total of the same name, that the buckets stay
+// within the documented bound, and that the latency histogram counts every
+// completed handshake.
+func TestTimelineAddsUp(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			r := scenarioJSON(t, sc)
+			for _, l := range r.Listeners {
+				if l.Timeline == nil {
+					t.Fatalf("%s: no timeline", l.Server)
+				}
+				if l.Timeline.BucketSeconds <= 0 || len(l.Timeline.Buckets) > analyze.MaxTimelineBuckets {
+					t.Errorf("%s: %d buckets of %v s", l.Server, len(l.Timeline.Buckets), l.Timeline.BucketSeconds)
+				}
+				sums := map[string]int64{}
+				for _, b := range l.Timeline.Buckets {
+					for k, v := range b {
+						if n, ok := v.(float64); ok {
+							sums[k] += int64(n)
+						}
+					}
+				}
+				for name, want := range map[string]int{
+					"syn_packets": l.SYNPackets, "synack_packets": l.SYNACKPackets,
+					"dropped_syn_packets": l.DroppedSYNPackets, "ignored_ack_segments": l.IgnoredACKSegments,
+					"server_rsts": l.ServerRSTs, "client_rsts": l.ClientRSTs, "syncookie_synacks": l.SyncookieSYNACKs,
+				} {
+					if sums[name] != int64(want) {
+						t.Errorf("%s: timeline %s adds up to %d, listener total %d", l.Server, name, sums[name], want)
+					}
+				}
+				n := 0
+				for _, b := range l.HandshakeHistogram {
+					n += b.Count
+				}
+				if want := 0; l.HandshakeCount != nil {
+					want = l.HandshakeCount.Count
+					if n != want {
+						t.Errorf("%s: histogram counts %d handshakes, handshake_ms %d", l.Server, n, want)
+					}
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,276 @@
+package analyze
+
+import (
+	"slices"
+	"time"
+
+	"github.com/synq/synq/reassemble"
+)
+
+// Timeline counts a listener's handshake packets over time in buckets of
+// equal width. The width is the finest step of timelineWidths that keeps
+// the capture within MaxTimelineBuckets, so memory is bounded by the
+// bucket count whatever the number of attempts or the capture's length.
+//
+// An Attempt keeps the first and last time of its SYNs, SYN-ACKs and so on
+// plus counts, not every packet's time. The events in between are placed
+// as Linux sends them: retransmissions with doubling gaps (1 s, 2 s, 4 s
+// ... scaled to fit between the first and the last). Dropped SYNs are the
+// first ones of their attempt (those before the answered one), ignored
+// ACKs spread from the handshake ACK to the attempt's last packet, and all
+// RSTs of an attempt sit at its first RST in that direction. Counts per
+// bucket are therefore exact for attempts with one packet of a kind and
+// close (within a retransmission gap) otherwise; totals are always exact.
+type Timeline struct {
+	// Start is the start of the first bucket (capture nanoseconds, a
+	// multiple of Width since the Unix epoch); zero when empty.
+	Start int64
+	Width time.Duration
+	// Buckets are consecutive from Start; bucket i covers
+	// [Start+i*Width, Start+(i+1)*Width).
+	Buckets []TimelineBucket
+}
+
+// TimelineBucket counts the packets of one bucket.
+type TimelineBucket struct {
+	SYNs             int // client SYNs, retransmissions included
+	SYNACKs          int // server SYN-ACKs, retransmissions included
+	SyncookieSYNACKs int // of which taken for syncookies
+	DroppedSYNs      int // SYNs the server did not answer
+	IgnoredACKs      int // client segments after the SYN-ACK the server did not take
+	ServerRSTs       int
+	ClientRSTs       int
+	// HalfOpen is the most requests estimated to be held in the SYN
+	// queue at once during the bucket (Signs.MaxHalfOpen over time).
+	HalfOpen int
+}
+
+// MaxTimelineBuckets bounds a Timeline's length.
+const MaxTimelineBuckets = 300
+
+// timelineWidths are the bucket widths, each a multiple of the one before
+// so that buckets merge exactly when the capture outgrows a width; all
+// divide a day, so buckets start on round UTC times. Past a day, widths
+// double.
+var timelineWidths = [...]time.Duration{
+	10 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	time.Second, 2 * time.Second, 10 * time.Second, 30 * time.Second,
+	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// timeline accumulates a Timeline; the zero value is empty.
+type timeline struct {
+	step    int   // index into timelineWidths, or beyond for doubled days
+	first   int64 // absolute index (time / width) of buckets[0]
+	buckets []TimelineBucket
+}
+
+func timelineWidth(step int) int64 {
+	if step < len(timelineWidths) {
+		return int64(timelineWidths[step])
+	}
+	return int64(timelineWidths[len(timelineWidths)-1]) << (step - len(timelineWidths) + 1)
+}
+
+// floorDiv divides rounding towards minus infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// bucket returns the bucket holding time t (not zero), growing and
+// coarsening the timeline as needed.
+func (tl *timeline) bucket(t int64) *TimelineBucket {
+	for {
+		i := floorDiv(t, timelineWidth(tl.step))
+		switch {
+		case len(tl.buckets) == 0:
+			tl.first = i
+			tl.buckets = append(tl.buckets, TimelineBucket{})
+			return &tl.buckets[0]
+		case i >= tl.first && i < tl.first+int64(len(tl.buckets)):
+			return &tl.buckets[i-tl.first]
+		}
+		lo, hi := min(i, tl.first), max(i, tl.first+int64(len(tl.buckets))-1)
+		if hi-lo+1 > MaxTimelineBuckets {
+			tl.coarsen()
+			continue
+		}
+		if i < tl.first {
+			tl.buckets = slices.Insert(tl.buckets, 0, make([]TimelineBucket, tl.first-i)...)
+			tl.first = i
+		} else {
+			tl.buckets = append(tl.buckets, make([]TimelineBucket, i-tl.first-int64(len(tl.buckets))+1)...)
+		}
+		return &tl.buckets[i-tl.first]
+	}
+}
+
+// coarsen moves to the next width, merging buckets.
+func (tl *timeline) coarsen() {
+	w, nw := timelineWidth(tl.step), timelineWidth(tl.step+1)
+	tl.step++
+	first := floorDiv(tl.first*w, nw)
+	last := floorDiv((tl.first+int64(len(tl.buckets))-1)*w, nw)
+	merged := make([]TimelineBucket, last-first+1)
+	for j, b := range tl.buckets {
+		m := &merged[floorDiv((tl.first+int64(j))*w, nw)-first]
+		m.SYNs += b.SYNs
+		m.SYNACKs += b.SYNACKs
+		m.SyncookieSYNACKs += b.SyncookieSYNACKs
+		m.DroppedSYNs += b.DroppedSYNs
+		m.IgnoredACKs += b.IgnoredACKs
+		m.ServerRSTs += b.ServerRSTs
+		m.ClientRSTs += b.ClientRSTs
+	}
+	tl.first, tl.buckets = first, merged
+}
+
+// retransmitTimes calls f with the time of each of n packets sent from
+// first to last with doubling gaps, as Linux retransmits SYNs and
+// SYN-ACKs: packet k (0-based) at first + (last-first)*(2^k-1)/(2^(n-1)-1).
+func retransmitTimes(first, last int64, n int, f func(int64)) {
+	if first == 0 || n <= 0 {
+		return
+	}
+	if last < first || n == 1 {
+		last = first
+	}
+	for k := range n {
+		t := first
+		switch {
+		case k == n-1:
+			t = last
+		case k > 0 && n <= 62:
+			t = first + int64(float64(last-first)*float64(int64(1)<<k-1)/float64(int64(1)<<(n-1)-1))
+		}
+		f(t)
+	}
+}
+
+// add places one attempt's packets; cookie says its SYN-ACKs were taken
+// for syncookies.
+func (tl *timeline) add(a *reassemble.Attempt, cookie bool) {
+	k := 0
+	retransmitTimes(a.FirstSYN, a.LastSYN, a.SYNs, func(t int64) {
+		b := tl.bucket(t)
+		b.SYNs++
+		if k < a.DroppedSYNs {
+			b.DroppedSYNs++
+		}
+		k++
+	})
+	// A SYN the attempt does not have a time for (cannot happen with the
+	// tracker's records, but the totals must add up).
+	if extra := a.DroppedSYNs - k; extra > 0 && a.FirstPacket != 0 {
+		tl.bucket(a.FirstPacket).DroppedSYNs += extra
+	}
+	retransmitTimes(a.FirstSYNACK, a.LastSYNACK, a.SYNACKs, func(t int64) {
+		b := tl.bucket(t)
+		b.SYNACKs++
+		if cookie {
+			b.SyncookieSYNACKs++
+		}
+	})
+	if a.IgnoredSegments > 0 {
+		from := a.FirstACK
+		if !a.ClientAcked || from == 0 {
+			from = a.FirstPacket
+		}
+		retransmitTimes(from, a.LastPacket, a.IgnoredSegments, func(t int64) { tl.bucket(t).IgnoredACKs++ })
+	}
+	tl.addRSTs(a)
+}
+
+// addRSTs places an attempt's resets at its first reset in each direction
+// (mid-stream connections record no reset time: their last packet).
+func (tl *timeline) addRSTs(a *reassemble.Attempt) {
+	if a.ServerRSTs > 0 {
+		if t := cmpOr(a.FirstServerRST, a.LastPacket); t != 0 {
+			tl.bucket(t).ServerRSTs += a.ServerRSTs
+		}
+	}
+	if a.ClientRSTs > 0 {
+		if t := cmpOr(a.FirstClientRST, a.LastPacket); t != 0 {
+			tl.bucket(t).ClientRSTs += a.ClientRSTs
+		}
+	}
+}
+
+func cmpOr(a, b int64) int64 {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// result returns the Timeline, reaching to the end of the capture (end,
+// when not zero) so that the half-open estimate shows what was still held,
+// with the half-open estimate of each bucket from the SYN-queue occupancy.
+func (tl *timeline) result(halfOpen *occupancy, end int64) Timeline {
+	if len(tl.buckets) == 0 {
+		return Timeline{}
+	}
+	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets)}
+	if end != 0 {
+		cp.bucket(end)
+	}
+	w := timelineWidth(cp.step)
+	out := Timeline{Start: cp.first * w, Width: time.Duration(w), Buckets: cp.buckets}
+	peaks := halfOpen.levels(out.Start, w, len(out.Buckets))
+	for i := range out.Buckets {
+		out.Buckets[i].HalfOpen = peaks[i]
+	}
+	return out
+}
+
+// levels returns, for n buckets of width w from start, the most held at
+// once during each (with at's convention: what enters in a millisecond
+// counts before what leaves in it).
+func (o *occupancy) levels(start, w int64, n int) []int {
+	peak := make([]int, n)
+	if n == 0 {
+		return peak
+	}
+	keys := make([]int64, 0, len(o.blocks))
+	for k := range o.blocks {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	// level is what is held after the last event seen; filled says up to
+	// which bucket peak already holds the level carried into it.
+	level, filled := 0, -1
+	carry := func(upTo int) {
+		for filled < upTo && filled < n-1 {
+			filled++
+			peak[filled] = level
+		}
+	}
+walk:
+	for _, k := range keys {
+		for i, e := range o.blocks[k] {
+			if e[0] == 0 && e[1] == 0 {
+				continue
+			}
+			t := (k*1000 + int64(i)) * occBucket
+			if t < start {
+				level += int(e[0]) - int(e[1])
+				continue
+			}
+			b := int(min(floorDiv(t-start, w), int64(n)))
+			if b >= n {
+				break walk
+			}
+			carry(b)
+			level += int(e[0])
+			peak[b] = max(peak[b], level)
+			level -= int(e[1])
+		}
+	}
+	carry(n - 1)
+	return peak
+}

@@ -1,0 +1,278 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/host"
+)
+
+//go:embed html.tmpl
+var htmlTemplate string
+
+// WriteHTML writes the report as one self-contained HTML page: no script,
+// no external resource (a Content-Security-Policy forbids any fetch), the
+// charts inlined as SVG. Every string from the input goes through
+// html/template's escaping.
+func WriteHTML(w io.Writer, in *Input) error {
+	t, err := template.New("report").Parse(htmlTemplate)
+	if err != nil {
+		return fmt.Errorf("html template: %w", err)
+	}
+	d, err := buildHTML(in)
+	if err != nil {
+		return err
+	}
+	return t.Execute(w, d)
+}
+
+type htmlReport struct {
+	Title      string
+	Version    string
+	Verdict    htmlVerdict
+	Capture    htmlCapture
+	Listeners  []htmlListener
+	NoAttempts string
+	Reconcile  [][]string
+	Limits     []string
+	Clients    [][]string
+	ClientsCap string
+	Host       *htmlHost
+	Warnings   []string
+}
+
+type htmlVerdict struct {
+	Class, Headline, Confidence, Listener, Summary, Explained string
+	Evidence, Remedy, Also                                    []string
+}
+
+type htmlCapture struct {
+	Files                       []htmlFile
+	Packets, TCPPackets, Span   string
+	From, To                    string
+	LinkTypes                   string
+	Skipped                     string
+	Attempts, Failed, MidStream string
+	Vantage                     string
+}
+
+type htmlFile struct {
+	Name, Format, Packets string
+	Compressed, CutOff    bool
+}
+
+type htmlListener struct {
+	ID, Server                    string
+	Kind, Confidence, Summary     string
+	Attempts, Established, Failed string
+	Outcomes                      [][]string
+	Packets                       [][]string
+	Handshake                     string
+	FailureWindow                 string
+	Timeline, Latency             template.HTML
+	// NoCharts says why a listener has no charts.
+	NoCharts string
+}
+
+type htmlHost struct {
+	Interface string
+	Queues    [][]string
+	Counters  [][]string
+	NoCounter bool
+	Sysctls   [][]string
+	Ring      string
+}
+
+func buildHTML(in *Input) (*htmlReport, error) {
+	r := &in.Result
+	v := r.Verdict
+	d := &htmlReport{
+		Version: in.Version,
+		Verdict: htmlVerdict{
+			Class: verdictClass(v.Kind), Headline: kindWords[v.Kind], Confidence: string(v.Confidence),
+			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: kindExplained[v.Kind],
+			Evidence: sanitizeAll(v.Evidence), Remedy: sanitizeAll(v.Remedy), Also: sanitizeAll(alsoFound(r)),
+		},
+		Limits:   limitStatements(in),
+		Warnings: sanitizeAll(warnings(in)),
+	}
+	d.Title = "synq: " + d.Verdict.Headline
+	// Everything shown goes through Sanitize as in the table (control
+	// characters have no business in a page either) and html/template's
+	// escaping.
+	if len(r.Listeners) == 0 {
+		d.Verdict = htmlVerdict{Class: "neutral", Headline: "no TCP connection attempts found" + filterNote(in)}
+		d.Title = "synq: no connection attempts"
+		d.NoAttempts = d.Verdict.Headline
+	}
+	d.Capture = captureHTML(in)
+	for i := range r.Listeners {
+		l, err := listenerHTML(in, i)
+		if err != nil {
+			return nil, err
+		}
+		d.Listeners = append(d.Listeners, l)
+	}
+	for _, rc := range r.Reconciliation {
+		exp, left := "n/a", "n/a"
+		if rc.Explained != nil {
+			exp, left = count(int(*rc.Explained)), count(int(rc.Delta-*rc.Explained))
+		}
+		d.Reconcile = append(d.Reconcile, sanitizeAll([]string{rc.Counter, count(int(rc.Delta)), exp, left, rc.Note}))
+	}
+	for _, c := range r.WorstClients {
+		d.Clients = append(d.Clients, []string{c.Addr.String(), count(c.Attempts), count(c.Outcomes.Failed()), mostlyOutcome(&c.Outcomes)})
+	}
+	if r.ClientsOverflow {
+		d.ClientsCap = fmt.Sprintf("More than %s distinct clients: only the first ones are ranked.", count(analyze.MaxTrackedClients))
+	}
+	d.Host = hostHTML(in)
+	return d, nil
+}
+
+// verdictClass picks the verdict box's colour.
+func verdictClass(k analyze.Kind) string {
+	switch k {
+	case analyze.KindHealthy:
+		return "ok"
+	case analyze.KindInconclusive, analyze.KindDeferAccept:
+		return "neutral"
+	}
+	return "bad"
+}
+
+func captureHTML(in *Input) htmlCapture {
+	cs := in.Capture
+	c := htmlCapture{
+		Packets: count(int(cs.Packets)), TCPPackets: count(int(cs.TCPPackets)),
+		LinkTypes: Sanitize(strings.Join(cs.LinkTypes, ", ")), Skipped: strings.Join(skippedPackets(in), ", "),
+		Attempts: count(in.Result.Attempts), Failed: count(in.Result.Totals.Failed()), MidStream: count(in.Result.MidStream),
+	}
+	for _, f := range cs.Files {
+		c.Files = append(c.Files, htmlFile{Name: Sanitize(f.Name), Format: f.Format, Packets: count(int(f.Packets)),
+			Compressed: f.Compressed, CutOff: f.CutOff})
+	}
+	if cs.Packets > 0 {
+		c.Span = analyze.FormatDuration(time.Duration(cs.End - cs.Start))
+		c.From = time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05.000")
+		c.To = time.Unix(0, cs.End).UTC().Format("2006-01-02 15:04:05.000")
+	}
+	if len(in.Result.Listeners) > 0 {
+		c.Vantage = "Taken " + vantageWords(&in.Result.Listeners[0].Signs) + "."
+	}
+	return c
+}
+
+// maxChartedListeners bounds the page's size when a capture holds many
+// listeners (a port scan answered with resets makes one per port): each
+// listener's charts weigh some 50 KB.
+const maxChartedListeners = 20
+
+func listenerHTML(in *Input, i int) (htmlListener, error) {
+	l := &in.Result.Listeners[i]
+	v := l.Diagnosis.Verdict
+	h := htmlListener{
+		ID: fmt.Sprintf("listener-%d", i+1), Server: l.Server.String(),
+		Kind: kindWords[v.Kind], Confidence: string(v.Confidence), Summary: Sanitize(v.Summary),
+		Attempts: count(l.Attempts), Established: count(l.Outcomes[analyze.Established]), Failed: count(l.Outcomes.Failed()),
+		Handshake: "no handshake completed",
+	}
+	for _, o := range analyze.AllOutcomes() {
+		if n := l.Outcomes[o]; n > 0 {
+			meaning := outcomeHint[o]
+			if o == analyze.Established {
+				meaning = "handshake completed, connection taken"
+			}
+			h.Outcomes = append(h.Outcomes, []string{o.String(), count(n), percent(n, l.Attempts), meaning})
+		}
+	}
+	h.Packets = [][]string{
+		{"SYNs (retransmissions included)", count(l.SYNPackets)},
+		{"SYNs with no answer (dropped)", count(l.DroppedSYNPackets)},
+		{"SYN-ACKs", count(l.SYNACKPackets)},
+		{"SYN-ACK retransmissions", count(l.SYNACKRetransmits)},
+		{"syncookie SYN-ACKs", count(l.Signs.SyncookieSYNACKs)},
+		{"client segments after the SYN-ACK the server ignored", count(l.IgnoredACKSegments)},
+		{"RSTs from the server / from clients", count(l.ServerRSTs) + " / " + count(l.ClientRSTs)},
+		{"connections already open when the capture started", count(l.MidStream)},
+	}
+	if l.HandshakeN > 0 {
+		h.Handshake = fmt.Sprintf("median %s, 99th percentile %s, over %s completed handshakes",
+			analyze.FormatDuration(l.HandshakeP50), analyze.FormatDuration(l.HandshakeP99), count(l.HandshakeN))
+	}
+	if l.Outcomes.Failed() > 0 {
+		h.FailureWindow = time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000") + " to " +
+			time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000") + " UTC"
+	}
+	if i >= maxChartedListeners {
+		h.NoCharts = fmt.Sprintf("Charts are drawn for the %d listeners with the most failed attempts only; the JSON report has every listener's timeline.", maxChartedListeners)
+		return h, nil
+	}
+	var queues []host.QueueSample
+	if in.Live != nil {
+		for _, q := range in.Live.Queues {
+			if q.Listener.Port() == l.Server.Port() && (q.Listener.Addr().IsUnspecified() || q.Listener.Addr().Unmap() == l.Server.Addr().Unmap()) {
+				queues = append(queues, q)
+			}
+		}
+	}
+	svg, err := timelineChart(l, in.Capture.Start, in.Capture.End, queues)
+	if err != nil {
+		return h, err
+	}
+	h.Timeline = template.HTML(svg) // generated by vgsvg from our own labels; it escapes text
+	svg, err = latencyChart(l)
+	if err != nil {
+		return h, err
+	}
+	h.Latency = template.HTML(svg)
+	return h, nil
+}
+
+func limitStatements(in *Input) []string {
+	if l := analyze.EffectiveLimits(in.Host); l != nil {
+		return sanitizeAll(l.Statements)
+	}
+	return nil
+}
+
+func hostHTML(in *Input) *htmlHost {
+	if in.Live == nil {
+		return nil
+	}
+	h := &htmlHost{Interface: Sanitize(in.Live.Interface)}
+	for _, q := range host.Peaks(in.Live.Queues) {
+		h.Queues = append(h.Queues, []string{q.Listener.String(), fmt.Sprintf("%d / %d", q.MaxAcceptQueue, q.AcceptLimit),
+			count(q.MaxSynRecv), fmt.Sprintf("%d of %d", q.Full, q.Samples)})
+	}
+	d := listenDeltas(in)
+	for _, name := range host.ListenCounters {
+		if v, ok := d[name]; ok && v != 0 {
+			h.Counters = append(h.Counters, []string{name, fmt.Sprintf("%+d", v)})
+		}
+	}
+	h.NoCounter = in.Host != nil && in.Host.Deltas != nil && len(h.Counters) == 0
+	if in.Host != nil {
+		for _, k := range slices.Sorted(maps.Keys(in.Host.Sysctls)) {
+			h.Sysctls = append(h.Sysctls, sanitizeAll([]string{k, in.Host.Sysctls[k]}))
+		}
+	}
+	r := in.Live.Ring
+	h.Ring = fmt.Sprintf("%s frames received, %s dropped", count(int(r.Received)), count(int(r.Dropped)))
+	return h
+}
+
+func sanitizeAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = Sanitize(s)
+	}
+	return out
+}
