@@ -233,6 +233,7 @@ func (t *Tracker) guessSides(p *capture.Packet) (client, server netip.AddrPort) 
 func (t *Tracker) update(s *state, p *capture.Packet) {
 	s.Packets++
 	s.LastPacket = p.Time
+	s.Conn.add(p, p.Src == s.Client)
 	if p.Src == s.Client {
 		t.fromClient(s, p)
 	} else {
