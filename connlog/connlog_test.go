@@ -1,0 +1,163 @@
+package connlog
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/internal/golden"
+	"github.com/synq/synq/internal/synth"
+	"github.com/synq/synq/reassemble"
+)
+
+// script is synthetic: several clients (from=), covering what the real
+// captures do not: an attempt cut by the end of the capture (incomplete),
+// a connection without its handshake (midstream, flipped), missing
+// options, a retransmitted SYN, a sequence-number wrap.
+const script = `
+	# established, closed normally; client ISN wraps after the SYN
+	0 c S seq=4294967295 ts=100/0 from=10.0.0.1:40001
+	0.010 s S. ack=0 ts=900/100 from=10.0.0.1:40001
+	0.020 c . seq=0 ack=5001 from=10.0.0.1:40001
+	0.030 c P. seq=0 ack=5001 len=300 from=10.0.0.1:40001
+	0.040 s P. ack=300 len=1000 from=10.0.0.1:40001
+	0.050 c F. seq=300 ack=6001 from=10.0.0.1:40001
+	0.060 s F. seq=6001 ack=301 from=10.0.0.1:40001
+	0.070 c . seq=301 ack=6002 from=10.0.0.1:40001
+	# unanswered, retransmitted: failed even though the capture ends
+	# before the client gives up (only a lone SYN can be incomplete)
+	0.1 c S from=10.0.0.2:40002
+	1.1 c S from=10.0.0.2:40002
+	# a midstream connection: the server speaks first
+	0.2 s P. seq=7001 ack=9001 len=50 from=10.0.0.3:40003
+	0.21 c . seq=9001 ack=7051 from=10.0.0.3:40003
+	# rejected
+	0.3 c S from=10.0.0.4:40004
+	0.3001 s R. seq=0 ack=1001 from=10.0.0.4:40004
+	# a SYN just before the end: incomplete, not failed
+	9.5 c S from=10.0.0.5:40005
+	10 c . seq=1 ack=1 from=10.0.0.9:40009
+`
+
+// export runs the script through the tracker into a Writer and an
+// aggregator, as synq analyze does.
+func export(t *testing.T, f Format) ([]byte, analyze.Result) {
+	t.Helper()
+	pkts := synth.MustScript(script)
+	var buf bytes.Buffer
+	w := NewWriter(&buf, f)
+	agg := analyze.NewAggregator()
+	tr := reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) {
+		agg.Add(a)
+		w.Add(a)
+	})
+	for i := range pkts {
+		w.Begin(pkts[i].Time)
+		tr.Add(&pkts[i])
+	}
+	end := pkts[len(pkts)-1].Time
+	agg.CaptureEnd = end
+	w.SetCaptureEnd(end)
+	tr.Flush()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), agg.Result()
+}
+
+func TestSyntheticGolden(t *testing.T) {
+	for _, c := range []struct {
+		f    Format
+		file string
+	}{{JSONL, "testdata/synthetic.jsonl"}, {Zeek, "testdata/synthetic.log"}} {
+		out, _ := export(t, c.f)
+		golden.Check(t, c.file, out)
+	}
+}
+
+// The outcomes in the export are the aggregator's, incomplete included:
+// both classify each attempt once, with the capture end only for those
+// the final Flush finishes.
+func TestOutcomesAgreeWithAggregator(t *testing.T) {
+	out, res := export(t, JSONL)
+	got := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		_, rest, _ := strings.Cut(line, `"outcome":"`)
+		o, _, _ := strings.Cut(rest, `"`)
+		got[o]++
+	}
+	for _, o := range analyze.AllOutcomes() {
+		if got[o.String()] != res.Totals[o] {
+			t.Errorf("%s: %d exported, %d aggregated", o, got[o.String()], res.Totals[o])
+		}
+	}
+	if got["incomplete"] != 1 || got["midstream"] != res.MidStream || res.MidStream != 2 {
+		t.Errorf("incomplete %d (want 1), midstream %d (aggregator %d, want 2)", got["incomplete"], got["midstream"], res.MidStream)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n -= len(p); f.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+func TestWriteErrorIsKept(t *testing.T) {
+	w := NewWriter(&failWriter{n: 100}, JSONL)
+	pkts := synth.MustScript("0 c S\n0.01 s R. seq=0 ack=1001")
+	tr := reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) {
+		for i := 0; i < 1000; i++ { // past the 64 KiB buffer
+			w.Add(a)
+		}
+	})
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	tr.Flush()
+	if w.Err() == nil {
+		t.Fatal("no error after 1000 records into a 100-byte writer")
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Close: %v, want the write error", err)
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, c := range []struct {
+		flag, file string
+		want       Format
+		bad        bool
+	}{
+		{"", "conns.jsonl", JSONL, false},
+		{"", "out", JSONL, false},
+		{"", "conn.log", Zeek, false},
+		{"jsonl", "conn.log", JSONL, false},
+		{"zeek", "x.jsonl", Zeek, false},
+		{"csv", "x", 0, true},
+	} {
+		f, err := ParseFormat(c.flag, c.file)
+		if (err != nil) != c.bad || f != c.want {
+			t.Errorf("ParseFormat(%q, %q) = %v, %v", c.flag, c.file, f, err)
+		}
+	}
+}
+
+func TestUIDs(t *testing.T) {
+	out, _ := export(t, Zeek)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		uid := strings.Split(line, "\t")[1]
+		if len(uid) < 10 || uid[0] != 'C' || seen[uid] {
+			t.Errorf("uid %q: want C + base62, unique", uid)
+		}
+		seen[uid] = true
+	}
+}
