@@ -31,9 +31,10 @@ func validateConnections(file, format, output string) error {
 
 // connsFile is the open --connections export.
 type connsFile struct {
-	name string
-	f    *os.File // nil for standard output
-	w    *connlog.Writer
+	name   string
+	f      *os.File // nil for standard output
+	w      *connlog.Writer
+	closed bool
 }
 
 // createConnections opens the export before any input is read, so that a
@@ -56,8 +57,12 @@ func createConnections(ios *IOStreams, name, format string) (*connsFile, error) 
 	return c, nil
 }
 
-// err is the export's write error as an exit error (code 4).
+// err is the export's write error as an exit error (code 4); nil for a
+// nil c.
 func (c *connsFile) err() error {
+	if c == nil {
+		return nil
+	}
 	if err := c.w.Err(); err != nil {
 		return withCode(exitOutput, fmt.Errorf("writing connections to %s: %w", c.display(), err))
 	}
@@ -73,9 +78,10 @@ func (c *connsFile) display() string {
 
 // close ends and closes the export; a nil c does nothing.
 func (c *connsFile) close() error {
-	if c == nil {
+	if c == nil || c.closed {
 		return nil
 	}
+	c.closed = true
 	if err := c.w.Close(); err != nil {
 		if c.f != nil {
 			c.f.Close()
@@ -93,9 +99,10 @@ func (c *connsFile) close() error {
 // abort closes the export after a failure elsewhere, keeping what was
 // written.
 func (c *connsFile) abort() {
-	if c == nil {
+	if c == nil || c.closed {
 		return
 	}
+	c.closed = true
 	_ = c.w.Close()
 	if c.f != nil {
 		c.f.Close()
