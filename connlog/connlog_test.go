@@ -49,7 +49,7 @@ func export(t *testing.T, f Format) ([]byte, analyze.Result) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf, f)
 	agg := analyze.NewAggregator()
-	tr := reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) {
+	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, func(a *reassemble.Attempt) {
 		agg.Add(a)
 		w.Add(a)
 	})
@@ -110,7 +110,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 func TestWriteErrorIsKept(t *testing.T) {
 	w := NewWriter(&failWriter{n: 100}, JSONL)
 	pkts := synth.MustScript("0 c S\n0.01 s R. seq=0 ack=1001")
-	tr := reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) {
+	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, func(a *reassemble.Attempt) {
 		for i := 0; i < 1000; i++ { // past the 64 KiB buffer
 			w.Add(a)
 		}

@@ -146,6 +146,7 @@ type Attempt struct {
 	End     EndReason
 
 	// Conn is what the per-connection export needs: Zeek's conn_state,
-	// history and counts, followed packet by packet.
+	// history and counts, followed packet by packet when
+	// Config.ConnState is set.
 	Conn ConnState
 }

@@ -98,7 +98,7 @@ func TestConnStateSynthetic(t *testing.T) {
 // one runs a script that makes exactly one attempt.
 func one(t *testing.T, script string) Attempt {
 	t.Helper()
-	atts, _ := run(t, Config{}, script)
+	atts, _ := run(t, Config{ConnState: true}, script)
 	if len(atts) != 1 {
 		t.Fatalf("got %d attempts, want 1", len(atts))
 	}
@@ -269,4 +269,13 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// Without Config.ConnState the tracker leaves Attempt.Conn alone: the
+// analysis without --connections pays nothing for it.
+func TestConnStateOff(t *testing.T) {
+	atts, _ := run(t, Config{}, "0 c S\n0.01 s S.\n0.02 c .")
+	if len(atts) != 1 || atts[0].Conn != (ConnState{}) {
+		t.Errorf("Conn filled with ConnState off: %+v", atts)
+	}
 }

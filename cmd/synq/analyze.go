@@ -263,6 +263,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile) (*report.Input, error) {
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open,
 		VerifyChecksums: conns != nil})
+	cfg.ConnState = conns != nil
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}

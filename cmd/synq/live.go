@@ -265,7 +265,7 @@ func liveRun(opts *LiveOptions) error {
 	samplerDone := make(chan error, 1)
 	go func() { samplerDone <- sampleQueues(ctx, sampler, opts.Now, queues) }()
 
-	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts}
+	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts, ConnState: conns != nil}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = defaultMaxAttempts()
 	}
