@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
 	"github.com/synq/synq/internal/golden"
 	"github.com/synq/synq/internal/synth"
 	"github.com/synq/synq/reassemble"
@@ -159,5 +160,44 @@ func TestUIDs(t *testing.T) {
 			t.Errorf("uid %q: want C + base62, unique", uid)
 		}
 		seen[uid] = true
+	}
+}
+
+// A real-kernel capture with checksum offload on (testdata/README.md):
+// every segment's checksum is bad as captured, and Zeek's history marks
+// both sides with C.
+func TestOffloadCapture(t *testing.T) {
+	rd, err := capture.Open([]string{"testdata/offload-veth.pcap"}, capture.OpenOptions{VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var buf bytes.Buffer
+	w := NewWriter(&buf, Zeek)
+	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, w.Add)
+	var p capture.Packet
+	for rd.Next(&p) == nil {
+		w.Begin(p.Time)
+		tr.Add(&p)
+	}
+	w.SetCaptureEnd(rd.Summary().End)
+	tr.Flush()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "testdata/offload-veth.log", buf.Bytes())
+	rows := 0
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		rows++
+		h := strings.Split(line, "\t")[15]
+		if !strings.Contains(h, "C") || !strings.Contains(h, "c") {
+			t.Errorf("history %q: want C and c (bad checksums both ways)", h)
+		}
+	}
+	if rows != 3 {
+		t.Errorf("%d connections, want 3", rows)
 	}
 }
