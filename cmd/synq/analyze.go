@@ -97,7 +97,12 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   synq analyze trace-*.pcap
 
   # Straight from tcpdump
-  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -`
+  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -
+
+  # Also every connection attempt, one line each (JSON Lines, or a Zeek
+  # conn.log for a name ending in .log); fields in docs/connections.md
+  synq analyze --connections conns.jsonl incident.pcap
+  synq analyze --connections conn.log incident.pcap`
 
 // NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
 // tests of flag parsing.
