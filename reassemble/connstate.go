@@ -228,7 +228,7 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		c.scaled('T', fromOrig, &e.rxmt)
 	}
 
-	if !(orig(c).didClose && resp(c).didClose) {
+	if !(c.ends[0].didClose && c.ends[1].didClose) {
 		c.lastTime = p.Time
 	}
 	c.machine(e, peer, fromOrig, syn, fin, rst, ack, length)
@@ -242,9 +242,6 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		c.scaled('G', !fromOrig, &peer.gap)
 	}
 }
-
-func orig(c *ConnState) *zeekEnd { return &c.ends[0] }
-func resp(c *ConnState) *zeekEnd { return &c.ends[1] }
 
 // history is Zeek's update_history: S, H, F, R (again only with a new
 // sequence number), I (FIN+RST), Q (SYN with FIN or RST), D and A (once).
@@ -318,7 +315,7 @@ func (c *ConnState) machine(e, peer *zeekEnd, fromOrig, syn, fin, rst, ack bool,
 		}
 		if e.state == epInactive {
 			switch {
-			case !fromOrig && length == 0 && orig(c).state == epSYNSent:
+			case !fromOrig && length == 0 && c.ends[0].state == epSYNSent:
 				// An ACK of the SYN before the SYN-ACK: not a partial
 				// connection.
 			case ack && peer.state == epEstablished:
@@ -382,11 +379,12 @@ func (c *ConnState) scaled(code byte, fromOrig bool, n *uint32) {
 		return
 	}
 	*n++
-	for v := *n; v%10 == 0 || v == 1; v /= 10 {
-		if v == 1 {
-			c.addDir(code, fromOrig)
-			return
-		}
+	v := *n
+	for v%10 == 0 {
+		v /= 10
+	}
+	if v == 1 { // *n is a power of 10
+		c.addDir(code, fromOrig)
 	}
 }
 

@@ -122,6 +122,10 @@ func TestHistoryLetters(t *testing.T) {
 			"0.1 c P. len=100\n" + repeat(9, "0.2 c P. len=100"), "ShADT"},
 		{"ten retransmissions: TT", hs +
 			"0.1 c P. len=100\n" + repeat(10, "0.2 c P. len=100"), "ShADTT"},
+		{"a hundred retransmissions: TTT", hs +
+			"0.1 c P. len=100\n" + repeat(100, "0.2 c P. len=100"), "ShADTTT"},
+		{"ninety-nine: still TT", hs +
+			"0.1 c P. len=100\n" + repeat(99, "0.2 c P. len=100"), "ShADTT"},
 		{"bad checksums from the server (offload): c, cc at 10", `
 			0 c S
 			0.01 s S. sum=bad
