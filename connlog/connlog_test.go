@@ -3,6 +3,7 @@ package connlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -199,5 +200,60 @@ func TestOffloadCapture(t *testing.T) {
 	}
 	if rows != 3 {
 		t.Errorf("%d connections, want 3", rows)
+	}
+}
+
+// TestZeekDocumentedExample replays, as a synthetic script, the HTTP
+// connection of Zeek's manual ("Zeek Log Formats and Inspection",
+// zeek-docs log-formats.rst: tm1t.pcap, shown there packet by packet with
+// tcpdump) and checks synq's row against the conn.log row the manual
+// shows Zeek wrote for it:
+//
+//	0.254115  77  295  SF  -  -  0  ShADadFf  6  397  4  511
+//
+// (duration, orig/resp bytes, conn_state, local_orig/resp, missed_bytes,
+// history, orig pkts/IP bytes, resp pkts/IP bytes).
+func TestZeekDocumentedExample(t *testing.T) {
+	const c, s = 3723031366, 2993782376 // the ISNs in the manual
+	pkts := synth.MustScript(fmt.Sprintf(`
+		0        c S  seq=%[1]d ts=3137978796/0
+		0.082066 s S. seq=%[2]d ack=%[3]d ts=346747623/3137978796
+		0.082118 c .  seq=%[3]d ack=%[4]d ts=3137978878/346747623
+		0.082427 c P. seq=%[3]d ack=%[4]d len=77 ts=3137978878/346747623
+		0.170322 s .  seq=%[4]d ack=%[5]d ts=346747711/3137978878
+		0.173834 s P. seq=%[4]d ack=%[5]d len=295 ts=346747713/3137978878
+		0.173854 c .  seq=%[5]d ack=%[6]d ts=3137978970/346747713
+		0.174327 c F. seq=%[5]d ack=%[6]d ts=3137978970/346747713
+		0.254115 s F. seq=%[6]d ack=%[7]d ts=346747796/3137978970
+		0.254180 c .  seq=%[7]d ack=%[8]d ts=3137979050/346747796`,
+		c, s, c+1, s+1, c+78, s+296, c+79, s+297))
+	// The SYN and SYN-ACK also carry MSS, SACK-permitted and window
+	// scale: 20 bytes of options, not the 12 of timestamps alone.
+	pkts[0].IPLen, pkts[1].IPLen = 60, 60
+	var buf bytes.Buffer
+	w := NewWriter(&buf, Zeek)
+	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, w.Add)
+	for i := range pkts {
+		w.Begin(pkts[i].Time)
+		tr.Add(&pkts[i])
+	}
+	w.SetCaptureEnd(pkts[len(pkts)-1].Time)
+	tr.Flush()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var row []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if line != "" && line[0] != '#' {
+			row = strings.Split(line, "\t")
+		}
+	}
+	if len(row) != len(zeekFields) {
+		t.Fatalf("row %q", row)
+	}
+	// Columns from duration to resp_ip_bytes.
+	got := strings.Join(row[8:20], " ")
+	if want := "0.254115 77 295 SF - - 0 ShADadFf 6 397 4 511"; got != want {
+		t.Errorf("got  %s\nwant %s (Zeek's manual)", got, want)
 	}
 }
