@@ -30,6 +30,13 @@ const (
 	cookieNeverRetransmitted
 )
 
+// IsSyncookie reports whether the attempt's SYN-ACK was taken for a
+// syncookie, by the same signs the listener counts use (cookieSignOf), for
+// the per-connection export. captureEnd as for Classify.
+func IsSyncookie(a *reassemble.Attempt, captureEnd int64) bool {
+	return cookieSignOf(a, captureEnd) != notCookie
+}
+
 // cookieSignOf classifies an attempt's SYN-ACK. captureEnd judges whether a
 // retransmission would have been seen.
 func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {

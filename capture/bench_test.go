@@ -14,9 +14,16 @@ import (
 
 const benchFrames = 10000
 
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkDecode(b *testing.B) { benchDecode(b, false) }
+
+// BenchmarkDecodeChecksums is BenchmarkDecode with TCP checksums verified
+// (what synq analyze --connections turns on).
+func BenchmarkDecodeChecksums(b *testing.B) { benchDecode(b, true) }
+
+func benchDecode(b *testing.B, verify bool) {
 	frames := bigCapture(b, benchFrames)
 	d := NewDecoder()
+	d.VerifyChecksums = verify
 	var p Packet
 	n := 0
 	for b.Loop() {

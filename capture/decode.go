@@ -128,6 +128,11 @@ type Decoder struct {
 	frag  layers.IPv6Fragment
 	tcp   tcpLayer
 
+	// VerifyChecksums makes Decode check TCP checksums (Packet.Checksum)
+	// where the whole segment was captured. Off by default: it reads every
+	// payload byte, which only the per-connection export needs.
+	VerifyChecksums bool
+
 	parsers [nFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 
@@ -213,7 +218,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 			return KindNonTCP
 		}
 		if d.decoded[n-1] == layers.LayerTypeTCP {
-			return d.fill(d.tcp.Contents, ts, p)
+			return d.fill(d.tcp.Contents, len(d.tcp.Payload), ts, p)
 		}
 		next, rest = last.NextLayerType(), last.LayerPayload()
 	}
@@ -226,7 +231,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		if len(rest) < minTCPBytes {
 			return KindTruncated
 		}
-		return d.fill(rest, ts, p)
+		return d.fill(rest, -1, ts, p)
 	case next == gopacket.LayerTypeFragment:
 		return KindFragment
 	case err != nil && parser.Truncated:
@@ -284,8 +289,9 @@ const minTCPBytes = 14
 
 // fill copies the TCP segment starting at seg and its innermost IP header
 // into p. seg is the whole TCP header, or, when the snap length cut it, the
-// captured rest of the frame (at least minTCPBytes).
-func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
+// captured rest of the frame (at least minTCPBytes). payload is the number
+// of payload bytes captured after a whole header, -1 when it was cut.
+func (d *Decoder) fill(seg []byte, payload int, ts int64, p *Packet) Kind {
 	// The innermost IP layer: the last IPv4 or IPv6 in decoded.
 	var (
 		ipStart  []byte // the IP header's bytes, up to the end of the capture
@@ -356,10 +362,60 @@ func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
 	// Payload length from the IP length field: the TCP header's offset from
 	// the IP header (both slice the same frame buffer, so the difference of
 	// their capacities is the offset) is IP header + extension headers.
-	if n := ipTotal - (cap(ipStart) - cap(seg)) - hdrLen; n > 0 {
+	tcpLen := ipTotal - (cap(ipStart) - cap(seg))
+	if n := tcpLen - hdrLen; n > 0 {
 		p.PayloadLen = uint32(n)
 	}
+	if ipTotal > 0 {
+		p.IPLen = uint32(ipTotal)
+	}
+	// Like Zeek, only a segment captured whole can be verified (a cut one
+	// would always look bad). The sum is over the segment as the IP length
+	// says, so seg is extended over the payload that follows it in the
+	// same buffer.
+	if d.VerifyChecksums && payload >= 0 && tcpLen >= hdrLen && len(seg) == hdrLen && hdrLen+payload == tcpLen {
+		p.Checksum = ChecksumBad
+		if tcpChecksumOK(src, dst, seg[:tcpLen]) {
+			p.Checksum = ChecksumGood
+		}
+	}
 	return KindTCP
+}
+
+// tcpChecksumOK verifies a TCP segment's checksum over the IPv4 or IPv6
+// pseudo-header (RFC 9293 3.1, RFC 8200 8.1): addresses, protocol 6 and
+// the segment length, then the segment, checksum field included; a valid
+// one sums to 0xffff in ones' complement.
+func tcpChecksumOK(src, dst netip.Addr, seg []byte) bool {
+	var sum uint64
+	if src.Is4() {
+		a, b := src.As4(), dst.As4()
+		sum += uint64(binary.BigEndian.Uint32(a[:])) + uint64(binary.BigEndian.Uint32(b[:]))
+	} else {
+		a, b := src.As16(), dst.As16()
+		for i := 0; i < 16; i += 4 {
+			sum += uint64(binary.BigEndian.Uint32(a[i:])) + uint64(binary.BigEndian.Uint32(b[i:]))
+		}
+	}
+	sum += 6 + uint64(len(seg))
+	// 32-bit words into a 64-bit sum: no carry is lost before the fold
+	// for any segment an IP length allows.
+	b := seg
+	for len(b) >= 4 {
+		sum += uint64(binary.BigEndian.Uint32(b))
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		sum += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint64(b[0]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return sum == 0xffff
 }
 
 // parseOptions reads MSS, window scale, SACK-permitted and timestamps from

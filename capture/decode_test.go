@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -85,6 +86,8 @@ func decodeCases(tb testing.TB) []decodeCase {
 	ext6 := withIPv6Ext(s6, [2]int{int(layers.IPProtocolIPv6HopByHop), 8}, [2]int{int(layers.IPProtocolIPv6Destination), 16})
 	rt6 := withIPv6Ext(s6, [2]int{int(layers.IPProtocolIPv6Routing), 24}, [2]int{int(layers.IPProtocolIPv6Destination), 8})
 	atomic6 := withIPv6Frag(s6, 0, false)
+	// The same segment behind extension headers: the IP length counts them.
+	withExt := func(p []byte) Packet { w := w6; w.IPLen = uint32(len(p)); return w }
 
 	return []decodeCase{
 		{"ethernet ipv4 syn", layers.LinkTypeEthernet, ether(0x0800, s4), KindTCP, w4},
@@ -113,9 +116,9 @@ func decodeCases(tb testing.TB) []decodeCase {
 		{"null BE inet6 30", layers.LinkTypeNull, loop(binary.BigEndian, 30, s6), KindTCP, w6},
 		{"loop BE inet", layers.LinkTypeLoop, loop(binary.BigEndian, 2, s4), KindTCP, w4},
 		{"loop BE inet6 30", layers.LinkTypeLoop, loop(binary.BigEndian, 30, s6), KindTCP, w6},
-		{"ipv6 hop-by-hop + dstopts", layers.LinkTypeEthernet, ether(0x86dd, ext6), KindTCP, w6},
-		{"ipv6 routing + dstopts", layers.LinkTypeRaw, rt6, KindTCP, w6},
-		{"ipv6 atomic fragment", layers.LinkTypeRaw, atomic6, KindTCP, w6},
+		{"ipv6 hop-by-hop + dstopts", layers.LinkTypeEthernet, ether(0x86dd, ext6), KindTCP, withExt(ext6)},
+		{"ipv6 routing + dstopts", layers.LinkTypeRaw, rt6, KindTCP, withExt(rt6)},
+		{"ipv6 atomic fragment", layers.LinkTypeRaw, atomic6, KindTCP, withExt(atomic6)},
 		{"ipv6 first fragment", layers.LinkTypeRaw, withIPv6Frag(s6, 0, true), KindFragment, Packet{}},
 		{"ipv6 later fragment", layers.LinkTypeEthernet, ether(0x86dd, withIPv6Frag(s6, 100, false)), KindFragment, Packet{}},
 		{"ipv4 first fragment", layers.LinkTypeEthernet, ether(0x0800, fragment4(tb, true)), KindFragment, Packet{}},
@@ -155,8 +158,59 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeIPLenChecksum checks the IP total length and, with
+// VerifyChecksums, the TCP checksum verdict: good as gopacket computed
+// it, bad with one byte changed, unknown when the segment was cut.
+func TestDecodeIPLenChecksum(t *testing.T) {
+	s4, s6, d4 := syn4.ip(t), synack6.ip(t), data4.ip(t)
+	ext6 := withIPv6Ext(s6, [2]int{int(layers.IPProtocolIPv6HopByHop), 8}, [2]int{int(layers.IPProtocolIPv6Destination), 16})
+	odd := data4
+	odd.payload = 3 // an odd length: the last byte is padded
+	o4 := odd.ip(t)
+	corrupt := func(b []byte, i int) []byte {
+		c := bytes.Clone(b)
+		c[len(c)-i] ^= 0x40
+		return c
+	}
+	cases := []struct {
+		name   string
+		lt     layers.LinkType
+		data   []byte
+		verify bool
+		ipLen  int
+		sum    ChecksumState
+	}{
+		{"v4 syn", layers.LinkTypeRaw, s4, true, len(s4), ChecksumGood},
+		{"v4 syn not asked", layers.LinkTypeRaw, s4, false, len(s4), ChecksumUnknown},
+		{"v6 synack", layers.LinkTypeRaw, s6, true, len(s6), ChecksumGood},
+		{"v6 extension headers", layers.LinkTypeRaw, ext6, true, len(ext6), ChecksumGood},
+		{"v4 data", layers.LinkTypeEthernet, ether(0x0800, d4), true, len(d4), ChecksumGood},
+		{"v4 odd payload", layers.LinkTypeRaw, o4, true, len(o4), ChecksumGood},
+		{"v4 odd payload, last byte changed", layers.LinkTypeRaw, corrupt(o4, 1), true, len(o4), ChecksumBad},
+		{"v4 data, payload byte changed", layers.LinkTypeRaw, corrupt(d4, 7), true, len(d4), ChecksumBad},
+		{"v6 synack, option byte changed", layers.LinkTypeRaw, corrupt(s6, 2), true, len(s6), ChecksumBad},
+		{"ethernet trailer not summed", layers.LinkTypeEthernet, append(ether(0x0800, rst4.ip(t)), 1, 2, 3, 4, 5, 6), true, 40, ChecksumGood},
+		{"payload cut", layers.LinkTypeEthernet, ether(0x0800, d4)[:14+20+32+10], true, len(d4), ChecksumUnknown},
+		{"options cut", layers.LinkTypeEthernet, ether(0x0800, s4)[:14+20+20+8], true, len(s4), ChecksumUnknown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := NewDecoder()
+			d.VerifyChecksums = c.verify
+			var p Packet
+			if k := d.Decode(c.lt, c.data, 1, &p); k != KindTCP {
+				t.Fatalf("kind %v", k)
+			}
+			if int(p.IPLen) != c.ipLen || p.Checksum != c.sum {
+				t.Errorf("IPLen %d checksum %d, want %d %d", p.IPLen, p.Checksum, c.ipLen, c.sum)
+			}
+		})
+	}
+}
+
 func TestDecodeAllocs(t *testing.T) {
 	d := NewDecoder()
+	d.VerifyChecksums = true
 	cases := decodeCases(t)
 	var p Packet
 	allocs := testing.AllocsPerRun(100, func() {

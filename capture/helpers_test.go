@@ -110,8 +110,23 @@ func (s seg) ip(tb testing.TB) []byte {
 // want is the Packet Decode should produce for s (options filled in by
 // the caller).
 func (s seg) want(ts int64, o TCPOptions) Packet {
+	// IP length: the fixed IP header, the TCP header with its options
+	// padded to 4 bytes as gopacket serialises them, the payload.
+	n := 20 + 20 + s.payload
+	if s.src.Addr().Is6() {
+		n += 20
+	}
+	opts := 0
+	for _, op := range s.opts {
+		if op.OptionType <= 1 {
+			opts++
+		} else {
+			opts += int(op.OptionLength)
+		}
+	}
+	n += (opts + 3) / 4 * 4
 	return Packet{Time: ts, Src: s.src, Dst: s.dst, Flags: s.flags, Seq: s.seq, Ack: s.ack,
-		Window: s.win, Opts: o, PayloadLen: uint32(s.payload)}
+		Window: s.win, Opts: o, PayloadLen: uint32(s.payload), IPLen: uint32(n)}
 }
 
 // withIPv6Ext inserts extension headers (each given as its type and total

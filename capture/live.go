@@ -35,6 +35,8 @@ type LiveOptions struct {
 	// Snaplen is the number of bytes kept of each frame (default
 	// LiveSnaplen).
 	Snaplen uint32
+	// VerifyChecksums sets Decoder.VerifyChecksums (see OpenOptions).
+	VerifyChecksums bool
 }
 
 // RingStats are the capture ring's own counters, from the kernel

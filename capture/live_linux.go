@@ -51,6 +51,7 @@ func OpenLive(o LiveOptions) (*Live, error) {
 		o.Snaplen = LiveSnaplen
 	}
 	l := &Live{dec: NewDecoder(), snaplen: o.Snaplen, anyPort: len(o.Ports) == 0}
+	l.dec.VerifyChecksums = o.VerifyChecksums
 	for _, p := range o.Ports {
 		l.ports[p/64] |= 1 << (p % 64)
 	}

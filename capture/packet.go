@@ -82,4 +82,26 @@ type Packet struct {
 	// Ports, Seq, Ack and Flags are always there: a frame cut before them
 	// is not a Packet.
 	OptionsCut bool
+
+	// IPLen is the IP packet's total length, headers included, from its
+	// length field (what Zeek sums into orig_ip_bytes/resp_ip_bytes).
+	IPLen uint32
+	// Checksum is the TCP checksum's validity: ChecksumUnknown unless the
+	// Decoder was asked to verify checksums and the whole segment was
+	// captured.
+	Checksum ChecksumState
 }
+
+// ChecksumState says what is known of a segment's TCP checksum.
+type ChecksumState uint8
+
+const (
+	// ChecksumUnknown: not verified (not asked for, or the snap length cut
+	// the segment, or an IPv6 jumbogram).
+	ChecksumUnknown ChecksumState = iota
+	ChecksumGood
+	// ChecksumBad: wrong. With checksum offload, a host's own outgoing
+	// segments are captured before the NIC fills the checksum in, so a
+	// capture on a server shows all of its segments as bad.
+	ChecksumBad
+)

@@ -51,6 +51,9 @@ type OpenOptions struct {
 	// kept: Linux sends identical RSTs microseconds apart, and a
 	// retransmission comes 200 ms later at the earliest.
 	KeepDuplicates bool
+	// VerifyChecksums sets Decoder.VerifyChecksums: Packet.Checksum is
+	// filled for segments captured whole.
+	VerifyChecksums bool
 }
 
 // DuplicateWindow is how close in time two identical TCP packets must be
@@ -192,6 +195,7 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 
 func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, error) {
 	s := &source{idx: idx, name: name, dec: NewDecoder()}
+	s.dec.VerifyChecksums = opts.VerifyChecksums
 	var in io.Reader
 	if name == StdinName {
 		s.name = StdinDisplay

@@ -144,4 +144,9 @@ type Attempt struct {
 
 	Packets int // packets of this attempt, both directions
 	End     EndReason
+
+	// Conn is what the per-connection export needs: Zeek's conn_state,
+	// history and counts, followed packet by packet when
+	// Config.ConnState is set.
+	Conn ConnState
 }

@@ -75,8 +75,13 @@ func loadBench(b *testing.B) []byte {
 }
 
 func openBytes(data []byte) (*capture.Reader, error) {
+	return openBytesOpts(data, false)
+}
+
+func openBytesOpts(data []byte, checksums bool) (*capture.Reader, error) {
 	return capture.Open([]string{"bench.pcap"}, capture.OpenOptions{
-		Open: func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		Open:            func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		VerifyChecksums: checksums,
 	})
 }
 
@@ -126,16 +131,23 @@ func BenchmarkDecode(b *testing.B) {
 
 // BenchmarkDecodeTrack is the analysis pipeline without rendering: read,
 // decode, track handshakes, classify and aggregate.
-func BenchmarkDecodeTrack(b *testing.B) {
+func BenchmarkDecodeTrack(b *testing.B) { benchDecodeTrack(b, false) }
+
+// BenchmarkDecodeTrackConnState is BenchmarkDecodeTrack with what
+// --connections adds before writing: checksums verified, Zeek's
+// conn_state and history followed per attempt.
+func BenchmarkDecodeTrackConnState(b *testing.B) { benchDecodeTrack(b, true) }
+
+func benchDecodeTrack(b *testing.B, conns bool) {
 	data := loadBench(b)
 	var n int
 	for b.Loop() {
-		r, err := openBytes(data)
+		r, err := openBytesOpts(data, conns)
 		if err != nil {
 			b.Fatal(err)
 		}
 		agg := analyze.NewAggregator()
-		tr := reassemble.NewTracker(reassemble.Config{}, agg.Add)
+		tr := reassemble.NewTracker(reassemble.Config{ConnState: conns}, agg.Add)
 		var p capture.Packet
 		n = 0
 		for {

@@ -28,6 +28,11 @@ type Config struct {
 	// creates one per packet). At the limit the tracker finishes the
 	// longest-idle tenth early (End = EndEvicted). Zero means no limit.
 	MaxAttempts int
+	// ConnState makes the tracker follow each attempt as Zeek would
+	// (Attempt.Conn: conn_state, history, byte counts), for the
+	// per-connection export. Off, Attempt.Conn stays zero and packets
+	// cost nothing more.
+	ConnState bool
 }
 
 const (
@@ -233,6 +238,9 @@ func (t *Tracker) guessSides(p *capture.Packet) (client, server netip.AddrPort) 
 func (t *Tracker) update(s *state, p *capture.Packet) {
 	s.Packets++
 	s.LastPacket = p.Time
+	if t.cfg.ConnState {
+		s.Conn.add(p, p.Src == s.Client)
+	}
 	if p.Src == s.Client {
 		t.fromClient(s, p)
 	} else {

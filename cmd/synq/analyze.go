@@ -32,6 +32,10 @@ type AnalyzeOptions struct {
 	Sysctl      string
 	MaxAttempts int
 	CPUProfile  string
+	// Connections is the per-connection export file ("-": standard
+	// output), ConnectionsFormat its format ("" from the file name).
+	Connections       string
+	ConnectionsFormat string
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -96,7 +100,12 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   synq analyze trace-*.pcap
 
   # Straight from tcpdump
-  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -`
+  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -
+
+  # Also every connection attempt, one line each (JSON Lines, or a Zeek
+  # conn.log for a name ending in .log); fields in docs/connections.md
+  synq analyze --connections conns.jsonl incident.pcap
+  synq analyze --connections conn.log incident.pcap`
 
 // NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
 // tests of flag parsing.
@@ -132,6 +141,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server (nstat, nstat -a, nstat -j, netstat -s or /proc/net/netstat+snmp): twice, before and after the capture, or once from plain nstat (changes)")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
+	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -154,6 +164,9 @@ func (o *AnalyzeOptions) validate() error {
 	}
 	if o.MaxAttempts < 0 {
 		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
+	}
+	if err := validateConnections(o.Connections, o.ConnectionsFormat, o.Output); err != nil {
+		return err
 	}
 	if len(o.Nstat) > 2 {
 		return usageErrorf("--nstat: give one snapshot (deltas) or two (before and after), not %d", len(o.Nstat))
@@ -214,8 +227,16 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	if err != nil {
 		return err
 	}
-	in, err := readCaptures(opts, cfg)
+	conns, err := createConnections(opts.IO, opts.Connections, opts.ConnectionsFormat)
 	if err != nil {
+		return err
+	}
+	in, err := readCaptures(opts, cfg, conns)
+	if err != nil {
+		conns.abort()
+		return err
+	}
+	if err := conns.close(); err != nil {
 		return err
 	}
 	in.Version = opts.Version
@@ -245,9 +266,12 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	return nil
 }
 
-// readCaptures runs the pipeline: read and decode, track, aggregate.
-func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, error) {
-	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open})
+// readCaptures runs the pipeline: read and decode, track, aggregate, and
+// export each attempt to conns (when not nil) as it is finished.
+func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile) (*report.Input, error) {
+	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open,
+		VerifyChecksums: conns != nil})
+	cfg.ConnState = conns != nil
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}
@@ -256,7 +280,14 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, e
 	defer stopProgress()
 
 	agg := analyze.NewAggregator()
-	tr := reassemble.NewTracker(cfg, agg.Add)
+	emit := agg.Add
+	if conns != nil {
+		emit = func(a *reassemble.Attempt) {
+			agg.Add(a)
+			conns.w.Add(a)
+		}
+	}
+	tr := reassemble.NewTracker(cfg, emit)
 	var p capture.Packet
 	for {
 		err := rd.Next(&p)
@@ -266,13 +297,24 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, e
 		if err != nil {
 			return nil, withCode(exitInput, err)
 		}
+		if conns != nil {
+			conns.w.Begin(p.Time)
+			if err := conns.err(); err != nil {
+				return nil, err
+			}
+		}
 		tr.Add(&p)
 	}
 	sum := rd.Summary()
 	if sum.Packets == 0 {
 		return nil, withCode(exitInput, errors.New(noPacketsMessage(sum)))
 	}
+	// Attempts finished before now were complete; those Flush finishes
+	// are judged against the end of the capture, by both.
 	agg.CaptureEnd = sum.End
+	if conns != nil {
+		conns.w.SetCaptureEnd(sum.End)
+	}
 	tr.Flush()
 	res := agg.Result()
 	res.Evicted = tr.Stats().Evicted

@@ -55,6 +55,15 @@ func TestAnalyzeFlags(t *testing.T) {
 		{args: []string{"--server", "nope", "a"}, wantErr: "--server", wantCode: exitUsage},
 		{args: []string{"-", "-"}, wantErr: "only once", wantCode: exitUsage},
 		{args: []string{"--bogus", "a"}, wantErr: "unknown flag", wantCode: exitUsage},
+		{args: []string{"--connections", "c.log", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Connections != "c.log" || o.ConnectionsFormat != "" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"--connections", "-", "-o", "r.txt", "--connections-format", "zeek", "a"}},
+		{args: []string{"--connections", "c", "--connections-format", "csv", "a"}, wantErr: `unknown format "csv"`, wantCode: exitUsage},
+		{args: []string{"--connections-format", "zeek", "a"}, wantErr: "needs --connections", wantCode: exitUsage},
+		{args: []string{"--connections", "-", "a"}, wantErr: "-o FILE", wantCode: exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

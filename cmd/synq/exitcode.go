@@ -24,7 +24,7 @@ const exitCodeHelp = `Exit codes:
   2  bad flags or arguments
   3  no usable input: missing file, not a capture, unsupported link type,
      or no packets at all
-  4  the report could not be written
+  4  the report (or the --connections export) could not be written
   5  synq live: not permitted to capture (needs root or CAP_NET_RAW)`
 
 // exitErr carries an exit code up to run, which prints the error once.

@@ -46,6 +46,10 @@ type LiveOptions struct {
 	Output      string
 	RingSizeMiB int
 	MaxAttempts int
+	// Connections and ConnectionsFormat: the per-connection export, as
+	// for synq analyze.
+	Connections       string
+	ConnectionsFormat string
 }
 
 const liveLong = `Capture on a network interface of this server (AF_PACKET, filtered in the
@@ -143,6 +147,7 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 	f.StringVarP(&opts.Output, "output", "o", "", "write the final report to this file instead of standard output")
 	f.IntVar(&opts.RingSizeMiB, "ring-size", 32, "capture ring size in MiB (raise it if the ring drops frames)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once (0: from available memory)")
+	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -179,7 +184,7 @@ func (o *LiveOptions) validate() error {
 	if o.MaxAttempts < 0 {
 		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
 	}
-	return nil
+	return validateConnections(o.Connections, o.ConnectionsFormat, o.Output)
 }
 
 // queueEvery is how often the listen queues are sampled.
@@ -201,7 +206,8 @@ func liveRun(opts *LiveOptions) error {
 
 	// Open everything before the first snapshot, so that the counters
 	// and the capture cover the same span.
-	src, err := capture.OpenLive(capture.LiveOptions{Interface: opts.Interface, Ports: ports, RingBytes: opts.RingSizeMiB << 20})
+	src, err := capture.OpenLive(capture.LiveOptions{Interface: opts.Interface, Ports: ports, RingBytes: opts.RingSizeMiB << 20,
+		VerifyChecksums: opts.Connections != ""})
 	if errors.Is(err, capture.ErrNeedPrivilege) {
 		return withCode(exitPermission, err)
 	}
@@ -223,6 +229,15 @@ func liveRun(opts *LiveOptions) error {
 		return withCode(exitInput, fmt.Errorf("reading kernel counters: %w", err))
 	}
 	start := opts.Now()
+	conns, err := createConnections(opts.IO, opts.Connections, opts.ConnectionsFormat)
+	if err != nil {
+		return err
+	}
+	defer conns.abort()
+	if conns != nil {
+		// A live capture starts now: the Zeek log's #open.
+		conns.w.Begin(start.UnixNano())
+	}
 
 	var bw *bundle.Writer
 	if opts.Dir != "" {
@@ -253,7 +268,7 @@ func liveRun(opts *LiveOptions) error {
 	samplerDone := make(chan error, 1)
 	go func() { samplerDone <- sampleQueues(ctx, sampler, opts.Now, queues) }()
 
-	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts}
+	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts, ConnState: conns != nil}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = defaultMaxAttempts()
 	}
@@ -264,6 +279,9 @@ func liveRun(opts *LiveOptions) error {
 		rates.attempt(a)
 		agg.Add(a)
 		recent.add(a)
+		if conns != nil {
+			conns.w.Add(a)
+		}
 	})
 
 	lines := opts.IO.Out
@@ -323,6 +341,9 @@ loop:
 		}
 		if err := takeQueues(); err != nil {
 			return withCode(exitOutput, err)
+		}
+		if err := conns.err(); err != nil {
+			return err
 		}
 		now := opts.Now()
 		stop := ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))
@@ -385,7 +406,13 @@ loop:
 
 	sum := src.Summary()
 	agg.CaptureEnd = max(sum.End, end.UnixNano())
+	if conns != nil {
+		conns.w.SetCaptureEnd(agg.CaptureEnd)
+	}
 	tr.Flush()
+	if err := conns.close(); err != nil {
+		return err
+	}
 	res := agg.Result()
 	res.Evicted = tr.Stats().Evicted
 	if w := report.RingWarning(ring); w != "" {

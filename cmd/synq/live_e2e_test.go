@@ -214,7 +214,8 @@ func runLive(t *testing.T, l *liveLab, c liveCase) (liveReport, string, string) 
 	bundleDir := filepath.Join(l.dir, "bundle")
 	reportPath := filepath.Join(l.dir, "report.json")
 	var synqOut, synqErr syncBuffer
-	args := []string{"live", "-i", liveSrvIf, "--port", "8080", "--interval", "1s", "-w", bundleDir, "--format", "json", "-o", reportPath}
+	args := []string{"live", "-i", liveSrvIf, "--port", "8080", "--interval", "1s", "-w", bundleDir, "--format", "json", "-o", reportPath,
+		"--connections", filepath.Join(l.dir, "conns.jsonl")}
 	if c.duration != "" {
 		args = append(args, "--duration", c.duration)
 	}
@@ -383,6 +384,28 @@ func TestLiveEndToEnd(t *testing.T) {
 			}
 			if r.Host.Sysctls["net.ipv4.tcp_synack_retries"] != "2" {
 				t.Errorf("sysctls from the server namespace: %v", r.Host.Sysctls)
+			}
+
+			// The per-connection export of the same run: one record
+			// per attempt, with the report's outcomes.
+			conns, err := os.ReadFile(filepath.Join(l.dir, "conns.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exported := map[string]int{}
+			for _, line := range strings.Split(strings.TrimSpace(string(conns)), "\n") {
+				var rec struct {
+					Outcome string `json:"outcome"`
+				}
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("--connections: %v: %q", err, line)
+				}
+				exported[rec.Outcome]++
+			}
+			for o, n := range ls.Outcomes {
+				if exported[o] != n {
+					t.Errorf("--connections: %d %s, report %d", exported[o], o, n)
+				}
 			}
 
 			off := analyzeBundle(t, l, dir)

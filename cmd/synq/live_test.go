@@ -44,6 +44,8 @@ func TestLiveFlags(t *testing.T) {
 		}},
 		{args: []string{"-i", "eth0", "--format", "yaml"}, wantErr: `unknown format "yaml"`, wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--interval", "10ms"}, wantErr: "--interval", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--connections", "-"}, wantErr: "-o FILE", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--connections", "c", "--connections-format", "csv"}, wantErr: `unknown format "csv"`, wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--count", "-1"}, wantErr: "--count", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--ring-size", "1"}, wantErr: "--ring-size", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "extra"}, wantErr: "unknown command", wantCode: exitError},

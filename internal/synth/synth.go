@@ -25,13 +25,15 @@ const Base = int64(1_700_000_000) * int64(time.Second)
 
 // Script parses one packet per line:
 //
-//	<seconds> <c|s> <flags> [seq=N] [ack=N] [len=N] [ts=VAL/ECR] [from=ADDR:PORT]
+//	<seconds> <c|s> <flags> [seq=N] [ack=N] [len=N] [ts=VAL/ECR] [win=N] [sum=bad|good] [from=ADDR:PORT]
 //
 // c is client to server, s server to client; flags use tcpdump letters
 // S F R P and '.' for ACK (e.g. "S", "S.", ".", "P.", "R.", "F."). The
 // sequence numbers default to a consistent handshake: client ISN 1000,
-// server ISN 5000. from= overrides the client endpoint (for several
-// clients in one script). Blank lines and # comments are skipped.
+// server ISN 5000. The window defaults to 64240; sum= sets the checksum
+// verdict (default unknown). from= overrides the client endpoint (for
+// several clients in one script). IPLen is that of an IP packet without
+// options. Blank lines and # comments are skipped.
 func Script(s string) ([]capture.Packet, error) {
 	var out []capture.Packet
 	for n, line := range strings.Split(s, "\n") {
@@ -69,7 +71,7 @@ func parseLine(line string) (capture.Packet, error) {
 	if err != nil {
 		return capture.Packet{}, err
 	}
-	p := capture.Packet{Time: Base + int64(math.Round(secs*float64(time.Second)))}
+	p := capture.Packet{Time: Base + int64(math.Round(secs*float64(time.Second))), Window: 64240}
 	for _, c := range f[2] {
 		switch c {
 		case 'S':
@@ -114,6 +116,15 @@ func parseLine(line string) (capture.Packet, error) {
 		switch k {
 		case "from":
 			client, err = netip.ParseAddrPort(v)
+		case "sum":
+			switch v {
+			case "bad":
+				p.Checksum = capture.ChecksumBad
+			case "good":
+				p.Checksum = capture.ChecksumGood
+			default:
+				err = fmt.Errorf("sum=%s: want bad or good", v)
+			}
 		case "ts":
 			val, ecr, _ := strings.Cut(v, "/")
 			var a, b uint64
@@ -132,6 +143,8 @@ func parseLine(line string) (capture.Packet, error) {
 				p.Ack = uint32(n)
 			case "len":
 				p.PayloadLen = uint32(n)
+			case "win":
+				p.Window = uint16(n)
 			default:
 				err = fmt.Errorf("unknown key %q", k)
 			}
@@ -144,6 +157,13 @@ func parseLine(line string) (capture.Packet, error) {
 		p.Src, p.Dst = client, Server
 	} else {
 		p.Src, p.Dst = Server, client
+	}
+	p.IPLen = 20 + 20 + p.PayloadLen
+	if p.Src.Addr().Is6() {
+		p.IPLen += 20
+	}
+	if p.Opts.HasTS {
+		p.IPLen += 12
 	}
 	return p, nil
 }

@@ -1,0 +1,383 @@
+// Package connlog writes one record per connection attempt (and per
+// connection seen without its handshake) as the tracker finishes them:
+// JSON Lines, or a Zeek conn.log (TSV). Records are streamed through a
+// buffered writer, never held: memory does not grow with the capture.
+// docs/connections.md describes both formats.
+package connlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/reassemble"
+)
+
+// Format is the file format of the export.
+type Format uint8
+
+const (
+	// JSONL: one JSON object per line, keys in a fixed order.
+	JSONL Format = iota
+	// Zeek: a Zeek conn.log in its default TSV form, header included.
+	Zeek
+)
+
+// Formats lists the --connections-format values.
+func Formats() []string { return []string{"jsonl", "zeek"} }
+
+// ParseFormat reads a --connections-format value. Empty chooses from the
+// file name: Zeek for a name ending in .log (conn.log), else JSON Lines.
+func ParseFormat(s, fileName string) (Format, error) {
+	switch s {
+	case "jsonl", "json":
+		return JSONL, nil
+	case "zeek":
+		return Zeek, nil
+	case "":
+		if strings.HasSuffix(fileName, ".log") {
+			return Zeek, nil
+		}
+		return JSONL, nil
+	}
+	return 0, fmt.Errorf("unknown format %q (want %s)", s, strings.Join(Formats(), " or "))
+}
+
+// Writer writes the records. Add is the tracker's emit function (with the
+// aggregator's); the first write error is kept and stops further writing:
+// check Err while reading, and Close at the end.
+type Writer struct {
+	bw     *bufio.Writer
+	format Format
+	// captureEnd judges attempts the end of the capture cut short; zero
+	// until SetCaptureEnd, as the tracker finishes only completed
+	// attempts before its Flush.
+	captureEnd int64
+	open       int64
+	header     bool
+	buf        []byte
+	err        error
+}
+
+// NewWriter returns a Writer in format f on w.
+func NewWriter(w io.Writer, f Format) *Writer {
+	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), format: f, buf: make([]byte, 0, 512)}
+}
+
+// Begin gives the time of the capture's first packet (ns), which a Zeek
+// log's #open line shows: the capture's time rather than the clock's, so
+// that the same capture always gives the same file.
+func (w *Writer) Begin(t int64) {
+	if w.open == 0 {
+		w.open = t
+	}
+}
+
+// SetCaptureEnd gives the capture's last packet time. Call it before the
+// tracker's Flush, as for analyze.Aggregator.CaptureEnd: the attempts
+// Flush finishes are classified against it (incomplete or failed).
+func (w *Writer) SetCaptureEnd(t int64) { w.captureEnd = t }
+
+// Err is the first write error, if any.
+func (w *Writer) Err() error { return w.err }
+
+// Close ends the file (a Zeek log's #close line) and flushes it. It does
+// not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.writeHeader()
+	if w.format == Zeek {
+		w.buf = append(w.buf[:0], "#close\t"...)
+		w.buf = appendZeekDate(w.buf, max(w.captureEnd, w.open))
+		w.buf = append(w.buf, '\n')
+		w.write()
+	}
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
+
+func (w *Writer) write() {
+	if w.err == nil {
+		_, w.err = w.bw.Write(w.buf)
+	}
+}
+
+// Add writes one finished attempt.
+func (w *Writer) Add(a *reassemble.Attempt) {
+	if w.err != nil {
+		return
+	}
+	w.writeHeader()
+	switch w.format {
+	case Zeek:
+		w.buf = w.appendZeek(w.buf[:0], a)
+	default:
+		w.buf = w.appendJSON(w.buf[:0], a)
+	}
+	w.write()
+}
+
+// zeekFields and zeekTypes are conn.log's columns (Zeek 4 to 7, without
+// the ip_proto column Zeek 6 added) and their Zeek types.
+var (
+	zeekFields = []string{"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+		"duration", "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp", "missed_bytes",
+		"history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"}
+	zeekTypes = []string{"time", "string", "addr", "port", "addr", "port", "enum", "string",
+		"interval", "count", "count", "string", "bool", "bool", "count",
+		"string", "count", "count", "count", "count", "set[string]"}
+)
+
+func (w *Writer) writeHeader() {
+	if w.header || w.err != nil {
+		return
+	}
+	w.header = true
+	if w.format != Zeek {
+		return
+	}
+	b := append(w.buf[:0], "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t"...)
+	b = appendZeekDate(b, w.open)
+	b = append(b, "\n#fields\t"...)
+	b = append(b, strings.Join(zeekFields, "\t")...)
+	b = append(b, "\n#types\t"...)
+	b = append(b, strings.Join(zeekTypes, "\t")...)
+	w.buf = append(b, '\n')
+	w.write()
+}
+
+// appendZeekDate formats t as Zeek's #open and #close do, in UTC.
+func appendZeekDate(b []byte, t int64) []byte {
+	return time.Unix(0, t).UTC().AppendFormat(b, "2006-01-02-15-04-05")
+}
+
+// outcome is the attempt's synq outcome: analyze.Classify, or
+// "midstream" for a connection first seen without a SYN.
+func (w *Writer) outcome(a *reassemble.Attempt) string {
+	if a.MidStream {
+		return "midstream"
+	}
+	return analyze.Classify(a, w.captureEnd).String()
+}
+
+func (w *Writer) appendZeek(b []byte, a *reassemble.Attempt) []byte {
+	c := &a.Conn
+	const unset = '-'
+	b = appendSeconds(b, a.FirstPacket)
+	b = append(b, '\t')
+	b = appendUID(b, a)
+	b = append(b, '\t')
+	b = a.Client.Addr().AppendTo(b)
+	b = append(b, '\t')
+	b = strconv.AppendUint(b, uint64(a.Client.Port()), 10)
+	b = append(b, '\t')
+	b = a.Server.Addr().AppendTo(b)
+	b = append(b, '\t')
+	b = strconv.AppendUint(b, uint64(a.Server.Port()), 10)
+	b = append(b, "\ttcp\t-\t"...)
+	// As Zeek: duration and byte counts only when the duration is not 0.
+	if d := c.LastTime() - a.FirstPacket; d > 0 {
+		b = appendSeconds(b, d)
+		b = append(b, '\t')
+		b = strconv.AppendUint(b, c.OrigBytes(), 10)
+		b = append(b, '\t')
+		b = strconv.AppendUint(b, c.RespBytes(), 10)
+	} else {
+		b = append(b, unset, '\t', unset, '\t', unset)
+	}
+	b = append(b, '\t')
+	b = append(b, c.State()...)
+	b = append(b, '\t', unset, '\t', unset, '\t') // local_orig, local_resp: no Site::local_nets
+	b = strconv.AppendUint(b, c.MissedBytes(), 10)
+	b = append(b, '\t')
+	if h := c.History(); h != "" {
+		b = append(b, h...)
+	} else {
+		b = append(b, unset)
+	}
+	for _, n := range [...]uint64{uint64(c.OrigPkts()), c.OrigIPBytes(), uint64(c.RespPkts()), c.RespIPBytes()} {
+		b = append(b, '\t')
+		b = strconv.AppendUint(b, n, 10)
+	}
+	b = append(b, '\t', unset) // tunnel_parents
+	return append(b, '\n')
+}
+
+func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
+	c := &a.Conn
+	b = append(b, `{"ts":`...)
+	b = appendSeconds(b, a.FirstPacket)
+	b = append(b, `,"uid":"`...)
+	b = appendUID(b, a)
+	b = append(b, `","orig_h":"`...)
+	b = a.Client.Addr().AppendTo(b)
+	b = append(b, `","orig_p":`...)
+	b = strconv.AppendUint(b, uint64(a.Client.Port()), 10)
+	b = append(b, `,"resp_h":"`...)
+	b = a.Server.Addr().AppendTo(b)
+	b = append(b, `","resp_p":`...)
+	b = strconv.AppendUint(b, uint64(a.Server.Port()), 10)
+	// A "tunnel" field (the encapsulation of tunnelled captures) goes
+	// here, after the 4-tuple it qualifies.
+	b = append(b, `,"outcome":"`...)
+	b = append(b, w.outcome(a)...)
+	b = append(b, `","conn_state":"`...)
+	b = append(b, c.State()...)
+	b = append(b, `","history":"`...)
+	b = append(b, c.History()...) // letters and ^ only: nothing to escape
+	b = append(b, `","syn_count":`...)
+	b = strconv.AppendInt(b, int64(a.SYNs), 10)
+	b = append(b, `,"synack_count":`...)
+	b = strconv.AppendInt(b, int64(a.SYNACKs), 10)
+	b = append(b, `,"syn_to_synack_ms":`...)
+	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
+		b = appendMillis(b, a.FirstSYNACK-a.SYNBeforeSYNACK)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"synack_to_ack_ms":`...)
+	if a.ClientAcked && a.SYNACKs > 0 {
+		b = appendMillis(b, a.FirstACK-a.FirstSYNACK)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"syncookie":`...)
+	b = strconv.AppendBool(b, !a.MidStream && analyze.IsSyncookie(a, w.captureEnd))
+	b = append(b, `,"client_syn":`...)
+	b = appendOpts(b, a.SYNOpts, !a.MidStream && a.SYNs > 0)
+	b = append(b, `,"server_syn":`...)
+	b = appendOpts(b, a.SYNACKOpts, a.SYNACKs > 0)
+	b = append(b, `,"duration":`...)
+	b = appendSeconds(b, max(c.LastTime()-a.FirstPacket, 0))
+	b = append(b, `,"orig_pkts":`...)
+	b = strconv.AppendUint(b, uint64(c.OrigPkts()), 10)
+	b = append(b, `,"resp_pkts":`...)
+	b = strconv.AppendUint(b, uint64(c.RespPkts()), 10)
+	b = append(b, `,"orig_bytes":`...)
+	b = strconv.AppendUint(b, c.OrigBytes(), 10)
+	b = append(b, `,"resp_bytes":`...)
+	b = strconv.AppendUint(b, c.RespBytes(), 10)
+	b = append(b, `,"orig_ip_bytes":`...)
+	b = strconv.AppendUint(b, c.OrigIPBytes(), 10)
+	b = append(b, `,"resp_ip_bytes":`...)
+	b = strconv.AppendUint(b, c.RespIPBytes(), 10)
+	b = append(b, `,"missed_bytes":`...)
+	b = strconv.AppendUint(b, c.MissedBytes(), 10)
+	return append(b, "}\n"...)
+}
+
+// appendOpts writes a SYN's or SYN-ACK's options, or null when there was
+// none; an option the segment did not carry is null.
+func appendOpts(b []byte, o capture.TCPOptions, seen bool) []byte {
+	if !seen {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"mss":`...)
+	if o.HasMSS {
+		b = strconv.AppendUint(b, uint64(o.MSS), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"wscale":`...)
+	if o.HasWScale {
+		b = strconv.AppendUint(b, uint64(o.WScale), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"sack_perm":`...)
+	b = strconv.AppendBool(b, o.SACKPerm)
+	b = append(b, `,"ts":`...)
+	if o.HasTS {
+		b = append(b, `{"tsval":`...)
+		b = strconv.AppendUint(b, uint64(o.TSval), 10)
+		b = append(b, `,"tsecr":`...)
+		b = strconv.AppendUint(b, uint64(o.TSecr), 10)
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	return append(b, '}')
+}
+
+// appendSeconds writes ns as seconds with 6 decimals (Zeek's time and
+// interval precision).
+func appendSeconds(b []byte, ns int64) []byte {
+	if ns < 0 {
+		b = append(b, '-')
+		ns = -ns
+	}
+	us := (ns + 500) / 1000
+	b = strconv.AppendInt(b, us/1e6, 10)
+	b = append(b, '.')
+	return appendPadded(b, us%1e6, 6)
+}
+
+// appendMillis writes ns as milliseconds with 3 decimals.
+func appendMillis(b []byte, ns int64) []byte {
+	if ns < 0 {
+		b = append(b, '-')
+		ns = -ns
+	}
+	us := (ns + 500) / 1000
+	b = strconv.AppendInt(b, us/1000, 10)
+	b = append(b, '.')
+	return appendPadded(b, us%1000, 3)
+}
+
+func appendPadded(b []byte, v int64, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendInt(d[:0], v, 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+// appendUID writes a Zeek-style uid ("C" and base62) derived from the
+// attempt's 4-tuple, client ISN and first packet time: stable from run to
+// run (golden files), distinct per attempt.
+func appendUID(b []byte, a *reassemble.Attempt) []byte {
+	h := fnv.New128a()
+	var buf [16 + 2 + 16 + 2 + 4 + 8]byte
+	ca, sa := a.Client.Addr().As16(), a.Server.Addr().As16()
+	copy(buf[0:], ca[:])
+	binary.BigEndian.PutUint16(buf[16:], a.Client.Port())
+	copy(buf[18:], sa[:])
+	binary.BigEndian.PutUint16(buf[34:], a.Server.Port())
+	binary.BigEndian.PutUint32(buf[36:], a.ClientISN)
+	binary.BigEndian.PutUint64(buf[40:], uint64(a.FirstPacket))
+	h.Write(buf[:])
+	var sum [16]byte
+	s := h.Sum(sum[:0])
+	// 96 bits, as Zeek's uids carry.
+	hi, lo := uint64(binary.BigEndian.Uint32(s[0:4])), binary.BigEndian.Uint64(s[4:12])
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var out [17]byte
+	i := len(out)
+	for hi != 0 || lo != 0 {
+		// Divide the 96-bit number hi:lo by 62.
+		qh, rh := hi/62, hi%62
+		// (rh<<64 + lo) / 62 without 128-bit arithmetic: rh < 62, so
+		// split lo into 32-bit halves.
+		x := rh<<32 | lo>>32
+		q1, r1 := x/62, x%62
+		y := r1<<32 | lo&0xffffffff
+		q2, r2 := y/62, y%62
+		hi, lo = qh, q1<<32|q2
+		i--
+		out[i] = digits[r2]
+	}
+	b = append(b, 'C')
+	return append(b, out[i:]...)
+}

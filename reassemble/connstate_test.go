@@ -1,0 +1,285 @@
+package reassemble
+
+import (
+	"testing"
+)
+
+// Synthetic scripts, one per Zeek conn_state. The expected conn_state is
+// the definition in Zeek's base/protocols/conn/main.zeek, and the
+// histories follow the letters it documents (upper case originator, lower
+// case responder), e.g. the "ShADadFf" of a normal connection.
+func TestConnStateSynthetic(t *testing.T) {
+	cases := []struct {
+		name, script string
+		state, hist  string
+		origBytes    uint64
+		respBytes    uint64
+	}{
+		{"S0: attempt, no reply (retransmissions keep one S)", `
+			0 c S
+			1 c S
+			3 c S`, "S0", "S", 0, 0},
+		{"S1: established, not terminated", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c P. len=100
+			0.04 s P. len=200 ack=1101`, "S1", "ShADd", 100, 200},
+		{"SF: normal establishment and termination", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c P. len=100
+			0.04 s P. len=200 ack=1101
+			0.05 c F. seq=1101 ack=5201
+			0.06 s F. seq=5201 ack=1102
+			0.07 c . seq=1102 ack=5202`, "SF", "ShADdFf", 100, 200},
+		{"REJ: rejected", `
+			0 c S
+			0.01 s R. seq=0 ack=1001`, "REJ", "Sr", 0, 0},
+		{"S2: originator closed, no reply", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c F.`, "S2", "ShAF", 0, 0},
+		{"S3: responder closed, no reply", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 s F.`, "S3", "ShAf", 0, 0},
+		{"RSTO: established, originator aborted", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c P. len=10
+			0.04 c R. seq=1011`, "RSTO", "ShADR", 10, 0},
+		{"RSTO: client resets the SYN-ACK", `
+			0 c S
+			0.01 s S.
+			0.02 c R seq=1001`, "RSTO", "ShR", 0, 0},
+		{"RSTR: responder sent a RST", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c P. len=10
+			0.04 s R. seq=5001 ack=1011`, "RSTR", "ShADr", 10, 0},
+		{"RSTOS0: SYN then RST, no SYN-ACK", `
+			0 c S
+			0.5 c R seq=1001`, "RSTOS0", "SR", 0, 0},
+		{"RSTRH: SYN-ACK then RST, no SYN", `
+			0 s S.
+			0.01 s R. seq=5001`, "RSTRH", "^hr", 0, 0},
+		{"SH: SYN then FIN, no SYN-ACK", `
+			0 c S
+			0.01 c F seq=1001`, "SH", "SF", 0, 0},
+		{"SHR: SYN-ACK then FIN, no SYN", `
+			0 s S.
+			0.01 s F. seq=5001`, "SHR", "^hf", 0, 0},
+		{"OTH: midstream, no SYN", `
+			0 c P. seq=7001 ack=9001 len=50
+			0.01 s P. seq=9001 ack=7051 len=60`, "OTH", "Dd", 50, 60},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := one(t, c.script)
+			if got := a.Conn.State(); got != c.state {
+				t.Errorf("conn_state %s, want %s (history %s)", got, c.state, a.Conn.History())
+			}
+			if got := a.Conn.History(); got != c.hist {
+				t.Errorf("history %q, want %q", got, c.hist)
+			}
+			if o, r := a.Conn.OrigBytes(), a.Conn.RespBytes(); o != c.origBytes || r != c.respBytes {
+				t.Errorf("bytes %d/%d, want %d/%d", o, r, c.origBytes, c.respBytes)
+			}
+		})
+	}
+}
+
+// one runs a script that makes exactly one attempt.
+func one(t *testing.T, script string) Attempt {
+	t.Helper()
+	atts, _ := run(t, Config{ConnState: true}, script)
+	if len(atts) != 1 {
+		t.Fatalf("got %d attempts, want 1", len(atts))
+	}
+	return atts[0]
+}
+
+// Letters other than the handshake's, from the rules in Zeek's TCP.cc and
+// Conn.cc: T, C and W at the 1st, 10th, 100th occurrence; I and Q once;
+// S, F, R again only with a new sequence number; D and A once.
+func TestHistoryLetters(t *testing.T) {
+	repeat := func(n int, line string) string {
+		s := ""
+		for i := 0; i < n; i++ {
+			s += line + "\n"
+		}
+		return s
+	}
+	hs := "0 c S\n0.01 s S.\n0.02 c .\n"
+	cases := []struct{ name, script, hist string }{
+		{"retransmitted payload: T once, again at the 10th", hs +
+			"0.1 c P. len=100\n" + repeat(9, "0.2 c P. len=100"), "ShADT"},
+		{"ten retransmissions: TT", hs +
+			"0.1 c P. len=100\n" + repeat(10, "0.2 c P. len=100"), "ShADTT"},
+		{"a hundred retransmissions: TTT", hs +
+			"0.1 c P. len=100\n" + repeat(100, "0.2 c P. len=100"), "ShADTTT"},
+		{"ninety-nine: still TT", hs +
+			"0.1 c P. len=100\n" + repeat(99, "0.2 c P. len=100"), "ShADTT"},
+		{"bad checksums from the server (offload): c, cc at 10", `
+			0 c S
+			0.01 s S. sum=bad
+			0.02 c .` + "\n" + repeat(9, "0.1 s . sum=bad"), "SchAac"},
+		{"zero window from the client: W", hs + "0.1 c . win=0", "ShAW"},
+		{"zero window with a RST is not W", hs + "0.1 c R. seq=1001 win=0", "ShAR"},
+		{"FIN+RST: I", hs + "0.1 c FR. seq=1001", "ShAI"},
+		{"SYN+FIN: Q", "0 c SF", "Q"},
+		{"a FIN retransmitted keeps one F, a new one repeats it", hs +
+			"0.1 c F.\n0.2 c F.\n0.3 c F. seq=1001 len=5", "ShAFF"},
+		{"a new RST sequence number repeats R", hs +
+			"0.1 s R. seq=5001\n0.2 s R. seq=5001\n0.3 s R. seq=6001", "ShArr"},
+		{"data acknowledged but never captured: G from the sender", hs +
+			"0.1 c P. len=100\n0.2 s . ack=1101\n0.3 s . ack=1301", "ShADaG"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := one(t, c.script)
+			if got := a.Conn.History(); got != c.hist {
+				t.Errorf("history %q, want %q", got, c.hist)
+			}
+		})
+	}
+}
+
+func TestMissedBytesAndIPBytes(t *testing.T) {
+	a := one(t, `
+		0 c S
+		0.01 s S.
+		0.02 c .
+		0.1 c P. len=100
+		0.2 s . ack=1301 # 200 bytes never captured`)
+	if got := a.Conn.MissedBytes(); got != 200 {
+		t.Errorf("missed bytes %d, want 200", got)
+	}
+	if o := a.Conn.OrigBytes(); o != 300 {
+		t.Errorf("orig bytes %d, want 300 (from the acknowledgement)", o)
+	}
+	// synth sets IPLen to 40 + payload.
+	if o, r := a.Conn.OrigIPBytes(), a.Conn.RespIPBytes(); o != 3*40+100 || r != 2*40 {
+		t.Errorf("ip bytes %d/%d, want %d/%d", o, r, 3*40+100, 2*40)
+	}
+	if o, r := a.Conn.OrigPkts(), a.Conn.RespPkts(); o != 3 || r != 2 {
+		t.Errorf("packets %d/%d, want 3/2", o, r)
+	}
+}
+
+// Sequence numbers that wrap past 2^32, in the handshake and later, and a
+// connection of more than 4 GiB: byte counts from sequence numbers keep
+// counting, and nothing is taken for a retransmission.
+func TestSequenceWrap(t *testing.T) {
+	cases := []struct {
+		name, script string
+		orig, resp   uint64
+		hist         string
+	}{
+		{"client ISN wraps in the handshake", `
+			0 c S seq=4294967295
+			0.01 s S. ack=0
+			0.02 c . seq=0 ack=5001
+			0.03 c P. seq=0 ack=5001 len=100
+			0.04 s . ack=100
+			0.05 c F. seq=100 ack=5001
+			0.06 s F. ack=101
+			0.07 c . seq=101 ack=5002`, 100, 0, "ShADaFf"},
+		{"data wraps mid-connection", `
+			0 c S seq=4294967000
+			0.01 s S. ack=4294967001
+			0.02 c . seq=4294967001 ack=5001
+			0.03 c P. seq=4294967001 ack=5001 len=200
+			0.04 c P. seq=4294967201 ack=5001 len=200
+			0.05 c P. seq=105 ack=5001 len=200
+			0.06 s . ack=305
+			0.07 c F. seq=305 ack=5001
+			0.08 s F. ack=306
+			0.09 c . seq=306 ack=5002`, 600, 0, "ShADaFf"},
+		{"server ISN wraps", `
+			0 c S
+			0.01 s S. seq=4294967290
+			0.02 c . ack=4294967291
+			0.03 s P. seq=4294967291 len=20
+			0.04 c . ack=15
+			0.05 s F. seq=15
+			0.06 c F. ack=16
+			0.07 s . seq=16 ack=1002`, 0, 20, "ShAdfFa"},
+		{"more than 4 GiB", `
+			0 c S seq=0
+			0.01 s S. ack=1
+			0.02 c . seq=1
+			1 c P. seq=1 len=1500000000
+			2 c P. seq=1500000001 len=1500000000
+			3 c P. seq=3000000001 len=1500000000
+			4 c P. seq=205032705 len=1500000000
+			5 s . ack=1705032705
+			6 c F. seq=1705032705
+			7 s F. ack=1705032706
+			8 c . seq=1705032706 ack=5002`, 6000000000, 0, "ShADaFf"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := one(t, c.script)
+			if o, r := a.Conn.OrigBytes(), a.Conn.RespBytes(); o != c.orig || r != c.resp {
+				t.Errorf("bytes %d/%d, want %d/%d", o, r, c.orig, c.resp)
+			}
+			if h := a.Conn.History(); h != c.hist {
+				t.Errorf("history %q, want %q", h, c.hist)
+			}
+			if s := a.Conn.State(); s != "SF" {
+				t.Errorf("conn_state %s, want SF", s)
+			}
+		})
+	}
+}
+
+func TestDurationLeavesOutTheLastACK(t *testing.T) {
+	a := one(t, `
+		0 c S
+		0.01 s S.
+		0.02 c .
+		0.05 c F.
+		0.06 s F. ack=1002
+		0.5 c . seq=1002 ack=5002`)
+	if d := a.Conn.LastTime() - a.FirstPacket; d != 60_000_000 {
+		t.Errorf("duration %d ns, want 60 ms (to the second FIN)", d)
+	}
+}
+
+func TestHistoryCapped(t *testing.T) {
+	s := "0 c S\n0.01 s S.\n0.02 c .\n"
+	for i := 0; i < 40; i++ {
+		s += "0.1 s R. seq=" + itoa(6000+i) + "\n"
+	}
+	a := one(t, s)
+	if h := a.Conn.History(); len(h) != MaxHistory {
+		t.Errorf("history %q: %d letters, want %d", h, len(h), MaxHistory)
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// Without Config.ConnState the tracker leaves Attempt.Conn alone: the
+// analysis without --connections pays nothing for it.
+func TestConnStateOff(t *testing.T) {
+	atts, _ := run(t, Config{}, "0 c S\n0.01 s S.\n0.02 c .")
+	if len(atts) != 1 || atts[0].Conn != (ConnState{}) {
+		t.Errorf("Conn filled with ConnState off: %+v", atts)
+	}
+}
