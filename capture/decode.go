@@ -139,7 +139,29 @@ type Decoder struct {
 	ipID   uint16
 	tcpSum uint16
 	where  uint64
+
+	// Tunnels (tunnel.go): the layers gopacket decodes without allocating,
+	// the last frame's tunnel (also for non-TCP frames, for the Reader's
+	// counts), whether it was nested beyond MaxTunnelDepth, and the UDP
+	// ports taken for VXLAN besides 4789.
+	vxlan      layers.VXLAN
+	gre        layers.GRE
+	erspan2    layers.ERSPANII
+	df         truncFeedback
+	tun        Tunnel
+	tooDeep    bool
+	vxlanPorts []uint16
 }
+
+// SetVXLANPorts makes the Decoder take UDP to these destination ports as
+// VXLAN too (4789 always is): Linux's own default 8472, Flannel, NSX.
+func (d *Decoder) SetVXLANPorts(ports []uint16) {
+	d.vxlanPorts = append(d.vxlanPorts[:0], ports...)
+}
+
+// Tunnel is the tunnel the last decoded frame came in, whatever its Kind
+// (zero if none), and whether it was nested deeper than MaxTunnelDepth.
+func (d *Decoder) Tunnel() (Tunnel, bool) { return d.tun, d.tooDeep }
 
 // NewDecoder builds a Decoder.
 func NewDecoder() *Decoder {
@@ -201,38 +223,91 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		return KindUnsupportedLink
 	}
 
-	parser := d.parsers[first]
-	err := parser.DecodeLayers(data, &d.decoded)
+	d.tun, d.tooDeep, d.where = Tunnel{}, false, 0
+	for depth := 0; ; depth++ {
+		parser := d.parsers[first]
+		err := parser.DecodeLayers(data, &d.decoded)
 
-	// What came after the last layer decoded, and its bytes: the layer
-	// that failed (err != nil), was not supported, or had no bytes at all.
-	next, rest := firstLayerType(first), data
-	if n := len(d.decoded); n > 0 {
-		last := d.layer(d.decoded[n-1])
-		if last == nil { // cannot happen: only our layers are decoded
+		// What came after the last layer decoded, and its bytes: the layer
+		// that failed (err != nil), was not supported, or had no bytes at all.
+		next, rest := firstLayerType(first), data
+		if n := len(d.decoded); n > 0 {
+			if depth == 0 {
+				switch d.decoded[0] {
+				case layers.LayerTypeLinuxSLL:
+					d.where = 1<<40 | uint64(d.sll.PacketType)
+				case layers.LayerTypeLinuxSLL2:
+					d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
+				}
+			}
+			last := d.layer(d.decoded[n-1])
+			if last == nil { // cannot happen: only our layers are decoded
+				return KindNonTCP
+			}
+			if d.decoded[n-1] == layers.LayerTypeTCP {
+				return d.fill(d.tcp.Contents, ts, p)
+			}
+			next, rest = last.NextLayerType(), last.LayerPayload()
+		}
+		switch {
+		case next == layers.LayerTypeTCP:
+			// tcpLayer refused these bytes (the snap length cut the header or
+			// its options), or DecodeLayers stopped because no bytes were
+			// left. With the ports and the flags byte (offset 13) captured the
+			// handshake can still be followed: fill takes what there is.
+			if len(rest) < minTCPBytes {
+				return KindTruncated
+			}
+			return d.fill(rest, ts, p)
+		case next == gopacket.LayerTypeFragment:
+			return KindFragment
+		case err != nil && parser.Truncated:
+			return KindTruncated
+		case !d.isEncap(next, rest):
 			return KindNonTCP
 		}
-		if d.decoded[n-1] == layers.LayerTypeTCP {
-			return d.fill(d.tcp.Contents, ts, p)
+
+		// A tunnel: decode its header(s) here, then the inner frame with
+		// the parser for its first layer. Only frames that reach this
+		// point pay for it.
+		var res encapResult
+		for {
+			if depth == MaxTunnelDepth {
+				d.tooDeep = true
+				return KindNonTCP
+			}
+			next, data, res = d.encap(next, rest)
+			switch res {
+			case encapCut:
+				return KindTruncated
+			case encapOK:
+			default:
+				return KindNonTCP
+			}
+			if first = parserFor(next); first >= 0 {
+				break
+			}
+			// MPLS inside GRE: another encapsulation before any parser.
+			depth++
+			rest = data
 		}
-		next, rest = last.NextLayerType(), last.LayerPayload()
-	}
-	switch {
-	case next == layers.LayerTypeTCP:
-		// tcpLayer refused these bytes (the snap length cut the header or
-		// its options), or DecodeLayers stopped because no bytes were
-		// left. With the ports and the flags byte (offset 13) captured the
-		// handshake can still be followed: fill takes what there is.
-		if len(rest) < minTCPBytes {
+		if len(data) == 0 {
 			return KindTruncated
 		}
-		return d.fill(rest, ts, p)
-	case next == gopacket.LayerTypeFragment:
-		return KindFragment
-	case err != nil && parser.Truncated:
-		return KindTruncated
 	}
-	return KindNonTCP
+}
+
+// parserFor is the index of the parser that starts with layer t, or -1.
+func parserFor(t gopacket.LayerType) int {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return firstEthernet
+	case layers.LayerTypeIPv4:
+		return firstIPv4
+	case layers.LayerTypeIPv6:
+		return firstIPv6
+	}
+	return -1
 }
 
 func firstLayerType(first int) gopacket.LayerType {
@@ -326,13 +401,8 @@ func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
 	p.Seq = binary.BigEndian.Uint32(seg[4:8])
 	p.Ack = binary.BigEndian.Uint32(seg[8:12])
 	p.Flags = TCPFlags(seg[13])
-	d.ipID, d.tcpSum, d.where = ipID, 0, 0
-	switch d.decoded[0] {
-	case layers.LayerTypeLinuxSLL:
-		d.where = 1<<40 | uint64(d.sll.PacketType)
-	case layers.LayerTypeLinuxSLL2:
-		d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
-	}
+	p.Tunnel = d.tun
+	d.ipID, d.tcpSum = ipID, 0
 	if len(seg) >= 16 {
 		p.Window = binary.BigEndian.Uint16(seg[14:16])
 	}
@@ -437,12 +507,12 @@ func (i *ipv6Fixed) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 }
 
 func (i *ipv6Fixed) CanDecode() gopacket.LayerClass      { return layers.LayerTypeIPv6 }
-func (i *ipv6Fixed) NextLayerType() gopacket.LayerType   { return i.NextHeader.LayerType() }
+func (i *ipv6Fixed) NextLayerType() gopacket.LayerType   { return ipNext(i.NextHeader) }
 func (i *ipv6Fixed) LayerType() gopacket.LayerType       { return layers.LayerTypeIPv6 }
 func (i *ipv6Fixed) LayerContents() []byte               { return i.Contents }
 func (i *ipv6Fixed) LayerPayload() []byte                { return i.Payload }
 func (i *ipv6ExtSkip) CanDecode() gopacket.LayerClass    { return ipv6SkipClass }
-func (i *ipv6ExtSkip) NextLayerType() gopacket.LayerType { return i.NextHeader.LayerType() }
+func (i *ipv6ExtSkip) NextLayerType() gopacket.LayerType { return ipNext(i.NextHeader) }
 func (i *ipv6ExtSkip) LayerPayload() []byte              { return i.Payload }
 
 // ipv6ExtSkip skips hop-by-hop, routing and destination options headers.
@@ -524,4 +594,21 @@ func (i *ipv4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 		return errIPv4Cut
 	}
 	return i.IPv4.DecodeFromBytes(data, df)
+}
+
+// NextLayerType stops the parser at IP in IP (see layerTypeIPinIP4).
+func (i *ipv4Layer) NextLayerType() gopacket.LayerType {
+	return stopAtIPinIP(i.IPv4.NextLayerType())
+}
+
+func ipNext(p layers.IPProtocol) gopacket.LayerType { return stopAtIPinIP(p.LayerType()) }
+
+func stopAtIPinIP(t gopacket.LayerType) gopacket.LayerType {
+	switch t {
+	case layers.LayerTypeIPv4:
+		return layerTypeIPinIP4
+	case layers.LayerTypeIPv6:
+		return layerTypeIPinIP6
+	}
+	return t
 }

@@ -82,4 +82,8 @@ type Packet struct {
 	// Ports, Seq, Ack and Flags are always there: a frame cut before them
 	// is not a Packet.
 	OptionsCut bool
+
+	// Tunnel is the encapsulation the packet came in (zero if none): Src
+	// and Dst above are the INNER addresses. See Tunnel for nesting.
+	Tunnel Tunnel
 }

@@ -144,4 +144,9 @@ type Attempt struct {
 
 	Packets int // packets of this attempt, both directions
 	End     EndReason
+
+	// Tunnel is the tunnel of the attempt's first packet (zero if none);
+	// attempts in different tunnels are tracked apart even with the same
+	// inner 4-tuple.
+	Tunnel capture.Tunnel
 }

@@ -49,10 +49,13 @@ type Stats struct {
 }
 
 // flowKey is the 4-tuple in a canonical order (lower address:port first),
-// so that both directions find the same entry with one map lookup.
+// so that both directions find the same entry with one map lookup, and
+// the tunnel it came in (capture.Tunnel.Key, 0 for none): the same inner
+// 4-tuple in two tunnels is two connections.
 type flowKey struct {
 	a, b   [16]byte
 	pa, pb uint16
+	tun    uint64
 }
 
 func keyOf(src, dst netip.AddrPort) (flowKey, bool) {
@@ -149,6 +152,9 @@ func (t *Tracker) Add(p *capture.Packet) {
 		return
 	}
 	key, _ := keyOf(p.Src, p.Dst)
+	if !p.Tunnel.IsZero() {
+		key.tun = p.Tunnel.Key()
+	}
 	idx, ok := t.flows[key]
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
@@ -196,6 +202,7 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
+	s.Tunnel = p.Tunnel
 	if pureSYN {
 		s.ClientISN = p.Seq
 		s.SYNOpts = p.Opts
@@ -463,6 +470,9 @@ func (t *Tracker) each(f func(idx int32, s *state)) {
 // finishState finishes the attempt in slot idx, finding its map key.
 func (t *Tracker) finishState(idx int32, s *state) {
 	key, _ := keyOf(s.Client, s.Server)
+	if !s.Tunnel.IsZero() {
+		key.tun = s.Tunnel.Key()
+	}
 	t.finish(key, idx)
 }
 

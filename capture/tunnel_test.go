@@ -1,0 +1,220 @@
+package capture
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/synq/synq/internal/tunnelwrap"
+)
+
+// Every frame in these tests is SYNTHETIC: a synthetic segment wrapped by
+// internal/tunnelwrap (gopacket's serializers).
+
+func tun(k TunnelKind, id uint32, hasID bool, src, dst netip.Addr) Tunnel {
+	return Tunnel{Kind: k, ID: id, HasID: hasID, Src: src, Dst: dst, Depth: 1, Kinds: 1 << k}
+}
+
+// wantTunnel is what Decode must record for a client-to-server packet
+// wrapped in k by tunnelwrap.
+func wantTunnel(k tunnelwrap.Kind) Tunnel {
+	a, b, a6, b6 := tunnelwrap.EndA, tunnelwrap.EndB, tunnelwrap.EndA6, tunnelwrap.EndB6
+	none := netip.Addr{}
+	switch k {
+	case tunnelwrap.VXLAN:
+		return tun(TunnelVXLAN, 42, true, a, b)
+	case tunnelwrap.VXLANPort:
+		return tun(TunnelVXLAN, 43, true, a, b)
+	case tunnelwrap.Geneve:
+		return tun(TunnelGeneve, 44, true, a, b)
+	case tunnelwrap.GRE:
+		return tun(TunnelGRE, 7, true, a, b)
+	case tunnelwrap.GRETap:
+		return tun(TunnelGRE, 0, false, a, b)
+	case tunnelwrap.GRE6:
+		return tun(TunnelGRE, 0, false, a6, b6)
+	case tunnelwrap.ERSPAN2:
+		return tun(TunnelERSPAN, 99, true, a, b)
+	case tunnelwrap.ERSPAN3:
+		return tun(TunnelERSPAN, 98, true, a, b)
+	case tunnelwrap.IPIP:
+		return tun(TunnelIPIP, 0, false, a, b)
+	case tunnelwrap.IPIP6:
+		return tun(TunnelIPIP, 0, false, a6, b6)
+	case tunnelwrap.MPLS:
+		return tun(TunnelMPLS, 200, true, none, none)
+	case tunnelwrap.MPLSPW:
+		return tun(TunnelMPLS, 300, true, none, none)
+	case tunnelwrap.PPPoE:
+		return tun(TunnelPPPoE, 0x42, true, none, none)
+	case tunnelwrap.GTPU:
+		return tun(TunnelGTPU, 0x1000, true, a, b)
+	case tunnelwrap.Teredo:
+		return tun(TunnelTeredo, 0, false, a, b)
+	case tunnelwrap.QinQ:
+		return Tunnel{}
+	case tunnelwrap.VXLANinERSPAN:
+		t := tun(TunnelVXLAN, 42, true, a, b)
+		t.Depth, t.Kinds = 2, 1<<TunnelVXLAN|1<<TunnelERSPAN
+		return t
+	}
+	panic("no expectation for " + string(k))
+}
+
+func wrapped(tb testing.TB, k tunnelwrap.Kind, inner []byte) []byte {
+	tb.Helper()
+	f, err := tunnelwrap.Wrap(k, inner, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+type tunnelCase struct {
+	name string
+	data []byte
+	kind Kind
+	want Packet
+}
+
+func tunnelCases(tb testing.TB) []tunnelCase {
+	const ts = 1_700_000_000_123_456_789
+	var cs []tunnelCase
+	for _, k := range tunnelwrap.Kinds() {
+		for _, s := range []struct {
+			seg  seg
+			opts TCPOptions
+		}{{syn4, synOpt4}, {synack6, synackOpt6}, {data4, dataOpt4}} {
+			v6 := s.seg.src.Addr().Is6()
+			if !k.Carries(v6) {
+				continue
+			}
+			inner := ether(etherTypeOf(s.seg.ip(tb)), s.seg.ip(tb))
+			want := s.seg.want(ts, s.opts)
+			want.Tunnel = wantTunnel(k)
+			name := string(k) + " " + map[bool]string{false: "v4", true: "v6"}[v6] + " " + s.seg.flags.String()
+			cs = append(cs, tunnelCase{name, wrapped(tb, k, inner), KindTCP, want})
+		}
+	}
+	// Cut by the snap length: in the tunnel header, and in the inner TCP
+	// header after the flags.
+	vx := wrapped(tb, tunnelwrap.VXLAN, ether(0x0800, syn4.ip(tb)))
+	cs = append(cs, tunnelCase{"vxlan header cut", vx[:14+20+8+4], KindTruncated, Packet{}})
+	cutWant := syn4.want(ts, TCPOptions{})
+	cutWant.OptionsCut, cutWant.Tunnel = true, wantTunnel(tunnelwrap.VXLAN)
+	cs = append(cs, tunnelCase{"vxlan inner tcp cut", vx[:14+20+8+8+14+20+16], KindTCP, cutWant})
+	return cs
+}
+
+func TestDecodeTunnels(t *testing.T) {
+	d := NewDecoder()
+	d.SetVXLANPorts([]uint16{8472})
+	for _, c := range tunnelCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			var got Packet
+			kind := d.Decode(layers.LinkTypeEthernet, c.data, 1_700_000_000_123_456_789, &got)
+			if kind != c.kind {
+				t.Fatalf("kind = %v, want %v", kind, c.kind)
+			}
+			if kind != KindTCP {
+				return
+			}
+			if d := diff(c.want, got); d != "" {
+				t.Errorf("packet mismatch (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestVXLANPortFlag: UDP to 8472 is plain UDP unless the port is given.
+func TestVXLANPortFlag(t *testing.T) {
+	f := wrapped(t, tunnelwrap.VXLANPort, ether(0x0800, syn4.ip(t)))
+	var p Packet
+	if k := NewDecoder().Decode(layers.LinkTypeEthernet, f, 1, &p); k != KindNonTCP {
+		t.Errorf("without the port: kind %v, want %v", k, KindNonTCP)
+	}
+	d := NewDecoder()
+	d.SetVXLANPorts([]uint16{1, 8472})
+	if k := d.Decode(layers.LinkTypeEthernet, f, 1, &p); k != KindTCP || p.Tunnel.ID != 43 {
+		t.Errorf("with the port: kind %v, tunnel %v; want tcp in VNI 43", k, p.Tunnel)
+	}
+}
+
+// TestTunnelOddities: frames that look like tunnels but are not followed,
+// or are nested too deep.
+func TestTunnelOddities(t *testing.T) {
+	inner := ether(0x0800, syn4.ip(t))
+	deep := inner
+	for range MaxTunnelDepth + 1 {
+		deep = wrapped(t, tunnelwrap.VXLAN, deep)
+	}
+	justDeep := inner
+	for range MaxTunnelDepth {
+		justDeep = wrapped(t, tunnelwrap.VXLAN, justDeep)
+	}
+	labels := wrapped(t, tunnelwrap.MPLS, inner)
+	manyLabels := append(append([]byte{}, labels[:14]...), make([]byte, 4*maxMPLSLabels)...)
+	manyLabels = append(manyLabels, labels[14:]...)
+	gtpEcho := wrapped(t, tunnelwrap.GTPU, inner)
+	gtpEcho[14+20+8+1] = 1 // echo request, not user data
+	greRouting := wrapped(t, tunnelwrap.GRE, inner)
+	greRouting[14+20] |= 0x40
+	for _, c := range []struct {
+		name    string
+		data    []byte
+		kind    Kind
+		tooDeep bool
+		depth   uint8
+	}{
+		{"nested one too deep", deep, KindNonTCP, true, MaxTunnelDepth},
+		{"nested at the limit", justDeep, KindTCP, false, MaxTunnelDepth},
+		{"mpls stack too deep", manyLabels, KindNonTCP, true, 0},
+		{"gtp echo", gtpEcho, KindNonTCP, false, 0},
+		{"gre source routing", greRouting, KindNonTCP, false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := NewDecoder()
+			var p Packet
+			k := d.Decode(layers.LinkTypeEthernet, c.data, 1, &p)
+			tun, tooDeep := d.Tunnel()
+			if k != c.kind || tooDeep != c.tooDeep || tun.Depth != c.depth {
+				t.Errorf("kind %v, too deep %v, depth %d; want %v, %v, %d", k, tooDeep, tun.Depth, c.kind, c.tooDeep, c.depth)
+			}
+		})
+	}
+}
+
+// TestDecodeTunnelAllocs: decoding tunnelled frames allocates nothing.
+func TestDecodeTunnelAllocs(t *testing.T) {
+	d := NewDecoder()
+	d.SetVXLANPorts([]uint16{8472})
+	cases := tunnelCases(t)
+	var p Packet
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, c := range cases {
+			d.Decode(layers.LinkTypeEthernet, c.data, 1, &p)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Decode allocated %v times per run of %d tunnelled frames, want 0", allocs, len(cases))
+	}
+}
+
+// TestTunnelKey: the key is the same both ways and tells VNIs apart.
+func TestTunnelKey(t *testing.T) {
+	a, b := tunnelwrap.EndA, tunnelwrap.EndB
+	fwd := tun(TunnelGRE, 7, true, a, b)
+	back := tun(TunnelGRE, 8, true, b, a)
+	if fwd.Key() != back.Key() {
+		t.Error("GRE key differs between directions")
+	}
+	if tun(TunnelVXLAN, 42, true, a, b).Key() == tun(TunnelVXLAN, 43, true, a, b).Key() {
+		t.Error("VNIs 42 and 43 share a key")
+	}
+	if tun(TunnelVXLAN, 42, true, a, b).Key() == tun(TunnelGeneve, 42, true, a, b).Key() {
+		t.Error("VXLAN and Geneve share a key")
+	}
+	if (Tunnel{}).Key() != 0 {
+		t.Error("no tunnel has a non-zero key")
+	}
+}
