@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
 )
 
 // WriteTable writes the human report: capture summary, one row per
@@ -126,6 +127,15 @@ func (p *printer) captureSummary(in *Input) {
 		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
 		time.Unix(0, cs.End).UTC().Format("15:04:05"))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
+	var tunnels []string
+	for k, n := range cs.Tunnels {
+		if n > 0 {
+			tunnels = append(tunnels, count(int(n))+" "+capture.TunnelKind(k).String())
+		}
+	}
+	if len(tunnels) > 0 {
+		p.line("  tunnelled: %s (TCP shown by inner addresses)", strings.Join(tunnels, ", "))
+	}
 	var skipped []string
 	if cs.NonTCP > 0 {
 		skipped = append(skipped, count(int(cs.NonTCP))+" non-TCP")

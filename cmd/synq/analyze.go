@@ -25,6 +25,7 @@ type AnalyzeOptions struct {
 
 	Files       []string
 	Ports       []uint
+	VXLANPorts  []uint
 	Server      string
 	Format      string
 	Output      string
@@ -123,6 +124,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	}
 	f := cmd.Flags()
 	f.UintSliceVar(&opts.Ports, "port", nil, "only listeners on this port (repeatable, or comma-separated)")
+	f.UintSliceVar(&opts.VXLANPorts, "vxlan-port", nil, "also decode UDP to this port as VXLAN, besides 4789 (repeatable, or comma-separated; e.g. 8472 for Linux's default)")
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
@@ -141,6 +143,11 @@ func (o *AnalyzeOptions) validate() error {
 	for _, p := range o.Ports {
 		if p == 0 || p > 65535 {
 			return usageErrorf("--port %d: want a port from 1 to 65535", p)
+		}
+	}
+	for _, p := range o.VXLANPorts {
+		if p == 0 || p > 65535 {
+			return usageErrorf("--vxlan-port %d: want a port from 1 to 65535", p)
 		}
 	}
 	if _, err := report.ParseFormat(o.Format); err != nil {
@@ -244,7 +251,11 @@ func analyzeRun(opts *AnalyzeOptions) error {
 
 // readCaptures runs the pipeline: read and decode, track, aggregate.
 func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, error) {
-	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open})
+	vxlan := make([]uint16, len(opts.VXLANPorts))
+	for i, p := range opts.VXLANPorts {
+		vxlan[i] = uint16(p)
+	}
+	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open, VXLANPorts: vxlan})
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}
