@@ -61,7 +61,19 @@ func SupportedLinkType(lt layers.LinkType) bool {
 	switch lt {
 	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
 		layers.LinkTypeRaw, linkTypeRaw12, linkTypeRaw14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
-		layers.LinkTypeNull, layers.LinkTypeLoop:
+		layers.LinkTypeNull, layers.LinkTypeLoop,
+		layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio:
+		return true
+	}
+	return viaGopacket(lt)
+}
+
+// viaGopacket reports the link types that only gopacket's general decoder
+// reads (PPP, FDDI, OpenBSD pflog, Prism 802.11 headers): rare in incident
+// captures, so they take its allocating path to the first IP header.
+func viaGopacket(lt layers.LinkType) bool {
+	switch lt {
+	case layers.LinkTypePPP, layers.LinkTypeFDDI, layers.LinkTypePFLog, layers.LinkTypePrismHeader:
 		return true
 	}
 	return false
@@ -219,8 +231,19 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		default:
 			return KindNonTCP
 		}
+	case layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio:
+		var k Kind
+		if first, data, k = wifi(lt, data); k != KindTCP {
+			return k
+		}
 	default:
-		return KindUnsupportedLink
+		if !viaGopacket(lt) {
+			return KindUnsupportedLink
+		}
+		var k Kind
+		if first, data, k = general(lt, data); k != KindTCP {
+			return k
+		}
 	}
 
 	d.tun, d.tooDeep, d.where = Tunnel{}, false, 0
@@ -611,4 +634,93 @@ func stopAtIPinIP(t gopacket.LayerType) gopacket.LayerType {
 		return layerTypeIPinIP6
 	}
 	return t
+}
+
+// wifi finds the IP packet in an 802.11 data frame with LLC/SNAP (link
+// type 105, or 127 behind a radiotap header). gopacket's Dot11 layer
+// allocates for every QoS data frame, which is nearly all of them; the
+// header is simple enough to read here. KindTCP means first and rest are
+// the IP layer's parser and bytes.
+func wifi(lt layers.LinkType, b []byte) (first int, rest []byte, k Kind) {
+	if lt == layers.LinkTypeIEEE80211Radio {
+		if len(b) < 4 {
+			return 0, nil, KindTruncated
+		}
+		n := int(binary.LittleEndian.Uint16(b[2:4]))
+		if n < 8 {
+			return 0, nil, KindNonTCP
+		}
+		if len(b) < n {
+			return 0, nil, KindTruncated
+		}
+		b = b[n:]
+	}
+	if len(b) < 24 {
+		return 0, nil, KindTruncated
+	}
+	fc, flags := b[0], b[1]
+	switch {
+	case fc&0x0c != 0x08: // not a data frame
+		return 0, nil, KindNonTCP
+	case fc&0x40 != 0: // null function: no payload
+		return 0, nil, KindNonTCP
+	case flags&0x40 != 0: // protected: encrypted payload
+		return 0, nil, KindNonTCP
+	}
+	n := 24
+	if flags&0x03 == 0x03 { // to and from DS: a fourth address
+		n += 6
+	}
+	if fc&0x80 != 0 { // QoS data: QoS control, maybe HT control
+		if len(b) < n+2 {
+			return 0, nil, KindTruncated
+		}
+		if b[n]&0x80 != 0 { // A-MSDU: several frames in one, not followed
+			return 0, nil, KindNonTCP
+		}
+		n += 2
+		if flags&0x80 != 0 {
+			n += 4
+		}
+	}
+	if len(b) < n+8 {
+		return 0, nil, KindTruncated
+	}
+	llc := b[n:]
+	if llc[0] != 0xaa || llc[1] != 0xaa || llc[2] != 0x03 {
+		return 0, nil, KindNonTCP
+	}
+	switch binary.BigEndian.Uint16(llc[6:8]) {
+	case uint16(layers.EthernetTypeIPv4):
+		return firstIPv4, llc[8:], KindTCP
+	case uint16(layers.EthernetTypeIPv6):
+		return firstIPv6, llc[8:], KindTCP
+	}
+	return 0, nil, KindNonTCP
+}
+
+// general finds the first IP header with gopacket's general decoder, for
+// the link types of viaGopacket. It allocates.
+func general(lt layers.LinkType, data []byte) (first int, rest []byte, k Kind) {
+	pkt := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{NoCopy: true, Lazy: true})
+	for _, l := range pkt.Layers() {
+		switch l.LayerType() {
+		case layers.LayerTypeIPv4:
+			first = firstIPv4
+		case layers.LayerTypeIPv6:
+			first = firstIPv6
+		default:
+			continue
+		}
+		// NoCopy: the layer's bytes are a window on data.
+		off := cap(data) - cap(l.LayerContents())
+		if off < 0 || off > len(data) {
+			return 0, nil, KindNonTCP
+		}
+		return first, data[off:], KindTCP
+	}
+	if pkt.Metadata().Truncated {
+		return 0, nil, KindTruncated
+	}
+	return 0, nil, KindNonTCP
 }
