@@ -42,7 +42,13 @@ FILE is a pcap (microsecond or nanosecond, either byte order) or pcapng file,
 optionally gzip-compressed, or - for standard input. Several files (tcpdump -C
 or -G rotation) are merged in timestamp order. Link types: Ethernet (with
 802.1Q/QinQ tags), Linux cooked SLL and SLL2 (tcpdump -i any), raw IP, BSD
-loopback.
+loopback, 802.11 data frames (also behind radiotap), PPP, FDDI, pflog.
+
+Mirror ports and overlays: TCP inside VXLAN (UDP 4789, more with
+--vxlan-port), Geneve (6081), GRE, ERSPAN I/II/III, IP-in-IP (IPv4/IPv6 in
+IPv4/IPv6), MPLS, PPPoE, GTP-U (2152) and Teredo (3544), nested up to 8 deep,
+is analysed by its inner addresses; the same inner connection in two
+tunnels counts as two. The capture summary counts frames per tunnel kind.
 
 The server of an attempt is the side that received the SYN (--server forces
 it). Every attempt gets exactly one outcome:
@@ -94,7 +100,10 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   synq analyze trace-*.pcap
 
   # Straight from tcpdump
-  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -`
+  tcpdump -i eth0 -w - 'tcp port 8080' | synq analyze -
+
+  # A Flannel/Linux VXLAN underlay (UDP 8472) captured on the host
+  synq analyze --vxlan-port 8472 underlay.pcap`
 
 // NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
 // tests of flag parsing.
