@@ -237,8 +237,10 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	// Tunnelled captures: every frame came through the tunnel; the
 	// comparison with the inner capture is TestTunnelMatchesInnerCapture.
-	"vxlan":                  wantTunnels(true, "vxlan"),
-	"vxlan-ipv6-8472":        wantTunnels(true, "vxlan"),
+	"vxlan":           wantTunnels(true, "vxlan"),
+	"vxlan-ipv6-8472": wantTunnels(true, "vxlan"),
+	// tcpdump -i any: each packet tunnelled on eth0 and plain on vx0.
+	"vxlan-any":              wantTunnels(false, "vxlan"),
 	"synthetic-tunnels-ipv4": wantTunnels(true, "vxlan", "geneve", "gre", "erspan", "ipip", "mpls", "pppoe", "gtpu"),
 	"synthetic-tunnels-ipv6": wantTunnels(false, "teredo", "ipip", "gre", "mpls", "erspan", "vxlan", "geneve", "gtpu", "pppoe"),
 	// The SYNs the firewall drops are in the capture (the tap sits before
@@ -453,6 +455,8 @@ var verdictCases = map[string]verdictCase{
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"vxlan": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"vxlan-any": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"vxlan-ipv6-8472": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},

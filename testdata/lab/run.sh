@@ -19,7 +19,7 @@ set -euo pipefail
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
 	syncookies-flood synflood-no-cookies firewall-drop path-loss path-loss-client
-	defer-accept vxlan vxlan-ipv6-8472)
+	defer-accept vxlan vxlan-ipv6-8472 vxlan-any)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -698,6 +698,19 @@ sc_vxlan_ipv6_8472() {
 	INNER_IF=vx0
 	SYNQ_ARGS="--vxlan-port 8472"
 	run_capture tcpdump mix_load 1
+}
+
+sc_vxlan_any() {
+	DESC="The vxlan scenario (healthy + accept-overflow mix in a kernel VXLAN tunnel, VNI 42, UDP 4789, IPv4 underlay $IP_C <-> $IP_S, overlay $IN_C -> $IN_S) captured with \`tcpdump -i any -y LINUX_SLL2\` in the server namespace, as an SRE does on a Kubernetes node: every packet appears twice, wrapped on eth0 and plain on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$VXLAN_EXPECT Here capture.pcap holds each packet twice (eth0, ifindex 2, tunnelled; vx0, ifindex 3, plain): synq skips the second copy as a duplicate, so it keeps the tunnelled copy of what the client sends (eth0 sees it first) and the plain copy of what the server sends (vx0 sees it first); both halves must still make one connection."
+	topo direct
+	vxlan_dev $NS_C $IP_C $IP_S 42 4789 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
+	vxlan_dev $NS_S $IP_S $IP_C 42 4789 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
+	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 42 local $IP_S remote $IP_C dstport 4789 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
+	mix_servers $IN_S
+	MIX_HOST=$IN_S
+	INNER_IF=vx0
+	run_capture any mix_load 1
 }
 
 # ---------------------------------------------------------------- main
