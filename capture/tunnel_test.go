@@ -218,3 +218,41 @@ func TestTunnelKey(t *testing.T) {
 		t.Error("no tunnel has a non-zero key")
 	}
 }
+
+// TestReaderCountsTunnels: the Reader counts frames per kind crossed
+// (non-TCP ones too), and warns about frames nested too deep.
+func TestReaderCountsTunnels(t *testing.T) {
+	inner := ether(0x0800, syn4.ip(t))
+	deep := inner
+	for range MaxTunnelDepth + 1 {
+		deep = wrapped(t, tunnelwrap.GRETap, deep)
+	}
+	frames := []frame{
+		{ts: at(0, 0), data: wrapped(t, tunnelwrap.VXLAN, inner)},
+		{ts: at(1, 0), data: wrapped(t, tunnelwrap.VXLANinERSPAN, inner)},
+		{ts: at(2, 0), data: wrapped(t, tunnelwrap.VXLAN, ether(0x0800, udp4(t)))}, // tunnelled, not TCP
+		{ts: at(3, 0), data: wrapped(t, tunnelwrap.MPLS, ether(0x0800, rst4.ip(t)))},
+		{ts: at(4, 0), data: ether(0x0800, data4.ip(t))}, // plain
+		{ts: at(5, 0), data: deep},
+	}
+	r, err := Open([]string{"f"}, memFiles(map[string][]byte{"f": pcapBytes(t, true, layers.LinkTypeEthernet, frames...)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := readAll(t, r)
+	s := r.Summary()
+	want := [NumTunnelKinds]int64{TunnelVXLAN: 3, TunnelERSPAN: 1, TunnelMPLS: 1, TunnelGRE: 1}
+	if s.Tunnels != want || s.TunnelTooDeep != 1 {
+		t.Errorf("tunnels %v, too deep %d; want %v, 1", s.Tunnels, s.TunnelTooDeep, want)
+	}
+	if len(pkts) != 4 || s.NonTCP != 2 {
+		t.Errorf("%d TCP packets, %d non-TCP; want 4 and 2", len(pkts), s.NonTCP)
+	}
+	found := false
+	for _, w := range s.Warnings {
+		found = found || w == "skipped 1 frames nested in more than 8 tunnels (or more than 16 MPLS labels)"
+	}
+	if !found {
+		t.Errorf("no too-deep warning in %q", s.Warnings)
+	}
+}
