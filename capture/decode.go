@@ -205,6 +205,7 @@ func NewDecoder() *Decoder {
 // epoch). For KindTCP it overwrites *p; for any other Kind *p is left in an
 // unspecified state. data is not retained.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
+	d.tun, d.tooDeep, d.where = Tunnel{}, false, 0
 	var first int
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -246,7 +247,6 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		}
 	}
 
-	d.tun, d.tooDeep, d.where = Tunnel{}, false, 0
 	for depth := 0; ; depth++ {
 		parser := d.parsers[first]
 		err := parser.DecodeLayers(data, &d.decoded)

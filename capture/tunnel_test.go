@@ -184,6 +184,26 @@ func TestTunnelOddities(t *testing.T) {
 	}
 }
 
+// TestTunnelNotStale: a frame that ends early (unsupported link, 802.11
+// management) reports no tunnel, whatever the frame before it had.
+func TestTunnelNotStale(t *testing.T) {
+	d := NewDecoder()
+	var p Packet
+	vx := wrapped(t, tunnelwrap.VXLAN, ether(0x0800, syn4.ip(t)))
+	for _, c := range []struct {
+		lt   layers.LinkType
+		data []byte
+	}{{147, vx}, {layers.LinkTypeIEEE802_11, []byte{0x80, 0}}, {layers.LinkTypeRaw, nil}} {
+		if k := d.Decode(layers.LinkTypeEthernet, vx, 1, &p); k != KindTCP {
+			t.Fatalf("vxlan frame: %v", k)
+		}
+		d.Decode(c.lt, c.data, 1, &p)
+		if tun, deep := d.Tunnel(); !tun.IsZero() || deep {
+			t.Errorf("link type %d after a VXLAN frame: tunnel %v, too deep %v", c.lt, tun, deep)
+		}
+	}
+}
+
 // TestDecodeTunnelAllocs: decoding tunnelled frames allocates nothing.
 func TestDecodeTunnelAllocs(t *testing.T) {
 	d := NewDecoder()
