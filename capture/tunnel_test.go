@@ -276,3 +276,24 @@ func TestReaderCountsTunnels(t *testing.T) {
 		t.Errorf("no too-deep warning in %q", s.Warnings)
 	}
 }
+
+func TestTunnelString(t *testing.T) {
+	a, b := tunnelwrap.EndA, tunnelwrap.EndB
+	nested := tun(TunnelVXLAN, 42, true, a, b)
+	nested.Depth = 2
+	for _, c := range []struct {
+		tun  Tunnel
+		want string
+	}{
+		{Tunnel{}, ""},
+		{tun(TunnelVXLAN, 42, true, a, b), "vxlan vni 42 203.0.113.1>203.0.113.2"},
+		{tun(TunnelMPLS, 200, true, netip.Addr{}, netip.Addr{}), "mpls label 200"},
+		{tun(TunnelIPIP, 0, false, a, b), "ipip 203.0.113.1>203.0.113.2"},
+		{tun(TunnelGTPU, 4096, true, a, b), "gtpu teid 4096 203.0.113.1>203.0.113.2"},
+		{nested, "vxlan vni 42 203.0.113.1>203.0.113.2 (depth 2)"},
+	} {
+		if got := c.tun.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.tun, got, c.want)
+		}
+	}
+}
