@@ -205,7 +205,10 @@ func NewDecoder() *Decoder {
 // epoch). For KindTCP it overwrites *p; for any other Kind *p is left in an
 // unspecified state. data is not retained.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
-	d.tun, d.tooDeep, d.where = Tunnel{}, false, 0
+	if d.tun.Kinds != 0 || d.tooDeep { // most frames: nothing to clear
+		d.tun, d.tooDeep = Tunnel{}, false
+	}
+	d.where = 0
 	var first int
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -424,7 +427,9 @@ func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
 	p.Seq = binary.BigEndian.Uint32(seg[4:8])
 	p.Ack = binary.BigEndian.Uint32(seg[8:12])
 	p.Flags = TCPFlags(seg[13])
-	p.Tunnel = d.tun
+	if d.tun.Kinds != 0 {
+		p.Tunnel = d.tun
+	}
 	d.ipID, d.tcpSum = ipID, 0
 	if len(seg) >= 16 {
 		p.Window = binary.BigEndian.Uint16(seg[14:16])
