@@ -61,7 +61,19 @@ func SupportedLinkType(lt layers.LinkType) bool {
 	switch lt {
 	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
 		layers.LinkTypeRaw, linkTypeRaw12, linkTypeRaw14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
-		layers.LinkTypeNull, layers.LinkTypeLoop:
+		layers.LinkTypeNull, layers.LinkTypeLoop,
+		layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio:
+		return true
+	}
+	return viaGopacket(lt)
+}
+
+// viaGopacket reports the link types that only gopacket's general decoder
+// reads (PPP, FDDI, OpenBSD pflog, Prism 802.11 headers): rare in incident
+// captures, so they take its allocating path to the first IP header.
+func viaGopacket(lt layers.LinkType) bool {
+	switch lt {
+	case layers.LinkTypePPP, layers.LinkTypeFDDI, layers.LinkTypePFLog, layers.LinkTypePrismHeader:
 		return true
 	}
 	return false
@@ -144,7 +156,29 @@ type Decoder struct {
 	ipID   uint16
 	tcpSum uint16
 	where  uint64
+
+	// Tunnels (tunnel.go): the layers gopacket decodes without allocating,
+	// the last frame's tunnel (also for non-TCP frames, for the Reader's
+	// counts), whether it was nested beyond MaxTunnelDepth, and the UDP
+	// ports taken for VXLAN besides 4789.
+	vxlan      layers.VXLAN
+	gre        layers.GRE
+	erspan2    layers.ERSPANII
+	df         truncFeedback
+	tun        Tunnel
+	tooDeep    bool
+	vxlanPorts []uint16
 }
+
+// SetVXLANPorts makes the Decoder take UDP to these destination ports as
+// VXLAN too (4789 always is): Linux's own default 8472, Flannel, NSX.
+func (d *Decoder) SetVXLANPorts(ports []uint16) {
+	d.vxlanPorts = append(d.vxlanPorts[:0], ports...)
+}
+
+// Tunnel is the tunnel the last decoded frame came in, whatever its Kind
+// (zero if none), and whether it was nested deeper than MaxTunnelDepth.
+func (d *Decoder) Tunnel() (Tunnel, bool) { return d.tun, d.tooDeep }
 
 // NewDecoder builds a Decoder.
 func NewDecoder() *Decoder {
@@ -176,6 +210,10 @@ func NewDecoder() *Decoder {
 // epoch). For KindTCP it overwrites *p; for any other Kind *p is left in an
 // unspecified state. data is not retained.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
+	if d.tun.Kinds != 0 || d.tooDeep { // most frames: nothing to clear
+		d.tun, d.tooDeep = Tunnel{}, false
+	}
+	d.where = 0
 	var first int
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -202,42 +240,105 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		default:
 			return KindNonTCP
 		}
+	case layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio:
+		var k Kind
+		if first, data, k = wifi(lt, data); k != KindTCP {
+			return k
+		}
 	default:
-		return KindUnsupportedLink
+		if !viaGopacket(lt) {
+			return KindUnsupportedLink
+		}
+		var k Kind
+		if first, data, k = general(lt, data); k != KindTCP {
+			return k
+		}
 	}
 
-	parser := d.parsers[first]
-	err := parser.DecodeLayers(data, &d.decoded)
+	for depth := 0; ; depth++ {
+		parser := d.parsers[first]
+		err := parser.DecodeLayers(data, &d.decoded)
 
-	// What came after the last layer decoded, and its bytes: the layer
-	// that failed (err != nil), was not supported, or had no bytes at all.
-	next, rest := firstLayerType(first), data
-	if n := len(d.decoded); n > 0 {
-		last := d.layer(d.decoded[n-1])
-		if last == nil { // cannot happen: only our layers are decoded
+		// What came after the last layer decoded, and its bytes: the layer
+		// that failed (err != nil), was not supported, or had no bytes at all.
+		next, rest := firstLayerType(first), data
+		if n := len(d.decoded); n > 0 {
+			if depth == 0 {
+				switch d.decoded[0] {
+				case layers.LayerTypeLinuxSLL:
+					d.where = 1<<40 | uint64(d.sll.PacketType)
+				case layers.LayerTypeLinuxSLL2:
+					d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
+				}
+			}
+			last := d.layer(d.decoded[n-1])
+			if last == nil { // cannot happen: only our layers are decoded
+				return KindNonTCP
+			}
+			if d.decoded[n-1] == layers.LayerTypeTCP {
+				return d.fill(d.tcp.Contents, len(d.tcp.Payload), ts, p)
+			}
+			next, rest = last.NextLayerType(), last.LayerPayload()
+		}
+		switch {
+		case next == layers.LayerTypeTCP:
+			// tcpLayer refused these bytes (the snap length cut the header or
+			// its options), or DecodeLayers stopped because no bytes were
+			// left. With the ports and the flags byte (offset 13) captured the
+			// handshake can still be followed: fill takes what there is.
+			if len(rest) < minTCPBytes {
+				return KindTruncated
+			}
+			return d.fill(rest, -1, ts, p)
+		case next == gopacket.LayerTypeFragment:
+			return KindFragment
+		case err != nil && parser.Truncated:
+			return KindTruncated
+		case !d.isEncap(next, rest):
 			return KindNonTCP
 		}
-		if d.decoded[n-1] == layers.LayerTypeTCP {
-			return d.fill(d.tcp.Contents, len(d.tcp.Payload), ts, p)
+
+		// A tunnel: decode its header(s) here, then the inner frame with
+		// the parser for its first layer. Only frames that reach this
+		// point pay for it.
+		var res encapResult
+		for {
+			if depth == MaxTunnelDepth {
+				d.tooDeep = true
+				return KindNonTCP
+			}
+			next, data, res = d.encap(next, rest)
+			switch res {
+			case encapCut:
+				return KindTruncated
+			case encapOK:
+			default:
+				return KindNonTCP
+			}
+			if first = parserFor(next); first >= 0 {
+				break
+			}
+			// MPLS inside GRE: another encapsulation before any parser.
+			depth++
+			rest = data
 		}
-		next, rest = last.NextLayerType(), last.LayerPayload()
-	}
-	switch {
-	case next == layers.LayerTypeTCP:
-		// tcpLayer refused these bytes (the snap length cut the header or
-		// its options), or DecodeLayers stopped because no bytes were
-		// left. With the ports and the flags byte (offset 13) captured the
-		// handshake can still be followed: fill takes what there is.
-		if len(rest) < minTCPBytes {
+		if len(data) == 0 {
 			return KindTruncated
 		}
-		return d.fill(rest, -1, ts, p)
-	case next == gopacket.LayerTypeFragment:
-		return KindFragment
-	case err != nil && parser.Truncated:
-		return KindTruncated
 	}
-	return KindNonTCP
+}
+
+// parserFor is the index of the parser that starts with layer t, or -1.
+func parserFor(t gopacket.LayerType) int {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return firstEthernet
+	case layers.LayerTypeIPv4:
+		return firstIPv4
+	case layers.LayerTypeIPv6:
+		return firstIPv6
+	}
+	return -1
 }
 
 func firstLayerType(first int) gopacket.LayerType {
@@ -332,13 +433,10 @@ func (d *Decoder) fill(seg []byte, payload int, ts int64, p *Packet) Kind {
 	p.Seq = binary.BigEndian.Uint32(seg[4:8])
 	p.Ack = binary.BigEndian.Uint32(seg[8:12])
 	p.Flags = TCPFlags(seg[13])
-	d.ipID, d.tcpSum, d.where = ipID, 0, 0
-	switch d.decoded[0] {
-	case layers.LayerTypeLinuxSLL:
-		d.where = 1<<40 | uint64(d.sll.PacketType)
-	case layers.LayerTypeLinuxSLL2:
-		d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
+	if d.tun.Kinds != 0 {
+		p.Tunnel = d.tun
 	}
+	d.ipID, d.tcpSum = ipID, 0
 	if len(seg) >= 16 {
 		p.Window = binary.BigEndian.Uint16(seg[14:16])
 	}
@@ -493,12 +591,12 @@ func (i *ipv6Fixed) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 }
 
 func (i *ipv6Fixed) CanDecode() gopacket.LayerClass      { return layers.LayerTypeIPv6 }
-func (i *ipv6Fixed) NextLayerType() gopacket.LayerType   { return i.NextHeader.LayerType() }
+func (i *ipv6Fixed) NextLayerType() gopacket.LayerType   { return ipNext(i.NextHeader) }
 func (i *ipv6Fixed) LayerType() gopacket.LayerType       { return layers.LayerTypeIPv6 }
 func (i *ipv6Fixed) LayerContents() []byte               { return i.Contents }
 func (i *ipv6Fixed) LayerPayload() []byte                { return i.Payload }
 func (i *ipv6ExtSkip) CanDecode() gopacket.LayerClass    { return ipv6SkipClass }
-func (i *ipv6ExtSkip) NextLayerType() gopacket.LayerType { return i.NextHeader.LayerType() }
+func (i *ipv6ExtSkip) NextLayerType() gopacket.LayerType { return ipNext(i.NextHeader) }
 func (i *ipv6ExtSkip) LayerPayload() []byte              { return i.Payload }
 
 // ipv6ExtSkip skips hop-by-hop, routing and destination options headers.
@@ -580,4 +678,110 @@ func (i *ipv4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 		return errIPv4Cut
 	}
 	return i.IPv4.DecodeFromBytes(data, df)
+}
+
+// NextLayerType stops the parser at IP in IP (see layerTypeIPinIP4).
+func (i *ipv4Layer) NextLayerType() gopacket.LayerType {
+	return stopAtIPinIP(i.IPv4.NextLayerType())
+}
+
+func ipNext(p layers.IPProtocol) gopacket.LayerType { return stopAtIPinIP(p.LayerType()) }
+
+func stopAtIPinIP(t gopacket.LayerType) gopacket.LayerType {
+	switch t {
+	case layers.LayerTypeIPv4:
+		return layerTypeIPinIP4
+	case layers.LayerTypeIPv6:
+		return layerTypeIPinIP6
+	}
+	return t
+}
+
+// wifi finds the IP packet in an 802.11 data frame with LLC/SNAP (link
+// type 105, or 127 behind a radiotap header). gopacket's Dot11 layer
+// allocates for every QoS data frame, which is nearly all of them; the
+// header is simple enough to read here. KindTCP means first and rest are
+// the IP layer's parser and bytes.
+func wifi(lt layers.LinkType, b []byte) (first int, rest []byte, k Kind) {
+	if lt == layers.LinkTypeIEEE80211Radio {
+		if len(b) < 4 {
+			return 0, nil, KindTruncated
+		}
+		n := int(binary.LittleEndian.Uint16(b[2:4]))
+		if n < 8 {
+			return 0, nil, KindNonTCP
+		}
+		if len(b) < n {
+			return 0, nil, KindTruncated
+		}
+		b = b[n:]
+	}
+	if len(b) < 24 {
+		return 0, nil, KindTruncated
+	}
+	fc, flags := b[0], b[1]
+	switch {
+	case fc&0x0c != 0x08: // not a data frame
+		return 0, nil, KindNonTCP
+	case fc&0x40 != 0: // null function: no payload
+		return 0, nil, KindNonTCP
+	case flags&0x40 != 0: // protected: encrypted payload
+		return 0, nil, KindNonTCP
+	}
+	n := 24
+	if flags&0x03 == 0x03 { // to and from DS: a fourth address
+		n += 6
+	}
+	if fc&0x80 != 0 { // QoS data: QoS control, maybe HT control
+		if len(b) < n+2 {
+			return 0, nil, KindTruncated
+		}
+		if b[n]&0x80 != 0 { // A-MSDU: several frames in one, not followed
+			return 0, nil, KindNonTCP
+		}
+		n += 2
+		if flags&0x80 != 0 {
+			n += 4
+		}
+	}
+	if len(b) < n+8 {
+		return 0, nil, KindTruncated
+	}
+	llc := b[n:]
+	if llc[0] != 0xaa || llc[1] != 0xaa || llc[2] != 0x03 {
+		return 0, nil, KindNonTCP
+	}
+	switch binary.BigEndian.Uint16(llc[6:8]) {
+	case uint16(layers.EthernetTypeIPv4):
+		return firstIPv4, llc[8:], KindTCP
+	case uint16(layers.EthernetTypeIPv6):
+		return firstIPv6, llc[8:], KindTCP
+	}
+	return 0, nil, KindNonTCP
+}
+
+// general finds the first IP header with gopacket's general decoder, for
+// the link types of viaGopacket. It allocates.
+func general(lt layers.LinkType, data []byte) (first int, rest []byte, k Kind) {
+	pkt := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{NoCopy: true, Lazy: true})
+	for _, l := range pkt.Layers() {
+		switch l.LayerType() {
+		case layers.LayerTypeIPv4:
+			first = firstIPv4
+		case layers.LayerTypeIPv6:
+			first = firstIPv6
+		default:
+			continue
+		}
+		// NoCopy: the layer's bytes are a window on data.
+		off := cap(data) - cap(l.LayerContents())
+		if off < 0 || off > len(data) {
+			return 0, nil, KindNonTCP
+		}
+		return first, data[off:], KindTCP
+	}
+	if pkt.Metadata().Truncated {
+		return 0, nil, KindTruncated
+	}
+	return 0, nil, KindNonTCP
 }

@@ -230,7 +230,7 @@ func TestLinkTypeErrors(t *testing.T) {
 	}{
 		{147, "unsupported link type 147 (USER0)"},
 		{162, "unsupported link type 162 (USER15)"},
-		{9, "unsupported link type 9 (PPP)"},
+		{220, "unsupported link type 220 (USB)"},
 		{200, "unsupported link type 200 (UnknownLinkType)"},
 	} {
 		err := checkLinkType(c.lt)
@@ -238,7 +238,7 @@ func TestLinkTypeErrors(t *testing.T) {
 			t.Errorf("checkLinkType(%d) = %v, want %q wrapping ErrUnsupportedLinkType", c.lt, err, c.want)
 		}
 	}
-	for _, lt := range []layers.LinkType{0, 1, 12, 14, 101, 108, 113, 228, 229, 276} {
+	for _, lt := range []layers.LinkType{0, 1, 9, 10, 12, 14, 101, 105, 108, 113, 117, 119, 127, 228, 229, 276} {
 		if err := checkLinkType(lt); err != nil {
 			t.Errorf("checkLinkType(%d) = %v, want nil", lt, err)
 		}

@@ -41,6 +41,9 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range malformedCases(f) {
 		f.Add(uint16(c.lt), c.data)
 	}
+	for _, c := range tunnelCases(f) {
+		f.Add(uint16(layers.LinkTypeEthernet), c.data)
+	}
 	shared := NewDecoder()
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		const ts = 1_700_000_000_000_000_000

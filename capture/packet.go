@@ -90,6 +90,10 @@ type Packet struct {
 	// Decoder was asked to verify checksums and the whole segment was
 	// captured.
 	Checksum ChecksumState
+
+	// Tunnel is the encapsulation the packet came in (zero if none): Src
+	// and Dst above are the INNER addresses. See Tunnel for nesting.
+	Tunnel Tunnel
 }
 
 // ChecksumState says what is known of a segment's TCP checksum.

@@ -54,6 +54,9 @@ type OpenOptions struct {
 	// VerifyChecksums sets Decoder.VerifyChecksums: Packet.Checksum is
 	// filled for segments captured whole.
 	VerifyChecksums bool
+	// VXLANPorts are UDP destination ports decoded as VXLAN besides 4789
+	// (Linux's default 8472, Flannel, NSX).
+	VXLANPorts []uint16
 }
 
 // DuplicateWindow is how close in time two identical TCP packets must be
@@ -95,8 +98,15 @@ type Summary struct {
 	UnsupportedLink int64 // frames on pcapng interfaces with an unsupported link type
 	Backwards       int64 // frames older than the frame before them in the same file
 	Start, End      int64 // ns since the epoch of the first and last frame (0 if none)
-	LinkTypes       []string
-	Warnings        []string
+	// Tunnels counts frames per encapsulation kind met (indexed by
+	// TunnelKind; a frame in VXLAN inside ERSPAN counts for both), TCP or
+	// not, duplicates included. TunnelTooDeep counts frames nested beyond
+	// MaxTunnelDepth (or an MPLS stack deeper than 16 labels), which are
+	// also in NonTCP.
+	Tunnels       [NumTunnelKinds]int64
+	TunnelTooDeep int64
+	LinkTypes     []string
+	Warnings      []string
 }
 
 // Reader reads TCP packets from one or more capture files, merged in
@@ -196,6 +206,7 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, error) {
 	s := &source{idx: idx, name: name, dec: NewDecoder()}
 	s.dec.VerifyChecksums = opts.VerifyChecksums
+	s.dec.SetVXLANPorts(opts.VXLANPorts)
 	var in io.Reader
 	if name == StdinName {
 		s.name = StdinDisplay
@@ -393,7 +404,11 @@ func (r *Reader) advance(s *source, strict bool) error {
 		if r.sum.Packets == 1 || ts > r.sum.End {
 			r.sum.End = ts
 		}
-		switch s.dec.Decode(lt, data, ts, &s.next) {
+		kind := s.dec.Decode(lt, data, ts, &s.next)
+		if s.dec.tun.Kinds != 0 || s.dec.tooDeep {
+			r.countTunnel(s.dec)
+		}
+		switch kind {
 		case KindTCP:
 			r.sum.TCPPackets++
 			if r.dups != nil {
@@ -420,6 +435,17 @@ func (r *Reader) advance(s *source, strict bool) error {
 		}
 	}
 	return nil
+}
+
+func (r *Reader) countTunnel(d *Decoder) {
+	for k := TunnelKind(1); k < NumTunnelKinds; k++ {
+		if d.tun.Kinds.Has(k) {
+			r.sum.Tunnels[k]++
+		}
+	}
+	if d.tooDeep {
+		r.sum.TunnelTooDeep++
+	}
 }
 
 // ngInterfaces records the link types of the current pcapng section's
@@ -558,6 +584,10 @@ func (r *Reader) Summary() Summary {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: timestamps went backwards %d times (by up to %v); packets are analysed in file order there",
 				src.name, f.Backwards, time.Duration(src.maxBack)))
 		}
+	}
+	if s.TunnelTooDeep > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d frames nested in more than %d tunnels (or more than %d MPLS labels)",
+			s.TunnelTooDeep, MaxTunnelDepth, maxMPLSLabels))
 	}
 	if s.Duplicates > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d duplicate TCP packets: the same packet captured twice within %v (tcpdump -i any sees a packet on each interface it crosses)",

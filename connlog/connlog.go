@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -228,8 +229,9 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = a.Server.Addr().AppendTo(b)
 	b = append(b, `","resp_p":`...)
 	b = strconv.AppendUint(b, uint64(a.Server.Port()), 10)
-	// A "tunnel" field (the encapsulation of tunnelled captures) goes
-	// here, after the 4-tuple it qualifies.
+	// The tunnel qualifies the 4-tuple, so it comes right after it.
+	b = append(b, `,"tunnel":`...)
+	b = appendTunnel(b, a.Tunnel)
 	b = append(b, `,"outcome":"`...)
 	b = append(b, w.outcome(a)...)
 	b = append(b, `","conn_state":"`...)
@@ -275,6 +277,39 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `,"missed_bytes":`...)
 	b = strconv.AppendUint(b, c.MissedBytes(), 10)
 	return append(b, "}\n"...)
+}
+
+// appendTunnel writes the innermost tunnel of a connection, or null:
+// {"kind","id","outer_src","outer_dst","depth"}, id and the outer
+// addresses null where the kind has none.
+func appendTunnel(b []byte, t capture.Tunnel) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"kind":"`...)
+	b = append(b, t.Kind.String()...)
+	b = append(b, `","id":`...)
+	if t.HasID {
+		b = strconv.AppendUint(b, uint64(t.ID), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	for _, a := range []struct {
+		name string
+		addr netip.Addr
+	}{{`,"outer_src":`, t.Src}, {`,"outer_dst":`, t.Dst}} {
+		b = append(b, a.name...)
+		if a.addr.IsValid() {
+			b = append(b, '"')
+			b = a.addr.AppendTo(b)
+			b = append(b, '"')
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	b = append(b, `,"depth":`...)
+	b = strconv.AppendUint(b, uint64(t.Depth), 10)
+	return append(b, '}')
 }
 
 // appendOpts writes a SYN's or SYN-ACK's options, or null when there was

@@ -149,4 +149,9 @@ type Attempt struct {
 	// history and counts, followed packet by packet when
 	// Config.ConnState is set.
 	Conn ConnState
+
+	// Tunnel is the tunnel of the attempt's first packet (zero if none);
+	// attempts in different tunnels are tracked apart even with the same
+	// inner 4-tuple.
+	Tunnel capture.Tunnel
 }

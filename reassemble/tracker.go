@@ -54,10 +54,13 @@ type Stats struct {
 }
 
 // flowKey is the 4-tuple in a canonical order (lower address:port first),
-// so that both directions find the same entry with one map lookup.
+// so that both directions find the same entry with one map lookup, and
+// the tunnel it came in (capture.Tunnel.Key, 0 for none): the same inner
+// 4-tuple in two tunnels is two connections (but see otherCopy).
 type flowKey struct {
 	a, b   [16]byte
 	pa, pb uint16
+	tun    uint64
 }
 
 func keyOf(src, dst netip.AddrPort) (flowKey, bool) {
@@ -103,6 +106,7 @@ type Tracker struct {
 	emit      func(*Attempt)
 
 	flows     map[flowKey]int32
+	tunnelled map[flowKey]uint64 // 4-tuple key (tun 0) of each tunnelled flow -> its tunnel key; nil until one starts
 	states    stateTable
 	free      []int32
 	inFlight  int
@@ -154,7 +158,15 @@ func (t *Tracker) Add(p *capture.Packet) {
 		return
 	}
 	key, _ := keyOf(p.Src, p.Dst)
+	if !p.Tunnel.IsZero() {
+		key.tun = p.Tunnel.Key()
+	}
 	idx, ok := t.flows[key]
+	if !ok && (key.tun != 0 || t.tunnelled != nil) {
+		if k, found := t.otherCopy(key); found {
+			key, idx, ok = k, t.flows[k], true
+		}
+	}
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
 		s := t.states.at(idx)
@@ -168,6 +180,27 @@ func (t *Tracker) Add(p *capture.Packet) {
 		}
 	}
 	t.start(key, p, pureSYN)
+}
+
+// otherCopy finds the flow of a packet that came in a tunnel when its
+// connection was first seen without one, or the other way round:
+// tcpdump -i any on a VXLAN host sees each packet on the underlay
+// (tunnelled) and on the VXLAN device or a veth (not), and the Reader's
+// duplicate filter keeps whichever copy came first, which differs by
+// direction. Flows in two different tunnels stay apart.
+func (t *Tracker) otherCopy(key flowKey) (flowKey, bool) {
+	k := key
+	if key.tun != 0 {
+		k.tun = 0
+	} else {
+		tun, ok := t.tunnelled[key]
+		if !ok {
+			return key, false
+		}
+		k.tun = tun
+	}
+	_, ok := t.flows[k]
+	return k, ok
 }
 
 // start opens a new attempt (or a mid-stream record) for the packet's flow.
@@ -201,12 +234,21 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
+	s.Tunnel = p.Tunnel
 	if pureSYN {
 		s.ClientISN = p.Seq
 		s.SYNOpts = p.Opts
 		s.SYNOptsCut = p.OptionsCut
 	}
 	t.flows[key] = idx
+	if key.tun != 0 {
+		if t.tunnelled == nil {
+			t.tunnelled = make(map[flowKey]uint64)
+		}
+		k := key
+		k.tun = 0
+		t.tunnelled[k] = key.tun
+	}
 	t.inFlight++
 	if t.inFlight > t.stats.PeakInFlight {
 		t.stats.PeakInFlight = t.inFlight
@@ -471,6 +513,9 @@ func (t *Tracker) each(f func(idx int32, s *state)) {
 // finishState finishes the attempt in slot idx, finding its map key.
 func (t *Tracker) finishState(idx int32, s *state) {
 	key, _ := keyOf(s.Client, s.Server)
+	if !s.Tunnel.IsZero() {
+		key.tun = s.Tunnel.Key()
+	}
 	t.finish(key, idx)
 }
 
@@ -535,6 +580,13 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 		t.emit(&s.Attempt)
 	}
 	delete(t.flows, key)
+	if key.tun != 0 {
+		k := key
+		k.tun = 0
+		if t.tunnelled[k] == key.tun {
+			delete(t.tunnelled, k)
+		}
+	}
 	s.inUse = false
 	t.free = append(t.free, idx)
 	t.inFlight--

@@ -240,3 +240,71 @@ func TestInFlightDoesNotFinish(t *testing.T) {
 		t.Errorf("after Flush: %d emitted, want 1 (InFlight must leave the attempt in place)", emitted)
 	}
 }
+
+// TestTunnelsSeparateFlows: the same inner 4-tuple in two VXLAN segments
+// is two connections (synthetic packets); a GRE tunnel whose outer
+// addresses swap with the direction, and whose key differs per direction,
+// stays one connection, and so does one seen tunnelled one way and plain
+// the other.
+func TestTunnelsSeparateFlows(t *testing.T) {
+	vtep1, vtep2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	vx := func(vni uint32) capture.Tunnel {
+		return capture.Tunnel{Kind: capture.TunnelVXLAN, Depth: 1, Kinds: 1 << capture.TunnelVXLAN,
+			ID: vni, HasID: true, Src: vtep1, Dst: vtep2}
+	}
+	gre := func(fromClient bool) capture.Tunnel {
+		tun := capture.Tunnel{Kind: capture.TunnelGRE, Depth: 1, Kinds: 1 << capture.TunnelGRE,
+			ID: 7, HasID: true, Src: vtep1, Dst: vtep2}
+		if !fromClient {
+			tun.Src, tun.Dst, tun.ID = vtep2, vtep1, 8
+		}
+		return tun
+	}
+	tests := []struct {
+		name         string
+		tunnels      []capture.Tunnel // per packet of the script, in order
+		wantAttempts int
+	}{
+		{"one VNI", []capture.Tunnel{vx(42), vx(42), vx(42), vx(42), vx(42), vx(42)}, 1},
+		{"two VNIs", []capture.Tunnel{vx(42), vx(43), vx(42), vx(43), vx(42), vx(43)}, 2},
+		// tcpdump -i any on a VXLAN host: the copy kept differs by direction.
+		{"tunnelled one way only", []capture.Tunnel{vx(42), vx(42), {}, {}, vx(42), vx(42)}, 1},
+		{"untunnelled first", []capture.Tunnel{{}, {}, vx(42), vx(42), {}, {}}, 1},
+		{"GRE both ways", []capture.Tunnel{gre(true), gre(true), gre(false), gre(false), gre(true), gre(true)}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each SYN sent twice, so that with two tunnels each has its
+			// own complete handshake with the same ISNs.
+			pkts := synth.MustScript(`
+				0 c S
+				0 c S
+				0.001 s S.
+				0.001 s S.
+				0.002 c .
+				0.002 c .`)
+			var out []Attempt
+			tr := NewTracker(Config{}, func(a *Attempt) { out = append(out, *a) })
+			for i := range pkts {
+				pkts[i].Tunnel = tc.tunnels[i]
+				tr.Add(&pkts[i])
+			}
+			tr.Flush()
+			if len(out) != tc.wantAttempts {
+				t.Fatalf("got %d attempts, want %d: %+v", len(out), tc.wantAttempts, out)
+			}
+			for _, a := range out {
+				if a.SYNACKs*tc.wantAttempts != 2 || !a.ClientAcked {
+					t.Errorf("attempt in %v: %d SYN-ACKs, client acked %v", a.Tunnel, a.SYNACKs, a.ClientAcked)
+				}
+			}
+			seen := map[uint64]bool{}
+			for _, a := range out {
+				seen[a.Tunnel.Key()] = true
+			}
+			if len(seen) != tc.wantAttempts {
+				t.Errorf("attempts carry %d distinct tunnels, want %d", len(seen), tc.wantAttempts)
+			}
+		})
+	}
+}

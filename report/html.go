@@ -59,6 +59,7 @@ type htmlCapture struct {
 	From, To                    string
 	LinkTypes                   string
 	Skipped                     string
+	Tunnelled                   string
 	Attempts, Failed, MidStream string
 	Vantage                     string
 }
@@ -152,7 +153,7 @@ func captureHTML(in *Input) htmlCapture {
 	cs := in.Capture
 	c := htmlCapture{
 		Packets: count(int(cs.Packets)), TCPPackets: count(int(cs.TCPPackets)),
-		LinkTypes: Sanitize(strings.Join(cs.LinkTypes, ", ")), Skipped: strings.Join(skippedPackets(in), ", "),
+		LinkTypes: Sanitize(strings.Join(cs.LinkTypes, ", ")), Skipped: strings.Join(skippedPackets(in), ", "), Tunnelled: tunnelled(in),
 		Attempts: count(in.Result.Attempts), Failed: count(in.Result.Totals.Failed()), MidStream: count(in.Result.MidStream),
 	}
 	for _, f := range cs.Files {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
 )
 
 // SchemaVersion is bumped on any change that could break a reader of the
@@ -43,6 +44,9 @@ type jsonCapture struct {
 	DurationSeconds  float64    `json:"duration_seconds"`
 	LinkTypes        []string   `json:"link_types"`
 	Warnings         []string   `json:"warnings"`
+	// Tunnels counts frames per encapsulation kind ("vxlan", "gre", ...);
+	// empty when nothing was tunnelled.
+	Tunnels map[string]int64 `json:"tunnels"`
 }
 
 type jsonFile struct {
@@ -190,6 +194,7 @@ func buildJSON(in *Input) jsonReport {
 			UnsupportedLink:  cs.UnsupportedLink,
 			LinkTypes:        nonNil(cs.LinkTypes),
 			Warnings:         nonNil(cs.Warnings),
+			Tunnels:          tunnelCounts(&cs),
 		},
 		Totals: jsonTotals{
 			Attempts:             in.Result.Attempts,
@@ -286,4 +291,15 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// tunnelCounts maps each encapsulation kind met to its frame count.
+func tunnelCounts(cs *capture.Summary) map[string]int64 {
+	m := map[string]int64{}
+	for k, n := range cs.Tunnels {
+		if n > 0 {
+			m[capture.TunnelKind(k).String()] = n
+		}
+	}
+	return m
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
 )
 
 // WriteTable writes the human report: capture summary, one row per
@@ -126,6 +127,9 @@ func (p *printer) captureSummary(in *Input) {
 		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
 		time.Unix(0, cs.End).UTC().Format("15:04:05"))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
+	if t := tunnelled(in); t != "" {
+		p.line("  tunnelled: %s (TCP shown by inner addresses)", t)
+	}
 	if skipped := skippedPackets(in); len(skipped) > 0 {
 		p.line("  skipped: %s", strings.Join(skipped, ", "))
 	}
@@ -135,6 +139,18 @@ func (p *printer) captureSummary(in *Input) {
 	if len(r.Listeners) > 0 {
 		p.wrap("  ", "taken "+vantageWords(&r.Listeners[0].Signs))
 	}
+}
+
+// tunnelled says how many frames came in each kind of tunnel ("" if none),
+// kinds in a fixed order.
+func tunnelled(in *Input) string {
+	var tunnels []string
+	for k, n := range in.Capture.Tunnels {
+		if n > 0 {
+			tunnels = append(tunnels, count(int(n))+" "+capture.TunnelKind(k).String())
+		}
+	}
+	return strings.Join(tunnels, ", ")
 }
 
 // skippedPackets says which packets were not analysed and why.

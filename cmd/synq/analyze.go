@@ -25,6 +25,7 @@ type AnalyzeOptions struct {
 
 	Files       []string
 	Ports       []uint
+	VXLANPorts  []uint
 	Server      string
 	Format      string
 	Output      string
@@ -45,7 +46,13 @@ FILE is a pcap (microsecond or nanosecond, either byte order) or pcapng file,
 optionally gzip-compressed, or - for standard input. Several files (tcpdump -C
 or -G rotation) are merged in timestamp order. Link types: Ethernet (with
 802.1Q/QinQ tags), Linux cooked SLL and SLL2 (tcpdump -i any), raw IP, BSD
-loopback.
+loopback, 802.11 data frames (also behind radiotap), PPP, FDDI, pflog.
+
+Mirror ports and overlays: TCP inside VXLAN (UDP 4789, more with
+--vxlan-port), Geneve (6081), GRE, ERSPAN I/II/III, IP-in-IP (IPv4/IPv6 in
+IPv4/IPv6), MPLS, PPPoE, GTP-U (2152) and Teredo (3544), nested up to 8 deep,
+is analysed by its inner addresses; the same inner connection in two
+tunnels counts as two. The capture summary counts frames per tunnel kind.
 
 The server of an attempt is the side that received the SYN (--server forces
 it). Every attempt gets exactly one outcome:
@@ -105,7 +112,10 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   # Also every connection attempt, one line each (JSON Lines, or a Zeek
   # conn.log for a name ending in .log); fields in docs/connections.md
   synq analyze --connections conns.jsonl incident.pcap
-  synq analyze --connections conn.log incident.pcap`
+  synq analyze --connections conn.log incident.pcap
+
+  # A Flannel/Linux VXLAN underlay (UDP 8472) captured on the host
+  synq analyze --vxlan-port 8472 underlay.pcap`
 
 // NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
 // tests of flag parsing.
@@ -135,6 +145,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	}
 	f := cmd.Flags()
 	f.UintSliceVar(&opts.Ports, "port", nil, "only listeners on this port (repeatable, or comma-separated)")
+	f.UintSliceVar(&opts.VXLANPorts, "vxlan-port", nil, "also decode UDP to this port as VXLAN, besides 4789 (repeatable, or comma-separated; e.g. 8472 for Linux's default)")
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
@@ -154,6 +165,11 @@ func (o *AnalyzeOptions) validate() error {
 	for _, p := range o.Ports {
 		if p == 0 || p > 65535 {
 			return usageErrorf("--port %d: want a port from 1 to 65535", p)
+		}
+	}
+	for _, p := range o.VXLANPorts {
+		if p == 0 || p > 65535 {
+			return usageErrorf("--vxlan-port %d: want a port from 1 to 65535", p)
 		}
 	}
 	if _, err := report.ParseFormat(o.Format); err != nil {
@@ -269,8 +285,12 @@ func analyzeRun(opts *AnalyzeOptions) error {
 // readCaptures runs the pipeline: read and decode, track, aggregate, and
 // export each attempt to conns (when not nil) as it is finished.
 func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile) (*report.Input, error) {
+	vxlan := make([]uint16, len(opts.VXLANPorts))
+	for i, p := range opts.VXLANPorts {
+		vxlan[i] = uint16(p)
+	}
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open,
-		VerifyChecksums: conns != nil})
+		VerifyChecksums: conns != nil, VXLANPorts: vxlan})
 	cfg.ConnState = conns != nil
 	if err != nil {
 		return nil, withCode(exitInput, err)

@@ -20,7 +20,7 @@ func connectionsOf(t *testing.T, sc scenario, name string, extra ...string) []by
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	ios, _, errOut := testStreams(nil)
-	args := append(append([]string{"analyze", "--connections", path}, extra...), sc.capture)
+	args := append(append(append([]string{"analyze", "--connections", path}, scenarioArgs(t, sc)...), extra...), sc.capture)
 	if code := run(args, ios); code != exitOK {
 		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
 	}
@@ -48,7 +48,7 @@ func TestScenarioConnectionsGolden(t *testing.T) {
 }
 
 // jsonKeys is the documented key order of a JSON Lines record.
-var jsonKeys = []string{"ts", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "outcome", "conn_state", "history",
+var jsonKeys = []string{"ts", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "tunnel", "outcome", "conn_state", "history",
 	"syn_count", "synack_count", "syn_to_synack_ms", "synack_to_ack_ms", "syncookie", "client_syn", "server_syn",
 	"duration", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes", "resp_ip_bytes", "missed_bytes"}
 

@@ -87,7 +87,7 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 	var pages []page
 	for _, sc := range scenarios(t) {
-		pages = append(pages, page{sc.name, sc.capture, withNstat(sc)})
+		pages = append(pages, page{sc.name, sc.capture, append(scenarioArgs(t, sc), withNstat(sc)...)})
 	}
 	pages = append(pages, page{name: "hostile-file-name", capture: hostileCapture(t)})
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,7 +64,7 @@ func scenarioCapture(t *testing.T, name string) string {
 func analyzeScenario(t *testing.T, sc scenario, format string) []byte {
 	t.Helper()
 	ios, out, errOut := testStreams(nil)
-	args := append(append([]string{"analyze", "--format", format}, withNstat(sc)...), sc.capture)
+	args := append(append(append([]string{"analyze", "--format", format}, scenarioArgs(t, sc)...), withNstat(sc)...), sc.capture)
 	if code := run(args, ios); code != exitOK {
 		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
 	}
@@ -90,10 +92,11 @@ type reportJSON struct {
 		Files []struct {
 			Format string `json:"format"`
 		} `json:"files"`
-		Packets    int      `json:"packets"`
-		TCPPackets int      `json:"tcp_packets"`
-		LinkTypes  []string `json:"link_types"`
-		Warnings   []string `json:"warnings"`
+		Packets    int              `json:"packets"`
+		TCPPackets int              `json:"tcp_packets"`
+		LinkTypes  []string         `json:"link_types"`
+		Warnings   []string         `json:"warnings"`
+		Tunnels    map[string]int64 `json:"tunnels"`
 	} `json:"capture"`
 	Listeners []listenerJSON `json:"listeners"`
 	Verdict   verdictJSON    `json:"verdict"`
@@ -149,7 +152,7 @@ type listenerJSON struct {
 func scenarioJSON(t *testing.T, sc scenario, extra ...string) reportJSON {
 	t.Helper()
 	ios, out, errOut := testStreams(nil)
-	args := append(append([]string{"analyze", "--format", "json"}, extra...), sc.capture)
+	args := append(append(append([]string{"analyze", "--format", "json"}, scenarioArgs(t, sc)...), extra...), sc.capture)
 	if code := run(args, ios); code != exitOK {
 		t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
 	}
@@ -161,6 +164,20 @@ func scenarioJSON(t *testing.T, sc scenario, extra ...string) reportJSON {
 }
 
 // withNstat is the flags that give a scenario's counter snapshots.
+// scenarioArgs are the flags a scenario's capture needs (args.txt, e.g.
+// --vxlan-port 8472), none if it has no such file.
+func scenarioArgs(t *testing.T, sc scenario) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sc.dir, "args.txt"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
 func withNstat(sc scenario) []string {
 	return []string{"--nstat", filepath.Join(sc.dir, "nstat-before.txt"), "--nstat", filepath.Join(sc.dir, "nstat-after.txt")}
 }
@@ -229,6 +246,14 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"vlan": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "established", outcome("established"))
 	},
+	// Tunnelled captures: every frame came through the tunnel; the
+	// comparison with the inner capture is TestTunnelMatchesInnerCapture.
+	"vxlan":           wantTunnels(true, "vxlan"),
+	"vxlan-ipv6-8472": wantTunnels(true, "vxlan"),
+	// tcpdump -i any: each packet tunnelled on eth0 and plain on vx0.
+	"vxlan-any":              wantTunnels(false, "vxlan"),
+	"synthetic-tunnels-ipv4": wantTunnels(true, "vxlan", "geneve", "gre", "erspan", "ipip", "mpls", "pppoe", "gtpu"),
+	"synthetic-tunnels-ipv6": wantTunnels(false, "teredo", "ipip", "gre", "mpls", "erspan", "vxlan", "geneve", "gtpu", "pppoe"),
 	// The SYNs the firewall drops are in the capture (the tap sits before
 	// netfilter) and go unanswered; the others complete.
 	"firewall-drop": func(t *testing.T, r reportJSON) {
@@ -275,6 +300,37 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
 		wantPositive(t, r, "synack_unacked", outcome("synack_unacked"))
 	},
+}
+
+// wantTunnels: the capture's tunnel counts have exactly these kinds; with
+// all, every TCP packet came through one (so no kind counts more frames
+// than there are, and the kinds of singly-nested frames add up).
+func wantTunnels(all bool, kinds ...string) func(t *testing.T, r reportJSON) {
+	return func(t *testing.T, r reportJSON) {
+		var got []string
+		for k, n := range r.Capture.Tunnels {
+			got = append(got, k)
+			if n <= 0 || n > int64(r.Capture.Packets) {
+				t.Errorf("tunnels[%s] = %d of %d packets", k, n, r.Capture.Packets)
+			}
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(kinds))
+		if !slices.Equal(got, want) {
+			t.Errorf("tunnel kinds %v, want %v", got, want)
+		}
+		if all && r.Capture.TCPPackets == 0 {
+			t.Error("no TCP packets")
+		}
+		sum := int64(0)
+		for _, n := range r.Capture.Tunnels {
+			sum += n
+		}
+		if all && sum != int64(r.Capture.Packets) {
+			t.Errorf("tunnel counts add up to %d, want every one of %d packets once", sum, r.Capture.Packets)
+		}
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+	}
 }
 
 func wantPositive(t *testing.T, r reportJSON, what string, f func(listenerJSON) int) {
@@ -408,6 +464,16 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
 	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "high", reconciled: []string{"TcpOutRsts"}},
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"vxlan": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"vxlan-any": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"vxlan-ipv6-8472": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows"}},
+	"synthetic-tunnels-ipv4": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	"synthetic-tunnels-ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"any-sll2": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},

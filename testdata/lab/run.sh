@@ -9,15 +9,17 @@
 #
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
 # nstat-after.txt,README.md} (path-loss-client also nstat-client-before.txt,
-# nstat-client-after.txt). Everything runs in namespaces named synqlab-*
+# nstat-client-after.txt; the vxlan scenarios also inner.pcap, and args.txt
+# with the flags synq needs). Everything runs in namespaces named synqlab-*
 # that this script creates and deletes; only 10.88.0.0/16 and fd88::/64
-# addresses inside them are used.
+# addresses inside them are used (10.89.0.0/24 inside the VXLAN scenarios'
+# tunnels).
 set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
 	syncookies-flood synflood-no-cookies firewall-drop path-loss path-loss-client
-	defer-accept)
+	defer-accept vxlan vxlan-ipv6-8472 vxlan-any)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -245,6 +247,34 @@ capture_stop() {
 	fi
 }
 
+# inner_capture_start IF : a second tcpdump in the server namespace, on the
+# tunnel interface IF, at the same time as the main (underlay) capture:
+# what the server itself sees, to compare with the tunnelled capture.
+inner_capture_start() {
+	INNER_IF=$1
+	ip netns exec $NS_S tcpdump -i "$INNER_IF" -n -s 200 -U -Z root -w "$tmp/inner.pcap" 2>"$tmp/inner.err" &
+	INNER_PID=$!
+	PIDS+=($INNER_PID)
+	local i
+	for i in $(seq 100); do
+		if grep -q 'listening on' "$tmp/inner.err"; then return; fi
+		sleep 0.1
+	done
+	echo "inner capture did not start" >&2
+	cat "$tmp/inner.err" >&2
+	return 1
+}
+
+inner_capture_stop() {
+	kill -INT "$INNER_PID"
+	wait "$INNER_PID" || true
+	cat "$tmp/inner.err" >&2
+	if ! grep -qE '^0 packets dropped by kernel' "$tmp/inner.err"; then
+		echo "inner capture dropped packets" >&2
+		return 1
+	fi
+}
+
 # snap before|after : nstat of the server namespace (and of the client
 # namespace when CLIENT_NSTAT=1).
 snap() {
@@ -288,7 +318,15 @@ finish() {
 	cp "$tmp/$CAP_FILE" "$out/$CAP_FILE"
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
-	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt
+	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/args.txt
+	if [[ -n $INNER_IF ]]; then
+		cp "$tmp/inner.pcap" "$out/inner.pcap"
+		NOTES+=("Inner capture: \`tcpdump -i $INNER_IF -n -s 200 -U -w inner.pcap\` in $NS_S at the same time as capture.pcap: the same connections as the server's own stack sees them, without the tunnel ($(stat -c %s "$out/inner.pcap") bytes, $(tcpdump --count -nr "$out/inner.pcap" 2>/dev/null | awk '{print $1}') packets).")
+	fi
+	if [[ -n $SYNQ_ARGS ]]; then
+		echo "$SYNQ_ARGS" >"$out/args.txt"
+		NOTES+=("synq needs \`$SYNQ_ARGS\` for this capture (args.txt; the golden tests pass it).")
+	fi
 	if [[ $CLIENT_NSTAT == 1 ]]; then
 		cp "$tmp/nstat-client-before.txt" "$out/nstat-client-before.txt"
 		cp "$tmp/nstat-client-after.txt" "$out/nstat-client-after.txt"
@@ -300,7 +338,8 @@ finish() {
 		return 1
 	fi
 	linktype=$(tcpdump -nr "$out/$CAP_FILE" -c 1 2>&1 >/dev/null | sed -n 's/.*link-type \([^,]*\),.*/\1/p' | head -1)
-	npkts=$(tcpdump -nr "$out/$CAP_FILE" 2>/dev/null | wc -l)
+	# --count, not a line count: tcpdump prints a tunnelled packet on two lines.
+	npkts=$(tcpdump --count -nr "$out/$CAP_FILE" 2>/dev/null | awk '{print $1}')
 	{
 		echo "# $name"
 		echo
@@ -370,6 +409,7 @@ begin() {
 	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
 	CAP_NS=$NS_S CLIENT_NSTAT=0 FLOOD_END=
+	INNER_IF= INNER_PID= SYNQ_ARGS=
 }
 
 # run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
@@ -377,11 +417,13 @@ begin() {
 run_capture() {
 	local mode=$1 fn=$2 settle=$3
 	capture_start "$mode"
+	if [[ -n $INNER_IF ]]; then inner_capture_start "$INNER_IF"; fi
 	snap before
 	"$fn"
 	sleep "$settle"
 	snap after
 	capture_stop
+	if [[ -n $INNER_IF ]]; then inner_capture_stop; fi
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -608,6 +650,67 @@ sc_defer_accept() {
 		wait_clients_bg
 	}
 	run_capture tcpdump load 1
+}
+
+# vxlan_dev NS LOCAL REMOTE VNI PORT MAC INNER_IP PEER_INNER_IP PEER_MAC :
+# a point-to-point VXLAN device vx0 over eth0, with a static neighbour
+# entry for the peer's inner address so no ARP crosses the tunnel.
+vxlan_dev() {
+	local ns=$1 local=$2 remote=$3 vni=$4 port=$5 mac=$6 ip=$7 peer_ip=$8 peer_mac=$9
+	nsx "$ns" ip link add vx0 type vxlan id "$vni" local "$local" remote "$remote" dstport "$port" dev eth0
+	nsx "$ns" ip link set vx0 address "$mac"
+	quiet_if "$ns" vx0
+	nsx "$ns" ip link set vx0 up
+	nsx "$ns" ip addr add "$ip/24" dev vx0
+	nsx "$ns" ip neigh replace "$peer_ip" lladdr "$peer_mac" dev vx0 nud permanent
+}
+
+IN_C=10.89.0.1 # inner (overlay) addresses of the VXLAN scenarios
+IN_S=10.89.0.2
+IN_MAC_C=02:89:00:00:00:01
+IN_MAC_S=02:89:00:00:00:02
+
+VXLAN_EXPECT="Inside the tunnel (server 10.89.0.2): $MIX_EXPECT capture.pcap, taken on the server's underlay eth0, holds every packet wrapped in VXLAN (outer Ethernet/IP/UDP/VXLAN header, then the inner Ethernet frame); inner.pcap, taken at the same time on the server's vx0, holds the same packets as the server's stack sees them. synq must give both the same listeners, outcomes and verdict, and report the tunnel."
+
+sc_vxlan() {
+	DESC="The healthy + accept-overflow mix carried in a real kernel VXLAN tunnel (VNI 42, UDP 4789) over an IPv4 veth underlay ($IP_C <-> $IP_S), as AWS VPC Traffic Mirroring or an overlay network delivers it. Overlay addresses: client $IN_C, server $IN_S on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$VXLAN_EXPECT"
+	topo direct
+	vxlan_dev $NS_C $IP_C $IP_S 42 4789 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
+	vxlan_dev $NS_S $IP_S $IP_C 42 4789 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
+	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 42 local $IP_S remote $IP_C dstport 4789 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
+	mix_servers $IN_S
+	MIX_HOST=$IN_S
+	INNER_IF=vx0
+	run_capture tcpdump mix_load 1
+}
+
+sc_vxlan_ipv6_8472() {
+	DESC="Like vxlan, but the VXLAN tunnel (VNI 4242) runs over an IPv6 underlay ($IP6_C <-> $IP6_S) on UDP port 8472, Linux's own default before IANA assigned 4789 (Flannel uses it): synq decodes it only with --vxlan-port 8472. Overlay addresses: client $IN_C, server $IN_S on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$VXLAN_EXPECT Without --vxlan-port 8472 the capture holds no TCP at all (UDP only)."
+	V6=1
+	topo direct
+	vxlan_dev $NS_C $IP6_C $IP6_S 4242 8472 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
+	vxlan_dev $NS_S $IP6_S $IP6_C 4242 8472 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
+	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 4242 local $IP6_S remote $IP6_C dstport 8472 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
+	mix_servers $IN_S
+	MIX_HOST=$IN_S
+	INNER_IF=vx0
+	SYNQ_ARGS="--vxlan-port 8472"
+	run_capture tcpdump mix_load 1
+}
+
+sc_vxlan_any() {
+	DESC="The vxlan scenario (healthy + accept-overflow mix in a kernel VXLAN tunnel, VNI 42, UDP 4789, IPv4 underlay $IP_C <-> $IP_S, overlay $IN_C -> $IN_S) captured with \`tcpdump -i any -y LINUX_SLL2\` in the server namespace, as an SRE does on a Kubernetes node: every packet appears twice, wrapped on eth0 and plain on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$VXLAN_EXPECT Here capture.pcap holds each packet twice (eth0, ifindex 2, tunnelled; vx0, ifindex 3, plain): synq skips the second copy as a duplicate, so it keeps the tunnelled copy of what the client sends (eth0 sees it first) and the plain copy of what the server sends (vx0 sees it first); both halves must still make one connection."
+	topo direct
+	vxlan_dev $NS_C $IP_C $IP_S 42 4789 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
+	vxlan_dev $NS_S $IP_S $IP_C 42 4789 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
+	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 42 local $IP_S remote $IP_C dstport 4789 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
+	mix_servers $IN_S
+	MIX_HOST=$IN_S
+	INNER_IF=vx0
+	run_capture any mix_load 1
 }
 
 # ---------------------------------------------------------------- main
