@@ -171,6 +171,15 @@ func NewDecoder() *Decoder {
 // epoch). For KindTCP it overwrites *p; for any other Kind *p is left in an
 // unspecified state. data is not retained.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
+	if k, ok := d.decodeFast(lt, data, ts, p); ok {
+		return k
+	}
+	return d.decodeGeneral(lt, data, ts, p)
+}
+
+// decodeGeneral decodes any frame of a supported link type with gopacket's
+// layers: the reference decodeFast must agree with.
+func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
 	var first int
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -320,45 +329,17 @@ func (d *Decoder) fill(seg []byte, ts int64, p *Packet) Kind {
 		return KindNonTCP // TCP without IP: cannot happen with our parsers
 	}
 
-	*p = Packet{Time: ts}
-	p.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(seg[0:2]))
-	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(seg[2:4]))
-	p.Seq = binary.BigEndian.Uint32(seg[4:8])
-	p.Ack = binary.BigEndian.Uint32(seg[8:12])
-	p.Flags = TCPFlags(seg[13])
-	d.ipID, d.tcpSum, d.where = ipID, 0, 0
+	d.ipID, d.where = ipID, 0
 	switch d.decoded[0] {
 	case layers.LayerTypeLinuxSLL:
 		d.where = 1<<40 | uint64(d.sll.PacketType)
 	case layers.LayerTypeLinuxSLL2:
 		d.where = 2<<40 | uint64(d.sll2.InterfaceIndex)<<8 | uint64(d.sll2.PacketType)
 	}
-	if len(seg) >= 16 {
-		p.Window = binary.BigEndian.Uint16(seg[14:16])
-	}
-	if len(seg) >= 18 {
-		d.tcpSum = binary.BigEndian.Uint16(seg[16:18])
-	}
-
-	hdrLen := int(seg[12]>>4) * 4
-	if hdrLen < 20 {
-		hdrLen = 20 // bogus data offset: no options, payload after 20 bytes
-	}
-	if len(seg) < hdrLen {
-		p.OptionsCut = true
-		if len(seg) > 20 {
-			parseOptions(seg[20:], &p.Opts)
-		}
-	} else {
-		parseOptions(seg[20:hdrLen], &p.Opts)
-	}
-
-	// Payload length from the IP length field: the TCP header's offset from
-	// the IP header (both slice the same frame buffer, so the difference of
-	// their capacities is the offset) is IP header + extension headers.
-	if n := ipTotal - (cap(ipStart) - cap(seg)) - hdrLen; n > 0 {
-		p.PayloadLen = uint32(n)
-	}
+	// The TCP header's offset from the IP header (both slice the same
+	// frame buffer, so the difference of their capacities is the offset)
+	// is IP header + extension headers.
+	fillTCP(seg, ipTotal-(cap(ipStart)-cap(seg)), ts, src, dst, p, &d.tcpSum)
 	return KindTCP
 }
 
