@@ -32,6 +32,7 @@ type AnalyzeOptions struct {
 	Sysctl      string
 	MaxAttempts int
 	CPUProfile  string
+	MemProfile  string
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -131,6 +132,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&opts.MemProfile, "memprofile", "", "write a heap profile (go tool pprof) to this file at the peak of tracking")
+	_ = f.MarkHidden("memprofile")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -253,27 +256,23 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config) (*report.Input, e
 	defer stopProgress()
 
 	agg := analyze.NewAggregator()
-	tr := reassemble.NewTracker(cfg, agg.Add)
-	var p capture.Packet
-	for {
-		err := rd.Next(&p)
-		if errors.Is(err, io.EOF) {
-			break
+	atEnd := func() {
+		agg.CaptureEnd = rd.Summary().End
+		if opts.MemProfile != "" {
+			_ = writeHeapProfile(opts.MemProfile)
 		}
-		if err != nil {
-			return nil, withCode(exitInput, err)
-		}
-		tr.Add(&p)
+	}
+	stats, err := reassemble.Run(rd, cfg, atEnd, agg.Add)
+	if err != nil {
+		return nil, withCode(exitInput, err)
 	}
 	sum := rd.Summary()
 	if sum.Packets == 0 {
 		return nil, withCode(exitInput, errors.New(noPacketsMessage(sum)))
 	}
-	agg.CaptureEnd = sum.End
-	tr.Flush()
 	res := agg.Result()
-	res.Evicted = tr.Stats().Evicted
-	return &report.Input{Capture: sum, Tracker: tr.Stats(), Result: res}, nil
+	res.Evicted = stats.Evicted
+	return &report.Input{Capture: sum, Tracker: stats, Result: res}, nil
 }
 
 func noPacketsMessage(sum capture.Summary) string {
