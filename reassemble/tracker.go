@@ -97,7 +97,7 @@ type Tracker struct {
 	havePorts bool
 	emit      func(*Attempt)
 
-	flows     map[flowKey]int32
+	flows     flowIndex
 	states    stateTable
 	free      []int32
 	inFlight  int
@@ -115,7 +115,7 @@ func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
 	}
-	t := &Tracker{cfg: cfg, emit: emit, flows: make(map[flowKey]int32)}
+	t := &Tracker{cfg: cfg, emit: emit, flows: newFlowIndex()}
 	for _, p := range cfg.Ports {
 		t.ports[p/64] |= 1 << (p % 64)
 		t.havePorts = true
@@ -149,24 +149,33 @@ func (t *Tracker) Add(p *capture.Packet) {
 		return
 	}
 	key, _ := keyOf(p.Src, p.Dst)
-	idx, ok := t.flows[key]
+	idx, pos, ok := t.flows.lookup(key, t.keyAt)
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
 		s := t.states.at(idx)
 		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
 			s.End = EndReused
-			t.finish(key, idx)
+			t.finish(pos, idx)
+			// The chain may have changed: find where the new one goes.
+			_, pos, _ = t.flows.lookup(key, t.keyAt)
 		} else {
 			t.update(s, p)
 			return
 		}
 	}
-	t.start(key, p, pureSYN)
+	t.start(pos, p, pureSYN)
+}
+
+// keyAt is the flow key of the attempt in slot idx.
+func (t *Tracker) keyAt(idx int32) flowKey {
+	s := t.states.at(idx)
+	k, _ := keyOf(s.Client, s.Server)
+	return k
 }
 
 // start opens a new attempt (or a mid-stream record) for the packet's flow.
-func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
+func (t *Tracker) start(pos uint64, p *capture.Packet, pureSYN bool) {
 	client, server := p.Src, p.Dst
 	if pureSYN {
 		if t.cfg.Server.IsValid() && !t.isServer(server) {
@@ -201,7 +210,7 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 		s.SYNOpts = p.Opts
 		s.SYNOptsCut = p.OptionsCut
 	}
-	t.flows[key] = idx
+	t.flows.insert(pos, idx)
 	t.inFlight++
 	if t.inFlight > t.stats.PeakInFlight {
 		t.stats.PeakInFlight = t.inFlight
@@ -460,10 +469,11 @@ func (t *Tracker) each(f func(idx int32, s *state)) {
 	}
 }
 
-// finishState finishes the attempt in slot idx, finding its map key.
+// finishState finishes the attempt in slot idx, finding its index entry.
 func (t *Tracker) finishState(idx int32, s *state) {
 	key, _ := keyOf(s.Client, s.Server)
-	t.finish(key, idx)
+	_, pos, _ := t.flows.lookup(key, t.keyAt)
+	t.finish(pos, idx)
 }
 
 // evict finishes about a tenth of the attempts held, the longest idle
@@ -516,7 +526,7 @@ func (t *Tracker) Flush() {
 
 // finish settles the counts that depend on what never came, emits the
 // attempt and frees its slot.
-func (t *Tracker) finish(key flowKey, idx int32) {
+func (t *Tracker) finish(pos uint64, idx int32) {
 	s := t.states.at(idx)
 	s.settle()
 	t.stats.Attempts++
@@ -526,7 +536,7 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 	if t.emit != nil {
 		t.emit(&s.Attempt)
 	}
-	delete(t.flows, key)
+	t.flows.remove(pos)
 	s.inUse = false
 	t.free = append(t.free, idx)
 	t.inFlight--
