@@ -214,6 +214,15 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 		d.tun, d.tooDeep = Tunnel{}, false
 	}
 	d.where = 0
+	if k, ok := d.decodeFast(lt, data, ts, p); ok {
+		return k
+	}
+	return d.decodeGeneral(lt, data, ts, p)
+}
+
+// decodeGeneral decodes any frame of a supported link type with gopacket's
+// layers and the tunnel decoders: the reference decodeFast must agree with.
+func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Packet) Kind {
 	var first int
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -427,6 +436,19 @@ func (d *Decoder) fill(seg []byte, payload int, ts int64, p *Packet) Kind {
 		return KindNonTCP // TCP without IP: cannot happen with our parsers
 	}
 
+	// The TCP header's offset from the IP header (both slice the same
+	// frame buffer, so the difference of their capacities is the offset)
+	// is IP header + extension headers.
+	d.fillTCP(seg, payload, ipTotal-(cap(ipStart)-cap(seg)), ipTotal, ts, src, dst, ipID, p)
+	return KindTCP
+}
+
+// fillTCP fills p from the TCP segment seg: the whole TCP header with
+// payload bytes captured after it in the same buffer (payload of them, for
+// checksum verification), or, when the snap length cut the header, what
+// was captured of it (at least minTCPBytes; payload -1). tcpLen is the TCP
+// header and payload by the IP length field, ipTotal the IP packet's.
+func (d *Decoder) fillTCP(seg []byte, payload, tcpLen, ipTotal int, ts int64, src, dst netip.Addr, ipID uint16, p *Packet) {
 	*p = Packet{Time: ts}
 	p.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(seg[0:2]))
 	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(seg[2:4]))
@@ -457,10 +479,7 @@ func (d *Decoder) fill(seg []byte, payload int, ts int64, p *Packet) Kind {
 		parseOptions(seg[20:hdrLen], &p.Opts)
 	}
 
-	// Payload length from the IP length field: the TCP header's offset from
-	// the IP header (both slice the same frame buffer, so the difference of
-	// their capacities is the offset) is IP header + extension headers.
-	tcpLen := ipTotal - (cap(ipStart) - cap(seg))
+	// Payload length from the IP length field, not from what was captured.
 	if n := tcpLen - hdrLen; n > 0 {
 		p.PayloadLen = uint32(n)
 	}
@@ -477,7 +496,6 @@ func (d *Decoder) fill(seg []byte, payload int, ts int64, p *Packet) Kind {
 			p.Checksum = ChecksumGood
 		}
 	}
-	return KindTCP
 }
 
 // tcpChecksumOK verifies a TCP segment's checksum over the IPv4 or IPv6

@@ -53,6 +53,9 @@ func FuzzDecode(f *testing.F) {
 		if k2 := NewDecoder().Decode(layers.LinkType(lt), data, ts, &q); k2 != k || k == KindTCP && p != q {
 			t.Fatalf("shared decoder: %v %+v; fresh decoder: %v %+v", k, p, k2, q)
 		}
+		// The fast path, where it takes the frame, must agree with
+		// gopacket's layers.
+		compareFastGeneral(t, "fuzz input", rawFrame{layers.LinkType(lt), data})
 		if k > KindUnsupportedLink {
 			t.Fatalf("kind %v", k)
 		}

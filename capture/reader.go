@@ -200,7 +200,19 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 			r.push(s)
 		}
 	}
+	if len(r.srcs) == 1 && r.srcs[0].pcap != nil && !cookedLink(r.srcs[0].lt) {
+		// One classic pcap on a link type that does not say where a frame
+		// was captured has one capture point, and identical packets at
+		// the same point are real: there is nothing to look up.
+		r.dups = nil
+	}
 	return r, nil
+}
+
+// cookedLink reports whether frames of link type lt say on which interface
+// and in which direction they were captured.
+func cookedLink(lt layers.LinkType) bool {
+	return lt == layers.LinkTypeLinuxSLL || lt == layers.LinkTypeLinuxSLL2
 }
 
 func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, error) {

@@ -105,10 +105,17 @@ type Tracker struct {
 	havePorts bool
 	emit      func(*Attempt)
 
-	flows     map[flowKey]int32
-	tunnelled map[flowKey]uint64 // 4-tuple key (tun 0) of each tunnelled flow -> its tunnel key; nil until one starts
-	states    stateTable
-	free      []int32
+	flows      flowIndex
+	states     table[state]
+	lights     table[light]
+	servers    lightServers
+	noLight    bool  // every attempt in a full state (tests compare)
+	scratch    state // a light attempt, unpacked while a packet is applied
+	flushing   bool
+	lightsMade int // attempts started light (for tests)
+	// tunnelled maps the 4-tuple key (tun 0) of each tunnelled flow to its
+	// tunnel key (see otherCopy); nil until one starts.
+	tunnelled map[flowKey]uint64
 	inFlight  int
 	nextSweep int64
 	now       int64
@@ -124,7 +131,10 @@ func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
 	}
-	t := &Tracker{cfg: cfg, emit: emit, flows: make(map[flowKey]int32)}
+	t := &Tracker{cfg: cfg, emit: emit}
+	t.flows = newFlowIndex(t.keyAt)
+	// Zeek's per-attempt state never fits the light form: do not try.
+	t.noLight = cfg.ConnState
 	for _, p := range cfg.Ports {
 		t.ports[p/64] |= 1 << (p % 64)
 		t.havePorts = true
@@ -161,25 +171,79 @@ func (t *Tracker) Add(p *capture.Packet) {
 	if !p.Tunnel.IsZero() {
 		key.tun = p.Tunnel.Key()
 	}
-	idx, ok := t.flows[key]
+	ref, pos, ok := t.flows.lookup(key)
 	if !ok && (key.tun != 0 || t.tunnelled != nil) {
 		if k, found := t.otherCopy(key); found {
-			key, idx, ok = k, t.flows[k], true
+			key = k
+			ref, pos, ok = t.flows.lookup(key)
 		}
 	}
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
-		s := t.states.at(idx)
+		s := t.load(ref)
 		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
 			s.End = EndReused
-			t.finish(key, idx)
+			t.finish(pos, ref, s)
+			// The chain may have changed: find where the new one goes.
+			_, pos, _ = t.flows.lookup(key)
 		} else {
 			t.update(s, p)
+			t.store(pos, ref, s)
 			return
 		}
 	}
-	t.start(key, p, pureSYN)
+	t.start(key, pos, p, pureSYN)
+}
+
+// An attempt's ref, in the flow index, is its slot in the full table (0
+// and up) or in the light table (-2 and down; -1 is the index's tombstone).
+func lightRef(i int32) int32    { return -i - 2 }
+func isLight(ref int32) bool    { return ref <= -2 }
+func lightSlot(ref int32) int32 { return -ref - 2 }
+
+// keyAt is the flow key of the attempt at ref.
+func (t *Tracker) keyAt(ref int32) flowKey {
+	if isLight(ref) {
+		return t.keyOfLight(t.lights.at(lightSlot(ref)))
+	}
+	return stateKey(t.states.at(ref))
+}
+
+// stateKey is the flow key of the attempt s.
+func stateKey(s *state) flowKey {
+	k, _ := keyOf(s.Client, s.Server)
+	if !s.Tunnel.IsZero() {
+		k.tun = s.Tunnel.Key()
+	}
+	return k
+}
+
+// load returns the state of the attempt at ref: in its full slot, or a
+// light one unpacked into the scratch state.
+func (t *Tracker) load(ref int32) *state {
+	if isLight(ref) {
+		t.unpack(t.lights.at(lightSlot(ref)), &t.scratch)
+		return &t.scratch
+	}
+	return t.states.at(ref)
+}
+
+// store keeps s, loaded from ref (found at pos in the index), after a
+// packet changed it: a light attempt stays light if the light form still
+// holds all of it, else it moves to a full slot.
+func (t *Tracker) store(pos uint64, ref int32, s *state) {
+	if !isLight(ref) {
+		return
+	}
+	if l, ok := t.pack(s); ok {
+		*t.lights.at(lightSlot(ref)) = l
+		return
+	}
+	idx := t.states.alloc()
+	*t.states.at(idx) = *s
+	t.lights.release(lightSlot(ref))
+	t.flows.insert(pos, stateKey(s), idx)
 }
 
 // otherCopy finds the flow of a packet that came in a tunnel when its
@@ -199,12 +263,12 @@ func (t *Tracker) otherCopy(key flowKey) (flowKey, bool) {
 		}
 		k.tun = tun
 	}
-	_, ok := t.flows[k]
+	_, _, ok := t.flows.lookup(k)
 	return k, ok
 }
 
 // start opens a new attempt (or a mid-stream record) for the packet's flow.
-func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
+func (t *Tracker) start(key flowKey, pos uint64, p *capture.Packet, pureSYN bool) {
 	client, server := p.Src, p.Dst
 	if pureSYN {
 		if t.cfg.Server.IsValid() && !t.isServer(server) {
@@ -220,16 +284,13 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 	}
 	if t.cfg.MaxAttempts > 0 && t.inFlight >= t.cfg.MaxAttempts {
 		t.evict()
+		// Eviction moved entries of the index: find the free slot anew.
+		_, pos, _ = t.flows.lookup(key)
 	}
-	var idx int32
-	if n := len(t.free); n > 0 {
-		idx = t.free[n-1]
-		t.free = t.free[:n-1]
-		*t.states.at(idx) = state{}
-	} else {
-		idx = t.states.grow()
-	}
-	s := t.states.at(idx)
+	// Build the attempt in the scratch state, then keep it light if it
+	// packs (evict above may have used the scratch state: not after this).
+	s := &t.scratch
+	*s = state{}
 	s.inUse = true
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
@@ -240,7 +301,6 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 		s.SYNOpts = p.Opts
 		s.SYNOptsCut = p.OptionsCut
 	}
-	t.flows[key] = idx
 	if key.tun != 0 {
 		if t.tunnelled == nil {
 			t.tunnelled = make(map[flowKey]uint64)
@@ -254,6 +314,18 @@ func (t *Tracker) start(key flowKey, p *capture.Packet, pureSYN bool) {
 		t.stats.PeakInFlight = t.inFlight
 	}
 	t.update(s, p)
+	if !t.noLight {
+		if l, ok := t.pack(s); ok {
+			i := t.lights.alloc()
+			*t.lights.at(i) = l
+			t.lightsMade++
+			t.flows.insert(pos, key, lightRef(i))
+			return
+		}
+	}
+	idx := t.states.alloc()
+	*t.states.at(idx) = *s
+	t.flows.insert(pos, key, idx)
 }
 
 // guessSides picks client and server for a flow first seen without a SYN:
@@ -500,7 +572,7 @@ func (t *Tracker) sweep(now int64) {
 // each calls f for every attempt in flight, in slot order. Walking the
 // state table is several times faster than ranging over the map, and the
 // order is deterministic.
-func (t *Tracker) each(f func(idx int32, s *state)) {
+func (t *Tracker) each(f func(ref int32, s *state)) {
 	for c, chunk := range t.states.chunks {
 		for i := range chunk {
 			if s := &chunk[i]; s.inUse {
@@ -508,15 +580,20 @@ func (t *Tracker) each(f func(idx int32, s *state)) {
 			}
 		}
 	}
+	for c, chunk := range t.lights.chunks {
+		for i := range chunk {
+			if l := &chunk[i]; l.flags&lightInUse != 0 {
+				t.unpack(l, &t.scratch)
+				f(lightRef(int32(c<<chunkBits+i)), &t.scratch)
+			}
+		}
+	}
 }
 
-// finishState finishes the attempt in slot idx, finding its map key.
-func (t *Tracker) finishState(idx int32, s *state) {
-	key, _ := keyOf(s.Client, s.Server)
-	if !s.Tunnel.IsZero() {
-		key.tun = s.Tunnel.Key()
-	}
-	t.finish(key, idx)
+// finishState finishes the attempt s at ref, finding its index entry.
+func (t *Tracker) finishState(ref int32, s *state) {
+	_, pos, _ := t.flows.lookup(stateKey(s))
+	t.finish(pos, ref, s)
 }
 
 // evict finishes about a tenth of the attempts held, the longest idle
@@ -555,22 +632,27 @@ func (t *Tracker) evict() {
 	})
 }
 
-// Flush finishes every attempt still held: the capture has ended.
+// Flush finishes every attempt still held: the capture has ended. The
+// tables are dropped whole afterwards rather than slot by slot, which
+// would grow the free lists and shrink the index step by step for nothing.
 func (t *Tracker) Flush() {
+	t.flushing = true
 	t.each(func(idx int32, s *state) {
 		if s.closed {
 			s.End = EndClosed
 		} else {
 			s.End = EndCaptureEnd
 		}
-		t.finishState(idx, s)
+		t.finish(0, idx, s)
 	})
+	t.flushing = false
+	t.states, t.lights = table[state]{}, table[light]{}
+	t.flows = newFlowIndex(t.keyAt)
 }
 
 // finish settles the counts that depend on what never came, emits the
 // attempt and frees its slot.
-func (t *Tracker) finish(key flowKey, idx int32) {
-	s := t.states.at(idx)
+func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 	s.settle()
 	t.stats.Attempts++
 	if s.MidStream {
@@ -579,17 +661,24 @@ func (t *Tracker) finish(key flowKey, idx int32) {
 	if t.emit != nil {
 		t.emit(&s.Attempt)
 	}
-	delete(t.flows, key)
-	if key.tun != 0 {
-		k := key
+	t.inFlight--
+	if !s.Tunnel.IsZero() {
+		k := stateKey(s)
+		tun := k.tun
 		k.tun = 0
-		if t.tunnelled[k] == key.tun {
+		if t.tunnelled[k] == tun {
 			delete(t.tunnelled, k)
 		}
 	}
-	s.inUse = false
-	t.free = append(t.free, idx)
-	t.inFlight--
+	if t.flushing {
+		return // Flush drops the tables whole
+	}
+	t.flows.remove(pos)
+	if isLight(ref) {
+		t.lights.release(lightSlot(ref))
+	} else {
+		t.states.release(ref)
+	}
 }
 
 // settle books what never came: a last SYN with no answer, client segments
@@ -629,24 +718,37 @@ func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 // seqBefore reports a < b in 32-bit sequence space.
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
-// stateTable stores attempt states in fixed-size chunks: growing it never
+// table stores attempt states in fixed-size chunks: growing it never
 // copies the states already held (a flat slice would, at every doubling).
-type stateTable struct {
-	chunks [][]state
+type table[T any] struct {
+	chunks [][]T
 	n      int32
+	free   []int32
 }
 
 const chunkBits = 10
 
-func (st *stateTable) at(i int32) *state {
-	return &st.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+func (tb *table[T]) at(i int32) *T {
+	return &tb.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
 }
 
-// grow adds one zero state and returns its index.
-func (st *stateTable) grow() int32 {
-	if int(st.n>>chunkBits) == len(st.chunks) {
-		st.chunks = append(st.chunks, make([]state, 1<<chunkBits))
+// alloc returns the index of a zero slot: a released one, or a new one.
+func (tb *table[T]) alloc() int32 {
+	if n := len(tb.free); n > 0 {
+		i := tb.free[n-1]
+		tb.free = tb.free[:n-1]
+		return i
 	}
-	st.n++
-	return st.n - 1
+	if int(tb.n>>chunkBits) == len(tb.chunks) {
+		tb.chunks = append(tb.chunks, make([]T, 1<<chunkBits))
+	}
+	tb.n++
+	return tb.n - 1
+}
+
+// release zeroes slot i and keeps it for reuse.
+func (tb *table[T]) release(i int32) {
+	var zero T
+	*tb.at(i) = zero
+	tb.free = append(tb.free, i)
 }

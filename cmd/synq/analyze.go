@@ -37,6 +37,7 @@ type AnalyzeOptions struct {
 	// output), ConnectionsFormat its format ("" from the file name).
 	Connections       string
 	ConnectionsFormat string
+	MemProfile        string
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -155,6 +156,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&opts.MemProfile, "memprofile", "", "write a heap profile (go tool pprof) to this file at the end of the capture")
+	_ = f.MarkHidden("memprofile")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -300,45 +303,42 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 	defer stopProgress()
 
 	agg := analyze.NewAggregator()
-	emit := agg.Add
+	sink := agg.Add
 	if conns != nil {
-		emit = func(a *reassemble.Attempt) {
+		// The export's #open time: Open has read the first packet of
+		// every file already.
+		conns.w.Begin(rd.Summary().Start)
+		sink = func(a *reassemble.Attempt) {
 			agg.Add(a)
 			conns.w.Add(a)
 		}
 	}
-	tr := reassemble.NewTracker(cfg, emit)
-	var p capture.Packet
-	for {
-		err := rd.Next(&p)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, withCode(exitInput, err)
-		}
+	// Attempts finished before the end of the capture were complete; those
+	// the end cuts short are judged against it, by both.
+	atEnd := func() {
+		end := rd.Summary().End
+		agg.CaptureEnd = end
 		if conns != nil {
-			conns.w.Begin(p.Time)
-			if err := conns.err(); err != nil {
-				return nil, err
-			}
+			conns.w.SetCaptureEnd(end)
 		}
-		tr.Add(&p)
+		if opts.MemProfile != "" {
+			_ = writeHeapProfile(opts.MemProfile)
+		}
+	}
+	stats, err := reassemble.Run(rd, cfg, atEnd, sink)
+	if err != nil {
+		return nil, withCode(exitInput, err)
+	}
+	if err := conns.err(); err != nil {
+		return nil, err
 	}
 	sum := rd.Summary()
 	if sum.Packets == 0 {
 		return nil, withCode(exitInput, errors.New(noPacketsMessage(sum)))
 	}
-	// Attempts finished before now were complete; those Flush finishes
-	// are judged against the end of the capture, by both.
-	agg.CaptureEnd = sum.End
-	if conns != nil {
-		conns.w.SetCaptureEnd(sum.End)
-	}
-	tr.Flush()
 	res := agg.Result()
-	res.Evicted = tr.Stats().Evicted
-	return &report.Input{Capture: sum, Tracker: tr.Stats(), Result: res}, nil
+	res.Evicted = stats.Evicted
+	return &report.Input{Capture: sum, Tracker: stats, Result: res}, nil
 }
 
 func noPacketsMessage(sum capture.Summary) string {

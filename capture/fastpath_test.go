@@ -1,0 +1,126 @@
+package capture
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// rawFrame is one frame of a capture file with its link type.
+type rawFrame struct {
+	lt   layers.LinkType
+	data []byte
+}
+
+// captureFrames reads every frame of a pcap or pcapng file with gopacket.
+func captureFrames(tb testing.TB, name string) []rawFrame {
+	tb.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []rawFrame
+	if bytes.HasPrefix(b, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
+		r, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		for {
+			data, ci, err := r.ReadPacketData()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				tb.Fatalf("%s: %v", name, err)
+			}
+			ifc, err := r.Interface(ci.InterfaceIndex)
+			if err != nil {
+				tb.Fatalf("%s: %v", name, err)
+			}
+			out = append(out, rawFrame{ifc.LinkType, data})
+		}
+	}
+	r, err := pcapgo.NewReader(bytes.NewReader(b))
+	if err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, rawFrame{r.LinkType(), data})
+	}
+}
+
+// decodedFrame is everything Decode produces for one frame.
+type decodedFrame struct {
+	kind         Kind
+	p            Packet
+	ipID, tcpSum uint16
+	where        uint64
+}
+
+// compareFastGeneral decodes f with both paths and fails if the fast path
+// took the frame and disagrees with the general one. It reports whether the
+// fast path took it.
+func compareFastGeneral(tb testing.TB, name string, f rawFrame) bool {
+	tb.Helper()
+	const ts = 1_700_000_000_123_456_789
+	fast, general := NewDecoder(), NewDecoder()
+	var got, want decodedFrame
+	k, ok := fast.decodeFast(f.lt, f.data, ts, &got.p)
+	if !ok {
+		return false
+	}
+	got.kind, got.ipID, got.tcpSum, got.where = k, fast.ipID, fast.tcpSum, fast.where
+	want.kind = general.decodeGeneral(f.lt, f.data, ts, &want.p)
+	want.ipID, want.tcpSum, want.where = general.ipID, general.tcpSum, general.where
+	if got != want {
+		tb.Errorf("%s: fast path %+v, general path %+v", name, got, want)
+	}
+	return true
+}
+
+// TestFastPathMatchesGeneral decodes every frame of every capture in
+// testdata, and the hand-made decode cases, with the fast path and with
+// gopacket's layers, and compares what each gives.
+func TestFastPathMatchesGeneral(t *testing.T) {
+	names, _ := filepath.Glob("../testdata/*/*.pcap*")
+	if len(names) == 0 {
+		t.Fatal("no captures in ../testdata")
+	}
+	for _, name := range names {
+		frames := captureFrames(t, name)
+		fast, plain := 0, 0
+		for i, f := range frames {
+			if compareFastGeneral(t, filepath.Base(filepath.Dir(name))+" frame "+strconv.Itoa(i+1), f) {
+				fast++
+			}
+			var p Packet
+			if NewDecoder().decodeGeneral(f.lt, f.data, 1, &p) == KindTCP && p.Tunnel.IsZero() {
+				plain++
+			}
+		}
+		// Nearly every TCP frame outside a tunnel is plain TCP over IP:
+		// the fast path must take them, or this test compares nothing.
+		if fast < plain*9/10 {
+			t.Errorf("%s: fast path took %d of %d plain TCP frames", name, fast, plain)
+		}
+	}
+	for _, c := range decodeCases(t) {
+		compareFastGeneral(t, c.name, rawFrame{c.lt, c.data})
+	}
+	for _, c := range malformedCases(t) {
+		compareFastGeneral(t, c.name, rawFrame{c.lt, c.data})
+	}
+}

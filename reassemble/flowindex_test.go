@@ -1,0 +1,129 @@
+package reassemble
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/synq/synq/capture"
+)
+
+// manyFlows builds interleaved attempts on n client ports: a handshake
+// with data and close for most, unanswered SYNs for some, and a reused
+// 4-tuple (new ISN) for every seventh, so that entries come and go while
+// others are in flight.
+func manyFlows(n int) []capture.Packet {
+	server := netip.MustParseAddrPort("10.0.0.2:80")
+	var pkts []capture.Packet
+	for i := range n {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i%50))
+		t0 := int64(i) * int64(20*time.Millisecond)
+		add := func(dt time.Duration, fromClient bool, f capture.TCPFlags, seq, ack uint32) {
+			p := capture.Packet{Time: t0 + int64(dt), Flags: f, Seq: seq, Ack: ack, Src: c, Dst: server}
+			if !fromClient {
+				p.Src, p.Dst = server, c
+			}
+			pkts = append(pkts, p)
+		}
+		isn := uint32(i) * 7919
+		switch {
+		case i%5 == 4:
+			add(0, true, capture.FlagSYN, isn, 0)
+			add(time.Second, true, capture.FlagSYN, isn, 0)
+		default:
+			add(0, true, capture.FlagSYN, isn, 0)
+			add(10*time.Microsecond, false, capture.FlagSYN|capture.FlagACK, 5, isn+1)
+			add(3*time.Millisecond, true, capture.FlagACK, isn+1, 6)
+			if i%3 == 0 { // closed: finished by the sweep after the linger
+				add(4*time.Millisecond, true, capture.FlagFIN|capture.FlagACK, isn+1, 6)
+				add(5*time.Millisecond, false, capture.FlagFIN|capture.FlagACK, 6, isn+2)
+				add(6*time.Millisecond, true, capture.FlagACK, isn+2, 7)
+			}
+			if i%7 == 0 {
+				add(20*time.Millisecond, true, capture.FlagSYN, isn+999, 0)
+			}
+		}
+	}
+	slices.SortStableFunc(pkts, func(a, b capture.Packet) int { return int(a.Time - b.Time) })
+	return pkts
+}
+
+func trackAll(pkts []capture.Packet, cfg Config, hash func(flowKey) uint64) []string {
+	var out []string
+	tr := NewTracker(cfg, func(a *Attempt) {
+		out = append(out, fmt.Sprintf("%v %v isn=%d syns=%d synacks=%d acked=%v end=%v",
+			a.Client, a.Server, a.ClientISN, a.SYNs, a.SYNACKs, a.ClientAcked, a.End))
+	})
+	if hash != nil {
+		tr.flows.hash = hash
+	}
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	tr.Flush()
+	if n := tr.flows.len(); n != 0 && hash == nil {
+		panic(fmt.Sprintf("%d index entries left after Flush", n))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestFlowIndexCollisions runs the same flows with the real hash and with
+// hashes that make most or all keys collide: the attempts must not change.
+func TestFlowIndexCollisions(t *testing.T) {
+	pkts := manyFlows(400)
+	// Entries leave the index mid-chain by port reuse, by the sweep after
+	// a close, and by eviction under MaxAttempts.
+	for _, cfg := range []Config{{}, {MaxAttempts: 64}} {
+		want := trackAll(pkts, cfg, nil)
+		if len(want) < 400 {
+			t.Fatalf("only %d attempts", len(want))
+		}
+		for name, h := range map[string]func(flowKey) uint64{
+			"all collide":   func(flowKey) uint64 { return 42 },
+			"by port mod 3": func(k flowKey) uint64 { return uint64((k.pa ^ k.pb) % 3) },
+			"by last byte":  func(k flowKey) uint64 { return uint64(k.a[15] ^ k.b[15]) },
+		} {
+			if got := trackAll(pkts, cfg, h); !slices.Equal(got, want) {
+				t.Errorf("max %d, %s: %d attempts, want %d; first difference at %d",
+					cfg.MaxAttempts, name, len(got), len(want), firstDiff(got, want))
+			}
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestTrackerAddAllocs pins that following packets of attempts in flight
+// does not allocate.
+func TestTrackerAddAllocs(t *testing.T) {
+	pkts := manyFlows(2000)
+	tr := NewTracker(Config{}, func(*Attempt) {})
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	// In steady state: acknowledgements on established flows.
+	var steady []capture.Packet
+	for _, p := range pkts {
+		if p.Flags == capture.FlagACK {
+			p.Time = pkts[len(pkts)-1].Time
+			steady = append(steady, p)
+		}
+	}
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() {
+		tr.Add(&steady[i%len(steady)])
+		i++
+	}); n != 0 {
+		t.Errorf("Tracker.Add allocates %.1f times per packet", n)
+	}
+}
