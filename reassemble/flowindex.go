@@ -1,24 +1,28 @@
 package reassemble
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
-// flowIndex maps a flow key to the attempt that holds it (its ref: see
+// flowIndex maps a flow to the attempt that holds it (its ref: see
 // lightRef). It is looked up for every packet and holds one entry per
 // attempt in flight, millions under a spoofed SYN flood, so it is an
-// open-addressing table of 8-byte slots (a 32-bit tag of the key's hash
-// and the ref) with linear probing, at most three quarters full: about
-// 12 bytes an attempt, where a Go map keyed by the 36-byte key took 50 and
-// one keyed by a 64-bit hash 26, and its probes were a fifth of all CPU
-// time in profiles. The key itself is not stored: the attempt's state
-// holds it, and a tag match is checked against it, so colliding hashes
-// cost a comparison, never a wrong answer. Deletion shifts the following
-// entries of the cluster back (no tombstones).
+// open-addressing table of 8-byte slots with linear probing, at most three
+// quarters full: about 12 bytes an attempt, where a Go map keyed by the
+// 36-byte 4-tuple took 50, and its probes were a fifth of all CPU time in
+// profiles.
+//
+// A slot holds the low 32 bits of the flow's hash (its tag) and the ref.
+// The slot a flow starts probing from is its tag's low bits, so resizing
+// and deleting (which shifts the following entries of a cluster back, no
+// tombstones) never touch the attempts; only a tag match is checked
+// against the attempt (matcher), so colliding hashes cost a comparison,
+// never a wrong answer.
 type flowIndex struct {
 	slots []slot
 	mask  uint64
 	n     int
-	hash  func(flowKey) uint64 // hashFlow; tests force collisions with another
-	keyAt func(ref int32) flowKey
 }
 
 type slot struct {
@@ -26,13 +30,18 @@ type slot struct {
 	ref int32 // emptyRef: free
 }
 
+// matcher tells whether the attempt at ref is the flow being looked up.
+type matcher interface {
+	matches(ref int32) bool
+}
+
 const (
 	emptyRef     int32 = -1 << 31
 	minIndexSize       = 1 << 10
 )
 
-func newFlowIndex(keyAt func(int32) flowKey) flowIndex {
-	fi := flowIndex{hash: hashFlow, keyAt: keyAt}
+func newFlowIndex() flowIndex {
+	var fi flowIndex
 	fi.resize(minIndexSize)
 	return fi
 }
@@ -46,7 +55,7 @@ func (fi *flowIndex) resize(size int) {
 	fi.mask = uint64(size - 1)
 	for _, s := range old {
 		if s.ref != emptyRef {
-			i := fi.home(fi.hash(fi.keyAt(s.ref)))
+			i := uint64(s.tag) & fi.mask
 			for fi.slots[i].ref != emptyRef {
 				i = (i + 1) & fi.mask
 			}
@@ -55,59 +64,73 @@ func (fi *flowIndex) resize(size int) {
 	}
 }
 
-func (fi *flowIndex) home(h uint64) uint64 { return h & fi.mask }
-
-func tagOf(h uint64) uint32 { return uint32(h >> 32) }
-
-// hashFlow mixes the key's bytes (a multiply-xorshift over 8-byte words).
-func hashFlow(k flowKey) uint64 {
-	h := uint64(0x9e3779b97f4a7c15)
-	for _, v := range [...]uint64{
-		binary.LittleEndian.Uint64(k.a[0:8]), binary.LittleEndian.Uint64(k.a[8:16]),
-		binary.LittleEndian.Uint64(k.b[0:8]), binary.LittleEndian.Uint64(k.b[8:16]),
-		uint64(k.pa)<<16 | uint64(k.pb), k.tun,
-	} {
-		h = (h ^ v) * 0xff51afd7ed558ccd
-		h ^= h >> 32
-	}
-	return h
+// flowHash hashes a flow the same in both directions: each end hashed on
+// its own (a multiply-xorshift over its address and port), the two added,
+// mixed with the tunnel key.
+func flowHash(a, b netip.AddrPort, tun uint64) uint64 {
+	return mix(endHash(a) + endHash(b) + tun)
 }
 
-// lookup returns the ref of key's attempt and its position. When key is
-// absent it returns ok false and the position to insert at, valid until
-// the index next changes.
-func (fi *flowIndex) lookup(key flowKey) (ref int32, pos uint64, ok bool) {
-	h := fi.hash(key)
-	tag := tagOf(h)
-	for i := fi.home(h); ; i = (i + 1) & fi.mask {
+func endHash(e netip.AddrPort) uint64 {
+	x := e.Addr().As16()
+	h := mix(binary.LittleEndian.Uint64(x[0:8]) ^ 0x9e3779b97f4a7c15)
+	return mix(h ^ binary.LittleEndian.Uint64(x[8:16]) ^ uint64(e.Port())<<48)
+}
+
+func mix(h uint64) uint64 {
+	h = (h ^ h>>33) * 0xff51afd7ed558ccd
+	h = (h ^ h>>33) * 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
+}
+
+// find returns the ref of the flow with hash h that m matches, and its
+// position. When there is none it returns ok false and the position to
+// insert at, valid until the index next changes.
+func (fi *flowIndex) find(h uint64, m matcher) (ref int32, pos uint64, ok bool) {
+	tag := uint32(h)
+	for i := uint64(tag) & fi.mask; ; i = (i + 1) & fi.mask {
 		s := fi.slots[i]
 		if s.ref == emptyRef {
 			return 0, i, false
 		}
-		if s.tag == tag && fi.keyAt(s.ref) == key {
+		if s.tag == tag && m.matches(s.ref) {
 			return s.ref, i, true
 		}
 	}
 }
 
-// insert puts key's ref at pos, which lookup returned: the free slot for
-// an absent key, or the key's own slot to change its ref.
-func (fi *flowIndex) insert(pos uint64, key flowKey, ref int32) {
-	if fi.slots[pos].ref == emptyRef {
-		fi.n++
+// findRef returns the position of ref, whose flow hashes to h; ok false if
+// it is not there.
+func (fi *flowIndex) findRef(h uint64, ref int32) (pos uint64, ok bool) {
+	for i := uint64(uint32(h)) & fi.mask; ; i = (i + 1) & fi.mask {
+		switch fi.slots[i].ref {
+		case ref:
+			return i, true
+		case emptyRef:
+			return 0, false
+		}
 	}
-	fi.slots[pos] = slot{tag: tagOf(fi.hash(key)), ref: ref}
+}
+
+// insert puts ref, of a flow with hash h, at pos: the free slot find
+// returned for it.
+func (fi *flowIndex) insert(pos, h uint64, ref int32) {
+	fi.slots[pos] = slot{tag: uint32(h), ref: ref}
+	fi.n++
 	if fi.n*4 > len(fi.slots)*3 {
 		fi.resize(len(fi.slots) * 2)
 	}
 }
 
-// remove deletes the entry at pos (from lookup), moving back the entries
-// after it in its cluster that may no longer be reached past the gap.
+// set changes the ref at pos (the attempt moved to another table).
+func (fi *flowIndex) set(pos uint64, ref int32) { fi.slots[pos].ref = ref }
+
+// remove deletes the entry at pos, moving back the entries after it in its
+// cluster that could no longer be reached past the gap.
 func (fi *flowIndex) remove(pos uint64) {
 	i := pos
 	for j := (i + 1) & fi.mask; fi.slots[j].ref != emptyRef; j = (j + 1) & fi.mask {
-		h := fi.home(fi.hash(fi.keyAt(fi.slots[j].ref)))
+		h := uint64(fi.slots[j].tag) & fi.mask
 		// The entry at j may move to the gap at i if its home is not in
 		// the cyclic range (i, j].
 		if (i < j && (h <= i || h > j)) || (i > j && h <= i && h > j) {

@@ -50,14 +50,14 @@ func manyFlows(n int) []capture.Packet {
 	return pkts
 }
 
-func trackAll(pkts []capture.Packet, cfg Config, hash func(flowKey) uint64) []string {
+func trackAll(pkts []capture.Packet, cfg Config, hash func(a, b netip.AddrPort, tun uint64) uint64) []string {
 	var out []string
 	tr := NewTracker(cfg, func(a *Attempt) {
 		out = append(out, fmt.Sprintf("%v %v isn=%d syns=%d synacks=%d acked=%v end=%v",
 			a.Client, a.Server, a.ClientISN, a.SYNs, a.SYNACKs, a.ClientAcked, a.End))
 	})
 	if hash != nil {
-		tr.flows.hash = hash
+		tr.hash = hash
 	}
 	for i := range pkts {
 		tr.Add(&pkts[i])
@@ -81,10 +81,11 @@ func TestFlowIndexCollisions(t *testing.T) {
 		if len(want) < 400 {
 			t.Fatalf("only %d attempts", len(want))
 		}
-		for name, h := range map[string]func(flowKey) uint64{
-			"all collide":   func(flowKey) uint64 { return 42 },
-			"by port mod 3": func(k flowKey) uint64 { return uint64((k.pa ^ k.pb) % 3) },
-			"by last byte":  func(k flowKey) uint64 { return uint64(k.a[15] ^ k.b[15]) },
+		// The hash must be the same both ways round, as flowHash is.
+		for name, h := range map[string]func(a, b netip.AddrPort, tun uint64) uint64{
+			"all collide":   func(a, b netip.AddrPort, tun uint64) uint64 { return 42 },
+			"by port mod 3": func(a, b netip.AddrPort, tun uint64) uint64 { return uint64((a.Port() ^ b.Port()) % 3) },
+			"by last byte":  func(a, b netip.AddrPort, tun uint64) uint64 { return uint64(a.Addr().As16()[15] ^ b.Addr().As16()[15]) },
 		} {
 			if got := trackAll(pkts, cfg, h); !slices.Equal(got, want) {
 				t.Errorf("max %d, %s: %d attempts, want %d; first difference at %d",

@@ -173,11 +173,7 @@ func (t *Tracker) pack(s *state) (light, bool) {
 func (t *Tracker) unpack(l *light, s *state) {
 	*s = state{}
 	a := &s.Attempt
-	addr := netip.AddrFrom16(l.client)
-	if l.flags&lightIs4 != 0 {
-		addr = addr.Unmap()
-	}
-	a.Client = netip.AddrPortFrom(addr, l.clientPort)
+	a.Client = l.clientAddrPort()
 	a.Server = t.servers.addrs[l.server]
 	a.ClientISN, a.ServerISN, s.prevServerISN = l.clientISN, l.serverISN, l.prevServerISN
 	a.HasServerISN = l.flags&lightHasServerISN != 0
@@ -203,12 +199,11 @@ func (t *Tracker) unpack(l *light, s *state) {
 	s.inUse = true
 }
 
-// keyOfLight is the flow key of a light attempt.
-func (t *Tracker) keyOfLight(l *light) flowKey {
-	srv := t.servers.addrs[l.server]
-	sa, sp := srv.Addr().As16(), srv.Port()
-	if less(l.client, l.clientPort, sa, sp) {
-		return flowKey{a: l.client, b: sa, pa: l.clientPort, pb: sp}
+// clientAddrPort is the client end of a light attempt.
+func (l *light) clientAddrPort() netip.AddrPort {
+	addr := netip.AddrFrom16(l.client)
+	if l.flags&lightIs4 != 0 {
+		addr = addr.Unmap()
 	}
-	return flowKey{a: sa, b: l.client, pa: sp, pb: l.clientPort}
+	return netip.AddrPortFrom(addr, l.clientPort)
 }

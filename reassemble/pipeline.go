@@ -24,7 +24,8 @@ const (
 
 type packets struct {
 	p   []capture.Packet
-	err error // the source's error after p; nil while more may come
+	h   []uint64 // the flow hash of each packet (Tracker.add)
+	err error    // the source's error after p; nil while more may come
 }
 
 type attempts struct {
@@ -45,30 +46,47 @@ type attempts struct {
 // source's first error other than io.EOF; the attempts tracked until then
 // have gone to sink.
 func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt)) (Stats, error) {
-	fullP, freeP := make(chan packets, inFlight), make(chan []capture.Packet, inFlight)
+	fullP, freeP := make(chan packets, inFlight), make(chan packets, inFlight)
 	fullA, freeA := make(chan attempts, inFlight), make(chan []Attempt, inFlight)
 	for range inFlight {
-		freeP <- make([]capture.Packet, 0, packetBatch)
+		freeP <- packets{p: make([]capture.Packet, packetBatch), h: make([]uint64, packetBatch)}
 		freeA <- make([]Attempt, 0, attemptBatch)
 	}
 
-	go func() { // read and decode
+	// The tracker is built here so that the reading goroutine can hash
+	// flows with its (read-only) hash function: tracking is the slowest
+	// stage, reading has time to spare.
+	batch := <-freeA
+	emit := func(a *Attempt) {
+		batch = append(batch, *a)
+		if len(batch) == cap(batch) {
+			fullA <- attempts{a: batch}
+			batch = <-freeA
+		}
+	}
+	tr := NewTracker(cfg, emit)
+	hash := tr.hash
+
+	go func() { // read, decode, hash
 		defer close(fullP)
 		for {
 			b := <-freeP
-			b = b[:packetBatch]
+			b.p, b.h = b.p[:packetBatch], b.h[:packetBatch]
 			n := 0
 			var err error
-			for n < len(b) {
-				if err = src.Next(&b[n]); err != nil {
+			for n < len(b.p) {
+				p := &b.p[n]
+				if err = src.Next(p); err != nil {
 					break
 				}
+				b.h[n] = hash(p.Src, p.Dst, tunnelKey(p.Tunnel))
 				n++
 			}
 			if errors.Is(err, io.EOF) {
 				err = io.EOF
 			}
-			fullP <- packets{p: b[:n], err: err}
+			b.p, b.h, b.err = b.p[:n], b.h[:n], err
+			fullP <- b
 			if err != nil {
 				return
 			}
@@ -90,19 +108,10 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt)) (Stats
 	}()
 
 	// Track on this goroutine.
-	batch := <-freeA
-	emit := func(a *Attempt) {
-		batch = append(batch, *a)
-		if len(batch) == cap(batch) {
-			fullA <- attempts{a: batch}
-			batch = <-freeA
-		}
-	}
-	tr := NewTracker(cfg, emit)
 	var srcErr error
 	for b := range fullP {
 		for i := range b.p {
-			tr.Add(&b.p[i])
+			tr.add(&b.p[i], b.h[i])
 		}
 		if b.err != nil {
 			if b.err != io.EOF {
@@ -110,7 +119,7 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt)) (Stats
 			}
 			break
 		}
-		freeP <- b.p[:0]
+		freeP <- b
 	}
 	fullA <- attempts{a: batch}
 	batch = <-freeA

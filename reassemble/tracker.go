@@ -116,6 +116,8 @@ type Tracker struct {
 	// tunnelled maps the 4-tuple key (tun 0) of each tunnelled flow to its
 	// tunnel key (see otherCopy); nil until one starts.
 	tunnelled map[flowKey]uint64
+	hash      func(a, b netip.AddrPort, tun uint64) uint64 // flowHash; tests force collisions
+	looking   flow                                         // what find looks for (matches)
 	inFlight  int
 	nextSweep int64
 	now       int64
@@ -132,7 +134,8 @@ func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
 		cfg.Linger = DefaultLinger
 	}
 	t := &Tracker{cfg: cfg, emit: emit}
-	t.flows = newFlowIndex(t.keyAt)
+	t.flows = newFlowIndex()
+	t.hash = flowHash
 	// Zeek's per-attempt state never fits the light form: do not try.
 	t.noLight = cfg.ConnState
 	for _, p := range cfg.Ports {
@@ -156,6 +159,12 @@ func (t *Tracker) Stats() Stats { return t.stats }
 
 // Add feeds one packet. Packets must come in capture order.
 func (t *Tracker) Add(p *capture.Packet) {
+	t.add(p, t.hash(p.Src, p.Dst, tunnelKey(p.Tunnel)))
+}
+
+// add is Add with the flow's hash, h = t.hash(p.Src, p.Dst, its tunnel
+// key): Run computes it on the reading goroutine, which has time to spare.
+func (t *Tracker) add(p *capture.Packet, h uint64) {
 	t.now = p.Time
 	if t.nextSweep == 0 {
 		t.nextSweep = p.Time + sweepEvery
@@ -167,15 +176,12 @@ func (t *Tracker) Add(p *capture.Packet) {
 		t.stats.SkippedPackets++
 		return
 	}
-	key, _ := keyOf(p.Src, p.Dst)
-	if !p.Tunnel.IsZero() {
-		key.tun = p.Tunnel.Key()
-	}
-	ref, pos, ok := t.flows.lookup(key)
-	if !ok && (key.tun != 0 || t.tunnelled != nil) {
-		if k, found := t.otherCopy(key); found {
-			key = k
-			ref, pos, ok = t.flows.lookup(key)
+	f := flow{a: p.Src, b: p.Dst, tun: tunnelKey(p.Tunnel), h: h}
+	ref, pos, ok := t.find(f)
+	if !ok && (f.tun != 0 || t.tunnelled != nil) {
+		if g, found := t.otherCopy(f); found {
+			f = g
+			ref, pos, ok = t.find(f)
 		}
 	}
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
@@ -185,15 +191,60 @@ func (t *Tracker) Add(p *capture.Packet) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
 			s.End = EndReused
 			t.finish(pos, ref, s)
-			// The chain may have changed: find where the new one goes.
-			_, pos, _ = t.flows.lookup(key)
+			// The cluster may have changed: find where the new one goes.
+			_, pos, _ = t.find(f)
 		} else {
 			t.update(s, p)
 			t.store(pos, ref, s)
 			return
 		}
 	}
-	t.start(key, pos, p, pureSYN)
+	t.start(f, pos, p, pureSYN)
+}
+
+// flow is a 4-tuple (either way round) and tunnel key being looked up.
+type flow struct {
+	a, b netip.AddrPort
+	tun  uint64
+	h    uint64
+}
+
+func (t *Tracker) flowOf(a, b netip.AddrPort, tun uint64) flow {
+	return flow{a: a, b: b, tun: tun, h: t.hash(a, b, tun)}
+}
+
+func tunnelKey(tun capture.Tunnel) uint64 {
+	if tun.IsZero() {
+		return 0
+	}
+	return tun.Key()
+}
+
+// find looks f up in the index.
+func (t *Tracker) find(f flow) (ref int32, pos uint64, ok bool) {
+	t.looking = f
+	return t.flows.find(f.h, t)
+}
+
+// matches tells the index whether the attempt at ref is the flow being
+// looked up.
+func (t *Tracker) matches(ref int32) bool {
+	var c, s netip.AddrPort
+	var tun uint64
+	if isLight(ref) {
+		l := t.lights.at(lightSlot(ref))
+		c, s = l.clientAddrPort(), t.servers.addrs[l.server]
+	} else {
+		st := t.states.at(ref)
+		c, s, tun = st.Client, st.Server, tunnelKey(st.Tunnel)
+	}
+	f := &t.looking
+	return tun == f.tun && (c == f.a && s == f.b || c == f.b && s == f.a)
+}
+
+// hashOf is the hash of the attempt s's flow.
+func (t *Tracker) hashOf(s *state) uint64 {
+	return t.hash(s.Client, s.Server, tunnelKey(s.Tunnel))
 }
 
 // An attempt's ref, in the flow index, is its slot in the full table (0
@@ -201,23 +252,6 @@ func (t *Tracker) Add(p *capture.Packet) {
 func lightRef(i int32) int32    { return -i - 2 }
 func isLight(ref int32) bool    { return ref <= -2 }
 func lightSlot(ref int32) int32 { return -ref - 2 }
-
-// keyAt is the flow key of the attempt at ref.
-func (t *Tracker) keyAt(ref int32) flowKey {
-	if isLight(ref) {
-		return t.keyOfLight(t.lights.at(lightSlot(ref)))
-	}
-	return stateKey(t.states.at(ref))
-}
-
-// stateKey is the flow key of the attempt s.
-func stateKey(s *state) flowKey {
-	k, _ := keyOf(s.Client, s.Server)
-	if !s.Tunnel.IsZero() {
-		k.tun = s.Tunnel.Key()
-	}
-	return k
-}
 
 // load returns the state of the attempt at ref: in its full slot, or a
 // light one unpacked into the scratch state.
@@ -243,7 +277,7 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) {
 	idx := t.states.alloc()
 	*t.states.at(idx) = *s
 	t.lights.release(lightSlot(ref))
-	t.flows.insert(pos, stateKey(s), idx)
+	t.flows.set(pos, idx)
 }
 
 // otherCopy finds the flow of a packet that came in a tunnel when its
@@ -252,23 +286,22 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) {
 // (tunnelled) and on the VXLAN device or a veth (not), and the Reader's
 // duplicate filter keeps whichever copy came first, which differs by
 // direction. Flows in two different tunnels stay apart.
-func (t *Tracker) otherCopy(key flowKey) (flowKey, bool) {
-	k := key
-	if key.tun != 0 {
-		k.tun = 0
-	} else {
-		tun, ok := t.tunnelled[key]
-		if !ok {
-			return key, false
+func (t *Tracker) otherCopy(f flow) (flow, bool) {
+	tun := uint64(0)
+	if f.tun == 0 {
+		k, _ := keyOf(f.a, f.b)
+		var ok bool
+		if tun, ok = t.tunnelled[k]; !ok {
+			return f, false
 		}
-		k.tun = tun
 	}
-	_, _, ok := t.flows.lookup(k)
-	return k, ok
+	g := t.flowOf(f.a, f.b, tun)
+	_, _, ok := t.find(g)
+	return g, ok
 }
 
 // start opens a new attempt (or a mid-stream record) for the packet's flow.
-func (t *Tracker) start(key flowKey, pos uint64, p *capture.Packet, pureSYN bool) {
+func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	client, server := p.Src, p.Dst
 	if pureSYN {
 		if t.cfg.Server.IsValid() && !t.isServer(server) {
@@ -285,7 +318,7 @@ func (t *Tracker) start(key flowKey, pos uint64, p *capture.Packet, pureSYN bool
 	if t.cfg.MaxAttempts > 0 && t.inFlight >= t.cfg.MaxAttempts {
 		t.evict()
 		// Eviction moved entries of the index: find the free slot anew.
-		_, pos, _ = t.flows.lookup(key)
+		_, pos, _ = t.find(f)
 	}
 	// Build the attempt in the scratch state, then keep it light if it
 	// packs (evict above may have used the scratch state: not after this).
@@ -301,13 +334,12 @@ func (t *Tracker) start(key flowKey, pos uint64, p *capture.Packet, pureSYN bool
 		s.SYNOpts = p.Opts
 		s.SYNOptsCut = p.OptionsCut
 	}
-	if key.tun != 0 {
+	if f.tun != 0 {
 		if t.tunnelled == nil {
 			t.tunnelled = make(map[flowKey]uint64)
 		}
-		k := key
-		k.tun = 0
-		t.tunnelled[k] = key.tun
+		k, _ := keyOf(client, server)
+		t.tunnelled[k] = f.tun
 	}
 	t.inFlight++
 	if t.inFlight > t.stats.PeakInFlight {
@@ -319,13 +351,13 @@ func (t *Tracker) start(key flowKey, pos uint64, p *capture.Packet, pureSYN bool
 			i := t.lights.alloc()
 			*t.lights.at(i) = l
 			t.lightsMade++
-			t.flows.insert(pos, key, lightRef(i))
+			t.flows.insert(pos, f.h, lightRef(i))
 			return
 		}
 	}
 	idx := t.states.alloc()
 	*t.states.at(idx) = *s
-	t.flows.insert(pos, key, idx)
+	t.flows.insert(pos, f.h, idx)
 }
 
 // guessSides picks client and server for a flow first seen without a SYN:
@@ -592,7 +624,7 @@ func (t *Tracker) each(f func(ref int32, s *state)) {
 
 // finishState finishes the attempt s at ref, finding its index entry.
 func (t *Tracker) finishState(ref int32, s *state) {
-	_, pos, _ := t.flows.lookup(stateKey(s))
+	pos, _ := t.flows.findRef(t.hashOf(s), ref)
 	t.finish(pos, ref, s)
 }
 
@@ -647,7 +679,7 @@ func (t *Tracker) Flush() {
 	})
 	t.flushing = false
 	t.states, t.lights = table[state]{}, table[light]{}
-	t.flows = newFlowIndex(t.keyAt)
+	t.flows = newFlowIndex()
 }
 
 // finish settles the counts that depend on what never came, emits the
@@ -663,10 +695,8 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 	}
 	t.inFlight--
 	if !s.Tunnel.IsZero() {
-		k := stateKey(s)
-		tun := k.tun
-		k.tun = 0
-		if t.tunnelled[k] == tun {
+		k, _ := keyOf(s.Client, s.Server)
+		if t.tunnelled[k] == s.Tunnel.Key() {
 			delete(t.tunnelled, k)
 		}
 	}
