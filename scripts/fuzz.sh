@@ -7,8 +7,9 @@
 # every Fuzz* function in every package. go test -fuzz runs one target at a
 # time, hence the loop. A failing input is written to the package's
 # testdata/fuzz/<Target>/ (plain go test replays it from then on); the
-# script stops at the first failure. FUZZ_PARALLEL sets -parallel
-# (default: all CPUs).
+# script goes on with the other targets, prints each target's executions
+# and outcome at the end, and fails if any target failed. FUZZ_PARALLEL
+# sets -parallel (default: all CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 time=${1:-1m}
@@ -26,8 +27,17 @@ par=()
 if [ -n "${FUZZ_PARALLEL:-}" ]; then
 	par=(-parallel "$FUZZ_PARALLEL")
 fi
+summary=() failed=0
+log=$(mktemp)
 for pt in "${targets[@]}"; do
 	pkg=${pt%%:*} t=${pt##*:}
 	echo "== $pkg $t for $time"
-	go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}"
+	result=ok
+	go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}" 2>&1 | tee "$log" || { result=FAILED; failed=1; }
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	summary+=("$(printf '%-40s %12s execs  %s' "$pkg:$t" "${execs:-?}" "$result")")
 done
+rm -f "$log"
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit $failed
