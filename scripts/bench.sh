@@ -4,7 +4,9 @@
 # lookup per packet, single core), measured in the same run.
 #
 #   scripts/bench.sh [PACKETS]        default 5000000 (a ~480 MB capture)
-#   FLOOD=1 scripts/bench.sh 30000000 a spoofed SYN flood instead: reports
+#   FLOOD=1 RATE=100000 scripts/bench.sh 22000000
+#                                     a spoofed SYN flood instead (11M sources,
+#                                     all in flight at the peak): reports
 #                                     resident bytes per attempt in flight
 #
 # Captures are generated once into ${BENCH_DIR:-/tmp/synq-bench} (delete it
@@ -25,7 +27,9 @@ if [ -n "${FLOOD:-}" ]; then
 	flood=(-flood)
 	name=flood
 fi
-capture="$dir/$name-$packets.pcap"
+rate=${RATE:-20000} # new attempts per second of capture time
+flood+=(-rate "$rate")
+capture="$dir/$name-$packets-$rate.pcap"
 if [ ! -s "$capture" ]; then
 	go run ./internal/gen/synqgen "${flood[@]}" -packets "$packets" -o "$capture"
 fi
