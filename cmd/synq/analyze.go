@@ -38,6 +38,7 @@ type AnalyzeOptions struct {
 	Connections       string
 	ConnectionsFormat string
 	MemProfile        string
+	Quiet             bool
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -154,6 +155,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
+	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&opts.MemProfile, "memprofile", "", "write a heap profile (go tool pprof) to this file at the end of the capture")
@@ -299,7 +301,7 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 		return nil, withCode(exitInput, err)
 	}
 	defer rd.Close()
-	stopProgress := startProgress(opts.IO, rd.TotalBytes(), rd.BytesRead)
+	stopProgress := startProgress(opts.IO, opts.Quiet, progressDelay, rd.TotalBytes(), rd.BytesRead)
 	defer stopProgress()
 
 	agg := analyze.NewAggregator()
