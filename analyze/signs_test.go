@@ -13,12 +13,12 @@ const ms = int64(time.Millisecond)
 func TestCookieSign(t *testing.T) {
 	end := int64(100 * time.Second)
 	withTS := func(synackTS, afterTS uint32, afterMS int64) reassemble.Attempt {
-		return reassemble.Attempt{
+		return reassemble.Attempt{Handshake: reassemble.Handshake{
 			SYNs: 1, SYNACKs: 1, FirstSYNACK: 10 * ms, LastSYNACK: 10 * ms, ClientAcked: true, ServerAccepted: true,
 			SYNACKOpts:    capture.TCPOptions{HasTS: true, TSval: synackTS},
 			ServerTSAfter: afterTS, ServerTSAfterTime: (10 + afterMS) * ms, HasServerTSAfter: true,
 			End: reassemble.EndClosed,
-		}
+		}}
 	}
 	tests := []struct {
 		name string
@@ -36,22 +36,22 @@ func TestCookieSign(t *testing.T) {
 			a.SYNACKRetransmits = 1
 			return a
 		}(), notCookie},
-		{"options stripped for a client without timestamps", reassemble.Attempt{
+		{"options stripped for a client without timestamps", reassemble.Attempt{Handshake: reassemble.Handshake{
 			SYNs: 1, SYNACKs: 1, ClientAcked: true, ServerAccepted: true, End: reassemble.EndClosed,
 			SYNOpts:    capture.TCPOptions{HasMSS: true, MSS: 1460, HasWScale: true, WScale: 7, SACKPerm: true},
 			SYNACKOpts: capture.TCPOptions{HasMSS: true, MSS: 1460},
-		}, cookieStripped},
-		{"normal SYN-ACK keeps options", reassemble.Attempt{
+		}}, cookieStripped},
+		{"normal SYN-ACK keeps options", reassemble.Attempt{Handshake: reassemble.Handshake{
 			SYNs: 1, SYNACKs: 1, ClientAcked: true, ServerAccepted: true, End: reassemble.EndClosed,
 			SYNOpts:    capture.TCPOptions{HasMSS: true, HasWScale: true, SACKPerm: true},
 			SYNACKOpts: capture.TCPOptions{HasMSS: true, HasWScale: true, SACKPerm: true},
-		}, notCookie},
-		{"never acknowledged, never retransmitted", reassemble.Attempt{
+		}}, notCookie},
+		{"never acknowledged, never retransmitted", reassemble.Attempt{Handshake: reassemble.Handshake{
 			SYNs: 1, SYNACKs: 1, FirstSYNACK: 10 * ms, LastSYNACK: 10 * ms, End: reassemble.EndIdle,
-		}, cookieNeverRetransmitted},
-		{"unacknowledged but the capture ended too soon to tell", reassemble.Attempt{
+		}}, cookieNeverRetransmitted},
+		{"unacknowledged but the capture ended too soon to tell", reassemble.Attempt{Handshake: reassemble.Handshake{
 			SYNs: 1, SYNACKs: 1, FirstSYNACK: end - 500*ms, LastSYNACK: end - 500*ms, End: reassemble.EndCaptureEnd,
-		}, notCookie},
+		}}, notCookie},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,11 +42,11 @@ func TestRetransmitTimes(t *testing.T) {
 // first dropped of them unanswered, one SYN-ACK after the last SYN.
 func attemptAt(t int64, n, dropped int) reassemble.Attempt {
 	last := t + int64(n-1)*int64(time.Second)
-	return reassemble.Attempt{
+	return reassemble.Attempt{Handshake: reassemble.Handshake{
 		Client: netip.MustParseAddrPort("10.0.0.2:40000"), Server: netip.MustParseAddrPort("10.0.0.1:80"),
 		SYNs: n, DroppedSYNs: dropped, FirstSYN: t, LastSYN: last, FirstPacket: t,
 		SYNACKs: 1, FirstSYNACK: last + ms, LastSYNACK: last + ms, LastPacket: last + ms,
-	}
+	}}
 }
 
 func TestTimelineWidthAndTotals(t *testing.T) {

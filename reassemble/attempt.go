@@ -40,9 +40,27 @@ func (r EndReason) String() string {
 
 // Attempt is everything the tracker learned about one connection attempt:
 // one client SYN ISN on one 4-tuple, or, when MidStream is set, a connection
-// whose handshake was not in the capture. Times are capture nanoseconds; a
-// zero time means the event was not seen.
+// whose handshake was not in the capture.
 type Attempt struct {
+	Handshake
+
+	// Conn is what the per-connection export needs: Zeek's conn_state,
+	// history and counts, followed packet by packet when
+	// Config.ConnState is set.
+	Conn ConnState
+
+	// Tunnel is the tunnel of the attempt's first packet (zero if none);
+	// attempts in different tunnels are tracked apart even with the same
+	// inner 4-tuple.
+	Tunnel capture.Tunnel
+}
+
+// Handshake is the part of an Attempt the tracker keeps for every attempt
+// in flight (Conn and Tunnel, which most attempts do not need, are kept
+// apart: a smaller state is fewer cache misses per packet and less memory
+// per attempt). Times are capture nanoseconds; a zero time means the event
+// was not seen.
+type Handshake struct {
 	Client netip.AddrPort
 	Server netip.AddrPort
 
@@ -144,14 +162,4 @@ type Attempt struct {
 
 	Packets int // packets of this attempt, both directions
 	End     EndReason
-
-	// Conn is what the per-connection export needs: Zeek's conn_state,
-	// history and counts, followed packet by packet when
-	// Config.ConnState is set.
-	Conn ConnState
-
-	// Tunnel is the tunnel of the attempt's first packet (zero if none);
-	// attempts in different tunnels are tracked apart even with the same
-	// inner 4-tuple.
-	Tunnel capture.Tunnel
 }

@@ -116,7 +116,7 @@ func small(n int) (uint8, bool) { return uint8(n), n >= 0 && n <= 0xff }
 // pack returns s in light form, and whether that form holds all of s.
 func (t *Tracker) pack(s *state) (light, bool) {
 	var l light
-	a := &s.Attempt
+	a := &s.Handshake
 	srv, ok := t.servers.id(a.Server)
 	if !ok {
 		return l, false
@@ -172,7 +172,7 @@ func (t *Tracker) pack(s *state) (light, bool) {
 // unpack writes the full state of l into s.
 func (t *Tracker) unpack(l *light, s *state) {
 	*s = state{}
-	a := &s.Attempt
+	a := &s.Handshake
 	a.Client = l.clientAddrPort()
 	a.Server = t.servers.addrs[l.server]
 	a.ClientISN, a.ServerISN, s.prevServerISN = l.clientISN, l.serverISN, l.prevServerISN

@@ -82,8 +82,11 @@ func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
 }
 
 // state is an attempt in flight plus what the tracker needs to finish it.
+// Its Conn (with Config.ConnState) and Tunnel (if tunnelled) live in side
+// tables under the same full-table index.
 type state struct {
-	Attempt
+	Handshake
+	tunKey         uint64 // the flow key's tunnel part; 0: not tunnelled
 	prevServerISN  uint32 // an earlier SYN-ACK ISN, for retransmission checks
 	hasPrevISN     bool
 	pendingSYN     bool // the last client SYN has had no answer yet
@@ -117,6 +120,10 @@ type Tracker struct {
 	// tunnel key (see otherCopy); nil until one starts.
 	tunnelled map[flowKey]uint64
 	hash      func(a, b netip.AddrPort, tun uint64) uint64 // flowHash; tests force collisions
+	conns     table[ConnState]                             // Zeek state of each full slot (Config.ConnState)
+	conn      *ConnState                                   // of the attempt update works on
+	tunnels   map[int32]capture.Tunnel                     // tunnel of each tunnelled full slot
+	out       Attempt                                      // what finish emits
 	looking   flow                                         // what find looks for (matches)
 	inFlight  int
 	nextSweep int64
@@ -187,6 +194,9 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {
 		s := t.load(ref)
+		if t.cfg.ConnState {
+			t.conn = t.conns.at(ref) // never light: see start
+		}
 		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.
 			s.End = EndReused
@@ -236,7 +246,7 @@ func (t *Tracker) matches(ref int32) bool {
 		c, s = l.clientAddrPort(), t.servers.addrs[l.server]
 	} else {
 		st := t.states.at(ref)
-		c, s, tun = st.Client, st.Server, tunnelKey(st.Tunnel)
+		c, s, tun = st.Client, st.Server, st.tunKey
 	}
 	f := &t.looking
 	return tun == f.tun && (c == f.a && s == f.b || c == f.b && s == f.a)
@@ -244,7 +254,7 @@ func (t *Tracker) matches(ref int32) bool {
 
 // hashOf is the hash of the attempt s's flow.
 func (t *Tracker) hashOf(s *state) uint64 {
-	return t.hash(s.Client, s.Server, tunnelKey(s.Tunnel))
+	return t.hash(s.Client, s.Server, s.tunKey)
 }
 
 // An attempt's ref, in the flow index, is its slot in the full table (0
@@ -274,7 +284,7 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) {
 		*t.lights.at(lightSlot(ref)) = l
 		return
 	}
-	idx := t.states.alloc()
+	idx := t.allocFull()
 	*t.states.at(idx) = *s
 	t.lights.release(lightSlot(ref))
 	t.flows.set(pos, idx)
@@ -320,15 +330,23 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 		// Eviction moved entries of the index: find the free slot anew.
 		_, pos, _ = t.find(f)
 	}
-	// Build the attempt in the scratch state, then keep it light if it
-	// packs (evict above may have used the scratch state: not after this).
+	// A tunnelled attempt, or any whose Zeek state is followed, never
+	// packs into the light form: those are built in a full slot. The rest
+	// are built in the scratch state and kept light if they pack (evict
+	// above may have used the scratch state: not after this).
+	full := t.noLight || f.tun != 0
+	var idx int32
 	s := &t.scratch
+	if full {
+		idx = t.allocFull()
+		s = t.states.at(idx)
+	}
 	*s = state{}
 	s.inUse = true
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
-	s.Tunnel = p.Tunnel
+	s.tunKey = f.tun
 	if pureSYN {
 		s.ClientISN = p.Seq
 		s.SYNOpts = p.Opts
@@ -337,16 +355,21 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	if f.tun != 0 {
 		if t.tunnelled == nil {
 			t.tunnelled = make(map[flowKey]uint64)
+			t.tunnels = make(map[int32]capture.Tunnel)
 		}
 		k, _ := keyOf(client, server)
 		t.tunnelled[k] = f.tun
+		t.tunnels[idx] = p.Tunnel
 	}
 	t.inFlight++
 	if t.inFlight > t.stats.PeakInFlight {
 		t.stats.PeakInFlight = t.inFlight
 	}
+	if t.cfg.ConnState {
+		t.conn = t.conns.at(idx)
+	}
 	t.update(s, p)
-	if !t.noLight {
+	if !full {
 		if l, ok := t.pack(s); ok {
 			i := t.lights.alloc()
 			*t.lights.at(i) = l
@@ -354,10 +377,20 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 			t.flows.insert(pos, f.h, lightRef(i))
 			return
 		}
+		idx = t.allocFull()
+		*t.states.at(idx) = *s
 	}
-	idx := t.states.alloc()
-	*t.states.at(idx) = *s
 	t.flows.insert(pos, f.h, idx)
+}
+
+// allocFull takes a full slot (with its Zeek state, zeroed, when those are
+// followed).
+func (t *Tracker) allocFull() int32 {
+	idx := t.states.alloc()
+	if t.cfg.ConnState {
+		*t.conns.ensure(idx) = ConnState{}
+	}
+	return idx
 }
 
 // guessSides picks client and server for a flow first seen without a SYN:
@@ -385,7 +418,7 @@ func (t *Tracker) update(s *state, p *capture.Packet) {
 	s.Packets++
 	s.LastPacket = p.Time
 	if t.cfg.ConnState {
-		s.Conn.add(p, p.Src == s.Client)
+		t.conn.add(p, p.Src == s.Client)
 	}
 	if p.Src == s.Client {
 		t.fromClient(s, p)
@@ -678,7 +711,8 @@ func (t *Tracker) Flush() {
 		t.finish(0, idx, s)
 	})
 	t.flushing = false
-	t.states, t.lights = table[state]{}, table[light]{}
+	t.states, t.lights, t.conns = table[state]{}, table[light]{}, table[ConnState]{}
+	t.tunnels, t.tunnelled = nil, nil
 	t.flows = newFlowIndex()
 }
 
@@ -691,14 +725,15 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 		t.stats.MidStream++
 	}
 	if t.emit != nil {
-		t.emit(&s.Attempt)
+		t.emit(t.attemptOf(ref, s))
 	}
 	t.inFlight--
-	if !s.Tunnel.IsZero() {
+	if s.tunKey != 0 {
 		k, _ := keyOf(s.Client, s.Server)
-		if t.tunnelled[k] == s.Tunnel.Key() {
+		if t.tunnelled[k] == s.tunKey {
 			delete(t.tunnelled, k)
 		}
+		delete(t.tunnels, ref)
 	}
 	if t.flushing {
 		return // Flush drops the tables whole
@@ -734,12 +769,30 @@ func (s *state) settle() {
 // the capture ended now (End is EndCaptureEnd), without finishing it: for
 // verdicts while a live capture goes on. f gets a copy.
 func (t *Tracker) InFlight(f func(*Attempt)) {
-	t.each(func(_ int32, s *state) {
+	t.each(func(ref int32, s *state) {
 		cp := *s
 		cp.settle()
 		cp.End = EndCaptureEnd
-		f(&cp.Attempt)
+		a := *t.attemptOf(ref, &cp)
+		f(&a)
 	})
+}
+
+// attemptOf assembles the Attempt of s, at ref, with its Zeek state and
+// tunnel. It is only valid until the next call.
+func (t *Tracker) attemptOf(ref int32, s *state) *Attempt {
+	a := &t.out
+	a.Handshake = s.Handshake
+	a.Conn, a.Tunnel = ConnState{}, capture.Tunnel{}
+	if !isLight(ref) {
+		if t.cfg.ConnState {
+			a.Conn = *t.conns.at(ref)
+		}
+		if s.tunKey != 0 {
+			a.Tunnel = t.tunnels[ref]
+		}
+	}
+	return a
 }
 
 // seqAfter reports a > b in 32-bit sequence space (RFC 1982).
@@ -774,6 +827,15 @@ func (tb *table[T]) alloc() int32 {
 	}
 	tb.n++
 	return tb.n - 1
+}
+
+// ensure returns slot i of a table kept beside another (same indexes),
+// growing it to hold i.
+func (tb *table[T]) ensure(i int32) *T {
+	for int(i>>chunkBits) >= len(tb.chunks) {
+		tb.chunks = append(tb.chunks, make([]T, 1<<chunkBits))
+	}
+	return tb.at(i)
 }
 
 // release zeroes slot i and keeps it for reuse.

@@ -101,7 +101,7 @@ func TestLiveRatesAndLines(t *testing.T) {
 		r.packet(&capture.Packet{Src: cli, Dst: srv, Flags: capture.FlagSYN})
 	}
 	r.packet(&capture.Packet{Src: srv, Dst: cli, Flags: capture.FlagSYN | capture.FlagACK})
-	r.attempt(&reassemble.Attempt{Server: srv, DroppedSYNs: 2, IgnoredSegments: 1})
+	r.attempt(&reassemble.Attempt{Handshake: reassemble.Handshake{Server: srv, DroppedSYNs: 2, IgnoredSegments: 1}})
 	r.queues([]host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1}})
 	rows := r.take()
 	if len(rows) != 1 || rows[0].listener != srv || rows[0].syns != 4 || rows[0].droppedSYNs != 2 || rows[0].ignoredACKs != 1 ||
