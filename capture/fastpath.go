@@ -37,13 +37,14 @@ func (d *Decoder) decodeFast(lt layers.LinkType, data []byte, ts int64, p *Packe
 			etype, l3 = binary.BigEndian.Uint16(l3[2:4]), l3[4:]
 		}
 	case layers.LinkTypeLinuxSLL:
-		if len(data) < 16 {
+		// An address length over 8 is a damaged header gopacket refuses.
+		if len(data) < 16 || binary.BigEndian.Uint16(data[4:6]) > 8 {
 			return 0, false
 		}
 		etype, l3 = binary.BigEndian.Uint16(data[14:16]), data[16:]
 		where = 1<<40 | uint64(binary.BigEndian.Uint16(data[0:2]))
 	case layers.LinkTypeLinuxSLL2:
-		if len(data) < 20 {
+		if len(data) < 20 || data[11] > 8 {
 			return 0, false
 		}
 		etype, l3 = binary.BigEndian.Uint16(data[0:2]), data[20:]
