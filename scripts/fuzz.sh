@@ -34,7 +34,7 @@ for pt in "${targets[@]}"; do
 	echo "== $pkg $t for $time"
 	result=ok
 	go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}" 2>&1 | tee "$log" || { result=FAILED; failed=1; }
-	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
 	summary+=("$(printf '%-40s %12s execs  %s' "$pkg:$t" "${execs:-?}" "$result")")
 done
 rm -f "$log"
