@@ -93,10 +93,19 @@ const (
 type lightServers struct {
 	ids   map[netip.AddrPort]uint16
 	addrs []netip.AddrPort
+	// The last one asked for: nearly every capture has one listener, and
+	// this is asked for every packet of a light attempt.
+	last     netip.AddrPort
+	lastID   uint16
+	haveLast bool
 }
 
 func (ls *lightServers) id(ap netip.AddrPort) (uint16, bool) {
+	if ls.haveLast && ap == ls.last {
+		return ls.lastID, true
+	}
 	if id, ok := ls.ids[ap]; ok {
+		ls.last, ls.lastID, ls.haveLast = ap, id, true
 		return id, true
 	}
 	if len(ls.addrs) > 0xffff {
