@@ -219,3 +219,34 @@ func (a *asm) assemble() ([]bpf.RawInstruction, error) {
 	}
 	return bpf.Assemble(a.ins)
 }
+
+// packetOutgoing is PACKET_OUTGOING, the kernel's packet type for a frame
+// this host sends (linux/if_packet.h).
+const packetOutgoing = 4
+
+// LoopbackOnce returns the instructions to put before a filter so that a
+// frame on the loopback interface (index lo) is seen once: loopback hands
+// every frame to packet sockets twice, as sent and as received, and libpcap
+// (hence tcpdump) drops the sent copy. Every interface at once (anyIface):
+// only loopback's sent copies go; on loopback alone, every sent copy. The
+// rest of the program follows the last instruction. The packet type and
+// interface index come from the kernel's BPF extensions, which
+// golang.org/x/net/bpf's VM does not run: TestLiveLoopbackOnce checks it
+// on a real socket.
+func LoopbackOnce(lo int, anyIface bool) ([]bpf.RawInstruction, error) {
+	prog := []bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtType}}
+	if anyIface {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 3},
+			bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(lo), SkipTrue: 1},
+			bpf.RetConstant{Val: 0},
+		)
+	} else {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
+			bpf.RetConstant{Val: 0},
+		)
+	}
+	return bpf.Assemble(prog)
+}

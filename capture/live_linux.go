@@ -80,6 +80,16 @@ func OpenLive(o LiveOptions) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Loopback shows every frame twice (sent and received): keep one, as
+	// tcpdump does, or each packet would be counted twice (every SYN
+	// looking unanswered before its copy).
+	if lo, ok := loopback(); ok && (iface == "" || iface == lo.Name) {
+		once, err := LoopbackOnce(lo.Index, iface == "")
+		if err != nil {
+			return nil, err
+		}
+		filter = append(once, filter...)
+	}
 	blocks := max(2, (o.RingBytes+liveBlockSize-1)/liveBlockSize)
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(iface),
@@ -105,6 +115,20 @@ func OpenLive(o LiveOptions) (*Live, error) {
 	l.sum.Files = []FileSummary{{Name: "live:" + l.name, Format: "afpacket", LinkTypes: []string{LinkTypeName(l.lt)}, Snaplen: o.Snaplen}}
 	l.sum.LinkTypes = []string{LinkTypeName(l.lt)}
 	return l, nil
+}
+
+// loopback finds the loopback interface of this network namespace.
+func loopback() (net.Interface, bool) {
+	ifcs, err := net.Interfaces()
+	if err != nil {
+		return net.Interface{}, false
+	}
+	for _, ifc := range ifcs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			return ifc, true
+		}
+	}
+	return net.Interface{}, false
 }
 
 // LinkType is the link type of the frames Frame returns.

@@ -134,3 +134,65 @@ func TestLiveNextAllocs(t *testing.T) {
 		t.Logf("ring %+v; 0 allocations per packet over 1000 reads", st)
 	})
 }
+
+// TestLiveLoopbackOnce: loopback hands each frame to packet sockets twice
+// (sent and received); synq, like tcpdump, must see it once, capturing on
+// lo or on every interface, or every SYN would look unanswered before its
+// copy.
+func TestLiveLoopbackOnce(t *testing.T) {
+	for _, iface := range []string{"lo", "any"} {
+		t.Run(iface, func(t *testing.T) {
+			inPrivateNetns(t, func() {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				port := uint16(ln.Addr().(*net.TCPAddr).Port)
+				l, err := OpenLive(LiveOptions{Interface: iface, Ports: []uint16{port}, PollTimeout: 50 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+				go func() {
+					for {
+						s, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						s.Close()
+					}
+				}()
+				const conns = 5
+				for range conns {
+					c, err := net.Dial("tcp", ln.Addr().String())
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Close()
+				}
+				var syns, synacks int
+				var p Packet
+				for {
+					k, err := l.Next(&p)
+					if err == ErrLiveTimeout {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case k != KindTCP:
+					case p.Flags == FlagSYN:
+						syns++
+					case p.Flags == FlagSYN|FlagACK:
+						synacks++
+					}
+				}
+				if syns != conns || synacks != conns {
+					t.Errorf("saw %d SYNs and %d SYN-ACKs for %d connections, want each once", syns, synacks, conns)
+				}
+			})
+		})
+	}
+}
