@@ -62,7 +62,7 @@ func TestLiveNextAllocs(t *testing.T) {
 		}
 		defer other.Close()
 
-		l, err := OpenLive(LiveOptions{Interface: "lo", Ports: []uint16{port}, RingBytes: 8 << 20})
+		l, err := OpenLive(LiveOptions{Interface: "lo", Ports: []uint16{port}, RingBytes: 64 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
