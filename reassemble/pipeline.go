@@ -22,6 +22,9 @@ const (
 	inFlight     = 4
 )
 
+// ErrStopped is Run's error when its stop function ended the reading.
+var ErrStopped = errors.New("stopped before the end of the capture")
+
 type packets struct {
 	p   []capture.Packet
 	h   []uint64 // the flow hash of each packet (Tracker.add)
@@ -45,7 +48,13 @@ type attempts struct {
 // aggregator's CaptureEnd). Run returns the tracker's statistics and the
 // source's first error other than io.EOF; the attempts tracked until then
 // have gone to sink.
-func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt)) (Stats, error) {
+//
+// stop, when not nil, is asked before each batch is read: once it says
+// true, reading ends as if the capture had, and Run returns ErrStopped (a
+// sink whose output failed, such as a full disk, need not wait for the
+// rest of a 10 GB capture). It must be safe to call from another
+// goroutine than sink's.
+func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt), stop func() bool) (Stats, error) {
 	fullP, freeP := make(chan packets, inFlight), make(chan packets, inFlight)
 	fullA, freeA := make(chan attempts, inFlight), make(chan []Attempt, inFlight)
 	for range inFlight {
@@ -74,7 +83,10 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt)) (Stats
 			b.p, b.h = b.p[:packetBatch], b.h[:packetBatch]
 			n := 0
 			var err error
-			for n < len(b.p) {
+			if stop != nil && stop() {
+				err = ErrStopped
+			}
+			for err == nil && n < len(b.p) {
 				p := &b.p[n]
 				if err = src.Next(p); err != nil {
 					break

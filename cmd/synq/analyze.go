@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -306,14 +307,22 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 
 	agg := analyze.NewAggregator()
 	sink := agg.Add
+	var stop func() bool
 	if conns != nil {
 		// The export's #open time: Open has read the first packet of
 		// every file already.
 		conns.w.Begin(rd.Summary().Start)
+		// A failed export (a full disk) stops the reading: the rest of
+		// the capture would be read for nothing.
+		var failed atomic.Bool
 		sink = func(a *reassemble.Attempt) {
 			agg.Add(a)
 			conns.w.Add(a)
+			if conns.w.Err() != nil {
+				failed.Store(true)
+			}
 		}
+		stop = failed.Load
 	}
 	// Attempts finished before the end of the capture were complete; those
 	// the end cuts short are judged against it, by both.
@@ -327,12 +336,12 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 			_ = writeHeapProfile(opts.MemProfile)
 		}
 	}
-	stats, err := reassemble.Run(rd, cfg, atEnd, sink)
-	if err != nil {
-		return nil, withCode(exitInput, err)
-	}
+	stats, err := reassemble.Run(rd, cfg, atEnd, sink, stop)
 	if err := conns.err(); err != nil {
 		return nil, err
+	}
+	if err != nil {
+		return nil, withCode(exitInput, err)
 	}
 	sum := rd.Summary()
 	if sum.Packets == 0 {
