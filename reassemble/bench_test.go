@@ -3,7 +3,6 @@ package reassemble_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net/netip"
 	"slices"
@@ -164,7 +163,7 @@ func benchDecodeTrack(b *testing.B, conns bool) {
 		agg.CaptureEnd = r.Summary().End
 		tr.Flush()
 		if res := agg.Result(); res.Attempts != 20000 {
-			b.Fatal(fmt.Sprintf("attempts %d, want 20000", res.Attempts))
+			b.Fatalf("attempts %d, want 20000", res.Attempts)
 		}
 	}
 	reportRate(b, n)

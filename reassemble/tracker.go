@@ -54,22 +54,20 @@ type Stats struct {
 }
 
 // flowKey is the 4-tuple in a canonical order (lower address:port first),
-// so that both directions find the same entry with one map lookup, and
-// the tunnel it came in (capture.Tunnel.Key, 0 for none): the same inner
-// 4-tuple in two tunnels is two connections (but see otherCopy).
+// the same both ways: the key of Tracker.tunnelled (see otherCopy). The
+// flow index hashes the ends instead (flowHash).
 type flowKey struct {
 	a, b   [16]byte
 	pa, pb uint16
-	tun    uint64
 }
 
-func keyOf(src, dst netip.AddrPort) (flowKey, bool) {
+func keyOf(src, dst netip.AddrPort) flowKey {
 	sa, da := src.Addr().As16(), dst.Addr().As16()
 	sp, dp := src.Port(), dst.Port()
 	if less(sa, sp, da, dp) {
-		return flowKey{a: sa, b: da, pa: sp, pb: dp}, true
+		return flowKey{a: sa, b: da, pa: sp, pb: dp}
 	}
-	return flowKey{a: da, b: sa, pa: dp, pb: sp}, false
+	return flowKey{a: da, b: sa, pa: dp, pb: sp}
 }
 
 func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
@@ -93,7 +91,6 @@ type state struct {
 	pendingSegs    int  // client segments since the server's last packet
 	pendingData    int  // of which carried payload or FIN
 	sinceRetrans   bool // a SYN-ACK retransmission followed the client's ACK
-	clientFINSeen  bool
 	closed         bool
 	closedAt       int64
 	clientSeqLimit uint32 // client seq just past its highest payload/FIN
@@ -299,7 +296,7 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) {
 func (t *Tracker) otherCopy(f flow) (flow, bool) {
 	tun := uint64(0)
 	if f.tun == 0 {
-		k, _ := keyOf(f.a, f.b)
+		k := keyOf(f.a, f.b)
 		var ok bool
 		if tun, ok = t.tunnelled[k]; !ok {
 			return f, false
@@ -357,7 +354,7 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 			t.tunnelled = make(map[flowKey]uint64)
 			t.tunnels = make(map[int32]capture.Tunnel)
 		}
-		k, _ := keyOf(client, server)
+		k := keyOf(client, server)
 		t.tunnelled[k] = f.tun
 		t.tunnels[idx] = p.Tunnel
 	}
@@ -729,7 +726,7 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 	}
 	t.inFlight--
 	if s.tunKey != 0 {
-		k, _ := keyOf(s.Client, s.Server)
+		k := keyOf(s.Client, s.Server)
 		if t.tunnelled[k] == s.tunKey {
 			delete(t.tunnelled, k)
 		}

@@ -613,11 +613,10 @@ func (r *liveRates) take() []rateLine {
 // intervalPrinter prints the per-interval lines: a block redrawn in place
 // on a terminal, key=value lines otherwise.
 type intervalPrinter struct {
-	w      io.Writer
-	tty    bool
-	iface  string
-	drawn  int // lines of the last block (tty)
-	header bool
+	w     io.Writer
+	tty   bool
+	iface string
+	drawn int // lines of the last block (tty)
 	// verdicts are the listeners' current verdicts.
 	verdicts map[netip.AddrPort]liveVerdict
 }

@@ -78,6 +78,7 @@ func Run(r io.Reader) (frames, flows int, err error) {
 		v.packets++
 		v.bytes += uint64(ci.Length)
 		v.last = ci.Timestamp.UnixNano()
+		v.flags |= uint64(ci.CaptureLength) // all 40 bytes in use, as the floor
 		m[k] = v
 	}
 }
