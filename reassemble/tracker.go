@@ -183,9 +183,8 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 	f := flow{a: p.Src, b: p.Dst, tun: tunnelKey(p.Tunnel), h: h}
 	ref, pos, ok := t.find(f)
 	if !ok && (f.tun != 0 || t.tunnelled != nil) {
-		if g, found := t.otherCopy(f); found {
-			f = g
-			ref, pos, ok = t.find(f)
+		if g, gref, gpos, found := t.otherCopy(f); found {
+			f, ref, pos, ok = g, gref, gpos, true
 		}
 	}
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
@@ -214,10 +213,6 @@ type flow struct {
 	a, b netip.AddrPort
 	tun  uint64
 	h    uint64
-}
-
-func (t *Tracker) flowOf(a, b netip.AddrPort, tun uint64) flow {
-	return flow{a: a, b: b, tun: tun, h: t.hash(a, b, tun)}
 }
 
 func tunnelKey(tun capture.Tunnel) uint64 {
@@ -255,7 +250,7 @@ func (t *Tracker) hashOf(s *state) uint64 {
 }
 
 // An attempt's ref, in the flow index, is its slot in the full table (0
-// and up) or in the light table (-2 and down; -1 is the index's tombstone).
+// and up) or in the light table (-2 and down).
 func lightRef(i int32) int32    { return -i - 2 }
 func isLight(ref int32) bool    { return ref <= -2 }
 func lightSlot(ref int32) int32 { return -ref - 2 }
@@ -293,18 +288,16 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) {
 // (tunnelled) and on the VXLAN device or a veth (not), and the Reader's
 // duplicate filter keeps whichever copy came first, which differs by
 // direction. Flows in two different tunnels stay apart.
-func (t *Tracker) otherCopy(f flow) (flow, bool) {
+func (t *Tracker) otherCopy(f flow) (g flow, ref int32, pos uint64, ok bool) {
 	tun := uint64(0)
 	if f.tun == 0 {
-		k := keyOf(f.a, f.b)
-		var ok bool
-		if tun, ok = t.tunnelled[k]; !ok {
-			return f, false
+		if tun, ok = t.tunnelled[keyOf(f.a, f.b)]; !ok {
+			return f, 0, 0, false
 		}
 	}
-	g := t.flowOf(f.a, f.b, tun)
-	_, _, ok := t.find(g)
-	return g, ok
+	g = flow{a: f.a, b: f.b, tun: tun, h: t.hash(f.a, f.b, tun)}
+	ref, pos, ok = t.find(g)
+	return g, ref, pos, ok
 }
 
 // start opens a new attempt (or a mid-stream record) for the packet's flow.
