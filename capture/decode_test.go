@@ -142,19 +142,23 @@ func TestDecode(t *testing.T) {
 	const ts = 1_700_000_000_123_456_789
 	d := NewDecoder()
 	for _, c := range decodeCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			var got Packet
-			kind := d.Decode(c.lt, c.data, ts, &got)
-			if kind != c.kind {
-				t.Fatalf("kind = %v, want %v", kind, c.kind)
-			}
-			if kind != KindTCP {
-				return
-			}
-			if d := diff(c.want, got); d != "" {
-				t.Errorf("packet mismatch (-want +got):\n%s", d)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkDecode(t, d, c.lt, c.data, ts, c.kind, c.want) })
+	}
+}
+
+// checkDecode decodes data with d and wants kind and, for KindTCP, want.
+func checkDecode(t *testing.T, d *Decoder, lt layers.LinkType, data []byte, ts int64, kind Kind, want Packet) {
+	t.Helper()
+	var got Packet
+	k := d.Decode(lt, data, ts, &got)
+	if k != kind {
+		t.Fatalf("kind = %v, want %v", k, kind)
+	}
+	if k != KindTCP {
+		return
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("packet mismatch (-want +got):\n%s", d)
 	}
 }
 

@@ -111,17 +111,7 @@ func TestDecodeTunnels(t *testing.T) {
 	d.SetVXLANPorts([]uint16{8472})
 	for _, c := range tunnelCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			var got Packet
-			kind := d.Decode(layers.LinkTypeEthernet, c.data, 1_700_000_000_123_456_789, &got)
-			if kind != c.kind {
-				t.Fatalf("kind = %v, want %v", kind, c.kind)
-			}
-			if kind != KindTCP {
-				return
-			}
-			if d := diff(c.want, got); d != "" {
-				t.Errorf("packet mismatch (-want +got):\n%s", d)
-			}
+			checkDecode(t, d, layers.LinkTypeEthernet, c.data, 1_700_000_000_123_456_789, c.kind, c.want)
 		})
 	}
 }
