@@ -347,27 +347,22 @@ func appendOpts(b []byte, o capture.TCPOptions, seen bool) []byte {
 
 // appendSeconds writes ns as seconds with 6 decimals (Zeek's time and
 // interval precision).
-func appendSeconds(b []byte, ns int64) []byte {
-	if ns < 0 {
-		b = append(b, '-')
-		ns = -ns
-	}
-	us := (ns + 500) / 1000
-	b = strconv.AppendInt(b, us/1e6, 10)
-	b = append(b, '.')
-	return appendPadded(b, us%1e6, 6)
-}
+func appendSeconds(b []byte, ns int64) []byte { return appendMicros(b, ns, 1e6, 6) }
 
 // appendMillis writes ns as milliseconds with 3 decimals.
-func appendMillis(b []byte, ns int64) []byte {
+func appendMillis(b []byte, ns int64) []byte { return appendMicros(b, ns, 1e3, 3) }
+
+// appendMicros writes ns rounded to microseconds, in units of unit
+// microseconds with digits decimals.
+func appendMicros(b []byte, ns, unit int64, digits int) []byte {
 	if ns < 0 {
 		b = append(b, '-')
 		ns = -ns
 	}
 	us := (ns + 500) / 1000
-	b = strconv.AppendInt(b, us/1000, 10)
+	b = strconv.AppendInt(b, us/unit, 10)
 	b = append(b, '.')
-	return appendPadded(b, us%1000, 3)
+	return appendPadded(b, us%unit, digits)
 }
 
 func appendPadded(b []byte, v int64, width int) []byte {
