@@ -672,16 +672,24 @@ IN_MAC_S=02:89:00:00:00:02
 
 VXLAN_EXPECT="Inside the tunnel (server 10.89.0.2): $MIX_EXPECT capture.pcap, taken on the server's underlay eth0, holds every packet wrapped in VXLAN (outer Ethernet/IP/UDP/VXLAN header, then the inner Ethernet frame); inner.pcap, taken at the same time on the server's vx0, holds the same packets as the server's stack sees them. synq must give both the same listeners, outcomes and verdict, and report the tunnel."
 
-sc_vxlan() {
-	DESC="The healthy + accept-overflow mix carried in a real kernel VXLAN tunnel (VNI 42, UDP 4789) over an IPv4 veth underlay ($IP_C <-> $IP_S), as AWS VPC Traffic Mirroring or an overlay network delivers it. Overlay addresses: client $IN_C, server $IN_S on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
-	EXPECT="$VXLAN_EXPECT"
+# vxlan_mix sets up a VXLAN tunnel (VNI $3, UDP port $4) between the client
+# ($1) and server ($2) underlay addresses, the healthy + accept-overflow mix
+# on the overlay, and the capture of the server's vx0 beside the underlay.
+vxlan_mix() {
+	local ip_c=$1 ip_s=$2 vni=$3 port=$4
 	topo direct
-	vxlan_dev $NS_C $IP_C $IP_S 42 4789 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
-	vxlan_dev $NS_S $IP_S $IP_C 42 4789 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
-	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 42 local $IP_S remote $IP_C dstport 4789 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
+	vxlan_dev $NS_C "$ip_c" "$ip_s" "$vni" "$port" $IN_MAC_C $IN_C $IN_S $IN_MAC_S
+	vxlan_dev $NS_S "$ip_s" "$ip_c" "$vni" "$port" $IN_MAC_S $IN_S $IN_C $IN_MAC_C
+	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id $vni local $ip_s remote $ip_c dstport $port dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
 	mix_servers $IN_S
 	MIX_HOST=$IN_S
 	INNER_IF=vx0
+}
+
+sc_vxlan() {
+	DESC="The healthy + accept-overflow mix carried in a real kernel VXLAN tunnel (VNI 42, UDP 4789) over an IPv4 veth underlay ($IP_C <-> $IP_S), as AWS VPC Traffic Mirroring or an overlay network delivers it. Overlay addresses: client $IN_C, server $IN_S on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
+	EXPECT="$VXLAN_EXPECT"
+	vxlan_mix $IP_C $IP_S 42 4789
 	run_capture tcpdump mix_load 1
 }
 
@@ -689,13 +697,7 @@ sc_vxlan_ipv6_8472() {
 	DESC="Like vxlan, but the VXLAN tunnel (VNI 4242) runs over an IPv6 underlay ($IP6_C <-> $IP6_S) on UDP port 8472, Linux's own default before IANA assigned 4789 (Flannel uses it): synq decodes it only with --vxlan-port 8472. Overlay addresses: client $IN_C, server $IN_S on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
 	EXPECT="$VXLAN_EXPECT Without --vxlan-port 8472 the capture holds no TCP at all (UDP only)."
 	V6=1
-	topo direct
-	vxlan_dev $NS_C $IP6_C $IP6_S 4242 8472 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
-	vxlan_dev $NS_S $IP6_S $IP6_C 4242 8472 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
-	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 4242 local $IP6_S remote $IP6_C dstport 8472 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
-	mix_servers $IN_S
-	MIX_HOST=$IN_S
-	INNER_IF=vx0
+	vxlan_mix $IP6_C $IP6_S 4242 8472
 	SYNQ_ARGS="--vxlan-port 8472"
 	run_capture tcpdump mix_load 1
 }
@@ -703,13 +705,7 @@ sc_vxlan_ipv6_8472() {
 sc_vxlan_any() {
 	DESC="The vxlan scenario (healthy + accept-overflow mix in a kernel VXLAN tunnel, VNI 42, UDP 4789, IPv4 underlay $IP_C <-> $IP_S, overlay $IN_C -> $IN_S) captured with \`tcpdump -i any -y LINUX_SLL2\` in the server namespace, as an SRE does on a Kubernetes node: every packet appears twice, wrapped on eth0 and plain on vx0. Port 8080: accepting listener, 5 clients send \"hello\" and read the answer. Port 8081: listen(fd, 2), never accept(), 6 clients 100 ms apart connect, send \"hello\", hold 4 s."
 	EXPECT="$VXLAN_EXPECT Here capture.pcap holds each packet twice (eth0, ifindex 2, tunnelled; vx0, ifindex 3, plain): synq skips the second copy as a duplicate, so it keeps the tunnelled copy of what the client sends (eth0 sees it first) and the plain copy of what the server sends (vx0 sees it first); both halves must still make one connection."
-	topo direct
-	vxlan_dev $NS_C $IP_C $IP_S 42 4789 $IN_MAC_C $IN_C $IN_S $IN_MAC_S
-	vxlan_dev $NS_S $IP_S $IP_C 42 4789 $IN_MAC_S $IN_S $IN_C $IN_MAC_C
-	NOTES+=("VXLAN: \`ip link add vx0 type vxlan id 42 local $IP_S remote $IP_C dstport 4789 dev eth0\` in $NS_S (mirrored in $NS_C), MACs $IN_MAC_C/$IN_MAC_S, static neighbour entries on vx0.")
-	mix_servers $IN_S
-	MIX_HOST=$IN_S
-	INNER_IF=vx0
+	vxlan_mix $IP_C $IP_S 42 4789
 	run_capture any mix_load 1
 }
 
