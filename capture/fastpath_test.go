@@ -1,65 +1,17 @@
 package capture
 
 import (
-	"bytes"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // rawFrame is one frame of a capture file with its link type.
 type rawFrame struct {
 	lt   layers.LinkType
 	data []byte
-}
-
-// captureFrames reads every frame of a pcap or pcapng file with gopacket.
-func captureFrames(tb testing.TB, name string) []rawFrame {
-	tb.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []rawFrame
-	if bytes.HasPrefix(b, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		r, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		for {
-			data, ci, err := r.ReadPacketData()
-			if err == io.EOF {
-				return out
-			}
-			if err != nil {
-				tb.Fatalf("%s: %v", name, err)
-			}
-			ifc, err := r.Interface(ci.InterfaceIndex)
-			if err != nil {
-				tb.Fatalf("%s: %v", name, err)
-			}
-			out = append(out, rawFrame{ifc.LinkType, data})
-		}
-	}
-	r, err := pcapgo.NewReader(bytes.NewReader(b))
-	if err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-	for {
-		data, _, err := r.ReadPacketData()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		out = append(out, rawFrame{r.LinkType(), data})
-	}
 }
 
 // decodedFrame is everything Decode produces for one frame.
@@ -100,9 +52,10 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 		t.Fatal("no captures in ../testdata")
 	}
 	for _, name := range names {
-		frames := captureFrames(t, name)
+		lts, datas := readFrames(t, name)
 		fast, plain := 0, 0
-		for i, f := range frames {
+		for i, data := range datas {
+			f := rawFrame{lts[i], data}
 			if compareFastGeneral(t, filepath.Base(filepath.Dir(name))+" frame "+strconv.Itoa(i+1), f) {
 				fast++
 			}
