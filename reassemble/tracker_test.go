@@ -147,6 +147,70 @@ func TestClosedAttemptsLeaveDuringTheCapture(t *testing.T) {
 	}
 }
 
+// TestClosedAttemptsLeaveOnTime pins when a closed attempt goes: as soon
+// as a packet shows its linger (3 s) has passed, not at the next periodic
+// sweep (every 5 s of capture time), so that a busy server's closed
+// connections do not pile up in memory.
+func TestClosedAttemptsLeaveOnTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script string
+		want   int // attempts emitted before Flush
+	}{
+		{"before the linger", `
+			0 c S
+			0.001 s R. seq=0 ack=1001
+			3.0005 c S from=10.0.0.9:1`, 0},
+		{"right after the linger", `
+			0 c S
+			0.001 s R. seq=0 ack=1001
+			3.002 c S from=10.0.0.9:1`, 1},
+		{"closed by FIN both ways", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.003 c F.
+			0.004 s F. ack=1002
+			0.005 c . seq=1002 ack=5002
+			3.0041 c S from=10.0.0.9:1`, 1},
+		{"reopened by a retransmitted SYN", `
+			0 c S
+			0.001 s R. seq=0 ack=1001
+			1 c S
+			3.002 c S from=10.0.0.9:1`, 0},
+		{"reopened and closed again, before the second linger", `
+			0 c S
+			0.001 s R. seq=0 ack=1001
+			1 c S
+			1.001 s R. seq=0 ack=1001
+			3.5 c S from=10.0.0.9:1`, 0},
+		{"reopened and closed again, after the second linger", `
+			0 c S
+			0.001 s R. seq=0 ack=1001
+			1 c S
+			1.001 s R. seq=0 ack=1001
+			3.5 c S from=10.0.0.9:1
+			4.002 c S from=10.0.0.9:2`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pkts := synth.MustScript(tc.script)
+			var emitted []Attempt
+			tr := NewTracker(Config{}, func(a *Attempt) { emitted = append(emitted, *a) })
+			for i := range pkts {
+				tr.Add(&pkts[i])
+			}
+			if len(emitted) != tc.want {
+				t.Fatalf("%d attempts emitted before the end, want %d: %+v", len(emitted), tc.want, emitted)
+			}
+			for _, a := range emitted {
+				if a.End != EndClosed || a.Client.Port() == 1 || a.Client.Port() == 2 {
+					t.Errorf("emitted %v ended %v, want the first attempt, closed", a.Client, a.End)
+				}
+			}
+		})
+	}
+}
+
 func TestIdleAttemptsLeave(t *testing.T) {
 	pkts := synth.MustScript(`
 		0 c S
