@@ -71,10 +71,16 @@ func flowHash(a, b netip.AddrPort, tun uint64) uint64 {
 	return mix(endHash(a) + endHash(b) + tun)
 }
 
+// endHash mixes the port in on its own: XORed into the address's last
+// word, it overlapped an IPv4 address's last two bytes (v4-mapped, the
+// address sits in that word's high half), and clients a.b.c.d:p and
+// a.b.c'.d':p' collided whenever c.d^p equalled c'.d'^p' (a third of the
+// lookups of flows on a generated capture probed a colliding entry).
 func endHash(e netip.AddrPort) uint64 {
 	x := e.Addr().As16()
 	h := mix(binary.LittleEndian.Uint64(x[0:8]) ^ 0x9e3779b97f4a7c15)
-	return mix(h ^ binary.LittleEndian.Uint64(x[8:16]) ^ uint64(e.Port())<<48)
+	h = mix(h ^ binary.LittleEndian.Uint64(x[8:16]))
+	return mix(h ^ uint64(e.Port()))
 }
 
 func mix(h uint64) uint64 {

@@ -70,6 +70,50 @@ func trackAll(pkts []capture.Packet, cfg Config, hash func(a, b netip.AddrPort, 
 	return out
 }
 
+// TestFlowHashSpreads hashes grids of flows shaped like real traffic (one
+// server, clients from a few subnets, ephemeral ports) and wants no two
+// distinct flows with the same 64-bit hash, and about as many equal
+// 32-bit tags (which cost a comparison with the attempt each) as random
+// hashes would give.
+func TestFlowHashSpreads(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server netip.AddrPort
+		client func(i int) netip.Addr
+	}{
+		{"IPv4", netip.MustParseAddrPort("10.20.0.2:443"), func(i int) netip.Addr {
+			return netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)})
+		}},
+		{"IPv6", netip.MustParseAddrPort("[fd20::2]:443"), func(i int) netip.Addr {
+			return netip.AddrFrom16([16]byte{0xfd, 0x20, 8: byte(i >> 8), 9: byte(i), 14: byte(i >> 8), 15: byte(i)})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const addrs, ports = 1000, 400
+			hashes := map[uint64]bool{}
+			tags := map[uint32]int{}
+			for i := range addrs {
+				for p := range ports {
+					h := flowHash(netip.AddrPortFrom(tc.client(i*37), uint16(32768+p*61)), tc.server, 0)
+					hashes[h] = true
+					tags[uint32(h)]++
+				}
+			}
+			if n := addrs * ports; len(hashes) != n {
+				t.Errorf("%d distinct hashes for %d flows", len(hashes), n)
+			}
+			same := 0
+			for _, k := range tags {
+				same += k - 1
+			}
+			// Random 32-bit tags: n^2/2^33, about 19 for 400,000 flows.
+			if same > 60 {
+				t.Errorf("%d flows share a tag with another, want about 19", same)
+			}
+		})
+	}
+}
+
 // TestFlowIndexCollisions runs the same flows with the real hash and with
 // hashes that make most or all keys collide: the attempts must not change.
 func TestFlowIndexCollisions(t *testing.T) {
