@@ -37,8 +37,8 @@ func readPackets(tb testing.TB, names []string, open func(string) (io.ReadCloser
 }
 
 // emitted runs the tracker over pkts and returns every attempt it emits,
-// in order, and how many attempts were ever light.
-func emitted(pkts []capture.Packet, cfg Config, noLight bool) ([]Attempt, int) {
+// in order, and how many attempts were ever light and parked.
+func emitted(pkts []capture.Packet, cfg Config, noLight bool) ([]Attempt, int, int) {
 	var out []Attempt
 	tr := NewTracker(cfg, func(a *Attempt) { out = append(out, *a) })
 	tr.noLight = noLight
@@ -46,7 +46,7 @@ func emitted(pkts []capture.Packet, cfg Config, noLight bool) ([]Attempt, int) {
 		tr.Add(&pkts[i])
 	}
 	tr.Flush()
-	return out, tr.lightsMade
+	return out, tr.lightsMade, tr.parkedMade
 }
 
 func sortAttempts(as []Attempt) {
@@ -57,9 +57,10 @@ func sortAttempts(as []Attempt) {
 }
 
 // TestLightChangesNothing: keeping half-open attempts in the light form
-// must not change a single emitted attempt, on every real-kernel capture
-// in testdata and on generated ones (a mix, and a spoofed flood, where the
-// light form is the point), with and without eviction.
+// and closed ones in the parked form must not change a single emitted
+// attempt, on every real-kernel capture in testdata and on generated ones
+// (a mix, a slower mix whose closed attempts outlive their linger within
+// the capture, and a spoofed flood, where the light form is the point).
 func TestLightChangesNothing(t *testing.T) {
 	type input struct {
 		name string
@@ -73,26 +74,29 @@ func TestLightChangesNothing(t *testing.T) {
 	for _, n := range names {
 		inputs = append(inputs, input{filepath.Base(filepath.Dir(n)), readPackets(t, []string{n}, nil)})
 	}
-	for _, flood := range []bool{false, true} {
+	for _, g := range []struct {
+		name  string
+		rate  float64
+		flood bool
+	}{{"generated mix", 20000, false}, {"generated slow mix", 1000, false}, {"generated flood", 20000, true}} {
 		cfg := gen.Defaults()
-		cfg.Packets, cfg.Flood = 60_000, flood
+		cfg.Packets, cfg.Rate, cfg.Flood = 60_000, g.rate, g.flood
 		var buf bytes.Buffer
 		if _, err := gen.Write(&buf, cfg); err != nil {
 			t.Fatal(err)
 		}
 		open := func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil }
-		name := map[bool]string{false: "generated mix", true: "generated flood"}[flood]
-		inputs = append(inputs, input{name, readPackets(t, []string{name}, open)})
+		inputs = append(inputs, input{g.name, readPackets(t, []string{g.name}, open)})
 	}
-	lightSeen := map[string]int{}
+	lightSeen, parkedSeen := map[string]int{}, map[string]int{}
 	for _, in := range inputs {
 		// The sweep and Flush walk the full table, then the light one,
 		// so attempts they finish come out in another order: compare
 		// the attempts as a set. (Under eviction, which attempts go
 		// depends on that order too, so it is left out here.)
-		want, _ := emitted(in.pkts, Config{}, true)
-		got, lights := emitted(in.pkts, Config{}, false)
-		lightSeen[in.name] = lights
+		want, _, _ := emitted(in.pkts, Config{}, true)
+		got, lights, parked := emitted(in.pkts, Config{}, false)
+		lightSeen[in.name], parkedSeen[in.name] = lights, parked
 		sortAttempts(want)
 		sortAttempts(got)
 		if len(got) != len(want) {
@@ -110,6 +114,11 @@ func TestLightChangesNothing(t *testing.T) {
 	for _, name := range []string{"generated flood", "generated mix", "syncookies-flood", "synflood-no-cookies", "accept-overflow-syn-drops"} {
 		if lightSeen[name] == 0 {
 			t.Errorf("%s: no attempt was ever light", name)
+		}
+	}
+	for _, name := range []string{"generated slow mix", "abort-on-overflow", "defer-accept"} {
+		if parkedSeen[name] == 0 {
+			t.Errorf("%s: no attempt was ever parked", name)
 		}
 	}
 }

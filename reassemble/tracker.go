@@ -108,11 +108,13 @@ type Tracker struct {
 	flows      flowIndex
 	states     table[state]
 	lights     table[light]
+	parked     table[parked]
 	servers    lightServers
-	noLight    bool  // every attempt in a full state (tests compare)
+	noLight    bool  // every attempt in a full state, never light or parked (tests compare)
 	scratch    state // a light attempt, unpacked while a packet is applied
 	flushing   bool
 	lightsMade int // attempts started light (for tests)
+	parkedMade int // attempts parked (for tests)
 	// tunnelled maps the 4-tuple key (tun 0) of each tunnelled flow to its
 	// tunnel key (see otherCopy); nil until one starts.
 	tunnelled map[flowKey]uint64
@@ -177,7 +179,7 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		t.sweep(p.Time)
 		t.nextSweep = p.Time + sweepEvery
 	}
-	t.finishLingered(p.Time)
+	t.lingered(p.Time)
 	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) {
 		t.stats.SkippedPackets++
 		return
@@ -202,10 +204,10 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 			// The cluster may have changed: find where the new one goes.
 			_, pos, _ = t.find(f)
 		} else {
-			wasClosed := s.closed
+			wasClosed, was := s.closed, ref
 			t.update(s, p)
 			ref = t.store(pos, ref, s)
-			if s.closed && !wasClosed {
+			if s.closed && (!wasClosed || ref != was) {
 				t.closing.push(ref, s.closedAt)
 			}
 			return
@@ -239,10 +241,14 @@ func (t *Tracker) find(f flow) (ref int32, pos uint64, ok bool) {
 func (t *Tracker) matches(ref int32) bool {
 	var c, s netip.AddrPort
 	var tun uint64
-	if isLight(ref) {
+	switch {
+	case isLight(ref):
 		l := t.lights.at(lightSlot(ref))
 		c, s = l.clientAddrPort(), t.servers.addrs[l.server]
-	} else {
+	case isParked(ref):
+		p := t.parked.at(parkedSlot(ref))
+		c, s = p.clientAddrPort(), t.servers.addrs[p.server]
+	default:
 		st := t.states.at(ref)
 		c, s, tun = st.Client, st.Server, st.tunKey
 	}
@@ -256,38 +262,77 @@ func (t *Tracker) hashOf(s *state) uint64 {
 }
 
 // An attempt's ref, in the flow index, is its slot in the full table (0
-// and up) or in the light table (-2 and down).
-func lightRef(i int32) int32    { return -i - 2 }
-func isLight(ref int32) bool    { return ref <= -2 }
-func lightSlot(ref int32) int32 { return -ref - 2 }
+// and up), in the parked table (parkedBase and up) or in the light table
+// (-2 and down).
+func lightRef(i int32) int32     { return -i - 2 }
+func isLight(ref int32) bool     { return ref <= -2 }
+func lightSlot(ref int32) int32  { return -ref - 2 }
+func parkedRef(i int32) int32    { return parkedBase + i }
+func isParked(ref int32) bool    { return ref >= parkedBase }
+func parkedSlot(ref int32) int32 { return ref - parkedBase }
+func isFull(ref int32) bool      { return ref >= 0 && ref < parkedBase }
+
+// parkedBase leaves the full table a billion slots (half a terabyte).
+const parkedBase = 1 << 30
 
 // load returns the state of the attempt at ref: in its full slot, or a
-// light one unpacked into the scratch state.
+// light or parked one unpacked into the scratch state.
 func (t *Tracker) load(ref int32) *state {
-	if isLight(ref) {
+	switch {
+	case isLight(ref):
 		t.unpack(t.lights.at(lightSlot(ref)), &t.scratch)
+		return &t.scratch
+	case isParked(ref):
+		t.unpackParked(t.parked.at(parkedSlot(ref)), &t.scratch)
 		return &t.scratch
 	}
 	return t.states.at(ref)
 }
 
 // store keeps s, loaded from ref (found at pos in the index), after a
-// packet changed it: a light attempt stays light if the light form still
+// packet changed it: a light or parked attempt stays so if its form still
 // holds all of it, else it moves to a full slot. It returns the
 // attempt's ref from now on.
 func (t *Tracker) store(pos uint64, ref int32, s *state) int32 {
-	if !isLight(ref) {
-		return ref
-	}
-	if l, ok := t.pack(s); ok {
-		*t.lights.at(lightSlot(ref)) = l
+	switch {
+	case isLight(ref):
+		if l, ok := t.pack(s); ok {
+			*t.lights.at(lightSlot(ref)) = l
+			return ref
+		}
+		t.lights.release(lightSlot(ref))
+	case isParked(ref):
+		if p, ok := t.packParked(s); ok {
+			*t.parked.at(parkedSlot(ref)) = p
+			return ref
+		}
+		t.parked.release(parkedSlot(ref))
+	default:
 		return ref
 	}
 	idx := t.allocFull()
 	*t.states.at(idx) = *s
-	t.lights.release(lightSlot(ref))
 	t.flows.set(pos, idx)
 	return idx
+}
+
+// park moves the closed attempt s from its full slot ref to a parked one
+// if it fits, and returns its ref from now on.
+func (t *Tracker) park(ref int32, s *state) int32 {
+	if t.noLight {
+		return ref
+	}
+	p, ok := t.packParked(s)
+	if !ok {
+		return ref
+	}
+	pos, _ := t.flows.findRef(t.hashOf(s), ref)
+	i := t.parked.alloc()
+	*t.parked.at(i) = p
+	t.states.release(ref)
+	t.flows.set(pos, parkedRef(i))
+	t.parkedMade++
+	return parkedRef(i)
 }
 
 // otherCopy finds the flow of a packet that came in a tunnel when its
@@ -619,27 +664,54 @@ func (t *Tracker) close(s *state, now int64) {
 	}
 }
 
-// finishLingered finishes the closed attempts whose linger has passed by
-// now, in the order they closed. Finishing them on time, rather than at
-// the next sweep, is most of the memory of a busy capture: a server taking
-// 20,000 connections a second otherwise holds up to sweepEvery more
-// seconds of closed ones. A closed attempt is always in a full slot (the
-// light form holds no RST or FIN).
-func (t *Tracker) finishLingered(now int64) {
+// lingered parks the attempts closed for parkAfter by now and finishes
+// those closed for their linger, in the order they closed. Finishing them
+// on time, rather than at the next sweep, and parking them meanwhile, is
+// most of the memory of a busy capture: a server taking 20,000
+// connections a second holds 60,000 closed ones in a 3 s linger. A
+// closed attempt is in a full or parked slot (the light form holds no RST
+// or FIN).
+func (t *Tracker) lingered(now int64) {
+	for {
+		c := t.closing.toPark()
+		if c == nil || now-c.at < parkAfter {
+			break
+		}
+		if isFull(c.ref) {
+			if s := t.states.at(c.ref); t.sameClosing(s, *c) {
+				c.ref = t.park(c.ref, s)
+			}
+		}
+		t.closing.parked()
+	}
 	linger := int64(t.cfg.Linger)
 	for {
-		c, ok := t.closing.peek()
-		if !ok || now-c.at < linger {
+		c := t.closing.toFinish()
+		if c == nil || now-c.at < linger {
 			return
 		}
-		t.closing.pop()
-		// The slot may have been finished since (port reuse, eviction),
-		// reopened by a SYN, or reused: only the same closing counts.
-		if s := t.states.at(c.ref); s.inUse && s.closed && s.closedAt == c.at {
+		t.closing.finished()
+		if isParked(c.ref) && t.parked.at(parkedSlot(c.ref)).flags&parkedInUse == 0 {
+			continue // finished since, and not to be unpacked
+		}
+		if s := t.load(c.ref); t.sameClosing(s, *c) {
 			s.End = EndClosed
 			t.finishState(c.ref, s)
 		}
 	}
+}
+
+// parkAfter is how long a closed attempt stays in its full slot before it
+// is parked: most late packets (the last ACK of a FIN exchange) come
+// within a round trip, and each one on a parked attempt costs an unpack
+// and a pack.
+const parkAfter = int64(500 * time.Millisecond)
+
+// sameClosing reports whether s, at c.ref, is the attempt that closed at
+// c.at: since then it may have been finished (port reuse, eviction), its
+// slot reused, or it may have been reopened by a SYN.
+func (t *Tracker) sameClosing(s *state, c closed) bool {
+	return s.inUse && s.closed && s.closedAt == c.at
 }
 
 // sweep finishes idle attempts (and closed ones past their linger, which
@@ -676,6 +748,14 @@ func (t *Tracker) each(f func(ref int32, s *state)) {
 			if l := &chunk[i]; l.flags&lightInUse != 0 {
 				t.unpack(l, &t.scratch)
 				f(lightRef(int32(c<<chunkBits+i)), &t.scratch)
+			}
+		}
+	}
+	for c, chunk := range t.parked.chunks {
+		for i := range chunk {
+			if p := &chunk[i]; p.flags&parkedInUse != 0 {
+				t.unpackParked(p, &t.scratch)
+				f(parkedRef(int32(c<<chunkBits+i)), &t.scratch)
 			}
 		}
 	}
@@ -737,7 +817,7 @@ func (t *Tracker) Flush() {
 		t.finish(0, idx, s)
 	})
 	t.flushing = false
-	t.states, t.lights, t.conns = table[state]{}, table[light]{}, table[ConnState]{}
+	t.states, t.lights, t.parked, t.conns = table[state]{}, table[light]{}, table[parked]{}, table[ConnState]{}
 	t.tunnels, t.tunnelled = nil, nil
 	t.flows = newFlowIndex()
 	t.closing = closingQueue{}
@@ -766,9 +846,12 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 		return // Flush drops the tables whole
 	}
 	t.flows.remove(pos)
-	if isLight(ref) {
+	switch {
+	case isLight(ref):
 		t.lights.release(lightSlot(ref))
-	} else {
+	case isParked(ref):
+		t.parked.release(parkedSlot(ref))
+	default:
 		t.states.release(ref)
 	}
 }
@@ -811,7 +894,7 @@ func (t *Tracker) attemptOf(ref int32, s *state) *Attempt {
 	a := &t.out
 	a.Handshake = s.Handshake
 	a.Conn, a.Tunnel = ConnState{}, capture.Tunnel{}
-	if !isLight(ref) {
+	if isFull(ref) {
 		if t.cfg.ConnState {
 			a.Conn = *t.conns.at(ref)
 		}
@@ -872,12 +955,14 @@ func (tb *table[T]) release(i int32) {
 	tb.free = append(tb.free, i)
 }
 
-// closingQueue is a FIFO of closed full slots and when they closed.
-// Capture time only moves forward (nearly: merged files may step back a
-// little), so the front is the next attempt due.
+// closingQueue is a FIFO of closed attempts and when they closed, with
+// two fronts: the next to park, and the next to finish (never behind the
+// other while parkAfter is shorter than the linger). Capture time only
+// moves forward (nearly: merged files may step back a little), so each
+// front is the next one due.
 type closingQueue struct {
-	q    []closed
-	head int
+	q          []closed
+	head, park int
 }
 
 type closed struct {
@@ -889,16 +974,31 @@ func (c *closingQueue) push(ref int32, at int64) {
 	if c.head > 0 && c.head >= len(c.q)/2 {
 		// Reuse the consumed front rather than grow.
 		n := copy(c.q, c.q[c.head:])
-		c.q, c.head = c.q[:n], 0
+		c.q, c.park, c.head = c.q[:n], c.park-c.head, 0
 	}
 	c.q = append(c.q, closed{ref, at})
 }
 
-func (c *closingQueue) peek() (closed, bool) {
-	if c.head == len(c.q) {
-		return closed{}, false
+// toPark is the next entry to park (its ref is updated in place), nil if
+// none.
+func (c *closingQueue) toPark() *closed {
+	if c.park == len(c.q) {
+		return nil
 	}
-	return c.q[c.head], true
+	return &c.q[c.park]
 }
 
-func (c *closingQueue) pop() { c.head++ }
+func (c *closingQueue) parked() { c.park++ }
+
+// toFinish is the next entry to finish, nil if none.
+func (c *closingQueue) toFinish() *closed {
+	if c.head == len(c.q) {
+		return nil
+	}
+	return &c.q[c.head]
+}
+
+func (c *closingQueue) finished() {
+	c.head++
+	c.park = max(c.park, c.head) // a linger shorter than parkAfter
+}
