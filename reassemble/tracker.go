@@ -207,8 +207,20 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 			wasClosed, was := s.closed, ref
 			t.update(s, p)
 			ref = t.store(pos, ref, s)
-			if s.closed && (!wasClosed || ref != was) {
-				t.closing.push(ref, s.closedAt)
+			if s.closed {
+				at := s.closedAt
+				if isFull(ref) && (wasClosed || p.Flags&capture.FlagRST != 0) {
+					// Likely the attempt's last packet (the last ACK
+					// of a FIN exchange, or a RST): park it now, while
+					// its state is in the cache.
+					ref = t.park(pos, ref, s)
+				}
+				switch {
+				case !wasClosed:
+					t.closing.push(ref, at)
+				case ref != was:
+					t.closing.moved(was, ref, at)
+				}
 			}
 			return
 		}
@@ -317,8 +329,9 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) int32 {
 }
 
 // park moves the closed attempt s from its full slot ref to a parked one
-// if it fits, and returns its ref from now on.
-func (t *Tracker) park(ref int32, s *state) int32 {
+// if it fits, and returns its ref from now on. pos is ref's position in
+// the index, or noPos.
+func (t *Tracker) park(pos uint64, ref int32, s *state) int32 {
 	if t.noLight {
 		return ref
 	}
@@ -326,7 +339,9 @@ func (t *Tracker) park(ref int32, s *state) int32 {
 	if !ok {
 		return ref
 	}
-	pos, _ := t.flows.findRef(t.hashOf(s), ref)
+	if pos == noPos {
+		pos, _ = t.flows.findRef(t.hashOf(s), ref)
+	}
 	i := t.parked.alloc()
 	*t.parked.at(i) = p
 	t.states.release(ref)
@@ -426,7 +441,11 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	}
 	t.flows.insert(pos, f.h, idx)
 	if s.closed {
-		t.closing.push(idx, s.closedAt)
+		at := s.closedAt
+		if p.Flags&capture.FlagRST != 0 {
+			idx = t.park(pos, idx, s) // a stray RST, its only packet
+		}
+		t.closing.push(idx, at)
 	}
 }
 
@@ -679,7 +698,7 @@ func (t *Tracker) lingered(now int64) {
 		}
 		if isFull(c.ref) {
 			if s := t.states.at(c.ref); t.sameClosing(s, *c) {
-				c.ref = t.park(c.ref, s)
+				c.ref = t.park(noPos, c.ref, s)
 			}
 		}
 		t.closing.parked()
@@ -701,10 +720,14 @@ func (t *Tracker) lingered(now int64) {
 	}
 }
 
+// noPos is an index position not known yet.
+const noPos = ^uint64(0)
+
 // parkAfter is how long a closed attempt stays in its full slot before it
-// is parked: most late packets (the last ACK of a FIN exchange) come
-// within a round trip, and each one on a parked attempt costs an unpack
-// and a pack.
+// is parked, if no packet came after the one that closed it (add parks it
+// at such a packet, or at a RST, while its state is in the cache): a FIN
+// exchange's last ACK comes within a round trip, and each packet on a
+// parked attempt costs an unpack and a pack.
 const parkAfter = int64(500 * time.Millisecond)
 
 // sameClosing reports whether s, at c.ref, is the attempt that closed at
@@ -989,6 +1012,21 @@ func (c *closingQueue) toPark() *closed {
 }
 
 func (c *closingQueue) parked() { c.park++ }
+
+// moved changes the ref of the attempt that closed at `at` from `from`
+// to `to`. Attempts move (are parked) a round trip or so after they
+// close, so the entry is looked for among the last few; if it is further
+// back, the attempt gets a second entry (the first no longer matches a
+// closed attempt at from, see sameClosing).
+func (c *closingQueue) moved(from, to int32, at int64) {
+	for i := len(c.q) - 1; i >= max(c.head, len(c.q)-64); i-- {
+		if e := &c.q[i]; e.ref == from && e.at == at {
+			e.ref = to
+			return
+		}
+	}
+	c.push(to, at)
+}
 
 // toFinish is the next entry to finish, nil if none.
 func (c *closingQueue) toFinish() *closed {

@@ -372,3 +372,40 @@ func TestTunnelsSeparateFlows(t *testing.T) {
 		})
 	}
 }
+
+func TestClosingQueue(t *testing.T) {
+	var q closingQueue
+	for i := range int32(100) {
+		q.push(i, int64(i))
+	}
+	q.moved(99, 1099, 99) // the last: changed in place
+	q.moved(40, 1040, 40) // 60 back: in place
+	q.moved(20, 1020, 20) // 80 back: a second entry
+	q.moved(7, 1007, 8)   // no such closing: a second entry
+	if len(q.q) != 102 || q.q[99].ref != 1099 || q.q[40].ref != 1040 || q.q[20].ref != 20 ||
+		q.q[100] != (closed{1020, 20}) || q.q[101] != (closed{1007, 8}) {
+		t.Fatalf("after moved: %d entries, %v %v %v, tail %v", len(q.q), q.q[99], q.q[40], q.q[20], q.q[100:])
+	}
+	// The fronts: park runs ahead, finish catches up; a finish past the
+	// park front (a linger shorter than parkAfter) drags it along.
+	for range 10 {
+		q.parked()
+	}
+	for range 12 {
+		q.finished()
+	}
+	if c := q.toPark(); c == nil || c.ref != 12 {
+		t.Fatalf("next to park %v, want ref 12", c)
+	}
+	if c := q.toFinish(); c == nil || c.ref != 12 {
+		t.Fatalf("next to finish %v, want ref 12", c)
+	}
+	// Pushing once half is consumed moves the rest to the front.
+	for range 50 {
+		q.finished()
+	}
+	q.push(500, 500)
+	if q.head != 0 || q.park != 0 || len(q.q) != 41 || q.toFinish().ref != 62 || q.q[40].ref != 500 {
+		t.Fatalf("after compaction: head %d park %d len %d first %v last %v", q.head, q.park, len(q.q), q.toFinish(), q.q[len(q.q)-1])
+	}
+}
