@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -133,6 +134,70 @@ type Client struct {
 	Outcomes OutcomeCounts
 }
 
+// clientTable counts the attempts of each client address over all
+// listeners, for the first MaxTrackedClients addresses: under a flood of
+// spoofed sources the first comers keep their slots and later ones are
+// not counted. Records are values in a flat slice, 36 bytes a client.
+type clientTable struct {
+	index    addrIndex
+	outcomes []outcomeTally // by index
+	overflow bool           // an address came when the table was full
+}
+
+// add counts one attempt of addr.
+func (t *clientTable) add(addr netip.Addr, o Outcome) {
+	i, ok := t.index.find(addr)
+	if !ok {
+		if t.index.len() >= MaxTrackedClients {
+			t.overflow = true
+			return
+		}
+		i = t.index.add(addr)
+		t.outcomes = append(t.outcomes, outcomeTally{})
+	}
+	t.outcomes[i].add(o)
+}
+
+// failing returns the clients with a failed attempt, in no particular
+// order.
+func (t *clientTable) failing() []Client {
+	var out []Client
+	for addr, i := range t.index.all() {
+		c := Client{Addr: addr, Outcomes: t.outcomes[i].counts()}
+		if c.Outcomes.Failed() == 0 {
+			continue
+		}
+		for _, n := range c.Outcomes {
+			c.Attempts += n
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// outcomeTally counts one client's attempts per outcome in half the
+// space of OutcomeCounts. A count saturates instead of wrapping, though
+// 2^32 attempts from one address would take a capture of hundreds of
+// gigabytes.
+type outcomeTally [numOutcomes]uint32
+
+func (t *outcomeTally) add(o Outcome) { saturatingInc(&t[o]) }
+
+func (t *outcomeTally) counts() OutcomeCounts {
+	var c OutcomeCounts
+	for o, n := range t {
+		c[o] = int(n)
+	}
+	return c
+}
+
+// saturatingInc adds one to *n unless it is at its maximum.
+func saturatingInc(n *uint32) {
+	if *n != math.MaxUint32 {
+		*n++
+	}
+}
+
 // Result is the outcome of an analysis.
 type Result struct {
 	Listeners []Listener // most failed attempts first
@@ -175,16 +240,12 @@ type Aggregator struct {
 	OnAttempt func(a *reassemble.Attempt, o Outcome)
 
 	listeners map[netip.AddrPort]*Listener
-	clients   map[netip.Addr]*Client
-	overflow  bool
+	clients   clientTable
 }
 
 // NewAggregator returns an empty aggregator.
 func NewAggregator() *Aggregator {
-	return &Aggregator{
-		listeners: make(map[netip.AddrPort]*Listener),
-		clients:   make(map[netip.Addr]*Client),
-	}
+	return &Aggregator{listeners: make(map[netip.AddrPort]*Listener)}
 }
 
 // Add takes one finished attempt. Use it as the tracker's emit function.
@@ -225,17 +286,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 			l.LastFailure = a.LastPacket
 		}
 	}
-	c := g.clients[a.Client.Addr()]
-	if c == nil {
-		if len(g.clients) >= MaxTrackedClients {
-			g.overflow = true
-			return
-		}
-		c = &Client{Addr: a.Client.Addr()}
-		g.clients[c.Addr] = c
-	}
-	c.Attempts++
-	c.Outcomes[o]++
+	g.clients.add(a.Client.Addr(), o)
 }
 
 // Result summarises everything added so far, in a deterministic order.
@@ -268,11 +319,7 @@ func (g *Aggregator) Result() Result {
 			a.Server.Compare(b.Server),
 		)
 	})
-	for _, c := range g.clients {
-		if c.Outcomes.Failed() > 0 {
-			r.WorstClients = append(r.WorstClients, *c)
-		}
-	}
+	r.WorstClients = g.clients.failing()
 	slices.SortFunc(r.WorstClients, func(a, b Client) int {
 		return cmp.Or(
 			cmp.Compare(b.Outcomes.Failed(), a.Outcomes.Failed()),
@@ -283,7 +330,7 @@ func (g *Aggregator) Result() Result {
 	if len(r.WorstClients) > MaxWorstClients {
 		r.WorstClients = r.WorstClients[:MaxWorstClients]
 	}
-	r.ClientsOverflow = g.overflow
+	r.ClientsOverflow = g.clients.overflow
 	return r
 }
 
