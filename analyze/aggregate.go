@@ -62,8 +62,7 @@ type Listener struct {
 	synGap, ackGap histogram
 	halfOpen       occupancy
 	accept         occupancy
-	sources        map[netip.Addr]*sourceStat
-	paws           pawsTracker
+	sources        sourceTable
 	timeline       timeline
 }
 
@@ -118,14 +117,6 @@ type Signs struct {
 	PAWS              pawsEvidence
 	PAWSSourcesCapped bool
 }
-
-// sourceStat counts one client address's attempts on one listener.
-type sourceStat struct {
-	unanswered, answered, unacked, other int
-}
-
-// maxSourcesPerListener bounds the per-listener source table under floods.
-const maxSourcesPerListener = 1 << 15
 
 // Client aggregates one client address over all listeners.
 type Client struct {
@@ -303,7 +294,7 @@ func (g *Aggregator) Result() Result {
 		cp.HandshakeDistribution = l.handshake.distribution()
 		cp.Timeline = l.timeline.result(&l.halfOpen, g.CaptureEnd)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
-		cp.halfOpen, cp.accept, cp.sources, cp.paws = occupancy{}, occupancy{}, nil, pawsTracker{}
+		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline = timeline{}
 		r.Listeners = append(r.Listeners, cp)
 		r.Attempts += l.Attempts
@@ -384,29 +375,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.RetransmittedThenAnswered++
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
-	l.paws.add(a)
-
-	src := l.sources[a.Client.Addr()]
-	if src == nil {
-		if l.sources == nil {
-			l.sources = make(map[netip.Addr]*sourceStat)
-		}
-		if len(l.sources) >= maxSourcesPerListener {
-			return c != notCookie
-		}
-		src = &sourceStat{}
-		l.sources[a.Client.Addr()] = src
-	}
-	switch {
-	case o == UnansweredSYN:
-		src.unanswered++
-	case o == SYNACKUnacked:
-		src.unacked++
-	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
-		src.answered++
-	default:
-		src.other++
-	}
+	l.sources.add(a, o)
 	return c != notCookie
 }
 
@@ -428,23 +397,23 @@ func (l *Listener) settleSigns() {
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0
-	for ip, s := range l.sources {
+	for ip, s := range l.sources.counts() {
 		if s.unanswered > 0 {
 			sg.UnansweredSources++
 			if s.answered == 0 && s.unacked == 0 {
 				sg.NeverAnsweredSources++
 			}
-			if s.unanswered > sg.TopUnansweredAttempts ||
-				(s.unanswered == sg.TopUnansweredAttempts && ip.Less(sg.TopUnansweredSource)) {
-				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, s.unanswered
+			n := int(s.unanswered)
+			if n > sg.TopUnansweredAttempts || (n == sg.TopUnansweredAttempts && ip.Less(sg.TopUnansweredSource)) {
+				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, n
 			}
 		}
 		if s.unacked > 0 && s.answered == 0 && s.unanswered == 0 && s.other == 0 {
 			sg.NeverCompletedSources++
 		}
 	}
-	sg.PAWS = l.paws.evidence()
-	sg.PAWSSourcesCapped = l.paws.full
+	sg.PAWS = l.sources.paws.evidence(l.sources.pawsChains())
+	sg.PAWSSourcesCapped = l.sources.paws.full
 }
 
 // minTime is the earlier of two capture times, zero meaning unset.
