@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -61,8 +62,7 @@ type Listener struct {
 	synGap, ackGap histogram
 	halfOpen       occupancy
 	accept         occupancy
-	sources        map[netip.Addr]*sourceStat
-	paws           pawsTracker
+	sources        sourceTable
 	timeline       timeline
 }
 
@@ -118,19 +118,75 @@ type Signs struct {
 	PAWSSourcesCapped bool
 }
 
-// sourceStat counts one client address's attempts on one listener.
-type sourceStat struct {
-	unanswered, answered, unacked, other int
-}
-
-// maxSourcesPerListener bounds the per-listener source table under floods.
-const maxSourcesPerListener = 1 << 15
-
 // Client aggregates one client address over all listeners.
 type Client struct {
 	Addr     netip.Addr
 	Attempts int
 	Outcomes OutcomeCounts
+}
+
+// clientTable counts the attempts of each client address over all
+// listeners, for the first MaxTrackedClients addresses: under a flood of
+// spoofed sources the first comers keep their slots and later ones are
+// not counted. Records are values in a flat slice, 36 bytes a client.
+type clientTable struct {
+	index    addrIndex
+	outcomes []outcomeTally // by index
+	overflow bool           // an address came when the table was full
+}
+
+// add counts one attempt of addr.
+func (t *clientTable) add(addr netip.Addr, o Outcome) {
+	i, ok := t.index.find(addr)
+	if !ok {
+		if t.index.len() >= MaxTrackedClients {
+			t.overflow = true
+			return
+		}
+		i = t.index.add(addr)
+		t.outcomes = append(t.outcomes, outcomeTally{})
+	}
+	t.outcomes[i].add(o)
+}
+
+// failing returns the clients with a failed attempt, in no particular
+// order.
+func (t *clientTable) failing() []Client {
+	var out []Client
+	for addr, i := range t.index.all() {
+		c := Client{Addr: addr, Outcomes: t.outcomes[i].counts()}
+		if c.Outcomes.Failed() == 0 {
+			continue
+		}
+		for _, n := range c.Outcomes {
+			c.Attempts += n
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// outcomeTally counts one client's attempts per outcome in half the
+// space of OutcomeCounts. A count saturates instead of wrapping, though
+// 2^32 attempts from one address would take a capture of hundreds of
+// gigabytes.
+type outcomeTally [numOutcomes]uint32
+
+func (t *outcomeTally) add(o Outcome) { saturatingInc(&t[o]) }
+
+func (t *outcomeTally) counts() OutcomeCounts {
+	var c OutcomeCounts
+	for o, n := range t {
+		c[o] = int(n)
+	}
+	return c
+}
+
+// saturatingInc adds one to *n unless it is at its maximum.
+func saturatingInc(n *uint32) {
+	if *n != math.MaxUint32 {
+		*n++
+	}
 }
 
 // Result is the outcome of an analysis.
@@ -175,16 +231,12 @@ type Aggregator struct {
 	OnAttempt func(a *reassemble.Attempt, o Outcome)
 
 	listeners map[netip.AddrPort]*Listener
-	clients   map[netip.Addr]*Client
-	overflow  bool
+	clients   clientTable
 }
 
 // NewAggregator returns an empty aggregator.
 func NewAggregator() *Aggregator {
-	return &Aggregator{
-		listeners: make(map[netip.AddrPort]*Listener),
-		clients:   make(map[netip.Addr]*Client),
-	}
+	return &Aggregator{listeners: make(map[netip.AddrPort]*Listener)}
 }
 
 // Add takes one finished attempt. Use it as the tracker's emit function.
@@ -225,17 +277,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 			l.LastFailure = a.LastPacket
 		}
 	}
-	c := g.clients[a.Client.Addr()]
-	if c == nil {
-		if len(g.clients) >= MaxTrackedClients {
-			g.overflow = true
-			return
-		}
-		c = &Client{Addr: a.Client.Addr()}
-		g.clients[c.Addr] = c
-	}
-	c.Attempts++
-	c.Outcomes[o]++
+	g.clients.add(a.Client.Addr(), o)
 }
 
 // Result summarises everything added so far, in a deterministic order.
@@ -252,7 +294,7 @@ func (g *Aggregator) Result() Result {
 		cp.HandshakeDistribution = l.handshake.distribution()
 		cp.Timeline = l.timeline.result(&l.halfOpen, g.CaptureEnd)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
-		cp.halfOpen, cp.accept, cp.sources, cp.paws = occupancy{}, occupancy{}, nil, pawsTracker{}
+		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline = timeline{}
 		r.Listeners = append(r.Listeners, cp)
 		r.Attempts += l.Attempts
@@ -268,11 +310,7 @@ func (g *Aggregator) Result() Result {
 			a.Server.Compare(b.Server),
 		)
 	})
-	for _, c := range g.clients {
-		if c.Outcomes.Failed() > 0 {
-			r.WorstClients = append(r.WorstClients, *c)
-		}
-	}
+	r.WorstClients = g.clients.failing()
 	slices.SortFunc(r.WorstClients, func(a, b Client) int {
 		return cmp.Or(
 			cmp.Compare(b.Outcomes.Failed(), a.Outcomes.Failed()),
@@ -283,7 +321,7 @@ func (g *Aggregator) Result() Result {
 	if len(r.WorstClients) > MaxWorstClients {
 		r.WorstClients = r.WorstClients[:MaxWorstClients]
 	}
-	r.ClientsOverflow = g.overflow
+	r.ClientsOverflow = g.clients.overflow
 	return r
 }
 
@@ -337,29 +375,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.RetransmittedThenAnswered++
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
-	l.paws.add(a)
-
-	src := l.sources[a.Client.Addr()]
-	if src == nil {
-		if l.sources == nil {
-			l.sources = make(map[netip.Addr]*sourceStat)
-		}
-		if len(l.sources) >= maxSourcesPerListener {
-			return c != notCookie
-		}
-		src = &sourceStat{}
-		l.sources[a.Client.Addr()] = src
-	}
-	switch {
-	case o == UnansweredSYN:
-		src.unanswered++
-	case o == SYNACKUnacked:
-		src.unacked++
-	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
-		src.answered++
-	default:
-		src.other++
-	}
+	l.sources.add(a, o)
 	return c != notCookie
 }
 
@@ -381,23 +397,23 @@ func (l *Listener) settleSigns() {
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0
-	for ip, s := range l.sources {
+	for ip, s := range l.sources.counts() {
 		if s.unanswered > 0 {
 			sg.UnansweredSources++
 			if s.answered == 0 && s.unacked == 0 {
 				sg.NeverAnsweredSources++
 			}
-			if s.unanswered > sg.TopUnansweredAttempts ||
-				(s.unanswered == sg.TopUnansweredAttempts && ip.Less(sg.TopUnansweredSource)) {
-				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, s.unanswered
+			n := int(s.unanswered)
+			if n > sg.TopUnansweredAttempts || (n == sg.TopUnansweredAttempts && ip.Less(sg.TopUnansweredSource)) {
+				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, n
 			}
 		}
 		if s.unacked > 0 && s.answered == 0 && s.unanswered == 0 && s.other == 0 {
 			sg.NeverCompletedSources++
 		}
 	}
-	sg.PAWS = l.paws.evidence()
-	sg.PAWSSourcesCapped = l.paws.full
+	sg.PAWS = l.sources.paws.evidence(l.sources.pawsChains())
+	sg.PAWSSourcesCapped = l.sources.paws.full
 }
 
 // minTime is the earlier of two capture times, zero meaning unset.

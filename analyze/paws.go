@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"iter"
 	"net/netip"
 	"slices"
 	"time"
@@ -14,10 +15,12 @@ import (
 // silently dropped SYNs from that IP carrying an older TSval. Several hosts
 // behind one NAT address each have their own clock, so their SYNs are
 // "older" than each other's. Memory is bounded: at most maxPAWSSources
-// addresses and maxPAWSSamples attempts each.
+// addresses and maxPAWSSamples attempts each. Each address's samples are
+// a pawsChain kept by the caller (the listener's sourceTable).
 type pawsTracker struct {
-	bySource map[netip.Addr][]pawsSample
-	full     bool
+	samples pawsSamples
+	sources int  // addresses with a sample
+	full    bool // an address was turned away
 }
 
 const (
@@ -29,38 +32,102 @@ const (
 	clockLineGap = 10_000
 )
 
+// pawsSample is one attempt of an address, 32 bytes.
 type pawsSample struct {
 	synTime  int64
+	endTime  int64 // last packet of the attempt
 	synTS    uint32
-	answered bool
-	endTime  int64  // last packet of the attempt
 	lastTS   uint32 // the client's last TSval on it
+	next     int32  // the address's next sample (see pawsChain)
+	answered bool
 	hasLast  bool
 }
 
-func (p *pawsTracker) add(a *reassemble.Attempt) {
-	if !a.SYNOpts.HasTS || a.SYNs == 0 {
+// pawsChain is where one address's samples are: n of them, from first
+// linked through pawsSample.next, in the order they were added; last is
+// the latest, to link the next one to. The addresses' samples interleave
+// in pawsSamples, so a chain costs 9 bytes and a sample 32, with no slice
+// per address growing by doubling.
+type pawsChain struct {
+	first, last int32
+	n           uint8
+}
+
+// hasPAWSSample reports whether a is a sample: a SYN with a timestamp.
+func hasPAWSSample(a *reassemble.Attempt) bool { return a.SYNOpts.HasTS && a.SYNs > 0 }
+
+// takesNewSource reports whether add would sample a from an address not
+// sampled yet.
+func (p *pawsTracker) takesNewSource(a *reassemble.Attempt) bool {
+	return hasPAWSSample(a) && p.sources < maxPAWSSources
+}
+
+// add samples a into its address's chain c.
+func (p *pawsTracker) add(c *pawsChain, a *reassemble.Attempt) {
+	if !hasPAWSSample(a) {
 		return
 	}
-	src := a.Client.Addr()
-	s, ok := p.bySource[src]
-	if !ok {
-		if p.bySource == nil {
-			p.bySource = make(map[netip.Addr][]pawsSample)
-		}
-		if len(p.bySource) >= maxPAWSSources {
+	if c.n == 0 {
+		if p.sources >= maxPAWSSources {
 			p.full = true
 			return
 		}
+		p.sources++
 	}
-	if len(s) >= maxPAWSSamples {
+	if c.n >= maxPAWSSamples {
 		return
 	}
-	p.bySource[src] = append(s, pawsSample{
+	i := p.samples.append(pawsSample{
 		synTime: a.FirstSYN, synTS: a.SYNOpts.TSval,
 		answered: a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer,
 		endTime:  a.LastPacket, lastTS: a.LastClientTSval, hasLast: a.HasClientTS && a.ServerAccepted,
 	})
+	if c.n == 0 {
+		c.first = i
+	} else {
+		p.samples.at(c.last).next = i
+	}
+	c.last = i
+	c.n++
+}
+
+// gather appends c's samples to dst, in the order they were added.
+func (p *pawsTracker) gather(c pawsChain, dst []pawsSample) []pawsSample {
+	i := c.first
+	for range c.n {
+		s := p.samples.at(i)
+		dst = append(dst, *s)
+		i = s.next
+	}
+	return dst
+}
+
+// pawsSamples holds samples in blocks of pawsBlock, so that growing never
+// copies the whole set (nor holds it twice while it does) and a listener
+// with a few samples holds a small slice.
+type pawsSamples struct {
+	blocks [][]pawsSample
+}
+
+const pawsBlock = 1024
+
+// append stores s and returns its index.
+func (ps *pawsSamples) append(s pawsSample) int32 {
+	n := len(ps.blocks)
+	if n == 0 {
+		ps.blocks = append(ps.blocks, nil)
+		n = 1
+	} else if len(ps.blocks[n-1]) == pawsBlock {
+		ps.blocks = append(ps.blocks, make([]pawsSample, 0, pawsBlock))
+		n++
+	}
+	b := &ps.blocks[n-1]
+	*b = append(*b, s)
+	return int32((n-1)*pawsBlock + len(*b) - 1)
+}
+
+func (ps *pawsSamples) at(i int32) *pawsSample {
+	return &ps.blocks[i/pawsBlock][i%pawsBlock]
 }
 
 // pawsEvidence is what the tracker found, over all sources.
@@ -72,10 +139,13 @@ type pawsEvidence struct {
 	Answered  int        // SYNs from those addresses that were answered
 }
 
-func (p *pawsTracker) evidence() pawsEvidence {
+// evidence judges every sampled address, given with its chain.
+func (p *pawsTracker) evidence(sources iter.Seq2[netip.Addr, pawsChain]) pawsEvidence {
 	var ev pawsEvidence
 	worst := 0
-	for ip, samples := range p.bySource {
+	var samples []pawsSample
+	for ip, c := range sources {
+		samples = p.gather(c, samples[:0])
 		slices.SortFunc(samples, func(a, b pawsSample) int { return cmp.Compare(a.synTime, b.synTime) })
 		// The old kernel's rule must explain this address: every SYN it
 		// would reject went unanswered and none it would reject was

@@ -1,0 +1,319 @@
+package analyze
+
+import (
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/reassemble"
+)
+
+var testServer = netip.MustParseAddrPort("10.0.0.1:443")
+
+// nthClient is a distinct IPv4 client address for each n.
+func nthClient(n int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// established is a completed attempt from client at second sec.
+func established(client netip.Addr, sec int) reassemble.Attempt {
+	t := int64(sec) * int64(time.Second)
+	return reassemble.Attempt{Handshake: reassemble.Handshake{
+		Client: netip.AddrPortFrom(client, 40000), Server: testServer,
+		SYNs: 1, SYNACKs: 1, ClientAcked: true, ServerAccepted: true,
+		FirstSYN: t, LastSYN: t, FirstSYNACK: t + 1, LastSYNACK: t + 1,
+		FirstACK: t + 2, Accepted: t + 3, FirstPacket: t, LastPacket: t + 3,
+		SYNBeforeSYNACK: t, End: reassemble.EndClosed,
+	}}
+}
+
+// unanswered is an attempt from client whose two SYNs got no answer.
+func unanswered(client netip.Addr, sec int) reassemble.Attempt {
+	t := int64(sec) * int64(time.Second)
+	return reassemble.Attempt{Handshake: reassemble.Handshake{
+		Client: netip.AddrPortFrom(client, 40000), Server: testServer,
+		SYNs: 2, DroppedSYNs: 2, FirstSYN: t, LastSYN: t + int64(time.Second),
+		FirstPacket: t, LastPacket: t + int64(time.Second), End: reassemble.EndClosed,
+	}}
+}
+
+// midStream is a connection from client first seen without a SYN.
+func midStream(client netip.Addr) reassemble.Attempt {
+	return reassemble.Attempt{Handshake: reassemble.Handshake{
+		Client: netip.AddrPortFrom(client, 40000), Server: testServer, MidStream: true,
+	}}
+}
+
+// aggregate adds the attempts in order and returns the result.
+func aggregate(atts ...reassemble.Attempt) Result {
+	g := NewAggregator()
+	g.CaptureEnd = int64(1000 * time.Second)
+	for i := range atts {
+		g.Add(&atts[i])
+	}
+	return g.Result()
+}
+
+// fillers returns n established attempts from n distinct clients,
+// nthClient(0) to nthClient(n-1).
+func fillers(n int) []reassemble.Attempt {
+	atts := make([]reassemble.Attempt, 0, n)
+	for i := range n {
+		atts = append(atts, established(nthClient(i), 1))
+	}
+	return atts
+}
+
+var (
+	latecomer = netip.MustParseAddr("192.0.2.7")
+	mapped    = netip.MustParseAddr("::ffff:192.0.2.7")
+)
+
+func TestClientCapKeepsFirstComers(t *testing.T) {
+	type worst struct {
+		addr             netip.Addr
+		attempts, failed int
+	}
+	tests := []struct {
+		name         string
+		atts         []reassemble.Attempt
+		want         []worst
+		wantOverflow bool
+	}{
+		{
+			name: "under the cap, a latecomer is tracked",
+			atts: append(fillers(MaxTrackedClients-1), unanswered(latecomer, 2), unanswered(latecomer, 3)),
+			want: []worst{{latecomer, 2, 2}},
+		},
+		{
+			name:         "at the cap, a latecomer is not tracked",
+			atts:         append(fillers(MaxTrackedClients), unanswered(latecomer, 2)),
+			wantOverflow: true,
+		},
+		{
+			name: "a client tracked before the cap keeps counting after it",
+			atts: append(fillers(MaxTrackedClients),
+				unanswered(latecomer, 2), unanswered(nthClient(5), 3), unanswered(nthClient(5), 4)),
+			want:         []worst{{nthClient(5), 3, 2}},
+			wantOverflow: true,
+		},
+		{
+			name: "mid-stream connections take no slot",
+			atts: append(append(fillers(MaxTrackedClients-1), midStream(mapped)), unanswered(latecomer, 2)),
+			want: []worst{{latecomer, 1, 1}},
+		},
+		{
+			name: "an IPv4 address and its IPv4-mapped IPv6 form are two clients",
+			atts: []reassemble.Attempt{unanswered(latecomer, 1), unanswered(mapped, 2), unanswered(mapped, 3)},
+			want: []worst{{mapped, 2, 2}, {latecomer, 1, 1}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := aggregate(tt.atts...)
+			var got []worst
+			for _, c := range r.WorstClients {
+				got = append(got, worst{c.Addr, c.Attempts, c.Outcomes.Failed()})
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("worst clients %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("worst client %d: %v, want %v", i, got[i], tt.want[i])
+				}
+			}
+			if r.ClientsOverflow != tt.wantOverflow {
+				t.Errorf("ClientsOverflow = %v, want %v", r.ClientsOverflow, tt.wantOverflow)
+			}
+		})
+	}
+}
+
+func TestSourceCapKeepsFirstComers(t *testing.T) {
+	tests := []struct {
+		name                  string
+		atts                  []reassemble.Attempt
+		unanswered, never     int
+		top                   netip.Addr
+		topAttempts, neverAck int
+	}{
+		{
+			name:       "under the cap, a latecomer is counted",
+			atts:       append(fillers(maxSourcesPerListener-1), unanswered(latecomer, 2), unanswered(latecomer, 3)),
+			unanswered: 1, never: 1, top: latecomer, topAttempts: 2,
+		},
+		{
+			name: "at the cap, a latecomer is not counted",
+			atts: append(fillers(maxSourcesPerListener), unanswered(latecomer, 2)),
+		},
+		{
+			name: "a source counted before the cap keeps counting after it",
+			atts: append(fillers(maxSourcesPerListener),
+				unanswered(latecomer, 2), unanswered(nthClient(9), 3), unanswered(nthClient(9), 4)),
+			unanswered: 1, top: nthClient(9), topAttempts: 2,
+		},
+		{
+			name:       "ties go to the lowest address",
+			atts:       []reassemble.Attempt{unanswered(mapped, 1), unanswered(nthClient(3), 2), unanswered(latecomer, 3)},
+			unanswered: 3, never: 3, top: nthClient(3), topAttempts: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sg := aggregate(tt.atts...).Listeners[0].Signs
+			if sg.UnansweredSources != tt.unanswered || sg.NeverAnsweredSources != tt.never {
+				t.Errorf("unanswered sources %d, never answered %d; want %d, %d",
+					sg.UnansweredSources, sg.NeverAnsweredSources, tt.unanswered, tt.never)
+			}
+			if sg.TopUnansweredSource != tt.top || sg.TopUnansweredAttempts != tt.topAttempts {
+				t.Errorf("top unanswered source %v with %d, want %v with %d",
+					sg.TopUnansweredSource, sg.TopUnansweredAttempts, tt.top, tt.topAttempts)
+			}
+		})
+	}
+}
+
+// withTS gives an attempt a SYN timestamp and, when remembered, the last
+// client TSval a TIME_WAIT socket would keep.
+func withTS(a reassemble.Attempt, synTS uint32, remembered bool, lastTS uint32) reassemble.Attempt {
+	a.SYNOpts = capture.TCPOptions{HasTS: true, TSval: synTS}
+	a.HasClientTS = remembered
+	a.LastClientTSval = lastTS
+	return a
+}
+
+// pawsVictim is the tcp_tw_recycle signature from one address: a
+// connection on clock A that the server remembers, then a SYN on clock B
+// (older TSval) left unanswered. earlier answered SYNs on clock A, not
+// remembered, come first.
+func pawsVictim(addr netip.Addr, earlier int) []reassemble.Attempt {
+	const clockA = 1_000_000
+	var atts []reassemble.Attempt
+	for i := range earlier {
+		atts = append(atts, withTS(established(addr, 100+i), clockA+uint32(100+i)*1000, false, 0))
+	}
+	atts = append(atts,
+		withTS(established(addr, 200), clockA+200_000, true, clockA+200_010),
+		withTS(unanswered(addr, 201), 500_000, false, 0))
+	return atts
+}
+
+// tsFillers returns n answered attempts with a SYN timestamp from n
+// distinct clients.
+func tsFillers(n int) []reassemble.Attempt {
+	atts := fillers(n)
+	for i := range atts {
+		atts[i] = withTS(atts[i], 1000, false, 0)
+	}
+	return atts
+}
+
+func TestPAWSCapsKeepFirstComers(t *testing.T) {
+	tests := []struct {
+		name       string
+		atts       []reassemble.Attempt
+		sources    int
+		wantCapped bool
+	}{
+		{
+			name:    "the signature alone",
+			atts:    pawsVictim(latecomer, 1),
+			sources: 1,
+		},
+		{
+			name:    "under the source cap, a latecomer is sampled",
+			atts:    append(tsFillers(maxPAWSSources-1), pawsVictim(latecomer, 1)...),
+			sources: 1,
+		},
+		{
+			name:       "at the source cap, a latecomer is not sampled",
+			atts:       append(tsFillers(maxPAWSSources), pawsVictim(latecomer, 1)...),
+			wantCapped: true,
+		},
+		{
+			name: "a source sampled before the cap keeps being sampled after it",
+			atts: append(append(tsFillers(maxPAWSSources), withTS(unanswered(latecomer, 1), 1000, false, 0)),
+				pawsVictim(nthClient(4), 1)...),
+			sources:    1,
+			wantCapped: true,
+		},
+		{
+			name:    "the last sample under the per-source cap is kept",
+			atts:    pawsVictim(latecomer, maxPAWSSamples-2),
+			sources: 1,
+		},
+		{
+			name: "samples past the per-source cap are dropped",
+			atts: pawsVictim(latecomer, maxPAWSSamples-1),
+		},
+		{
+			name: "attempts without a SYN timestamp are not samples",
+			atts: append(fillers(maxPAWSSources), pawsVictim(latecomer, 1)...),
+			// the fillers (no timestamps) filled only the source table
+			sources: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sg := aggregate(tt.atts...).Listeners[0].Signs
+			if sg.PAWS.Sources != tt.sources {
+				t.Errorf("PAWS sources %d, want %d (%+v)", sg.PAWS.Sources, tt.sources, sg.PAWS)
+			}
+			if sg.PAWSSourcesCapped != tt.wantCapped {
+				t.Errorf("PAWSSourcesCapped = %v, want %v", sg.PAWSSourcesCapped, tt.wantCapped)
+			}
+		})
+	}
+}
+
+// TestMemoryPerAddress pins what the aggregator holds per distinct client
+// address (client record, source record, PAWS samples, index slots), so
+// a layout that puts a pointer, a wide counter or a slice per entry back
+// shows. The flat layout measures 113 and 642 bytes; the maps of pointers
+// it replaced took 304 and 945. Samples are 32 bytes each whatever the
+// layout, hence the looser second bound.
+func TestMemoryPerAddress(t *testing.T) {
+	tests := []struct {
+		name     string
+		addrs    int
+		samples  int // attempts per address with a SYN timestamp; 0: one without
+		maxBytes float64
+	}{
+		{name: "one attempt without timestamps", addrs: maxSourcesPerListener, maxBytes: 150},
+		{name: "16 attempts with timestamps", addrs: maxPAWSSources, samples: 16, maxBytes: 800},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewAggregator()
+			g.CaptureEnd = int64(1000 * time.Second)
+			before := liveHeap()
+			for i := range tt.addrs {
+				if tt.samples == 0 {
+					a := established(nthClient(i), 1)
+					g.Add(&a)
+				}
+				for j := range tt.samples {
+					a := withTS(established(nthClient(i), 1+j), uint32(1000*j), false, 0)
+					g.Add(&a)
+				}
+			}
+			perAddr := float64(liveHeap()-before) / float64(tt.addrs)
+			runtime.KeepAlive(g)
+			t.Logf("%.0f bytes per address", perAddr)
+			if perAddr > tt.maxBytes {
+				t.Errorf("%.0f bytes per address, want at most %.0f", perAddr, tt.maxBytes)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}

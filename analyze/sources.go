@@ -1,0 +1,109 @@
+package analyze
+
+import (
+	"iter"
+	"net/netip"
+
+	"github.com/synq/synq/reassemble"
+)
+
+// maxSourcesPerListener bounds the per-listener source table under floods.
+const maxSourcesPerListener = 1 << 15
+
+// sourceTable is a listener's state per client address: attempt counts for
+// the first maxSourcesPerListener addresses, and the PAWS samples of the
+// first maxPAWSSources addresses whose SYNs carry timestamps. One index
+// serves both, so an attempt costs one lookup; an address is in it when
+// either kept it, which bounds it by the sum of the two caps.
+type sourceTable struct {
+	index   addrIndex
+	entries []sourceEntry // by index
+	counted int           // entries whose attempts are counted
+	paws    pawsTracker
+}
+
+// sourceEntry is one address's state on one listener, 28 bytes.
+type sourceEntry struct {
+	stat    sourceStat
+	samples pawsChain
+	// counted: the address came while the count table had room, so stat
+	// counts its attempts. Once full it stays full, so an address kept
+	// only for its PAWS samples is never counted.
+	counted bool
+}
+
+// sourceStat counts one client address's attempts on one listener. The
+// counts saturate (see outcomeTally).
+type sourceStat struct {
+	unanswered, answered, unacked, other uint32
+}
+
+// add books one attempt of a client address with outcome o.
+func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) {
+	e := t.entry(a)
+	if e == nil {
+		// Neither table had room: the PAWS tracker still notes that it
+		// turned an address away.
+		e = &sourceEntry{}
+	}
+	if e.counted {
+		e.stat.add(a, o)
+	}
+	t.paws.add(&e.samples, a)
+}
+
+// entry returns the state of a's client address, adding the address if
+// one of the tables has room for it, or nil if neither has.
+func (t *sourceTable) entry(a *reassemble.Attempt) *sourceEntry {
+	addr := a.Client.Addr()
+	i, ok := t.index.find(addr)
+	if !ok {
+		countable := t.counted < maxSourcesPerListener
+		if !countable && !t.paws.takesNewSource(a) {
+			return nil
+		}
+		i = t.index.add(addr)
+		t.entries = append(t.entries, sourceEntry{counted: countable})
+		if countable {
+			t.counted++
+		}
+	}
+	return &t.entries[i]
+}
+
+func (s *sourceStat) add(a *reassemble.Attempt, o Outcome) {
+	switch {
+	case o == UnansweredSYN:
+		saturatingInc(&s.unanswered)
+	case o == SYNACKUnacked:
+		saturatingInc(&s.unacked)
+	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
+		saturatingInc(&s.answered)
+	default:
+		saturatingInc(&s.other)
+	}
+}
+
+// counts yields the counted addresses with their counts, in no
+// particular order.
+func (t *sourceTable) counts() iter.Seq2[netip.Addr, sourceStat] {
+	return func(yield func(netip.Addr, sourceStat) bool) {
+		for addr, i := range t.index.all() {
+			if e := &t.entries[i]; e.counted && !yield(addr, e.stat) {
+				return
+			}
+		}
+	}
+}
+
+// pawsChains yields the sampled addresses with their samples, in no
+// particular order.
+func (t *sourceTable) pawsChains() iter.Seq2[netip.Addr, pawsChain] {
+	return func(yield func(netip.Addr, pawsChain) bool) {
+		for addr, i := range t.index.all() {
+			if c := t.entries[i].samples; c.n > 0 && !yield(addr, c) {
+				return
+			}
+		}
+	}
+}
