@@ -317,3 +317,29 @@ func liveHeap() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// TestAddPastTheCapsAllocatesNothing: once the per-client, per-source and
+// PAWS tables are full, a spoofed flood's new addresses (nearly every
+// attempt) must cost no allocation.
+func TestAddPastTheCapsAllocatesNothing(t *testing.T) {
+	g := NewAggregator()
+	g.CaptureEnd = int64(1000 * time.Second)
+	n := max(MaxTrackedClients, maxSourcesPerListener, maxPAWSSources)
+	for i := range n {
+		a := withTS(unanswered(nthClient(i), 1), 1000, false, 0)
+		g.Add(&a)
+	}
+	// Attempts made beforehand: Add's argument escapes (OnAttempt).
+	more := make([]reassemble.Attempt, 1001)
+	for i := range more {
+		more[i] = withTS(unanswered(nthClient(n+i), 1), 1000, false, 0)
+	}
+	next := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		g.Add(&more[next])
+		next++
+	})
+	if allocs != 0 {
+		t.Errorf("%.2f allocations per attempt past the caps, want 0", allocs)
+	}
+}
