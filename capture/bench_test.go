@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/synq/synq/internal/tunnelwrap"
@@ -124,9 +125,10 @@ func BenchmarkReadPcapRecord(b *testing.B) {
 	}
 	s := open()
 	n := 0
+	var ci gopacket.CaptureInfo
 	b.SetBytes(int64(len(data)) / benchFrames)
 	for b.Loop() {
-		if _, _, err := s.readPcapRecord(); err == io.EOF {
+		if _, err := s.readPcapRecord(&ci); err == io.EOF {
 			s = open()
 			continue
 		}

@@ -131,6 +131,8 @@ type source struct {
 	pcap    *pcapgo.Reader // read the file header; nil for pcapng
 	tsUnit  uint32         // pcap: nanoseconds per unit of a timestamp's fraction (1000 or 1)
 	big     []byte         // pcap: for records longer than br's buffer, once there is one
+	win     []byte         // pcap: what br held when last peeked at (see readPcapRecord)
+	winOff  int            // pcap: bytes of win handed out, not yet discarded from br
 	ng      *pcapgo.NgReader
 	lt      layers.LinkType // pcap only
 	dec     *Decoder
@@ -382,7 +384,7 @@ func (r *Reader) advance(s *source, strict bool) error {
 			lt   layers.LinkType
 		)
 		if s.pcap != nil {
-			data, ci, err = s.readPcapRecord()
+			data, err = s.readPcapRecord(&ci)
 			lt = s.lt
 		} else {
 			if err := s.checkNgBlocks(); err != nil {
