@@ -5,13 +5,13 @@ import (
 	"fmt"
 )
 
-// Checks on record and block headers before pcapgo reads them. pcapgo reads
-// a record's data into a buffer as long as its header says (up to the snap
-// length, or as the bytes arrive beyond 256 KiB): a damaged length makes
-// it read the rest of the file as one record, or, through gzip, allocate
-// as much as a small file can inflate to. The checks peek at the headers
-// in the source's bufio.Reader, which pcapgo reads from, so they cost no
-// copy and no allocation.
+// Checks on pcapng block headers before pcapgo reads them (readPcapRecord
+// does the same for pcap records). pcapgo reads a block's data into a
+// buffer as long as its header says (or as the bytes arrive beyond 256
+// KiB): a damaged length makes it read the rest of the file as one block,
+// or, through gzip, allocate as much as a small file can inflate to. The
+// checks peek at the headers in the source's bufio.Reader, which pcapgo
+// reads from, so they cost no copy and no allocation.
 
 // pcapng block types and byte-order magic.
 const (
@@ -25,18 +25,6 @@ const (
 func errRecordSize(record int64, n int) error {
 	return fmt.Errorf("record %d claims %d captured bytes, more than any capture tool writes (%d): the file is damaged from there on",
 		record, n, MaxRecordSize)
-}
-
-// checkPcapRecord looks at the next pcap record header.
-func (s *source) checkPcapRecord() error {
-	h, _ := s.br.Peek(16)
-	if len(h) < 16 {
-		return nil // the end, or a cut-off header: pcapgo says which
-	}
-	if n := s.order.Uint32(h[8:12]); n > MaxRecordSize {
-		return errRecordSize(s.fs.Packets+1, int(n))
-	}
-	return nil
 }
 
 // checkNgBlocks looks at the pcapng blocks before the next packet block

@@ -123,8 +123,11 @@ func FuzzReadGzip(f *testing.F) {
 
 // fuzzRead opens data as a capture, alone and twice over (a merge of two
 // sources with identical packets), reads it to the end and checks the
-// Reader's invariants. plain is data after gunzip, which bounds the work.
+// Reader's invariants; a pcap's records it also reads with pcapgo, which
+// must give the same (see compareRecords). plain is data after gunzip,
+// which bounds the work.
 func fuzzRead(t *testing.T, data, plain []byte) {
+	compareRecords(t, "fuzz input", data)
 	for _, names := range [][]string{{"a"}, {"a", "b"}} {
 		opts := memFiles(map[string][]byte{"a": data, "b": data})
 		var before, after runtime.MemStats

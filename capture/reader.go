@@ -126,9 +126,13 @@ type Reader struct {
 type source struct {
 	idx     int
 	name    string
-	rc      io.ReadCloser // nil for stdin (not ours to close)
-	br      *bufio.Reader // what pcapgo reads from, peeked at by the checks in damage.go
-	pcap    *pcapgo.Reader
+	rc      io.ReadCloser  // nil for stdin (not ours to close)
+	br      *bufio.Reader  // pcap records are read from it (pcapread.go), pcapng blocks by pcapgo
+	pcap    *pcapgo.Reader // read the file header; nil for pcapng
+	tsUnit  uint32         // pcap: nanoseconds per unit of a timestamp's fraction (1000 or 1)
+	big     []byte         // pcap: for records longer than br's buffer, once there is one
+	win     []byte         // pcap: what br held when last peeked at (see readPcapRecord)
+	winOff  int            // pcap: bytes of win handed out, not yet discarded from br
 	ng      *pcapgo.NgReader
 	lt      layers.LinkType // pcap only
 	dec     *Decoder
@@ -273,13 +277,19 @@ func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, er
 	case isPcapMagic(magic):
 		s.fs.Format = "pcap"
 		// pcapgo wraps br in a bufio.Reader of its own, which NewReaderSize
-		// returns unchanged as br is big enough; it sniffs gzip again too,
-		// which cannot match here.
+		// returns unchanged as br is big enough: it reads the file header
+		// out of br, not ahead of it, and leaves br at the first record,
+		// where readPcapRecord takes over. It sniffs gzip again too, which
+		// cannot match here.
 		pr, err := pcapgo.NewReader(br)
 		if err != nil {
 			return fail(fmt.Errorf("%s: reading pcap header: %w", s.name, noEOF(err)))
 		}
 		s.pcap, s.lt = pr, pr.LinkType()
+		s.tsUnit = 1
+		if pr.Resolution() == gopacket.TimestampResolutionMicrosecond {
+			s.tsUnit = 1000
+		}
 		s.order = binary.LittleEndian
 		if magic[0] == 0xa1 {
 			s.order = binary.BigEndian
@@ -374,11 +384,7 @@ func (r *Reader) advance(s *source, strict bool) error {
 			lt   layers.LinkType
 		)
 		if s.pcap != nil {
-			if err := s.checkPcapRecord(); err != nil {
-				r.finish(s, err)
-				return nil
-			}
-			data, ci, err = s.pcap.ZeroCopyReadPacketData()
+			data, err = s.readPcapRecord(&ci)
 			lt = s.lt
 		} else {
 			if err := s.checkNgBlocks(); err != nil {
