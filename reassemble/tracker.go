@@ -125,7 +125,8 @@ type Tracker struct {
 	out       Attempt                                      // what finish emits
 	looking   flow                                         // what find looks for (matches)
 	inFlight  int
-	closing   closingQueue // closed full slots, in order of closing
+	closing   closingQueue // closed attempts, in order of closing
+	young     fifo         // new full slots (with their first packet's time), to lighten
 	nextSweep int64
 	now       int64
 	stats     Stats
@@ -179,6 +180,7 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		t.sweep(p.Time)
 		t.nextSweep = p.Time + sweepEvery
 	}
+	t.lighten(p.Time)
 	t.lingered(p.Time)
 	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) {
 		t.stats.SkippedPackets++
@@ -388,17 +390,8 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 		// Eviction moved entries of the index: find the free slot anew.
 		_, pos, _ = t.find(f)
 	}
-	// A tunnelled attempt, or any whose Zeek state is followed, never
-	// packs into the light form: those are built in a full slot. The rest
-	// are built in the scratch state and kept light if they pack (evict
-	// above may have used the scratch state: not after this).
-	full := t.noLight || f.tun != 0
-	var idx int32
-	s := &t.scratch
-	if full {
-		idx = t.allocFull()
-		s = t.states.at(idx)
-	}
+	idx := t.allocFull()
+	s := t.states.at(idx)
 	*s = state{}
 	s.inUse = true
 	s.Client, s.Server = client, server
@@ -427,19 +420,12 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 		t.conn = t.conns.at(idx)
 	}
 	t.update(s, p)
-	if !full {
-		if l, ok := t.pack(s); ok {
-			i := t.lights.alloc()
-			*t.lights.at(i) = l
-			t.lightsMade++
-			t.flows.insert(pos, f.h, lightRef(i))
-			return
-		}
-		idx = t.allocFull()
-		*t.states.at(idx) = *s
-		s = t.states.at(idx)
-	}
 	t.flows.insert(pos, f.h, idx)
+	if pureSYN && !t.noLight && f.tun == 0 {
+		// A tunnelled attempt, or any whose Zeek state is followed, is
+		// never light.
+		t.young.push(idx, s.FirstPacket)
+	}
 	if s.closed {
 		at := s.closedAt
 		if p.Flags&capture.FlagRST != 0 {
@@ -720,6 +706,42 @@ func (t *Tracker) lingered(now int64) {
 	}
 }
 
+// lighten moves the attempts that started lightAfter ago or more, and
+// are still half-open, to the light form (if it holds them). Waiting
+// spares the packing of the many attempts that complete within a round
+// trip (packing is checked by unpacking: it is not free), and the state
+// of an attempt that young is likely still in the cache.
+func (t *Tracker) lighten(now int64) {
+	for {
+		c := t.young.front()
+		if c == nil || now-c.at < lightAfter {
+			return
+		}
+		t.young.pop()
+		s := t.states.at(c.ref)
+		// The slot may hold another attempt by now, or this one may
+		// have moved on (parked, or more than half-open).
+		if !s.inUse || s.FirstPacket != c.at || s.closed || s.ClientAcked || s.ServerAccepted {
+			continue
+		}
+		l, ok := t.pack(s)
+		if !ok {
+			continue
+		}
+		pos, _ := t.flows.findRef(t.hashOf(s), c.ref)
+		i := t.lights.alloc()
+		*t.lights.at(i) = l
+		t.states.release(c.ref)
+		t.flows.set(pos, lightRef(i))
+		t.lightsMade++
+	}
+}
+
+// lightAfter is how long a new attempt stays in its full slot before
+// lighten looks at it: longer than most handshakes take on a LAN, short
+// enough that a SYN flood's full slots (100,000 a second) are few.
+const lightAfter = int64(50 * time.Millisecond)
+
 // noPos is an index position not known yet.
 const noPos = ^uint64(0)
 
@@ -843,7 +865,7 @@ func (t *Tracker) Flush() {
 	t.states, t.lights, t.parked, t.conns = table[state]{}, table[light]{}, table[parked]{}, table[ConnState]{}
 	t.tunnels, t.tunnelled = nil, nil
 	t.flows = newFlowIndex()
-	t.closing = closingQueue{}
+	t.closing, t.young = closingQueue{}, fifo{}
 }
 
 // finish settles the counts that depend on what never came, emits the
@@ -978,14 +1000,12 @@ func (tb *table[T]) release(i int32) {
 	tb.free = append(tb.free, i)
 }
 
-// closingQueue is a FIFO of closed attempts and when they closed, with
-// two fronts: the next to park, and the next to finish (never behind the
-// other while parkAfter is shorter than the linger). Capture time only
-// moves forward (nearly: merged files may step back a little), so each
+// fifo is a queue of attempts (by ref) and a time each. Capture time only
+// moves forward (nearly: merged files may step back a little), so the
 // front is the next one due.
-type closingQueue struct {
-	q          []closed
-	head, park int
+type fifo struct {
+	q    []closed
+	head int
 }
 
 type closed struct {
@@ -993,14 +1013,37 @@ type closed struct {
 	at  int64
 }
 
-func (c *closingQueue) push(ref int32, at int64) {
-	if c.head > 0 && c.head >= len(c.q)/2 {
-		// Reuse the consumed front rather than grow.
-		n := copy(c.q, c.q[c.head:])
-		c.q, c.park, c.head = c.q[:n], c.park-c.head, 0
+// push adds an entry at the back; it returns how far the entries moved
+// towards the start of q (when the consumed front is reused), for
+// indexes into q kept beside head.
+func (f *fifo) push(ref int32, at int64) (shift int) {
+	if f.head > 0 && f.head >= len(f.q)/2 {
+		n := copy(f.q, f.q[f.head:])
+		f.q, shift, f.head = f.q[:n], f.head, 0
 	}
-	c.q = append(c.q, closed{ref, at})
+	f.q = append(f.q, closed{ref, at})
+	return shift
 }
+
+// front is the entry at the front, nil if none.
+func (f *fifo) front() *closed {
+	if f.head == len(f.q) {
+		return nil
+	}
+	return &f.q[f.head]
+}
+
+func (f *fifo) pop() { f.head++ }
+
+// closingQueue is the closed attempts and when they closed, with two
+// fronts: the next to finish (the fifo's), and the next to park (never
+// behind the other while parkAfter is shorter than the linger).
+type closingQueue struct {
+	fifo
+	park int
+}
+
+func (c *closingQueue) push(ref int32, at int64) { c.park -= c.fifo.push(ref, at) }
 
 // toPark is the next entry to park (its ref is updated in place), nil if
 // none.
@@ -1029,14 +1072,9 @@ func (c *closingQueue) moved(from, to int32, at int64) {
 }
 
 // toFinish is the next entry to finish, nil if none.
-func (c *closingQueue) toFinish() *closed {
-	if c.head == len(c.q) {
-		return nil
-	}
-	return &c.q[c.head]
-}
+func (c *closingQueue) toFinish() *closed { return c.front() }
 
 func (c *closingQueue) finished() {
-	c.head++
+	c.pop()
 	c.park = max(c.park, c.head) // a linger shorter than parkAfter
 }
