@@ -14,12 +14,14 @@ type PacketSource interface {
 }
 
 // Batch sizes of the pipeline. A packet batch (about 120 bytes a packet)
-// and an attempt batch stay within the second-level cache; a few of each
-// in flight let a stage run ahead while the next one catches up.
+// and an attempt batch stay within the second-level cache; sixteen of each
+// in flight let a stage run ahead while the next one catches up (on the
+// 5M-packet mix, alternating runs: median 1.28 s with 4, 1.04 s with 16,
+// no better with 64).
 const (
 	packetBatch  = 512
 	attemptBatch = 128
-	inFlight     = 4
+	inFlight     = 16
 )
 
 // ErrStopped is Run's error when its stop function ended the reading.
