@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -255,5 +256,37 @@ func TestZeekDocumentedExample(t *testing.T) {
 	got := strings.Join(row[8:20], " ")
 	if want := "0.254115 77 295 SF - - 0 ShADadFf 6 397 4 511"; got != want {
 		t.Errorf("got  %s\nwant %s (Zeek's manual)", got, want)
+	}
+}
+
+// TestUIDsDistinct: attempts that differ in one field only (port, ISN,
+// first packet time, address), as a busy server's do, get distinct uids.
+func TestUIDsDistinct(t *testing.T) {
+	seen := map[string]int{}
+	n := 0
+	add := func(a *reassemble.Attempt) {
+		uid := string(appendUID(nil, a))
+		if len(uid) < 10 || uid[0] != 'C' {
+			t.Fatalf("uid %q: want C and base62", uid)
+		}
+		seen[uid]++
+		n++
+	}
+	server := netip.MustParseAddrPort("10.0.0.2:443")
+	for i := range 50000 {
+		a := reassemble.Attempt{Handshake: reassemble.Handshake{
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000),
+			Server: server, ClientISN: 1000, FirstPacket: 1_700_000_000_000_000_000,
+		}}
+		add(&a)
+		a.Client = netip.AddrPortFrom(a.Client.Addr(), uint16(i%1000))
+		add(&a)
+		a.ClientISN = uint32(i) + 2_000_000
+		add(&a)
+		a.FirstPacket += int64(i+1) * 1000
+		add(&a)
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct uids for %d attempts", len(seen), n)
 	}
 }
