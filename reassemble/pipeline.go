@@ -3,6 +3,8 @@ package reassemble
 import (
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/synq/synq/capture"
 )
@@ -33,36 +35,65 @@ type packets struct {
 	err error    // the source's error after p; nil while more may come
 }
 
-type attempts struct {
-	a   []Attempt
-	end bool // the capture ended: atEnd runs before these attempts
+// finishedBatch is a batch of finished attempts on its way to every sink;
+// the last sink done with it puts it back.
+type finishedBatch struct {
+	a    []Attempt
+	end  bool // the capture ended: each sink's AtEnd runs before these attempts
+	left atomic.Int32
+}
+
+// Sink takes the finished attempts, on a goroutine of its own.
+type Sink struct {
+	// Add sees each finished attempt, in the order the tracker finished
+	// them. The *Attempt is only valid during the call and shared with
+	// the other sinks: read it, do not change it.
+	Add func(*Attempt)
+	// AtEnd, when not nil, runs once the source has ended and every
+	// attempt finished before that went to Add, just before the attempts
+	// the end of the capture cuts short: set what judging those needs
+	// there (the aggregator's CaptureEnd).
+	AtEnd func()
 }
 
 // Run reads every packet of src, tracks it with a Tracker of cfg and hands
-// each finished attempt to sink, on three goroutines: reading and decoding,
-// tracking, and sink. On a 2-core machine this keeps both cores busy
-// (profiled on a generated 5-million-packet capture: tracking is the
-// largest stage, the flow hash is computed while reading to even them
-// out), and batches make the hand-off cheap.
+// each finished attempt to every sink, on goroutines of their own:
+// reading and decoding, tracking, and one per sink. On a 2-core machine
+// this keeps both cores busy (profiled on a generated 5-million-packet
+// capture: tracking is the largest stage, the flow hash is computed while
+// reading to even them out; with --connections the export is a stage as
+// large as aggregating, and the two run side by side), and batches make
+// the hand-off cheap.
 //
-// atEnd runs on sink's goroutine once the source has ended and every
-// attempt finished before that went to sink, just before the attempts the
-// end of the capture cuts short: set what judging those needs there (the
-// aggregator's CaptureEnd). Run returns the tracker's statistics and the
-// source's first error other than io.EOF; the attempts tracked until then
-// have gone to sink.
+// Run returns the tracker's statistics and the source's first error other
+// than io.EOF; the attempts tracked until then have gone to the sinks.
 //
 // stop, when not nil, is asked before each batch is read: once it says
 // true, reading ends as if the capture had, and Run returns ErrStopped (a
 // sink whose output failed, such as a full disk, need not wait for the
 // rest of a 10 GB capture). It must be safe to call from another
-// goroutine than sink's.
-func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt), stop func() bool) (Stats, error) {
+// goroutine than the sinks'.
+func Run(src PacketSource, cfg Config, sinks []Sink, stop func() bool) (Stats, error) {
 	fullP, freeP := make(chan packets, inFlight), make(chan packets, inFlight)
-	fullA, freeA := make(chan attempts, inFlight), make(chan []Attempt, inFlight)
+	freeA := make(chan *finishedBatch, inFlight)
+	fullA := make([]chan *finishedBatch, len(sinks))
+	for i := range fullA {
+		fullA[i] = make(chan *finishedBatch, inFlight)
+	}
 	for range inFlight {
 		freeP <- packets{p: make([]capture.Packet, packetBatch), h: make([]uint64, packetBatch)}
-		freeA <- make([]Attempt, 0, attemptBatch)
+		freeA <- &finishedBatch{a: make([]Attempt, 0, attemptBatch)}
+	}
+	send := func(b *finishedBatch) {
+		if len(sinks) == 0 {
+			b.a, b.end = b.a[:0], false
+			freeA <- b
+			return
+		}
+		b.left.Store(int32(len(sinks)))
+		for _, c := range fullA {
+			c <- b
+		}
 	}
 
 	// The tracker is built here so that the reading goroutine can hash
@@ -70,9 +101,9 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt), stop f
 	// stage, reading has time to spare.
 	batch := <-freeA
 	emit := func(a *Attempt) {
-		batch = append(batch, *a)
-		if len(batch) == cap(batch) {
-			fullA <- attempts{a: batch}
+		batch.a = append(batch.a, *a)
+		if len(batch.a) == cap(batch.a) {
+			send(batch)
 			batch = <-freeA
 		}
 	}
@@ -108,19 +139,25 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt), stop f
 		}
 	}()
 
-	sinkDone := make(chan struct{})
-	go func() { // sink
-		defer close(sinkDone)
-		for b := range fullA {
-			if b.end && atEnd != nil {
-				atEnd()
+	var sinksDone sync.WaitGroup
+	for i, sk := range sinks {
+		sinksDone.Add(1)
+		go func() {
+			defer sinksDone.Done()
+			for b := range fullA[i] {
+				if b.end && sk.AtEnd != nil {
+					sk.AtEnd()
+				}
+				for j := range b.a {
+					sk.Add(&b.a[j])
+				}
+				if b.left.Add(-1) == 0 {
+					b.a, b.end = b.a[:0], false
+					freeA <- b
+				}
 			}
-			for i := range b.a {
-				sink(&b.a[i])
-			}
-			freeA <- b.a[:0]
-		}
-	}()
+		}()
+	}
 
 	// Track on this goroutine.
 	var srcErr error
@@ -136,13 +173,16 @@ func Run(src PacketSource, cfg Config, atEnd func(), sink func(*Attempt), stop f
 		}
 		freeP <- b
 	}
-	fullA <- attempts{a: batch}
+	send(batch)
 	batch = <-freeA
-	fullA <- attempts{a: batch[:0], end: true}
+	batch.end = true
+	send(batch)
 	batch = <-freeA
 	tr.Flush()
-	fullA <- attempts{a: batch}
-	close(fullA)
-	<-sinkDone
+	send(batch)
+	for _, c := range fullA {
+		close(c)
+	}
+	sinksDone.Wait()
 	return tr.Stats(), srcErr
 }

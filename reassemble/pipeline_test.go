@@ -23,9 +23,9 @@ func (s *sliceSource) Next(p *capture.Packet) error {
 	return nil
 }
 
-// TestRunMatchesTracker: the pipeline emits the attempts a Tracker fed
-// one packet at a time emits, and atEnd runs before the ones Flush
-// finishes.
+// TestRunMatchesTracker: the pipeline hands every sink the attempts a
+// Tracker fed one packet at a time emits, and each sink's AtEnd runs
+// before the ones Flush finishes.
 func TestRunMatchesTracker(t *testing.T) {
 	pkts := manyFlows(3000)
 	var want []Attempt
@@ -34,30 +34,44 @@ func TestRunMatchesTracker(t *testing.T) {
 		tr.Add(&pkts[i])
 	}
 	tr.Flush()
+	sortAttempts(want)
 
-	var got []Attempt
-	ended, afterEnd := false, 0
-	stats, err := Run(&sliceSource{pkts: pkts}, Config{}, func() { ended = true }, func(a *Attempt) {
-		got = append(got, *a)
-		if ended {
-			afterEnd++
-		}
-	}, nil)
+	type sinkSeen struct {
+		got      []Attempt
+		ended    bool
+		afterEnd int
+	}
+	seen := make([]sinkSeen, 2)
+	var sinks []Sink
+	for i := range seen {
+		s := &seen[i]
+		sinks = append(sinks, Sink{
+			Add: func(a *Attempt) {
+				s.got = append(s.got, *a)
+				if s.ended {
+					s.afterEnd++
+				}
+			},
+			AtEnd: func() { s.ended = true },
+		})
+	}
+	stats, err := Run(&sliceSource{pkts: pkts}, Config{}, sinks, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sortAttempts(want)
-	sortAttempts(got)
-	if len(got) != len(want) || stats.Attempts != len(want) {
-		t.Fatalf("Run emitted %d attempts (stats %d), the tracker %d", len(got), stats.Attempts, len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("attempt %d: Run %+v, tracker %+v", i, got[i], want[i])
+	for k, s := range seen {
+		sortAttempts(s.got)
+		if len(s.got) != len(want) || stats.Attempts != len(want) {
+			t.Fatalf("sink %d: Run emitted %d attempts (stats %d), the tracker %d", k, len(s.got), stats.Attempts, len(want))
 		}
-	}
-	if !ended || afterEnd == 0 {
-		t.Errorf("atEnd ran: %v; attempts after it: %d (those Flush finished)", ended, afterEnd)
+		for i := range s.got {
+			if s.got[i] != want[i] {
+				t.Fatalf("sink %d, attempt %d: Run %+v, tracker %+v", k, i, s.got[i], want[i])
+			}
+		}
+		if !s.ended || s.afterEnd == 0 {
+			t.Errorf("sink %d: AtEnd ran: %v; attempts after it: %d (those Flush finished)", k, s.ended, s.afterEnd)
+		}
 	}
 }
 
@@ -66,7 +80,7 @@ func TestRunMatchesTracker(t *testing.T) {
 func TestRunStops(t *testing.T) {
 	src := &sliceSource{pkts: manyFlows(20000)}
 	var emitted atomic.Int64
-	_, err := Run(src, Config{}, nil, func(*Attempt) { emitted.Add(1) }, func() bool { return src.reads.Load() > 2000 })
+	_, err := Run(src, Config{}, []Sink{{Add: func(*Attempt) { emitted.Add(1) }}}, func() bool { return src.reads.Load() > 2000 })
 	if err != ErrStopped {
 		t.Fatalf("err %v, want ErrStopped", err)
 	}

@@ -305,8 +305,15 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 	stopProgress := startProgress(opts.IO, opts.Quiet, progressDelay, rd.TotalBytes(), rd.BytesRead)
 	defer stopProgress()
 
+	// Attempts finished before the end of the capture were complete; those
+	// the end cuts short are judged against it, by both sinks.
 	agg := analyze.NewAggregator()
-	sink := agg.Add
+	sinks := []reassemble.Sink{{Add: agg.Add, AtEnd: func() {
+		agg.CaptureEnd = rd.Summary().End
+		if opts.MemProfile != "" {
+			_ = writeHeapProfile(opts.MemProfile)
+		}
+	}}}
 	var stop func() bool
 	if conns != nil {
 		// The export's #open time: Open has read the first packet of
@@ -315,28 +322,18 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 		// A failed export (a full disk) stops the reading: the rest of
 		// the capture would be read for nothing.
 		var failed atomic.Bool
-		sink = func(a *reassemble.Attempt) {
-			agg.Add(a)
-			conns.w.Add(a)
-			if conns.w.Err() != nil {
-				failed.Store(true)
-			}
-		}
+		sinks = append(sinks, reassemble.Sink{
+			Add: func(a *reassemble.Attempt) {
+				conns.w.Add(a)
+				if conns.w.Err() != nil {
+					failed.Store(true)
+				}
+			},
+			AtEnd: func() { conns.w.SetCaptureEnd(rd.Summary().End) },
+		})
 		stop = failed.Load
 	}
-	// Attempts finished before the end of the capture were complete; those
-	// the end cuts short are judged against it, by both.
-	atEnd := func() {
-		end := rd.Summary().End
-		agg.CaptureEnd = end
-		if conns != nil {
-			conns.w.SetCaptureEnd(end)
-		}
-		if opts.MemProfile != "" {
-			_ = writeHeapProfile(opts.MemProfile)
-		}
-	}
-	stats, err := reassemble.Run(rd, cfg, atEnd, sink, stop)
+	stats, err := reassemble.Run(rd, cfg, sinks, stop)
 	if err := conns.err(); err != nil {
 		return nil, err
 	}
