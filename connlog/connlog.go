@@ -393,24 +393,34 @@ func appendUID(b []byte, a *reassemble.Attempt) []byte {
 	}
 	h2 = mix64(h2 ^ h1)
 	// 96 bits, as Zeek's uids carry.
-	hi, lo := h2>>32, h1
+	return appendBase62(append(b, 'C'), h2>>32, h1)
+}
+
+// appendBase62 writes the number hi:lo (hi under 2^32) in base 62, no
+// leading zeros (nothing for zero). It divides by 62^5 at a time, whose
+// remainders give five digits each with word arithmetic.
+func appendBase62(b []byte, hi, lo uint64) []byte {
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	const p5 = 62 * 62 * 62 * 62 * 62 // under 2^30
 	var out [17]byte
 	i := len(out)
 	for hi != 0 || lo != 0 {
-		// Divide the 96-bit number hi:lo by 62.
-		qh, rh := hi/62, hi%62
-		// (rh<<64 + lo) / 62 without 128-bit arithmetic: rh < 62, so
-		// split lo into 32-bit halves.
+		// hi:lo / p5 without 128-bit arithmetic: each remainder is under
+		// 2^30, so 32 more bits fit beside it.
+		qh, rh := hi/p5, hi%p5
 		x := rh<<32 | lo>>32
-		q1, r1 := x/62, x%62
+		q1, r1 := x/p5, x%p5
 		y := r1<<32 | lo&0xffffffff
-		q2, r2 := y/62, y%62
+		q2, r := y/p5, y%p5
 		hi, lo = qh, q1<<32|q2
-		i--
-		out[i] = digits[r2]
+		// Five digits, or, in the most significant chunk, no leading
+		// zeros.
+		for k := 0; k < 5 && (r != 0 || hi != 0 || lo != 0); k++ {
+			i--
+			out[i] = digits[r%62]
+			r /= 62
+		}
 	}
-	b = append(b, 'C')
 	return append(b, out[i:]...)
 }
 

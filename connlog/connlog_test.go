@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -288,5 +290,35 @@ func TestUIDsDistinct(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct uids for %d attempts", len(seen), n)
+	}
+}
+
+// TestBase62 checks appendBase62 against math/big on edge values (chunk
+// boundaries, zero digits inside and at the top of a chunk) and random
+// 96-bit numbers.
+func TestBase62(t *testing.T) {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	want := func(hi, lo uint64) string {
+		n := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+		n.Or(n, new(big.Int).SetUint64(lo))
+		var out []byte
+		base, r := big.NewInt(62), new(big.Int)
+		for n.Sign() > 0 {
+			n.QuoRem(n, base, r)
+			out = append([]byte{digits[r.Int64()]}, out...)
+		}
+		return string(out)
+	}
+	p5 := uint64(62 * 62 * 62 * 62 * 62)
+	cases := [][2]uint64{{0, 0}, {0, 1}, {0, 61}, {0, 62}, {0, p5 - 1}, {0, p5}, {0, p5 + 1},
+		{0, p5 * p5}, {0, p5 * 62}, {0, ^uint64(0)}, {1, 0}, {0xffffffff, ^uint64(0)}, {0xffffffff, 0}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		cases = append(cases, [2]uint64{rng.Uint64() >> 32, rng.Uint64()})
+	}
+	for _, c := range cases {
+		if got, w := string(appendBase62(nil, c[0], c[1])), want(c[0], c[1]); got != w {
+			t.Fatalf("appendBase62(%#x, %#x) = %q, want %q", c[0], c[1], got, w)
+		}
 	}
 }
