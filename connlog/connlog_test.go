@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
@@ -320,5 +321,29 @@ func TestBase62(t *testing.T) {
 		if got, w := string(appendBase62(nil, c[0], c[1])), want(c[0], c[1]); got != w {
 			t.Fatalf("appendBase62(%#x, %#x) = %q, want %q", c[0], c[1], got, w)
 		}
+	}
+}
+
+// BenchmarkWriterAdd writes the script's attempts (established, rejected,
+// unanswered, mid-stream) over and over, as JSON Lines and as a conn.log.
+func BenchmarkWriterAdd(b *testing.B) {
+	pkts := synth.MustScript(script)
+	var atts []reassemble.Attempt
+	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, func(a *reassemble.Attempt) { atts = append(atts, *a) })
+	for i := range pkts {
+		tr.Add(&pkts[i])
+	}
+	tr.Flush()
+	for _, f := range []Format{JSONL, Zeek} {
+		b.Run(Formats()[f], func(b *testing.B) {
+			w := NewWriter(io.Discard, f)
+			w.SetCaptureEnd(pkts[len(pkts)-1].Time)
+			n := 0
+			for b.Loop() {
+				w.Add(&atts[n%len(atts)])
+				n++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
 	}
 }
