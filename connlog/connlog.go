@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -180,26 +181,26 @@ func (w *Writer) appendZeek(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, '\t')
 	b = a.Client.Addr().AppendTo(b)
 	b = append(b, '\t')
-	b = strconv.AppendUint(b, uint64(a.Client.Port()), 10)
+	b = appendUint(b, uint64(a.Client.Port()))
 	b = append(b, '\t')
 	b = a.Server.Addr().AppendTo(b)
 	b = append(b, '\t')
-	b = strconv.AppendUint(b, uint64(a.Server.Port()), 10)
+	b = appendUint(b, uint64(a.Server.Port()))
 	b = append(b, "\ttcp\t-\t"...)
 	// As Zeek: duration and byte counts only when the duration is not 0.
 	if d := c.LastTime() - a.FirstPacket; d > 0 {
 		b = appendSeconds(b, d)
 		b = append(b, '\t')
-		b = strconv.AppendUint(b, c.OrigBytes(), 10)
+		b = appendUint(b, c.OrigBytes())
 		b = append(b, '\t')
-		b = strconv.AppendUint(b, c.RespBytes(), 10)
+		b = appendUint(b, c.RespBytes())
 	} else {
 		b = append(b, unset, '\t', unset, '\t', unset)
 	}
 	b = append(b, '\t')
 	b = append(b, c.State()...)
 	b = append(b, '\t', unset, '\t', unset, '\t') // local_orig, local_resp: no Site::local_nets
-	b = strconv.AppendUint(b, c.MissedBytes(), 10)
+	b = appendUint(b, c.MissedBytes())
 	b = append(b, '\t')
 	if h := c.History(); h != "" {
 		b = append(b, h...)
@@ -208,7 +209,7 @@ func (w *Writer) appendZeek(b []byte, a *reassemble.Attempt) []byte {
 	}
 	for _, n := range [...]uint64{uint64(c.OrigPkts()), c.OrigIPBytes(), uint64(c.RespPkts()), c.RespIPBytes()} {
 		b = append(b, '\t')
-		b = strconv.AppendUint(b, n, 10)
+		b = appendUint(b, n)
 	}
 	b = append(b, '\t', unset) // tunnel_parents
 	return append(b, '\n')
@@ -223,11 +224,11 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `","orig_h":"`...)
 	b = a.Client.Addr().AppendTo(b)
 	b = append(b, `","orig_p":`...)
-	b = strconv.AppendUint(b, uint64(a.Client.Port()), 10)
+	b = appendUint(b, uint64(a.Client.Port()))
 	b = append(b, `,"resp_h":"`...)
 	b = a.Server.Addr().AppendTo(b)
 	b = append(b, `","resp_p":`...)
-	b = strconv.AppendUint(b, uint64(a.Server.Port()), 10)
+	b = appendUint(b, uint64(a.Server.Port()))
 	// The tunnel qualifies the 4-tuple, so it comes right after it.
 	b = append(b, `,"tunnel":`...)
 	b = appendTunnel(b, a.Tunnel)
@@ -238,9 +239,9 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `","history":"`...)
 	b = append(b, c.History()...) // letters and ^ only: nothing to escape
 	b = append(b, `","syn_count":`...)
-	b = strconv.AppendInt(b, int64(a.SYNs), 10)
+	b = appendUint(b, uint64(a.SYNs))
 	b = append(b, `,"synack_count":`...)
-	b = strconv.AppendInt(b, int64(a.SYNACKs), 10)
+	b = appendUint(b, uint64(a.SYNACKs))
 	b = append(b, `,"syn_to_synack_ms":`...)
 	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
 		b = appendMillis(b, a.FirstSYNACK-a.SYNBeforeSYNACK)
@@ -262,19 +263,19 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `,"duration":`...)
 	b = appendSeconds(b, max(c.LastTime()-a.FirstPacket, 0))
 	b = append(b, `,"orig_pkts":`...)
-	b = strconv.AppendUint(b, uint64(c.OrigPkts()), 10)
+	b = appendUint(b, uint64(c.OrigPkts()))
 	b = append(b, `,"resp_pkts":`...)
-	b = strconv.AppendUint(b, uint64(c.RespPkts()), 10)
+	b = appendUint(b, uint64(c.RespPkts()))
 	b = append(b, `,"orig_bytes":`...)
-	b = strconv.AppendUint(b, c.OrigBytes(), 10)
+	b = appendUint(b, c.OrigBytes())
 	b = append(b, `,"resp_bytes":`...)
-	b = strconv.AppendUint(b, c.RespBytes(), 10)
+	b = appendUint(b, c.RespBytes())
 	b = append(b, `,"orig_ip_bytes":`...)
-	b = strconv.AppendUint(b, c.OrigIPBytes(), 10)
+	b = appendUint(b, c.OrigIPBytes())
 	b = append(b, `,"resp_ip_bytes":`...)
-	b = strconv.AppendUint(b, c.RespIPBytes(), 10)
+	b = appendUint(b, c.RespIPBytes())
 	b = append(b, `,"missed_bytes":`...)
-	b = strconv.AppendUint(b, c.MissedBytes(), 10)
+	b = appendUint(b, c.MissedBytes())
 	return append(b, "}\n"...)
 }
 
@@ -289,7 +290,7 @@ func appendTunnel(b []byte, t capture.Tunnel) []byte {
 	b = append(b, t.Kind.String()...)
 	b = append(b, `","id":`...)
 	if t.HasID {
-		b = strconv.AppendUint(b, uint64(t.ID), 10)
+		b = appendUint(b, uint64(t.ID))
 	} else {
 		b = append(b, "null"...)
 	}
@@ -307,7 +308,7 @@ func appendTunnel(b []byte, t capture.Tunnel) []byte {
 		}
 	}
 	b = append(b, `,"depth":`...)
-	b = strconv.AppendUint(b, uint64(t.Depth), 10)
+	b = appendUint(b, uint64(t.Depth))
 	return append(b, '}')
 }
 
@@ -319,13 +320,13 @@ func appendOpts(b []byte, o capture.TCPOptions, seen bool) []byte {
 	}
 	b = append(b, `{"mss":`...)
 	if o.HasMSS {
-		b = strconv.AppendUint(b, uint64(o.MSS), 10)
+		b = appendUint(b, uint64(o.MSS))
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"wscale":`...)
 	if o.HasWScale {
-		b = strconv.AppendUint(b, uint64(o.WScale), 10)
+		b = appendUint(b, uint64(o.WScale))
 	} else {
 		b = append(b, "null"...)
 	}
@@ -334,9 +335,9 @@ func appendOpts(b []byte, o capture.TCPOptions, seen bool) []byte {
 	b = append(b, `,"ts":`...)
 	if o.HasTS {
 		b = append(b, `{"tsval":`...)
-		b = strconv.AppendUint(b, uint64(o.TSval), 10)
+		b = appendUint(b, uint64(o.TSval))
 		b = append(b, `,"tsecr":`...)
-		b = strconv.AppendUint(b, uint64(o.TSecr), 10)
+		b = appendUint(b, uint64(o.TSecr))
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
@@ -359,9 +360,33 @@ func appendMicros(b []byte, ns, unit int64, digits int) []byte {
 		ns = -ns
 	}
 	us := (ns + 500) / 1000
-	b = strconv.AppendInt(b, us/unit, 10)
+	b = appendUint(b, uint64(us/unit))
 	b = append(b, '.')
-	return appendPadded(b, us%unit, digits)
+	var d [6]byte
+	frac := us % unit
+	for i := digits - 1; i >= 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(b, d[:digits]...)
+}
+
+// appendUint is strconv.AppendUint(b, v, 10) for the export's hot path:
+// most values are small counts, one digit.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	var d [20]byte
+	i := len(d)
+	for v >= 10 {
+		i--
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	i--
+	d[i] = byte('0' + v)
+	return append(b, d[i:]...)
 }
 
 func appendPadded(b []byte, v int64, width int) []byte {
@@ -384,14 +409,14 @@ func appendUID(b []byte, a *reassemble.Attempt) []byte {
 		uint64(a.Client.Port())<<48 | uint64(a.Server.Port())<<32 | uint64(a.ClientISN),
 		uint64(a.FirstPacket),
 	}
-	// Two multiply-xorshift lanes over the words (FNV-128 over their
-	// bytes was a sixth of the --connections run's export time).
-	h1, h2 := uint64(0x9e3779b97f4a7c15), uint64(0xc2b2ae3d27d4eb4f)
-	for _, w := range words {
-		h1 = mix64(h1 ^ w)
-		h2 = mix64(h2 + w)
+	// Two lanes of wyhash's multiply-fold over the words (FNV-128 over
+	// their bytes was a sixth of the --connections run's export time).
+	h1, h2 := uint64(0xa0761d6478bd642f), uint64(0xe7037ed1a0b428db)
+	for i := 0; i < len(words); i += 2 {
+		h1 = mum(words[i]^0x8ebc6af09c88c6e3, words[i+1]^h1)
+		h2 = mum(words[i]^0x589965cc75374cc3, words[i+1]^h2)
 	}
-	h2 = mix64(h2 ^ h1)
+	h1, h2 = mum(h1^0x1d8e4e27c47d124f, 0xa0761d6478bd642f), mum(h2^h1, 0xe7037ed1a0b428db)
 	// 96 bits, as Zeek's uids carry.
 	return appendBase62(append(b, 'C'), h2>>32, h1)
 }
@@ -424,9 +449,9 @@ func appendBase62(b []byte, hi, lo uint64) []byte {
 	return append(b, out[i:]...)
 }
 
-// mix64 is a multiply-xorshift finalizer (MurmurHash3's).
-func mix64(h uint64) uint64 {
-	h = (h ^ h>>33) * 0xff51afd7ed558ccd
-	h = (h ^ h>>33) * 0xc4ceb9fe1a85ec53
-	return h ^ h>>33
+// mum is wyhash's mixing step: the two halves of a 128-bit product,
+// folded.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -345,5 +346,33 @@ func BenchmarkWriterAdd(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 		})
+	}
+}
+
+// TestNumbers checks the export's number writers against strconv.
+func TestNumbers(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 11, 99, 100, 65535, 1e9, 1<<63 - 1, ^uint64(0)} {
+		if got, want := string(appendUint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendUint(%d) = %q", v, got)
+		}
+	}
+	for _, c := range []struct {
+		ns      int64
+		seconds string
+		millis  string
+	}{
+		{0, "0.000000", "0.000"},
+		{499, "0.000000", "0.000"},
+		{500, "0.000001", "0.001"},
+		{1_234_567_890, "1.234568", "1234.568"},
+		{-1_500, "-0.000002", "-0.002"},
+		{1_700_000_000_123_456_789, "1700000000.123457", "1700000000123.457"},
+	} {
+		if got := string(appendSeconds(nil, c.ns)); got != c.seconds {
+			t.Errorf("appendSeconds(%d) = %q, want %q", c.ns, got, c.seconds)
+		}
+		if got := string(appendMillis(nil, c.ns)); got != c.millis {
+			t.Errorf("appendMillis(%d) = %q, want %q", c.ns, got, c.millis)
+		}
 	}
 }
