@@ -284,6 +284,7 @@ func appendFrame(b []byte, c *conn, st step, t int64) []byte {
 		s4, d4 := src.Addr().As4(), dst.Addr().As4()
 		copy(ip[12:], s4[:])
 		copy(ip[16:], d4[:])
+		binary.BigEndian.PutUint16(ip[10:], ^fold(sum16(0, ip[:])))
 		b = append(b, ip[:]...)
 	} else {
 		b = append(b, 0x86, 0xdd)
@@ -295,6 +296,7 @@ func appendFrame(b []byte, c *conn, st step, t int64) []byte {
 		copy(ip[24:], d6[:])
 		b = append(b, ip[:]...)
 	}
+	seg := len(b)
 	var tcp [20]byte
 	binary.BigEndian.PutUint16(tcp[0:], src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
@@ -330,5 +332,34 @@ func appendFrame(b []byte, c *conn, st step, t int64) []byte {
 	for i := uint32(0); i < st.n; i++ {
 		b = append(b, 0)
 	}
+	// The TCP checksum, over the pseudo-header and the whole segment
+	// (what a snap length cuts off is zeros): a capture taken where the
+	// NIC does not offload it. Without it every segment would carry a
+	// bad checksum, which --connections reports (history C).
+	sa, da := src.Addr().AsSlice(), dst.Addr().AsSlice()
+	sum := sum16(sum16(0, sa), da) + 6 + uint32(total)
+	binary.BigEndian.PutUint16(b[seg+16:], ^fold(sum16(sum, b[seg:])))
 	return b
+}
+
+// sum16 adds the big-endian 16-bit words of p (odd length: a zero byte
+// after it) to sum, the Internet checksum's ones' complement sum before
+// folding.
+func sum16(sum uint32, p []byte) uint32 {
+	for len(p) >= 2 {
+		sum += uint32(p[0])<<8 | uint32(p[1])
+		p = p[2:]
+	}
+	if len(p) == 1 {
+		sum += uint32(p[0]) << 8
+	}
+	return sum
+}
+
+// fold folds the carries of a ones' complement sum into 16 bits.
+func fold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
 }
