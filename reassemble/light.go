@@ -210,9 +210,15 @@ func (t *Tracker) unpack(l *light, s *state) {
 
 // clientAddrPort is the client end of a light attempt.
 func (l *light) clientAddrPort() netip.AddrPort {
-	addr := netip.AddrFrom16(l.client)
-	if l.flags&lightIs4 != 0 {
+	return unpackAddrPort(l.client, l.clientPort, l.flags&lightIs4 != 0)
+}
+
+// unpackAddrPort is the address and port a compact form keeps as As16
+// (IPv4 v4-mapped, is4 set) and a port.
+func unpackAddrPort(a [16]byte, port uint16, is4 bool) netip.AddrPort {
+	addr := netip.AddrFrom16(a)
+	if is4 {
 		addr = addr.Unmap()
 	}
-	return netip.AddrPortFrom(addr, l.clientPort)
+	return netip.AddrPortFrom(addr, port)
 }

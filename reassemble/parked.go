@@ -148,9 +148,5 @@ func (t *Tracker) unpackParked(p *parked, s *state) {
 
 // clientAddrPort is the client end of a parked attempt.
 func (p *parked) clientAddrPort() netip.AddrPort {
-	addr := netip.AddrFrom16(p.client)
-	if p.flags&parkedIs4 != 0 {
-		addr = addr.Unmap()
-	}
-	return netip.AddrPortFrom(addr, p.clientPort)
+	return unpackAddrPort(p.client, p.clientPort, p.flags&parkedIs4 != 0)
 }
