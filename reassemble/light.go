@@ -12,11 +12,13 @@ import (
 // flood is millions of those at once, and the performance issue's target
 // is under 150 bytes of resident memory per attempt in flight.
 //
-// The tracker keeps an attempt light only while the light form holds all
-// of it: after every packet it packs the full state and checks that
-// unpacking gives the same state back (lossless), else the attempt moves
-// to a full slot for good. So the handshake logic exists once, in update,
-// and the light form can never change what is emitted.
+// An attempt starts in a full slot and is made light 50 ms later if it is
+// still half-open (Tracker.lighten). It stays light only while the light
+// form holds all of it: after every packet the tracker packs the full
+// state and checks that unpacking gives the same state back (lossless),
+// else the attempt moves to a full slot for good. So the handshake logic
+// exists once, in update, and the light form can never change what is
+// emitted.
 // TestLightChangesNothing runs every testdata capture both ways.
 type light struct {
 	firstSYN, lastSYN, firstSYNACK, lastSYNACK int64
