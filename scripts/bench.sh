@@ -10,8 +10,9 @@
 #                                     resident bytes per attempt in flight
 #
 # Captures are generated once into ${BENCH_DIR:-/tmp/synq-bench} (delete it
-# to regenerate). Each command runs RUNS times (default 3); the best wall
-# time counts, since these machines are shared and noisy.
+# to regenerate). Each command runs RUNS times (default 3), in turn with
+# the others; the best wall time counts, since these machines are shared
+# and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${1:-5000000}
@@ -35,15 +36,18 @@ if [ ! -s "$capture" ]; then
 fi
 echo "capture: $capture ($(du -h "$capture" | cut -f1))"
 
-# best RUNS wall time and the peak RSS (KB) of that run: "SECONDS KB"
-measure() {
-	local best="" rss=""
-	for _ in $(seq "$runs"); do
-		/usr/bin/time -f '%e %M' -o "$dir/time" "$@" >"$dir/out" 2>/dev/null
-		read -r s m <"$dir/time"
-		if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s rss=$m; fi
-	done
-	echo "$best $rss"
+# run LABEL COMMAND...: times one run into $dir/times ("LABEL SECONDS KB").
+run() {
+	local label=$1
+	shift
+	/usr/bin/time -f '%e %M' -o "$dir/time" "$@" >"$dir/out" 2>/dev/null
+	echo "$label $(cat "$dir/time")" >>"$dir/times"
+}
+
+# best LABEL: the best wall time of LABEL's runs and that run's peak RSS
+# (KB): "SECONDS KB".
+best() {
+	awk -v l="$1" '$1 == l && (b == "" || $2 < b) { b = $2; m = $3 } END { print b, m }' "$dir/times"
 }
 
 floor_best=0
@@ -60,13 +64,26 @@ report() { # LABEL SECONDS KB
 		"$1" "$2" "$(awk "BEGIN{print $pps/1e6}")" "$(awk "BEGIN{print $pps/$floor_best}")" "$(($3 / 1024))"
 }
 
-read -r t0 m0 < <(measure "$dir/synq" analyze "$capture")
+# The variants run in turn, RUNS rounds, so that the machine's drift
+# (these machines are shared) falls on all of them alike. The export goes
+# to a new file each time, as in an incident: truncating the previous
+# run's 330 MB costs the file system 60-100 ms more.
+: >"$dir/times"
+for _ in $(seq "$runs"); do
+	run table "$dir/synq" analyze "$capture"
+	if [ -z "${FLOOD:-}" ]; then
+		rm -f "$dir/conns.jsonl"
+		run conns "$dir/synq" analyze --connections "$dir/conns.jsonl" "$capture"
+		run html "$dir/synq" analyze --format html -o "$dir/report.html" "$capture"
+	fi
+done
+read -r t0 m0 < <(best table)
 report "synq analyze (table)" "$t0" "$m0"
 if [ -z "${FLOOD:-}" ]; then
-	read -r t m < <(measure "$dir/synq" analyze --connections "$dir/conns.jsonl" "$capture")
+	read -r t m < <(best conns)
 	report "  --connections conns.jsonl" "$t" "$m"
 	printf '  %+.0f%% against the table run\n' "$(awk "BEGIN{print ($t/$t0-1)*100}")"
-	read -r t m < <(measure "$dir/synq" analyze --format html -o "$dir/report.html" "$capture")
+	read -r t m < <(best html)
 	report "  --format html" "$t" "$m"
 	printf '  %+.0f%% against the table run\n' "$(awk "BEGIN{print ($t/$t0-1)*100}")"
 else
