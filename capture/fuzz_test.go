@@ -46,7 +46,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	shared := NewDecoder()
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
-		const ts = 1_700_000_000_000_000_000
+		const ts int64 = 1_700_000_000_000_000_000
 		var p, q Packet
 		k := shared.Decode(layers.LinkType(lt), data, ts, &p)
 		// A Decoder's state from earlier frames must not leak into this one.

@@ -219,7 +219,7 @@ func TestOffloadCapture(t *testing.T) {
 // (duration, orig/resp bytes, conn_state, local_orig/resp, missed_bytes,
 // history, orig pkts/IP bytes, resp pkts/IP bytes).
 func TestZeekDocumentedExample(t *testing.T) {
-	const c, s = 3723031366, 2993782376 // the ISNs in the manual
+	const c, s uint32 = 3723031366, 2993782376 // the ISNs in the manual
 	pkts := synth.MustScript(fmt.Sprintf(`
 		0        c S  seq=%[1]d ts=3137978796/0
 		0.082066 s S. seq=%[2]d ack=%[3]d ts=346747623/3137978796
