@@ -122,3 +122,49 @@ func TestLightChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictionWithEveryForm runs a generated mix slow enough to hold
+// young full, light and parked attempts at once under a small
+// --max-attempts: eviction finds and frees attempts in every form, and
+// the index, the tables and the count of attempts in flight agree
+// throughout.
+func TestEvictionWithEveryForm(t *testing.T) {
+	cfg := gen.Defaults()
+	cfg.Packets, cfg.Rate = 60_000, 1000
+	var buf bytes.Buffer
+	if _, err := gen.Write(&buf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	open := func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil }
+	pkts := readPackets(t, []string{"gen"}, open)
+
+	const limit = 500
+	emitted, evicted := 0, 0
+	tr := NewTracker(Config{MaxAttempts: limit}, func(a *Attempt) {
+		emitted++
+		if a.End == EndEvicted {
+			evicted++
+		}
+		if !a.Client.IsValid() || !a.Server.IsValid() || a.Packets == 0 {
+			t.Fatalf("emitted a broken attempt: %+v", a.Handshake)
+		}
+	})
+	for i := range pkts {
+		tr.Add(&pkts[i])
+		if i%5000 == 0 {
+			held := 0
+			tr.InFlight(func(*Attempt) { held++ })
+			if held != tr.inFlight || tr.flows.len() != tr.inFlight || held > limit {
+				t.Fatalf("packet %d: %d attempts held, %d counted, %d in the index (limit %d)", i, held, tr.inFlight, tr.flows.len(), limit)
+			}
+		}
+	}
+	tr.Flush()
+	st := tr.Stats()
+	if st.PeakInFlight > limit || emitted != st.Attempts || evicted != st.Evicted || evicted == 0 {
+		t.Errorf("peak %d (limit %d), emitted %d (stats %d), evicted %d (stats %d)", st.PeakInFlight, limit, emitted, st.Attempts, evicted, st.Evicted)
+	}
+	if tr.lightsMade == 0 || tr.parkedMade == 0 {
+		t.Errorf("light attempts %d, parked %d: the test means something only with both", tr.lightsMade, tr.parkedMade)
+	}
+}
