@@ -182,10 +182,7 @@ func (t *Tracker) pack(s *state) (light, bool) {
 
 // unpack writes the full state of l into s.
 func (t *Tracker) unpack(l *light, s *state) {
-	*s = state{}
-	a := &s.Handshake
-	a.Client = l.clientAddrPort()
-	a.Server = t.servers.addrs[l.server]
+	a := t.unpackEnds(s, l.clientAddrPort(), l.server)
 	a.ClientISN, a.ServerISN, s.prevServerISN = l.clientISN, l.serverISN, l.prevServerISN
 	a.HasServerISN = l.flags&lightHasServerISN != 0
 	s.hasPrevISN = l.flags&lightHasPrevISN != 0
@@ -213,6 +210,16 @@ func (t *Tracker) unpack(l *light, s *state) {
 // clientAddrPort is the client end of a light attempt.
 func (l *light) clientAddrPort() netip.AddrPort {
 	return unpackAddrPort(l.client, l.clientPort, l.flags&lightIs4 != 0)
+}
+
+// unpackEnds starts unpacking a compact form into s: a zero state with
+// the attempt's ends (the server by its lightServers number). It returns
+// s's handshake for the rest.
+func (t *Tracker) unpackEnds(s *state, client netip.AddrPort, server uint16) *Handshake {
+	*s = state{}
+	a := &s.Handshake
+	a.Client, a.Server = client, t.servers.addrs[server]
+	return a
 }
 
 // unpackAddrPort is the address and port a compact form keeps as As16

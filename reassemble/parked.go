@@ -122,10 +122,7 @@ func (t *Tracker) packParked(s *state) (parked, bool) {
 
 // unpackParked writes the full state of p into s.
 func (t *Tracker) unpackParked(p *parked, s *state) {
-	*s = state{}
-	a := &s.Handshake
-	a.Client = p.clientAddrPort()
-	a.Server = t.servers.addrs[p.server]
+	a := t.unpackEnds(s, p.clientAddrPort(), p.server)
 	a.FirstPacket = p.firstPacket
 	for i, tp := range s.parkedTimes() {
 		if p.times[i] != 0 {
