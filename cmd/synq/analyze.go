@@ -235,7 +235,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	serverAddr, serverPort, _ := parseServer(opts.Server)
 	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort, MaxAttempts: opts.MaxAttempts}
 	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = defaultMaxAttempts()
+		cfg.MaxAttempts = defaultMaxAttempts(opts.Connections != "")
 	}
 	for _, p := range opts.Ports {
 		cfg.Ports = append(cfg.Ports, uint16(p))

@@ -270,7 +270,7 @@ func liveRun(opts *LiveOptions) error {
 
 	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts, ConnState: conns != nil}
 	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = defaultMaxAttempts()
+		cfg.MaxAttempts = defaultMaxAttempts(cfg.ConnState)
 	}
 	agg := analyze.NewAggregator()
 	rates := newLiveRates()

@@ -7,19 +7,29 @@ import (
 	"strings"
 )
 
-// bytesPerAttempt is what one attempt in flight costs the tracker (its
-// state, map entry and bookkeeping), rounded up.
-const bytesPerAttempt = 512
+// bytesPerAttempt is what one attempt in flight costs the tracker at
+// most, rounded up: a full state (416 bytes) with its index slot and
+// queue entries; most attempts of a flood cost a quarter of it (light
+// slots), but the bound has to hold for any mix. With --connections
+// every attempt is full and carries Zeek's state (184 bytes) too.
+const (
+	bytesPerAttempt          = 512
+	bytesPerAttemptConnState = 704
+)
 
 // defaultMaxAttempts sizes --max-attempts from the memory available now:
 // a quarter of it, between 100 thousand and 20 million attempts, or 2
 // million when /proc/meminfo cannot be read.
-func defaultMaxAttempts() int {
+func defaultMaxAttempts(connState bool) int {
 	avail := memAvailable()
 	if avail <= 0 {
 		return 2_000_000
 	}
-	return min(max(int(avail/4/bytesPerAttempt), 100_000), 20_000_000)
+	per := int64(bytesPerAttempt)
+	if connState {
+		per = bytesPerAttemptConnState
+	}
+	return min(max(int(avail/4/per), 100_000), 20_000_000)
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes; 0 if unknown.
