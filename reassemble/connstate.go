@@ -90,6 +90,20 @@ func (e *zeekEnd) set(s uint8) {
 	}
 }
 
+// closeOn closes the endpoint on its FIN, or resets it on its RST (the
+// RST wins when a segment carries both), as Zeek's state machine does
+// while a side is opening or half-open.
+func (e *zeekEnd) closeOn(fin, rst bool) {
+	if fin {
+		e.set(epClosed)
+		e.didClose = true
+	}
+	if rst {
+		e.set(epReset)
+		e.didClose = true
+	}
+}
+
 // abs is the 32-bit sequence number at offset off.
 func (e *zeekEnd) abs(off uint64) uint32 { return e.start + uint32(off) }
 
@@ -305,14 +319,7 @@ func (c *ConnState) machine(e, peer *zeekEnd, fromOrig, syn, fin, rst, ack bool,
 				e.set(epEstablished)
 			}
 		}
-		if fin {
-			e.set(epClosed)
-			e.didClose = true
-		}
-		if rst {
-			e.set(epReset)
-			e.didClose = true
-		}
+		e.closeOn(fin, rst)
 		if e.state == epInactive {
 			switch {
 			case !fromOrig && length == 0 && c.ends[0].state == epSYNSent:
@@ -326,14 +333,7 @@ func (c *ConnState) machine(e, peer *zeekEnd, fromOrig, syn, fin, rst, ack bool,
 			}
 		}
 	case epSYNSent, epSYNACKSent:
-		if fin {
-			e.set(epClosed)
-			e.didClose = true
-		}
-		if rst {
-			e.set(epReset)
-			e.didClose = true
-		}
+		e.closeOn(fin, rst)
 	case epEstablished, epPartial:
 		if syn && e.state == epPartial && peer.state == epInactive && !ack {
 			e.set(epSYNSent)
