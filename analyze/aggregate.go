@@ -39,6 +39,14 @@ type Listener struct {
 	ClientRSTs         int
 	// MidStream counts connections first seen without a SYN.
 	MidStream int
+	// ServerTook counts established attempts on which the server sent
+	// something after its SYN-ACK (an ACK, data, FIN): a full socket
+	// existed, so TcpPassiveOpens counted it. CompletedSilent counts the
+	// other established ones: handshake done, not a byte from the server
+	// since. Queued, accepted and idle, or a cookie ACK dropped at a full
+	// accept queue look the same on the wire.
+	ServerTook      int
+	CompletedSilent int
 
 	// Handshake is the first SYN to the client's handshake ACK, over the
 	// attempts that completed it; HandshakeN is how many those were.
@@ -264,6 +272,13 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.SYNACKPackets += a.SYNACKs
 	l.SYNACKRetransmits += a.SYNACKRetransmits
 	l.IgnoredACKSegments += a.IgnoredSegments
+	if o == Established {
+		if a.ServerAccepted {
+			l.ServerTook++
+		} else {
+			l.CompletedSilent++
+		}
+	}
 	if a.ClientAcked && a.SYNs > 0 {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}

@@ -34,6 +34,42 @@ func Delta(before, after Counters, name string) (int64, bool) {
 	return int64(a - b), true
 }
 
+// SnapshotDeltas returns after-before for every counter of two snapshots
+// of one kernel. A counter in only one of them was 0 in the other: nstat
+// -a without -z and netstat -s leave zero counters out, so a counter that
+// went from 0 to N is only in the second. When neither snapshot holds a
+// zero value, the format is one that leaves zeros out, and the listen
+// counters synq reasons with that are in neither were 0 both times.
+// A counter that went down means the snapshots are out of order or from
+// different hosts: an error.
+func SnapshotDeltas(before, after Counters) (map[string]int64, error) {
+	d := map[string]int64{}
+	zeros := false
+	for _, c := range []Counters{before, after} {
+		for k, v := range c {
+			if v == 0 {
+				zeros = true
+			}
+			d[k] = 0
+		}
+	}
+	for k := range d {
+		a, b := after[k], before[k]
+		if a < b {
+			return nil, fmt.Errorf("%s went down from %d to %d: are the snapshots in order (before, after) and from the same host?", k, b, a)
+		}
+		d[k] = int64(a - b)
+	}
+	if !zeros && len(d) > 0 {
+		for _, k := range ReconciledCounters() {
+			if _, ok := d[k]; !ok && k != "TcpExtPAWSPassive" {
+				d[k] = 0
+			}
+		}
+	}
+	return d, nil
+}
+
 // ParseNstat reads the text output of `nstat`, `nstat -a` or `nstat -az`:
 // an optional "#kernel" line, then "Name value [rate]" per line. A
 // "#kernel" line with no counters after it is an empty snapshot.

@@ -176,11 +176,23 @@ func halfOpenSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
 // acceptSpan is when a completed connection waited for the application, as
 // far as packets show: from the handshake ACK the server took until the
 // server first sent data or FIN. Connections the server never served stay
-// to the end. This over-counts servers that wait for the client to speak
+// to the end, and so do completed ones the server never sent anything on. This over-counts servers that wait for the client to speak
 // and then think: it is an estimate, reported as such.
 func acceptSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
-	if !a.ServerAccepted || !a.ClientAcked {
+	if !a.ClientAcked {
 		return 0, 0, false
+	}
+	if !a.ServerAccepted {
+		// Completed and silent: the server took the ACK (it never
+		// retransmitted its SYN-ACK, nor reset) and sent nothing since.
+		// Idle clients of a server that speaks first wait here too.
+		if a.SYNACKRetransAfterACK > 0 || a.AbortRST || a.ServerRSTs > 0 || a.IgnoredSegments > 0 {
+			return 0, 0, false
+		}
+		if a.ClientRSTs > 0 {
+			return a.FirstACK, a.FirstClientRST, true
+		}
+		return a.FirstACK, 0, true
 	}
 	from = a.FirstACK
 	if a.SYNACKRetransAfterACK > 0 {

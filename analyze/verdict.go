@@ -13,22 +13,24 @@ import (
 type Kind string
 
 const (
-	KindHealthy      Kind = "healthy"
-	KindAcceptQueue  Kind = "accept_queue_overflow"
-	KindSYNQueue     Kind = "syn_queue_overflow"
-	KindPAWS         Kind = "paws_rejection"
-	KindNoListener   Kind = "no_listener"
-	KindFiltered     Kind = "filtered_before_tcp"
-	KindNetworkLoss  Kind = "network_loss"
-	KindDeferAccept  Kind = "defer_accept"
-	KindInconclusive Kind = "inconclusive"
+	KindHealthy        Kind = "healthy"
+	KindAcceptQueue    Kind = "accept_queue_overflow"
+	KindSYNQueue       Kind = "syn_queue_overflow"
+	KindPAWS           Kind = "paws_rejection"
+	KindNoListener     Kind = "no_listener"
+	KindFirewallReject Kind = "firewall_reject"
+	KindFiltered       Kind = "filtered_before_tcp"
+	KindNetworkLoss    Kind = "network_loss"
+	KindDeferAccept    Kind = "defer_accept"
+	KindInconclusive   Kind = "inconclusive"
+	KindNotEnoughData  Kind = "not_enough_data"
 )
 
 // severity orders kinds when two findings are equally sure and equally
 // large: queue overflows first, the harmless last.
 var severity = map[Kind]int{
-	KindAcceptQueue: 9, KindSYNQueue: 8, KindPAWS: 7, KindFiltered: 6, KindNoListener: 5,
-	KindNetworkLoss: 4, KindInconclusive: 3, KindDeferAccept: 2, KindHealthy: 1,
+	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindFirewallReject: 6, KindNoListener: 5,
+	KindNetworkLoss: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0,
 }
 
 // Confidence says how sure a finding is.
@@ -54,23 +56,32 @@ func (c Confidence) rank() int {
 type Finding struct {
 	Kind       Kind
 	Confidence Confidence
+	// Mode narrows the kind: how the accept queue dropped (syn_dropped,
+	// ack_ignored, ack_reset, counters_only), or that syncookies were
+	// forced by configuration (forced_cookies). Empty when none applies.
+	Mode string
 	// Syncookies: whether the kernel answered with syncookies (for SYN
 	// queue overflows), nil when unknown or not relevant.
 	Syncookies *bool
 	// Affected is how many attempts the finding explains.
 	Affected int
 	// Summary is one sentence for someone who has never heard of a SYN
-	// queue; Evidence the numbers behind it; Remedy what to change.
+	// queue; Evidence the numbers behind it (the Says of Signs, in
+	// order, then notes on the inputs); Remedy what to change.
 	Summary  string
 	Evidence []string
 	Remedy   []string
+	// Signs are the weighed evidence the confidence comes from.
+	Signs []Sign
 }
 
-// Diagnosis is a listener's verdict (its strongest finding) and all its
-// findings, strongest first.
+// Diagnosis is a listener's verdict (its strongest finding), all its
+// findings, strongest first, and the causes the evidence ruled out, each
+// with the sign that did.
 type Diagnosis struct {
 	Verdict  Finding
 	Findings []Finding
+	RuledOut []Finding
 }
 
 // Host is evidence from the host itself, beside the capture.
@@ -79,6 +90,9 @@ type Host struct {
 	// name; nil when no snapshot was given. A name missing from a
 	// non-nil map is a counter the kernel did not report.
 	Deltas map[string]int64
+	// SingleSnapshot: Deltas come from one snapshot taken as the change
+	// itself (plain nstat), not from two.
+	SingleSnapshot bool
 	// Sysctls by name (net.ipv4.tcp_syncookies...); nil when unknown.
 	Sysctls map[string]string
 	// Queues are the listen queues sampled on the host (synq live, or a
@@ -112,14 +126,6 @@ func (h *Host) queueFor(l netip.AddrPort) (QueuePeak, bool) {
 	return QueuePeak{}, false
 }
 
-func (h *Host) delta(name string) (int64, bool) {
-	if h == nil || h.Deltas == nil {
-		return 0, false
-	}
-	v, ok := h.Deltas[name]
-	return v, ok
-}
-
 func (h *Host) hasCounters() bool { return h != nil && h.Deltas != nil }
 
 func (h *Host) sysctl(name string) (string, bool) {
@@ -130,11 +136,55 @@ func (h *Host) sysctl(name string) (string, bool) {
 	return strings.TrimSpace(v), ok
 }
 
+// hypothesis is a cause's claim on one listener before it is weighed.
+type hypothesis struct {
+	Finding
+	// explainsUnanswered: the claim covers the listener's unanswered
+	// SYNs, which several causes can explain alike (ties).
+	explainsUnanswered bool
+}
+
+// cause looks at one listener and the shared evidence and returns its
+// hypotheses with their signs, or none when nothing speaks for it. Each
+// lives in its own file (cause_*.go).
+type cause func(l *Listener, ev *evidence) []hypothesis
+
+var causes = []cause{
+	refusedCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
+	pathLossCause, filteredCause, deferAcceptCause,
+}
+
+// evidence is what every cause reads besides the listener: the counters
+// (only once they are known to cover the capture), sysctls, queue
+// samples, and namespace-wide sums for attributing the counters.
+type evidence struct {
+	host      *Host
+	counters  counterView
+	listeners int
+	// Sums over all listeners, for counters that cover the namespace.
+	refused      int // attempts answered by RST
+	aqPredicted  int // packets an accept-queue overflow would have counted
+	synDropsSeen int // unanswered SYN packets
+	ignoredSeen  int // ignored handshake segments (defer accept's excluded)
+	cookiesSeen  int // syncookie SYN-ACKs
+	pawsSeen     int // SYNs rejected for an old timestamp
+}
+
 // Diagnose gives every listener of r its diagnosis and r its overall
 // verdict (the most serious listener's) and counter reconciliation.
 func Diagnose(r *Result, h *Host) {
+	ev := &evidence{host: h, counters: viewCounters(r, h), listeners: len(r.Listeners)}
 	for i := range r.Listeners {
-		d := diagnoseListener(&r.Listeners[i], h, len(r.Listeners))
+		l := &r.Listeners[i]
+		ev.refused += l.Outcomes[Rejected]
+		ev.aqPredicted += aqPredicted(l)
+		ev.synDropsSeen += l.DroppedSYNPackets
+		ev.ignoredSeen += overflowIgnored(l)
+		ev.cookiesSeen += l.Signs.SyncookieSYNACKs
+		ev.pawsSeen += l.Signs.PAWS.Rejected
+	}
+	for i := range r.Listeners {
+		d := diagnoseListener(&r.Listeners[i], ev)
 		if r.Evicted > 0 && r.Evicted*100 > r.Attempts {
 			// Evicted attempts were judged on what had been seen so
 			// far: above 1% of them, no finding is sure.
@@ -149,8 +199,8 @@ func Diagnose(r *Result, h *Host) {
 		}
 		r.Listeners[i].Diagnosis = d
 	}
-	r.Verdict = Finding{Kind: KindHealthy, Confidence: High,
-		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}}
+	r.Verdict = Finding{Kind: KindNotEnoughData, Confidence: Low,
+		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}, Signs: []Sign{}}
 	for i := range r.Listeners {
 		v := r.Listeners[i].Diagnosis.Verdict
 		if i == 0 || stronger(v, r.Verdict) {
@@ -176,311 +226,30 @@ func stronger(a, b Finding) bool {
 
 func boolPtr(b bool) *bool { return &b }
 
-// diagnoseListener applies the signatures of shared/docs/listen-queues.md
-// to one listener's facts and the host's counters.
-func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
-	var fs []Finding
-	add := func(f Finding) {
-		if f.Evidence == nil {
-			f.Evidence = []string{}
-		}
-		if f.Remedy == nil {
-			f.Remedy = []string{}
-		}
-		if h.hasCounters() && listeners > 1 {
-			f.Evidence = append(f.Evidence, "Kernel counters cover the whole host (or network namespace), not just this port.")
-		}
-		fs = append(fs, f)
-	}
-	sg := &l.Signs
-	o := &l.Outcomes
-	server := l.Server.String()
-	port := l.Server.Port()
-	unanswered := o[UnansweredSYN]
-	explainedUnanswered := false
-
-	overflows, haveOverflows := h.delta("TcpExtListenOverflows")
-	drops, haveDrops := h.delta("TcpExtListenDrops")
-
-	if n := o[Rejected]; n > 0 {
-		add(Finding{
-			Kind: KindNoListener, Confidence: High, Affected: n,
-			Summary:  noListenerSummary(server, n, o[Established]),
-			Evidence: []string{fmt.Sprintf("%d SYNs were answered with RST instead of SYN-ACK.", n)},
-			Remedy: []string{
-				fmt.Sprintf("Check that the service is running and bound to this address and port: ss -lnt 'sport = :%d'.", port),
-				"If it restarts, clients that connect during the restart are refused: drain them first or use a load balancer health check.",
-			},
-		})
-	}
-
-	// Accept queue: ignored handshakes, abort resets, or SYNs dropped
-	// while completed connections waited for the application.
-	{
-		var ev []string
-		conf := Low
-		affected := 0
-		if n := o[ACKIgnored]; n > 0 {
-			ev = append(ev, fmt.Sprintf("%d handshakes completed on the client's side but the server ignored them: %d client segments (handshake ACKs and data) were not taken, and the server kept retransmitting its SYN-ACK (%d retransmissions) as if the ACK had never arrived.",
-				n, l.IgnoredACKSegments, l.SYNACKRetransmits))
-			conf, affected = High, affected+n
-		}
-		if n := o[ResetAfterACK]; n > 0 {
-			ev = append(ev, fmt.Sprintf("The server answered %d handshake ACKs with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
-			conf, affected = High, affected+n
-		}
-		syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
-		if unanswered > 0 && sg.AcceptAtFirstDrop > 0 && !syncookieQueue {
-			ev = append(ev, fmt.Sprintf("%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
-				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
-			affected += unanswered
-			explainedUnanswered = true
-			if conf == Low {
-				conf = Medium
+// diagnoseListener weighs every cause against one listener's facts in one
+// step: each cause states its signs, confidenceOf turns them into a
+// confidence or rules the cause out, and what no surviving cause explains
+// decides between healthy, not enough data, a tie and inconclusive.
+func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
+	var fs, out []Finding
+	var tied []hypothesis
+	for _, c := range causes {
+		for _, h := range c(l, ev) {
+			f := weigh(h.Finding, l, ev)
+			if f.Confidence == "" {
+				out = append(out, f)
+				continue
 			}
-		}
-		q, sampled := h.queueFor(l.Server)
-		if affected > 0 && sampled && q.Full > 0 {
-			ev = append(ev, fmt.Sprintf("Sampled on the host: the accept queue held %d connections against a limit of %d (full in %d of %d samples).",
-				q.MaxAcceptQueue, q.AcceptLimit, q.Full, q.Samples))
-			conf = High
-		}
-		if affected > 0 {
-			switch {
-			case haveOverflows && overflows > 0:
-				ev = append(ev, fmt.Sprintf("The kernel counted %d accept-queue overflows (TcpExtListenOverflows).", overflows))
-				conf = High
-			case haveOverflows && overflows == 0 && o[ACKIgnored]+o[ResetAfterACK] == 0:
-				// The counter contradicts the packets: not this.
-				affected, explainedUnanswered = 0, false
-			case !h.hasCounters() && conf != High:
-				ev = append(ev, "Without kernel counters this could also be a firewall dropping SYNs; an nstat snapshot (TcpExtListenOverflows) would confirm it.")
-			}
-		}
-		if affected > 0 {
-			if k := sg.AcceptAtFirstDrop; k > 0 {
-				ev = append(ev, fmt.Sprintf("About %d connections were waiting for accept() when drops began; Linux holds backlog+1, so the effective backlog looks like %d.", k, k-1))
-				if max, ok := sysctlInt(h, "net.core.somaxconn"); ok && k-1 < max {
-					ev = append(ev, fmt.Sprintf("net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", max))
-				}
-			}
-			remedy := []string{
-				"Find why the application is not calling accept() fast enough: too few workers or threads, a blocked event loop, a slow dependency.",
-				fmt.Sprintf("Raise the listen backlog: the application's listen(fd, N) and net.core.somaxconn%s; the queue holds min(backlog, somaxconn)+1.", sysctlNow(h, "net.core.somaxconn")),
-				fmt.Sprintf("Watch it: ss -lnt 'sport = :%d' shows the queue length (Recv-Q) against its limit (Send-Q).", port),
-			}
-			if o[ResetAfterACK] > 0 {
-				remedy = append(remedy, "Set net.ipv4.tcp_abort_on_overflow=0 so that an overflow makes clients retry instead of failing at once.")
-			}
-			add(Finding{
-				Kind: KindAcceptQueue, Confidence: conf, Affected: affected,
-				Summary:  fmt.Sprintf("The accept queue of %s overflowed: connections finished their handshake faster than the application took them with accept(), and the kernel dropped the rest.", server),
-				Evidence: ev, Remedy: remedy,
-			})
-		}
-	}
-
-	// SYN queue answered with syncookies.
-	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= l.Attempts
-	if sg.CookieAttempts > 0 {
-		conf := Low
-		switch {
-		case sg.CookiesByTSLag+sg.CookiesByStripped > 0 && sg.CookieAttempts >= 3:
-			conf = High
-		case sg.CookieAttempts >= 3:
-			conf = Medium
-		}
-		ev := []string{fmt.Sprintf("%d SYN-ACKs were syncookies, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
-			sg.SyncookieSYNACKs, sg.CookiesByTSLag, sg.CookiesByStripped, sg.CookiesByNoRetrans)}
-		if sg.HalfOpenAtFirstCookie > 0 {
-			ev = append(ev, fmt.Sprintf("%d half-open handshakes were waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie-1))
-		}
-		if sg.CookiesCompleted > 0 {
-			ev = append(ev, fmt.Sprintf("%d clients completed their handshake through a cookie.", sg.CookiesCompleted))
-		}
-		if sent, ok := h.delta("TcpExtSyncookiesSent"); ok {
-			if sent > 0 {
-				ev = append(ev, fmt.Sprintf("The kernel counted %d syncookies sent (TcpExtSyncookiesSent).", sent))
-				conf = High
-			} else if conf != High {
-				conf = Low
-				ev = append(ev, "But the kernel counted no syncookies sent: these SYN-ACKs may simply have gone unanswered.")
-			}
-		}
-		remedy := []string{}
-		summary := fmt.Sprintf("The SYN queue of %s overflowed; the kernel kept answering with syncookies, so clients that really exist can still connect.", server)
-		if flood {
-			ev = append(ev, fmt.Sprintf("%d source addresses sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
-			summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: real clients still connect.", server)
-			remedy = append(remedy, "Keep net.ipv4.tcp_syncookies=1: it is what keeps real clients connecting during the flood.",
-				"Filter or rate-limit the flood upstream (DDoS protection, edge firewall); the sources are likely spoofed, so blocking addresses one by one does not help.")
-		} else {
-			remedy = append(remedy, "Bursts larger than the listen backlog trigger syncookies: raise the application's listen backlog, net.core.somaxconn and net.ipv4.tcp_max_syn_backlog.",
-				"Syncookies lose TCP options (window scale, SACK) for clients without timestamps: worse throughput on those connections.")
-		}
-		add(Finding{Kind: KindSYNQueue, Confidence: conf, Syncookies: boolPtr(true), Affected: sg.CookieAttempts,
-			Summary: summary, Evidence: ev, Remedy: remedy})
-	}
-
-	// SYN queue without syncookies: SYNs dropped while half-open
-	// handshakes pile up.
-	if unanswered > 0 && !explainedUnanswered && sg.HalfOpenAtFirstUnanswered > 0 && o[SYNACKUnacked] > 0 && sg.CookieAttempts == 0 {
-		conf := Medium
-		ev := []string{fmt.Sprintf("%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).",
-			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked])}
-		if flood {
-			ev = append(ev, fmt.Sprintf("%d source addresses never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
-		}
-		full, haveFull := h.delta("TcpExtTCPReqQFullDrop")
-		switch {
-		case haveFull && full > 0:
-			ev = append(ev, fmt.Sprintf("The kernel counted %d SYNs dropped on a full SYN queue (TcpExtTCPReqQFullDrop).", full))
-			conf = High
-		case haveDrops && haveOverflows && drops > overflows:
-			ev = append(ev, fmt.Sprintf("TcpExtListenDrops (%d) exceeds TcpExtListenOverflows (%d): drops that were not accept-queue overflows.", drops, overflows))
-			conf = High
-		case h.hasCounters() && haveDrops && drops == 0:
-			conf = Low
-		}
-		explainedUnanswered = true
-		add(Finding{Kind: KindSYNQueue, Confidence: conf, Syncookies: boolPtr(false), Affected: unanswered,
-			Summary:  fmt.Sprintf("The SYN queue of %s was full and syncookies are off, so the kernel silently dropped new SYNs.", server),
-			Evidence: ev,
-			Remedy: []string{
-				fmt.Sprintf("Turn syncookies on: net.ipv4.tcp_syncookies=1%s.", sysctlNow(h, "net.ipv4.tcp_syncookies")),
-				"Raise net.ipv4.tcp_max_syn_backlog and the listen backlog.",
-				"If the half-open handshakes come from addresses that never complete one, it is a SYN flood: filter it upstream.",
-			}})
-	}
-
-	// PAWS / tcp_tw_recycle behind NAT.
-	if p := sg.PAWS; p.Rejected > 0 {
-		conf := Medium
-		ev := []string{fmt.Sprintf("%d SYNs from %d address(es) went unanswered, each with a TCP timestamp older than one the same address had sent on a connection closed less than 60 s before, while its SYNs with newer timestamps were answered (%d). Most from %s.",
-			p.Rejected, p.Sources, p.Answered, p.WorstIP)}
-		if p.MaxClocks > 1 {
-			ev = append(ev, fmt.Sprintf("Up to %d different timestamp clocks behind one address: several hosts behind a NAT.", p.MaxClocks))
-		}
-		if n, ok := h.delta("TcpExtPAWSPassive"); ok && n > 0 {
-			ev = append(ev, fmt.Sprintf("The kernel counted %d passive connections rejected because of their timestamp (TcpExtPAWSPassive).", n))
-			conf = High
-		}
-		explainedUnanswered = true
-		add(Finding{Kind: KindPAWS, Confidence: conf, Affected: p.Rejected,
-			Summary:  fmt.Sprintf("%s dropped SYNs from clients behind a NAT because their TCP timestamps looked older than another client's from the same address (tcp_tw_recycle).", server),
-			Evidence: ev,
-			Remedy: []string{"Set net.ipv4.tcp_tw_recycle=0 (it breaks clients behind NAT; Linux 4.12 removed it).",
-				"Do not turn TCP timestamps off to work around it; upgrade the kernel if the setting cannot be changed."}})
-	}
-
-	// Loss on the path, seen from the client side.
-	if sg.Vantage == VantageClient && sg.RetransmittedThenAnswered > 0 {
-		conf := Medium
-		ev := []string{fmt.Sprintf("Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
-			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, FormatDuration(sg.SYNGapP50))}
-		if haveDrops && drops == 0 {
-			ev = append(ev, "The server's listen counters did not move (TcpExtListenDrops 0): it did not drop them itself.")
-			conf = High
-		}
-		if unanswered > 0 {
-			ev = append(ev, fmt.Sprintf("%d attempts never got an answer.", unanswered))
-			explainedUnanswered = true
-		}
-		add(Finding{Kind: KindNetworkLoss, Confidence: conf, Affected: sg.RetransmittedThenAnswered + unanswered,
-			Summary:  fmt.Sprintf("Packets to or from %s were lost on the network path: clients had to retransmit their SYNs; the server itself was fine.", server),
-			Evidence: ev,
-			Remedy: []string{"Look for loss on the path: interface errors and drops (ip -s link), overloaded links, a firewall or load balancer dropping under load.",
-				"A capture on the server at the same time shows whether the lost SYNs arrived there."}})
-	}
-	if sg.Vantage != VantageClient && sg.SYNsAfterSYNACK > 0 {
-		add(Finding{Kind: KindNetworkLoss, Confidence: Low, Affected: sg.SYNsAfterSYNACK,
-			Summary:  fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", server),
-			Evidence: []string{fmt.Sprintf("%d client SYNs arrived after the server had answered them with a SYN-ACK.", sg.SYNsAfterSYNACK)},
-			Remedy:   []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}})
-	}
-
-	// SYNs that reached the host and vanished with no queue to blame.
-	if unanswered > 0 && !explainedUnanswered {
-		conf, ev := Low, []string{fmt.Sprintf("%d attempts' SYNs (%d packets) reached this host and got no answer, while no completed connection was waiting for the application and the SYN queue was not full.",
-			unanswered, l.DroppedSYNPackets)}
-		switch {
-		case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1:
-			ev = append(ev, fmt.Sprintf("All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source.",
-				sg.TopUnansweredSource, sg.TopUnansweredAttempts))
-		case sg.NeverAnsweredSources > 0:
-			ev = append(ev, fmt.Sprintf("%d of the %d source addresses with unanswered SYNs never got any answer (most from %s, %d attempts) while the listener answered others: a rule matching those sources.",
-				sg.NeverAnsweredSources, sg.UnansweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts))
-		}
-		if sg.NeverAnsweredSources > 0 && sg.NeverAnsweredSources == sg.UnansweredSources && o[Established] > 0 {
-			conf = Medium
-		}
-		kind := KindFiltered
-		summary := fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", server)
-		switch {
-		case haveDrops && drops == 0:
-			ev = append(ev, "No listen counter moved (TcpExtListenDrops 0): the kernel's TCP never saw these SYNs.")
-			conf = High
-		case haveDrops && drops > 0:
-			kind, conf = KindInconclusive, Low
-			summary = fmt.Sprintf("SYNs to %s went unanswered and the kernel counted listen drops, but the packets do not show which queue.", server)
-			ev = append(ev, fmt.Sprintf("TcpExtListenDrops rose by %d (TcpExtListenOverflows %d): drops at the listener, perhaps memory or another port.", drops, overflows))
-		case !h.hasCounters():
-			ev = append(ev, "An nstat snapshot from the server (nstat -az before and after) would tell a firewall (no listen counter moves) from a queue overflow.")
-		}
-		if sg.Vantage == VantageClient {
-			kind, conf = KindInconclusive, Low
-			summary = fmt.Sprintf("SYNs to %s went unanswered; from the client side this may be loss on the path or a drop on the server.", server)
-			ev = append(ev, "The capture was taken on the client side: a capture on the server would tell where they were lost.")
-		}
-		add(Finding{Kind: kind, Confidence: conf, Affected: unanswered, Summary: summary, Evidence: ev,
-			Remedy: []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",
-				"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
-				"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}})
-	}
-
-	// TCP_DEFER_ACCEPT: ignored bare ACKs, then accepted with data.
-	if sg.DeferAccepted > 0 {
-		conf := Medium
-		ev := []string{fmt.Sprintf("%d connections: the server ignored the client's bare handshake ACK (and retransmitted its SYN-ACK) and took the connection once data arrived.", sg.DeferAccepted)}
-		if n, ok := h.delta("TcpExtTCPDeferAcceptDrop"); ok && n > 0 {
-			ev = append(ev, fmt.Sprintf("The kernel counted %d ACKs dropped for TCP_DEFER_ACCEPT (TcpExtTCPDeferAcceptDrop).", n))
-			conf = High
-		}
-		add(Finding{Kind: KindDeferAccept, Confidence: conf, Affected: sg.DeferAccepted,
-			Summary:  fmt.Sprintf("%s uses TCP_DEFER_ACCEPT: it waits for the client's first data before accepting. That is intended, not an overflow.", server),
-			Evidence: ev,
-			Remedy:   []string{"Nothing to fix if clients speak first. For protocols where the server speaks first, remove TCP_DEFER_ACCEPT from the listener."}})
-	}
-
-	// Say what would make a finding sure when counters are missing.
-	if !h.hasCounters() {
-		for i := range fs {
-			f := &fs[i]
-			if c, ok := decidingCounter[f.Kind]; ok && f.Confidence != High && !mentionsNstat(f.Evidence) {
-				f.Evidence = append(f.Evidence, fmt.Sprintf("An nstat snapshot from the server before and after (nstat -az) would settle it: watch %s.", c))
+			fs = append(fs, f)
+			if h.explainsUnanswered {
+				h.Finding = f
+				tied = append(tied, h)
 			}
 		}
 	}
-
-	// Failures nothing above explains.
-	if failed := o.Failed(); failed > 0 && len(fs) == 0 {
-		ev := []string{fmt.Sprintf("%d attempts failed: %s.", failed, outcomeList(o))}
-		if !h.hasCounters() {
-			ev = append(ev, "An nstat snapshot from the server (nstat -az before and after the capture) would show which kernel drop counters moved.")
-		}
-		if sg.Vantage != VantageServer {
-			ev = append(ev, "A capture taken on the server itself shows the most.")
-		}
-		add(Finding{Kind: KindInconclusive, Confidence: Low, Affected: failed,
-			Summary:  fmt.Sprintf("Connection attempts to %s failed, but the packets do not show a known cause.", server),
-			Evidence: ev, Remedy: []string{}})
-	}
-
-	if len(fs) == 0 {
-		add(Finding{Kind: KindHealthy, Confidence: High,
-			Summary:  fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", server, o[Established]),
-			Evidence: []string{fmt.Sprintf("%d established, %d still in progress when the capture ended.", o[Established], o[Incomplete])},
-		})
+	fs = append(fs, closingFindings(l, ev, fs, tied, out)...)
+	for i := range fs {
+		fs[i] = withInputNotes(fs[i], ev)
 	}
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		if stronger(a, b) {
@@ -491,17 +260,82 @@ func diagnoseListener(l *Listener, h *Host, listeners int) Diagnosis {
 		}
 		return 0
 	})
-	return Diagnosis{Verdict: fs[0], Findings: fs}
+	if out == nil {
+		out = []Finding{}
+	}
+	return Diagnosis{Verdict: fs[0], Findings: fs, RuledOut: out}
+}
+
+// weigh sets a finding's confidence and evidence from its signs; a ruled
+// out finding comes back with an empty confidence and its summary saying
+// what ruled it out.
+func weigh(f Finding, l *Listener, ev *evidence) Finding {
+	conf, ruledOut := confidenceOf(f.Signs)
+	f.Evidence = make([]string, 0, len(f.Signs))
+	for _, s := range f.Signs {
+		f.Evidence = append(f.Evidence, s.Says)
+	}
+	if f.Remedy == nil {
+		f.Remedy = []string{}
+	}
+	if ruledOut {
+		for _, s := range f.Signs {
+			if s.Against && s.Strength == Decisive {
+				f.Summary = fmt.Sprintf("Not %s: %s", kindPhrase[f.Kind], s.Says)
+				break
+			}
+		}
+		f.Confidence, f.Remedy = "", []string{}
+		return f
+	}
+	f.Confidence = conf
+	return f
+}
+
+// withInputNotes adds what the reader must know about the inputs: counters
+// not used, from one snapshot, or namespace-wide; what would decide.
+func withInputNotes(f Finding, ev *evidence) Finding {
+	c := &ev.counters
+	if c.note != "" {
+		f.Evidence = append(f.Evidence, c.note)
+	}
+	if c.usable() && ev.listeners > 1 {
+		f.Evidence = append(f.Evidence, "Kernel counters cover the whole host (or network namespace), not just this port.")
+	}
+	if !c.given && f.Kind != KindHealthy && f.Confidence != High && !mentionsNstat(f.Evidence) {
+		if ctr, ok := decidingCounter[f.Kind]; ok {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("An nstat snapshot from the server before and after (nstat -az) would settle it: watch %s.", ctr))
+		}
+	}
+	if f.Signs == nil {
+		f.Signs = []Sign{}
+	}
+	return f
+}
+
+// kindPhrase names a kind inside a sentence ("Not the accept queue: ...").
+var kindPhrase = map[Kind]string{
+	KindAcceptQueue:    "the accept queue",
+	KindSYNQueue:       "the SYN queue",
+	KindPAWS:           "PAWS (tcp_tw_recycle)",
+	KindNoListener:     "a missing listener",
+	KindFirewallReject: "a firewall REJECT",
+	KindFiltered:       "a drop before TCP",
+	KindNetworkLoss:    "loss on the path",
+	KindDeferAccept:    "TCP_DEFER_ACCEPT",
 }
 
 // decidingCounter names the kernel counter that confirms each kind.
 var decidingCounter = map[Kind]string{
-	KindAcceptQueue: "TcpExtListenOverflows",
-	KindSYNQueue:    "TcpExtTCPReqQFullDrop and TcpExtSyncookiesSent",
-	KindPAWS:        "TcpExtPAWSPassive",
-	KindFiltered:    "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs)",
-	KindDeferAccept: "TcpExtTCPDeferAcceptDrop",
-	KindNetworkLoss: "TcpExtListenDrops on the server (it stays 0 when the path loses packets)",
+	KindAcceptQueue:    "TcpExtListenOverflows",
+	KindSYNQueue:       "TcpExtTCPReqQFullDrop and TcpExtSyncookiesSent",
+	KindPAWS:           "TcpExtPAWSPassive",
+	KindFiltered:       "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs)",
+	KindDeferAccept:    "TcpExtTCPDeferAcceptDrop",
+	KindNetworkLoss:    "TcpExtListenDrops on the server (it stays 0 when the path loses packets)",
+	KindNoListener:     "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
+	KindFirewallReject: "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
+	KindInconclusive:   "TcpExtListenOverflows, TcpExtTCPReqQFullDrop and TcpExtListenDrops",
 }
 
 func mentionsNstat(ev []string) bool {
@@ -511,13 +345,6 @@ func mentionsNstat(ev []string) bool {
 		}
 	}
 	return false
-}
-
-func noListenerSummary(server string, refused, established int) string {
-	if established > 0 {
-		return fmt.Sprintf("%s refused %d connection attempts with a reset while it accepted %d others: the listener was down part of the time (a restart?).", server, refused, established)
-	}
-	return fmt.Sprintf("Nothing was listening on %s: the server refused %d connection attempts with a reset.", server, refused)
 }
 
 func sysctlNow(h *Host, name string) string {

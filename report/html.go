@@ -143,7 +143,7 @@ func verdictClass(k analyze.Kind) string {
 	switch k {
 	case analyze.KindHealthy:
 		return "ok"
-	case analyze.KindInconclusive, analyze.KindDeferAccept:
+	case analyze.KindInconclusive, analyze.KindDeferAccept, analyze.KindNotEnoughData:
 		return "neutral"
 	}
 	return "bad"

@@ -88,6 +88,7 @@ type jsonListener struct {
 	SyncookieSYNACKs     int              `json:"syncookie_synacks"`
 	Verdict              jsonVerdict      `json:"verdict"`
 	Findings             []jsonVerdict    `json:"findings"`
+	RuledOut             []jsonVerdict    `json:"ruled_out"`
 	Signs                jsonSigns        `json:"signs"`
 }
 
@@ -244,12 +245,16 @@ func buildJSON(in *Input) jsonReport {
 			SyncookieSYNACKs:     l.Signs.SyncookieSYNACKs,
 			Verdict:              verdictJSON(l.Diagnosis.Verdict),
 			Findings:             []jsonVerdict{},
+			RuledOut:             []jsonVerdict{},
 			Signs:                signsJSON(&l.Signs),
 			HandshakeHistogram:   latencyJSON(l.HandshakeDistribution),
 			Timeline:             timelineJSON(&l.Timeline),
 		}
 		for _, f := range l.Diagnosis.Findings {
 			jl.Findings = append(jl.Findings, verdictJSON(f))
+		}
+		for _, f := range l.Diagnosis.RuledOut {
+			jl.RuledOut = append(jl.RuledOut, verdictJSON(f))
 		}
 		if l.HandshakeN > 0 {
 			jl.HandshakeMS = &jsonLatency{P50: ms(l.HandshakeP50), P99: ms(l.HandshakeP99), Count: l.HandshakeN}

@@ -7,20 +7,37 @@ import (
 )
 
 type jsonVerdict struct {
-	Kind       string   `json:"kind"`
-	Confidence string   `json:"confidence"`
-	Syncookies *bool    `json:"syncookies"`
-	Listener   string   `json:"listener,omitempty"`
-	Summary    string   `json:"summary"`
-	Evidence   []string `json:"evidence"`
-	Remedy     []string `json:"remedy"`
+	Kind       string     `json:"kind"`
+	Mode       string     `json:"mode"`
+	Confidence string     `json:"confidence"`
+	Syncookies *bool      `json:"syncookies"`
+	Listener   string     `json:"listener,omitempty"`
+	Affected   int        `json:"affected_attempts"`
+	Summary    string     `json:"summary"`
+	Evidence   []string   `json:"evidence"`
+	Remedy     []string   `json:"remedy"`
+	Signs      []jsonSign `json:"signs"`
+}
+
+// jsonSign is one weighed piece of evidence; a finding's evidence
+// sentences start with its signs' "says", in the same order.
+type jsonSign struct {
+	Says     string `json:"says"`
+	Strength string `json:"strength"` // weak, strong, decisive
+	Against  bool   `json:"against"`
+	From     string `json:"from"` // packets, counters, sysctls, queue samples
 }
 
 func verdictJSON(f analyze.Finding) jsonVerdict {
-	return jsonVerdict{
-		Kind: string(f.Kind), Confidence: string(f.Confidence), Syncookies: f.Syncookies,
-		Summary: f.Summary, Evidence: nonNil(f.Evidence), Remedy: nonNil(f.Remedy),
+	v := jsonVerdict{
+		Kind: string(f.Kind), Mode: f.Mode, Confidence: string(f.Confidence), Syncookies: f.Syncookies,
+		Affected: f.Affected, Summary: f.Summary, Evidence: nonNil(f.Evidence), Remedy: nonNil(f.Remedy),
+		Signs: []jsonSign{},
 	}
+	for _, s := range f.Signs {
+		v.Signs = append(v.Signs, jsonSign{Says: s.Says, Strength: s.Strength.String(), Against: s.Against, From: string(s.From)})
+	}
+	return v
 }
 
 type jsonSigns struct {
@@ -112,6 +129,28 @@ func (p *printer) verdict(in *Input) {
 			p.wrap("  - ", o)
 		}
 	}
+	if out := ruledOut(r); len(out) > 0 {
+		p.line("")
+		p.line("  Ruled out")
+		for _, o := range out {
+			p.wrap("  - ", o)
+		}
+	}
+}
+
+// ruledOut lists what the evidence ruled out on the verdict's listener,
+// each with the sign that did.
+func ruledOut(r *analyze.Result) []string {
+	var out []string
+	for _, l := range r.Listeners {
+		if l.Server != r.VerdictListener {
+			continue
+		}
+		for _, f := range l.Diagnosis.RuledOut {
+			out = append(out, f.Summary)
+		}
+	}
+	return slices.Compact(out)
 }
 
 // verdictListener names the listener the verdict is about when there is
@@ -144,27 +183,30 @@ func alsoFound(r *analyze.Result) []string {
 }
 
 var kindWords = map[analyze.Kind]string{
-	analyze.KindHealthy:      "healthy",
-	analyze.KindAcceptQueue:  "ACCEPT QUEUE OVERFLOW",
-	analyze.KindSYNQueue:     "SYN QUEUE OVERFLOW",
-	analyze.KindPAWS:         "SYNs REJECTED FOR OLD TIMESTAMPS (PAWS, tcp_tw_recycle)",
-	analyze.KindNoListener:   "NO LISTENER",
-	analyze.KindFiltered:     "SYNs DROPPED BEFORE TCP (firewall, conntrack, rp_filter)",
-	analyze.KindNetworkLoss:  "LOSS ON THE NETWORK PATH",
-	analyze.KindDeferAccept:  "TCP_DEFER_ACCEPT at work (not an overflow)",
-	analyze.KindInconclusive: "INCONCLUSIVE",
+	analyze.KindHealthy:        "healthy",
+	analyze.KindAcceptQueue:    "ACCEPT QUEUE OVERFLOW",
+	analyze.KindSYNQueue:       "SYN QUEUE OVERFLOW",
+	analyze.KindPAWS:           "SYNs REJECTED FOR OLD TIMESTAMPS (PAWS, tcp_tw_recycle)",
+	analyze.KindNoListener:     "NO LISTENER",
+	analyze.KindFiltered:       "SYNs DROPPED BEFORE TCP (firewall, conntrack, rp_filter)",
+	analyze.KindNetworkLoss:    "LOSS ON THE NETWORK PATH",
+	analyze.KindDeferAccept:    "TCP_DEFER_ACCEPT at work (not an overflow)",
+	analyze.KindInconclusive:   "INCONCLUSIVE",
+	analyze.KindNotEnoughData:  "NOT ENOUGH DATA",
+	analyze.KindFirewallReject: "REFUSED BY A FIREWALL RULE (REJECT)",
 }
 
 // kindExplained tells someone who has never heard of a SYN queue what the
 // verdict means.
 var kindExplained = map[analyze.Kind]string{
-	analyze.KindAcceptQueue: "How it works: once a client finishes the TCP handshake, the kernel parks the connection in the listener's accept queue until the application calls accept(). The queue's size is the listen backlog. When it is full, the kernel drops new SYNs and ignores the handshake ACKs of clients that think they are connected; they retry and time out.",
-	analyze.KindSYNQueue:    "How it works: handshakes in progress (SYN received, SYN-ACK sent, waiting for the client's ACK) wait in the listener's SYN queue. When it is full, the kernel either answers with a syncookie, which keeps no state and still lets real clients in, or, with syncookies off, drops the SYN.",
-	analyze.KindPAWS:        "How it works: with net.ipv4.tcp_tw_recycle=1 (kernels before 4.12) the server remembered each client address's latest TCP timestamp and dropped SYNs carrying an older one. Behind a NAT, many hosts share one address and each has its own clock, so some of them are always \"older\".",
-	analyze.KindFiltered:    "How it works: a SYN that reaches the host passes the firewall (netfilter), connection tracking and reverse-path checks before TCP sees it. The listener's own drop counters do not move for these drops.",
-	analyze.KindNetworkLoss: "How it works: when a SYN or SYN-ACK is lost, the client retransmits its SYN after about 1 s (then 1 s or doubling), so lost packets show up as slow connects and timeouts.",
-	analyze.KindDeferAccept: "How it works: a listener with TCP_DEFER_ACCEPT does not wake the application until the client sends data; it ignores the bare handshake ACK on purpose.",
-	analyze.KindNoListener:  "How it works: a SYN to a port nothing listens on is answered with a reset; the client gets 'connection refused' at once.",
+	analyze.KindAcceptQueue:    "How it works: once a client finishes the TCP handshake, the kernel parks the connection in the listener's accept queue until the application calls accept(). The queue's size is the listen backlog. When it is full, the kernel drops new SYNs and ignores the handshake ACKs of clients that think they are connected; they retry and time out.",
+	analyze.KindSYNQueue:       "How it works: handshakes in progress (SYN received, SYN-ACK sent, waiting for the client's ACK) wait in the listener's SYN queue. When it is full, the kernel either answers with a syncookie, which keeps no state and still lets real clients in, or, with syncookies off, drops the SYN.",
+	analyze.KindPAWS:           "How it works: with net.ipv4.tcp_tw_recycle=1 (kernels before 4.12) the server remembered each client address's latest TCP timestamp and dropped SYNs carrying an older one. Behind a NAT, many hosts share one address and each has its own clock, so some of them are always \"older\".",
+	analyze.KindFiltered:       "How it works: a SYN that reaches the host passes the firewall (netfilter), connection tracking and reverse-path checks before TCP sees it. The listener's own drop counters do not move for these drops.",
+	analyze.KindNetworkLoss:    "How it works: when a SYN or SYN-ACK is lost, the client retransmits its SYN after about 1 s (then 1 s or doubling), so lost packets show up as slow connects and timeouts.",
+	analyze.KindDeferAccept:    "How it works: a listener with TCP_DEFER_ACCEPT does not wake the application until the client sends data; it ignores the bare handshake ACK on purpose.",
+	analyze.KindNoListener:     "How it works: a SYN to a port nothing listens on is answered with a reset; the client gets 'connection refused' at once.",
+	analyze.KindFirewallReject: "How it works: a firewall rule with `reject with tcp reset` answers a SYN with a reset it builds itself, before TCP sees the SYN: to the client it looks exactly like a port with nothing listening, but the kernel's TCP counters (TcpOutRsts) do not count those resets.",
 }
 
 // reconciliationTable compares the kernel's counters with the capture.

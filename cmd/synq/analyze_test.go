@@ -307,7 +307,9 @@ func TestNstatFlag(t *testing.T) {
 	}
 	before := filepath.Join(sc.dir, "nstat-before.txt")
 	after := filepath.Join(sc.dir, "nstat-after.txt")
-	delta := write("delta.txt", "#kernel\nTcpExtListenOverflows 42 0.0\nTcpExtListenDrops 42 0.0\n")
+	// Plain nstat: the counters that changed, among them the 3
+	// connections the kernel took.
+	delta := write("delta.txt", "#kernel\nTcpExtListenOverflows 42 0.0\nTcpExtListenDrops 42 0.0\nTcpPassiveOpens 3 0.0\n")
 	proc := write("proc.txt", "TcpExt: ListenOverflows ListenDrops\nTcpExt: 42 42\n")
 	for _, tc := range []struct {
 		name     string
@@ -371,11 +373,20 @@ func TestSysctlFlag(t *testing.T) {
 
 // TestNstatPlainDeltaLeavesOutZeros: plain nstat prints only counters that
 // changed, so in a single delta snapshot an absent listen counter did not
-// move. For SYNs vanishing before TCP that absence is the proof.
+// move. For SYNs vanishing before TCP that absence is the proof, once the
+// snapshot is known to cover the capture (TcpPassiveOpens counts the 3
+// connections the server took); an empty delta contradicts the capture
+// and is not used.
 func TestNstatPlainDeltaLeavesOutZeros(t *testing.T) {
 	capPath := scenarioCapture(t, "firewall-drop")
 	dir := t.TempDir()
-	for _, delta := range []string{"#kernel\nTcpInSegs 180 0.0\nTcpOutSegs 150 0.0\n", "#kernel\n"} {
+	for _, tc := range []struct {
+		delta, conf, note string
+	}{
+		{"#kernel\nTcpInSegs 180 0.0\nTcpOutSegs 150 0.0\nTcpPassiveOpens 3 0.0\n", "high", "one snapshot"},
+		{"#kernel\n", "medium", "do not cover this capture"},
+	} {
+		delta := tc.delta
 		p := filepath.Join(dir, "delta.txt")
 		must(t, os.WriteFile(p, []byte(delta), 0o644))
 		ios, out, errOut := testStreams(nil)
@@ -384,8 +395,8 @@ func TestNstatPlainDeltaLeavesOutZeros(t *testing.T) {
 		}
 		var r reportJSON
 		must(t, json.Unmarshal(out.Bytes(), &r))
-		if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Confidence != "high" {
-			t.Errorf("%q: verdict %s/%s, want filtered_before_tcp/high\n%s", delta, r.Verdict.Kind, r.Verdict.Confidence, strings.Join(r.Verdict.Evidence, "\n"))
+		if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Confidence != tc.conf || !mentions(r.Verdict.Evidence, tc.note) {
+			t.Errorf("%q: verdict %s/%s, want filtered_before_tcp/%s saying %q\n%s", delta, r.Verdict.Kind, r.Verdict.Confidence, tc.conf, tc.note, strings.Join(r.Verdict.Evidence, "\n"))
 		}
 		if d, ok := r.Nstat.Deltas["TcpExtListenDrops"]; !ok || d != 0 {
 			t.Errorf("%q: ListenDrops delta %d (present %v), want 0", delta, d, ok)

@@ -37,19 +37,13 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 		for k, v := range snaps[0].Counters {
 			h.Deltas[k] = int64(v)
 		}
+		h.SingleSnapshot = true
 	case 2:
-		h.Deltas = map[string]int64{}
-		for k := range snaps[1].Counters {
-			d, ok := analyze.Delta(snaps[0].Counters, snaps[1].Counters, k)
-			if !ok {
-				continue
-			}
-			if d < 0 {
-				return nil, withCode(exitInput, fmt.Errorf("--nstat: %s went down from %s to %s (%d): are the snapshots in order (before, after) and from the same host?",
-					k, opts.Nstat[0], opts.Nstat[1], d))
-			}
-			h.Deltas[k] = d
+		deltas, err := analyze.SnapshotDeltas(snaps[0].Counters, snaps[1].Counters)
+		if err != nil {
+			return nil, withCode(exitInput, fmt.Errorf("--nstat %s %s: %w", opts.Nstat[0], opts.Nstat[1], err))
 		}
+		h.Deltas = deltas
 	}
 	if opts.Sysctl != "" {
 		s, err := readWith(opts, opts.Sysctl, analyze.ParseSysctl)

@@ -1,0 +1,141 @@
+package analyze
+
+import "fmt"
+
+// aqPredicted is what TcpExtListenOverflows would count on l if its
+// accept queue were what dropped its SYNs and ignored its handshake
+// segments: one per dropped SYN packet and per ignored segment, the ACKs
+// an abort reset answered among them (kernel-evidence.md, "Accounting").
+func aqPredicted(l *Listener) int {
+	n := overflowIgnored(l)
+	if l.Outcomes[UnansweredSYN] > 0 || l.Outcomes[Incomplete] > 0 {
+		n += l.DroppedSYNPackets
+	}
+	return n
+}
+
+// acceptQueueCause: connections completed faster than the application
+// took them; the kernel drops SYNs, ignores or resets handshake ACKs.
+func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
+	sg, o := &l.Signs, &l.Outcomes
+	var signs []Sign
+	affected, mode := 0, ""
+	unanswered := o[UnansweredSYN]
+	explainsUnanswered := false
+	if n := o[ACKIgnored]; n > 0 {
+		signs = append(signs, forSign(Strong, FromPackets, "%d handshakes completed on the client's side but the server ignored them: %d client segments (handshake ACKs and data) were not taken, and the server kept retransmitting its SYN-ACK (%d retransmissions) as if the ACK had never arrived.",
+			n, overflowIgnored(l), l.SYNACKRetransmits))
+		affected, mode = affected+n, "ack_ignored"
+	}
+	if n := o[ResetAfterACK]; n > 0 {
+		signs = append(signs, forSign(Strong, FromPackets, "The server answered %d handshake ACKs with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
+		affected, mode = affected+n, "ack_reset"
+	}
+	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
+	if unanswered > 0 && !syncookieQueue {
+		if sg.AcceptAtFirstDrop > 0 {
+			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
+				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
+		} else {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
+				unanswered, l.DroppedSYNPackets))
+		}
+		affected += unanswered
+		explainsUnanswered = true
+		if mode == "" {
+			mode = "syn_dropped"
+		}
+	}
+	if l.CompletedSilent > 0 && affected > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d completed connections never got a byte from the server: queued, accepted and idle, or (with syncookies) dropped after the cookie was checked look the same on the wire.", l.CompletedSilent))
+	}
+
+	c := &ev.counters
+	if lo, ok := c.get("TcpExtListenOverflows"); ok {
+		predicted := aqPredicted(l)
+		switch {
+		case lo > 0 && predicted > 0 && int(lo)+coverageSlack(ev.aqPredicted) >= ev.aqPredicted:
+			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows)", lo)
+			if ev.listeners == 1 && int(lo) == predicted {
+				s.Says += fmt.Sprintf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
+			} else {
+				s.Says += fmt.Sprintf("; the capture shows %d on this port.", predicted)
+			}
+			signs = append(signs, s)
+		case lo > 0 && predicted > 0:
+			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
+		case lo > 0 && ev.listeners == 1 && int(lo) > coverageSlack(0):
+			// Nothing on the wire says so, but the counters do: cookie
+			// ACKs dropped at a full accept queue look accepted and
+			// idle, and a short capture may see none of the drops.
+			cookies, _ := c.get("TcpExtSyncookiesRecv")
+			s := forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows) that the packets do not show", lo)
+			if cookies > 0 {
+				s.Says += fmt.Sprintf(" (%d syncookie ACKs were checked, TcpExtSyncookiesRecv: a valid cookie ACK that meets a full accept queue is dropped and looks accepted and idle on the wire)", cookies)
+			}
+			s.Says += ": this is the only listener in the capture, so the queue was most likely its."
+			signs = append(signs, s)
+			mode = "counters_only"
+			affected = max(affected, l.CompletedSilent)
+		case lo == 0 && affected > 0 && c.genDecisive(Gen2) > 0:
+			signs = append(signs, againstSign(c.genDecisive(Gen2), FromCounters, "TcpExtListenOverflows did not move: the accept queue never overflowed%s.", genCaveat(c, Gen2)))
+		}
+	}
+	if q, sampled := ev.host.queueFor(l.Server); sampled {
+		switch {
+		case q.Full > 0:
+			signs = append(signs, forSign(Decisive, FromQueues, "Sampled on the host: the accept queue held %d connections against a limit of %d (full in %d of %d samples).",
+				q.MaxAcceptQueue, q.AcceptLimit, q.Full, q.Samples))
+		case affected > 0:
+			signs = append(signs, againstSign(Weak, FromQueues, "Sampled on the host, the accept queue was never seen full (at most %d of %d, %d samples).", q.MaxAcceptQueue, q.AcceptLimit, q.Samples))
+		}
+	}
+	if len(signs) == 0 || !hasFor(signs) {
+		return nil
+	}
+	if k := sg.AcceptAtFirstDrop; k > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "About %d connections were waiting for accept() when drops began; Linux holds backlog+1, so the effective backlog looks like %d.", k, k-1))
+		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
+			if k-1 < max {
+				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", max))
+			} else if k-1 == max {
+				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d: the kernel clamped the application's backlog to it.", max))
+			}
+		}
+	}
+	port := l.Server.Port()
+	remedy := []string{
+		"Find why the application is not calling accept() fast enough: too few workers or threads, a blocked event loop, a slow dependency.",
+		fmt.Sprintf("Raise the listen backlog: the application's listen(fd, N) and net.core.somaxconn%s; the queue holds min(backlog, somaxconn)+1, and somaxconn is read at listen(), so the service must listen again.", sysctlNow(ev.host, "net.core.somaxconn")),
+		fmt.Sprintf("Watch it: ss -lnt 'sport = :%d' shows the queue length (Recv-Q) against its limit (Send-Q).", port),
+	}
+	if o[ResetAfterACK] > 0 {
+		remedy = append(remedy, "Set net.ipv4.tcp_abort_on_overflow=0 so that an overflow makes clients retry instead of failing at once.")
+	}
+	return []hypothesis{{Finding: Finding{
+		Kind: KindAcceptQueue, Mode: mode, Affected: affected, Signs: signs, Remedy: remedy,
+		Summary: fmt.Sprintf("The accept queue of %s overflowed: connections finished their handshake faster than the application took them with accept(), and the kernel dropped the rest.", l.Server),
+	}, explainsUnanswered: explainsUnanswered}}
+}
+
+func hasFor(signs []Sign) bool {
+	for _, s := range signs {
+		if !s.Against {
+			return true
+		}
+	}
+	return false
+}
+
+// genCaveat says why a counter fact is not decisive while the kernel
+// generation is unknown.
+func genCaveat(c *counterView, g Generation) string {
+	if c.gen != GenUnknown {
+		return ""
+	}
+	switch g {
+	case Gen2:
+		return " (on RHEL 5/6 kernels, 2.6.x, SYNs dropped at a full accept queue are not counted; the kernel version is unknown: give --sysctl with kernel.osrelease)"
+	}
+	return " (the kernel version is unknown: give --sysctl with kernel.osrelease)"
+}

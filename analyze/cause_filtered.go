@@ -1,0 +1,43 @@
+package analyze
+
+import "fmt"
+
+// filteredCause: SYNs reached the host and TCP never saw them: a firewall
+// drop, a full conntrack table, reverse-path filtering.
+func filteredCause(l *Listener, ev *evidence) []hypothesis {
+	sg := &l.Signs
+	unanswered := l.Outcomes[UnansweredSYN]
+	if unanswered == 0 {
+		return nil
+	}
+	signs := []Sign{forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) reached this host and got no answer.", unanswered, l.DroppedSYNPackets)}
+	switch {
+	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1 && l.Outcomes[Established] > 0:
+		signs = append(signs, forSign(Strong, FromPackets, "All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source.",
+			sg.TopUnansweredSource, sg.TopUnansweredAttempts))
+	case sg.NeverAnsweredSources > 0 && sg.NeverAnsweredSources == sg.UnansweredSources && l.Outcomes[Established] > 0:
+		signs = append(signs, forSign(Strong, FromPackets, "%d of the %d source addresses with unanswered SYNs never got any answer (most from %s, %d attempts) while the listener answered others: a rule matching those sources.",
+			sg.NeverAnsweredSources, sg.UnansweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts))
+	}
+	c := &ev.counters
+	drops, okDrops := c.get("TcpExtListenDrops")
+	switch {
+	case okDrops && drops == 0:
+		if st := c.genDecisive(Gen2); st > 0 {
+			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): the kernel's TCP never saw these SYNs%s.", genCaveat(c, Gen2)))
+		}
+	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
+		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drops (TcpExtListenDrops), as many as the %d unanswered SYN packets on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
+	case okDrops:
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drops (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
+	}
+	if sg.Vantage == VantageClient {
+		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the SYNs may have been lost before they reached the server."))
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Affected: unanswered, Signs: signs,
+		Summary: fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server),
+		Remedy: []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",
+			"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
+			"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}},
+		explainsUnanswered: true}}
+}

@@ -1,0 +1,148 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+)
+
+// minHealthyAttempts is how many finished attempts "healthy" needs at all;
+// minSureHealthy how many it needs to be sure without kernel counters.
+const (
+	minHealthyAttempts = 5
+	minSureHealthy     = 20
+)
+
+// dropCounters are the counters that move when a listener drops an
+// attempt, each with the most the whole capture can account for; a
+// healthy verdict may not stand while one of them rose past that.
+var dropCounters = []struct {
+	name    string
+	inSight func(ev *evidence) int
+}{
+	{"TcpExtListenOverflows", func(ev *evidence) int { return ev.synDropsSeen + ev.ignoredSeen }},
+	{"TcpExtListenDrops", func(ev *evidence) int { return ev.synDropsSeen + ev.ignoredSeen }},
+	{"TcpExtTCPReqQFullDrop", func(ev *evidence) int { return ev.synDropsSeen }},
+	{"TcpExtTCPReqQFullDoCookies", func(ev *evidence) int { return ev.cookiesSeen + ev.synDropsSeen }},
+	{"TcpExtSyncookiesSent", func(ev *evidence) int { return ev.cookiesSeen }},
+	{"TcpExtPAWSPassive", func(ev *evidence) int { return ev.pawsSeen }},
+}
+
+// closingFindings decides what the surviving causes leave open: a tie
+// between causes that explain the same unanswered SYNs, failures nothing
+// explains, or, with no failure, healthy or not enough data.
+func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis, ruledOut []Finding) []Finding {
+	o := &l.Outcomes
+	port := l.Server.Port()
+	if t := tie(l, tied); t != nil {
+		return []Finding{*t}
+	}
+	if failed := o.Failed(); failed > 0 && len(fs) == 0 {
+		signs := []Sign{forSign(Weak, FromPackets, "%d attempts failed: %s.", failed, outcomeList(o))}
+		for _, r := range ruledOut {
+			signs = append(signs, forSign(Weak, FromPackets, "%s", r.Summary))
+		}
+		if l.Signs.Vantage != VantageServer {
+			signs = append(signs, forSign(Weak, FromPackets, "A capture taken on the server itself shows the most."))
+		}
+		f := weigh(Finding{Kind: KindInconclusive, Affected: failed, Signs: signs,
+			Summary: fmt.Sprintf("Connection attempts to %s failed, but the evidence does not show a known cause.", l.Server)}, l, ev)
+		f.Confidence = Low
+		return []Finding{f}
+	}
+	if len(fs) > 0 {
+		return nil
+	}
+	finished := o[Established] + o.Failed()
+	var signs []Sign
+	signs = append(signs, forSign(Weak, FromPackets, "%d established, %d still in progress when the capture ended.", o[Established], o[Incomplete]))
+	if unexplained := unexplainedDrops(ev); unexplained != "" {
+		signs = append(signs, forSign(Weak, FromCounters, "%s", unexplained))
+		f := weigh(Finding{Kind: KindInconclusive, Signs: signs,
+			Summary: fmt.Sprintf("The capture shows no failed attempt on %s, but the kernel counted drops it does not explain: they happened on another port, or outside what the capture saw.", l.Server),
+			Remedy: []string{
+				fmt.Sprintf("Look at every listener's queue during the incident: ss -lnt (Recv-Q above Send-Q is a full accept queue); here ss -lnt 'sport = :%d'.", port),
+				"Capture longer, on all the listening ports (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), with nstat -az before and after.",
+			}}, l, ev)
+		f.Confidence = Low
+		return []Finding{f}
+	}
+	if finished < minHealthyAttempts {
+		f := weigh(Finding{Kind: KindNotEnoughData, Signs: signs,
+			Summary: fmt.Sprintf("Not enough data on %s: only %d connection attempts finished in the capture (%d needed to call it healthy); none failed.", l.Server, finished, minHealthyAttempts),
+			Remedy:  []string{"Capture longer, during the incident, with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}}, l, ev)
+		f.Confidence = Low
+		return []Finding{f}
+	}
+	st := Strong
+	switch c := &ev.counters; {
+	case c.usable() && ev.aqPredicted+ev.synDropsSeen+ev.cookiesSeen == 0:
+		signs = append(signs, forSign(Decisive, FromCounters, "No drop counter moved (TcpExtListenOverflows, TcpExtListenDrops, TcpExtTCPReqQFullDrop)."))
+	case c.usable():
+		signs = append(signs, forSign(Decisive, FromCounters, "The drop counters rose no more than the drops the capture shows on other listeners."))
+	case finished >= minSureHealthy:
+		st = Decisive
+	}
+	signs[0].Strength = st
+	f := weigh(Finding{Kind: KindHealthy, Signs: signs,
+		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])}, l, ev)
+	return []Finding{f}
+}
+
+// unexplainedDrops names the drop counters that rose past what the whole
+// capture (every listener in it) can account for, or "" when none did
+// (or the counters may not be used).
+func unexplainedDrops(ev *evidence) string {
+	var moved []string
+	for _, c := range dropCounters {
+		n, ok := ev.counters.get(c.name)
+		if !ok {
+			continue
+		}
+		seen := c.inSight(ev)
+		if int(n) > seen+coverageSlack(seen) {
+			moved = append(moved, fmt.Sprintf("%s %d (the capture shows at most %d)", c.name, n, seen))
+		}
+	}
+	if len(moved) == 0 {
+		return ""
+	}
+	return "The kernel counted " + strings.Join(moved, ", ") + "."
+}
+
+// tie is an inconclusive verdict when the best causes of the unanswered
+// SYNs are equally unsure: what was seen, what ties, and what decides it.
+func tie(l *Listener, tied []hypothesis) *Finding {
+	best := Confidence("")
+	for _, h := range tied {
+		if best == "" || h.Confidence.rank() > best.rank() {
+			best = h.Confidence
+		}
+	}
+	if best != Low {
+		return nil
+	}
+	var names []string
+	var signs []Sign
+	for _, h := range tied {
+		if h.Confidence == best {
+			names = append(names, kindPhrase[h.Kind])
+		}
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	port := l.Server.Port()
+	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) got no answer at %s. From packets alone %s look the same.",
+		l.Outcomes[UnansweredSYN], l.DroppedSYNPackets, l.Server, strings.Join(names, ", ")))
+	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
+	f := Finding{Kind: KindInconclusive, Confidence: Low, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
+		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
+		Remedy: []string{
+			fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
+			"Take nstat -az before and after a new capture and pass both with --nstat.",
+		}}
+	for _, s := range signs {
+		f.Evidence = append(f.Evidence, s.Says)
+	}
+	return &f
+}

@@ -1,0 +1,41 @@
+package analyze
+
+import "fmt"
+
+// pathLossCause: SYNs or SYN-ACKs lost between client and server.
+func pathLossCause(l *Listener, ev *evidence) []hypothesis {
+	sg := &l.Signs
+	unanswered := l.Outcomes[UnansweredSYN]
+	var out []hypothesis
+	c := &ev.counters
+	if sg.Vantage == VantageClient && sg.RetransmittedThenAnswered > 0 {
+		signs := []Sign{forSign(Strong, FromPackets, "Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
+			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, FormatDuration(sg.SYNGapP50))}
+		drops, okDrops := c.get("TcpExtListenDrops")
+		full, _ := c.get("TcpExtTCPReqQFullDrop")
+		lo, _ := c.get("TcpExtListenOverflows")
+		switch {
+		case okDrops && drops == 0:
+			signs = append(signs, forSign(Decisive, FromCounters, "The server's listen counters did not move (TcpExtListenDrops 0): it did not drop them itself."))
+		case okDrops && (full > 0 || lo > 0):
+			signs = append(signs, againstSign(Decisive, FromCounters, "the server's kernel counted its own drops (TcpExtListenOverflows %d, TcpExtTCPReqQFullDrop %d): the SYNs reached it and were dropped there.", lo, full))
+		case okDrops:
+			signs = append(signs, againstSign(Strong, FromCounters, "the server's kernel counted %d listen drops (TcpExtListenDrops).", drops))
+		}
+		if unanswered > 0 {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts never got an answer.", unanswered))
+		}
+		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.RetransmittedThenAnswered + unanswered, Signs: signs,
+			Summary: fmt.Sprintf("Packets to or from %s were lost on the network path: clients had to retransmit their SYNs; the server itself was fine.", l.Server),
+			Remedy: []string{"Look for loss on the path: interface errors and drops (ip -s link), overloaded links, a firewall or load balancer dropping under load.",
+				"A capture on the server at the same time shows whether the lost SYNs arrived there."}},
+			explainsUnanswered: unanswered > 0})
+	}
+	if sg.Vantage != VantageClient && sg.SYNsAfterSYNACK > 0 {
+		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.SYNsAfterSYNACK,
+			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYNs arrived after the server had answered them with a SYN-ACK.", sg.SYNsAfterSYNACK)},
+			Summary: fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", l.Server),
+			Remedy:  []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}}})
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package analyze
+
+import "fmt"
+
+// syncookieCause: the SYN queue was full and the kernel answered with
+// syncookies (or was told to always do so, tcp_syncookies=2).
+func syncookieCause(l *Listener, ev *evidence) []hypothesis {
+	sg := &l.Signs
+	if sg.CookieAttempts == 0 {
+		return nil
+	}
+	var signs []Sign
+	strength := Weak
+	switch {
+	case sg.CookiesByTSLag+sg.CookiesByStripped > 0 && sg.CookieAttempts >= 3:
+		strength = Decisive
+	case sg.CookieAttempts >= 3:
+		strength = Strong
+	}
+	signs = append(signs, forSign(strength, FromPackets, "%d SYN-ACKs were syncookies, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
+		sg.SyncookieSYNACKs, sg.CookiesByTSLag, sg.CookiesByStripped, sg.CookiesByNoRetrans))
+	if sg.HalfOpenAtFirstCookie > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d half-open handshakes were waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie-1))
+	}
+	if sg.CookiesCompleted > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d clients completed their handshake through a cookie.", sg.CookiesCompleted))
+	}
+	c := &ev.counters
+	sent, okSent := c.get("TcpExtSyncookiesSent")
+	do, okDo := c.get("TcpExtTCPReqQFullDoCookies")
+	switch {
+	case okSent && sent > 0:
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d syncookies sent (TcpExtSyncookiesSent).", sent))
+	case okSent && okDo && do > 0:
+		signs = append(signs, forSign(Strong, FromCounters, "The kernel decided %d SYNs for a cookie (TcpExtTCPReqQFullDoCookies) but sent none: those SYNs then met a full accept queue.", do))
+	case okSent && (!okDo || do == 0):
+		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted no syncookies sent (TcpExtSyncookiesSent 0): these SYN-ACKs were ordinary ones the clients did not answer."))
+	}
+	mode, summary := "", fmt.Sprintf("The SYN queue of %s overflowed; the kernel kept answering with syncookies, so clients that really exist can still connect.", l.Server)
+	var remedy []string
+	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= l.Attempts
+	forced := false
+	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
+		forced = true
+		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
+	} else if sg.HalfOpenAtFirstCookie == 0 && sg.MaxHalfOpen == 0 && sg.CookieAttempts == l.Attempts-l.Outcomes[Incomplete] && l.Attempts >= 3 {
+		forced = true
+		signs = append(signs, forSign(Weak, FromPackets, "Every attempt got a cookie from the first SYN on while nothing was half-open: that is tcp_syncookies=2 (forced), not a full queue."))
+	}
+	switch {
+	case forced:
+		mode = "forced_cookies"
+		summary = fmt.Sprintf("%s answers every SYN with a syncookie because net.ipv4.tcp_syncookies=2 forces it: configuration, not an overflow.", l.Server)
+		remedy = append(remedy, "Set net.ipv4.tcp_syncookies=1 unless cookies are wanted for every connection: cookies lose TCP options for clients without timestamps.")
+	case flood:
+		signs = append(signs, forSign(Strong, FromPackets, "%d source addresses sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
+		summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: real clients still connect.", l.Server)
+		remedy = append(remedy, "Keep net.ipv4.tcp_syncookies=1: it is what keeps real clients connecting during the flood.",
+			"Filter or rate-limit the flood upstream (DDoS protection, edge firewall); the sources are likely spoofed, so blocking addresses one by one does not help.")
+	default:
+		remedy = append(remedy, "Bursts larger than the listen backlog trigger syncookies: raise the application's listen backlog, net.core.somaxconn and net.ipv4.tcp_max_syn_backlog.",
+			"Syncookies lose TCP options (window scale, SACK) for clients without timestamps: worse throughput on those connections.",
+			"A SYN queue full of handshakes whose ACK was ignored is an accept-queue problem: cookies do not help, their ACKs meet the same full accept queue.")
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: sg.CookieAttempts,
+		Summary: summary, Signs: signs, Remedy: remedy}}}
+}
+
+// synQueueDropCause: the SYN queue was full with syncookies off (or the
+// 3/4 rule dropped an unproven peer's SYN), so SYNs were dropped.
+func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
+	sg, o := &l.Signs, &l.Outcomes
+	unanswered := o[UnansweredSYN]
+	affected := unanswered
+	if sg.Vantage == VantageClient {
+		affected += sg.RetransmittedThenAnswered
+	}
+	if affected == 0 || sg.CookieAttempts > 0 {
+		return nil
+	}
+	var signs []Sign
+	if unanswered > 0 && sg.HalfOpenAtFirstUnanswered > 0 && o[SYNACKUnacked] > 0 {
+		// Drops that begin with the SYN queue at its peak and nothing
+		// waiting for accept() point at the SYN queue, as drops that
+		// begin with connections waiting point at the accept queue.
+		st := Weak
+		if sg.NeverCompletedSources >= 20 || (sg.AcceptAtFirstDrop == 0 && sg.HalfOpenAtFirstUnanswered == sg.MaxHalfOpen) {
+			st = Strong
+		}
+		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).",
+			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked]))
+		if sg.NeverCompletedSources >= 20 {
+			signs = append(signs, forSign(Weak, FromPackets, "%d source addresses never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
+		}
+	}
+	mode := ""
+	c := &ev.counters
+	full, okFull := c.get("TcpExtTCPReqQFullDrop")
+	drops, okDrops := c.get("TcpExtListenDrops")
+	lo, _ := c.get("TcpExtListenOverflows")
+	switch {
+	case okFull && full > 0:
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYNs dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop).", full))
+	case okDrops && drops > lo && c.gen != Gen2 && c.gen != Gen1:
+		signs = append(signs, forSign(Strong, FromCounters, "TcpExtListenDrops (%d) exceeds TcpExtListenOverflows (%d) with no TcpExtTCPReqQFullDrop: with syncookies off, SYNs from peers never seen before are dropped once the SYN queue is 3/4 of net.ipv4.tcp_max_syn_backlog%s.", drops, lo, sysctlNow(ev.host, "net.ipv4.tcp_max_syn_backlog")))
+		mode = "three_quarters"
+	case okDrops && drops <= lo:
+		signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPReqQFullDrop did not move and every listen drop was an accept-queue overflow (ListenDrops %d, ListenOverflows %d).", drops, lo))
+	}
+	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok {
+		if v == 0 {
+			signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 0: a full SYN queue drops new SYNs."))
+		} else if mode != "three_quarters" {
+			signs = append(signs, againstSign(Strong, FromSysctls, "net.ipv4.tcp_syncookies is %d: a full SYN queue answers with cookies instead of dropping (if it was so during the capture).", v))
+		}
+	}
+	if !hasFor(signs) {
+		return nil
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(false), Affected: affected,
+		Summary: fmt.Sprintf("The SYN queue of %s was full and syncookies are off, so the kernel silently dropped new SYNs.", l.Server),
+		Signs:   signs,
+		Remedy: []string{
+			fmt.Sprintf("Turn syncookies on: net.ipv4.tcp_syncookies=1%s.", sysctlNow(ev.host, "net.ipv4.tcp_syncookies")),
+			"Raise net.ipv4.tcp_max_syn_backlog and the listen backlog.",
+			"If the half-open handshakes come from addresses that never complete one, it is a SYN flood: filter it upstream.",
+		}}, explainsUnanswered: true}}
+}
