@@ -30,11 +30,14 @@ var dropCounters = []struct {
 // closingFindings decides what the surviving causes leave open: a tie
 // between causes that explain the same unanswered SYNs, failures nothing
 // explains, or, with no failure, healthy or not enough data.
-func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis, ruledOut []Finding) []Finding {
+//
+// lead reports that the first finding returned must lead the others (a
+// tie stands above the equally unsure causes it names).
+func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis, ruledOut []Finding) (extra []Finding, lead bool) {
 	o := &l.Outcomes
 	port := l.Server.Port()
 	if t := tie(l, tied); t != nil {
-		return []Finding{*t}
+		return []Finding{*t}, true
 	}
 	if failed := o.Failed(); failed > 0 && len(fs) == 0 {
 		signs := []Sign{forSign(Weak, FromPackets, "%d attempts failed: %s.", failed, outcomeList(o))}
@@ -47,10 +50,10 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		f := weigh(Finding{Kind: KindInconclusive, Affected: failed, Signs: signs,
 			Summary: fmt.Sprintf("Connection attempts to %s failed, but the evidence does not show a known cause.", l.Server)}, l, ev)
 		f.Confidence = Low
-		return []Finding{f}
+		return []Finding{f}, false
 	}
 	if len(fs) > 0 {
-		return nil
+		return nil, false
 	}
 	finished := o[Established] + o.Failed()
 	var signs []Sign
@@ -64,14 +67,14 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 				"Capture longer, on all the listening ports (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), with nstat -az before and after.",
 			}}, l, ev)
 		f.Confidence = Low
-		return []Finding{f}
+		return []Finding{f}, false
 	}
 	if finished < minHealthyAttempts {
 		f := weigh(Finding{Kind: KindNotEnoughData, Signs: signs,
 			Summary: fmt.Sprintf("Not enough data on %s: only %d connection attempts finished in the capture (%d needed to call it healthy); none failed.", l.Server, finished, minHealthyAttempts),
 			Remedy:  []string{"Capture longer, during the incident, with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}}, l, ev)
 		f.Confidence = Low
-		return []Finding{f}
+		return []Finding{f}, false
 	}
 	st := Strong
 	switch c := &ev.counters; {
@@ -85,7 +88,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	signs[0].Strength = st
 	f := weigh(Finding{Kind: KindHealthy, Signs: signs,
 		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])}, l, ev)
-	return []Finding{f}
+	return []Finding{f}, false
 }
 
 // unexplainedDrops names the drop counters that rose past what the whole

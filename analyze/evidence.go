@@ -100,13 +100,11 @@ func generationOf(h *Host) (Generation, string) {
 		}
 	}
 	if h != nil && h.Deltas != nil {
-		// TCPMigrateReq* came with 5.14 (tcp_migrate_req);
-		// PAWSPassive went with tcp_tw_recycle in 4.12.
+		// TCPMigrateReq* came with 5.14 (tcp_migrate_req). PAWSPassive
+		// (gone with tcp_tw_recycle in 4.12) would say "before 4.12",
+		// which does not tell RHEL 6 from RHEL 7, the split that matters.
 		if _, ok := h.Deltas["TcpExtTCPMigrateReqSuccess"]; ok {
 			return Gen3, "a kernel of 5.14 or later (it has TcpExtTCPMigrateReqSuccess)"
-		}
-		if _, ok := h.Deltas["TcpExtPAWSPassive"]; ok {
-			return Gen2, "a kernel before 4.12 (it has TcpExtPAWSPassive)"
 		}
 	}
 	return GenUnknown, ""

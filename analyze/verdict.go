@@ -247,10 +247,7 @@ func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
 			}
 		}
 	}
-	fs = append(fs, closingFindings(l, ev, fs, tied, out)...)
-	for i := range fs {
-		fs[i] = withInputNotes(fs[i], ev)
-	}
+	extra, lead := closingFindings(l, ev, fs, tied, out)
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		if stronger(a, b) {
 			return -1
@@ -260,6 +257,14 @@ func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
 		}
 		return 0
 	})
+	if lead {
+		fs = append(extra, fs...)
+	} else {
+		fs = append(fs, extra...)
+	}
+	for i := range fs {
+		fs[i] = withInputNotes(fs[i], ev)
+	}
 	if out == nil {
 		out = []Finding{}
 	}

@@ -32,7 +32,10 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 		// the ones synq reasons with, absent means zero.
 		h.Deltas = map[string]int64{}
 		for _, k := range analyze.ReconciledCounters() {
-			h.Deltas[k] = 0
+			// PAWSPassive absent is a kernel without it (4.12+), not 0.
+			if k != "TcpExtPAWSPassive" {
+				h.Deltas[k] = 0
+			}
 		}
 		for k, v := range snaps[0].Counters {
 			h.Deltas[k] = int64(v)

@@ -1,0 +1,303 @@
+package analyze
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestDiagnose: signs and evidence in, diagnosis out. Each case is an
+// incident synq once got wrong or a rule of the evidence model
+// (shared/docs/kernel-evidence.md); the real-capture goldens check the
+// same model end to end.
+func TestDiagnose(t *testing.T) {
+	server := netip.MustParseAddrPort("10.0.0.2:8080")
+	modern := map[string]string{"kernel.osrelease": "6.18.0"}
+	// zero returns the reconciled counters all at 0 plus the given ones.
+	zero := func(kv ...any) map[string]int64 {
+		d := map[string]int64{}
+		for _, k := range ReconciledCounters() {
+			if k != "TcpExtPAWSPassive" { // a 6.x kernel has none
+				d[k] = 0
+			}
+		}
+		for i := 0; i < len(kv); i += 2 {
+			d[kv[i].(string)] = int64(kv[i+1].(int))
+		}
+		return d
+	}
+	// idleOverflow: listen(2), never accepted, idle clients: 3 completed
+	// and silent, 7 unanswered with 42 SYN packets.
+	idleOverflow := func() Listener {
+		l := Listener{Server: server, Attempts: 10, DroppedSYNPackets: 42, CompletedSilent: 3}
+		l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 3, 7
+		l.Signs.AcceptAtFirstDrop = 3
+		return l
+	}
+	lateCapture := func() Listener {
+		l := Listener{Server: server, Attempts: 5, DroppedSYNPackets: 30}
+		l.Outcomes[UnansweredSYN] = 5
+		return l
+	}
+	healthyN := func(n int) Listener {
+		l := Listener{Server: server, Attempts: n, ServerTook: n}
+		l.Outcomes[Established] = n
+		return l
+	}
+	refused := func() Listener {
+		l := Listener{Server: server, Attempts: 6, ServerTook: 3, ServerRSTs: 3}
+		l.Outcomes[Established], l.Outcomes[Rejected] = 3, 3
+		return l
+	}
+	clientSideSYNQueue := func() Listener {
+		l := Listener{Server: server, Attempts: 8, ServerTook: 8, DroppedSYNPackets: 10}
+		l.Outcomes[Established] = 8
+		l.Signs.Vantage = VantageClient
+		l.Signs.RetransmittedThenAnswered = 5
+		return l
+	}
+	firewallDrop := func() Listener {
+		l := Listener{Server: server, Attempts: 6, ServerTook: 3, DroppedSYNPackets: 18}
+		l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 3, 3
+		l.Signs.UnansweredSources, l.Signs.NeverAnsweredSources = 1, 1
+		l.Signs.TopUnansweredSource, l.Signs.TopUnansweredAttempts = netip.MustParseAddr("10.0.0.3"), 3
+		return l
+	}
+	ackIgnored := func() Listener {
+		l := Listener{Server: server, Attempts: 5, ServerTook: 3, IgnoredACKSegments: 18, SYNACKRetransmits: 4}
+		l.Outcomes[Established], l.Outcomes[ACKIgnored] = 3, 2
+		l.Signs.AcceptAtFirstDrop = 3
+		return l
+	}
+	cookies := func() Listener {
+		l := Listener{Server: server, Attempts: 10, ServerTook: 10}
+		l.Outcomes[Established] = 10
+		l.Signs.CookieAttempts, l.Signs.SyncookieSYNACKs, l.Signs.CookiesByTSLag, l.Signs.CookiesCompleted = 10, 10, 10, 10
+		return l
+	}
+
+	tests := []struct {
+		name      string
+		l         Listener
+		host      *Host
+		kind      Kind
+		conf      Confidence
+		mode      string
+		ruledOut  []Kind
+		evidence  string // a phrase the verdict's evidence must contain
+		notKind   Kind   // a kind that must not be among the findings
+		notHealth bool
+	}{
+		{name: "idle accept-queue overflow, counters", l: idleOverflow(),
+			host: &Host{Deltas: zero("TcpExtListenOverflows", 42, "TcpExtListenDrops", 42, "TcpPassiveOpens", 3), Sysctls: modern},
+			kind: KindAcceptQueue, conf: High, mode: "syn_dropped", ruledOut: []Kind{KindFiltered}, evidence: "exactly the 42"},
+		{name: "idle accept-queue overflow, packets alone", l: idleOverflow(),
+			kind: KindAcceptQueue, conf: Medium, evidence: "nstat"},
+		{name: "capture started after the queue filled, packets alone", l: lateCapture(),
+			kind: KindInconclusive, conf: Low, evidence: "ss -lnt"},
+		{name: "capture started after the queue filled, counters", l: lateCapture(),
+			host: &Host{Deltas: zero("TcpExtListenOverflows", 30, "TcpExtListenDrops", 30), Sysctls: modern},
+			kind: KindAcceptQueue, conf: High, ruledOut: []Kind{KindFiltered}},
+		{name: "short capture, overflow only in the counters", l: func() Listener {
+			l := Listener{Server: server, Attempts: 2, ServerTook: 0, CompletedSilent: 2}
+			l.Outcomes[Established] = 2
+			return l
+		}(),
+			host: &Host{Deltas: zero("TcpExtListenOverflows", 9, "TcpExtListenDrops", 9, "TcpExtSyncookiesRecv", 9), Sysctls: modern},
+			kind: KindAcceptQueue, conf: Medium, mode: "counters_only", evidence: "TcpExtSyncookiesRecv", notHealth: true},
+		{name: "cut-off capture: one attempt in progress", l: func() Listener {
+			l := Listener{Server: server, Attempts: 1}
+			l.Outcomes[Incomplete] = 1
+			return l
+		}(), kind: KindNotEnoughData, conf: Low},
+		{name: "healthy: few attempts, packets alone", l: healthyN(8), kind: KindHealthy, conf: Medium},
+		{name: "healthy: many attempts, packets alone", l: healthyN(30), kind: KindHealthy, conf: High},
+		{name: "healthy: few attempts, counters at 0", l: healthyN(8),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 8)}, kind: KindHealthy, conf: High},
+		{name: "healthy packets against a moving drop counter", l: healthyN(30),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 30, "TcpExtListenOverflows", 12, "TcpExtListenDrops", 12)},
+			kind: KindAcceptQueue, conf: Medium, mode: "counters_only", notHealth: true},
+		{name: "firewall reject with tcp reset", l: refused(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 0)},
+			kind: KindFirewallReject, conf: High, ruledOut: []Kind{KindNoListener}},
+		{name: "no listener: TCP sent the resets", l: refused(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 3)},
+			kind: KindNoListener, conf: High, ruledOut: []Kind{KindFirewallReject}},
+		{name: "refused, packets alone: REJECT and no listener look alike", l: refused(),
+			kind: KindNoListener, conf: Medium},
+		{name: "SYN queue without cookies seen from the client", l: clientSideSYNQueue(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 8, "TcpExtTCPReqQFullDrop", 10, "TcpExtListenDrops", 10)},
+			kind: KindSYNQueue, conf: High, ruledOut: []Kind{KindNetworkLoss}},
+		{name: "loss on the path seen from the client", l: clientSideSYNQueue(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 8)},
+			kind: KindNetworkLoss, conf: High, notKind: KindSYNQueue},
+		{name: "counters from another namespace are not used", l: firewallDrop(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 0, "TcpExtListenDrops", 0), Sysctls: modern},
+			kind: KindFiltered, conf: Medium, evidence: "do not cover this capture"},
+		{name: "firewall drop, kernel known", l: firewallDrop(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
+			kind: KindFiltered, conf: High, ruledOut: []Kind{KindAcceptQueue}},
+		{name: "firewall drop, kernel unknown: RHEL 6 would not count SYN drops", l: firewallDrop(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3)},
+			kind: KindFiltered, conf: Medium, evidence: "RHEL 5/6"},
+		{name: "ACKs ignored, counters say no overflow", l: ackIgnored(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
+			kind: KindInconclusive, conf: Low, ruledOut: []Kind{KindAcceptQueue}},
+		{name: "ACKs ignored, counters agree", l: ackIgnored(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18)},
+			kind: KindAcceptQueue, conf: High, mode: "ack_ignored"},
+		{name: "PAWS pattern, counter says no", l: func() Listener {
+			l := Listener{Server: server, Attempts: 10, ServerTook: 6, DroppedSYNPackets: 4}
+			l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 6, 4
+			l.Signs.PAWS = pawsEvidence{Rejected: 4, Sources: 1, Answered: 6, MaxClocks: 2, WorstIP: netip.MustParseAddr("10.0.0.9")}
+			return l
+		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 6, "TcpExtListenDrops", 4, "TcpExtPAWSPassive", 0), Sysctls: modern},
+			notKind: KindPAWS, ruledOut: []Kind{KindPAWS, KindFiltered}, kind: KindSYNQueue, conf: Medium, mode: "three_quarters"},
+		{name: "syncookies", l: cookies(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtTCPReqQFullDoCookies", 10, "TcpExtSyncookiesRecv", 10)},
+			kind: KindSYNQueue, conf: High},
+		{name: "forced syncookies", l: cookies(),
+			host: &Host{Sysctls: map[string]string{"net.ipv4.tcp_syncookies": "2"}},
+			kind: KindSYNQueue, mode: "forced_cookies", conf: High},
+		{name: "cookies the counters deny", l: cookies(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 10)},
+			kind: KindHealthy, conf: High, ruledOut: []Kind{KindSYNQueue}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Result{Listeners: []Listener{tt.l}, Attempts: tt.l.Attempts}
+			Diagnose(&r, tt.host)
+			v := r.Verdict
+			all := strings.Join(v.Evidence, "\n")
+			if v.Kind != tt.kind || v.Confidence != tt.conf {
+				t.Fatalf("verdict %s/%s, want %s/%s\n%s\n%s", v.Kind, v.Confidence, tt.kind, tt.conf, v.Summary, all)
+			}
+			if tt.mode != "" && v.Mode != tt.mode {
+				t.Errorf("mode %q, want %q", v.Mode, tt.mode)
+			}
+			if tt.evidence != "" && !strings.Contains(all, tt.evidence) {
+				t.Errorf("evidence does not say %q:\n%s", tt.evidence, all)
+			}
+			d := r.Listeners[0].Diagnosis
+			for _, k := range tt.ruledOut {
+				found := false
+				for _, f := range d.RuledOut {
+					found = found || f.Kind == k
+				}
+				if !found {
+					t.Errorf("%s not ruled out; ruled out: %v", k, kinds(d.RuledOut))
+				}
+			}
+			for _, f := range d.Findings {
+				if (tt.notKind != "" && f.Kind == tt.notKind) || (tt.notHealth && f.Kind == KindHealthy) {
+					t.Errorf("finding %s/%s should not be there", f.Kind, f.Confidence)
+				}
+				if f.Confidence == "" {
+					t.Errorf("finding %s without a confidence", f.Kind)
+				}
+				for i, s := range f.Signs {
+					if i >= len(f.Evidence) || f.Evidence[i] != s.Says {
+						t.Errorf("%s: evidence line %d does not match sign %q", f.Kind, i, s.Says)
+					}
+				}
+			}
+		})
+	}
+}
+
+func kinds(fs []Finding) []Kind {
+	var out []Kind
+	for _, f := range fs {
+		out = append(out, f.Kind)
+	}
+	return out
+}
+
+// TestNeverHighAgainstADropCounter: whatever the packets show, no "high"
+// healthy verdict stands while a drop counter rose past what the capture
+// explains.
+func TestNeverHighAgainstADropCounter(t *testing.T) {
+	server := netip.MustParseAddrPort("10.0.0.2:80")
+	for _, ctr := range []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent"} {
+		for _, n := range []int{3, 50} {
+			l := Listener{Server: server, Attempts: n, ServerTook: n}
+			l.Outcomes[Established] = n
+			d := map[string]int64{"TcpPassiveOpens": int64(n)}
+			for _, k := range ReconciledCounters() {
+				if _, ok := d[k]; !ok {
+					d[k] = 0
+				}
+			}
+			d[ctr] = 7
+			r := Result{Listeners: []Listener{l}, Attempts: n}
+			Diagnose(&r, &Host{Deltas: d})
+			if r.Verdict.Kind == KindHealthy {
+				t.Errorf("%s +7, %d attempts: verdict healthy/%s", ctr, n, r.Verdict.Confidence)
+			}
+			if r.Verdict.Confidence == High {
+				t.Errorf("%s +7, %d attempts: %s with high confidence from counters alone", ctr, n, r.Verdict.Kind)
+			}
+		}
+	}
+}
+
+func TestConfidenceOf(t *testing.T) {
+	s := func(st Strength, against bool) Sign { return Sign{Strength: st, Against: against} }
+	tests := []struct {
+		signs []Sign
+		want  Confidence
+		out   bool
+	}{
+		{[]Sign{s(Weak, false)}, Low, false},
+		{[]Sign{s(Strong, false)}, Medium, false},
+		{[]Sign{s(Decisive, false)}, High, false},
+		{[]Sign{s(Decisive, false), s(Strong, true)}, Medium, false},
+		{[]Sign{s(Strong, false), s(Weak, true)}, Medium, false},
+		{[]Sign{s(Decisive, false), s(Decisive, true)}, Low, true},
+		{[]Sign{s(Weak, false), s(Strong, true)}, Low, false},
+	}
+	for i, tt := range tests {
+		c, out := confidenceOf(tt.signs)
+		if c != tt.want || out != tt.out {
+			t.Errorf("case %d: %s, ruled out %v; want %s, %v", i, c, out, tt.want, tt.out)
+		}
+	}
+}
+
+func TestGenerationOfRelease(t *testing.T) {
+	for rel, want := range map[string]Generation{
+		"2.6.32-754.el6.x86_64": Gen1, "3.10.0-1160.el7.x86_64": Gen2, "4.9.0": Gen2,
+		"4.10.1": Gen3, "5.15.0-91-generic": Gen3, "6.18.44-fc-v657": Gen3, "": GenUnknown, "abc": GenUnknown,
+	} {
+		if got := generationOfRelease(rel); got != want {
+			t.Errorf("%q: %d, want %d", rel, got, want)
+		}
+	}
+}
+
+func TestSnapshotDeltas(t *testing.T) {
+	// nstat -a (no -z): zero counters left out of both snapshots.
+	before := Counters{"TcpPassiveOpens": 10, "TcpInSegs": 100}
+	after := Counters{"TcpPassiveOpens": 13, "TcpInSegs": 160, "TcpExtListenOverflows": 42}
+	d, err := SnapshotDeltas(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d["TcpExtListenOverflows"] != 42 || d["TcpPassiveOpens"] != 3 {
+		t.Errorf("deltas %v: a counter absent before was 0 then", d)
+	}
+	if v, ok := d["TcpExtTCPReqQFullDrop"]; !ok || v != 0 {
+		t.Errorf("TcpExtTCPReqQFullDrop %d (present %v): zeros-omitting snapshots mean 0", v, ok)
+	}
+	if _, ok := d["TcpExtPAWSPassive"]; ok {
+		t.Error("TcpExtPAWSPassive: absent from both is a kernel without it, not 0")
+	}
+	// nstat -az: zeros present, so a counter absent from both is absent.
+	d, _ = SnapshotDeltas(Counters{"TcpPassiveOpens": 0}, Counters{"TcpPassiveOpens": 1})
+	if _, ok := d["TcpExtTCPReqQFullDrop"]; ok {
+		t.Error("with zeros printed, a counter in neither snapshot is one the kernel lacks")
+	}
+	if _, err := SnapshotDeltas(after, before); err == nil {
+		t.Error("a counter that went down must be an error")
+	}
+}
