@@ -32,6 +32,7 @@ type AnalyzeOptions struct {
 	Output      string
 	Nstat       []string
 	Sysctl      string
+	SS          []string
 	MaxAttempts int
 	CPUProfile  string
 	// Connections is the per-connection export file ("-": standard
@@ -83,9 +84,15 @@ apart and kept out of the handshake statistics.
 synq then says what is dropping the attempts (accept queue, SYN queue with or
 without syncookies, PAWS behind NAT, a firewall before TCP, no listener,
 loss on the path, TCP_DEFER_ACCEPT), with its evidence, a confidence and what
-to change. Give the server's counters with --nstat (nstat -az in the
-server's network namespace, before and after the capture) to confirm it:
-each relevant counter is reconciled with what the capture accounts for.
+to change. Each cause is weighed on all the evidence at once: packets,
+and, when given, the server's counters (--nstat: nstat -az in the server's
+network namespace, before and after the capture), its sysctls (--sysctl:
+sysctl -a, whose kernel.osrelease says how this kernel counts drops) and its
+listen queues (--ss: ss -lnt during the incident). A decisive piece of
+evidence against a cause rules it out, and the report says which; counters
+that do not cover the capture (another host, namespace or time) are shown
+and not used. Where the inputs cannot decide, the verdict is inconclusive
+and names the command that would.
 
 Per listener, "SYN drops" counts SYN packets (retransmissions included) that got
 no answer before the client's next packet, and "ACK ignored" counts client
@@ -99,6 +106,12 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   # With the kernel's counters, taken before and after the capture
   nstat -az > before.txt; tcpdump -i eth0 -w incident.pcap 'tcp port 8080'; nstat -az > after.txt
   synq analyze --nstat before.txt --nstat after.txt incident.pcap
+
+  # Everything the server can tell, for the surest verdict
+  sysctl -a > sysctl.txt; nstat -az > before.txt
+  tcpdump -i eth0 -w incident.pcap 'tcp port 8080' & for i in 1 2 3; do ss -lnt; sleep 1; done > ss.txt
+  nstat -az > after.txt
+  synq analyze --nstat before.txt --nstat after.txt --sysctl sysctl.txt --ss ss.txt incident.pcap
 
   # Only the listener on port 443, as JSON for another tool
   synq analyze --port 443 --format json -o report.json incident.pcap.gz
@@ -153,7 +166,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server (nstat, nstat -a, nstat -j, netstat -s or /proc/net/netstat+snmp): twice, before and after the capture, or once from plain nstat (changes)")
-	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it)")
+	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it; kernel.osrelease tells synq how this kernel counts drops)")
+	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")

@@ -409,3 +409,36 @@ func TestNstatPlainDeltaLeavesOutZeros(t *testing.T) {
 		}
 	}
 }
+
+// TestSSFlag: a LISTEN row with Recv-Q above Send-Q during the incident
+// is decisive for that socket's accept queue, even without counters.
+func TestSSFlag(t *testing.T) {
+	capPath := scenarioCapture(t, "accept-overflow-syn-drops")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, ss, conf string
+		code           int
+	}{
+		{"full", "State Recv-Q Send-Q Local Address:Port Peer Address:Port\nLISTEN 3 2 10.88.0.2:8080 0.0.0.0:*\n", "high", exitOK},
+		{"another port full", "LISTEN 3 2 10.88.0.2:9090 0.0.0.0:*\n", "medium", exitOK},
+		{"not ss output", "hello\n", "", exitInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".txt")
+			must(t, os.WriteFile(p, []byte(tc.ss), 0o644))
+			ios, out, errOut := testStreams(nil)
+			code := run([]string{"analyze", "--format", "json", "--ss", p, capPath}, ios)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, errOut)
+			}
+			if code != exitOK {
+				return
+			}
+			var r reportJSON
+			must(t, json.Unmarshal(out.Bytes(), &r))
+			if r.Verdict.Kind != "accept_queue_overflow" || r.Verdict.Confidence != tc.conf {
+				t.Errorf("verdict %s/%s, want accept_queue_overflow/%s\n%s", r.Verdict.Kind, r.Verdict.Confidence, tc.conf, strings.Join(r.Verdict.Evidence, "\n"))
+			}
+		})
+	}
+}

@@ -45,7 +45,9 @@ func applyBundle(in *report.Input, h *analyze.Host, b *bundle.Bundle) {
 	if h.Sysctls == nil {
 		h.Sysctls = b.Sysctls
 	}
-	h.Queues = host.Peaks(b.Queues)
+	if h.Queues == nil {
+		h.Queues = host.Peaks(b.Queues)
+	}
 	in.Host = h
 	in.Live = &report.LiveEvidence{Interface: b.Manifest.Interface, Queues: b.Queues, Counters: b.Counters, Ring: b.Manifest.Ring}
 	if w := report.RingWarning(b.Manifest.Ring); w != "" {

@@ -5,9 +5,10 @@ import (
 	"io"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/host"
 )
 
-// readHost reads --nstat and --sysctl into the host evidence inference
+// readHost reads --nstat, --sysctl and --ss into the host evidence inference
 // uses. Missing files are input errors (exit 3); malformed ones too.
 func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 	h := &analyze.Host{}
@@ -54,6 +55,17 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 			return nil, withCode(exitInput, fmt.Errorf("--sysctl %s: %w", opts.Sysctl, err))
 		}
 		h.Sysctls = s
+	}
+	var samples []host.QueueSample
+	for _, name := range opts.SS {
+		s, err := readWith(opts, name, host.ParseSS)
+		if err != nil {
+			return nil, withCode(exitInput, fmt.Errorf("--ss %s: %w", name, err))
+		}
+		samples = append(samples, s...)
+	}
+	if len(samples) > 0 {
+		h.Queues = host.Peaks(samples)
 	}
 	return h, nil
 }

@@ -1,0 +1,65 @@
+package host
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseSS(t *testing.T) {
+	in := `# t=1764640000.5
+State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
+LISTEN 0      4096         0.0.0.0:8080       0.0.0.0:*
+LISTEN 3      2          10.88.0.2:8081       0.0.0.0:*
+	 skmem:(r0,rb131072,t0,tb16384,f0,w0,o0,bl0,d0)
+LISTEN 0      511             [::]:443           [::]:*
+ESTAB  0      0          10.88.0.2:8080     10.88.0.1:40000
+# t=1764640001
+LISTEN 0      2       10.88.0.2%eth0:8081       0.0.0.0:*
+LISTEN 0      128                *:22              *:*
+`
+	got, err := ParseSS(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []QueueSample{
+		{Time: 1764640000500000000, Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 0, AcceptLimit: 4096},
+		{Time: 1764640000500000000, Listener: netip.MustParseAddrPort("10.88.0.2:8081"), AcceptQueue: 3, AcceptLimit: 2},
+		{Time: 1764640000500000000, Listener: netip.MustParseAddrPort("[::]:443"), AcceptQueue: 0, AcceptLimit: 511},
+		{Time: 1764640001000000000, Listener: netip.MustParseAddrPort("10.88.0.2:8081"), AcceptQueue: 0, AcceptLimit: 2},
+		{Time: 1764640001000000000, Listener: netip.MustParseAddrPort("[::]:22"), AcceptQueue: 0, AcceptLimit: 128},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d samples, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("sample %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	p := Peaks(got)
+	for _, q := range p {
+		if q.Listener.Port() == 8081 && (q.Full != 1 || q.Samples != 2 || q.MaxAcceptQueue != 3) {
+			t.Errorf("8081 peak %+v: want full in 1 of 2 samples", q)
+		}
+	}
+	for _, bad := range []string{"", "hello\n", "Netid State\n"} {
+		if _, err := ParseSS(strings.NewReader(bad)); !errors.Is(err, ErrNotSS) {
+			t.Errorf("%q: err %v, want ErrNotSS", bad, err)
+		}
+	}
+	if _, err := ParseSS(strings.NewReader("LISTEN x 2 1.2.3.4:80 *:*\n")); err == nil || errors.Is(err, ErrNotSS) {
+		t.Errorf("a malformed LISTEN row: err %v, want a line error", err)
+	}
+}
+
+func FuzzParseSS(f *testing.F) {
+	f.Add("LISTEN 3 2 10.0.0.2:80 0.0.0.0:*\n# t=1\nLISTEN 0 2 [::]:80 [::]:*\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		ss, err := ParseSS(strings.NewReader(s))
+		if err == nil && len(ss) == 0 {
+			t.Error("no error and no samples")
+		}
+	})
+}
