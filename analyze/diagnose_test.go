@@ -153,6 +153,13 @@ func TestDiagnose(t *testing.T) {
 			return l
 		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 6, "TcpExtListenDrops", 4, "TcpExtPAWSPassive", 0), Sysctls: modern},
 			notKind: KindPAWS, ruledOut: []Kind{KindPAWS, KindFiltered}, kind: KindSYNQueue, conf: Medium, mode: "three_quarters"},
+		// Synthetic old-kernel semantics (the lab kernel is 6.18).
+		{name: "RHEL 6: SYNs dropped at a full accept queue are not counted", l: idleOverflow(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
+			kind: KindAcceptQueue, conf: Medium, notKind: KindHealthy},
+		{name: "RHEL 7: ListenDrops counts cookies sent, not a 3/4-rule drop", l: cookies(),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtListenDrops", 10), Sysctls: map[string]string{"kernel.osrelease": "3.10.0-1160.el7.x86_64"}},
+			kind: KindSYNQueue, conf: High, notKind: KindInconclusive},
 		{name: "syncookies", l: cookies(),
 			host: &Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtTCPReqQFullDoCookies", 10, "TcpExtSyncookiesRecv", 10)},
 			kind: KindSYNQueue, conf: High},

@@ -246,7 +246,7 @@ func buildJSON(in *Input) jsonReport {
 			Verdict:              verdictJSON(l.Diagnosis.Verdict),
 			Findings:             []jsonVerdict{},
 			RuledOut:             []jsonVerdict{},
-			Signs:                signsJSON(&l.Signs),
+			Signs:                signsJSON(&l.Signs, l.CompletedSilent),
 			HandshakeHistogram:   latencyJSON(l.HandshakeDistribution),
 			Timeline:             timelineJSON(&l.Timeline),
 		}

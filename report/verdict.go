@@ -53,14 +53,16 @@ type jsonSigns struct {
 	HalfOpenAtFirstDrop    int     `json:"half_open_at_first_unanswered_syn"`
 	AcceptQueueAtFirstDrop int     `json:"unserved_connections_at_first_drop"`
 	MaxUnserved            int     `json:"max_unserved_connections"`
+	CompletedSilent        int     `json:"completed_silent_connections"`
 	DeferAccepted          int     `json:"defer_accepted"`
 	PAWSRejected           int     `json:"paws_rejected_syns"`
 }
 
-func signsJSON(s *analyze.Signs) jsonSigns {
+func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
 	return jsonSigns{
-		Vantage:       string(s.Vantage),
-		SYNToSYNACKMS: ms(s.SYNGapP50), SYNACKToACKMS: ms(s.ACKGapP50),
+		CompletedSilent: completedSilent,
+		Vantage:         string(s.Vantage),
+		SYNToSYNACKMS:   ms(s.SYNGapP50), SYNACKToACKMS: ms(s.ACKGapP50),
 		CookiesByTimestampLag: s.CookiesByTSLag, CookiesByStripped: s.CookiesByStripped,
 		CookiesByNoRetransmit: s.CookiesByNoRetrans, CookiesCompleted: s.CookiesCompleted,
 		MaxHalfOpen: s.MaxHalfOpen, HalfOpenAtFirstCookie: s.HalfOpenAtFirstCookie,
