@@ -122,6 +122,7 @@ type verdictJSON struct {
 
 type listenerJSON struct {
 	Server             string         `json:"server"`
+	Verdict            verdictJSON    `json:"verdict"`
 	Attempts           int            `json:"attempts"`
 	Outcomes           map[string]int `json:"outcomes"`
 	SYNPackets         int            `json:"syn_packets"`
