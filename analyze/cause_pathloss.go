@@ -9,7 +9,9 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 	var out []hypothesis
 	c := &ev.counters
 	if sg.Vantage == VantageClient && sg.RetransmittedThenAnswered > 0 {
-		signs := []Sign{forSign(Strong, FromPackets, "Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
+		// From the client a SYN lost on the path and a SYN dropped by
+		// the server look the same: only the server's counters tell.
+		signs := []Sign{forSign(Weak, FromPackets, "Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
 			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, FormatDuration(sg.SYNGapP50))}
 		drops, okDrops := c.get("TcpExtListenDrops")
 		full, _ := c.get("TcpExtTCPReqQFullDrop")
@@ -25,8 +27,12 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 		if unanswered > 0 {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts never got an answer.", unanswered))
 		}
+		summary := fmt.Sprintf("Packets to or from %s were lost on the network path: clients had to retransmit their SYNs; the server itself was fine.", l.Server)
+		if !okDrops {
+			summary = fmt.Sprintf("Clients had to retransmit their SYNs to %s before it answered: the first SYNs were lost on the network path, or the server dropped them (a full SYN or accept queue). The server's counters decide it.", l.Server)
+		}
 		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.RetransmittedThenAnswered + unanswered, Signs: signs,
-			Summary: fmt.Sprintf("Packets to or from %s were lost on the network path: clients had to retransmit their SYNs; the server itself was fine.", l.Server),
+			Summary: summary,
 			Remedy: []string{"Look for loss on the path: interface errors and drops (ip -s link), overloaded links, a firewall or load balancer dropping under load.",
 				"A capture on the server at the same time shows whether the lost SYNs arrived there."}},
 			explainsUnanswered: unanswered > 0})

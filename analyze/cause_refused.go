@@ -2,6 +2,31 @@ package analyze
 
 import "fmt"
 
+// icmpRejectCause: SYNs that got no TCP answer while the host sent ICMP
+// destination-unreachable errors: a firewall `reject with icmp...` rule
+// (K17). synq does not decode the ICMP errors yet, so this rests on the
+// namespace-wide IcmpOutDestUnreachs counter: strong, not decisive.
+func icmpRejectCause(l *Listener, ev *evidence) []hypothesis {
+	n := l.Outcomes[UnansweredSYN] + l.Outcomes[Incomplete]
+	icmp, ok := ev.counters.get("IcmpOutDestUnreachs")
+	if n == 0 || !ok || int(icmp) < n {
+		return nil
+	}
+	signs := []Sign{
+		forSign(Weak, FromPackets, "%d attempts' SYNs got no TCP answer (%d of them still counted in progress: their clients gave up at once, as an ICMP error makes them do).", n, l.Outcomes[Incomplete]),
+		forSign(Strong, FromCounters, "The host sent %d ICMP destination-unreachable errors (IcmpOutDestUnreachs) and no TCP listen counter explains the SYNs: a firewall rule `reject with icmp` answered them.", icmp),
+	}
+	if lo, ok := ev.counters.get("TcpExtListenDrops"); ok && lo > 0 {
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel also counted %d listen drops (TcpExtListenDrops).", lo))
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindFirewallReject, Mode: "icmp", Affected: n, Signs: signs,
+		Summary: fmt.Sprintf("A firewall rule on the server refused connections to %s with ICMP errors (nftables/iptables REJECT with icmp): clients fail at once with 'connection refused' or 'no route to host'.", l.Server),
+		Remedy: []string{
+			"List the rules that could match: nft list ruleset; iptables -nvL (look for REJECT and its counters).",
+			fmt.Sprintf("Capture the ICMP errors with the SYNs to see which clients they answer: tcpdump -i any 'tcp port %d or icmp or icmp6'.", l.Server.Port()),
+		}}, explainsUnanswered: true}}
+}
+
 // refusedCause: SYNs answered by a RST, from the kernel (nothing
 // listening, or a listener restarting) or from a firewall REJECT, which
 // builds the RST itself so TcpOutRsts does not count it (K17).

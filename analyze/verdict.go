@@ -150,7 +150,7 @@ type hypothesis struct {
 type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
-	refusedCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
+	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
 	pathLossCause, filteredCause, deferAcceptCause,
 }
 
@@ -341,6 +341,7 @@ var decidingCounter = map[Kind]string{
 	KindNoListener:     "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
 	KindFirewallReject: "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
 	KindInconclusive:   "TcpExtListenOverflows, TcpExtTCPReqQFullDrop and TcpExtListenDrops",
+	KindNotEnoughData:  "TcpExtListenOverflows, TcpExtListenDrops and TcpExtTCPReqQFullDrop, which count drops a short capture misses",
 }
 
 func mentionsNstat(ev []string) bool {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,8 +180,19 @@ func scenarioArgs(t *testing.T, sc scenario) []string {
 	return strings.Fields(string(b))
 }
 
+// withNstat is the host evidence taken with the capture: the nstat
+// snapshots, and the sysctls where the scenario saved them.
 func withNstat(sc scenario) []string {
-	return []string{"--nstat", filepath.Join(sc.dir, "nstat-before.txt"), "--nstat", filepath.Join(sc.dir, "nstat-after.txt")}
+	args := []string{"--nstat", filepath.Join(sc.dir, "nstat-before.txt"), "--nstat", filepath.Join(sc.dir, "nstat-after.txt")}
+	if p := filepath.Join(sc.dir, "sysctl.txt"); fileExists(p) {
+		args = append(args, "--sysctl", p)
+	}
+	return args
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // total sums one listener field over all listeners.
@@ -208,6 +220,47 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"accept-overflow-syn-drops": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
 		wantPositive(t, r, "established", outcome("established"))
+		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
+	// Idle clients (server-first protocols): the 3 queued connections
+	// carry no data; the later SYNs are dropped.
+	"accept-overflow-idle": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantExactly(t, r, "ignored_ack_segments", 0, func(l listenerJSON) int { return l.IgnoredACKSegments })
+	},
+	// A server that accepts one connection a second: some SYNs dropped,
+	// the rest served late.
+	"accept-overflow-slow-accept": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	// listen(1024) clamped by somaxconn=8: 8+1 complete.
+	"somaxconn-clamp": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 9, outcome("established"))
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+	},
+	// The queue filled before the capture: only unanswered SYNs.
+	"accept-overflow-capture-late": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if un := total(r, outcome("unanswered_syn")); atts == 0 || un != atts {
+			t.Errorf("unanswered %d of %d attempts, want all", un, atts)
+		}
+	},
+	// SYNs from the second address answered by netfilter's RST.
+	"firewall-reject-rst": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "rejected", outcome("rejected"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"firewall-reject-icmp": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"short-capture-cookies": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "attempts", func(l listenerJSON) int { return l.Attempts })
+	},
+	// Client-side capture: the dropped SYNs are retransmitted and some
+	// are answered later.
+	"synqueue-no-cookies-client": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
 	"accept-overflow-ack-ignored": func(t *testing.T, r reportJSON) {
@@ -341,6 +394,13 @@ func wantPositive(t *testing.T, r reportJSON, what string, f func(listenerJSON) 
 	}
 }
 
+func wantExactly(t *testing.T, r reportJSON, what string, want int, f func(listenerJSON) int) {
+	t.Helper()
+	if got := total(r, f); got != want {
+		t.Errorf("%s = %d, want %d", what, got, want)
+	}
+}
+
 // TestScenarioOutcomes checks what each real-kernel scenario must show.
 // Every scenario in testdata/ must have a check, and every check a scenario.
 func TestScenarioOutcomes(t *testing.T) {
@@ -392,6 +452,20 @@ func TestListenDropsMatchKernel(t *testing.T) {
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies")
 }
 
+// dropsNotCountedYet lists scenarios whose drops synq cannot yet count
+// from packets, with the size of the gap and why: a test that says so
+// instead of a skip.
+var dropsNotCountedYet = map[string]struct {
+	gap    int64
+	reason string
+}{
+	// 5 valid cookie ACKs met the full accept queue (the C_aq term of
+	// kernel-evidence.md: SyncookiesRecv 6, one made a child). No
+	// request was kept, so no SYN-ACK is retransmitted and the tracker
+	// does not mark the client's segments ignored.
+	"short-capture-cookies": {5, "cookie ACKs dropped at a full accept queue"},
+}
+
 // checkDropsMatchCounter compares dropped_syn_packets+ignored_ack_segments
 // with counter's delta in every scenario where the counter moved; each
 // required scenario must be among them.
@@ -411,6 +485,17 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 			continue
 		}
 		checked[sc.name] = true
+		if why, ok := dropsNotCountedYet[sc.name]; ok {
+			t.Run(sc.name, func(t *testing.T) {
+				// Still run: the shortfall must be exactly the known gap.
+				r := scenarioJSON(t, sc)
+				seen := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets + l.IgnoredACKSegments })
+				if gap := delta - int64(seen); gap != why.gap {
+					t.Errorf("%s: capture %d, kernel %d: gap %d, want the known %d (%s)", counter, seen, delta, gap, why.gap, why.reason)
+				}
+			})
+			continue
+		}
 		t.Run(sc.name, func(t *testing.T) {
 			r := scenarioJSON(t, sc)
 			dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
@@ -440,9 +525,12 @@ func readNstat(path string) (analyze.Counters, error) {
 // verdictCase is what a scenario's verdict must be, with the server's
 // counter snapshots and from the packets alone.
 type verdictCase struct {
-	kind       string
+	kind string
+	// conf is the confidence with counters: "high" unless set (a cause
+	// synq can only see through a namespace-wide counter stays medium).
+	conf       string
 	syncookies *bool // nil: must be null
-	// Without counters: the kind and the confidence at least this.
+	// Without counters: exactly this kind and confidence.
 	bareKind string
 	bareConf string
 	// Counters whose increase the capture must explain exactly.
@@ -463,6 +551,28 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}, acceptHeld: 3},
 	"abort-on-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
+	"accept-overflow-idle": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	"accept-overflow-slow-accept": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	"somaxconn-clamp": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 9},
+	// Only unanswered SYNs: packets alone cannot tell the accept queue
+	// from a firewall; the verdict says so and names what decides.
+	"accept-overflow-capture-late": {kind: "accept_queue_overflow", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+	// A reject-with-tcp-reset rule: TcpOutRsts does not count its resets.
+	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "no_listener", bareConf: "medium"},
+	// synq does not decode ICMP yet: only IcmpOutDestUnreachs shows the
+	// rule, and the refused clients' single SYNs look in progress.
+	"firewall-reject-icmp": {kind: "firewall_reject", conf: "medium", bareKind: "not_enough_data", bareConf: "low"},
+	// A few hundred ms of an overflow: the counters show it, the packets
+	// have too few finished attempts to say anything.
+	"short-capture-cookies": {kind: "accept_queue_overflow", bareKind: "not_enough_data", bareConf: "low"},
+	// From the client a SYN dropped by the server and one lost on the
+	// path look alike; the server's TCPReqQFullDrop decides.
+	"synqueue-no-cookies-client": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "network_loss", bareConf: "low",
+		reconciled: []string{"TcpExtTCPReqQFullDrop"}},
 	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium", reconciled: []string{"TcpOutRsts"}},
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
@@ -494,7 +604,7 @@ var verdictCases = map[string]verdictCase{
 	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "medium"},
 	// Captured on the client: the relay's lost SYNs show as
 	// retransmissions; the server's counters show it dropped nothing.
-	"path-loss-client": {kind: "network_loss", bareKind: "network_loss", bareConf: "medium",
+	"path-loss-client": {kind: "network_loss", bareKind: "network_loss", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpExtListenOverflows"}},
 	"defer-accept": {kind: "defer_accept", bareKind: "defer_accept", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans"}},
@@ -516,8 +626,9 @@ func TestScenarioVerdicts(t *testing.T) {
 			}
 			r := scenarioJSON(t, sc, withNstat(sc)...)
 			v := r.Verdict
-			if v.Kind != want.kind || v.Confidence != "high" {
-				t.Errorf("with nstat: verdict %s/%s, want %s/high\n%s", v.Kind, v.Confidence, want.kind, strings.Join(v.Evidence, "\n"))
+			wantConf := cmp.Or(want.conf, "high")
+			if v.Kind != want.kind || v.Confidence != wantConf {
+				t.Errorf("with nstat: verdict %s/%s, want %s/%s\n%s", v.Kind, v.Confidence, want.kind, wantConf, strings.Join(v.Evidence, "\n"))
 			}
 			if (v.Syncookies == nil) != (want.syncookies == nil) || (v.Syncookies != nil && *v.Syncookies != *want.syncookies) {
 				t.Errorf("syncookies = %v, want %v", fmtBoolPtr(v.Syncookies), fmtBoolPtr(want.syncookies))
