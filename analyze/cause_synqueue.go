@@ -7,7 +7,7 @@ import "fmt"
 func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	sg := &l.Signs
 	if sg.CookieAttempts == 0 {
-		return nil
+		return cookiesFromCounters(l, ev)
 	}
 	var signs []Sign
 	strength := Weak
@@ -64,6 +64,24 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: sg.CookieAttempts,
 		Summary: summary, Signs: signs, Remedy: remedy}}}
+}
+
+// cookiesFromCounters: the kernel sent syncookies the packets do not show
+// (a short capture, a capture that cut the handshakes): on the only
+// listener in the capture, most likely its SYN queue.
+func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
+	sent, ok := ev.counters.get("TcpExtSyncookiesSent")
+	if !ok || ev.listeners != 1 || int(sent) <= ev.cookiesSeen+coverageSlack(ev.cookiesSeen) {
+		return nil
+	}
+	signs := []Sign{forSign(Strong, FromCounters, "The kernel sent %d syncookies (TcpExtSyncookiesSent) that the packets do not show as such: this is the only listener in the capture, so the SYN queue was most likely its.", sent)}
+	if recv, ok := ev.counters.get("TcpExtSyncookiesRecv"); ok && recv > 0 {
+		signs = append(signs, forSign(Weak, FromCounters, "%d cookie ACKs came back (TcpExtSyncookiesRecv).", recv))
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: "counters_only", Syncookies: boolPtr(true), Signs: signs,
+		Summary: fmt.Sprintf("The SYN queue of %s overflowed too: the kernel answered with syncookies.", l.Server),
+		Remedy: []string{"Bursts larger than the listen backlog trigger syncookies: raise the application's listen backlog, net.core.somaxconn and net.ipv4.tcp_max_syn_backlog.",
+			"A SYN queue full of handshakes whose ACK was ignored is an accept-queue problem: cookies do not help, their ACKs meet the same full accept queue."}}}}
 }
 
 // synQueueDropCause: the SYN queue was full with syncookies off (or the

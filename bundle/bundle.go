@@ -329,17 +329,16 @@ func parseJSONLines[T any](r io.Reader) ([]T, error) {
 // ParseSysctls reads "name = value" lines (sysctl -a): analyze.ParseSysctl.
 func ParseSysctls(r io.Reader) (map[string]string, error) { return analyze.ParseSysctl(r) }
 
-// Deltas returns after-before of every counter in both snapshots, nil
-// when either is missing (absent is not zero).
+// Deltas returns after-before of every counter of the two snapshots, as
+// analyze.SnapshotDeltas reads them; nil when either is missing or a
+// counter went down (snapshots out of order or from two namespaces).
 func (b *Bundle) Deltas() map[string]int64 {
 	if b.Before == nil || b.After == nil {
 		return nil
 	}
-	d := map[string]int64{}
-	for k := range b.After {
-		if v, ok := analyze.Delta(b.Before, b.After, k); ok {
-			d[k] = v
-		}
+	d, err := analyze.SnapshotDeltas(b.Before, b.After)
+	if err != nil {
+		return nil
 	}
 	return d
 }

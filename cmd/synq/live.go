@@ -484,11 +484,11 @@ func writeReport(out io.Writer, output string, format report.Format, in *report.
 }
 
 func deltas(before, after analyze.Counters) map[string]int64 {
-	d := map[string]int64{}
-	for k := range after {
-		if v, ok := analyze.Delta(before, after, k); ok {
-			d[k] = v
-		}
+	// Read from /proc a moment apart, a counter cannot go down; if one
+	// did (a namespace change under us), no deltas beat wrong ones.
+	d, err := analyze.SnapshotDeltas(before, after)
+	if err != nil {
+		return nil
 	}
 	return d
 }

@@ -459,11 +459,11 @@ var dropsNotCountedYet = map[string]struct {
 	gap    int64
 	reason string
 }{
-	// 5 valid cookie ACKs met the full accept queue (the C_aq term of
-	// kernel-evidence.md: SyncookiesRecv 6, one made a child). No
-	// request was kept, so no SYN-ACK is retransmitted and the tracker
-	// does not mark the client's segments ignored.
-	"short-capture-cookies": {5, "cookie ACKs dropped at a full accept queue"},
+	// 7 valid cookie ACKs met the full accept queue (the C_aq term of
+	// kernel-evidence.md: SyncookiesRecv 7, ListenOverflows 14 = 7
+	// SYNs + 7 cookie ACKs). No request was kept, so no SYN-ACK is
+	// retransmitted and the tracker does not mark the ACKs ignored.
+	"short-capture-cookies": {7, "cookie ACKs dropped at a full accept queue"},
 }
 
 // checkDropsMatchCounter compares dropped_syn_packets+ignored_ack_segments

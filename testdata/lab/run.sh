@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # Reproduces TCP connection-drop scenarios in network namespaces and captures
-# them (on the server side, except path-loss-client), for synq's test data.
+# them (on the server side, except path-loss-client and
+# synqueue-no-cookies-client), for synq's test data.
 #
 # usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
 #
 # Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
-# tshark) for the pcapng scenario, nft for firewall-drop.
+# tshark) for the pcapng scenario, nft for the firewall-* scenarios.
 #
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
-# nstat-after.txt,README.md} (path-loss-client also nstat-client-before.txt,
-# nstat-client-after.txt; the vxlan scenarios also inner.pcap, and args.txt
-# with the flags synq needs). Everything runs in namespaces named synqlab-*
-# that this script creates and deletes; only 10.88.0.0/16 and fd88::/64
-# addresses inside them are used (10.89.0.0/24 inside the VXLAN scenarios'
-# tunnels).
+# nstat-after.txt,sysctl.txt,ss.txt,README.md} (the client-side captures also
+# nstat-client-before.txt, nstat-client-after.txt; the vxlan scenarios also
+# inner.pcap, and args.txt with the flags synq needs). Everything runs in
+# namespaces named synqlab-* that this script creates and deletes; only
+# 10.88.0.0/16 and fd88::/64 addresses inside them are used (10.89.0.0/24
+# inside the VXLAN scenarios' tunnels).
 set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
 	syncookies-flood synflood-no-cookies firewall-drop path-loss path-loss-client
-	defer-accept vxlan vxlan-ipv6-8472 vxlan-any)
+	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
+	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
+	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
+	firewall-reject-icmp synqueue-no-cookies-client)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -40,6 +44,7 @@ SPOOF_NET=10.88.9.0/24
 tmp=$(mktemp -d /tmp/synqlab.XXXXXX)
 export NSTAT_HISTORY=$tmp/nstat.history # never touch the user's nstat history
 PIDS=()
+declare -A SNAP_T=() # unix time of each nstat snapshot (before, after)
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -195,10 +200,15 @@ wait_clients_bg() {
 # capture_start tcpdump|any|pcapng
 capture_start() {
 	CAP_MODE=$1
+	: >"$tmp/capture.err"
 	case $CAP_MODE in
 	tcpdump | any)
 		local ifc=eth0 extra=()
 		[[ $CAP_MODE == any ]] && { ifc=any; extra=(-y LINUX_SLL2); }
+		# Immediate mode: without it libpcap hands packets over per ring
+		# block (1 s timeout), and a capture stopped less than a second
+		# after its packets loses them.
+		[[ $CAP_IMMEDIATE == 1 ]] && extra+=(--immediate-mode)
 		CAP_FILE=capture.pcap
 		CAP_CMD="tcpdump -i $ifc${extra[*]:+ ${extra[*]}} -n -s 200 -U -w capture.pcap"
 		ip netns exec "$CAP_NS" tcpdump -i $ifc "${extra[@]}" -n -s 200 -U -Z root \
@@ -215,7 +225,9 @@ capture_start() {
 	local i
 	for i in $(seq 100); do
 		if grep -qE 'listening on|Capturing on' "$tmp/capture.err"; then
-			sleep 0.2
+			# (short-capture-cookies keeps its window short: in immediate
+			# mode the socket is bound once tcpdump says it is listening)
+			if [[ $CAP_IMMEDIATE == 1 ]]; then sleep 0.05; else sleep 0.2; fi
 			return
 		fi
 		sleep 0.1
@@ -279,7 +291,31 @@ inner_capture_stop() {
 # namespace when CLIENT_NSTAT=1).
 snap() {
 	nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"
+	SNAP_T[$1]=$EPOCHREALTIME
 	if [[ $CLIENT_NSTAT == 1 ]]; then nsx $NS_C nstat -asz >"$tmp/nstat-client-$1.txt"; fi
+}
+
+# ss_start / ss_stop : sample `ss -lnt` in the server namespace every 200 ms
+# into ss.txt (a "# t=<unix time>" line before each raw sample): the LISTEN
+# rows' Recv-Q (current accept-queue length) against Send-Q (its limit).
+ss_start() {
+	: >"$tmp/ss.txt"
+	rm -f "$tmp/ss.stop"
+	(
+		while [[ ! -e $tmp/ss.stop ]]; do
+			echo "# t=$EPOCHREALTIME"
+			ip netns exec $NS_S ss -lnt
+			sleep 0.2
+		done
+	) >>"$tmp/ss.txt" 2>&1 &
+	SS_PID=$!
+	PIDS+=($SS_PID)
+}
+
+ss_stop() {
+	touch "$tmp/ss.stop"
+	wait "$SS_PID" 2>/dev/null || true
+	SS_SAMPLES=$(grep -c '^# t=' "$tmp/ss.txt" || true)
 }
 
 # ---------------------------------------------------------------- reporting
@@ -287,7 +323,8 @@ snap() {
 KEY_COUNTERS=(TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop
 	TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent TcpExtSyncookiesRecv
 	TcpExtSyncookiesFailed TcpExtEmbryonicRsts TcpExtTCPDeferAcceptDrop
-	TcpOutRsts TcpAttemptFails TcpPassiveOpens TcpRetransSegs TcpExtTCPSynRetrans)
+	TcpOutRsts TcpAttemptFails TcpPassiveOpens TcpRetransSegs TcpExtTCPSynRetrans
+	IcmpOutDestUnreachs)
 
 # deltas [nstat|nstat-client]: "name delta" for every counter that changed,
 # key counters first
@@ -311,6 +348,42 @@ sysctl_vals() {
 	for k in "$@"; do printf '%s=%s; ' "$k" "$(nsx "$ns" sysctl -n "$k")"; done
 }
 
+# handcount FILE : counts, from the capture's packets alone (IPv4, port
+# agnostic, server $IP_S), "syns synacks rsts icmp unanswered ignored":
+# unanswered = client SYN packets that got no SYN-ACK, RST or ICMP
+# unreachable before the same 4-tuple's next SYN or the end of the capture;
+# ignored = client segments (ACK, data, FIN) sent after a SYN-ACK and
+# followed by a retransmission of that SYN-ACK, with no other server segment
+# in between (visibly ignored; an ignored segment of a connection whose
+# SYN-ACK is never retransmitted, e.g. a cookie ACK, cannot be seen).
+handcount() {
+	tcpdump -nr "$1" -tt 2>/dev/null | awk -v srv="$IP_S" '
+		function cli(a) { return index(a, srv ".") != 1 }
+		$2 == "IP" && $6 == "Flags" {
+			src = $3; dst = $5; sub(/:$/, "", dst); fl = $7; sub(/,$/, "", fl)
+			if (cli(src) && !cli(dst)) {
+				k = src ">" dst
+				if (fl ~ /S/ && fl !~ /\./) { syns++; if (k in wait) unans++; wait[k] = 1; next }
+				if (fl ~ /R/) { delete seg[k]; delete sa[k]; next }
+				if (k in sa) seg[k]++
+			} else if (!cli(src) && cli(dst)) {
+				k = dst ">" src
+				if (fl ~ /S/ && fl ~ /\./) { synacks++; delete wait[k]; if (k in sa) ign += seg[k]; sa[k] = 1; seg[k] = 0; next }
+				if (fl ~ /R/) { rsts++; delete wait[k]; delete sa[k]; next }
+				delete sa[k]; seg[k] = 0
+			}
+			next
+		}
+		$2 == "IP" && $6 == "ICMP" && $0 ~ / tcp port [0-9]+ unreachable/ {
+			dst = $5; sub(/:$/, "", dst); icmp++
+			for (k in wait) if (index(k, dst ".") == 1 && k ~ (">" srv "\\." $10 "$")) { delete wait[k]; break }
+		}
+		END {
+			for (k in wait) unans++
+			printf "%d %d %d %d %d %d\n", syns, synacks, rsts, icmp, unans, ign
+		}'
+}
+
 finish() {
 	local name=$1 out=$repo/testdata/$1
 	mkdir -p "$out"
@@ -319,6 +392,16 @@ finish() {
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
 	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/args.txt
+	nsx $NS_S sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.core\.somaxconn|net\.ipv4\.tcp_)' >"$out/sysctl.txt" || true
+	rm -f "$out"/ss.txt
+	if [[ -s $tmp/ss.txt ]]; then cp "$tmp/ss.txt" "$out/ss.txt"; fi
+	if [[ $HANDCOUNT == 1 ]]; then
+		local hc lo ld
+		read -r -a hc < <(handcount "$tmp/$CAP_FILE")
+		lo=$(deltas | awk '$1 == "TcpExtListenOverflows" { print $2 }')
+		ld=$(deltas | awk '$1 == "TcpExtListenDrops" { print $2 }')
+		NOTES+=("Hand count (run.sh \`handcount\`, from capture.pcap alone): ${hc[0]} client SYN packets, ${hc[1]} SYN-ACKs, ${hc[2]} RSTs and ${hc[3]} ICMP port-unreachables from the server; **${hc[4]} SYN packets unanswered** (no SYN-ACK, RST or ICMP before the same 4-tuple's next SYN or the end of the capture); **${hc[5]} client segments visibly ignored** (sent after a SYN-ACK and followed by a retransmission of it). Server counters over the same window: TcpExtListenOverflows $lo, TcpExtListenDrops $ld.")
+	fi
 	if [[ -n $INNER_IF ]]; then
 		cp "$tmp/inner.pcap" "$out/inner.pcap"
 		NOTES+=("Inner capture: \`tcpdump -i $INNER_IF -n -s 200 -U -w inner.pcap\` in $NS_S at the same time as capture.pcap: the same connections as the server's own stack sees them, without the tunnel ($(stat -c %s "$out/inner.pcap") bytes, $(tcpdump --count -nr "$out/inner.pcap" 2>/dev/null | awk '{print $1}') packets).")
@@ -373,6 +456,10 @@ finish() {
 			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
 		fi
 		echo "- File: $CAP_FILE, $size bytes, $npkts packets, link type $linktype."
+		echo "- sysctl.txt: \`sysctl -a\` in $NS_S restricted to kernel.osrelease, net.core.somaxconn and net.ipv4.tcp_*, saved after nstat-after.txt."
+		if [[ -s $tmp/ss.txt ]]; then
+			echo "- ss.txt: \`ss -lnt\` in $NS_S every 200 ms from just before nstat-before.txt to just after nstat-after.txt ($SS_SAMPLES samples, each after a \`# t=<unix time>\` line); on a LISTEN row Recv-Q is the accept queue's current length, Send-Q its limit min(backlog, somaxconn)."
+		fi
 		echo
 		echo "## Client log"
 		echo
@@ -410,19 +497,27 @@ begin() {
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
 	CAP_NS=$NS_S CLIENT_NSTAT=0 FLOOD_END=
 	INNER_IF= INNER_PID= SYNQ_ARGS=
+	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
+	SNAP_T=()
+	rm -f "$tmp/ss.txt"
 }
 
 # run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
 # seconds for retransmissions/timeouts to finish before the after-snapshot.
+# If PRELOAD names a function, it runs first, before the capture and
+# nstat-before.txt (traffic the capture and the counters must not see).
 run_capture() {
 	local mode=$1 fn=$2 settle=$3
+	if [[ -n $PRELOAD ]]; then "$PRELOAD"; fi
 	capture_start "$mode"
 	if [[ -n $INNER_IF ]]; then inner_capture_start "$INNER_IF"; fi
+	ss_start
 	snap before
 	"$fn"
 	sleep "$settle"
 	snap after
 	capture_stop
+	ss_stop
 	if [[ -n $INNER_IF ]]; then inner_capture_stop; fi
 }
 
@@ -707,6 +802,131 @@ sc_vxlan_any() {
 	EXPECT="$VXLAN_EXPECT Here capture.pcap holds each packet twice (eth0, ifindex 2, tunnelled; vx0, ifindex 3, plain): synq skips the second copy as a duplicate, so it keeps the tunnelled copy of what the client sends (eth0 sees it first) and the plain copy of what the server sends (vx0 sees it first); both halves must still make one connection."
 	vxlan_mix $IP_C $IP_S 42 4789
 	run_capture any mix_load 1
+}
+
+# ---------------------------------------------------------------- more listen-queue scenarios
+
+sc_accept_overflow_idle() {
+	DESC="Accept-queue overflow with idle clients: a listener with listen(fd, 2) that never calls accept(). 10 clients start 100 ms apart, connect and send NOTHING (no request), hold the connection 8 s and close (FIN). tcp_syncookies stays 1; the clients are staggered, so the SYN queue never holds more than one request and no cookies are involved."
+	EXPECT="The accept queue holds backlog+1 = 3 connections: clients 0-2 complete their handshakes, then neither side sends anything until the clients close at about +8 s (their FINs are ACKed by the kernel: a queued connection is a full socket, only not yet accept()ed). Clients 3-9: every SYN (original + 5 retransmissions 1 s apart, same ISN) is dropped at the full accept queue (tcp_conn_request: sk_acceptq_is_full, TcpExtListenOverflows + TcpExtListenDrops per SYN) and connect() fails with ETIMEDOUT after about 7 s. 7 x 6 = 42 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops; TcpPassiveOpens 3; no ignored segments, no SYN-ACK retransmissions, no cookies, no resets. From packets alone the 3 completed, silent connections look like accepted idle ones: only the drops that start at the 4th client (and the counters, or ss.txt: Recv-Q 3 > Send-Q 2) show the full accept queue."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_accept_overflow_slow_accept() {
+	DESC="Accept-queue overflow with a slow application: listen(fd, 2), and the server does accept(), but one at a time: after each accept() it sleeps 1 s before calling accept() again (\`labtool serve -accept-delay 1s\`; the first connection is taken at once). Each accepted connection is read, answered with \"ok\" and closed by the server. 12 clients start 100 ms apart, send \"hello\" right after connect() and read the answer until EOF."
+	EXPECT="Client 0 is accepted at once; clients 1-3 fill the accept queue (backlog+1 = 3). From then on every SYN that arrives while 3 connections wait is dropped silently (TcpExtListenOverflows + TcpExtListenDrops per SYN, no SYN-ACK). Once a second (about +1, +2, ... s after client 0) accept() takes one connection (the server then answers it at once: \"ok\" + FIN), freeing one slot, and the next SYN to arrive, a new client's or a retransmission (same ISN, 1 s after the previous one), is answered and its connection fills the slot at once (direct veth: the ACK follows within microseconds, so no ACK is ignored). Clients whose SYNs keep landing just before the slots free up exhaust their 6 SYNs and fail with ETIMEDOUT after about 7 s. ListenOverflows = ListenDrops = unanswered SYN packets; TcpPassiveOpens = clients that connected; no cookies (the SYN queue never holds more than one request), no SYN-ACK retransmissions, no resets."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=true -accept-delay 1s
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 10s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_somaxconn_clamp() {
+	DESC="The listen backlog silently clamped by net.core.somaxconn: the server namespace's somaxconn is set to 8 BEFORE the listener starts (the kernel applies min(backlog, somaxconn) at listen() time), then the listener calls listen(fd, 1024) and never accept()s. 14 clients start 100 ms apart, connect, send nothing, hold 8 s and close."
+	EXPECT="The accept queue limit is min(1024, 8) = 8 (ss.txt: Send-Q 8 on the LISTEN row, not 1024) and the queue holds limit+1 = 9: clients 0-8 complete their handshakes and sit idle in the queue. Clients 9-13: every SYN (6 each, 1 s apart) is dropped at the full accept queue, connect() fails with ETIMEDOUT after about 7 s. 5 x 6 = 30 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops; TcpPassiveOpens 9; no cookies, no resets. sysctl.txt records net.core.somaxconn = 8."
+	topo direct
+	nsx $NS_S sysctl -qw net.core.somaxconn=8
+	serve $IP_S:8080 -backlog 1024 -accept=false
+	NOTES+=("net.core.somaxconn=8 was set in $NS_S before the listener called listen(fd, 1024).")
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 14 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_accept_overflow_capture_late() {
+	DESC="Accept-queue overflow that began before the capture: listen(fd, 2), never accept(). BEFORE tcpdump and nstat-before.txt start, 3 \"prefill\" clients (100 ms apart) connect, send nothing and hold their connections 14 s, filling the accept queue; 1 s later the capture starts. Inside the capture, 5 \"late\" clients start 100 ms apart and try to connect (sending nothing). The prefill connections close only after the capture has stopped."
+	EXPECT="The accept queue is already full (3 = backlog+1) for the whole capture, so every SYN in it is dropped: 5 late clients x 6 SYNs (original + 5 retransmissions 1 s apart) = 30 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops; TcpPassiveOpens 0 (the 3 handshakes that fill the queue happened before nstat-before.txt); connect() fails with ETIMEDOUT after about 7 s. The capture holds ONLY unanswered SYNs: no completed handshake, no SYN-ACK, nothing from the server at all, so packets alone cannot tell a full accept queue from a SYN-queue drop without cookies or a firewall drop; the counters (ListenOverflows = ListenDrops, TCPReqQFullDrop 0) and ss.txt (LISTEN row Recv-Q 3 > Send-Q 2 in every sample) decide it."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false
+	preload() {
+		clients_bg -label prefill -addr $IP_S:8080 -n 3 -interval 100ms -hold 14s -timeout 8s
+		sleep 1
+		NOTES+=("Before the capture: \`ss -lnt\` in $NS_S showed $(nsx $NS_S ss -Hlnt 'sport = :8080' | awk '{print "Recv-Q " $2 ", Send-Q " $3}') on the LISTEN row (the 3 prefill connections, never accepted).")
+	}
+	PRELOAD=preload
+	HANDCOUNT=1
+	load() { clients -label late -addr $IP_S:8080 -n 5 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture tcpdump load 1
+	wait_clients_bg
+	NOTES+=("The prefill clients' lines in the client log come last: they ran in the background from before the capture until after it (their handshakes and FINs are not in capture.pcap).")
+}
+
+sc_short_capture_cookies() {
+	DESC="SYN-queue overflow with syncookies (tcp_syncookies=1) and a SHORT capture in the middle of it. listen(fd, 2), never accept(); a relay adds 300 ms one-way delay (600 ms RTT), so a handshake stays half-open for 600 ms. 60 clients start 20 ms apart (all in flight together), connect, send nothing, and hold 3 s. The load starts BEFORE the capture; tcpdump is started about 0.3 s later, then nstat-before.txt, 0.4 s of load, nstat-after.txt, and the capture is stopped: capture and counters cover only about 0.5 s in the middle of the overflow (times in the notes, relative to the start of the clients)."
+	EXPECT="Server-side timeline (client start + 0.3 s): the first 3 SYNs get normal SYN-ACKs and fill the SYN queue (it holds backlog+1 = 3). Every SYN after that while those 3 are half-open (until their ACKs arrive 600 ms later) finds the SYN queue full and gets a syncookie SYN-ACK (TcpExtTCPReqQFullDoCookies + TcpExtSyncookiesSent each; never retransmitted). At about +0.9 s the 3 normal ACKs arrive and fill the accept queue (TcpPassiveOpens 3). After that every new SYN is dropped at the full accept queue (TcpExtListenOverflows + ListenDrops; the SYN queue is empty again, so no DoCookies), and every cookie ACK is validated (TcpExtSyncookiesRecv +1) and then dropped at the full accept queue (TcpExtListenOverflows + ListenDrops): the cookie clients believe they are connected, but the server holds no state for them and sends nothing (no SYN-ACK retransmission: on the wire such a connection looks like an accepted idle one). In the ~0.4 s nstat window, expect: DoCookies = SyncookiesSent = cookie SYN-ACKs in it; SyncookiesRecv = cookie ACKs in it; ListenOverflows = ListenDrops = cookie ACKs + SYNs dropped in it; TcpPassiveOpens 3 if the window includes the 3 normal ACKs. The capture (started ~0.2 s before nstat-before) holds handshake halves: ACKs whose SYN came before the capture, and cookie SYN-ACKs whose ACK comes after it. Exact numbers depend on where the window fell; they are in the table and notes below."
+	topo relay
+	relay -delay 300ms
+	serve $IP_S:8080 -backlog 2 -accept=false
+	preload() {
+		LOAD_T0=$EPOCHREALTIME
+		clients_bg -label burst -addr $IP_S:8080 -n 60 -interval 20ms -hold 3s -timeout 8s
+		sleep "${SHORT_CAP_WAIT:-0.5}"
+	}
+	PRELOAD=preload
+	HANDCOUNT=1
+	CAP_IMMEDIATE=1
+	load() { sleep 0.4; }
+	run_capture tcpdump load 0
+	local cap_first cap_last
+	cap_first=$(tcpdump -nr "$tmp/$CAP_FILE" -tt -c 1 2>/dev/null | awk '{print $1}')
+	cap_last=$(tcpdump -nr "$tmp/$CAP_FILE" -tt 2>/dev/null | tail -1 | awk '{print $1}')
+	NOTES+=("Timing, relative to the start of the first client (in $NS_C; it reaches the server 0.3 s later): nstat-before.txt at +$(awk -v a="${SNAP_T[before]}" -v b="$LOAD_T0" 'BEGIN{printf "%.3f", a-b}') s, nstat-after.txt at +$(awk -v a="${SNAP_T[after]}" -v b="$LOAD_T0" 'BEGIN{printf "%.3f", a-b}') s; first captured packet at +$(awk -v a="$cap_first" -v b="$LOAD_T0" 'BEGIN{printf "%.3f", a-b}') s, last at +$(awk -v a="$cap_last" -v b="$LOAD_T0" 'BEGIN{printf "%.3f", a-b}') s. Clients kept going after the capture (their FINs, the dropped clients' later SYN retransmissions); the script waits for them before writing this README.")
+	local acks
+	acks=$(tcpdump -nr "$tmp/$CAP_FILE" "src host $IP_C and tcp[tcpflags] == tcp-ack" 2>/dev/null | wc -l)
+	NOTES+=("Handshake ACKs in capture.pcap: $acks pure ACKs from the clients (the clients send nothing else inside the capture). The first 3 clients' ACKs (their SYNs, at about +0.3 s, came before the capture) complete normal requests and fill the accept queue; every later one answers a cookie SYN-ACK and meets the full accept queue: SyncookiesRecv +1 and ListenOverflows + ListenDrops +1, then dropped with no answer and no SYN-ACK retransmission, so these ignored ACKs are invisible in the packets (each looks like an accepted idle connection). ListenOverflows = cookie ACKs dropped (= SyncookiesRecv) + SYNs dropped at the full accept queue, counted inside the nstat window only.")
+	wait_clients_bg
+}
+
+# firewall_reject RULE : the firewall-drop set-up with a REJECT rule.
+firewall_reject() {
+	topo direct
+	EXTRA_ADDR_NOTE=" and $IP_C2"
+	nsx $NS_C ip addr add $IP_C2/24 dev eth0
+	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	nsx $NS_S nft -f - <<EOT
+table inet synqlab {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip saddr $IP_C2 tcp flags & (syn|ack) == syn $1
+	}
+}
+EOT
+	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_firewall_reject_rst() {
+	DESC="An nftables rule in the server namespace REJECTS SYNs from $IP_C2 with a TCP reset (\`ip saddr $IP_C2 tcp flags & (syn|ack) == syn reject with tcp reset\`, inet table, input hook, priority 0). Healthy accepting listener on 8080. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). Each SYN from $IP_C2 is answered at once by RST+ACK (seq 0, ack = ISN+1) that netfilter builds itself (nf_send_reset): connect() fails with ECONNREFUSED, no retransmission. On the wire the RST is identical to this kernel's own no-listener answer (IP ID 0, DF, TTL 64, window 0, RST+ACK; compare no-listener/capture.pcap), but TCP never saw the SYN: TcpOutRsts does NOT count it (stays 0; the RSTs show only in IpOutRequests, and the rejected SYNs in IpInReceives but not IpInDelivers/TcpInSegs), no listen counter moves. 3 SYNs answered by RST; 0 unanswered SYNs."
+	firewall_reject "reject with tcp reset"
+}
+
+sc_firewall_reject_icmp() {
+	DESC="An nftables rule in the server namespace REJECTS SYNs from $IP_C2 with an ICMP port unreachable (\`ip saddr $IP_C2 tcp flags & (syn|ack) == syn reject with icmp type port-unreachable\`, inet table, input hook, priority 0). Healthy accepting listener on 8080. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer. The capture has no filter: the ICMP packets are in it."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). Each SYN from $IP_C2 is answered at once by an ICMP destination unreachable (type 3, code 3, port unreachable) from $IP_S that quotes the whole SYN (IP header, TCP header with options: the 4-tuple and ISN are visible); the client treats it as a hard error in SYN-SENT: connect() fails with ECONNREFUSED, no SYN retransmission. The server counts IcmpOutDestUnreachs +3 (IcmpOutMsgs +3); no TCP counter moves for those SYNs (TcpOutRsts 0, no listen counters). 3 SYNs answered by ICMP; 0 unanswered SYNs."
+	firewall_reject "reject with icmp type port-unreachable"
+}
+
+sc_synqueue_no_cookies_client() {
+	DESC="SYN-queue overflow WITHOUT syncookies (server tcp_syncookies=0), captured on the CLIENT side. Listener with listen(fd, 2) that accepts, reads, answers \"ok\" and closes. A relay adds 100 ms one-way delay (200 ms RTT), so each answered SYN stays a half-open request for 200 ms. 10 clients connect at the same moment (one burst), send \"hello\" and read the answer. tcpdump runs in $NS_C on the client's eth0; nstat is saved in both namespaces."
+	EXPECT="The 10 SYNs reach the server within a few ms. The SYN queue holds backlog+1 = 3: 3 get SYN-ACKs, the other 7 find it full and, with cookies off, are dropped silently (TcpExtTCPReqQFullDrop + TcpExtListenDrops each). The accept queue never fills (the server accepts at once): TcpExtListenOverflows stays 0. Each dropped client retransmits its SYN (same ISN) 1 s later, all within a few ms again: 3 answered, 4 dropped; at +2 s 3 answered, 1 dropped; at +3 s the last one is answered. Server: TcpExtTCPReqQFullDrop = TcpExtListenDrops = 7 + 4 + 1 = 12, ListenOverflows 0, TcpPassiveOpens 10. Client: TcpExtTCPSynRetrans = TcpRetransSegs = 12, TcpActiveOpens 10. In this client-side capture the dropped SYNs are present and unanswered (12), each followed by a retransmission about 1 s later; SYN -> SYN-ACK takes a round trip (~200 ms): from the client this looks exactly like path loss; only the server's counters (TCPReqQFullDrop) show it was the server's SYN queue."
+	topo relay
+	CAP_NS=$NS_C
+	CLIENT_NSTAT=1
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0
+	relay -delay 100ms
+	serve $IP_S:8080 -backlog 2 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 10 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
 }
 
 # ---------------------------------------------------------------- main

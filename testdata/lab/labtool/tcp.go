@@ -26,6 +26,7 @@ func serve(args []string) error {
 	reply := fs.String("reply", "ok\n", "reply written after the first read")
 	readTimeout := fs.Duration("read-timeout", 5*time.Second, "per-connection read timeout")
 	deferAccept := fs.Duration("defer-accept", 0, "TCP_DEFER_ACCEPT (rounded to seconds)")
+	acceptDelay := fs.Duration("accept-delay", 0, "sleep this long after each accept() before the next (a slow application)")
 	duration := fs.Duration("duration", 30*time.Second, "exit after this long")
 	fs.Parse(args)
 
@@ -71,7 +72,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v\n", *addr, *backlog, *accept, *deferAccept)
+	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay)
 
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
@@ -93,6 +94,12 @@ func serve(args []string) error {
 					}
 					io.WriteString(c, *reply)
 				}(c)
+				// A slow application: sleep before the next accept(2)
+				// (the first connection is taken at once). The kernel's
+				// accept queue is only drained by accept: Go's Accept
+				// calls accept4 directly and parks in the netpoller on
+				// EAGAIN, so the queue waits meanwhile.
+				time.Sleep(*acceptDelay)
 			}
 		}()
 	}
