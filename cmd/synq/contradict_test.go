@@ -69,3 +69,38 @@ func TestContradictingCounters(t *testing.T) {
 		})
 	}
 }
+
+// TestCountersFromAnotherNamespace pairs every scenario's capture with the
+// no-listener scenario's snapshots (TcpPassiveOpens 0: taken where nothing
+// was accepted). Wherever the capture shows the server using connections,
+// the counters cannot be this capture's: the verdict must be the one from
+// packets alone, and say why the counters were not used.
+func TestCountersFromAnotherNamespace(t *testing.T) {
+	other := filepath.Join(testdataDir, "no-listener")
+	wrong := []string{"--nstat", filepath.Join(other, "nstat-before.txt"), "--nstat", filepath.Join(other, "nstat-after.txt")}
+	checked := 0
+	for _, sc := range scenarios(t) {
+		bare := scenarioJSON(t, sc)
+		took := 0
+		for _, l := range bare.Listeners {
+			took += l.Outcomes["established"]
+		}
+		if sc.name == "no-listener" || took < 3 {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			r := scenarioJSON(t, sc, wrong...)
+			if r.Verdict.Kind != bare.Verdict.Kind || r.Verdict.Confidence != bare.Verdict.Confidence {
+				t.Errorf("with another namespace's counters: %s/%s, packets alone: %s/%s",
+					r.Verdict.Kind, r.Verdict.Confidence, bare.Verdict.Kind, bare.Verdict.Confidence)
+			}
+			if !mentions(r.Verdict.Evidence, "do not cover this capture") {
+				t.Errorf("the verdict does not say the counters were not used:\n%s", strings.Join(r.Verdict.Evidence, "\n"))
+			}
+		})
+		checked++
+	}
+	if checked < 10 {
+		t.Errorf("only %d scenarios checked", checked)
+	}
+}
