@@ -668,6 +668,19 @@ func TestScenarioVerdicts(t *testing.T) {
 			if bare.Kind != want.bareKind || bare.Confidence != want.bareConf {
 				t.Errorf("packets alone: verdict %s/%s, want %s/%s", bare.Kind, bare.Confidence, want.bareKind, want.bareConf)
 			}
+			// ss -lnt samples taken with the capture, without counters:
+			// a LISTEN row above its limit decides the accept queue, and
+			// rows never full must not invent one.
+			if ss := filepath.Join(sc.dir, "ss.txt"); fileExists(ss) {
+				q := scenarioJSON(t, sc, "--ss", ss).Verdict
+				wantKind, wantConf := bare.Kind, bare.Confidence
+				if want.kind == "accept_queue_overflow" {
+					wantKind, wantConf = want.kind, "high"
+				}
+				if q.Kind != wantKind || q.Confidence != wantConf {
+					t.Errorf("with --ss: verdict %s/%s, want %s/%s", q.Kind, q.Confidence, wantKind, wantConf)
+				}
+			}
 			if bare.Kind != "healthy" && confRank[bare.Confidence] < 3 && !mentions(bare.Evidence, "nstat") {
 				t.Errorf("packets alone, %s confidence: the evidence should say what would decide it (an nstat snapshot)", bare.Confidence)
 			}
