@@ -61,6 +61,11 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			} else {
 				s.Says += fmt.Sprintf("; the capture shows %d on this port.", predicted)
 			}
+			if rest := int(lo) - ev.aqPredicted; rest > 0 {
+				if recv, ok := c.get("TcpExtSyncookiesRecv"); ok && int(recv) >= rest {
+					s.Says += fmt.Sprintf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
+				}
+			}
 			signs = append(signs, s)
 		case lo > 0 && predicted > 0:
 			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
