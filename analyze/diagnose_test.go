@@ -153,6 +153,11 @@ func TestDiagnose(t *testing.T) {
 			return l
 		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 6, "TcpExtListenDrops", 4, "TcpExtPAWSPassive", 0), Sysctls: modern},
 			notKind: KindPAWS, ruledOut: []Kind{KindPAWS, KindFiltered}, kind: KindSYNQueue, conf: Medium, mode: "three_quarters"},
+		{name: "SYN answered by a bare ACK", l: func() Listener {
+			l := Listener{Server: server, Attempts: 8, ServerTook: 6}
+			l.Outcomes[Established], l.Outcomes[SYNAnsweredByACK] = 6, 2
+			return l
+		}(), kind: KindOldState, conf: Medium},
 		// Synthetic old-kernel semantics (the lab kernel is 6.18).
 		{name: "RHEL 6: SYNs dropped at a full accept queue are not counted", l: idleOverflow(),
 			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},

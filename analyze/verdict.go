@@ -24,13 +24,14 @@ const (
 	KindDeferAccept    Kind = "defer_accept"
 	KindInconclusive   Kind = "inconclusive"
 	KindNotEnoughData  Kind = "not_enough_data"
+	KindOldState       Kind = "old_connection_state"
 )
 
 // severity orders kinds when two findings are equally sure and equally
 // large: queue overflows first, the harmless last.
 var severity = map[Kind]int{
 	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindFirewallReject: 6, KindNoListener: 5,
-	KindNetworkLoss: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0,
+	KindNetworkLoss: 4, KindOldState: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0,
 }
 
 // Confidence says how sure a finding is.
@@ -151,7 +152,7 @@ type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
 	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
-	pathLossCause, filteredCause, deferAcceptCause,
+	pathLossCause, filteredCause, deferAcceptCause, oldStateCause,
 }
 
 // evidence is what every cause reads besides the listener: the counters
@@ -328,6 +329,7 @@ var kindPhrase = map[Kind]string{
 	KindFiltered:       "a drop before TCP",
 	KindNetworkLoss:    "loss on the path",
 	KindDeferAccept:    "TCP_DEFER_ACCEPT",
+	KindOldState:       "old state for the 4-tuple",
 }
 
 // decidingCounter names the kernel counter that confirms each kind.

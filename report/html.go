@@ -97,7 +97,7 @@ func buildHTML(in *Input) (*htmlReport, error) {
 	d := &htmlReport{
 		Version: in.Version,
 		Verdict: htmlVerdict{
-			Class: verdictClass(v.Kind), Headline: kindWords[v.Kind], Confidence: string(v.Confidence),
+			Class: verdictClass(v), Headline: headline(v), Confidence: string(v.Confidence),
 			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: kindExplained[v.Kind],
 			Evidence: sanitizeAll(v.Evidence), Remedy: sanitizeAll(v.Remedy), Also: sanitizeAll(alsoFound(r)),
 		},
@@ -139,8 +139,11 @@ func buildHTML(in *Input) (*htmlReport, error) {
 }
 
 // verdictClass picks the verdict box's colour.
-func verdictClass(k analyze.Kind) string {
-	switch k {
+func verdictClass(f analyze.Finding) string {
+	if f.Mode == "forced_cookies" {
+		return "neutral"
+	}
+	switch f.Kind {
 	case analyze.KindHealthy:
 		return "ok"
 	case analyze.KindInconclusive, analyze.KindDeferAccept, analyze.KindNotEnoughData:
@@ -181,7 +184,7 @@ func listenerHTML(in *Input, i int) (htmlListener, error) {
 	v := l.Diagnosis.Verdict
 	h := htmlListener{
 		ID: fmt.Sprintf("listener-%d", i+1), Server: l.Server.String(),
-		Kind: kindWords[v.Kind], Confidence: string(v.Confidence), Summary: Sanitize(v.Summary),
+		Kind: headline(v), Confidence: string(v.Confidence), Summary: Sanitize(v.Summary),
 		Attempts: count(l.Attempts), Established: count(l.Outcomes[analyze.Established]), Failed: count(l.Outcomes.Failed()),
 		Handshake: "no handshake completed",
 	}

@@ -104,7 +104,7 @@ func (p *printer) verdict(in *Input) {
 	if l := verdictListener(r); l != "" {
 		head += " (" + l + ")"
 	}
-	p.line("%s: %s, %s confidence", head, kindWords[v.Kind], v.Confidence)
+	p.line("%s: %s, %s confidence", head, headline(v), v.Confidence)
 	p.wrap("  ", v.Summary)
 	if e := kindExplained[v.Kind]; e != "" {
 		p.line("")
@@ -182,6 +182,15 @@ func alsoFound(r *analyze.Result) []string {
 		}
 	}
 	return slices.Compact(others)
+}
+
+// headline names a finding for a person: its kind, or its mode where the
+// mode changes what the kind means.
+func headline(f analyze.Finding) string {
+	if f.Mode == "forced_cookies" {
+		return "SYNCOOKIES FORCED BY CONFIGURATION (tcp_syncookies=2, not an overflow)"
+	}
+	return kindWords[f.Kind]
 }
 
 var kindWords = map[analyze.Kind]string{

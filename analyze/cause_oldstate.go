@@ -1,0 +1,26 @@
+package analyze
+
+import "fmt"
+
+// oldStateCause: a SYN answered by a bare ACK. The server still holds
+// state for the 4-tuple, a TIME_WAIT it will not reuse for this SYN or a
+// connection it believes open, and answers with an ACK for that; the
+// client resets it and retries (listen-queues.md, "What happens to each
+// packet").
+func oldStateCause(l *Listener, ev *evidence) []hypothesis {
+	n := l.Outcomes[SYNAnsweredByACK]
+	if n == 0 {
+		return nil
+	}
+	signs := []Sign{forSign(Strong, FromPackets, "%d SYNs were answered with a bare ACK instead of a SYN-ACK: the server still held state for the same addresses and ports.", n)}
+	if c, ok := ev.counters.get("TcpExtTCPChallengeACK"); ok && c > 0 {
+		signs = append(signs, forSign(Weak, FromCounters, "The kernel sent %d challenge ACKs (TcpExtTCPChallengeACK).", c))
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindOldState, Affected: n, Signs: signs,
+		Summary: fmt.Sprintf("Clients reused the address and port of a connection %s still remembered (TIME_WAIT or a connection it believed open), so their new SYNs were answered with an ACK for the old one and had to be retried.", l.Server),
+		Remedy: []string{
+			"Let clients pick their source ports (no fixed bind port); behind a NAT, give it more ports or addresses.",
+			"Keep TCP timestamps on at both ends (net.ipv4.tcp_timestamps=1): with them Linux accepts a new SYN on a TIME_WAIT 4-tuple.",
+			"A server that closes first holds the TIME_WAIT: where the protocol allows, let the client close first.",
+		}}}}
+}
