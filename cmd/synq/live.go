@@ -377,7 +377,7 @@ loop:
 			span = opts.Interval
 		}
 		ticker.verdicts = currentVerdicts(recent, tr, now.UnixNano(), now.Sub(start),
-			&analyze.Host{Sysctls: sysctls, Deltas: deltas(before, c), Queues: host.Peaks(allQueues)})
+			liveHost(before, c, sysctls, allQueues))
 		if err := ticker.print(now, now.Sub(start), span, rates.take(), ring, last, c); err != nil {
 			return withCode(exitOutput, err)
 		}
@@ -418,7 +418,7 @@ loop:
 	if w := report.RingWarning(ring); w != "" {
 		sum.Warnings = append(sum.Warnings, w)
 	}
-	h := &analyze.Host{Sysctls: sysctls, Deltas: deltas(before, after), Queues: host.Peaks(allQueues)}
+	h := liveHost(before, after, sysctls, allQueues)
 	in := &report.Input{Version: opts.Version, Capture: sum, Tracker: tr.Stats(), Result: res, Host: h, Live: live}
 	// The same evidence as synq analyze --nstat --sysctl, plus the
 	// sampled listen queues.
@@ -483,14 +483,20 @@ func writeReport(out io.Writer, output string, format report.Format, in *report.
 	return nil
 }
 
-func deltas(before, after analyze.Counters) map[string]int64 {
-	// Read from /proc a moment apart, a counter cannot go down; if one
-	// did (a namespace change under us), no deltas beat wrong ones.
-	d, err := analyze.SnapshotDeltas(before, after)
+// liveHost is the host evidence of a live run so far, built as synq
+// analyze builds it from files.
+func liveHost(before, after analyze.Counters, sysctls map[string]string, queues []host.QueueSample) *analyze.Host {
+	h, err := analyze.NewHost(analyze.HostInput{
+		Snapshots: []analyze.Snapshot{{Counters: before}, {Counters: after}},
+		Sysctls:   sysctls, Queues: host.Peaks(queues),
+	})
 	if err != nil {
-		return nil
+		// Read from /proc a moment apart, a counter cannot go down;
+		// if one did (a namespace change under us), no counters beat
+		// wrong ones.
+		return &analyze.Host{Sysctls: sysctls, Queues: host.Peaks(queues)}
 	}
-	return d
+	return h
 }
 
 // sampleQueues samples the listen queues every queueEvery until ctx ends.
