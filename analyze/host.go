@@ -34,24 +34,35 @@ func NewHost(in HostInput) (*Host, error) {
 		// Plain nstat leaves out the counters that did not change: for
 		// the ones synq reasons with, absent means zero.
 		h.Deltas = map[string]int64{}
-		for _, k := range ReconciledCounters() {
-			// PAWSPassive absent is a kernel without it (4.12+), not 0.
-			if k != "TcpExtPAWSPassive" {
-				h.Deltas[k] = 0
-			}
-		}
 		for k, v := range s.Counters {
 			h.Deltas[k] = int64(v)
 		}
+		zeroAbsentListenCounters(h.Deltas)
 		h.SingleSnapshot = true
 	case 2:
 		d, err := SnapshotDeltas(in.Snapshots[0].Counters, in.Snapshots[1].Counters)
 		if err != nil {
 			return nil, err
 		}
+		// netstat -s prints some zeros (so SnapshotDeltas cannot tell)
+		// but leaves out every TcpExt counter that is 0.
+		if in.Snapshots[0].Format == FormatNetstat || in.Snapshots[1].Format == FormatNetstat {
+			zeroAbsentListenCounters(d)
+		}
 		h.Deltas = d
 	default:
 		return nil, fmt.Errorf("%d counter snapshots: give one (changes) or two (before and after)", len(in.Snapshots))
 	}
 	return h, nil
+}
+
+// zeroAbsentListenCounters sets the listen counters synq reasons with to
+// 0 where a format that leaves zeros out did not print them. PAWSPassive
+// stays absent: a kernel without it (4.12 and later) is not a 0.
+func zeroAbsentListenCounters(d map[string]int64) {
+	for _, k := range ReconciledCounters() {
+		if _, ok := d[k]; !ok && k != "TcpExtPAWSPassive" {
+			d[k] = 0
+		}
+	}
 }

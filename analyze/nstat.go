@@ -61,11 +61,7 @@ func SnapshotDeltas(before, after Counters) (map[string]int64, error) {
 		d[k] = int64(a - b)
 	}
 	if !zeros && len(d) > 0 {
-		for _, k := range ReconciledCounters() {
-			if _, ok := d[k]; !ok && k != "TcpExtPAWSPassive" {
-				d[k] = 0
-			}
-		}
+		zeroAbsentListenCounters(d)
 	}
 	return d, nil
 }
