@@ -93,6 +93,9 @@ type Signs struct {
 	RetransmittedThenAnswered int
 	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
 	SYNsAfterSYNACK int
+	// BareACKThenAnswered: attempts whose SYN was first answered by a
+	// bare ACK (old state for the 4-tuple) and later by a SYN-ACK.
+	BareACKThenAnswered int
 
 	// MaxHalfOpen is the most requests held in the SYN queue at once;
 	// HalfOpenAtFirstCookie and HalfOpenAtFirstUnanswered the number held
@@ -390,6 +393,9 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.RetransmittedThenAnswered++
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
+	if a.BareACKAnswer && a.SYNACKs > 0 {
+		sg.BareACKThenAnswered++
+	}
 	l.sources.add(a, o)
 	return c != notCookie
 }

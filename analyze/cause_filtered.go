@@ -11,12 +11,20 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		return nil
 	}
 	signs := []Sign{forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) reached this host and got no answer.", unanswered, l.DroppedSYNPackets)}
+	// Drops selective by source point at a rule, unless half-open
+	// requests that clients never completed were waiting too: with
+	// syncookies off, that is also how the 3/4 rule looks (it drops
+	// SYNs from peers never seen before).
+	selective := Strong
+	if l.Outcomes[SYNACKUnacked] > 0 {
+		selective = Weak
+	}
 	switch {
 	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1 && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(Strong, FromPackets, "All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.TopUnansweredSource, sg.TopUnansweredAttempts))
 	case sg.NeverAnsweredSources > 0 && sg.NeverAnsweredSources == sg.UnansweredSources && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(Strong, FromPackets, "%d of the %d source addresses with unanswered SYNs never got any answer (most from %s, %d attempts) while the listener answered others: a rule matching those sources (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+		signs = append(signs, forSign(selective, FromPackets, "%d of the %d source addresses with unanswered SYNs never got any answer (most from %s, %d attempts) while the listener answered others: a rule matching those sources (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.NeverAnsweredSources, sg.UnansweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts))
 	}
 	c := &ev.counters

@@ -137,7 +137,7 @@ func tie(l *Listener, tied []hypothesis) *Finding {
 	port := l.Server.Port()
 	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) got no answer at %s. From packets alone %s look the same.",
 		l.Outcomes[UnansweredSYN], l.DroppedSYNPackets, l.Server, joinAnd(names)))
-	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
+	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
 	f := Finding{Kind: KindInconclusive, Confidence: Low, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
 		Remedy: []string{

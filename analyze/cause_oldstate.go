@@ -8,11 +8,18 @@ import "fmt"
 // client resets it and retries (listen-queues.md, "What happens to each
 // packet").
 func oldStateCause(l *Listener, ev *evidence) []hypothesis {
-	n := l.Outcomes[SYNAnsweredByACK]
+	failed, retried := l.Outcomes[SYNAnsweredByACK], l.Signs.BareACKThenAnswered
+	n := failed + retried
 	if n == 0 {
 		return nil
 	}
-	signs := []Sign{forSign(Strong, FromPackets, "%d SYNs were answered with a bare ACK instead of a SYN-ACK: the server still held state for the same addresses and ports.", n)}
+	var signs []Sign
+	if failed > 0 {
+		signs = append(signs, forSign(Strong, FromPackets, "%d SYNs were answered with a bare ACK instead of a SYN-ACK, and never got one: the server still held state for the same addresses and ports.", failed))
+	}
+	if retried > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d SYNs were first answered with a bare ACK (the server still held state for the same addresses and ports); after the client's reset the retried SYN was answered: it cost a retry, not the connection.", retried))
+	}
 	if c, ok := ev.counters.get("TcpExtTCPChallengeACK"); ok && c > 0 {
 		signs = append(signs, forSign(Weak, FromCounters, "The kernel sent %d challenge ACKs (TcpExtTCPChallengeACK).", c))
 	}

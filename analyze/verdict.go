@@ -344,6 +344,7 @@ var decidingCounter = map[Kind]string{
 	KindFirewallReject: "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
 	KindInconclusive:   "TcpExtListenOverflows, TcpExtTCPReqQFullDrop and TcpExtListenDrops",
 	KindNotEnoughData:  "TcpExtListenOverflows, TcpExtListenDrops and TcpExtTCPReqQFullDrop, which count drops a short capture misses",
+	KindOldState:       "TcpExtTCPChallengeACK and TcpExtTCPSYNChallenge (a live connection's answer; a TIME_WAIT's moves no counter)",
 }
 
 func mentionsNstat(ev []string) bool {

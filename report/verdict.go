@@ -204,6 +204,7 @@ var kindWords = map[analyze.Kind]string{
 	analyze.KindDeferAccept:    "TCP_DEFER_ACCEPT at work (not an overflow)",
 	analyze.KindInconclusive:   "INCONCLUSIVE",
 	analyze.KindNotEnoughData:  "NOT ENOUGH DATA",
+	analyze.KindOldState:       "SYN ANSWERED FOR AN OLD CONNECTION (TIME_WAIT or port reuse)",
 	analyze.KindFirewallReject: "REFUSED BY A FIREWALL RULE (REJECT)",
 }
 

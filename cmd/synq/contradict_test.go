@@ -104,3 +104,42 @@ func TestCountersFromAnotherNamespace(t *testing.T) {
 		t.Errorf("only %d scenarios checked", checked)
 	}
 }
+
+// TestSnapshotFormatsAgree: where a scenario saved the same moments as
+// nstat -az, nstat -a (zeros left out) and netstat -s (TcpExt zeros left
+// out, phrased in words), each gives the verdict and the listen-counter
+// deltas nstat -az gives.
+func TestSnapshotFormatsAgree(t *testing.T) {
+	listen := []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent", "TcpPassiveOpens"}
+	checked := 0
+	for _, sc := range scenarios(t) {
+		ref := scenarioJSON(t, sc, withNstat(sc)...)
+		for _, prefix := range []string{"nstat-a", "netstat"} {
+			before := filepath.Join(sc.dir, prefix+"-before.txt")
+			if !fileExists(before) {
+				continue
+			}
+			checked++
+			t.Run(sc.name+"/"+prefix, func(t *testing.T) {
+				args := []string{"--nstat", before, "--nstat", filepath.Join(sc.dir, prefix+"-after.txt")}
+				if p := filepath.Join(sc.dir, "sysctl.txt"); fileExists(p) {
+					args = append(args, "--sysctl", p)
+				}
+				r := scenarioJSON(t, sc, args...)
+				if r.Verdict.Kind != ref.Verdict.Kind || r.Verdict.Confidence != ref.Verdict.Confidence {
+					t.Errorf("verdict %s/%s, with nstat -az %s/%s", r.Verdict.Kind, r.Verdict.Confidence, ref.Verdict.Kind, ref.Verdict.Confidence)
+				}
+				for _, k := range listen {
+					got, okG := r.Nstat.Deltas[k]
+					want, okW := ref.Nstat.Deltas[k]
+					if got != want || okG != okW {
+						t.Errorf("%s: %d (present %v), with nstat -az %d (present %v)", k, got, okG, want, okW)
+					}
+				}
+			})
+		}
+	}
+	if checked == 0 {
+		t.Error("no scenario saved nstat -a or netstat -s snapshots (testdata/snapshot-formats should)")
+	}
+}

@@ -247,6 +247,45 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("unanswered %d of %d attempts, want all", un, atts)
 		}
 	},
+	"forced-cookies": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts == 0 || est != atts {
+			t.Errorf("established %d of %d attempts, want all", est, atts)
+		}
+		wantPositive(t, r, "syncookie_synacks", func(l listenerJSON) int { return l.SyncookieSYNACKs })
+	},
+	"listener-restart": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "rejected", outcome("rejected"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"reuseport-stuck": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
+	"three-quarters-rule": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "synack_unacked", outcome("synack_unacked"))
+	},
+	// Two listeners overflowing, one with idle clients, one with talking.
+	"two-listeners-idle-and-talking": func(t *testing.T, r reportJSON) {
+		if len(r.Listeners) != 2 {
+			t.Fatalf("%d listeners, want 2", len(r.Listeners))
+		}
+		for _, l := range r.Listeners {
+			if l.Outcomes["unanswered_syn"] == 0 || l.Outcomes["established"] != 3 {
+				t.Errorf("%s: outcomes %v, want 3 established and some unanswered", l.Server, l.Outcomes)
+			}
+		}
+	},
+	"syn-answered-by-ack": func(t *testing.T, r reportJSON) {
+		if len(r.Listeners) != 2 {
+			t.Fatalf("%d listeners, want 2", len(r.Listeners))
+		}
+		wantExactly(t, r, "established", 4, outcome("established"))
+	},
+	"snapshot-formats": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+	},
 	// SYNs from the second address answered by netfilter's RST.
 	"firewall-reject-rst": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "rejected", outcome("rejected"))
@@ -573,6 +612,26 @@ var verdictCases = map[string]verdictCase{
 	// path look alike; the server's TCPReqQFullDrop decides.
 	"synqueue-no-cookies-client": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "network_loss", bareConf: "low",
 		reconciled: []string{"TcpExtTCPReqQFullDrop"}},
+	// tcp_syncookies=2: cookies for every SYN, configuration.
+	"forced-cookies": {kind: "syn_queue_overflow", syncookies: ptr(true), bareKind: "syn_queue_overflow", bareConf: "high",
+		reconciled: []string{"TcpExtSyncookiesSent", "TcpExtSyncookiesRecv"}},
+	// RSTs while the listener was down; TCP sent them (TcpOutRsts).
+	"listener-restart": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium"},
+	// One SO_REUSEPORT socket stuck: the SYNs hashed to it are dropped.
+	"reuseport-stuck": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+	// Syncookies off, SYN queue past 3/4 of tcp_max_syn_backlog: an
+	// unproven peer's SYNs dropped, ListenDrops only. Medium with
+	// counters: ListenDrops alone also counts other listener failures.
+	"three-quarters-rule": {kind: "syn_queue_overflow", conf: "medium", syncookies: ptr(false), bareKind: "inconclusive", bareConf: "low"},
+	"two-listeners-idle-and-talking": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+	"snapshot-formats": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	// Two SYNs first answered by a bare ACK (a TIME_WAIT on 8080, a live
+	// connection on 8081); the retried SYNs complete 10 ms later: a cost,
+	// not a failure, so low.
+	"syn-answered-by-ack": {kind: "old_connection_state", conf: "low", bareKind: "old_connection_state", bareConf: "low"},
 	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium", reconciled: []string{"TcpOutRsts"}},
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},

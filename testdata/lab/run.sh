@@ -11,7 +11,8 @@
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
 # nstat-after.txt,sysctl.txt,ss.txt,README.md} (the client-side captures also
 # nstat-client-before.txt, nstat-client-after.txt; the vxlan scenarios also
-# inner.pcap, and args.txt with the flags synq needs). Everything runs in
+# inner.pcap, and args.txt with the flags synq needs; snapshot-formats also
+# nstat-a-before/after.txt and netstat-before/after.txt). Everything runs in
 # namespaces named synqlab-* that this script creates and deletes; only
 # 10.88.0.0/16 and fd88::/64 addresses inside them are used (10.89.0.0/24
 # inside the VXLAN scenarios' tunnels).
@@ -23,7 +24,9 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
-	firewall-reject-icmp synqueue-no-cookies-client)
+	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
+	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
+	two-listeners-idle-and-talking snapshot-formats)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -163,15 +166,19 @@ relay() { # relay ARGS... : start the L2 relay in the middle namespace
 serve() {
 	local addr=$1; shift
 	local port=${addr##*:}
-	bg "serve-$port" $NS_S "$LABTOOL" serve -addr "$addr" -duration 60s "$@"
+	local rows0
+	rows0=$(nsx $NS_S ss -Hltn "sport = :$port" | wc -l)
+	bg "serve-$port-${#LISTENERS[@]}" $NS_S "$LABTOOL" serve -addr "$addr" -duration 60s "$@"
+	SERVE_PID=${PIDS[-1]}
 	LISTENERS+=("$addr: labtool serve $*")
 	local i
-	for i in $(seq 50); do
-		if [[ -n $(nsx $NS_S ss -Hltn "sport = :$port") ]]; then return; fi
-		sleep 0.1
+	for i in $(seq 250); do
+		# one more LISTEN row than before (SO_REUSEPORT listeners share the port)
+		if (($(nsx $NS_S ss -Hltn "sport = :$port" | wc -l) > rows0)); then return; fi
+		sleep 0.02
 	done
 	echo "listener $addr did not come up" >&2
-	cat "$tmp/serve-$port.log" >&2
+	cat "$tmp/serve-$port-$((${#LISTENERS[@]} - 1)).log" >&2
 	return 1
 }
 
@@ -293,6 +300,12 @@ snap() {
 	nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"
 	SNAP_T[$1]=$EPOCHREALTIME
 	if [[ $CLIENT_NSTAT == 1 ]]; then nsx $NS_C nstat -asz >"$tmp/nstat-client-$1.txt"; fi
+	if [[ $EXTRA_SNAPS == 1 ]]; then
+		# the same moment in the formats users paste: nstat without -z
+		# (zero counters left out) and net-tools' netstat -s (prose)
+		nsx $NS_S nstat -as >"$tmp/nstat-a-$1.txt"
+		nsx $NS_S netstat -s >"$tmp/netstat-$1.txt"
+	fi
 }
 
 # ss_start / ss_stop : sample `ss -lnt` in the server namespace every 200 ms
@@ -392,6 +405,11 @@ finish() {
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
 	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/args.txt
+	rm -f "$out"/nstat-a-before.txt "$out"/nstat-a-after.txt "$out"/netstat-before.txt "$out"/netstat-after.txt
+	if [[ $EXTRA_SNAPS == 1 ]]; then
+		local f
+		for f in nstat-a-before nstat-a-after netstat-before netstat-after; do cp "$tmp/$f.txt" "$out/$f.txt"; done
+	fi
 	nsx $NS_S sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.core\.somaxconn|net\.ipv4\.tcp_)' >"$out/sysctl.txt" || true
 	rm -f "$out"/ss.txt
 	if [[ -s $tmp/ss.txt ]]; then cp "$tmp/ss.txt" "$out/ss.txt"; fi
@@ -452,6 +470,9 @@ finish() {
 		else
 			echo "- Capture: \`$CAP_CMD\` in $CAP_NS (CLIENT-SIDE capture, on the client's own interface), started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
 		fi
+		if [[ $EXTRA_SNAPS == 1 ]]; then
+			echo "- Snapshot formats: at each of the two moments (before the load, after the settle delay) three files were written one right after the other in $NS_S: \`nstat -asz\` (nstat-before.txt / nstat-after.txt: absolute values, zero counters included), \`nstat -as\` (nstat-a-before.txt / nstat-a-after.txt: absolute values, counters that are 0 left out) and \`netstat -s\` from net-tools $(netstat --version 2>&1 | awk 'NR==1{print $2}') (netstat-before.txt / netstat-after.txt: the same /proc/net/snmp and /proc/net/netstat counters in prose, zero ones mostly left out). The three snapshots of one moment are a few ms apart; nothing but this scenario's traffic runs in the namespace, so they agree."
+		fi
 		if [[ $CLIENT_NSTAT == 1 ]]; then
 			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
 		fi
@@ -498,6 +519,7 @@ begin() {
 	CAP_NS=$NS_S CLIENT_NSTAT=0 FLOOD_END=
 	INNER_IF= INNER_PID= SYNQ_ARGS=
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
+	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
 	rm -f "$tmp/ss.txt"
 }
@@ -638,8 +660,8 @@ sc_vlan() {
 # flood : the spoofed SYN flood shared by syncookies-flood and
 # synflood-no-cookies; records when its last SYN left (FLOOD_END).
 flood() {
-	CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s")
-	nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n 300 -over 1s >>"$tmp/clients.log" 2>&1
+	CLIENT_CMDS+=("labtool synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n $FLOOD_N -over $FLOOD_OVER")
+	nsx $NS_C "$LABTOOL" synflood -src-net $SPOOF_NET -dst $IP_S:8080 -n $FLOOD_N -over $FLOOD_OVER >>"$tmp/clients.log" 2>&1
 	FLOOD_END=$EPOCHREALTIME
 }
 
@@ -927,6 +949,134 @@ sc_synqueue_no_cookies_client() {
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 10 -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
+}
+
+# ---------------------------------------------------------------- configuration, restarts, several listeners
+
+sc_forced_cookies() {
+	DESC="Syncookies forced for every SYN: server net.ipv4.tcp_syncookies=2. Healthy listener, listen(fd, 4096), that accepts, reads, answers \"ok\" and closes. 10 clients start 100 ms apart, send \"hello\" and read the answer until EOF."
+	EXPECT="With tcp_syncookies=2, tcp_conn_request() takes the cookie path for EVERY SYN, with the SYN queue empty: tcp_syn_flood_action() counts TcpExtTCPReqQFullDoCookies although nothing is full (and, for syncookies=2, logs no \"Possible SYN flooding\" line), cookie_init_sequence() counts TcpExtSyncookiesSent, and each handshake ACK is validated as a cookie (TcpExtSyncookiesRecv) and creates the connection (TcpPassiveOpens). Measured on this 6.18 kernel: TcpExtTCPReqQFullDoCookies = TcpExtSyncookiesSent = TcpExtSyncookiesRecv = TcpPassiveOpens = 10, SyncookiesFailed 0, ListenOverflows = ListenDrops = TCPReqQFullDrop = 0, no retransmissions; all 10 clients read \"ok\". On the wire nothing looks wrong: the cookie SYN-ACKs carry the full option set (MSS, SACK-permitted, timestamps, window scale 10: with timestamps the cookie keeps the options in the TSval's low bits), and no SYN-ACK is retransmitted because every ACK arrives within microseconds. From packets alone this is a healthy server; DoCookies without any drop or half-open backlog, and tcp_syncookies = 2 in sysctl.txt, show cookies forced by configuration, not a SYN-queue overflow."
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=2
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -read -hold 3s -timeout 5s; }
+	run_capture tcpdump load 1
+}
+
+sc_three_quarters_rule() {
+	DESC="The tcp_max_syn_backlog 3/4 rule (syncookies off): server tcp_syncookies=0, net.ipv4.tcp_max_syn_backlog=16 (the kernel accepts 16), listener with listen(fd, 1024) that accepts, reads, answers \"ok\" and closes, so the SYN queue limit (1024+1) and the accept queue are never reached. Before the capture one \"prove\" client from $IP_C2 completes an exchange (the server keeps a tcp_metrics entry with an RTT for $IP_C2: a proven peer). Inside the capture \`labtool synflood\` sends 20 spoofed SYNs from 10.88.9.1-10.88.9.20 over 0.2 s (nobody answers their SYN-ACKs); right after, 3 \"proven\" clients from $IP_C2 (200 ms apart, in the background) and, 100 ms behind them, 3 \"unproven\" clients from $IP_C (never seen, 200 ms apart) connect, send \"hello\" and read the answer."
+	EXPECT="tcp_conn_request() (cookies off, no TIME_WAIT ISN): a SYN is dropped when tcp_max_syn_backlog - qlen < tcp_max_syn_backlog/4, i.e. 16 - qlen < 4, qlen >= 13, unless tcp_peer_is_proven() (a tcp_metrics RTT for the source). The first 13 spoofed SYNs are answered and stay half-open (SYN-ACK retransmissions at +1 s and +3 s, expiry at about +7 s: TcpRetransSegs = TcpExtTCPSynRetrans = 13 x 2 = 26, TcpExtTCPTimeouts = 13 x 3 = 39); the other 7 are dropped silently. While the 13 are pending, every SYN from the unproven $IP_C is dropped too (3 clients x 6 SYNs = 18; connect() fails with ETIMEDOUT after about 7 s, before the requests expire), while the proven $IP_C2 is answered at once (3 exchanges, TcpPassiveOpens 3). Each drop goes through tcp_listendrop() only: TcpExtListenDrops = 7 + 18 = 25 = unanswered SYNs, TcpExtTCPReqQFullDrop 0, TcpExtListenOverflows 0, no cookies (none allowed). Measured on this 6.18 kernel: exactly that (ListenDrops 25, ReqQFullDrop 0, ListenOverflows 0, PassiveOpens 3, TCPSynRetrans 26, TCPTimeouts 39). In the packets: drops selective by source address at the same moment (the proven source answered, the never-seen one not) while 13 spoofed handshakes sit half-open."
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0 net.ipv4.tcp_max_syn_backlog=16
+	nsx $NS_S ip route add $SPOOF_NET via $IP_C
+	EXTRA_ADDR_NOTE=" and $IP_C2"
+	nsx $NS_C ip addr add $IP_C2/24 dev eth0
+	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	serve $IP_S:8080 -backlog 1024 -accept=true
+	preload() {
+		clients -label prove -addr $IP_S:8080 -n 1 -bind $IP_C2 -send hello -read -hold 2s -timeout 5s
+		sleep 0.3
+		NOTES+=("Before the capture and nstat-before.txt, one \"prove\" client from $IP_C2 completed a request/answer exchange (its lines come first in the client log); afterwards \`ip tcp_metrics show\` in $NS_S listed: \`$(nsx $NS_S ip tcp_metrics show | tr -s ' \n' ' ')\` ($IP_C has no entry: never seen).")
+	}
+	PRELOAD=preload
+	FLOOD_N=20 FLOOD_OVER=200ms
+	NOTES+=("$FLOOD_NOTE")
+	HANDCOUNT=1
+	load() {
+		flood
+		clients_bg -label proven -addr $IP_S:8080 -n 3 -interval 200ms -bind $IP_C2 -send hello -read -hold 3s -timeout 8s
+		sleep 0.1
+		clients -label unproven -addr $IP_S:8080 -n 3 -interval 200ms -bind $IP_C -send hello -read -hold 3s -timeout 8s
+		wait_clients_bg
+		wait_after_flood $FLOOD_TAIL
+	}
+	run_capture tcpdump load 1
+}
+
+sc_syn_answered_by_ack() {
+	DESC="SYNs answered by a bare ACK, in two ways. Client timestamps are off (client net.ipv4.tcp_timestamps=0). (1) TIME_WAIT on port 8080: listener listen(fd, 16) that accepts and reads until it has 1000000 bytes (\`serve -read-bytes 1000000\`), then answers \"ok\" and closes first (so the server keeps the TIME_WAIT). Client \"tw\" 0 from fixed port 40000 sends 1000000 bytes, reads \"ok\" + EOF and closes; client \"tw\" 1 reconnects from port 40000 at once. Linux's ISN for the same 4-tuple grows with time (one per 64 ns, about 15.6 per microsecond), so the new ISN, about 10 ms later, is about 150 000 above the old one: below the TIME_WAIT's rcv_nxt (old ISN + 1000002), and without timestamps nothing else can prove the SYN new. (2) A live connection on port 8081 (listen(fd, 16), never accept()): client \"ghost\" from fixed port 40002 connects, holds 300 ms and closes with SO_LINGER 0, but an nftables rule in the CLIENT namespace drops its RST (output hook, \`tcp dport 8081 tcp flags & rst == rst drop\`, removed right after), so the server's connection stays ESTABLISHED (queued, never accepted); client \"reconnect\" then connects from port 40002 again."
+	EXPECT="(1) The new SYN hits the TIME_WAIT (tcp_timewait_state_process: not after rcv_nxt, no timestamp) and is answered by a bare ACK (seq = the old connection's next sequence, ack = old rcv_nxt, i.e. ack 1000002 relative to the old ISN); the client, in SYN-SENT, sees an unacceptable ACK and answers with RST (seq = that ack); the RST, exactly at rcv_nxt, kills the TIME_WAIT (\"TIME_WAIT assassination\", tcp_rfc1337=0). The client retransmits its SYN (same ISN) after about 10 ms, not 1 s (this kernel re-arms the SYN timer at its minimum after such a reset), and this time the listener answers; the exchange completes. No counter is specific to this: TcpExtTW counts the TIME_WAITs entered (2: both tw connections), TWKilled, PAWSTimewait and TCPACKSkippedTimeWait stay 0 (the ACK was not rate-limited), TcpOutRsts 0. (2) The SYN reaches the ESTABLISHED socket: tcp_validate_incoming() answers with a challenge ACK (TcpExtTCPSYNChallenge +1, TcpExtTCPChallengeACK +1, and TcpInErrs +1); the client answers with RST (seq = the ACK's ack = rcv_nxt), which resets the old connection (TcpEstabResets +1); the SYN retransmitted about 10 ms later is answered by the listener and completes. Measured: TcpPassiveOpens 4, TCPSYNChallenge 1, TCPChallengeACK 1, TcpInErrs 1, TcpEstabResets 1, TcpExtTW 2, all listen counters 0. On the wire both cases are SYN -> bare ACK -> client RST -> same SYN again -> SYN-ACK, the classic sign of old state for the 4-tuple (TIME_WAIT or a connection the client forgot); only the counters tell the challenge ACK from the TIME_WAIT ACK."
+	topo direct
+	nsx $NS_C sysctl -qw net.ipv4.tcp_timestamps=0
+	NOTES+=("Client namespace: net.ipv4.tcp_timestamps=0 (no TCP timestamps on any connection, so TIME_WAIT can judge a new SYN only by its sequence number).")
+	serve $IP_S:8080 -backlog 16 -accept=true -read-bytes 1000000
+	serve $IP_S:8081 -backlog 16 -accept=false
+	NOTES+=("The hand count below takes only a SYN-ACK, RST or ICMP as an answer to a SYN: its \"unanswered\" SYNs are the 2 SYNs answered by a bare ACK (one per case), each followed by the client's RST and the same SYN again.")
+	HANDCOUNT=1
+	load() {
+		clients -label tw -addr $IP_S:8080 -n 2 -parallel 1 -sport 40000 -send-size 1000000 -read -hold 3s -timeout 5s
+		nsx $NS_C nft -f - <<EOT
+table inet synqlab {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		tcp dport 8081 tcp flags & rst == rst drop
+	}
+}
+EOT
+		clients -label ghost -addr $IP_S:8081 -n 1 -sport 40002 -hold 300ms -linger0
+		nsx $NS_C nft delete table inet synqlab
+		clients -label reconnect -addr $IP_S:8081 -n 1 -sport 40002 -hold 1s -timeout 5s
+	}
+	run_capture tcpdump load 1
+}
+
+sc_listener_restart() {
+	DESC="A listener restarted while clients connect. Inside the capture the first listener (listen(fd, 4096), accepts, reads, answers \"ok\" and closes) runs for 1 s (\`serve -duration 1s\`: the process exits, closing the listening socket and every connection it holds); 0.5 s after it exited a second one starts on the same port (SO_REUSEADDR). 25 clients start 100 ms apart from the moment the first listener is up; each connects, waits 300 ms, sends \"hello\" and reads the answer until EOF."
+	EXPECT="Clients whose exchange finished before the first listener exited complete (7). The 3 clients that connected in the 300 ms before the exit were accepted, but had not sent yet: at the exit the kernel closes their sockets (no unread data: FIN, not RST); their \"hello\" then reaches an orphaned FIN_WAIT2 socket and is answered by a RST (no ACK flag, seq = server's next sequence; new data after a half-close); the client reads \"\" then EOF (the FIN came first). SYNs arriving in the 0.5 s gap find no listener and get RST+ACK (seq 0, ack ISN+1): connect() fails with ECONNREFUSED at once (5 clients). After the restart everything completes (10). Measured: TcpOutRsts = 3 + 5 = 8, TcpPassiveOpens = 20, no listen-drop counter, no TCPAbortOnData (the FIN_WAIT2 socket was already a timewait mini-socket, which resets without counting), TcpExtTW 20 (17 normal server-side TIME_WAITs + 3 FIN_WAIT2). On the wire: SYN -> RST+ACK for a stretch, between normal exchanges on the same port, the listener-restart window."
+	topo direct
+	HANDCOUNT=1
+	load() {
+		serve $IP_S:8080 -backlog 4096 -accept=true -duration 1s
+		local first=$SERVE_PID t_up=$EPOCHREALTIME
+		clients_bg -addr $IP_S:8080 -n 25 -interval 100ms -send hello -send-delay 300ms -read -hold 3s -timeout 5s
+		wait "$first" || true
+		local t_down=$EPOCHREALTIME
+		sleep 0.5
+		serve $IP_S:8080 -backlog 4096 -accept=true
+		local t_up2=$EPOCHREALTIME
+		NOTES+=("Listener timeline (relative to the first listener being up, clients start right after): first listener exits at +$(awk -v a="$t_down" -v b="$t_up" 'BEGIN{printf "%.3f", a-b}') s, second one listening at +$(awk -v a="$t_up2" -v b="$t_up" 'BEGIN{printf "%.3f", a-b}') s.")
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+}
+
+sc_reuseport_stuck() {
+	DESC="Two SO_REUSEPORT listeners on the same port 8080 (\`serve -reuseport\`): one with listen(fd, 4096) that accepts, reads, answers \"ok\" and closes; one with listen(fd, 2) that never accepts (a stuck worker). 20 clients start 100 ms apart (each from a new ephemeral port), send \"hello\" and read the answer (3 s hold)."
+	EXPECT="The kernel picks the listener by a hash of the 4-tuple (reuseport_select_sock, no BPF program), so each client's SYNs and retransmissions always go to the same socket. Clients hashed to the healthy socket complete. The first 3 hashed to the stuck one complete their handshakes and fill its accept queue (backlog+1 = 3; their \"hello\" is ACKed but never answered: they read \"\" until the hold expires); every later client hashed to it has all 6 SYNs dropped at the full accept queue (ListenOverflows + ListenDrops each) and fails with ETIMEDOUT after about 7 s, while the healthy socket on the same port keeps answering other clients. ss.txt shows two LISTEN rows for 10.88.0.2:8080: Recv-Q 3 / Send-Q 2 (stuck) and 0 / 4096. If k clients hash to the stuck socket (k > 3): (k - 3) x 6 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops, TcpPassiveOpens = 20 - (k - 3), no resets, no cookies (k for this run is in the notes). From packets alone: drops on a port that is answering other clients at the same time, with no per-source pattern."
+	topo direct
+	serve $IP_S:8080 -reuseport -backlog 4096 -accept=true
+	serve $IP_S:8080 -reuseport -backlog 2 -accept=false
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 20 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+	local queued timedout
+	queued=$(grep -c 'hold expired' "$tmp/clients.log" || true)
+	timedout=$(grep -c 'ETIMEDOUT' "$tmp/clients.log" || true)
+	NOTES+=("This run: $((queued + timedout)) of 20 clients hashed to the stuck socket: $queued queued there (connected, \"hello\" ACKed, no answer until the hold expired) and $timedout timed out (all SYNs dropped); the other $((20 - queued - timedout)) were served by the accepting socket.")
+}
+
+sc_two_listeners_idle_and_talking() {
+	DESC="Two listeners, ports 8080 and 8081, both listen(fd, 2) and never accept(). 8 \"idle\" clients to 8080 (100 ms apart) connect and send nothing; 8 \"talking\" clients to 8081 (100 ms apart, 50 ms behind the idle ones: the two series interleave) connect and send \"hello\". All hold 8 s and close."
+	EXPECT="On each port the accept queue holds backlog+1 = 3: clients 0-2 complete their handshakes (the talking ones' \"hello\" is ACKed by the kernel: a queued connection is a full socket), clients 3-7 have all 6 SYNs dropped at the full accept queue and fail with ETIMEDOUT after about 7 s. Per port 5 x 6 = 30 unanswered SYNs; the counters are namespace-wide: TcpExtListenOverflows = TcpExtListenDrops = 30 + 30 = 60, TcpPassiveOpens 6, no ignored segments (no segment after a SYN-ACK meets a full queue: the handshakes completed before the queues filled), no resets, no cookies. Measured: exactly that. ss.txt shows both LISTEN rows at Recv-Q 3 > Send-Q 2."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false
+	serve $IP_S:8081 -backlog 2 -accept=false
+	HANDCOUNT=1
+	load() {
+		clients_bg -label idle -addr $IP_S:8080 -n 8 -interval 100ms -hold 8s -timeout 8s
+		sleep 0.05
+		clients_bg -label talking -addr $IP_S:8081 -n 8 -interval 100ms -send hello -hold 8s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+}
+
+sc_snapshot_formats() {
+	EXTRA_SNAPS=1
+	sc_accept_overflow_idle
+	DESC="The accept-overflow-idle set-up (listen(fd, 2), never accept(), 10 idle clients 100 ms apart, hold 8 s), with the server's counters saved in three formats at each snapshot moment: nstat-before.txt/nstat-after.txt (\`nstat -asz\`), nstat-a-before.txt/nstat-a-after.txt (\`nstat -as\`, no zero counters) and netstat-before.txt/netstat-after.txt (\`netstat -s\`). Set-up: ${DESC#Accept-queue overflow with idle clients: }"
+	EXPECT="$EXPECT In nstat-a-*.txt a counter that is 0 is absent (TcpExtListenOverflows and TcpExtListenDrops are absent from nstat-a-before.txt: they were 0 there); in netstat-*.txt they are the lines \"N times the listen queue of a socket overflowed\" and \"N SYNs to LISTEN sockets dropped\" (absent while 0). All three formats give the same deltas."
 }
 
 # ---------------------------------------------------------------- main

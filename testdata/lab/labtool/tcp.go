@@ -28,6 +28,8 @@ func serve(args []string) error {
 	deferAccept := fs.Duration("defer-accept", 0, "TCP_DEFER_ACCEPT (rounded to seconds)")
 	acceptDelay := fs.Duration("accept-delay", 0, "sleep this long after each accept() before the next (a slow application)")
 	duration := fs.Duration("duration", 30*time.Second, "exit after this long")
+	reusePort := fs.Bool("reuseport", false, "set SO_REUSEPORT (several listeners on one port)")
+	readBytes := fs.Int("read-bytes", 0, "read until this many bytes (or EOF) before replying (0: one read)")
 	fs.Parse(args)
 
 	ap, err := netip.ParseAddrPort(*addr)
@@ -48,6 +50,11 @@ func serve(args []string) error {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return err
+	}
+	if *reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return err
+		}
 	}
 	if family == unix.AF_INET6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
@@ -72,7 +79,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay)
+	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v reuseport=%v read-bytes=%d\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay, *reusePort, *readBytes)
 
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
@@ -89,8 +96,16 @@ func serve(args []string) error {
 					defer c.Close()
 					buf := make([]byte, 1024)
 					c.SetReadDeadline(time.Now().Add(*readTimeout))
-					if _, err := c.Read(buf); err != nil {
-						return
+					got := 0
+					for {
+						n, err := c.Read(buf)
+						got += n
+						if err != nil && (got == 0 || *readBytes == 0) {
+							return
+						}
+						if err != nil || got >= *readBytes {
+							break
+						}
 					}
 					io.WriteString(c, *reply)
 				}(c)
@@ -133,7 +148,12 @@ func connect(args []string) error {
 	linger0 := fs.Bool("linger0", false, "close with RST (SO_LINGER 0)")
 	bind := fs.String("bind", "", "comma-separated local IPs, used round robin")
 	label := fs.String("label", "client", "label for the log")
+	sport := fs.Int("sport", 0, "fixed local port (SO_REUSEADDR; retried while the previous socket with that port still exists)")
+	sendSize := fs.Int("send-size", 0, "send this many bytes ('x') instead of -send")
 	fs.Parse(args)
+	if *sendSize > 0 {
+		*send = strings.Repeat("x", *sendSize)
+	}
 	if *parallel <= 0 {
 		*parallel = *n
 	}
@@ -160,8 +180,29 @@ func connect(args []string) error {
 				ip := net.ParseIP(binds[i%len(binds)])
 				d.LocalAddr = &net.TCPAddr{IP: ip}
 			}
+			if *sport > 0 {
+				la, _ := d.LocalAddr.(*net.TCPAddr)
+				if la == nil {
+					la = &net.TCPAddr{}
+				}
+				la.Port = *sport
+				d.LocalAddr = la
+				d.Control = func(network, address string, rc syscall.RawConn) error {
+					var serr error
+					rc.Control(func(fd uintptr) {
+						serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+					})
+					return serr
+				}
+			}
 			t0 := time.Now()
 			c, err := d.Dial("tcp", *addr)
+			// The previous socket with this port may still be closing.
+			for try := 0; *sport > 0 && err != nil && try < 200 && (errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)); try++ {
+				time.Sleep(time.Millisecond)
+				t0 = time.Now()
+				c, err = d.Dial("tcp", *addr)
+			}
 			r.connTime = time.Since(t0)
 			if err != nil {
 				r.connErr = err
