@@ -632,7 +632,7 @@ var verdictCases = map[string]verdictCase{
 	// connection on 8081); the retried SYNs complete 10 ms later: a cost,
 	// not a failure, so low.
 	"syn-answered-by-ack": {kind: "old_connection_state", conf: "low", bareKind: "old_connection_state", bareConf: "low"},
-	"no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium", reconciled: []string{"TcpOutRsts"}},
+	"no-listener":         {kind: "no_listener", bareKind: "no_listener", bareConf: "medium", reconciled: []string{"TcpOutRsts"}},
 	"ipv6": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"vxlan": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

@@ -155,6 +155,12 @@ topo() {
 	if [[ $V6 == 1 ]]; then sleep 2; fi
 }
 
+second_client_addr() { # a second client address, $IP_C2, on the client's eth0
+	EXTRA_ADDR_NOTE=" and $IP_C2"
+	nsx $NS_C ip addr add $IP_C2/24 dev eth0
+	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+}
+
 relay() { # relay ARGS... : start the L2 relay in the middle namespace
 	bg relay $NS_R "$LABTOOL" relay -a cli -b srv -duration 60s "$@"
 	RELAY_DESC="labtool relay $* (between veths cli and srv in $NS_R)"
@@ -717,9 +723,7 @@ sc_firewall_drop() {
 	DESC="An nftables rule in the server namespace drops SYNs from $IP_C2 (\`nft add rule inet synqlab input ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop\`, input hook, priority 0). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
 	EXPECT="Clients from $IP_C complete normally. SYNs from $IP_C2 appear in the capture (the tap sits before netfilter) and are never answered: original + 5 retransmissions each, connect() fails with ETIMEDOUT. No TCP counter moves for them (ListenDrops/ListenOverflows stay 0)."
 	topo direct
-	EXTRA_ADDR_NOTE=" and $IP_C2"
-	nsx $NS_C ip addr add $IP_C2/24 dev eth0
-	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	second_client_addr
 	nsx $NS_S nft -f - <<EOF
 table inet synqlab {
 	chain input {
@@ -907,9 +911,7 @@ sc_short_capture_cookies() {
 # firewall_reject RULE : the firewall-drop set-up with a REJECT rule.
 firewall_reject() {
 	topo direct
-	EXTRA_ADDR_NOTE=" and $IP_C2"
-	nsx $NS_C ip addr add $IP_C2/24 dev eth0
-	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	second_client_addr
 	nsx $NS_S nft -f - <<EOT
 table inet synqlab {
 	chain input {
@@ -970,9 +972,7 @@ sc_three_quarters_rule() {
 	topo direct
 	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0 net.ipv4.tcp_max_syn_backlog=16
 	nsx $NS_S ip route add $SPOOF_NET via $IP_C
-	EXTRA_ADDR_NOTE=" and $IP_C2"
-	nsx $NS_C ip addr add $IP_C2/24 dev eth0
-	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
+	second_client_addr
 	serve $IP_S:8080 -backlog 1024 -accept=true
 	preload() {
 		clients -label prove -addr $IP_S:8080 -n 1 -bind $IP_C2 -send hello -read -hold 2s -timeout 5s
