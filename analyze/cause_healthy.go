@@ -48,8 +48,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 			signs = append(signs, forSign(Weak, FromPackets, "A capture taken on the server itself shows the most."))
 		}
 		f := weigh(Finding{Kind: KindInconclusive, Affected: failed, Signs: signs,
-			Summary: fmt.Sprintf("Connection attempts to %s failed, but the evidence does not show a known cause.", l.Server)}, l, ev)
-		f.Confidence = Low
+			Summary: fmt.Sprintf("Connection attempts to %s failed, but the evidence does not show a known cause.", l.Server)})
 		return []Finding{f}, false
 	}
 	if len(fs) > 0 {
@@ -65,15 +64,13 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 			Remedy: []string{
 				fmt.Sprintf("Look at every listener's queue during the incident: ss -lnt (Recv-Q above Send-Q is a full accept queue); here ss -lnt 'sport = :%d'.", port),
 				"Capture longer, on all the listening ports (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), with nstat -az before and after.",
-			}}, l, ev)
-		f.Confidence = Low
+			}})
 		return []Finding{f}, false
 	}
 	if finished < minHealthyAttempts {
 		f := weigh(Finding{Kind: KindNotEnoughData, Signs: signs,
 			Summary: fmt.Sprintf("Not enough data on %s: only %d connection attempts finished in the capture (%d needed to call it healthy); none failed.", l.Server, finished, minHealthyAttempts),
-			Remedy:  []string{"Capture longer, during the incident, with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}}, l, ev)
-		f.Confidence = Low
+			Remedy:  []string{"Capture longer, during the incident, with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
 		return []Finding{f}, false
 	}
 	st := Strong
@@ -87,7 +84,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	}
 	signs[0].Strength = st
 	f := weigh(Finding{Kind: KindHealthy, Signs: signs,
-		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])}, l, ev)
+		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
 	return []Finding{f}, false
 }
 
@@ -138,15 +135,12 @@ func tie(l *Listener, tied []hypothesis) *Finding {
 	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) got no answer at %s. From packets alone %s look the same.",
 		l.Outcomes[UnansweredSYN], l.DroppedSYNPackets, l.Server, joinAnd(names)))
 	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
-	f := Finding{Kind: KindInconclusive, Confidence: Low, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
+	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
 		Remedy: []string{
 			fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
 			"Take nstat -az before and after a new capture and pass both with --nstat.",
-		}}
-	for _, s := range signs {
-		f.Evidence = append(f.Evidence, s.Says)
-	}
+		}})
 	return &f
 }
 

@@ -236,7 +236,7 @@ func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
 	var tied []hypothesis
 	for _, c := range causes {
 		for _, h := range c(l, ev) {
-			f := weigh(h.Finding, l, ev)
+			f := weigh(h.Finding)
 			if f.Confidence == "" {
 				out = append(out, f)
 				continue
@@ -275,7 +275,7 @@ func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
 // weigh sets a finding's confidence and evidence from its signs; a ruled
 // out finding comes back with an empty confidence and its summary saying
 // what ruled it out.
-func weigh(f Finding, l *Listener, ev *evidence) Finding {
+func weigh(f Finding) Finding {
 	conf, ruledOut := confidenceOf(f.Signs)
 	f.Evidence = make([]string, 0, len(f.Signs))
 	for _, s := range f.Signs {
