@@ -13,19 +13,7 @@ import (
 func TestDiagnose(t *testing.T) {
 	server := netip.MustParseAddrPort("10.0.0.2:8080")
 	modern := map[string]string{"kernel.osrelease": "6.18.0"}
-	// zero returns the reconciled counters all at 0 plus the given ones.
-	zero := func(kv ...any) map[string]int64 {
-		d := map[string]int64{}
-		for _, k := range ReconciledCounters() {
-			if k != "TcpExtPAWSPassive" { // a 6.x kernel has none
-				d[k] = 0
-			}
-		}
-		for i := 0; i < len(kv); i += 2 {
-			d[kv[i].(string)] = int64(kv[i+1].(int))
-		}
-		return d
-	}
+	zero := countersAt0
 	// idleOverflow: listen(2), never accepted, idle clients: 3 completed
 	// and silent, 7 unanswered with 42 SYN packets.
 	idleOverflow := func() Listener {
@@ -220,6 +208,22 @@ func TestDiagnose(t *testing.T) {
 	}
 }
 
+// countersAt0 is a delta map as nstat -az gives it on a 6.x kernel: every
+// reconciled counter at 0 (PAWSPassive absent: the kernel has none), then
+// the name, value pairs given.
+func countersAt0(kv ...any) map[string]int64 {
+	d := map[string]int64{}
+	for _, k := range ReconciledCounters() {
+		if k != "TcpExtPAWSPassive" {
+			d[k] = 0
+		}
+	}
+	for i := 0; i < len(kv); i += 2 {
+		d[kv[i].(string)] = int64(kv[i+1].(int))
+	}
+	return d
+}
+
 func kinds(fs []Finding) []Kind {
 	var out []Kind
 	for _, f := range fs {
@@ -237,13 +241,7 @@ func TestNeverHighAgainstADropCounter(t *testing.T) {
 		for _, n := range []int{3, 50} {
 			l := Listener{Server: server, Attempts: n, ServerTook: n}
 			l.Outcomes[Established] = n
-			d := map[string]int64{"TcpPassiveOpens": int64(n)}
-			for _, k := range ReconciledCounters() {
-				if _, ok := d[k]; !ok {
-					d[k] = 0
-				}
-			}
-			d[ctr] = 7
+			d := countersAt0("TcpPassiveOpens", n, ctr, 7)
 			r := Result{Listeners: []Listener{l}, Attempts: n}
 			Diagnose(&r, &Host{Deltas: d})
 			if r.Verdict.Kind == KindHealthy {
