@@ -33,6 +33,7 @@ type AnalyzeOptions struct {
 	Nstat       []string
 	Sysctl      string
 	SS          []string
+	Kernel      string
 	MaxAttempts int
 	CPUProfile  string
 	// Connections is the per-connection export file ("-": standard
@@ -167,6 +168,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server (nstat, nstat -a, nstat -j, netstat -s or /proc/net/netstat+snmp): twice, before and after the capture, or once from plain nstat (changes)")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it; kernel.osrelease tells synq how this kernel counts drops)")
+	f.StringVar(&opts.Kernel, "kernel", "", "the server's kernel release (uname -r), when --sysctl does not give kernel.osrelease: it says how the kernel counts drops")
 	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)

@@ -386,6 +386,8 @@ func TestNstatPlainDeltaLeavesOutZeros(t *testing.T) {
 		delta, conf, note string
 		args              []string
 	}{
+		{"#kernel\nTcpPassiveOpens 3 0.0\n", "high", "one snapshot", []string{"--kernel", "6.18.0-1-amd64"}},
+		{"#kernel\nTcpPassiveOpens 3 0.0\n", "medium", "RHEL 5/6", []string{"--kernel", "garbage"}},
 		{"#kernel\nTcpInSegs 180 0.0\nTcpOutSegs 150 0.0\nTcpPassiveOpens 3 0.0\n", "high", "one snapshot", []string{"--sysctl", sys}},
 		// Unknown kernel: RHEL 6 would not count SYNs dropped at a full
 		// accept queue, so ListenDrops 0 is not decisive.

@@ -28,6 +28,14 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 		}
 		in.Sysctls = s
 	}
+	if opts.Kernel != "" {
+		if in.Sysctls == nil {
+			in.Sysctls = map[string]string{}
+		}
+		if _, ok := in.Sysctls["kernel.osrelease"]; !ok {
+			in.Sysctls["kernel.osrelease"] = opts.Kernel
+		}
+	}
 	var samples []host.QueueSample
 	for _, name := range opts.SS {
 		s, err := readWith(opts, name, host.ParseSS)
