@@ -58,6 +58,8 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows)", lo)
 			if ev.listeners == 1 && int(lo) == predicted {
 				s.Says += fmt.Sprintf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
+			} else if ev.listeners > 1 && int(lo) == ev.aqPredicted {
+				s.Says += fmt.Sprintf("; the capture shows %d on this port and %d on all its listeners together: exactly the kernel's count.", predicted, ev.aqPredicted)
 			} else {
 				s.Says += fmt.Sprintf("; the capture shows %d on this port.", predicted)
 			}
