@@ -56,7 +56,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		switch {
 		case lo > 0 && predicted > 0 && int(lo)+coverageSlack(ev.aqPredicted) >= ev.aqPredicted:
 			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows)", lo)
-			if ev.listeners == 1 && int(lo) == predicted {
+			if int(lo) == predicted && predicted == ev.aqPredicted {
 				s.Says += fmt.Sprintf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
 			} else if ev.listeners > 1 && int(lo) == ev.aqPredicted {
 				s.Says += fmt.Sprintf("; the capture shows %d on this port and %d on all its listeners together: exactly the kernel's count.", predicted, ev.aqPredicted)
