@@ -96,6 +96,12 @@ type Signs struct {
 	// BareACKThenAnswered: attempts whose SYN was first answered by a
 	// bare ACK (old state for the 4-tuple) and later by a SYN-ACK.
 	BareACKThenAnswered int
+	// ICMPFromServer: ICMPUnreachable attempts whose error came from the
+	// server's own address (a rule on the server, or a device answering
+	// in its name) rather than a router; ICMPKinds their first errors by
+	// name ("icmp port-unreachable").
+	ICMPFromServer int
+	ICMPKinds      map[string]int
 
 	// MaxHalfOpen is the most requests held in the SYN queue at once;
 	// HalfOpenAtFirstCookie and HalfOpenAtFirstUnanswered the number held
@@ -275,6 +281,15 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.SYNACKPackets += a.SYNACKs
 	l.SYNACKRetransmits += a.SYNACKRetransmits
 	l.IgnoredACKSegments += a.IgnoredSegments
+	if o == ICMPUnreachable {
+		if a.ICMP.FromDst {
+			l.Signs.ICMPFromServer++
+		}
+		if l.Signs.ICMPKinds == nil {
+			l.Signs.ICMPKinds = make(map[string]int)
+		}
+		l.Signs.ICMPKinds[a.ICMP.String()]++
+	}
 	if o == Established {
 		if a.ServerAccepted {
 			l.ServerTook++

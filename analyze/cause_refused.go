@@ -1,30 +1,105 @@
 package analyze
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
 
-// icmpRejectCause: SYNs that got no TCP answer while the host sent ICMP
-// destination-unreachable errors: a firewall `reject with icmp...` rule
-// (K17). synq does not decode the ICMP errors yet, so this rests on the
-// namespace-wide IcmpOutDestUnreachs counter: strong, not decisive.
+// icmpRejectCause: SYNs refused with ICMP destination-unreachable errors,
+// never answered by TCP (K17). Linux TCP answers a SYN with a SYN-ACK or a
+// reset, never with ICMP: an error from the server's own address was built
+// by a firewall `reject with icmp` rule there (netfilter's REJECT counts it
+// in IcmpOutDestUnreachs) or by a device answering in its name (which the
+// server's counters do not see); one from another address by a router or
+// firewall on the path. A capture filtered to `tcp port N` holds no ICMP:
+// then only the counter points at the rule, strong and not decisive.
 func icmpRejectCause(l *Listener, ev *evidence) []hypothesis {
+	if l.Outcomes[ICMPUnreachable] > 0 {
+		return []hypothesis{icmpSeen(l, ev)}
+	}
 	n := l.Outcomes[UnansweredSYN] + l.Outcomes[Incomplete]
 	icmp, ok := ev.counters.get("IcmpOutDestUnreachs")
 	if n == 0 || !ok || int(icmp) < n {
 		return nil
 	}
 	signs := []Sign{
-		forSign(Weak, FromPackets, "%d attempts' SYNs got no TCP answer (%d of them still counted in progress: their clients gave up at once, as an ICMP error makes them do).", n, l.Outcomes[Incomplete]),
+		forSign(Weak, FromPackets, "%d attempts' SYNs got no TCP answer (%d of them still counted in progress: their clients gave up at once, as an ICMP error makes them do); the capture holds no ICMP error quoting them (a `tcp port` capture filter leaves ICMP out).", n, l.Outcomes[Incomplete]),
 		forSign(Strong, FromCounters, "The host sent %d ICMP destination-unreachable errors (IcmpOutDestUnreachs) and no TCP listen counter explains the SYNs: a firewall rule `reject with icmp` answered them.", icmp),
 	}
 	if lo, ok := ev.counters.get("TcpExtListenDrops"); ok && lo > 0 {
 		signs = append(signs, againstSign(Strong, FromCounters, "the kernel also counted %d listen drops (TcpExtListenDrops).", lo))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindFirewallReject, Mode: "icmp", Affected: n, Signs: signs,
-		Summary: fmt.Sprintf("A firewall rule on the server refused connections to %s with ICMP errors (nftables/iptables REJECT with icmp): clients fail at once with 'connection refused' or 'no route to host'.", l.Server),
+		Summary: icmpSummary(l, true),
 		Remedy: []string{
-			"List the rules that could match: nft list ruleset; iptables -nvL (look for REJECT and its counters).",
+			rejectRules,
 			fmt.Sprintf("Capture the ICMP errors with the SYNs to see which clients they answer: tcpdump -i any 'tcp port %d or icmp or icmp6'.", l.Server.Port()),
 		}}, explainsUnanswered: true}}
+}
+
+const rejectRules = "List the rules that could match: nft list ruleset; iptables -nvL (look for REJECT and its counters)."
+
+// icmpSeen weighs ICMP errors the capture shows quoting the SYNs.
+func icmpSeen(l *Listener, ev *evidence) hypothesis {
+	n, own := l.Outcomes[ICMPUnreachable], l.Signs.ICMPFromServer
+	kinds := icmpKinds(l.Signs.ICMPKinds)
+	var signs []Sign
+	onServer := own == n
+	switch {
+	case own == n:
+		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s) from %s itself and never by TCP: TCP answers a SYN with a SYN-ACK or a reset, never ICMP, so a firewall REJECT rule built them.", n, kinds, l.Server.Addr()))
+	case own == 0:
+		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s) from other addresses than %s, and never by TCP: a router or firewall on the path refused them.", n, kinds, l.Server.Addr()))
+	default:
+		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s), %d of them from %s itself and %d from other addresses on the path, and never by TCP.", n, kinds, own, l.Server.Addr(), n-own))
+	}
+	if own > 0 {
+		if icmp, ok := ev.counters.get("IcmpOutDestUnreachs"); ok {
+			if int(icmp)+coverageSlack(ev.icmpOwnSeen) < ev.icmpOwnSeen {
+				onServer = false
+				signs = append(signs, forSign(Strong, FromCounters, "The server sent only %d ICMP destination-unreachable errors (IcmpOutDestUnreachs) for the %d the capture shows from its address: a device in front of it answered in its name.", icmp, ev.icmpOwnSeen))
+			} else {
+				signs = append(signs, forSign(Strong, FromCounters, "The server's kernel sent them: IcmpOutDestUnreachs rose by %d.", icmp))
+			}
+		}
+	}
+	mode := "icmp"
+	remedy := []string{rejectRules,
+		fmt.Sprintf("See which sources the rule answers: tcpdump -ni any 'icmp[0] = 3 or icmp6[0] = 1' on %s.", l.Server.Addr())}
+	if !onServer {
+		mode = "icmp_path"
+		remedy = []string{
+			"Find the device that sends the errors (the ICMP packets' source address) and its rules; traceroute -T -p " + fmt.Sprint(l.Server.Port()) + " " + l.Server.Addr().String() + " shows the hop.",
+			fmt.Sprintf("Check security groups, network ACLs and firewalls between the clients and %s.", l.Server),
+		}
+	}
+	return hypothesis{Finding: Finding{Kind: KindFirewallReject, Mode: mode, Affected: n, Signs: signs,
+		Summary: icmpSummary(l, onServer), Remedy: remedy}}
+}
+
+func icmpSummary(l *Listener, onServer bool) string {
+	if onServer {
+		return fmt.Sprintf("A firewall rule on the server refused connections to %s with ICMP errors (nftables/iptables REJECT with icmp): clients fail at once with 'connection refused' or 'no route to host'.", l.Server)
+	}
+	return fmt.Sprintf("A router or firewall between the clients and %s refused connections with ICMP errors: clients fail at once with 'connection refused' or 'no route to host'; the server never saw them.", l.Server)
+}
+
+// icmpKinds lists the ICMP errors by name, the most common first.
+func icmpKinds(kinds map[string]int) string {
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(kinds[b], kinds[a]), cmp.Compare(a, b)) })
+	if len(names) == 1 {
+		return names[0]
+	}
+	for i, k := range names {
+		names[i] = fmt.Sprintf("%d %s", kinds[k], k)
+	}
+	return strings.Join(names, ", ")
 }
 
 // refusedCause: SYNs answered by a RST, from the kernel (nothing
@@ -58,7 +133,7 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		{Finding: Finding{Kind: KindFirewallReject, Affected: n, Signs: reject,
 			Summary: fmt.Sprintf("A firewall rule on the server refused connections to %s with a reset (nftables/iptables REJECT), though a listener may be there.", l.Server),
 			Remedy: []string{
-				"List the rules that could match: nft list ruleset; iptables -nvL (look for REJECT and its counters).",
+				rejectRules,
 				fmt.Sprintf("Check that the listener is there: ss -lnt 'sport = :%d'.", port),
 			}}},
 	}

@@ -51,6 +51,15 @@ func TestDiagnose(t *testing.T) {
 		l.Signs.TopUnansweredSource, l.Signs.TopUnansweredAttempts = netip.MustParseAddr("10.0.0.3"), 3
 		return l
 	}
+	// icmpRefused: 3 of 6 attempts' SYNs answered by ICMP errors,
+	// fromServer of them from the server's own address.
+	icmpRefused := func(fromServer int) Listener {
+		l := Listener{Server: server, Attempts: 6, ServerTook: 3}
+		l.Outcomes[Established], l.Outcomes[ICMPUnreachable] = 3, 3
+		l.Signs.ICMPFromServer = fromServer
+		l.Signs.ICMPKinds = map[string]int{"icmp port-unreachable": 3}
+		return l
+	}
 	ackIgnored := func() Listener {
 		l := Listener{Server: server, Attempts: 5, ServerTook: 3, IgnoredACKSegments: 18, SYNACKRetransmits: 4}
 		l.Outcomes[Established], l.Outcomes[ACKIgnored] = 3, 2
@@ -113,6 +122,23 @@ func TestDiagnose(t *testing.T) {
 			kind: KindNoListener, conf: High, ruledOut: []Kind{KindFirewallReject}},
 		{name: "refused, packets alone: REJECT and no listener look alike", l: refused(),
 			kind: KindNoListener, conf: Medium},
+		{name: "ICMP from the server, which counted it", l: icmpRefused(3),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
+			kind: KindFirewallReject, conf: High, mode: "icmp", evidence: "IcmpOutDestUnreachs rose by 3"},
+		{name: "ICMP from the server, packets alone", l: icmpRefused(3),
+			kind: KindFirewallReject, conf: High, mode: "icmp", notHealth: true},
+		{name: "ICMP in the server's name that it never sent", l: icmpRefused(3),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 0)},
+			kind: KindFirewallReject, conf: High, mode: "icmp_path", evidence: "answered in its name"},
+		{name: "ICMP from a router", l: icmpRefused(0),
+			host: &Host{Deltas: zero("TcpPassiveOpens", 3)},
+			kind: KindFirewallReject, conf: High, mode: "icmp_path", evidence: "on the path"},
+		{name: "no ICMP in the capture, the counter only", l: func() Listener {
+			l := icmpRefused(0)
+			l.Outcomes[ICMPUnreachable], l.Outcomes[Incomplete] = 0, 3
+			return l
+		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
+			kind: KindFirewallReject, conf: Medium, mode: "icmp", evidence: "leaves ICMP out"},
 		{name: "SYN queue without cookies seen from the client", l: clientSideSYNQueue(),
 			host: &Host{Deltas: zero("TcpPassiveOpens", 8, "TcpExtTCPReqQFullDrop", 10, "TcpExtListenDrops", 10)},
 			kind: KindSYNQueue, conf: High, ruledOut: []Kind{KindNetworkLoss}},

@@ -22,6 +22,10 @@ const (
 	UnansweredSYN
 	// Rejected: the server answered the SYN with a RST (no listener).
 	Rejected
+	// ICMPUnreachable: the SYN was answered by an ICMP
+	// destination-unreachable error (a firewall `reject with icmp` rule,
+	// or a router), never by TCP.
+	ICMPUnreachable
 	// SYNACKUnacked: the server sent a SYN-ACK (maybe retransmitted) that
 	// the client never acknowledged.
 	SYNACKUnacked
@@ -49,6 +53,7 @@ var outcomeNames = [numOutcomes]string{
 	Established:      "established",
 	UnansweredSYN:    "unanswered_syn",
 	Rejected:         "rejected",
+	ICMPUnreachable:  "icmp_unreachable",
 	SYNACKUnacked:    "synack_unacked",
 	ACKIgnored:       "ack_ignored",
 	ResetAfterACK:    "reset_after_ack",
@@ -98,6 +103,8 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 		switch {
 		case a.RSTBeforeSYNACK:
 			return Rejected
+		case a.ICMPErrors > 0:
+			return ICMPUnreachable
 		case a.BareACKAnswer:
 			return SYNAnsweredByACK
 		case a.SYNs <= 1 && quietAtEnd(a.LastSYN, SYNGrace):

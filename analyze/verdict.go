@@ -169,6 +169,7 @@ type evidence struct {
 	ignoredSeen  int // ignored handshake segments (defer accept's excluded)
 	cookiesSeen  int // syncookie SYN-ACKs
 	pawsSeen     int // SYNs rejected for an old timestamp
+	icmpOwnSeen  int // attempts refused by ICMP from the server's address
 }
 
 // Diagnose gives every listener of r its diagnosis and r its overall
@@ -183,6 +184,7 @@ func Diagnose(r *Result, h *Host) {
 		ev.ignoredSeen += overflowIgnored(l)
 		ev.cookiesSeen += l.Signs.SyncookieSYNACKs
 		ev.pawsSeen += l.Signs.PAWS.Rejected
+		ev.icmpOwnSeen += l.Signs.ICMPFromServer
 	}
 	for i := range r.Listeners {
 		d := diagnoseListener(&r.Listeners[i], ev)

@@ -29,20 +29,24 @@ var ErrTooManyPorts = errors.New("too many ports for the kernel filter")
 
 // Ether types the filter knows.
 const (
-	etherIPv4    = 0x0800
-	etherIPv6    = 0x86dd
-	etherVLAN    = 0x8100
-	etherQinQ    = 0x88a8
-	ipProtoTCP   = 6
-	ipv6HopByHop = 0
-	ipv6Routing  = 43
-	ipv6Fragment = 44
-	ipv6DestOpts = 60
+	etherIPv4     = 0x0800
+	etherIPv6     = 0x86dd
+	etherVLAN     = 0x8100
+	etherQinQ     = 0x88a8
+	ipProtoTCP    = 6
+	ipProtoICMP   = 1
+	ipProtoICMPv6 = 58
+	ipv6HopByHop  = 0
+	ipv6Routing   = 43
+	ipv6Fragment  = 44
+	ipv6DestOpts  = 60
 )
 
 // BuildFilter assembles a classic BPF program that accepts TCP segments
 // over IPv4 or IPv6 whose source or destination port is one of ports (any
-// port when ports is empty) and rejects everything else. Accepted frames
+// port when ports is empty), and ICMP and ICMPv6 destination-unreachable
+// errors (any quote: the Decoder and tracker match them), and rejects
+// everything else. Accepted frames
 // are cut to snaplen bytes (0: kept whole), which is enough for synq as
 // long as it covers the headers and TCP options (256 does).
 //
@@ -96,13 +100,27 @@ func BuildFilter(link FilterLink, ports []uint16, snaplen uint32) ([]bpf.RawInst
 
 // ipv4 emits the block for an IPv4 header at ip.
 func (a *asm) ipv4(ip uint32, ports []uint16, snaplen uint32) {
+	icmp := fmt.Sprintf("icmp4_%d", ip)
 	a.label(fmt.Sprintf("ip4_%d", ip))
 	a.emit(bpf.LoadAbsolute{Off: ip + 9, Size: 1})
-	a.jumpIf(bpf.JumpNotEqual, ipProtoTCP, "reject4_"+fmt.Sprint(ip), "")
+	a.jumpIf(bpf.JumpEqual, ipProtoTCP, "", icmp)
 	a.emit(bpf.LoadAbsolute{Off: ip + 6, Size: 2})
 	a.jumpIf(bpf.JumpBitsSet, 0x1fff, "reject4_"+fmt.Sprint(ip), "")
 	a.emit(bpf.LoadMemShift{Off: ip})
 	a.ports(true, ip, ports, snaplen, "reject4_"+fmt.Sprint(ip))
+	// Destination-unreachable errors, whatever they quote: a firewall
+	// REJECT answers SYNs so, and they are rare. The tracker matches
+	// them to attempts.
+	a.label(icmp)
+	a.jumpIf(bpf.JumpEqual, ipProtoICMP, "", icmp+"_no")
+	a.emit(bpf.LoadAbsolute{Off: ip + 6, Size: 2})
+	a.jumpIf(bpf.JumpBitsSet, 0x1fff, icmp+"_no", "")
+	a.emit(bpf.LoadMemShift{Off: ip})
+	a.emit(bpf.LoadIndirect{Off: ip, Size: 1})
+	a.jumpIf(bpf.JumpEqual, icmpDestUnreachable, "", icmp+"_no")
+	a.emit(bpf.RetConstant{Val: snaplen})
+	a.label(icmp + "_no")
+	a.emit(bpf.RetConstant{Val: 0})
 }
 
 // ipv6 emits the block for an IPv6 header at ip.
@@ -117,6 +135,10 @@ func (a *asm) ipv6(ip uint32, ports []uint16, snaplen uint32) {
 	for _, nh := range []uint32{ipv6HopByHop, ipv6Routing, ipv6Fragment, ipv6DestOpts} {
 		a.jumpIf(bpf.JumpEqual, nh, acc, "")
 	}
+	a.jumpIf(bpf.JumpEqual, ipProtoICMPv6, "", rej+"_no")
+	a.emit(bpf.LoadAbsolute{Off: ip + 40, Size: 1})
+	a.jumpIf(bpf.JumpEqual, icmp6DestUnreachable, acc, "")
+	a.label(rej + "_no")
 	a.emit(bpf.RetConstant{Val: 0})
 	a.label(acc)
 	a.emit(bpf.RetConstant{Val: snaplen})

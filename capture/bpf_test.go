@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -86,6 +87,17 @@ func TestBuildFilter(t *testing.T) {
 		return append(q, p[40:]...)
 	}
 	arp := append(make([]byte, 12), 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1)
+	// ICMP errors quoting a SYN to another port: the filter takes every
+	// destination unreachable (the tracker matches them), nothing else.
+	icmp4 := func(typ uint8) []byte {
+		q := v4(40000, 8080)
+		f := icmpFrame(t, netip.MustParseAddr("10.89.0.2"), typ, 3, q, -1)
+		return f[14:]
+	}
+	icmp6 := func(typ uint8) []byte {
+		f := icmpFrame(t, netip.MustParseAddr("fd89::2"), typ, 1, v6(40000, 8080), -1)
+		return f[14:]
+	}
 
 	ports := []uint16{8080, 443}
 	cases := []struct {
@@ -113,6 +125,12 @@ func TestBuildFilter(t *testing.T) {
 		{"qinq ipv6 other port", FilterEthernet, ports, filterEther(v6(40000, 444), etherQinQ, etherVLAN), false},
 		{"three tags", FilterEthernet, ports, filterEther(v4(40000, 443), etherQinQ, etherVLAN, etherVLAN), false},
 		{"arp", FilterEthernet, ports, arp, false},
+		{"eth icmp unreachable", FilterEthernet, []uint16{22}, filterEther(icmp4(3)), true},
+		{"eth icmp echo", FilterEthernet, []uint16{22}, filterEther(icmp4(8)), false},
+		{"vlan icmp6 unreachable", FilterEthernet, []uint16{22}, filterEther(icmp6(1), etherVLAN), true},
+		{"eth icmp6 echo", FilterEthernet, []uint16{22}, filterEther(icmp6(128)), false},
+		{"raw icmp unreachable", FilterRawIP, ports, icmp4(3), true},
+		{"raw icmp6 packet too big", FilterRawIP, ports, icmp6(2), false},
 		{"eth any port", FilterEthernet, nil, filterEther(v4(1, 2)), true},
 		{"eth any port, udp", FilterEthernet, nil, filterEther(filterIP(t, false, true, 1, 2)), false},
 		{"vlan ipv6 any port", FilterEthernet, nil, filterEther(v6(1, 2), etherVLAN), true},

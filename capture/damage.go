@@ -110,6 +110,9 @@ func makeDupKey(p *Packet, ipID, tcpSum uint16) dupKey {
 	if p.OptionsCut {
 		flags |= 2
 	}
+	if p.ICMP.IsSet() { // not the SYN it quotes
+		flags |= 4 | uint64(p.ICMP.Type)<<8 | uint64(p.ICMP.Code)<<16
+	}
 	h := uint64(0x9e3779b97f4a7c15)
 	for _, v := range [...]uint64{
 		binary.LittleEndian.Uint64(a[0:8]), binary.LittleEndian.Uint64(a[8:16]),

@@ -28,6 +28,10 @@ const (
 	// KindUnsupportedLink is a frame on a link type the Decoder does not
 	// handle; see SupportedLinkType.
 	KindUnsupportedLink
+	// KindICMPError is an ICMP or ICMPv6 destination-unreachable error
+	// that quotes a TCP segment: the Packet was filled from the quote
+	// (see Packet.ICMP). A firewall `reject with icmp` answers SYNs so.
+	KindICMPError
 )
 
 func (k Kind) String() string {
@@ -42,6 +46,8 @@ func (k Kind) String() string {
 		return "truncated"
 	case KindUnsupportedLink:
 		return "unsupported-link"
+	case KindICMPError:
+		return "icmp-error"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -301,6 +307,8 @@ func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Pa
 			return d.fill(rest, -1, ts, p)
 		case next == gopacket.LayerTypeFragment:
 			return KindFragment
+		case next == layers.LayerTypeICMPv4 || next == layers.LayerTypeICMPv6:
+			return d.fillICMP(next == layers.LayerTypeICMPv6, rest, ts, p)
 		case err != nil && parser.Truncated:
 			return KindTruncated
 		case !d.isEncap(next, rest):

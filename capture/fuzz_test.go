@@ -163,10 +163,10 @@ func fuzzRead(t *testing.T, data, plain []byte) {
 		s := r.Summary()
 		r.Close()
 		runtime.ReadMemStats(&after)
-		if s.TCPPackets != int64(n) {
-			t.Fatalf("Summary.TCPPackets %d, Next returned %d", s.TCPPackets, n)
+		if s.TCPPackets+s.ICMPErrors != int64(n) {
+			t.Fatalf("Summary.TCPPackets %d + ICMPErrors %d, Next returned %d", s.TCPPackets, s.ICMPErrors, n)
 		}
-		if sum := s.TCPPackets + s.Duplicates + s.NonTCP + s.Fragments + s.Truncated + s.UnsupportedLink; sum != s.Packets {
+		if sum := s.TCPPackets + s.ICMPErrors + s.Duplicates + s.NonTCP + s.Fragments + s.Truncated + s.UnsupportedLink; sum != s.Packets {
 			t.Fatalf("counts add up to %d, Packets %d: %+v", sum, s.Packets, s)
 		}
 		var files int64

@@ -168,6 +168,8 @@ func (l *Live) Next(p *Packet) (Kind, error) {
 		switch k {
 		case KindTCP:
 			l.sum.TCPPackets++
+		case KindICMPError:
+			l.sum.ICMPErrors++
 		case KindNonTCP:
 			l.sum.NonTCP++
 		case KindFragment:

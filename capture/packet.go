@@ -5,6 +5,7 @@
 package capture
 
 import (
+	"fmt"
 	"net/netip"
 )
 
@@ -83,17 +84,61 @@ type Packet struct {
 	// is not a Packet.
 	OptionsCut bool
 
-	// IPLen is the IP packet's total length, headers included, from its
-	// length field (what Zeek sums into orig_ip_bytes/resp_ip_bytes).
-	IPLen uint32
 	// Checksum is the TCP checksum's validity: ChecksumUnknown unless the
 	// Decoder was asked to verify checksums and the whole segment was
 	// captured.
 	Checksum ChecksumState
 
+	// ICMP is set (IsSet) on a packet of KindICMPError: an ICMP or ICMPv6
+	// destination-unreachable error quoting a TCP segment. Src, Dst and
+	// Seq are then the QUOTED segment's, as it was sent (client to server
+	// for a refused SYN), Flags and Ack too when the quote holds them
+	// (else 0); Time and Tunnel are the error's; the rest is zero.
+	ICMP ICMPError
+
+	// IPLen is the IP packet's total length, headers included, from its
+	// length field (what Zeek sums into orig_ip_bytes/resp_ip_bytes). It
+	// comes after the one-byte fields so that they share one padding.
+	IPLen uint32
+
 	// Tunnel is the encapsulation the packet came in (zero if none): Src
 	// and Dst above are the INNER addresses. See Tunnel for nesting.
 	Tunnel Tunnel
+}
+
+// ICMPError is the type and code of an ICMP destination-unreachable error
+// and where it came from.
+type ICMPError struct {
+	Type, Code uint8
+	V6         bool // ICMPv6 (type 1), else ICMP (type 3)
+	// FromDst: the error's source address is the quoted segment's
+	// destination, so the host it was sent to answered (a firewall REJECT
+	// on that host, or a device answering in its name), not a router.
+	FromDst bool
+}
+
+// IsSet reports whether e holds an error.
+func (e ICMPError) IsSet() bool { return e.Type != 0 }
+
+// String names the error as tcpdump does ("port-unreachable",
+// "admin-prohibited", ...), prefixed "icmp6 " for ICMPv6.
+func (e ICMPError) String() string {
+	var names []string
+	if e.V6 {
+		names = []string{"no-route", "admin-prohibited", "beyond-scope", "address-unreachable", "port-unreachable", "source-policy-failed", "reject-route"}
+	} else {
+		names = []string{"net-unreachable", "host-unreachable", "protocol-unreachable", "port-unreachable", "frag-needed", "source-route-failed",
+			"net-unknown", "host-unknown", "host-isolated", "net-prohibited", "host-prohibited", "net-tos-unreachable", "host-tos-unreachable", "admin-prohibited",
+			"host-precedence-violation", "precedence-cutoff"}
+	}
+	name := fmt.Sprintf("code-%d", e.Code)
+	if int(e.Code) < len(names) {
+		name = names[e.Code]
+	}
+	if e.V6 {
+		return "icmp6 " + name
+	}
+	return "icmp " + name
 }
 
 // ChecksumState says what is known of a segment's TCP checksum.

@@ -84,13 +84,15 @@ type FileSummary struct {
 	Backwards int64
 }
 
-// Summary counts what the Reader saw. Packets = TCPPackets + Duplicates +
-// NonTCP + Fragments + Truncated + UnsupportedLink. Once Next has returned
-// io.EOF, TCPPackets is the number of packets it returned.
+// Summary counts what the Reader saw. Packets = TCPPackets + ICMPErrors +
+// Duplicates + NonTCP + Fragments + Truncated + UnsupportedLink. Once Next
+// has returned io.EOF, TCPPackets + ICMPErrors is the number of packets it
+// returned.
 type Summary struct {
 	Files           []FileSummary
 	Packets         int64 // all frames
 	TCPPackets      int64
+	ICMPErrors      int64 // ICMP destination-unreachable errors quoting TCP, returned as packets (Packet.ICMP)
 	Duplicates      int64 // TCP packets captured twice, skipped (see OpenOptions.KeepDuplicates)
 	NonTCP          int64
 	Fragments       int64
@@ -427,8 +429,12 @@ func (r *Reader) advance(s *source, strict bool) error {
 			r.countTunnel(s.dec)
 		}
 		switch kind {
-		case KindTCP:
-			r.sum.TCPPackets++
+		case KindTCP, KindICMPError:
+			if kind == KindTCP {
+				r.sum.TCPPackets++
+			} else {
+				r.sum.ICMPErrors++
+			}
 			if r.dups != nil {
 				s.nextID = makeDupKey(&s.next, s.dec.ipID, s.dec.tcpSum)
 				s.nextAt = uint64(s.idx)<<48 ^ uint64(ci.InterfaceIndex)<<41 ^ s.dec.where
@@ -505,9 +511,9 @@ func (r *Reader) finish(s *source, err error) {
 	}
 }
 
-// Next fills p with the next TCP packet, in timestamp order across all
-// files, and returns io.EOF after the last one. Frames that are not TCP
-// are skipped and counted in Summary.
+// Next fills p with the next TCP packet or ICMP error quoting TCP
+// (p.ICMP set), in timestamp order across all files, and returns io.EOF
+// after the last one. Other frames are skipped and counted in Summary.
 func (r *Reader) Next(p *Packet) error {
 	for {
 		if len(r.heap) == 0 {
@@ -527,7 +533,11 @@ func (r *Reader) Next(p *Packet) error {
 			r.down(0)
 		}
 		if r.dups != nil && r.dups.seen(key, at, p.Time) {
-			r.sum.TCPPackets--
+			if p.ICMP.IsSet() {
+				r.sum.ICMPErrors--
+			} else {
+				r.sum.TCPPackets--
+			}
 			r.sum.Duplicates++
 			continue
 		}

@@ -115,6 +115,14 @@ type Handshake struct {
 	// those on purpose, an overflowing accept queue ignores both).
 	IgnoredDataSegments int
 
+	// ICMPErrors counts ICMP destination-unreachable errors quoting the
+	// client's SYN (its ISN): a firewall `reject with icmp` rule on the
+	// server (ICMP.FromDst) or a router refused it. FirstICMP is the
+	// first one's time, ICMP its type and code.
+	ICMPErrors int
+	FirstICMP  int64
+	ICMP       capture.ICMPError
+
 	// BareACKAnswer is set when the server answered a SYN with a bare ACK
 	// (challenge ACK or stale state) before any SYN-ACK.
 	BareACKAnswer bool

@@ -51,6 +51,9 @@ type Stats struct {
 	PeakInFlight   int // most attempts held at once
 	Evicted        int // attempts finished early to stay under MaxAttempts
 	SkippedPackets int // packets outside --port / --server, or of outbound connections
+	// ICMPUnmatched counts ICMP errors (within --port / --server) that
+	// quote no tracked attempt's client SYN.
+	ICMPUnmatched int
 }
 
 // flowKey is the 4-tuple in a canonical order (lower address:port first),
@@ -187,6 +190,10 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		return
 	}
 	f := flow{a: p.Src, b: p.Dst, tun: tunnelKey(p.Tunnel), h: h}
+	if p.ICMP.IsSet() {
+		t.icmp(f, p)
+		return
+	}
 	ref, pos, ok := t.find(f)
 	if !ok && (f.tun != 0 || t.tunnelled != nil) {
 		if g, gref, gpos, found := t.otherCopy(f); found {
@@ -228,6 +235,29 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		}
 	}
 	t.start(f, pos, p, pureSYN)
+}
+
+// icmp books an ICMP error (p's addresses and Seq are the quoted
+// segment's) on the attempt whose client SYN it quotes. It answers that
+// SYN, as a SYN-ACK or RST would: the SYN was refused, not dropped. An
+// error about any other segment or flow is counted and left.
+func (t *Tracker) icmp(f flow, p *capture.Packet) {
+	ref, pos, ok := t.find(f)
+	if !ok {
+		t.stats.ICMPUnmatched++
+		return
+	}
+	s := t.load(ref)
+	if s.MidStream || p.Src != s.Client || p.Seq != s.ClientISN || s.SYNs == 0 {
+		t.stats.ICMPUnmatched++
+		return
+	}
+	if s.ICMPErrors == 0 {
+		s.FirstICMP, s.ICMP = p.Time, p.ICMP
+	}
+	s.ICMPErrors++
+	s.pendingSYN = false
+	t.store(pos, ref, s)
 }
 
 // flow is a 4-tuple (either way round) and tunnel key being looked up.

@@ -409,3 +409,47 @@ func TestClosingQueue(t *testing.T) {
 		t.Fatalf("after compaction: head %d park %d len %d first %v last %v", q.head, q.park, len(q.q), q.toFinish(), q.q[len(q.q)-1])
 	}
 }
+
+// TestICMPErrorAnswersTheSYN: an ICMP error quoting the client's SYN (its
+// 4-tuple and ISN) is booked on the attempt and answers that SYN, so it is
+// not counted dropped; errors quoting anything else are counted apart.
+// The second attempt's error comes late enough for it to be in the light
+// form by then.
+func TestICMPErrorAnswersTheSYN(t *testing.T) {
+	pkts := synth.MustScript(`
+		0 c S
+		0.1 c S seq=5000 from=10.0.0.1:40001`)
+	refuse := func(syn capture.Packet, after time.Duration) capture.Packet {
+		return capture.Packet{Time: syn.Time + int64(after), Src: syn.Src, Dst: syn.Dst, Seq: syn.Seq, Flags: capture.FlagSYN,
+			ICMP: capture.ICMPError{Type: 3, Code: 13, FromDst: true}}
+	}
+	early, late := refuse(pkts[0], time.Millisecond), refuse(pkts[1], 2*time.Second)
+	wrongISN := early
+	wrongISN.Seq++
+	stranger := early
+	stranger.Src = netip.AddrPortFrom(stranger.Src.Addr(), 9)
+	script := []capture.Packet{pkts[0], wrongISN, stranger, early, pkts[1], late}
+
+	var out []Attempt
+	tr := NewTracker(Config{}, func(a *Attempt) { out = append(out, *a) })
+	for i := range script {
+		tr.Add(&script[i])
+	}
+	tr.Flush()
+	if len(out) != 2 {
+		t.Fatalf("got %d attempts, want 2", len(out))
+	}
+	for i, a := range out {
+		want := []capture.Packet{early, late}[i]
+		if a.ICMPErrors != 1 || a.FirstICMP != want.Time || a.ICMP != want.ICMP || a.DroppedSYNs != 0 || a.Packets != 1 {
+			t.Errorf("attempt %d: ICMPErrors %d at %d (%+v), DroppedSYNs %d, Packets %d; want 1 at %d, 0 dropped, the SYN only",
+				i, a.ICMPErrors, a.FirstICMP, a.ICMP, a.DroppedSYNs, a.Packets, want.Time)
+		}
+	}
+	if n := tr.Stats().ICMPUnmatched; n != 2 {
+		t.Errorf("ICMPUnmatched = %d, want 2 (wrong ISN, unknown flow)", n)
+	}
+	if tr.lightsMade == 0 {
+		t.Error("no attempt was light: the late error did not test the light form")
+	}
+}

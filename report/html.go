@@ -98,7 +98,7 @@ func buildHTML(in *Input) (*htmlReport, error) {
 		Version: in.Version,
 		Verdict: htmlVerdict{
 			Class: verdictClass(v), Headline: headline(v), Confidence: string(v.Confidence),
-			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: kindExplained[v.Kind],
+			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: explained(v),
 			Evidence: sanitizeAll(v.Evidence), Remedy: sanitizeAll(v.Remedy), Also: sanitizeAll(alsoFound(r)),
 		},
 		Limits:   limitStatements(in),

@@ -36,6 +36,7 @@ type jsonCapture struct {
 	Packets          int64      `json:"packets"`
 	TCPPackets       int64      `json:"tcp_packets"`
 	NonTCPPackets    int64      `json:"non_tcp_packets"`
+	ICMPErrors       int64      `json:"icmp_errors"`
 	Fragments        int64      `json:"fragments"`
 	TruncatedPackets int64      `json:"truncated_packets"`
 	UnsupportedLink  int64      `json:"unsupported_link_packets"`
@@ -190,6 +191,7 @@ func buildJSON(in *Input) jsonReport {
 			Packets:          cs.Packets,
 			TCPPackets:       cs.TCPPackets,
 			NonTCPPackets:    cs.NonTCP,
+			ICMPErrors:       cs.ICMPErrors,
 			Fragments:        cs.Fragments,
 			TruncatedPackets: cs.Truncated,
 			UnsupportedLink:  cs.UnsupportedLink,

@@ -122,8 +122,12 @@ func (p *printer) captureSummary(in *Input) {
 		return
 	}
 	span := time.Duration(cs.End - cs.Start)
-	p.line("  %s packets (%s TCP), %s, %s to %s UTC",
-		count(int(cs.Packets)), count(int(cs.TCPPackets)), analyze.FormatDuration(span),
+	icmp := ""
+	if cs.ICMPErrors > 0 {
+		icmp = ", " + count(int(cs.ICMPErrors)) + " ICMP errors about TCP"
+	}
+	p.line("  %s packets (%s TCP%s), %s, %s to %s UTC",
+		count(int(cs.Packets)), count(int(cs.TCPPackets)), icmp, analyze.FormatDuration(span),
 		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
 		time.Unix(0, cs.End).UTC().Format("15:04:05"))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
@@ -225,6 +229,7 @@ func (p *printer) outcomes(in *Input) {
 var outcomeHint = map[analyze.Outcome]string{
 	analyze.UnansweredSYN:    "SYN never answered",
 	analyze.Rejected:         "RST to SYN: no listener",
+	analyze.ICMPUnreachable:  "ICMP error to SYN",
 	analyze.SYNACKUnacked:    "client never ACKed SYN-ACK",
 	analyze.ACKIgnored:       "server ignored client ACK",
 	analyze.ResetAfterACK:    "RST after client ACK",

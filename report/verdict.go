@@ -106,7 +106,7 @@ func (p *printer) verdict(in *Input) {
 	}
 	p.line("%s: %s, %s confidence", head, headline(v), v.Confidence)
 	p.wrap("  ", v.Summary)
-	if e := kindExplained[v.Kind]; e != "" {
+	if e := explained(v); e != "" {
 		p.line("")
 		p.wrap("  ", e)
 	}
@@ -206,6 +206,15 @@ var kindWords = map[analyze.Kind]string{
 	analyze.KindNotEnoughData:  "NOT ENOUGH DATA",
 	analyze.KindOldState:       "SYN ANSWERED FOR AN OLD CONNECTION (TIME_WAIT or port reuse)",
 	analyze.KindFirewallReject: "REFUSED BY A FIREWALL RULE (REJECT)",
+}
+
+// explained is kindExplained for f's kind, or for its mode where the
+// mode works differently (an ICMP refusal is not a reset).
+func explained(f analyze.Finding) string {
+	if f.Kind == analyze.KindFirewallReject && (f.Mode == "icmp" || f.Mode == "icmp_path") {
+		return "How it works: a firewall rule with `reject with icmp ...` answers a SYN with an ICMP destination-unreachable error that quotes it, before TCP sees the SYN; a Linux client's connect() fails at once (connection refused, or no route to host) without retrying. TCP itself never answers a SYN with ICMP."
+	}
+	return kindExplained[f.Kind]
 }
 
 // kindExplained tells someone who has never heard of a SYN queue what the

@@ -67,6 +67,8 @@ it). Every attempt gets exactly one outcome:
                        SYN-ACK after the client's ACK)
   unanswered_syn       SYN (maybe retransmitted), no answer at all
   rejected             the server answered the SYN with RST (no listener)
+  icmp_unreachable     the SYN got an ICMP destination-unreachable error
+                       (firewall REJECT with icmp, or a router), no TCP answer
   synack_unacked       SYN-ACK sent (maybe retransmitted), never acknowledged
   ack_ignored          the client acknowledged the SYN-ACK but the server kept
                        retransmitting it or never acknowledged the client's data

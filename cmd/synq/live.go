@@ -331,8 +331,11 @@ loop:
 					return withCode(exitOutput, err)
 				}
 			}
-			if k == capture.KindTCP {
+			switch k {
+			case capture.KindTCP:
 				rates.packet(&p)
+				tr.Add(&p)
+			case capture.KindICMPError:
 				tr.Add(&p)
 			}
 		case errors.Is(err, capture.ErrLiveTimeout):
@@ -454,8 +457,11 @@ func drain(src *capture.Live, bw *bundle.Writer, rates *liveRates, tr *reassembl
 				return withCode(exitOutput, err)
 			}
 		}
-		if k == capture.KindTCP {
+		switch k {
+		case capture.KindTCP:
 			rates.packet(p)
+			tr.Add(p)
+		case capture.KindICMPError:
 			tr.Add(p)
 		}
 	}

@@ -293,6 +293,8 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	"firewall-reject-icmp": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "established", outcome("established"))
+		wantPositive(t, r, "icmp_unreachable", outcome("icmp_unreachable"))
+		wantExactly(t, r, "unanswered_syn", 0, outcome("unanswered_syn"))
 	},
 	"short-capture-cookies": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "attempts", func(l listenerJSON) int { return l.Attempts })
@@ -491,6 +493,34 @@ func TestListenDropsMatchKernel(t *testing.T) {
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies")
 }
 
+// TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
+// shows refused by ICMP are the ICMP destination-unreachable errors the
+// server's kernel counted (IcmpOutDestUnreachs; a firewall REJECT's errors
+// are counted there, and nothing else in the lab sends any).
+func TestICMPRefusalsMatchKernel(t *testing.T) {
+	moved := 0
+	for _, sc := range scenarios(t) {
+		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+		if errB != nil || errA != nil {
+			continue
+		}
+		delta, _ := analyze.Delta(before, after, "IcmpOutDestUnreachs")
+		if delta > 0 {
+			moved++
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			r := scenarioJSON(t, sc)
+			if got := total(r, outcome("icmp_unreachable")); int64(got) != delta {
+				t.Errorf("icmp_unreachable attempts %d, IcmpOutDestUnreachs rose by %d", got, delta)
+			}
+		})
+	}
+	if moved == 0 {
+		t.Error("no scenario where IcmpOutDestUnreachs moved: firewall-reject-icmp is missing")
+	}
+}
+
 // dropsNotCountedYet lists scenarios whose drops synq cannot yet count
 // from packets, with the size of the gap and why: a test that says so
 // instead of a skip.
@@ -602,9 +632,9 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// A reject-with-tcp-reset rule: TcpOutRsts does not count its resets.
 	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "no_listener", bareConf: "medium"},
-	// synq does not decode ICMP yet: only IcmpOutDestUnreachs shows the
-	// rule, and the refused clients' single SYNs look in progress.
-	"firewall-reject-icmp": {kind: "firewall_reject", conf: "medium", bareKind: "not_enough_data", bareConf: "low"},
+	// The ICMP errors from the server's address quote the SYNs: decisive
+	// without counters; IcmpOutDestUnreachs says the server sent them.
+	"firewall-reject-icmp": {kind: "firewall_reject", conf: "high", bareKind: "firewall_reject", bareConf: "high"},
 	// A few hundred ms of an overflow: the counters show it, the packets
 	// have too few finished attempts to say anything.
 	"short-capture-cookies": {kind: "accept_queue_overflow", bareKind: "not_enough_data", bareConf: "low"},
