@@ -1,6 +1,8 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+)
 
 // aqPredicted is what TcpExtListenOverflows would count on l if its
 // accept queue were what dropped its SYNs and ignored its handshake
@@ -88,7 +90,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(c.genDecisive(Gen2), FromCounters, "TcpExtListenOverflows did not move: the accept queue never overflowed%s.", genCaveat(c, Gen2)))
 		}
 	}
-	if q, sampled := ev.host.queueFor(l.Server); sampled {
+	if q, sampled := ev.host.QueueFor(l.Server); sampled {
 		switch {
 		case q.Full > 0:
 			signs = append(signs, forSign(Decisive, FromQueues, "Sampled on the host: the accept queue held %d connections against a limit of %d (full in %d of %d samples).",

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/synq/synq/host"
 )
 
 // TestDiagnose: signs and evidence in, diagnosis out. Each case is an
@@ -76,7 +78,7 @@ func TestDiagnose(t *testing.T) {
 	tests := []struct {
 		name      string
 		l         Listener
-		host      *Host
+		host      *host.Host
 		kind      Kind
 		conf      Confidence
 		mode      string
@@ -86,21 +88,21 @@ func TestDiagnose(t *testing.T) {
 		notHealth bool
 	}{
 		{name: "idle accept-queue overflow, counters", l: idleOverflow(),
-			host: &Host{Deltas: zero("TcpExtListenOverflows", 42, "TcpExtListenDrops", 42, "TcpPassiveOpens", 3), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpExtListenOverflows", 42, "TcpExtListenDrops", 42, "TcpPassiveOpens", 3), Sysctls: modern},
 			kind: KindAcceptQueue, conf: High, mode: "syn_dropped", ruledOut: []Kind{KindFiltered}, evidence: "exactly the 42"},
 		{name: "idle accept-queue overflow, packets alone", l: idleOverflow(),
 			kind: KindAcceptQueue, conf: Medium, evidence: "nstat"},
 		{name: "capture started after the queue filled, packets alone", l: lateCapture(),
 			kind: KindInconclusive, conf: Low, evidence: "ss -lnt"},
 		{name: "capture started after the queue filled, counters", l: lateCapture(),
-			host: &Host{Deltas: zero("TcpExtListenOverflows", 30, "TcpExtListenDrops", 30), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpExtListenOverflows", 30, "TcpExtListenDrops", 30), Sysctls: modern},
 			kind: KindAcceptQueue, conf: High, ruledOut: []Kind{KindFiltered}},
 		{name: "short capture, overflow only in the counters", l: func() Listener {
 			l := Listener{Server: server, Attempts: 2, ServerTook: 0, CompletedSilent: 2}
 			l.Outcomes[Established] = 2
 			return l
 		}(),
-			host: &Host{Deltas: zero("TcpExtListenOverflows", 9, "TcpExtListenDrops", 9, "TcpExtSyncookiesRecv", 9), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpExtListenOverflows", 9, "TcpExtListenDrops", 9, "TcpExtSyncookiesRecv", 9), Sysctls: modern},
 			kind: KindAcceptQueue, conf: Medium, mode: "counters_only", evidence: "TcpExtSyncookiesRecv", notHealth: true},
 		{name: "cut-off capture: one attempt in progress", l: func() Listener {
 			l := Listener{Server: server, Attempts: 1}
@@ -110,62 +112,62 @@ func TestDiagnose(t *testing.T) {
 		{name: "healthy: few attempts, packets alone", l: healthyN(8), kind: KindHealthy, conf: Medium},
 		{name: "healthy: many attempts, packets alone", l: healthyN(30), kind: KindHealthy, conf: High},
 		{name: "healthy: few attempts, counters at 0", l: healthyN(8),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 8)}, kind: KindHealthy, conf: High},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 8)}, kind: KindHealthy, conf: High},
 		{name: "healthy packets against a moving drop counter", l: healthyN(30),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 30, "TcpExtListenOverflows", 12, "TcpExtListenDrops", 12)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 30, "TcpExtListenOverflows", 12, "TcpExtListenDrops", 12)},
 			kind: KindAcceptQueue, conf: Medium, mode: "counters_only", notHealth: true},
 		{name: "firewall reject with tcp reset", l: refused(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 0)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 0)},
 			kind: KindFirewallReject, conf: High, ruledOut: []Kind{KindNoListener}},
 		{name: "no listener: TCP sent the resets", l: refused(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 3)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpOutRsts", 3)},
 			kind: KindNoListener, conf: High, ruledOut: []Kind{KindFirewallReject}},
 		{name: "refused, packets alone: REJECT and no listener look alike", l: refused(),
 			kind: KindNoListener, conf: Medium},
 		{name: "ICMP from the server, which counted it", l: icmpRefused(3),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
 			kind: KindFirewallReject, conf: High, mode: "icmp", evidence: "IcmpOutDestUnreachs rose by 3"},
 		{name: "ICMP from the server, packets alone", l: icmpRefused(3),
 			kind: KindFirewallReject, conf: High, mode: "icmp", notHealth: true},
 		{name: "ICMP in the server's name that it never sent", l: icmpRefused(3),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 0)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 0)},
 			kind: KindFirewallReject, conf: High, mode: "icmp_path", evidence: "answered in its name"},
 		{name: "ICMP from a router", l: icmpRefused(0),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3)},
 			kind: KindFirewallReject, conf: High, mode: "icmp_path", evidence: "on the path"},
 		{name: "no ICMP in the capture, the counter only", l: func() Listener {
 			l := icmpRefused(0)
 			l.Outcomes[ICMPUnreachable], l.Outcomes[Incomplete] = 0, 3
 			return l
-		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
+		}(), host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
 			kind: KindFirewallReject, conf: Medium, mode: "icmp", evidence: "leaves ICMP out"},
 		{name: "SYN queue without cookies seen from the client", l: clientSideSYNQueue(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 8, "TcpExtTCPReqQFullDrop", 10, "TcpExtListenDrops", 10)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 8, "TcpExtTCPReqQFullDrop", 10, "TcpExtListenDrops", 10)},
 			kind: KindSYNQueue, conf: High, ruledOut: []Kind{KindNetworkLoss}},
 		{name: "loss on the path seen from the client", l: clientSideSYNQueue(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 8)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 8)},
 			kind: KindNetworkLoss, conf: High, notKind: KindSYNQueue},
 		{name: "counters from another namespace are not used", l: firewallDrop(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 0, "TcpExtListenDrops", 0), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 0, "TcpExtListenDrops", 0), Sysctls: modern},
 			kind: KindFiltered, conf: Medium, evidence: "do not cover this capture"},
 		{name: "firewall drop, kernel known", l: firewallDrop(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
 			kind: KindFiltered, conf: High, ruledOut: []Kind{KindAcceptQueue}},
 		{name: "firewall drop, kernel unknown: RHEL 6 would not count SYN drops", l: firewallDrop(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3)},
 			kind: KindFiltered, conf: Medium, evidence: "RHEL 5/6"},
 		{name: "ACKs ignored, counters say no overflow", l: ackIgnored(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
 			kind: KindInconclusive, conf: Low, ruledOut: []Kind{KindAcceptQueue}},
 		{name: "ACKs ignored, counters agree", l: ackIgnored(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18)},
 			kind: KindAcceptQueue, conf: High, mode: "ack_ignored"},
 		{name: "PAWS pattern, counter says no", l: func() Listener {
 			l := Listener{Server: server, Attempts: 10, ServerTook: 6, DroppedSYNPackets: 4}
 			l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 6, 4
 			l.Signs.PAWS = pawsEvidence{Rejected: 4, Sources: 1, Answered: 6, MaxClocks: 2, WorstIP: netip.MustParseAddr("10.0.0.9")}
 			return l
-		}(), host: &Host{Deltas: zero("TcpPassiveOpens", 6, "TcpExtListenDrops", 4, "TcpExtPAWSPassive", 0), Sysctls: modern},
+		}(), host: &host.Host{Deltas: zero("TcpPassiveOpens", 6, "TcpExtListenDrops", 4, "TcpExtPAWSPassive", 0), Sysctls: modern},
 			notKind: KindPAWS, ruledOut: []Kind{KindPAWS, KindFiltered}, kind: KindSYNQueue, conf: Medium, mode: "three_quarters"},
 		{name: "SYN answered by a bare ACK", l: func() Listener {
 			l := Listener{Server: server, Attempts: 8, ServerTook: 6}
@@ -174,22 +176,22 @@ func TestDiagnose(t *testing.T) {
 		}(), kind: KindOldState, conf: Medium},
 		// Synthetic old-kernel semantics (the lab kernel is 6.18).
 		{name: "RHEL 6: SYNs dropped at a full accept queue are not counted", l: idleOverflow(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
 			kind: KindAcceptQueue, conf: Medium, notKind: KindHealthy},
 		{name: "RHEL 7: ListenDrops counts cookies sent, not a 3/4-rule drop", l: cookies(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtListenDrops", 10), Sysctls: map[string]string{"kernel.osrelease": "3.10.0-1160.el7.x86_64"}},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtListenDrops", 10), Sysctls: map[string]string{"kernel.osrelease": "3.10.0-1160.el7.x86_64"}},
 			kind: KindSYNQueue, conf: High, notKind: KindInconclusive},
 		{name: "before 4.10: SYNs at a full accept queue answered, their ACKs ignored (young <= 1)", l: ackIgnored(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18), Sysctls: map[string]string{"kernel.osrelease": "4.4.0-210-generic"}},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18), Sysctls: map[string]string{"kernel.osrelease": "4.4.0-210-generic"}},
 			kind: KindAcceptQueue, conf: High, mode: "ack_ignored"},
 		{name: "syncookies", l: cookies(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtTCPReqQFullDoCookies", 10, "TcpExtSyncookiesRecv", 10)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtSyncookiesSent", 10, "TcpExtTCPReqQFullDoCookies", 10, "TcpExtSyncookiesRecv", 10)},
 			kind: KindSYNQueue, conf: High},
 		{name: "forced syncookies", l: cookies(),
-			host: &Host{Sysctls: map[string]string{"net.ipv4.tcp_syncookies": "2"}},
+			host: &host.Host{Sysctls: map[string]string{"net.ipv4.tcp_syncookies": "2"}},
 			kind: KindSYNQueue, mode: "forced_cookies", conf: High},
 		{name: "cookies the counters deny", l: cookies(),
-			host: &Host{Deltas: zero("TcpPassiveOpens", 10)},
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10)},
 			kind: KindHealthy, conf: High, ruledOut: []Kind{KindSYNQueue}},
 	}
 	for _, tt := range tests {
@@ -269,7 +271,7 @@ func TestNeverHighAgainstADropCounter(t *testing.T) {
 			l.Outcomes[Established] = n
 			d := countersAt0("TcpPassiveOpens", n, ctr, 7)
 			r := Result{Listeners: []Listener{l}, Attempts: n}
-			Diagnose(&r, &Host{Deltas: d})
+			Diagnose(&r, &host.Host{Deltas: d})
 			if r.Verdict.Kind == KindHealthy {
 				t.Errorf("%s +7, %d attempts: verdict healthy/%s", ctr, n, r.Verdict.Confidence)
 			}
@@ -311,32 +313,5 @@ func TestGenerationOfRelease(t *testing.T) {
 		if got := generationOfRelease(rel); got != want {
 			t.Errorf("%q: %d, want %d", rel, got, want)
 		}
-	}
-}
-
-func TestSnapshotDeltas(t *testing.T) {
-	// nstat -a (no -z): zero counters left out of both snapshots.
-	before := Counters{"TcpPassiveOpens": 10, "TcpInSegs": 100}
-	after := Counters{"TcpPassiveOpens": 13, "TcpInSegs": 160, "TcpExtListenOverflows": 42}
-	d, err := SnapshotDeltas(before, after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d["TcpExtListenOverflows"] != 42 || d["TcpPassiveOpens"] != 3 {
-		t.Errorf("deltas %v: a counter absent before was 0 then", d)
-	}
-	if v, ok := d["TcpExtTCPReqQFullDrop"]; !ok || v != 0 {
-		t.Errorf("TcpExtTCPReqQFullDrop %d (present %v): zeros-omitting snapshots mean 0", v, ok)
-	}
-	if _, ok := d["TcpExtPAWSPassive"]; ok {
-		t.Error("TcpExtPAWSPassive: absent from both is a kernel without it, not 0")
-	}
-	// nstat -az: zeros present, so a counter absent from both is absent.
-	d, _ = SnapshotDeltas(Counters{"TcpPassiveOpens": 0}, Counters{"TcpPassiveOpens": 1})
-	if _, ok := d["TcpExtTCPReqQFullDrop"]; ok {
-		t.Error("with zeros printed, a counter in neither snapshot is one the kernel lacks")
-	}
-	if _, err := SnapshotDeltas(after, before); err == nil {
-		t.Error("a counter that went down must be an error")
 	}
 }

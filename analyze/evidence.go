@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/synq/synq/host"
 )
 
 // Strength is how much one sign weighs for or against a cause
@@ -93,8 +95,8 @@ const (
 
 // generationOf reads the generation from kernel.osrelease, or failing
 // that from which counters the kernel has.
-func generationOf(h *Host) (Generation, string) {
-	if v, ok := h.sysctl("kernel.osrelease"); ok {
+func generationOf(h *host.Host) (Generation, string) {
+	if v, ok := h.Sysctl("kernel.osrelease"); ok {
 		if g := generationOfRelease(v); g != GenUnknown {
 			return g, "kernel " + v
 		}
@@ -183,8 +185,8 @@ func coverageSlack(n int) int { return max(2, n/20) }
 // such check, though it looks like one: SYNs a firewall drops are in the
 // capture (the tap is before netfilter) and never reach TCP's count
 // (measured on testdata/firewall-drop: 21 SYNs captured, TcpInSegs +15).
-func viewCounters(r *Result, h *Host) counterView {
-	v := counterView{given: h.hasCounters()}
+func viewCounters(r *Result, h *host.Host) counterView {
+	v := counterView{given: h.HasCounters()}
 	v.gen, v.genNote = generationOf(h)
 	if !v.given {
 		return v

@@ -1,27 +1,11 @@
 package analyze
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"strconv"
-	"strings"
-)
 
-// ParseSysctl reads sysctl -a output or any part of it: "name = value"
-// lines (or "name=value"); other lines are ignored.
-func ParseSysctl(r io.Reader) (map[string]string, error) {
-	m := map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if k = strings.TrimSpace(k); ok && k != "" && !strings.ContainsAny(k, " \t") {
-			m[k] = strings.TrimSpace(v)
-		}
-	}
-	return m, sc.Err()
-}
+	"github.com/synq/synq/host"
+)
 
 // Limits states what a host's sysctls mean for its listen queues, for
 // the kernels described in shared/docs/listen-queues.md.
@@ -32,8 +16,8 @@ type Limits struct {
 	Statements    []string
 }
 
-func sysctlInt(h *Host, name string) (int, bool) {
-	v, ok := h.sysctl(name)
+func sysctlInt(h *host.Host, name string) (int, bool) {
+	v, ok := h.Sysctl(name)
 	if !ok {
 		return 0, false
 	}
@@ -43,7 +27,7 @@ func sysctlInt(h *Host, name string) (int, bool) {
 
 // EffectiveLimits reads the queue sysctls of h (nil when none were given)
 // and says what they make of each queue.
-func EffectiveLimits(h *Host) *Limits {
+func EffectiveLimits(h *host.Host) *Limits {
 	if h == nil || h.Sysctls == nil {
 		return nil
 	}
@@ -75,7 +59,7 @@ func EffectiveLimits(h *Host) *Limits {
 	if n, ok := sysctlInt(h, "net.ipv4.tcp_synack_retries"); ok && n >= 0 && n < 30 {
 		l.Statements = append(l.Statements, fmt.Sprintf("net.ipv4.tcp_synack_retries = %d: a half-open handshake is retried for about %d s before it is dropped (fewer retries when the SYN queue is over half full).", n, 1<<(n+1)-1))
 	}
-	if _, ok := h.sysctl("net.ipv4.tcp_tw_recycle"); ok {
+	if _, ok := h.Sysctl("net.ipv4.tcp_tw_recycle"); ok {
 		if v, _ := sysctlInt(h, "net.ipv4.tcp_tw_recycle"); v != 0 {
 			l.Statements = append(l.Statements, "net.ipv4.tcp_tw_recycle = 1: SYNs from clients behind NAT are dropped when their timestamps look old (PAWS).")
 		}

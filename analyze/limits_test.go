@@ -1,24 +1,17 @@
 package analyze
 
 import (
+	"slices"
 	"strings"
 	"testing"
-)
 
-func TestParseSysctl(t *testing.T) {
-	m, err := ParseSysctl(strings.NewReader("net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies=1\nsysctl: permission denied on key 'x'\nnot a line\n = 3\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m) != 2 || m["net.core.somaxconn"] != "4096" || m["net.ipv4.tcp_syncookies"] != "1" {
-		t.Errorf("got %v", m)
-	}
-}
+	"github.com/synq/synq/host"
+)
 
 func FuzzParseSysctl(f *testing.F) {
 	f.Add("net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies=1\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := ParseSysctl(strings.NewReader(s))
+		m, err := host.ParseSysctl(strings.NewReader(s))
 		if err != nil {
 			return
 		}
@@ -27,6 +20,20 @@ func FuzzParseSysctl(f *testing.F) {
 				t.Errorf("bad key %q", k)
 			}
 		}
-		_ = EffectiveLimits(&Host{Sysctls: m})
+		_ = EffectiveLimits(&host.Host{Sysctls: m})
 	})
+}
+
+// TestZeroWhenAbsentCoversReconciled: every counter synq reconciles that
+// every kernel has is read as 0 when a zero-omitting snapshot leaves it
+// out (host.ZeroWhenAbsent), or a 0-to-N change would vanish.
+func TestZeroWhenAbsentCoversReconciled(t *testing.T) {
+	for _, name := range ReconciledCounters() {
+		if name != "TcpExtPAWSPassive" && !slices.Contains(host.ZeroWhenAbsent, name) {
+			t.Errorf("%s is reconciled but not in host.ZeroWhenAbsent", name)
+		}
+	}
+	if slices.Contains(host.ZeroWhenAbsent, "TcpExtPAWSPassive") {
+		t.Error("TcpExtPAWSPassive: kernels from 4.12 on lack it; absent is not 0")
+	}
 }

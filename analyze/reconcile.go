@@ -3,6 +3,8 @@ package analyze
 import (
 	"fmt"
 	"time"
+
+	"github.com/synq/synq/host"
 )
 
 // Reconciliation compares one kernel counter's increase with what the
@@ -118,8 +120,8 @@ func hasFinding(l *Listener, k Kind) bool {
 
 // reconcile lists, for each relevant counter the snapshot has, its delta,
 // what the capture explains and a note on the difference.
-func reconcile(r *Result, h *Host) []Reconciliation {
-	if !h.hasCounters() {
+func reconcile(r *Result, h *host.Host) []Reconciliation {
+	if !h.HasCounters() {
 		return nil
 	}
 	out := []Reconciliation{}

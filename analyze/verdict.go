@@ -3,9 +3,10 @@ package analyze
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/synq/synq/host"
 )
 
 // Kind names what is dropping connection attempts. The strings are part of
@@ -85,58 +86,6 @@ type Diagnosis struct {
 	RuledOut []Finding
 }
 
-// Host is evidence from the host itself, beside the capture.
-type Host struct {
-	// Deltas are kernel counter increases over the capture, by nstat
-	// name; nil when no snapshot was given. A name missing from a
-	// non-nil map is a counter the kernel did not report.
-	Deltas map[string]int64
-	// SingleSnapshot: Deltas come from one snapshot taken as the change
-	// itself (plain nstat), not from two.
-	SingleSnapshot bool
-	// Sysctls by name (net.ipv4.tcp_syncookies...); nil when unknown.
-	Sysctls map[string]string
-	// Queues are the listen queues sampled on the host (synq live, or a
-	// bundle), one peak per listening socket.
-	Queues []QueuePeak
-}
-
-// QueuePeak is what sampling one listening socket's queues showed.
-type QueuePeak struct {
-	Listener       netip.AddrPort
-	MaxAcceptQueue int
-	AcceptLimit    int // the largest limit seen
-	MaxSynRecv     int
-	Samples        int
-	// Full counts samples where the accept queue had passed its limit
-	// (AcceptQueue > AcceptLimit: the kernel's "full").
-	Full int
-}
-
-// queueFor finds the sampled socket serving a listener: the same address,
-// or a wildcard address on the same port.
-func (h *Host) queueFor(l netip.AddrPort) (QueuePeak, bool) {
-	if h == nil {
-		return QueuePeak{}, false
-	}
-	for _, q := range h.Queues {
-		if q.Listener.Port() == l.Port() && (q.Listener.Addr() == l.Addr() || q.Listener.Addr().IsUnspecified()) {
-			return q, true
-		}
-	}
-	return QueuePeak{}, false
-}
-
-func (h *Host) hasCounters() bool { return h != nil && h.Deltas != nil }
-
-func (h *Host) sysctl(name string) (string, bool) {
-	if h == nil || h.Sysctls == nil {
-		return "", false
-	}
-	v, ok := h.Sysctls[name]
-	return strings.TrimSpace(v), ok
-}
-
 // hypothesis is a cause's claim on one listener before it is weighed.
 type hypothesis struct {
 	Finding
@@ -159,7 +108,7 @@ var causes = []cause{
 // (only once they are known to cover the capture), sysctls, queue
 // samples, and namespace-wide sums for attributing the counters.
 type evidence struct {
-	host      *Host
+	host      *host.Host
 	counters  counterView
 	listeners int
 	// Sums over all listeners, for counters that cover the namespace.
@@ -174,7 +123,7 @@ type evidence struct {
 
 // Diagnose gives every listener of r its diagnosis and r its overall
 // verdict (the most serious listener's) and counter reconciliation.
-func Diagnose(r *Result, h *Host) {
+func Diagnose(r *Result, h *host.Host) {
 	ev := &evidence{host: h, counters: viewCounters(r, h), listeners: len(r.Listeners)}
 	for i := range r.Listeners {
 		l := &r.Listeners[i]
@@ -358,8 +307,8 @@ func mentionsNstat(ev []string) bool {
 	return false
 }
 
-func sysctlNow(h *Host, name string) string {
-	if v, ok := h.sysctl(name); ok {
+func sysctlNow(h *host.Host, name string) string {
+	if v, ok := h.Sysctl(name); ok {
 		return " (now " + v + ")"
 	}
 	return ""

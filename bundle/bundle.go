@@ -22,7 +22,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 )
@@ -141,7 +140,7 @@ func (w *Writer) WritePacket(ci gopacket.CaptureInfo, data []byte) error {
 }
 
 // WriteCounters appends one counter sample to counters.jsonl.
-func (w *Writer) WriteCounters(t int64, c analyze.Counters) error {
+func (w *Writer) WriteCounters(t int64, c host.Counters) error {
 	if err := w.counters.enc.Encode(host.CounterSample{Time: t, Counters: c}); err != nil {
 		return fmt.Errorf("%s: %w", CountersFile, err)
 	}
@@ -159,8 +158,8 @@ func (w *Writer) WriteQueues(samples []host.QueueSample) error {
 }
 
 // WriteNstat writes a full counter snapshot (NstatBeforeFile or
-// NstatAfterFile) in `nstat -a` text form, which analyze.ParseNstat reads.
-func (w *Writer) WriteNstat(name string, c analyze.Counters) error {
+// NstatAfterFile) in `nstat -a` text form, which host.ParseNstat reads.
+func (w *Writer) WriteNstat(name string, c host.Counters) error {
 	var b strings.Builder
 	FormatNstat(&b, c)
 	return os.WriteFile(filepath.Join(w.dir, name), []byte(b.String()), 0o644)
@@ -168,7 +167,7 @@ func (w *Writer) WriteNstat(name string, c analyze.Counters) error {
 
 // FormatNstat writes counters as `nstat -a` does: "#kernel", then one
 // "Name value rate" line per counter, sorted by name (rate is always 0.0).
-func FormatNstat(w io.Writer, c analyze.Counters) {
+func FormatNstat(w io.Writer, c host.Counters) {
 	fmt.Fprintln(w, "#kernel")
 	for _, k := range slices.Sorted(maps.Keys(c)) {
 		fmt.Fprintf(w, "%-32s%-16d%6.1f\n", k, c[k], 0.0)
@@ -232,7 +231,7 @@ type Bundle struct {
 	// CapturePath is the capture file, for capture.Open.
 	CapturePath string
 	// Before and After are the counter snapshots (nil when missing).
-	Before, After analyze.Counters
+	Before, After host.Counters
 	Counters      []host.CounterSample
 	Queues        []host.QueueSample
 	Sysctls       map[string]string
@@ -261,13 +260,13 @@ func Read(dir string) (*Bundle, error) {
 	if b.Manifest.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%s: bundle schema version %d, this synq reads %d", dir, b.Manifest.SchemaVersion, SchemaVersion)
 	}
-	if b.Before, err = readOptional(filepath.Join(dir, NstatBeforeFile), analyze.ParseNstat); err != nil {
+	if b.Before, err = readOptional(filepath.Join(dir, NstatBeforeFile), host.ParseNstat); err != nil {
 		return nil, err
 	}
-	if b.After, err = readOptional(filepath.Join(dir, NstatAfterFile), analyze.ParseNstat); err != nil {
+	if b.After, err = readOptional(filepath.Join(dir, NstatAfterFile), host.ParseNstat); err != nil {
 		return nil, err
 	}
-	if b.Sysctls, err = readOptional(filepath.Join(dir, SysctlFile), ParseSysctls); err != nil {
+	if b.Sysctls, err = readOptional(filepath.Join(dir, SysctlFile), host.ParseSysctl); err != nil {
 		return nil, err
 	}
 	if b.Counters, err = readOptional(filepath.Join(dir, CountersFile), parseJSONLines[host.CounterSample]); err != nil {
@@ -326,19 +325,18 @@ func parseJSONLines[T any](r io.Reader) ([]T, error) {
 	return out, sc.Err()
 }
 
-// ParseSysctls reads "name = value" lines (sysctl -a): analyze.ParseSysctl.
-func ParseSysctls(r io.Reader) (map[string]string, error) { return analyze.ParseSysctl(r) }
-
-// Deltas returns after-before of every counter of the two snapshots, as
-// analyze.SnapshotDeltas reads them; nil when either is missing or a
-// counter went down (snapshots out of order or from two namespaces).
-func (b *Bundle) Deltas() map[string]int64 {
-	if b.Before == nil || b.After == nil {
-		return nil
+// HostInput is the bundle's host evidence for host.NewHost, the one
+// constructor synq analyze, synq live and bundles share: the counter
+// snapshots from before and after (when both were written), the sysctls
+// and the sampled listen queues.
+func (b *Bundle) HostInput() host.HostInput {
+	var in host.HostInput
+	if b.Before != nil && b.After != nil {
+		in.Snapshots = []host.Snapshot{{Counters: b.Before, Format: host.FormatNstat}, {Counters: b.After, Format: host.FormatNstat}}
 	}
-	d, err := analyze.SnapshotDeltas(b.Before, b.After)
-	if err != nil {
-		return nil
+	in.Sysctls = b.Sysctls
+	if len(b.Queues) > 0 {
+		in.Queues = host.Peaks(b.Queues)
 	}
-	return d
+	return in
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 )
@@ -30,8 +29,8 @@ func TestWriteRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := analyze.Counters{"TcpExtListenOverflows": 3, "TcpActiveOpens": 10}
-	after := analyze.Counters{"TcpExtListenOverflows": 10, "TcpActiveOpens": 12, "TcpExtNew": 1}
+	before := host.Counters{"TcpExtListenOverflows": 3, "TcpActiveOpens": 10}
+	after := host.Counters{"TcpExtListenOverflows": 10, "TcpActiveOpens": 12, "TcpExtNew": 1}
 	q := []host.QueueSample{{Time: 5, Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1}}
 	for _, err := range []error{
 		w.WriteNstat(NstatBeforeFile, before), w.WriteNstat(NstatAfterFile, after),
@@ -60,9 +59,13 @@ func TestWriteRead(t *testing.T) {
 	if !reflect.DeepEqual(b.Before, before) || !reflect.DeepEqual(b.After, after) {
 		t.Errorf("snapshots %v %v", b.Before, b.After)
 	}
-	// As analyze.SnapshotDeltas reads two snapshots: a counter only in
+	// As host.SnapshotDeltas reads two snapshots: a counter only in
 	// the second was 0 in the first.
-	if d := b.Deltas(); d["TcpExtListenOverflows"] != 7 || d["TcpActiveOpens"] != 2 || d["TcpExtNew"] != 1 {
+	h, err := host.NewHost(b.HostInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := h.Deltas; d["TcpExtListenOverflows"] != 7 || d["TcpActiveOpens"] != 2 || d["TcpExtNew"] != 1 {
 		t.Errorf("deltas %v, want ListenOverflows 7, ActiveOpens 2, TcpExtNew 1 (absent before: 0)", d)
 	}
 	if !reflect.DeepEqual(b.Queues, q) {
@@ -110,10 +113,10 @@ func TestParseJSONLines(t *testing.T) {
 }
 
 func TestFormatNstatRoundTrip(t *testing.T) {
-	c := analyze.Counters{"TcpExtListenOverflows": 18446744073709551615, "IpInReceives": 0}
+	c := host.Counters{"TcpExtListenOverflows": 18446744073709551615, "IpInReceives": 0}
 	var b strings.Builder
 	FormatNstat(&b, c)
-	got, err := analyze.ParseNstat(strings.NewReader(b.String()))
+	got, err := host.ParseNstat(strings.NewReader(b.String()))
 	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Errorf("round trip: %v %v\n%s", got, err, b.String())
 	}

@@ -1,38 +1,28 @@
-// Package host reads the evidence a server keeps about its own listeners,
-// from the network namespace the process runs in: kernel counters
-// (/proc/net/netstat, /proc/net/snmp), the sysctls that size the listen
-// queues (/proc/sys), and per-listener queue lengths (inet_diag netlink).
-// Parsers are pure functions of an io.Reader or a byte slice; files and
-// sockets are opened only at the edge (Read* functions, QueueSampler). The
-// package never prints and keeps no global state.
+// Package host owns the evidence a server keeps about its own listeners,
+// beside the capture: kernel counters, the sysctls that size the listen
+// queues, and per-listener queue lengths. It parses every form a user
+// brings them in (nstat, nstat -j, netstat -s and /proc/net snapshots,
+// sysctl -a, ss -lnt), reads them live from the network namespace the
+// process runs in (/proc/net, /proc/sys, inet_diag netlink), and builds the
+// one Host value inference uses (NewHost: synq analyze, synq live and
+// bundles alike). Parsers are pure functions of an io.Reader or a byte
+// slice; files and sockets are opened only at the edge (Read* functions,
+// QueueSampler). The package never prints and keeps no global state.
 package host
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/synq/synq/analyze"
 )
-
-// ErrMalformed marks kernel text that cannot be read as what it should be
-// (the same sentinel as analyze's counter parsers).
-var ErrMalformed = analyze.ErrMalformed
-
-// ParseProcNetstat reads /proc/net/netstat or /proc/net/snmp; it is
-// analyze.ParseProcNetstat, which --nstat also uses.
-func ParseProcNetstat(r io.Reader) (analyze.Counters, error) {
-	return analyze.ParseProcNetstat(r)
-}
 
 // CounterFiles are the files under /proc/net that ReadCounters reads.
 var CounterFiles = []string{"netstat", "snmp"}
 
 // ReadCounters reads and merges the counter files under procNet (normally
 // /proc/net, which is the network namespace of the calling thread).
-func ReadCounters(procNet string) (analyze.Counters, error) {
-	all := analyze.Counters{}
+func ReadCounters(procNet string) (Counters, error) {
+	all := Counters{}
 	for _, name := range CounterFiles {
 		path := filepath.Join(procNet, name)
 		f, err := os.Open(path)
@@ -65,6 +55,6 @@ var ListenCounters = []string{
 // CounterSample is the counters at one time (ns since the epoch, the
 // capture's clock).
 type CounterSample struct {
-	Time     int64            `json:"time"`
-	Counters analyze.Counters `json:"counters"`
+	Time     int64    `json:"time"`
+	Counters Counters `json:"counters"`
 }

@@ -9,23 +9,21 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/synq/synq/analyze"
 )
 
 func TestParseProcNetstat(t *testing.T) {
 	cases := []struct {
 		name    string
 		in      string
-		want    analyze.Counters
+		want    Counters
 		wantErr bool
 	}{
 		{name: "pairs", in: "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 1 7\nIpExt: InNoRoutes\nIpExt: 0\n",
-			want: analyze.Counters{"TcpExtSyncookiesSent": 1, "TcpExtListenOverflows": 7, "IpExtInNoRoutes": 0}},
+			want: Counters{"TcpExtSyncookiesSent": 1, "TcpExtListenOverflows": 7, "IpExtInNoRoutes": 0}},
 		{name: "snmp with a negative limit", in: "Tcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 18446744073709551615\n",
-			want: analyze.Counters{"TcpRtoAlgorithm": 1, "TcpActiveOpens": 18446744073709551615}},
-		{name: "blank lines", in: "\nIp: InReceives\nIp: 5\n\n", want: analyze.Counters{"IpInReceives": 5}},
-		{name: "empty", in: "", want: analyze.Counters{}},
+			want: Counters{"TcpRtoAlgorithm": 1, "TcpActiveOpens": 18446744073709551615}},
+		{name: "blank lines", in: "\nIp: InReceives\nIp: 5\n\n", want: Counters{"IpInReceives": 5}},
+		{name: "empty", in: "", want: Counters{}},
 		{name: "more names than values", in: "TcpExt: A B\nTcpExt: 1\n", wantErr: true},
 		{name: "more values than names", in: "TcpExt: A\nTcpExt: 1 2\n", wantErr: true},
 		{name: "no value line", in: "TcpExt: A B\n", wantErr: true},
@@ -184,5 +182,15 @@ func TestPeaks(t *testing.T) {
 	want := []QueuePeak{{Listener: l, MaxAcceptQueue: 3, AcceptLimit: 2, MaxSynRecv: 4, Samples: 3, Full: 2}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestParseSysctl(t *testing.T) {
+	m, err := ParseSysctl(strings.NewReader("net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies=1\nsysctl: permission denied on key 'x'\nnot a line\n = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m["net.core.somaxconn"] != "4096" || m["net.ipv4.tcp_syncookies"] != "1" {
+		t.Errorf("got %v", m)
 	}
 }

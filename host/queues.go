@@ -1,8 +1,6 @@
 package host
 
 import (
-	"github.com/synq/synq/analyze"
-
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -129,9 +127,6 @@ func queueSamples(t int64, socks []diagSocket, wanted func(uint16) bool) []Queue
 	})
 	return out
 }
-
-// QueuePeak is the largest queue lengths seen on one listener.
-type QueuePeak = analyze.QueuePeak
 
 // Peaks summarises samples per listener, ordered by port then address.
 func Peaks(samples []QueueSample) []QueuePeak {

@@ -83,10 +83,3 @@ func parseSSAddr(s string) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
 }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
-}

@@ -1,7 +1,9 @@
 package host
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,3 +47,18 @@ func ReadSysctls(procSys string, names []string) (map[string]string, error) {
 // NormalizeSysctl turns a /proc/sys value into sysctl -a's form: trimmed,
 // with the tabs between several numbers as single spaces.
 func NormalizeSysctl(v string) string { return strings.Join(strings.Fields(v), " ") }
+
+// ParseSysctl reads sysctl -a output or any part of it: "name = value"
+// lines (or "name=value"); other lines are ignored.
+func ParseSysctl(r io.Reader) (map[string]string, error) {
+	m := map[string]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if k = strings.TrimSpace(k); ok && k != "" && !strings.ContainsAny(k, " \t") {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, sc.Err()
+}

@@ -41,7 +41,7 @@ func hostileListener() *Input {
 	in.Live = &LiveEvidence{Interface: evil, Queues: []host.QueueSample{
 		{Time: start + int64(500*time.Millisecond), Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1},
 	}}
-	in.Host = &analyze.Host{Sysctls: map[string]string{"net.core.somaxconn": evil}}
+	in.Host = &host.Host{Sysctls: map[string]string{"net.core.somaxconn": evil}}
 	return in
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/host"
 	"github.com/synq/synq/reassemble"
 )
 
@@ -21,7 +22,7 @@ type Input struct {
 	Result  analyze.Result
 	// Host is the evidence from the server beside the capture (counters,
 	// sysctls); nil or empty when none was given.
-	Host *analyze.Host
+	Host *host.Host
 	// Live is the evidence synq live sampled beside the capture (queues,
 	// counter samples, ring drops); nil for capture files.
 	Live *LiveEvidence

@@ -13,6 +13,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/host"
 	"github.com/synq/synq/reassemble"
 	"github.com/synq/synq/report"
 )
@@ -263,7 +264,11 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	if err != nil {
 		return err
 	}
-	host, err := readHost(opts)
+	var base host.HostInput
+	if bun != nil {
+		base = bun.HostInput()
+	}
+	hostEv, err := readHost(opts, base)
 	if err != nil {
 		return err
 	}
@@ -280,11 +285,11 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		return err
 	}
 	in.Version = opts.Version
-	in.Host = host
+	in.Host = hostEv
 	if bun != nil {
-		applyBundle(in, host, bun)
+		applyBundle(in, bun)
 	}
-	analyze.Diagnose(&in.Result, host)
+	analyze.Diagnose(&in.Result, hostEv)
 
 	out := opts.IO.Out
 	if opts.Output != "" {

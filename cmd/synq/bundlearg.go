@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/bundle"
-	"github.com/synq/synq/host"
 	"github.com/synq/synq/report"
 )
 
@@ -35,20 +33,10 @@ func openBundleArg(opts *AnalyzeOptions) (*bundle.Bundle, error) {
 	return b, nil
 }
 
-// applyBundle carries a bundle's host evidence into the report input:
-// counter deltas and sysctls (unless --nstat or --sysctl gave them), the
-// queue and counter samples, and the ring's drops.
-func applyBundle(in *report.Input, h *analyze.Host, b *bundle.Bundle) {
-	if h.Deltas == nil {
-		h.Deltas = b.Deltas()
-	}
-	if h.Sysctls == nil {
-		h.Sysctls = b.Sysctls
-	}
-	if h.Queues == nil {
-		h.Queues = host.Peaks(b.Queues)
-	}
-	in.Host = h
+// applyBundle carries what a bundle holds besides its host evidence (which
+// readHost took) into the report input: the queue and counter samples as
+// taken, and the ring's drops.
+func applyBundle(in *report.Input, b *bundle.Bundle) {
 	in.Live = &report.LiveEvidence{Interface: b.Manifest.Interface, Queues: b.Queues, Counters: b.Counters, Ring: b.Manifest.Ring}
 	if w := report.RingWarning(b.Manifest.Ring); w != "" {
 		in.Capture.Warnings = append(in.Capture.Warnings, w)

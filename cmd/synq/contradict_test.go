@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/host"
 )
 
 // TestContradictingCounters runs every real-kernel scenario with its
@@ -30,7 +30,7 @@ func TestContradictingCounters(t *testing.T) {
 			t.Errorf("%s: %v %v", sc.name, errB, errA)
 			continue
 		}
-		write := func(name string, c analyze.Counters) string {
+		write := func(name string, c host.Counters) string {
 			var b strings.Builder
 			b.WriteString("#kernel\n")
 			for _, k := range slices.Sorted(maps.Keys(c)) {

@@ -4,25 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
-	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/host"
 )
 
 // readHost reads --nstat, --sysctl and --ss into the host evidence inference
-// uses. Missing files are input errors (exit 3); malformed ones too.
-func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
-	var in analyze.HostInput
+// uses, over what a bundle holds (base; flags win where both give one
+// kind). Missing files are input errors (exit 3); malformed ones too.
+func readHost(opts *AnalyzeOptions, base host.HostInput) (*host.Host, error) {
+	in := base
+	from := "bundle counters"
+	if len(opts.Nstat) > 0 {
+		in.Snapshots, from = nil, "--nstat "+strings.Join(opts.Nstat, " ")
+	}
 	for _, name := range opts.Nstat {
-		s, err := readWith(opts, name, analyze.ParseSnapshot)
+		s, err := readWith(opts, name, host.ParseSnapshot)
 		if err != nil {
 			return nil, withCode(exitInput, fmt.Errorf("--nstat %s: %w", name, err))
 		}
 		in.Snapshots = append(in.Snapshots, s)
 	}
 	if opts.Sysctl != "" {
-		s, err := readWith(opts, opts.Sysctl, analyze.ParseSysctl)
+		s, err := readWith(opts, opts.Sysctl, host.ParseSysctl)
 		if err != nil {
 			return nil, withCode(exitInput, fmt.Errorf("--sysctl %s: %w", opts.Sysctl, err))
 		}
@@ -33,6 +38,7 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 			in.Sysctls = map[string]string{}
 		}
 		if _, ok := in.Sysctls["kernel.osrelease"]; !ok {
+			in.Sysctls = maps.Clone(in.Sysctls) // not the bundle's map
 			in.Sysctls["kernel.osrelease"] = opts.Kernel
 		}
 	}
@@ -47,12 +53,12 @@ func readHost(opts *AnalyzeOptions) (*analyze.Host, error) {
 	if len(samples) > 0 {
 		in.Queues = host.Peaks(samples)
 	}
-	h, err := analyze.NewHost(in)
+	h, err := host.NewHost(in)
 	switch {
-	case errors.Is(err, analyze.ErrTotalsSinceBoot):
-		return nil, usageErrorf("--nstat %s: %v", opts.Nstat[0], err)
+	case errors.Is(err, host.ErrTotalsSinceBoot):
+		return nil, usageErrorf("%s: %v", from, err)
 	case err != nil:
-		return nil, withCode(exitInput, fmt.Errorf("--nstat %s: %w", strings.Join(opts.Nstat, " "), err))
+		return nil, withCode(exitInput, fmt.Errorf("%s: %w", from, err))
 	}
 	return h, nil
 }

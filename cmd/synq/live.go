@@ -491,16 +491,16 @@ func writeReport(out io.Writer, output string, format report.Format, in *report.
 
 // liveHost is the host evidence of a live run so far, built as synq
 // analyze builds it from files.
-func liveHost(before, after analyze.Counters, sysctls map[string]string, queues []host.QueueSample) *analyze.Host {
-	h, err := analyze.NewHost(analyze.HostInput{
-		Snapshots: []analyze.Snapshot{{Counters: before}, {Counters: after}},
+func liveHost(before, after host.Counters, sysctls map[string]string, queues []host.QueueSample) *host.Host {
+	h, err := host.NewHost(host.HostInput{
+		Snapshots: []host.Snapshot{{Counters: before}, {Counters: after}},
 		Sysctls:   sysctls, Queues: host.Peaks(queues),
 	})
 	if err != nil {
 		// Read from /proc a moment apart, a counter cannot go down;
 		// if one did (a namespace change under us), no counters beat
 		// wrong ones.
-		return &analyze.Host{Sysctls: sysctls, Queues: host.Peaks(queues)}
+		return &host.Host{Sysctls: sysctls, Queues: host.Peaks(queues)}
 	}
 	return h
 }
@@ -673,7 +673,7 @@ func (r *recentAttempts) expire(t int64) {
 // currentVerdicts diagnoses what is happening now: the attempts finished
 // in the last verdictWindow and those still in flight (judged as if the
 // capture ended now), with the host's evidence so far.
-func currentVerdicts(recent *recentAttempts, tr *reassemble.Tracker, now int64, window time.Duration, h *analyze.Host) map[netip.AddrPort]liveVerdict {
+func currentVerdicts(recent *recentAttempts, tr *reassemble.Tracker, now int64, window time.Duration, h *host.Host) map[netip.AddrPort]liveVerdict {
 	recent.expire(now - int64(verdictWindow))
 	agg := analyze.NewAggregator()
 	agg.CaptureEnd = now
@@ -708,10 +708,10 @@ func (ip *intervalPrinter) verdictOf(l netip.AddrPort) liveVerdict {
 	return liveVerdict{kind: "-"}
 }
 
-func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, rows []rateLine, ring capture.RingStats, before, after analyze.Counters) error {
+func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, rows []rateLine, ring capture.RingStats, before, after host.Counters) error {
 	per := func(n int) string { return fmt.Sprintf("%.1f", float64(n)/span.Seconds()) }
 	ovf := "n/a"
-	if d, ok := analyze.Delta(before, after, "TcpExtListenOverflows"); ok {
+	if d, ok := host.Delta(before, after, "TcpExtListenOverflows"); ok {
 		ovf = fmt.Sprintf("%+d", d)
 	}
 	var b strings.Builder

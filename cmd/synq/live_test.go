@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/reassemble"
@@ -113,7 +112,7 @@ func TestLiveRatesAndLines(t *testing.T) {
 		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0",
 			verdicts: map[netip.AddrPort]liveVerdict{srv: {kind: "accept_queue_overflow", cookies: 1.5}}}
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		before, after := analyze.Counters{"TcpExtListenOverflows": 1}, analyze.Counters{"TcpExtListenOverflows": 4}
+		before, after := host.Counters{"TcpExtListenOverflows": 1}, host.Counters{"TcpExtListenOverflows": 4}
 		if err := ip.print(now, 3*time.Second, 2*time.Second, rows, capture.RingStats{}, before, after); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/golden"
 )
 
@@ -505,7 +506,7 @@ func TestICMPRefusalsMatchKernel(t *testing.T) {
 		if errB != nil || errA != nil {
 			continue
 		}
-		delta, _ := analyze.Delta(before, after, "IcmpOutDestUnreachs")
+		delta, _ := host.Delta(before, after, "IcmpOutDestUnreachs")
 		if delta > 0 {
 			moved++
 		}
@@ -549,7 +550,7 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 			}
 			continue
 		}
-		delta, ok := analyze.Delta(before, after, counter)
+		delta, ok := host.Delta(before, after, counter)
 		if !ok || delta == 0 {
 			continue
 		}
@@ -582,13 +583,13 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 	}
 }
 
-func readNstat(path string) (analyze.Counters, error) {
+func readNstat(path string) (host.Counters, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return analyze.ParseNstat(f)
+	return host.ParseNstat(f)
 }
 
 // verdictCase is what a scenario's verdict must be, with the server's

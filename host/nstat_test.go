@@ -1,4 +1,4 @@
-package analyze
+package host
 
 import (
 	"errors"
@@ -59,5 +59,32 @@ func TestDeltaNeedsBothSnapshots(t *testing.T) {
 	}
 	if _, ok := Delta(before, after, "TcpExtPAWSPassive"); ok {
 		t.Error("a counter absent before must have no delta, not a guess")
+	}
+}
+
+func TestSnapshotDeltas(t *testing.T) {
+	// nstat -a (no -z): zero counters left out of both snapshots.
+	before := Counters{"TcpPassiveOpens": 10, "TcpInSegs": 100}
+	after := Counters{"TcpPassiveOpens": 13, "TcpInSegs": 160, "TcpExtListenOverflows": 42}
+	d, err := SnapshotDeltas(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d["TcpExtListenOverflows"] != 42 || d["TcpPassiveOpens"] != 3 {
+		t.Errorf("deltas %v: a counter absent before was 0 then", d)
+	}
+	if v, ok := d["TcpExtTCPReqQFullDrop"]; !ok || v != 0 {
+		t.Errorf("TcpExtTCPReqQFullDrop %d (present %v): zeros-omitting snapshots mean 0", v, ok)
+	}
+	if _, ok := d["TcpExtPAWSPassive"]; ok {
+		t.Error("TcpExtPAWSPassive: absent from both is a kernel without it, not 0")
+	}
+	// nstat -az: zeros present, so a counter absent from both is absent.
+	d, _ = SnapshotDeltas(Counters{"TcpPassiveOpens": 0}, Counters{"TcpPassiveOpens": 1})
+	if _, ok := d["TcpExtTCPReqQFullDrop"]; ok {
+		t.Error("with zeros printed, a counter in neither snapshot is one the kernel lacks")
+	}
+	if _, err := SnapshotDeltas(after, before); err == nil {
+		t.Error("a counter that went down must be an error")
 	}
 }
