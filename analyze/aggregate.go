@@ -96,6 +96,28 @@ type Signs struct {
 	// BareACKThenAnswered: attempts whose SYN was first answered by a
 	// bare ACK (old state for the 4-tuple) and later by a SYN-ACK.
 	BareACKThenAnswered int
+	// Of the attempts whose SYN-ACK was retransmitted after the client's
+	// ACK, RetransOnTimer had the first such retransmission within
+	// RetransOnTimerWithin of the ACK (an overflowing accept queue's
+	// SYN-ACK timer, about 1 s after the SYN-ACK), RetransHeldBack later
+	// (TCP_DEFER_ACCEPT holds them back); RetransAfterACKMax is the
+	// longest wait.
+	RetransOnTimer, RetransHeldBack int
+	RetransAfterACKMax              time.Duration
+	// IgnoredThenAccepted: established attempts whose bare ACKs were
+	// ignored with the SYN-ACK retransmitted on its timer: an accept queue
+	// full for a while, then with room (not TCP_DEFER_ACCEPT, whose
+	// attempts are DeferAccepted).
+	IgnoredThenAccepted int
+	// ResetDelayMax is the longest from a handshake ACK to the reset that
+	// answered it, over ResetAfterACK attempts: the kernel's abort answers
+	// at once.
+	ResetDelayMax time.Duration
+	// OldStateServerClosed and OldStateClientClosed count SYNs answered by
+	// a bare ACK whose 4-tuple's previous connection in the capture was
+	// closed first by the server (which then holds its TIME_WAIT) or by
+	// the client.
+	OldStateServerClosed, OldStateClientClosed int
 	// ICMPFromServer: ICMPUnreachable attempts whose error came from the
 	// server's own address (a rule on the server, or a device answering
 	// in its name) rather than a router; ICMPKinds their first errors by
@@ -249,6 +271,32 @@ type Aggregator struct {
 
 	listeners map[netip.AddrPort]*Listener
 	clients   clientTable
+	closers   closerTable
+}
+
+// RetransOnTimerWithin is how soon after the client's handshake ACK a
+// SYN-ACK retransmission counts as the SYN-ACK's own timer (1 s after
+// it, then 2 s more, ...) rather than one held back by TCP_DEFER_ACCEPT,
+// which resends only near the end of its period (3 s and later).
+const RetransOnTimerWithin = 1500 * time.Millisecond
+
+// closerTable remembers, for recently finished attempts, which side of
+// each 4-tuple closed first: a later SYN on the same 4-tuple answered by
+// a bare ACK met the TIME_WAIT of whoever did. It holds at most
+// maxClosers 4-tuples and starts again when full (the old ones are the
+// least likely to be reused soon).
+type closerTable map[[2]netip.AddrPort]bool
+
+const maxClosers = 1 << 15
+
+func (c *closerTable) add(a *reassemble.Attempt) {
+	if !a.ClientFIN && !a.ServerFIN {
+		return
+	}
+	if *c == nil || len(*c) >= maxClosers {
+		*c = make(closerTable)
+	}
+	(*c)[[2]netip.AddrPort{a.Client, a.Server}] = a.ServerClosedFirst
 }
 
 // NewAggregator returns an empty aggregator.
@@ -281,6 +329,16 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.SYNACKPackets += a.SYNACKs
 	l.SYNACKRetransmits += a.SYNACKRetransmits
 	l.IgnoredACKSegments += a.IgnoredSegments
+	if a.BareACKAnswer {
+		if serverFirst, ok := g.closers[[2]netip.AddrPort{a.Client, a.Server}]; ok {
+			if serverFirst {
+				l.Signs.OldStateServerClosed++
+			} else {
+				l.Signs.OldStateClientClosed++
+			}
+		}
+	}
+	g.closers.add(a)
 	if o == ICMPUnreachable {
 		if a.ICMP.FromDst {
 			l.Signs.ICMPFromServer++
@@ -400,9 +458,25 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
 	case Established:
 		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
-			sg.DeferAccepted++
-			sg.DeferIgnoredACKs += a.IgnoredSegments
+			if a.SYNACKRetransAfterACK > 0 && time.Duration(a.FirstRetransAfterACK-a.FirstACK) <= RetransOnTimerWithin {
+				sg.IgnoredThenAccepted++
+			} else {
+				sg.DeferAccepted++
+				sg.DeferIgnoredACKs += a.IgnoredSegments
+			}
 		}
+	}
+	if a.SYNACKRetransAfterACK > 0 && a.ClientAcked {
+		wait := time.Duration(a.FirstRetransAfterACK - a.FirstACK)
+		if wait <= RetransOnTimerWithin {
+			sg.RetransOnTimer++
+		} else {
+			sg.RetransHeldBack++
+		}
+		sg.RetransAfterACKMax = max(sg.RetransAfterACKMax, wait)
+	}
+	if o == ResetAfterACK {
+		sg.ResetDelayMax = max(sg.ResetDelayMax, time.Duration(a.FirstServerRST-a.FirstACK))
 	}
 	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
 		sg.RetransmittedThenAnswered++

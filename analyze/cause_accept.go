@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"time"
 )
 
 // aqPredicted is what TcpExtListenOverflows would count on l if its
@@ -29,8 +30,28 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			n, overflowIgnored(l), l.SYNACKRetransmits))
 		affected, mode = affected+n, "ack_ignored"
 	}
+	if sg.RetransOnTimer > 0 && (o[ACKIgnored] > 0 || sg.IgnoredThenAccepted > 0) {
+		signs = append(signs, forSign(Weak, FromPackets, "On %d of those attempts the first SYN-ACK retransmission came within %s of the ACK it ignored, on the SYN-ACK's own timer: an overflowing queue's, not TCP_DEFER_ACCEPT's, which holds them back.", sg.RetransOnTimer, FormatDuration(RetransOnTimerWithin)))
+	}
+	if sg.RetransHeldBack > 0 && sg.RetransOnTimer == 0 && o[ACKIgnored] > 0 {
+		signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits on the SYN-ACK's timer, about 1 s after it.", FormatDuration(sg.RetransAfterACKMax)))
+	}
+	if n := sg.IgnoredThenAccepted; n > 0 {
+		signs = append(signs, forSign(Strong, FromPackets, "%d connections were taken only after the server had ignored their handshake ACK and retransmitted its SYN-ACK on its timer: the accept queue was full, then had room again.", n))
+		affected += n
+		if mode == "" {
+			mode = "transient"
+		}
+	}
 	if n := o[ResetAfterACK]; n > 0 {
 		signs = append(signs, forSign(Strong, FromPackets, "The server answered %d handshake ACKs with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
+		// The kernel's abort answers the ACK at once: a round trip away
+		// at most, wherever the capture was taken.
+		if at := 200*time.Millisecond + 2*(sg.SYNGapP50+sg.ACKGapP50); sg.ResetDelayMax <= at {
+			signs = append(signs, forSign(Weak, FromPackets, "Each reset came within %s of the ACK it answered, as the kernel's abort does.", FormatDuration(sg.ResetDelayMax)))
+		} else {
+			signs = append(signs, againstSign(Weak, FromPackets, "Some resets came %s after the ACK they answered: the kernel's abort answers at once; a late reset is more likely the application's or a timeout's.", FormatDuration(sg.ResetDelayMax)))
+		}
 		affected, mode = affected+n, "ack_reset"
 	}
 	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0

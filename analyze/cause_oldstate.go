@@ -20,6 +20,12 @@ func oldStateCause(l *Listener, ev *evidence) []hypothesis {
 	if retried > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "%d SYNs were first answered with a bare ACK (the server still held state for the same addresses and ports); after the client's reset the retried SYN was answered: it cost a retry, not the connection.", retried))
 	}
+	if k := l.Signs.OldStateServerClosed; k > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "For %d of them the previous connection on the same addresses and ports, earlier in the capture, was closed by the server first: the server held its TIME_WAIT.", k))
+	}
+	if k := l.Signs.OldStateClientClosed; k > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "For %d of them the previous connection on the same addresses and ports was closed by the client first, so the server held no TIME_WAIT for it: it still believed a connection open (a FIN it never saw, or a close it never finished).", k))
+	}
 	if c, ok := ev.counters.get("TcpExtTCPChallengeACK"); ok && c > 0 {
 		signs = append(signs, forSign(Weak, FromCounters, "The kernel sent %d challenge ACKs (TcpExtTCPChallengeACK).", c))
 	}

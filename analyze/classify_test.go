@@ -207,3 +207,72 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// signsOf runs a script through the tracker and the aggregator and
+// returns the one listener's signs.
+func signsOf(t *testing.T, script string) Signs {
+	t.Helper()
+	atts, _ := track(t, script)
+	g := NewAggregator()
+	g.CaptureEnd = atts[len(atts)-1].LastPacket
+	for i := range atts {
+		g.Add(&atts[i])
+	}
+	r := g.Result()
+	if len(r.Listeners) != 1 {
+		t.Fatalf("%d listeners, want 1", len(r.Listeners))
+	}
+	return r.Listeners[0].Signs
+}
+
+// TestRetransTimingTellsOverflowFromDefer: a bare ACK ignored, then the
+// connection taken. With the SYN-ACK retransmitted on its 1-s timer it
+// was an accept queue full for a while (the kernel counts the ACK in
+// ListenOverflows); held back to 3 s it was TCP_DEFER_ACCEPT (counted in
+// TCPDeferAcceptDrop). Synthetic: the timings of defer-accept and
+// accept-overflow-ack-ignored in testdata.
+func TestRetransTimingTellsOverflowFromDefer(t *testing.T) {
+	onTimer := signsOf(t, `
+		0 c S
+		0.001 s S.
+		0.002 c .
+		1.001 s S.
+		1.002 c .
+		1.003 s P. len=10
+		1.004 c . ack=5011`)
+	if onTimer.IgnoredThenAccepted != 1 || onTimer.DeferAccepted != 0 || onTimer.RetransOnTimer != 1 {
+		t.Errorf("retransmitted at 1 s: IgnoredThenAccepted %d, DeferAccepted %d, RetransOnTimer %d; want 1, 0, 1",
+			onTimer.IgnoredThenAccepted, onTimer.DeferAccepted, onTimer.RetransOnTimer)
+	}
+	heldBack := signsOf(t, `
+		0 c S
+		0.001 s S.
+		0.002 c .
+		3.001 s S.
+		3.002 c .
+		3.003 s P. len=10
+		3.004 c . ack=5011`)
+	if heldBack.IgnoredThenAccepted != 0 || heldBack.DeferAccepted != 1 || heldBack.RetransHeldBack != 1 {
+		t.Errorf("retransmitted at 3 s: IgnoredThenAccepted %d, DeferAccepted %d, RetransHeldBack %d; want 0, 1, 1",
+			heldBack.IgnoredThenAccepted, heldBack.DeferAccepted, heldBack.RetransHeldBack)
+	}
+}
+
+// TestOldStateRemembersWhoClosed: a SYN answered by a bare ACK on a
+// 4-tuple whose previous connection the server closed first met the
+// server's TIME_WAIT (syn-answered-by-ack in testdata, synthetic here).
+func TestOldStateRemembersWhoClosed(t *testing.T) {
+	sg := signsOf(t, `
+		0 c S
+		0.001 s S.
+		0.002 c .
+		0.003 s F.
+		0.004 c F. ack=5002
+		0.005 s . seq=5002 ack=1002
+		10 c S seq=90000
+		10.001 s . seq=5002 ack=1002
+		10.002 c R seq=1002`)
+	if sg.OldStateServerClosed != 1 || sg.OldStateClientClosed != 0 {
+		t.Errorf("OldStateServerClosed %d, OldStateClientClosed %d; want 1, 0", sg.OldStateServerClosed, sg.OldStateClientClosed)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synq/synq/host"
 )
@@ -60,6 +61,14 @@ func TestDiagnose(t *testing.T) {
 		l.Outcomes[Established], l.Outcomes[ICMPUnreachable] = 3, 3
 		l.Signs.ICMPFromServer = fromServer
 		l.Signs.ICMPKinds = map[string]int{"icmp port-unreachable": 3}
+		return l
+	}
+	// transient: 3 of 10 connections had their bare ACK ignored, the
+	// SYN-ACK retransmitted on its timer, then were taken.
+	transient := func() Listener {
+		l := healthyN(10)
+		l.IgnoredACKSegments, l.SYNACKRetransmits = 3, 3
+		l.Signs.IgnoredThenAccepted, l.Signs.RetransOnTimer = 3, 3
 		return l
 	}
 	ackIgnored := func() Listener {
@@ -124,6 +133,18 @@ func TestDiagnose(t *testing.T) {
 			kind: KindNoListener, conf: High, ruledOut: []Kind{KindFirewallReject}},
 		{name: "refused, packets alone: REJECT and no listener look alike", l: refused(),
 			kind: KindNoListener, conf: Medium},
+		{name: "an overflow that passed, counters", l: transient(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtListenOverflows", 3, "TcpExtListenDrops", 3)},
+			kind: KindAcceptQueue, conf: High, mode: "transient", notHealth: true},
+		{name: "an overflow that passed, packets alone", l: transient(),
+			kind: KindAcceptQueue, conf: Medium, mode: "transient", notHealth: true, notKind: KindDeferAccept},
+		{name: "TCP_DEFER_ACCEPT held the retransmissions back", l: func() Listener {
+			l := healthyN(10)
+			l.IgnoredACKSegments, l.SYNACKRetransmits = 3, 3
+			l.Signs.DeferAccepted, l.Signs.DeferIgnoredACKs, l.Signs.RetransHeldBack, l.Signs.RetransAfterACKMax = 3, 3, 3, 3*time.Second
+			return l
+		}(), host: &host.Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtTCPDeferAcceptDrop", 3)},
+			kind: KindDeferAccept, conf: High, notKind: KindAcceptQueue, evidence: "held its SYN-ACK retransmissions back"},
 		{name: "ICMP from the server, which counted it", l: icmpRefused(3),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IcmpOutDestUnreachs", 3)},
 			kind: KindFirewallReject, conf: High, mode: "icmp", evidence: "IcmpOutDestUnreachs rose by 3"},

@@ -84,6 +84,11 @@ type Handshake struct {
 	// SYNACKRetransAfterACK counts SYN-ACK retransmissions sent after the
 	// client had acknowledged the SYN-ACK: the server ignored that ACK.
 	SYNACKRetransAfterACK int
+	// FirstRetransAfterACK is the time of the first of them: on the
+	// SYN-ACK timer (about 1 s after the SYN-ACK) when an overflowing
+	// accept queue ignored the ACK, later when TCP_DEFER_ACCEPT held the
+	// retransmissions back on purpose.
+	FirstRetransAfterACK int64
 
 	FirstSYN    int64
 	LastSYN     int64
@@ -167,6 +172,10 @@ type Handshake struct {
 	ServerAckedData bool // the server acknowledged client payload or FIN
 	ClientFIN       bool
 	ServerFIN       bool
+	// ServerClosedFirst: the server sent its FIN before any from the
+	// client, so the server holds the TIME_WAIT (and, before 4.12 with
+	// tcp_tw_recycle, remembered the client's timestamp).
+	ServerClosedFirst bool
 
 	Packets int // packets of this attempt, both directions
 	End     EndReason

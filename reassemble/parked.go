@@ -36,10 +36,10 @@ type parked struct {
 }
 
 const (
-	numParkedTimes  = 13
+	numParkedTimes  = 14
 	numParkedWords  = 6
 	numParkedCounts = 12
-	numParkedFlags  = 21
+	numParkedFlags  = 22
 	parkedIs4       = 1 << numParkedFlags
 	parkedInUse     = 1 << (numParkedFlags + 1)
 )
@@ -50,7 +50,7 @@ func (s *state) parkedTimes() [numParkedTimes]*int64 {
 	a := &s.Handshake
 	return [...]*int64{&a.FirstSYN, &a.LastSYN, &a.FirstSYNACK, &a.LastSYNACK, &a.FirstACK,
 		&a.Accepted, &a.LastPacket, &a.SYNBeforeSYNACK, &a.FirstServerRST, &a.FirstClientRST,
-		&a.ServerTSAfterTime, &a.Served, &s.closedAt}
+		&a.ServerTSAfterTime, &a.Served, &s.closedAt, &a.FirstRetransAfterACK}
 }
 
 func (s *state) parkedWords() [numParkedWords]*uint32 {
@@ -72,7 +72,7 @@ func (s *state) parkedFlags() [numParkedFlags]*bool {
 		&a.RSTBeforeSYNACK, &a.AbortRST, &a.ClientAcked, &a.ServerAccepted, &a.HasServerTSAfter,
 		&a.HasServed, &a.HasClientTS, &a.ClientData, &a.ServerData, &a.ServerAckedData,
 		&a.ClientFIN, &a.ServerFIN, &s.hasPrevISN, &s.pendingSYN, &s.sinceRetrans, &s.closed,
-		&s.clientSent}
+		&s.clientSent, &a.ServerClosedFirst}
 }
 
 // packParked returns s in parked form, and whether that form holds all

@@ -616,6 +616,9 @@ func (t *Tracker) fromServer(s *state, p *capture.Packet) {
 		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
 			s.SYNACKRetransmits++
 			if s.ClientAcked && !s.ServerAccepted {
+				if s.SYNACKRetransAfterACK == 0 {
+					s.FirstRetransAfterACK = p.Time
+				}
 				s.SYNACKRetransAfterACK++
 				s.sinceRetrans = true
 				s.ignore(s.pendingSegs, s.pendingData)
@@ -661,6 +664,9 @@ func (t *Tracker) serverAccepts(s *state, p *capture.Packet) {
 		s.ServerAckedData = true
 	}
 	if p.Flags&capture.FlagFIN != 0 {
+		if !s.ServerFIN && !s.ClientFIN {
+			s.ServerClosedFirst = true
+		}
 		s.ServerFIN = true
 	}
 	if s.ServerFIN && s.ClientFIN {
