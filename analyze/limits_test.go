@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -35,5 +36,27 @@ func TestZeroWhenAbsentCoversReconciled(t *testing.T) {
 	}
 	if slices.Contains(host.ZeroWhenAbsent, "TcpExtPAWSPassive") {
 		t.Error("TcpExtPAWSPassive: kernels from 4.12 on lack it; absent is not 0")
+	}
+}
+
+// TestAttribute: a namespace-wide delta is split over listeners by what
+// their packets predict; the kernel counting more leaves a remainder, less
+// scales every share down, none lost.
+func TestAttribute(t *testing.T) {
+	a, b := netip.MustParseAddrPort("10.0.0.1:80"), netip.MustParseAddrPort("10.0.0.1:443")
+	for _, tc := range []struct {
+		delta, pa, pb, wantA, wantB, rest int64
+	}{
+		{delta: 60, pa: 30, pb: 30, wantA: 30, wantB: 30},
+		{delta: 70, pa: 30, pb: 30, wantA: 30, wantB: 30, rest: 10},
+		{delta: 10, pa: 30, pb: 15, wantA: 7, wantB: 3}, // 6.67 and 3.33
+		{delta: 0, pa: 3, pb: 1},
+	} {
+		rc := Reconciliation{Delta: tc.delta, Shares: []CounterShare{{Listener: a, Predicted: tc.pa}, {Listener: b, Predicted: tc.pb}}}
+		attribute(&rc)
+		if rc.Shares[0].Attributed != tc.wantA || rc.Shares[1].Attributed != tc.wantB || rc.Unattributed != tc.rest {
+			t.Errorf("delta %d over %d+%d: %d+%d, %d left; want %d+%d, %d left", tc.delta, tc.pa, tc.pb,
+				rc.Shares[0].Attributed, rc.Shares[1].Attributed, rc.Unattributed, tc.wantA, tc.wantB, tc.rest)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/synq/synq/host"
@@ -16,6 +17,21 @@ type Reconciliation struct {
 	// count it from packets.
 	Explained *int64
 	Note      string
+	// Shares attribute the namespace-wide delta to listeners by what the
+	// capture predicts on each (only listeners it predicts any on, and
+	// only for countable counters); Unattributed is what is left: other
+	// ports, other traffic, or outside the capture window.
+	Shares       []CounterShare
+	Unattributed int64
+}
+
+// CounterShare is one listener's part of a counter's delta: Predicted
+// from its packets, Attributed of the kernel's delta (Predicted, scaled
+// down when the kernel counted less than the capture predicts).
+type CounterShare struct {
+	Listener   netip.AddrPort
+	Predicted  int64
+	Attributed int64
 }
 
 // ReconciledCounters names the counters synq reconciles with the capture.
@@ -31,82 +47,50 @@ func ReconciledCounters() []string {
 // the capture accounts for each (nil: not countable from packets).
 var reconciled = []struct {
 	name    string
-	explain func(r *Result) *int64
+	explain func(l *Listener) int
 	note    string
 }{
-	{"TcpExtListenOverflows", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int {
-			if hasFinding(l, KindAcceptQueue) {
-				return l.DroppedSYNPackets + overflowIgnored(l)
-			}
-			return overflowIgnored(l)
-		})
+	{"TcpExtListenOverflows", func(l *Listener) int {
+		if hasFinding(l, KindAcceptQueue) {
+			return l.DroppedSYNPackets + overflowIgnored(l)
+		}
+		return overflowIgnored(l)
 	}, "accept queue full: SYNs dropped and handshake segments ignored"},
-	{"TcpExtListenDrops", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int {
-			switch {
-			case hasFinding(l, KindAcceptQueue):
-				return l.DroppedSYNPackets + overflowIgnored(l)
-			case hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0, hasFinding(l, KindPAWS):
-				return l.DroppedSYNPackets
-			}
-			return overflowIgnored(l)
-		})
+	{"TcpExtListenDrops", func(l *Listener) int {
+		switch {
+		case hasFinding(l, KindAcceptQueue):
+			return l.DroppedSYNPackets + overflowIgnored(l)
+		case hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0, hasFinding(l, KindPAWS):
+			return l.DroppedSYNPackets
+		}
+		return overflowIgnored(l)
 	}, "every silent drop at a listener"},
-	{"TcpExtTCPReqQFullDrop", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int {
-			if hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0 {
-				return l.DroppedSYNPackets
-			}
-			return 0
-		})
+	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
+		if hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0 {
+			return l.DroppedSYNPackets
+		}
+		return 0
 	}, "SYN queue full, syncookies off"},
-	{"TcpExtTCPReqQFullDoCookies", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Signs.SyncookieSYNACKs })
-	}, "SYN queue full, answered with a syncookie"},
-	{"TcpExtSyncookiesSent", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Signs.SyncookieSYNACKs })
-	}, "syncookie SYN-ACKs"},
-	{"TcpExtSyncookiesRecv", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Signs.CookiesCompleted })
-	}, "handshakes completed through a cookie"},
+	{"TcpExtTCPReqQFullDoCookies", func(l *Listener) int { return l.Signs.SyncookieSYNACKs }, "SYN queue full, answered with a syncookie"},
+	{"TcpExtSyncookiesSent", func(l *Listener) int { return l.Signs.SyncookieSYNACKs }, "syncookie SYN-ACKs"},
+	{"TcpExtSyncookiesRecv", func(l *Listener) int { return l.Signs.CookiesCompleted }, "handshakes completed through a cookie"},
 	{"TcpExtSyncookiesFailed", nil, "ACKs with an invalid cookie: not visible as such in packets"},
-	{"TcpExtPAWSPassive", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Signs.PAWS.Rejected })
-	}, "SYNs rejected for an old timestamp (attempts)"},
-	{"TcpExtEmbryonicRsts", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] })
-	}, "resets of half-open handshakes"},
-	{"TcpExtTCPDeferAcceptDrop", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Signs.DeferIgnoredACKs })
-	}, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace"},
-	{"TcpExtTCPSynRetrans", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.SYNACKRetransmits })
-	}, "this host's SYN and SYN-ACK retransmissions"},
+	{"TcpExtPAWSPassive", func(l *Listener) int { return l.Signs.PAWS.Rejected }, "SYNs rejected for an old timestamp (attempts)"},
+	{"TcpExtEmbryonicRsts", func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] }, "resets of half-open handshakes"},
+	{"TcpExtTCPDeferAcceptDrop", func(l *Listener) int { return l.Signs.DeferIgnoredACKs }, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace"},
+	{"TcpExtTCPSynRetrans", func(l *Listener) int { return l.SYNACKRetransmits }, "this host's SYN and SYN-ACK retransmissions"},
 	// A TIME_WAIT's ACK to a SYN it will not reuse moves no counter
 	// (testdata/syn-answered-by-ack), a live connection's does: not
 	// countable from packets.
 	{"TcpExtTCPChallengeACK", nil, "challenge ACKs, all kinds; a TIME_WAIT's ACK to a new SYN is not one of them"},
-	{"TcpOutRsts", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.ServerRSTs })
-	}, "resets sent"},
-	{"TcpPassiveOpens", func(r *Result) *int64 {
-		return sumListeners(r, func(l *Listener) int { return l.Outcomes[Established] })
-	}, "connections accepted by the kernel"},
+	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent"},
+	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] }, "connections accepted by the kernel"},
 }
 
 // overflowIgnored is the ignored handshake segments an overflowing accept
 // queue explains: all but the bare ACKs TCP_DEFER_ACCEPT held back.
 func overflowIgnored(l *Listener) int {
 	return l.IgnoredACKSegments - l.Signs.DeferIgnoredACKs
-}
-
-func sumListeners(r *Result, f func(l *Listener) int) *int64 {
-	var n int64
-	for i := range r.Listeners {
-		n += int64(f(&r.Listeners[i]))
-	}
-	return &n
 }
 
 func hasFinding(l *Listener, k Kind) bool {
@@ -132,8 +116,16 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 		}
 		rc := Reconciliation{Counter: c.name, Delta: d, Note: c.note}
 		if c.explain != nil {
-			rc.Explained = c.explain(r)
-			switch diff := d - *rc.Explained; {
+			var sum int64
+			for i := range r.Listeners {
+				if n := int64(c.explain(&r.Listeners[i])); n != 0 {
+					rc.Shares = append(rc.Shares, CounterShare{Listener: r.Listeners[i].Server, Predicted: n})
+					sum += n
+				}
+			}
+			rc.Explained = &sum
+			attribute(&rc)
+			switch diff := d - sum; {
 			case diff > 0:
 				rc.Note += fmt.Sprintf("; %d not in the capture: other ports, other traffic, or outside the capture window (counters cover the whole host or namespace)", diff)
 			case diff < 0:
@@ -143,6 +135,44 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 		out = append(out, rc)
 	}
 	return out
+}
+
+// attribute splits rc's delta over its shares: each listener gets what
+// its packets predict while the kernel counted at least that much, the
+// rest stays unattributed; when the kernel counted less, the delta is
+// split in proportion (largest remainders), none left over.
+func attribute(rc *Reconciliation) {
+	var sum int64
+	for _, s := range rc.Shares {
+		sum += s.Predicted
+	}
+	if rc.Delta >= sum {
+		for i := range rc.Shares {
+			rc.Shares[i].Attributed = rc.Shares[i].Predicted
+		}
+		rc.Unattributed = rc.Delta - sum
+		return
+	}
+	if rc.Delta <= 0 || sum <= 0 {
+		return
+	}
+	var given int64
+	rems := make([]int64, len(rc.Shares))
+	for i, s := range rc.Shares {
+		rc.Shares[i].Attributed = rc.Delta * s.Predicted / sum
+		rems[i] = rc.Delta * s.Predicted % sum
+		given += rc.Shares[i].Attributed
+	}
+	for ; given < rc.Delta; given++ {
+		best := 0
+		for i := range rems {
+			if rems[i] > rems[best] {
+				best = i
+			}
+		}
+		rc.Shares[best].Attributed++
+		rems[best] = -1
+	}
 }
 
 // FormatDuration prints a duration with three significant digits, as the

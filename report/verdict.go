@@ -81,6 +81,16 @@ type jsonReconciliation struct {
 	Delta     int64  `json:"delta"`
 	Explained *int64 `json:"explained_by_capture"`
 	Note      string `json:"note"`
+	// ByListener and Unattributed: null for counters not countable from
+	// packets.
+	ByListener   []jsonShare `json:"by_listener"`
+	Unattributed *int64      `json:"unattributed"`
+}
+
+type jsonShare struct {
+	Listener   string `json:"listener"`
+	Predicted  int64  `json:"predicted"`
+	Attributed int64  `json:"attributed"`
 }
 
 func nstatJSON(in *Input) *jsonNstat {
@@ -89,7 +99,16 @@ func nstatJSON(in *Input) *jsonNstat {
 	}
 	n := &jsonNstat{Deltas: in.Host.Deltas, Reconciliation: []jsonReconciliation{}}
 	for _, r := range in.Result.Reconciliation {
-		n.Reconciliation = append(n.Reconciliation, jsonReconciliation{r.Counter, r.Delta, r.Explained, r.Note})
+		jr := jsonReconciliation{Counter: r.Counter, Delta: r.Delta, Explained: r.Explained, Note: r.Note}
+		if r.Explained != nil {
+			jr.ByListener = []jsonShare{}
+			for _, s := range r.Shares {
+				jr.ByListener = append(jr.ByListener, jsonShare{s.Listener.String(), s.Predicted, s.Attributed})
+			}
+			u := r.Unattributed
+			jr.Unattributed = &u
+		}
+		n.Reconciliation = append(n.Reconciliation, jr)
 	}
 	return n
 }
@@ -236,15 +255,26 @@ func (p *printer) reconciliation(in *Input) {
 		return
 	}
 	var rows [][]string
+	shared := false
 	for _, r := range in.Result.Reconciliation {
 		exp, left := "n/a", "n/a"
 		if r.Explained != nil {
 			exp, left = count(int(*r.Explained)), count(int(r.Delta-*r.Explained))
 		}
 		rows = append(rows, []string{r.Counter, count(int(r.Delta)), exp, left})
+		if len(r.Shares) > 1 {
+			shared = true
+			for _, s := range r.Shares {
+				rows = append(rows, []string{"↳ on " + s.Listener.String(), count(int(s.Attributed)), count(int(s.Predicted)), ""})
+			}
+		}
 	}
 	p.table("Kernel counters (nstat) against the capture", []string{"COUNTER", "DELTA", "IN CAPTURE", "UNEXPLAINED"}, rows, "lrrr")
 	p.line("  Counters cover the whole host or namespace: other ports count too.")
+	if shared {
+		p.line("  ↳ rows: each listener's part of the delta (what its packets predict,")
+		p.line("  scaled down where the kernel counted less) and what its packets show.")
+	}
 }
 
 type jsonLimits struct {
