@@ -104,6 +104,9 @@ type Signs struct {
 	// longest wait.
 	RetransOnTimer, RetransHeldBack int
 	RetransAfterACKMax              time.Duration
+	// IncompleteDropped: Incomplete attempts with a SYN that got no
+	// answer (the capture ended inside their retry window).
+	IncompleteDropped int
 	// IgnoredThenAccepted: established attempts whose bare ACKs were
 	// ignored with the SYN-ACK retransmitted on its timer: an accept queue
 	// full for a while, then with room (not TCP_DEFER_ACCEPT, whose
@@ -452,6 +455,10 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		l.accept.add(from, to)
 	}
 	switch o {
+	case Incomplete:
+		if a.DroppedSYNs > 0 {
+			sg.IncompleteDropped++
+		}
 	case UnansweredSYN:
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
 	case ACKIgnored, ResetAfterACK:

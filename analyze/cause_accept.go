@@ -89,6 +89,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			if rest := int(lo) - ev.aqPredicted; rest > 0 {
 				if recv, ok := c.get("TcpExtSyncookiesRecv"); ok && int(recv) >= rest {
 					s.Says += fmt.Sprintf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
+					if ev.listeners == 1 {
+						// Each such ACK is a client that believes it is
+						// connected: affected, though no packet says so.
+						affected += rest
+						if mode == "" {
+							mode = "cookie_ack_dropped"
+						}
+					}
 				}
 			}
 			signs = append(signs, s)
@@ -122,6 +130,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	if len(signs) == 0 || !hasFor(signs) {
 		return nil
+	}
+	if unanswered == 0 && sg.IncompleteDropped > 0 && !syncookieQueue {
+		// Supporting only: on their own, SYNs not answered yet when a
+		// short capture stopped are not enough to name a queue.
+		signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs got no answer before the capture ended (%d SYN packets); the capture stopped inside their retry window, too soon to call them failed.", sg.IncompleteDropped, l.DroppedSYNPackets))
+		affected += sg.IncompleteDropped
+		if mode == "" {
+			mode = "syn_dropped"
+		}
 	}
 	if k := sg.AcceptAtFirstDrop; k > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "About %d connections were waiting for accept() when drops began; Linux holds backlog+1, so the effective backlog looks like %d.", k, k-1))

@@ -83,7 +83,13 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		st = Decisive
 	}
 	signs[0].Strength = st
-	f := weigh(Finding{Kind: KindHealthy, Signs: signs,
+	var remedy []string
+	if l.Signs.Vantage != VantageClient {
+		// Healthy here says nothing of SYNs lost before they arrived
+		// (testdata/path-loss): name the capture that would show them.
+		remedy = append(remedy, fmt.Sprintf("If clients still time out, their SYNs may be lost before they reach this host: capture on a client too (tcpdump -i any 'tcp port %d') and compare the SYNs it sends with those seen here.", port))
+	}
+	f := weigh(Finding{Kind: KindHealthy, Signs: signs, Remedy: remedy,
 		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
 	return []Finding{f}, false
 }

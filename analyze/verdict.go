@@ -59,8 +59,12 @@ type Finding struct {
 	Kind       Kind
 	Confidence Confidence
 	// Mode narrows the kind: how the accept queue dropped (syn_dropped,
-	// ack_ignored, ack_reset, counters_only), or that syncookies were
-	// forced by configuration (forced_cookies). Empty when none applies.
+	// ack_ignored, ack_reset, transient: ignored then taken,
+	// cookie_ack_dropped, counters_only), that syncookies were forced by
+	// configuration (forced_cookies), how the SYN queue refused
+	// (three_quarters), how a firewall refused (icmp from the server,
+	// icmp_path from a router or a device in its name). Empty when none
+	// applies.
 	Mode string
 	// Syncookies: whether the kernel answered with syncookies (for SYN
 	// queue overflows), nil when unknown or not relevant.

@@ -114,6 +114,7 @@ type reportJSON struct {
 
 type verdictJSON struct {
 	Kind       string   `json:"kind"`
+	Mode       string   `json:"mode"`
 	Confidence string   `json:"confidence"`
 	Syncookies *bool    `json:"syncookies"`
 	Listener   string   `json:"listener"`
@@ -609,6 +610,9 @@ type verdictCase struct {
 	// accept queue (backlog 2 holds 3) and the SYN queue (backlog 16
 	// holds 17), as the kernel keeps backlog+1.
 	acceptHeld, synHeld int
+	// mode with counters, where the scenario makes one (unset: not
+	// checked).
+	mode string
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -617,28 +621,28 @@ var verdictCases = map[string]verdictCase{
 	"healthy": {kind: "healthy", bareKind: "healthy", bareConf: "high"},
 	"accept-overflow-syn-drops": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
-	"accept-overflow-ack-ignored": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+	"accept-overflow-ack-ignored": {kind: "accept_queue_overflow", mode: "ack_ignored", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}, acceptHeld: 3},
-	"abort-on-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+	"abort-on-overflow": {kind: "accept_queue_overflow", mode: "ack_reset", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
-	"accept-overflow-idle": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+	"accept-overflow-idle": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	"accept-overflow-slow-accept": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
-	"somaxconn-clamp": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+	"somaxconn-clamp": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 9},
 	// Only unanswered SYNs: packets alone cannot tell the accept queue
 	// from a firewall; the verdict says so and names what decides.
-	"accept-overflow-capture-late": {kind: "accept_queue_overflow", bareKind: "inconclusive", bareConf: "low",
+	"accept-overflow-capture-late": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// A reject-with-tcp-reset rule: TcpOutRsts does not count its resets.
 	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "no_listener", bareConf: "medium"},
 	// The ICMP errors from the server's address quote the SYNs: decisive
 	// without counters; IcmpOutDestUnreachs says the server sent them.
-	"firewall-reject-icmp": {kind: "firewall_reject", conf: "high", bareKind: "firewall_reject", bareConf: "high"},
+	"firewall-reject-icmp": {kind: "firewall_reject", mode: "icmp", conf: "high", bareKind: "firewall_reject", bareConf: "high"},
 	// A few hundred ms of an overflow: the counters show it, the packets
 	// have too few finished attempts to say anything.
-	"short-capture-cookies": {kind: "accept_queue_overflow", bareKind: "not_enough_data", bareConf: "low"},
+	"short-capture-cookies": {kind: "accept_queue_overflow", mode: "cookie_ack_dropped", bareKind: "not_enough_data", bareConf: "low"},
 	// From the client a SYN dropped by the server and one lost on the
 	// path look alike; the server's TCPReqQFullDrop decides.
 	"synqueue-no-cookies-client": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "network_loss", bareConf: "low",
@@ -719,6 +723,9 @@ func TestScenarioVerdicts(t *testing.T) {
 			wantConf := cmp.Or(want.conf, "high")
 			if v.Kind != want.kind || v.Confidence != wantConf {
 				t.Errorf("with nstat: verdict %s/%s, want %s/%s\n%s", v.Kind, v.Confidence, want.kind, wantConf, strings.Join(v.Evidence, "\n"))
+			}
+			if want.mode != "" && v.Mode != want.mode {
+				t.Errorf("with nstat: mode %q, want %q", v.Mode, want.mode)
 			}
 			if (v.Syncookies == nil) != (want.syncookies == nil) || (v.Syncookies != nil && *v.Syncookies != *want.syncookies) {
 				t.Errorf("syncookies = %v, want %v", fmtBoolPtr(v.Syncookies), fmtBoolPtr(want.syncookies))
