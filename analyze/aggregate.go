@@ -142,6 +142,9 @@ type Signs struct {
 	FirstUnanswered   int64
 	FirstCookie       int64
 	FirstIgnoredACK   int64
+	// FirstDelayed is the first SYN of an attempt answered only after
+	// it had been retransmitted (RetransmittedThenAnswered).
+	FirstDelayed int64
 
 	// Unanswered SYNs by source: how many addresses had one, how many of
 	// those never had an attempt answered, and the one with the most.
@@ -487,6 +490,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	}
 	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
 		sg.RetransmittedThenAnswered++
+		sg.FirstDelayed = minTime(sg.FirstDelayed, a.FirstSYN)
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
 	if a.BareACKAnswer && a.SYNACKs > 0 {
@@ -508,10 +512,16 @@ func (l *Listener) settleSigns() {
 	if sg.FirstUnanswered != 0 {
 		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.at(sg.FirstUnanswered)
 	}
-	if first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK); first != 0 {
+	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
+	if sg.Vantage != VantageClient {
+		// A SYN the server dropped and answered on retry is a drop too;
+		// from the client it may have been lost on the way.
+		first = minTime(first, sg.FirstDelayed)
+	}
+	if first != 0 {
 		sg.AcceptAtFirstDrop, _ = l.accept.at(first)
 	}
-	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0
 	for ip, s := range l.sources.counts() {

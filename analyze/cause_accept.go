@@ -11,10 +11,21 @@ import (
 // an abort reset answered among them (kernel-evidence.md, "Accounting").
 func aqPredicted(l *Listener) int {
 	n := overflowIgnored(l)
-	if l.Outcomes[UnansweredSYN] > 0 || l.Outcomes[Incomplete] > 0 {
+	if l.Outcomes[UnansweredSYN] > 0 || l.Outcomes[Incomplete] > 0 || delayedBySYNDrops(l) > 0 {
 		n += l.DroppedSYNPackets
 	}
 	return n
+}
+
+// delayedBySYNDrops is the attempts whose first SYNs reached the server
+// and got no answer before a retransmission did: connects delayed by a
+// second or more, not failed. From the client's side a SYN lost on the
+// path looks the same, so only other vantages count.
+func delayedBySYNDrops(l *Listener) int {
+	if l.Signs.Vantage == VantageClient {
+		return 0
+	}
+	return l.Signs.RetransmittedThenAnswered
 }
 
 // acceptQueueCause: connections completed faster than the application
@@ -64,6 +75,26 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 				unanswered, l.DroppedSYNPackets))
 		}
 		affected += unanswered
+		explainsUnanswered = true
+		if mode == "" {
+			mode = "syn_dropped"
+		}
+	}
+	if delayed := delayedBySYNDrops(l); delayed > 0 && !syncookieQueue {
+		// A busy server that keeps up on average: SYNs dropped while
+		// the queue is full, answered on retry once accept() catches
+		// up (testdata/slow-http-server). Every attempt ends
+		// established, yet each drop cost a second or more.
+		st, waiting := Weak, ""
+		if sg.AcceptAtFirstDrop > 0 {
+			st, waiting = Strong, fmt.Sprintf(", while %d completed connections were waiting for the application", sg.AcceptAtFirstDrop)
+		}
+		if unanswered > 0 {
+			signs = append(signs, forSign(st, FromPackets, "%d more attempts got in only after retransmitting their SYN: their first SYNs reached the server and got no answer%s.", delayed, waiting))
+		} else {
+			signs = append(signs, forSign(st, FromPackets, "%d attempts got in only after retransmitting their SYN: %d SYN packets reached the server and got no answer%s. Each drop delayed a connect by a second or more.", delayed, l.DroppedSYNPackets, waiting))
+		}
+		affected += delayed
 		explainsUnanswered = true
 		if mode == "" {
 			mode = "syn_dropped"
@@ -141,7 +172,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	if k := sg.AcceptAtFirstDrop; k > 0 {
-		signs = append(signs, forSign(Weak, FromPackets, "About %d connections were waiting for accept() when drops began; Linux holds backlog+1, so the effective backlog looks like %d.", k, k-1))
+		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, k-1))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
 				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", max))

@@ -54,6 +54,16 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	if len(fs) > 0 {
 		return nil, false
 	}
+	if delayed := delayedBySYNDrops(l); delayed > 0 {
+		// Every attempt got in, but only after the server dropped SYNs
+		// that reached it: not healthy, whatever else is known.
+		signs := []Sign{forSign(Weak, FromPackets, "%d attempts got in only after retransmitting their SYN: %d SYN packets reached %s and got no answer.", delayed, l.DroppedSYNPackets, l.Server)}
+		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident.", port))
+		f := weigh(Finding{Kind: KindInconclusive, Affected: delayed, Signs: signs,
+			Summary: fmt.Sprintf("Every attempt to %s was established, but %d of them only after SYNs were dropped: connects were delayed by a second or more, and the capture does not show which queue (or firewall) dropped them.", l.Server, delayed),
+			Remedy:  []string{"Take nstat -az before and after a new capture and pass both with --nstat."}})
+		return []Finding{f}, false
+	}
 	finished := o[Established] + o.Failed()
 	var signs []Sign
 	signs = append(signs, forSign(Weak, FromPackets, "%d established, %d still in progress when the capture ended.", o[Established], o[Incomplete]))

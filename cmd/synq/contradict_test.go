@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/synq/synq/host"
 )
 
@@ -141,5 +143,68 @@ func TestSnapshotFormatsAgree(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Error("no scenario saved nstat -a or netstat -s snapshots (testdata/snapshot-formats should)")
+	}
+}
+
+// TestCutOffCapturesAreNeverHealthy cuts every real-kernel scenario's
+// capture to its first 3 and 12 packets (a capture stopped at once, as
+// an on-call engineer's first try often is) and analyses the stub alone
+// and with the scenario's counters. So few packets hold at most a few
+// finished attempts: never enough to call a listener healthy, whatever
+// the scenario. The stubs are cut from real captures, not made up.
+func TestCutOffCapturesAreNeverHealthy(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") {
+			continue // pcapng and gzip: the same packets as pcap scenarios
+		}
+		for _, n := range []int{3, 12} {
+			stub := scenario{name: fmt.Sprintf("%s-first-%d", sc.name, n), dir: sc.dir,
+				capture: filepath.Join(dir, fmt.Sprintf("%s-%d.pcap", sc.name, n))}
+			cutPcap(t, sc.capture, stub.capture, n)
+			t.Run(stub.name, func(t *testing.T) {
+				for _, with := range [][]string{nil, withNstat(sc)} {
+					v := scenarioJSON(t, stub, with...).Verdict
+					if v.Kind == "healthy" {
+						t.Errorf("%d packets (counters: %v): healthy/%s: %s", n, with != nil, v.Confidence, v.Summary)
+					}
+					if v.Kind == "not_enough_data" && with == nil && !strings.Contains(strings.Join(v.Evidence, " "), "nstat") {
+						t.Errorf("not enough data without saying what decides: %q", v.Evidence)
+					}
+				}
+			})
+		}
+	}
+}
+
+// cutPcap writes the first n records of the pcap file src to dst.
+func cutPcap(t *testing.T, src, dst string, n int) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := pcapgo.NewWriterNanos(out)
+	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

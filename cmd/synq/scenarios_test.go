@@ -298,6 +298,15 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantPositive(t, r, "icmp_unreachable", outcome("icmp_unreachable"))
 		wantExactly(t, r, "unanswered_syn", 0, outcome("unanswered_syn"))
 	},
+	// A real single-threaded HTTP server: every client gets in, many only
+	// after their SYNs were dropped at the full accept queue.
+	"slow-http-server": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if est := total(r, outcome("established")); atts == 0 || est != atts {
+			t.Errorf("established %d of %d attempts, want all", est, atts)
+		}
+		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
 	"short-capture-cookies": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "attempts", func(l listenerJSON) int { return l.Attempts })
 	},
@@ -634,6 +643,11 @@ var verdictCases = map[string]verdictCase{
 	// Only unanswered SYNs: packets alone cannot tell the accept queue
 	// from a firewall; the verdict says so and names what decides.
 	"accept-overflow-capture-late": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
+	// Python's single-threaded http.server: SYNs dropped while the queue
+	// is full, answered on retry; every attempt ends established, so the
+	// drops are the only sign (synq once called it healthy, high).
+	"slow-http-server": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// A reject-with-tcp-reset rule: TcpOutRsts does not count its resets.
 	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "no_listener", bareConf: "medium"},

@@ -26,7 +26,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
-	two-listeners-idle-and-talking snapshot-formats)
+	two-listeners-idle-and-talking snapshot-formats slow-http-server)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1069,6 +1069,35 @@ sc_two_listeners_idle_and_talking() {
 		clients_bg -label talking -addr $IP_S:8081 -n 8 -interval 100ms -send hello -hold 8s -timeout 8s
 		wait_clients_bg
 	}
+	run_capture tcpdump load 1
+}
+
+sc_slow_http_server() {
+	DESC="A real single-threaded HTTP server under load: Python's http.server.HTTPServer (one request at a time; listen(fd, 5), its request_queue_size), whose handler takes 200 ms per request (time.sleep) and answers \"HTTP/1.0 200 OK\" with a 3-byte body, then closes. 30 clients start 50 ms apart, send \"GET / HTTP/1.0\" right after connect() and read the answer until EOF."
+	EXPECT="The server takes 5 requests a second while 20 arrive each second: the accept queue (backlog+1 = 6) fills within the first half second, and from then on every SYN that meets the full queue is dropped silently (TcpExtListenOverflows + TcpExtListenDrops, no SYN-ACK). Clients retransmit their SYNs (1 s apart); some get in as requests finish, the rest fail with ETIMEDOUT. Connections that wait in the queue have their request unanswered (but ACKed: a queued connection is a full socket) until the server reaches them. ListenOverflows = ListenDrops = unanswered SYN packets (+ any handshake ACK that met the full queue, then ignored with the SYN-ACK retransmitted); TcpPassiveOpens = clients that connected; no cookies, no resets."
+	topo direct
+	local code='
+import http.server, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(0.2)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("'$IP_S'", 8080), H).serve_forever()
+'
+	bg http $NS_S python3 -c "$code"
+	LISTENERS+=("$IP_S:8080: python3 http.server.HTTPServer (single-threaded, listen(fd, 5)), 200 ms per request")
+	local i
+	for i in $(seq 250); do
+		if (($(nsx $NS_S ss -Hltn "sport = :8080" | wc -l) > 0)); then break; fi
+		sleep 0.02
+	done
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 30 -interval 50ms -send $'GET / HTTP/1.0\r\n\r\n' -read -hold 8s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
