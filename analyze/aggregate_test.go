@@ -177,11 +177,12 @@ func TestSourceCapKeepsFirstComers(t *testing.T) {
 }
 
 // withTS gives an attempt a SYN timestamp and, when remembered, the last
-// client TSval a TIME_WAIT socket would keep.
+// client TSval a TIME_WAIT socket would keep (the server closed first).
 func withTS(a reassemble.Attempt, synTS uint32, remembered bool, lastTS uint32) reassemble.Attempt {
 	a.SYNOpts = capture.TCPOptions{HasTS: true, TSval: synTS}
 	a.HasClientTS = remembered
 	a.LastClientTSval = lastTS
+	a.ServerClosedFirst = remembered // the server's TIME_WAIT remembers
 	return a
 }
 

@@ -37,7 +37,11 @@ type pawsSample struct {
 	synTime  int64
 	endTime  int64 // last packet of the attempt
 	synTS    uint32
-	lastTS   uint32 // the client's last TSval on it
+	// lastTS is the client's last TSval on it; hasLast says the server
+	// remembered it: it closed first, so the connection ended in
+	// TIME_WAIT on the server, the only ones tcp_tw_recycle kept
+	// (kernel-evidence.md K15).
+	lastTS   uint32
 	next     int32  // the address's next sample (see pawsChain)
 	answered bool
 	hasLast  bool
@@ -80,7 +84,7 @@ func (p *pawsTracker) add(c *pawsChain, a *reassemble.Attempt) {
 	i := p.samples.append(pawsSample{
 		synTime: a.FirstSYN, synTS: a.SYNOpts.TSval,
 		answered: a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer,
-		endTime:  a.LastPacket, lastTS: a.LastClientTSval, hasLast: a.HasClientTS && a.ServerAccepted,
+		endTime:  a.LastPacket, lastTS: a.LastClientTSval, hasLast: a.HasClientTS && a.ServerAccepted && a.ServerClosedFirst,
 	})
 	if c.n == 0 {
 		c.first = i
@@ -184,8 +188,9 @@ func (p *pawsTracker) evidence(sources iter.Seq2[netip.Addr, pawsChain]) pawsEvi
 }
 
 // olderThanRemembered reports whether s's TSval is older than the last
-// TSval of an earlier connection from the same address that ended within
-// the 60 s a TIME_WAIT bucket remembered it.
+// TSval of an earlier connection from the same address that the server
+// closed first and that ended within the 60 s a TIME_WAIT bucket
+// remembered it.
 func olderThanRemembered(s pawsSample, earlier []pawsSample) bool {
 	for _, prev := range earlier {
 		if prev.hasLast && s.synTime > prev.endTime && s.synTime-prev.endTime < int64(pawsWindow) &&

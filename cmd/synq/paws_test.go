@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/synq/synq/capture"
@@ -16,20 +17,22 @@ import (
 // pawsScript is SYNTHETIC: today's kernels no longer have tcp_tw_recycle
 // (removed in 4.12), so no namespace can reproduce it. It follows the old
 // kernel's rule: the server remembers the last TSval of each peer address
-// for 60 s after a connection closes and silently drops SYNs from that
+// for 60 s after a connection it closed first (one that ends in TIME_WAIT
+// on the server, kernel-evidence.md K15) and silently drops SYNs from that
 // address with an older TSval. Hosts A and B sit behind one NAT address,
 // 203.0.113.7, each with its own timestamp clock (A near 1,000,000, B near
 // 40,000); 198.51.100.9 is an ordinary client.
 const pawsScript = `
-	# A connects, talks, closes: the server remembers TSval 1000500.
+	# A connects, talks; the server closes first, so the connection
+	# ends in TIME_WAIT on the server, which remembers TSval 1000510.
 	0     c S    from=203.0.113.7:40001 ts=1000000/0
 	0.001 s S.   from=203.0.113.7:40001 ts=77000/1000000
 	0.010 c .    from=203.0.113.7:40001 ts=1000010/77000
 	0.011 c P.   from=203.0.113.7:40001 len=20 ts=1000011/77000
 	0.012 s P.   from=203.0.113.7:40001 ack=1021 len=100 ts=77012/1000011
-	0.500 c F.   from=203.0.113.7:40001 seq=1021 ack=5101 ts=1000500/77012
-	0.501 s F.   from=203.0.113.7:40001 seq=5101 ack=1022 ts=77501/1000500
-	0.510 c .    from=203.0.113.7:40001 seq=1022 ack=5102 ts=1000510/77501
+	0.500 s F.   from=203.0.113.7:40001 seq=5101 ack=1021 ts=77500/1000011
+	0.501 c F.   from=203.0.113.7:40001 seq=1021 ack=5102 ts=1000500/77500
+	0.510 s .    from=203.0.113.7:40001 seq=5102 ack=1022 ts=77510/1000500
 	# An ordinary client, answered.
 	1     c S    from=198.51.100.9:50000 ts=300/0
 	1.001 s S.   from=198.51.100.9:50000 ts=78000/300
@@ -101,5 +104,36 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPAWSNeedsTheServerToCloseFirst: the same synthetic traffic, but A's
+// first connection closed by A. It ends in TIME_WAIT on A, not on the
+// server, so tcp_tw_recycle remembered nothing (K15): B's unanswered SYNs
+// are not the PAWS signature.
+func TestPAWSNeedsTheServerToCloseFirst(t *testing.T) {
+	serverFirst := `	0.500 s F.   from=203.0.113.7:40001 seq=5101 ack=1021 ts=77500/1000011
+	0.501 c F.   from=203.0.113.7:40001 seq=1021 ack=5102 ts=1000500/77500
+	0.510 s .    from=203.0.113.7:40001 seq=5102 ack=1022 ts=77510/1000500`
+	clientFirst := `	0.500 c F.   from=203.0.113.7:40001 seq=1021 ack=5101 ts=1000500/77012
+	0.501 s F.   from=203.0.113.7:40001 seq=5101 ack=1022 ts=77501/1000500
+	0.510 c .    from=203.0.113.7:40001 seq=1022 ack=5102 ts=1000510/77501`
+	if !strings.Contains(pawsScript, serverFirst) {
+		t.Fatal("pawsScript changed: update this test's copy of A's close")
+	}
+	pkts := synth.MustScript(strings.Replace(pawsScript, serverFirst, clientFirst, 1))
+	slices.SortStableFunc(pkts, func(a, b capture.Packet) int { return cmp.Compare(a.Time, b.Time) })
+	var buf bytes.Buffer
+	must(t, synth.WritePcap(&buf, pkts))
+	capPath := filepath.Join(t.TempDir(), "paws-client-closed.pcap")
+	must(t, os.WriteFile(capPath, buf.Bytes(), 0o644))
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", "--format", "json", capPath}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r reportJSON
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if r.Verdict.Kind == "paws_rejection" {
+		t.Errorf("verdict paws_rejection/%s although the server never held A's TIME_WAIT: %v", r.Verdict.Confidence, r.Verdict.Evidence)
 	}
 }
