@@ -34,15 +34,15 @@ const (
 
 // pawsSample is one attempt of an address, 32 bytes.
 type pawsSample struct {
-	synTime  int64
-	endTime  int64 // last packet of the attempt
-	synTS    uint32
+	synTime int64
+	endTime int64 // last packet of the attempt
+	synTS   uint32
 	// lastTS is the client's last TSval on it; hasLast says the server
 	// remembered it: it closed first, so the connection ended in
 	// TIME_WAIT on the server, the only ones tcp_tw_recycle kept
 	// (kernel-evidence.md K15).
 	lastTS   uint32
-	next     int32  // the address's next sample (see pawsChain)
+	next     int32 // the address's next sample (see pawsChain)
 	answered bool
 	hasLast  bool
 }
