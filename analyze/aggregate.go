@@ -104,6 +104,10 @@ type Signs struct {
 	// longest wait.
 	RetransOnTimer, RetransHeldBack int
 	RetransAfterACKMax              time.Duration
+	// RefusedInterleaved: attempts refused with a RST came between
+	// established ones (see timeline.refusalsInterleaved), not in one
+	// stretch as while a listener is down.
+	RefusedInterleaved bool
 	// IncompleteDropped: Incomplete attempts with a SYN that got no
 	// answer (the capture ended inside their retry window).
 	IncompleteDropped int
@@ -366,6 +370,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	}
 	cookie := l.addSigns(a, o, g.CaptureEnd)
 	l.timeline.add(a, cookie)
+	l.timeline.addOutcome(a, o)
 	if o.Failed() {
 		if l.FirstFailure == 0 || a.FirstPacket < l.FirstFailure {
 			l.FirstFailure = a.FirstPacket
@@ -513,6 +518,7 @@ func (l *Listener) settleSigns() {
 		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.at(sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	sg.RefusedInterleaved = l.timeline.refusalsInterleaved()
 	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
 	if sg.Vantage != VantageClient {
 		// A SYN the server dropped and answered on retry is a drop too;

@@ -114,6 +114,10 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 	seen := forSign(Strong, FromPackets, "%d SYNs were answered with RST instead of SYN-ACK.", n)
 	noListener := []Sign{seen}
 	reject := []Sign{forSign(Weak, FromPackets, "%d SYNs were answered with RST: a firewall rule `reject with tcp reset` answers exactly like a port with no listener.", n)}
+	if l.Signs.RefusedInterleaved {
+		noListener = append(noListener, againstSign(Strong, FromPackets, "The refusals came between accepted attempts, not in one stretch: a listener that is down or restarting refuses every SYN for a while, not some among accepted ones."))
+		reject = append(reject, forSign(Strong, FromPackets, "The refusals came between accepted attempts: a rule matching some clients or packets refused them while the listener answered the rest."))
+	}
 	if rsts, ok := ev.counters.get("TcpOutRsts"); ok {
 		if int(rsts)+coverageSlack(ev.refused) < ev.refused {
 			noListener = append(noListener, againstSign(Decisive, FromCounters, "the kernel sent only %d resets (TcpOutRsts) for the %d refused attempts in the capture: the others were built outside TCP, by a firewall REJECT rule.", rsts, ev.refused))

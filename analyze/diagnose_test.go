@@ -133,6 +133,11 @@ func TestDiagnose(t *testing.T) {
 			kind: KindNoListener, conf: High, ruledOut: []Kind{KindFirewallReject}},
 		{name: "refused, packets alone: REJECT and no listener look alike", l: refused(),
 			kind: KindNoListener, conf: Medium},
+		{name: "refusals between accepted attempts: not a listener that is down", l: func() Listener {
+			l := refused()
+			l.Signs.RefusedInterleaved = true
+			return l
+		}(), kind: KindFirewallReject, conf: Medium, evidence: "between accepted attempts"},
 		{name: "an overflow that passed, counters", l: transient(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10, "TcpExtListenOverflows", 3, "TcpExtListenDrops", 3)},
 			kind: KindAcceptQueue, conf: High, mode: "transient", notHealth: true},

@@ -43,6 +43,10 @@ type TimelineBucket struct {
 	// HalfOpen is the most requests estimated to be held in the SYN
 	// queue at once during the bucket (Signs.MaxHalfOpen over time).
 	HalfOpen int
+	// Refused and Established count attempts by outcome at their first
+	// SYN: refusals between accepted attempts are not a listener down
+	// for a while (Signs.RefusedInterleaved).
+	Refused, Established int
 }
 
 // MaxTimelineBuckets bounds a Timeline's length.
@@ -126,6 +130,8 @@ func (tl *timeline) coarsen() {
 		m.IgnoredACKs += b.IgnoredACKs
 		m.ServerRSTs += b.ServerRSTs
 		m.ClientRSTs += b.ClientRSTs
+		m.Refused += b.Refused
+		m.Established += b.Established
 	}
 	tl.first, tl.buckets = first, merged
 }
@@ -184,6 +190,41 @@ func (tl *timeline) add(a *reassemble.Attempt, cookie bool) {
 		retransmitTimes(from, a.LastPacket, a.IgnoredSegments, func(t int64) { tl.bucket(t).IgnoredACKs++ })
 	}
 	tl.addRSTs(a)
+}
+
+// addOutcome counts a refused or established attempt at its first SYN.
+func (tl *timeline) addOutcome(a *reassemble.Attempt, o Outcome) {
+	if a.FirstSYN == 0 {
+		return
+	}
+	switch o {
+	case Rejected:
+		tl.bucket(a.FirstSYN).Refused++
+	case Established:
+		tl.bucket(a.FirstSYN).Established++
+	}
+}
+
+// refusalsInterleaved reports whether an attempt was established in a bucket
+// strictly between the first and the last with a refused one: the
+// refusals did not come in one stretch, as a listener that is down
+// refuses (the buckets at either end may hold both by chance).
+func (tl *timeline) refusalsInterleaved() bool {
+	first, last := -1, -1
+	for i, b := range tl.buckets {
+		if b.Refused > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	for i := first + 1; first >= 0 && i < last; i++ {
+		if tl.buckets[i].Established > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // addRSTs places an attempt's resets at its first reset in each direction

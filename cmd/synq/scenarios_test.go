@@ -650,7 +650,9 @@ var verdictCases = map[string]verdictCase{
 	"slow-http-server": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// A reject-with-tcp-reset rule: TcpOutRsts does not count its resets.
-	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "no_listener", bareConf: "medium"},
+	// Without counters the refusals, alternating with accepted attempts,
+	// are not a listener that is down.
+	"firewall-reject-rst": {kind: "firewall_reject", bareKind: "firewall_reject", bareConf: "medium"},
 	// The ICMP errors from the server's address quote the SYNs: decisive
 	// without counters; IcmpOutDestUnreachs says the server sent them.
 	"firewall-reject-icmp": {kind: "firewall_reject", mode: "icmp", conf: "high", bareKind: "firewall_reject", bareConf: "high"},
