@@ -164,8 +164,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 		},
 	}
 	f := cmd.Flags()
-	f.UintSliceVar(&opts.Ports, "port", nil, "only listeners on this port (repeatable, or comma-separated)")
-	f.UintSliceVar(&opts.VXLANPorts, "vxlan-port", nil, "also decode UDP to this port as VXLAN, besides 4789 (repeatable, or comma-separated; e.g. 8472 for Linux's default)")
+	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
+	f.Var(portList{&opts.VXLANPorts}, "vxlan-port", "also decode UDP to these ports as VXLAN, besides 4789 (repeatable, comma-separated; e.g. 8472, Linux's and Flannel's default)")
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")

@@ -49,7 +49,9 @@ func TestAnalyzeFlags(t *testing.T) {
 		}},
 		{args: []string{"--server", "10.0.0.2", "a"}},
 		{args: []string{}, wantErr: "at least one capture file", wantCode: exitUsage},
-		{args: []string{"--port", "70000", "a"}, wantErr: "--port 70000", wantCode: exitUsage},
+		{args: []string{"--port", "70000", "a"}, wantErr: `"70000" is not a port`, wantCode: exitUsage},
+		{args: []string{"--port", "80,abc", "a"}, wantErr: `"abc" is not a port: want a number from 1 to 65535`, wantCode: exitUsage},
+		{args: []string{"--port", "9000-8000", "a"}, wantErr: "runs backwards", wantCode: exitUsage},
 		{args: []string{"--port", "http", "a"}, wantErr: "invalid argument", wantCode: exitUsage},
 		{args: []string{"--format", "xml", "a"}, wantErr: `unknown format "xml"`, wantCode: exitUsage},
 		{args: []string{"--server", "nope", "a"}, wantErr: "--server", wantCode: exitUsage},
@@ -266,7 +268,7 @@ func TestRootCommand(t *testing.T) {
 		wantCode int
 		wantOut  string
 	}{
-		{[]string{"version"}, exitOK, "synq "},
+		{[]string{"version"}, exitOK, "synq test"},
 		{[]string{"bogus"}, exitUsage, ""},
 		{[]string{"--help"}, exitOK, "Exit codes:"},
 		{[]string{"analyze", "--help"}, exitOK, "syn_answered_by_ack"},
@@ -280,6 +282,36 @@ func TestRootCommand(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), tt.wantOut) {
 				t.Errorf("stdout does not contain %q", tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestErrorsInTheUsersTerms: errors keep cobra's suggestions on lines of
+// their own and point usage errors at the command's help.
+func TestErrorsInTheUsersTerms(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		want     []string
+		wantNone string
+	}{
+		{[]string{"anaylze", "x.pcap"}, exitUsage, []string{"unknown command \"anaylze\"", "\nDid you mean this?\n  analyze\n", "Run 'synq --help' for usage."}, ""},
+		{[]string{"analyze", "--bogus", "x.pcap"}, exitUsage, []string{"unknown flag: --bogus", "Run 'synq analyze --help' for usage."}, ""},
+		{[]string{"analyze", filepath.Join(testdataDir, "healthy")}, exitInput, []string{"not a synq bundle", "synq analyze --nstat " + filepath.Join(testdataDir, "healthy", "nstat-before.txt")}, "Run '"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ios, _, errOut := testStreams(nil)
+			if code := run(tc.args, ios); code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr %q lacks %q", errOut.String(), w)
+				}
+			}
+			if tc.wantNone != "" && strings.Contains(errOut.String(), tc.wantNone) {
+				t.Errorf("stderr %q has %q", errOut.String(), tc.wantNone)
 			}
 		})
 	}
@@ -442,5 +474,17 @@ func TestSSFlag(t *testing.T) {
 				t.Errorf("verdict %s/%s, want accept_queue_overflow/%s\n%s", r.Verdict.Kind, r.Verdict.Confidence, tc.conf, strings.Join(r.Verdict.Evidence, "\n"))
 			}
 		})
+	}
+}
+
+// TestNoColorFollowsNoColorOrg: NO_COLOR turns colour off when set to a
+// non-empty value; set but empty it does nothing (https://no-color.org).
+func TestNoColorFollowsNoColorOrg(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	for v, want := range map[string]bool{"": false, "1": true, "0": true} {
+		t.Setenv("NO_COLOR", v)
+		if got := systemStreams().noColor; got != want {
+			t.Errorf("NO_COLOR=%q: noColor %v, want %v", v, got, want)
+		}
 	}
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/synq/synq/bundle"
 	"github.com/synq/synq/report"
@@ -26,11 +31,38 @@ func openBundleArg(opts *AnalyzeOptions) (*bundle.Bundle, error) {
 		return nil, nil // a file, "-", or missing: capture.Open says which
 	}
 	b, err := bundle.Read(dir)
+	if errors.Is(err, bundle.ErrNotBundle) {
+		return nil, withCode(exitInput, notBundleHelp(dir, err))
+	}
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}
 	opts.Files = []string{b.CapturePath}
 	return b, nil
+}
+
+// notBundleHelp says what to do with a directory that is not a bundle:
+// analyse the captures it holds, with the counter snapshots beside them.
+func notBundleHelp(dir string, err error) error {
+	var caps, snaps []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir():
+		case strings.Contains(name, ".pcap") || strings.HasSuffix(name, ".cap"):
+			caps = append(caps, filepath.Join(dir, name))
+		case strings.HasPrefix(name, "nstat") && (strings.Contains(name, "before") || strings.Contains(name, "after")):
+			snaps = append(snaps, "--nstat "+filepath.Join(dir, name))
+		}
+	}
+	if len(caps) == 0 {
+		return fmt.Errorf("%w; it holds no capture file either: give a capture (pcap, pcapng, gzip) or a directory saved by synq live -w", err)
+	}
+	sort.Strings(snaps)
+	slices.Reverse(snaps) // "before" ahead of "after"
+	cmd := "synq analyze " + strings.Join(append(snaps, caps...), " ")
+	return fmt.Errorf("%w; it holds %d capture file(s): analyse them, e.g.\n  %s", err, len(caps), cmd)
 }
 
 // applyBundle carries what a bundle holds besides its host evidence (which

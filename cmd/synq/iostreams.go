@@ -19,7 +19,8 @@ type IOStreams struct {
 }
 
 func systemStreams() *IOStreams {
-	_, noColor := os.LookupEnv("NO_COLOR")
+	// no-color.org: NO_COLOR set to anything but the empty string.
+	noColor := os.Getenv("NO_COLOR") != ""
 	return &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
@@ -36,5 +37,6 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 
 // ColorEnabled reports whether output to the terminal may use colour:
-// only on a TTY, and never when NO_COLOR is set (https://no-color.org).
+// only on a TTY, and never when NO_COLOR is set to a non-empty value
+// (https://no-color.org).
 func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }

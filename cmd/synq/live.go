@@ -138,7 +138,7 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.Interface, "interface", "i", "", "interface to capture on (any: every interface)")
-	f.UintSliceVar(&opts.Ports, "port", nil, "only listeners on this port (repeatable, or comma-separated; default every port)")
+	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
 	f.DurationVar(&opts.Duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 	f.IntVar(&opts.Count, "count", 0, "stop after this many intervals")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "how often to print the per-listener line")
@@ -200,7 +200,7 @@ func liveRun(opts *LiveOptions) error {
 	ports = slices.Compact(ports)
 	if opts.Interface != "any" {
 		if _, err := net.InterfaceByName(opts.Interface); err != nil {
-			return usageErrorf("-i %s: %v", opts.Interface, err)
+			return usageErrorf("-i %s: no such network interface in this namespace (ip -br link lists them; -i any captures on all)", opts.Interface)
 		}
 	}
 

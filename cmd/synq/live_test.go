@@ -35,7 +35,7 @@ func TestLiveFlags(t *testing.T) {
 			}
 		}},
 		{args: []string{}, wantErr: "needs an interface", wantCode: exitUsage},
-		{args: []string{"-i", "eth0", "--port", "0"}, wantErr: "--port 0", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--port", "0"}, wantErr: `"0" is not a port`, wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--format", "html", "-o", "r.html"}, check: func(t *testing.T, o *LiveOptions) {
 			if o.Format != "html" || o.Output != "r.html" {
 				t.Errorf("got %+v", o)
@@ -56,6 +56,7 @@ func TestLiveFlags(t *testing.T) {
 			cmd := NewCmdLive(ios, func(o *LiveOptions) error { got = o; return nil })
 			cmd.SetArgs(tt.args)
 			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			cmd.SetFlagErrorFunc(flagErrorIsUsage) // as under the root
 			cmd.SetOut(&bytes.Buffer{})
 			cmd.SetErr(&bytes.Buffer{})
 			err := cmd.Execute()

@@ -16,39 +16,102 @@ import (
 // otherwise the module or VCS information of the build is used.
 var version = ""
 
-func buildVersion() string {
-	if version != "" {
-		return version
+// buildInfo is what the binary knows of how it was built.
+type buildInfo struct {
+	Version  string // module version, -X main.version, or dev-<commit>
+	Commit   string // VCS revision ("" when built without VCS stamping)
+	Date     string // commit time, RFC 3339
+	Modified bool   // the work tree had local changes
+	Go       string // Go toolchain
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b.withDefault()
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	b.Go = bi.GoVersion
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Commit = s.Value
+		case "vcs.time":
+			b.Date = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	if b.Version == "" {
 		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			return v
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
+			b.Version = v
 		}
 	}
-	return "dev"
+	return b.withDefault()
+}
+
+func (b buildInfo) withDefault() buildInfo {
+	if b.Version == "" {
+		b.Version = "dev"
+		if len(b.Commit) >= 12 {
+			b.Version = "dev-" + b.Commit[:12]
+		}
+	}
+	return b
+}
+
+func buildVersion() string { return readBuildInfo().Version }
+
+// String is the version line: "synq v1.2.0 (commit 0123456789ab, 2026-12-02T15:00:00Z, go1.26.8)".
+func (b buildInfo) String() string {
+	var parts []string
+	if b.Commit != "" {
+		c := b.Commit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		if b.Modified {
+			c += ", modified"
+		}
+		parts = append(parts, "commit "+c)
+	}
+	if b.Date != "" {
+		parts = append(parts, b.Date)
+	}
+	if b.Go != "" {
+		parts = append(parts, b.Go)
+	}
+	if len(parts) == 0 {
+		return "synq " + b.Version
+	}
+	return "synq " + b.Version + " (" + strings.Join(parts, ", ") + ")"
 }
 
 // run is main without the os.Exit: it returns the exit code.
 func run(args []string, ios *IOStreams) int {
 	root := newCmdRoot(ios, nil)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
 	}
-	// Errors quote file names and input: no escape sequence reaches the
-	// terminal.
-	fmt.Fprintf(ios.ErrOut, "synq: %s\n", report.Sanitize(err.Error()))
-	if strings.HasPrefix(err.Error(), "unknown command") {
+	code := exitCodeOf(err)
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		// cobra's own argument errors carry no code of ours.
-		return exitUsage
+		code = exitUsage
 	}
-	return exitCodeOf(err)
+	// Errors quote file names and input: no escape sequence reaches the
+	// terminal. Line breaks are kept (cobra's "Did you mean this?"
+	// suggestions are on lines of their own).
+	lines := strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = report.Sanitize(strings.ReplaceAll(l, "\t", "  "))
+	}
+	fmt.Fprintf(ios.ErrOut, "synq: %s\n", strings.Join(lines, "\n"))
+	if code == exitUsage && cmd != nil {
+		fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
 }
 
 // newCmdRoot builds the command tree. analyzeRunF, when not nil, replaces
@@ -70,9 +133,7 @@ reset, and so on.
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return withCode(exitUsage, err)
-	})
+	root.SetFlagErrorFunc(flagErrorIsUsage)
 	root.AddCommand(
 		NewCmdAnalyze(ios, osOpen, analyzeRunF),
 		NewCmdLive(ios, nil),
@@ -83,13 +144,17 @@ reset, and so on.
 
 func osOpen(name string) (io.ReadCloser, error) { return os.Open(name) }
 
+// flagErrorIsUsage gives flag errors (unknown flag, a bad value) the usage
+// exit code; subcommands inherit it from the root.
+func flagErrorIsUsage(_ *cobra.Command, err error) error { return withCode(exitUsage, err) }
+
 func newCmdVersion(ios *IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print synq's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(ios.Out, "synq %s\n", buildVersion())
+			_, err := fmt.Fprintln(ios.Out, readBuildInfo())
 			return err
 		},
 	}
