@@ -13,6 +13,12 @@ import (
 // the JSON schema.
 type Kind string
 
+// AllKinds lists every kind, in the order the README's table gives them.
+func AllKinds() []Kind {
+	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindNoListener, KindFirewallReject,
+		KindNetworkLoss, KindOldState, KindDeferAccept, KindInconclusive, KindNotEnoughData, KindHealthy}
+}
+
 const (
 	KindHealthy        Kind = "healthy"
 	KindAcceptQueue    Kind = "accept_queue_overflow"

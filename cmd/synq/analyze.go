@@ -31,6 +31,7 @@ type AnalyzeOptions struct {
 	Server      string
 	Format      string
 	Output      string
+	FailOn      []analyze.Kind
 	Nstat       []string
 	Sysctl      string
 	SS          []string
@@ -169,6 +170,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
+	f.Var(failOn{&opts.FailOn}, "fail-on", "exit with status 6 when a listener's verdict is one of these kinds, medium or high confidence (comma-separated; any: every kind that names a problem)")
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server (nstat, nstat -a, nstat -j, netstat -s or /proc/net/netstat+snmp): twice, before and after the capture, or once from plain nstat (changes)")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it; kernel.osrelease tells synq how this kernel counts drops)")
 	f.StringVar(&opts.Kernel, "kernel", "", "the server's kernel release (uname -r), when --sysctl does not give kernel.osrelease: it says how the kernel counts drops")
@@ -308,7 +310,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 			return withCode(exitOutput, err)
 		}
 	}
-	return nil
+	return failOnFound(&in.Result, opts.FailOn)
 }
 
 // readCaptures runs the pipeline: read and decode, track, aggregate, and

@@ -488,3 +488,33 @@ func TestNoColorFollowsNoColorOrg(t *testing.T) {
 		}
 	}
 }
+
+// TestFailOn: --fail-on turns a found cause into exit status 6 after the
+// report is written; other kinds, healthy listeners and low-confidence
+// verdicts leave it 0.
+func TestFailOn(t *testing.T) {
+	for _, tc := range []struct {
+		scenario, failOn string
+		code             int
+	}{
+		{"accept-overflow-idle", "accept_queue_overflow", exitFound},
+		{"accept-overflow-idle", "syn_queue_overflow,no_listener", exitOK},
+		{"accept-overflow-idle", "any", exitFound},
+		{"healthy", "any", exitOK},
+		{"syn-answered-by-ack", "old_connection_state", exitOK}, // low confidence: a cost, not an alert
+	} {
+		t.Run(tc.scenario+" "+tc.failOn, func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			code := run([]string{"analyze", "--format", "json", "--fail-on", tc.failOn, scenarioCapture(t, tc.scenario)}, ios)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			if !strings.Contains(out.String(), `"verdict"`) {
+				t.Error("no report written")
+			}
+			if code == exitFound && !strings.Contains(errOut.String(), "--fail-on: found "+strings.Split(tc.failOn, ",")[0]) && tc.failOn != "any" {
+				t.Errorf("stderr %q does not name what was found", errOut)
+			}
+		})
+	}
+}

@@ -15,6 +15,9 @@ const (
 	exitOutput = 4 // the report could not be written
 	// exitPermission: synq live may not capture (needs root or CAP_NET_RAW).
 	exitPermission = 5
+	// exitFound: the report was written and a listener's verdict is one
+	// of the kinds --fail-on names.
+	exitFound = 6
 )
 
 const exitCodeHelp = `Exit codes:
@@ -25,7 +28,9 @@ const exitCodeHelp = `Exit codes:
   3  no usable input: missing file, not a capture, unsupported link type,
      or no packets at all
   4  the report (or the --connections export) could not be written
-  5  synq live: not permitted to capture (needs root or CAP_NET_RAW)`
+  5  synq live: not permitted to capture (needs root or CAP_NET_RAW)
+  6  --fail-on: the report was written and a listener's verdict (medium or
+     high confidence) is one of the kinds named`
 
 // exitErr carries an exit code up to run, which prints the error once.
 type exitErr struct {
