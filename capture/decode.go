@@ -174,6 +174,22 @@ type Decoder struct {
 	tun        Tunnel
 	tooDeep    bool
 	vxlanPorts []uint16
+
+	// Of the last frame, when it was UDP not taken as a tunnel: its
+	// destination port and whether its payload starts like a VXLAN
+	// header (for the Reader's tally of what a capture holds instead of
+	// TCP); udpDst is 0 otherwise.
+	udpDst   uint16
+	udpVXLAN bool
+}
+
+// noteUDP records the destination port of a UDP datagram (header at b)
+// not decoded as a tunnel, and whether its payload looks like VXLAN: the
+// I flag alone in the first byte, the reserved bytes zero.
+func (d *Decoder) noteUDP(b []byte) {
+	d.udpDst = binary.BigEndian.Uint16(b[2:4])
+	v := b[8:]
+	d.udpVXLAN = len(v) >= 8 && v[0] == 0x08 && v[1] == 0 && v[2] == 0 && v[3] == 0 && v[7] == 0
 }
 
 // SetVXLANPorts makes the Decoder take UDP to these destination ports as
@@ -219,7 +235,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ts int64, p *Packet) K
 	if d.tun.Kinds != 0 || d.tooDeep { // most frames: nothing to clear
 		d.tun, d.tooDeep = Tunnel{}, false
 	}
-	d.where = 0
+	d.where, d.udpDst = 0, 0
 	if k, ok := d.decodeFast(lt, data, ts, p); ok {
 		return k
 	}
@@ -312,6 +328,9 @@ func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Pa
 		case err != nil && parser.Truncated:
 			return KindTruncated
 		case !d.isEncap(next, rest):
+			if next == layers.LayerTypeUDP && len(rest) >= 8 {
+				d.noteUDP(rest)
+			}
 			return KindNonTCP
 		}
 

@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -109,7 +111,27 @@ type Summary struct {
 	TunnelTooDeep int64
 	LinkTypes     []string
 	Warnings      []string
+	// UDPPorts are the UDP destination ports with the most datagrams
+	// (not counting tunnels synq decoded), most first, at most
+	// MaxUDPPorts: what a capture holds instead of TCP, such as an
+	// overlay's underlay on a port synq was not told to decode.
+	UDPPorts []UDPPort
 }
+
+// UDPPort counts the UDP datagrams to one destination port; VXLANLike of
+// them carry a payload that starts like a VXLAN header.
+type UDPPort struct {
+	Port      uint16
+	Packets   int64
+	VXLANLike int64
+}
+
+// MaxUDPPorts is how many ports Summary.UDPPorts lists; the Reader tallies
+// at most udpTallyCap distinct ports.
+const (
+	MaxUDPPorts = 5
+	udpTallyCap = 1024
+)
 
 // Reader reads TCP packets from one or more capture files, merged in
 // timestamp order. It is not safe for concurrent use, except for BytesRead
@@ -122,6 +144,7 @@ type Reader struct {
 	sum        Summary
 	warnings   []string
 	dups       *dupTable // nil: duplicates kept
+	udp        map[uint16]*UDPPort
 }
 
 // source is one input file.
@@ -442,6 +465,9 @@ func (r *Reader) advance(s *source, strict bool) error {
 			return nil
 		case KindNonTCP:
 			r.sum.NonTCP++
+			if s.dec.udpDst != 0 {
+				r.tallyUDP(s.dec.udpDst, s.dec.udpVXLAN)
+			}
 		case KindFragment:
 			r.sum.Fragments++
 		case KindTruncated:
@@ -459,6 +485,34 @@ func (r *Reader) advance(s *source, strict bool) error {
 		}
 	}
 	return nil
+}
+
+func (r *Reader) tallyUDP(port uint16, vxlan bool) {
+	t, ok := r.udp[port]
+	if !ok {
+		if len(r.udp) >= udpTallyCap {
+			return
+		}
+		if r.udp == nil {
+			r.udp = make(map[uint16]*UDPPort)
+		}
+		t = &UDPPort{Port: port}
+		r.udp[port] = t
+	}
+	t.Packets++
+	if vxlan {
+		t.VXLANLike++
+	}
+}
+
+// topUDP lists the ports with the most datagrams, most first.
+func (r *Reader) topUDP() []UDPPort {
+	out := make([]UDPPort, 0, len(r.udp))
+	for _, t := range r.udp {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b UDPPort) int { return cmp.Or(cmp.Compare(b.Packets, a.Packets), cmp.Compare(a.Port, b.Port)) })
+	return out[:min(len(out), MaxUDPPorts)]
 }
 
 func (r *Reader) countTunnel(d *Decoder) {
@@ -589,6 +643,7 @@ func (r *Reader) down(i int) {
 // io.EOF). The result shares no memory with the Reader.
 func (r *Reader) Summary() Summary {
 	s := r.sum
+	s.UDPPorts = r.topUDP()
 	s.Files = make([]FileSummary, len(r.srcs))
 	lts := map[string]bool{}
 	s.Warnings = append([]string(nil), r.warnings...)

@@ -85,6 +85,7 @@ func TestFormats(t *testing.T) {
 				Start:      first,
 				End:        ns(at(4, 0)),
 				LinkTypes:  []string{"Ethernet"},
+				UDPPorts:   []UDPPort{{Port: 53, Packets: 1}}, // the DNS query among the frames
 			}
 			if d := diff(wantSum, s); d != "" {
 				t.Errorf("summary (-want +got):\n%s", d)

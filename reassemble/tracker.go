@@ -1,7 +1,9 @@
 package reassemble
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/synq/synq/capture"
@@ -54,6 +56,15 @@ type Stats struct {
 	// ICMPUnmatched counts ICMP errors (within --port / --server) that
 	// quote no tracked attempt's client SYN.
 	ICMPUnmatched int
+	// SkippedListeners are the listeners that SYNs left out by --port /
+	// --server went to, with the most SYNs first (at most 5).
+	SkippedListeners []ListenerSYNs
+}
+
+// ListenerSYNs is a listener address and how many SYNs went to it.
+type ListenerSYNs struct {
+	Listener netip.AddrPort
+	SYNs     int
 }
 
 // flowKey is the 4-tuple in a canonical order (lower address:port first),
@@ -106,6 +117,7 @@ type Tracker struct {
 	cfg       Config
 	ports     [65536 / 64]uint64 // bitmap of --port values
 	havePorts bool
+	skipped   map[netip.AddrPort]int // SYNs to listeners left out (skippedSYN)
 	emit      func(*Attempt)
 
 	flows      flowIndex
@@ -166,7 +178,18 @@ func (t *Tracker) isServer(ap netip.AddrPort) bool {
 }
 
 // Stats returns the tracker's counters so far.
-func (t *Tracker) Stats() Stats { return t.stats }
+func (t *Tracker) Stats() Stats {
+	st := t.stats
+	st.SkippedListeners = nil
+	for l, n := range t.skipped {
+		st.SkippedListeners = append(st.SkippedListeners, ListenerSYNs{l, n})
+	}
+	slices.SortFunc(st.SkippedListeners, func(a, b ListenerSYNs) int {
+		return cmp.Or(cmp.Compare(b.SYNs, a.SYNs), a.Listener.Compare(b.Listener))
+	})
+	st.SkippedListeners = st.SkippedListeners[:min(len(st.SkippedListeners), 5)]
+	return st
+}
 
 // Add feeds one packet. Packets must come in capture order.
 func (t *Tracker) Add(p *capture.Packet) {
@@ -187,6 +210,7 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 	t.lingered(p.Time)
 	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) {
 		t.stats.SkippedPackets++
+		t.skippedSYN(p)
 		return
 	}
 	f := flow{a: p.Src, b: p.Dst, tun: tunnelKey(p.Tunnel), h: h}
@@ -259,6 +283,24 @@ func (t *Tracker) icmp(f flow, p *capture.Packet) {
 	s.pendingSYN = false
 	t.store(pos, ref, s)
 }
+
+// skippedSYN tallies the listener a SYN left out by --port/--server was
+// for, so that a report with nothing in it can say what was there.
+func (t *Tracker) skippedSYN(p *capture.Packet) {
+	if p.Flags&(capture.FlagSYN|capture.FlagACK) != capture.FlagSYN || p.ICMP.IsSet() {
+		return
+	}
+	if _, ok := t.skipped[p.Dst]; !ok && len(t.skipped) >= maxSkippedListeners {
+		return
+	}
+	if t.skipped == nil {
+		t.skipped = make(map[netip.AddrPort]int)
+	}
+	t.skipped[p.Dst]++
+}
+
+// maxSkippedListeners bounds the tally of listeners left out.
+const maxSkippedListeners = 256
 
 // flow is a 4-tuple (either way round) and tunnel key being looked up.
 type flow struct {
@@ -406,6 +448,7 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	if pureSYN {
 		if t.cfg.Server.IsValid() && !t.isServer(server) {
 			t.stats.SkippedPackets++
+			t.skippedSYN(p)
 			return
 		}
 	} else {

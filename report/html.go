@@ -40,6 +40,7 @@ type htmlReport struct {
 	Capture    htmlCapture
 	Listeners  []htmlListener
 	NoAttempts string
+	Hints      []string // what the capture held instead (emptyHints)
 	Reconcile  [][]string
 	Limits     []string
 	Clients    [][]string
@@ -113,6 +114,7 @@ func buildHTML(in *Input) (*htmlReport, error) {
 		d.Title = "synq: no connection attempts"
 		d.NoAttempts = d.Verdict.Headline
 	}
+	d.Hints = sanitizeAll(emptyHints(in))
 	d.Capture = captureHTML(in)
 	for i := range r.Listeners {
 		l, err := listenerHTML(in, i)

@@ -32,19 +32,22 @@ type jsonReport struct {
 }
 
 type jsonCapture struct {
-	Files            []jsonFile `json:"files"`
-	Packets          int64      `json:"packets"`
-	TCPPackets       int64      `json:"tcp_packets"`
-	NonTCPPackets    int64      `json:"non_tcp_packets"`
-	ICMPErrors       int64      `json:"icmp_errors"`
-	Fragments        int64      `json:"fragments"`
-	TruncatedPackets int64      `json:"truncated_packets"`
-	UnsupportedLink  int64      `json:"unsupported_link_packets"`
-	Start            *string    `json:"start"`
-	End              *string    `json:"end"`
-	DurationSeconds  float64    `json:"duration_seconds"`
-	LinkTypes        []string   `json:"link_types"`
-	Warnings         []string   `json:"warnings"`
+	Files         []jsonFile    `json:"files"`
+	Packets       int64         `json:"packets"`
+	TCPPackets    int64         `json:"tcp_packets"`
+	NonTCPPackets int64         `json:"non_tcp_packets"`
+	ICMPErrors    int64         `json:"icmp_errors"`
+	UDPPorts      []jsonUDPPort `json:"udp_ports"`
+	// Hints explain an empty result: what the capture held instead.
+	Hints            []string `json:"hints"`
+	Fragments        int64    `json:"fragments"`
+	TruncatedPackets int64    `json:"truncated_packets"`
+	UnsupportedLink  int64    `json:"unsupported_link_packets"`
+	Start            *string  `json:"start"`
+	End              *string  `json:"end"`
+	DurationSeconds  float64  `json:"duration_seconds"`
+	LinkTypes        []string `json:"link_types"`
+	Warnings         []string `json:"warnings"`
 	// Tunnels counts frames per encapsulation kind ("vxlan", "gre", ...);
 	// empty when nothing was tunnelled.
 	Tunnels map[string]int64 `json:"tunnels"`
@@ -67,6 +70,27 @@ type jsonTotals struct {
 	PeakInFlight         int            `json:"peak_attempts_in_flight"`
 	EvictedAttempts      int            `json:"evicted_attempts"`
 	SkippedPackets       int            `json:"skipped_packets"`
+	// SkippedListeners: where SYNs outside --port/--server went.
+	SkippedListeners []jsonSkipped `json:"skipped_listeners"`
+}
+
+type jsonSkipped struct {
+	Listener string `json:"listener"`
+	SYNs     int    `json:"syns"`
+}
+
+type jsonUDPPort struct {
+	Port      uint16 `json:"port"`
+	Packets   int64  `json:"packets"`
+	VXLANLike int64  `json:"vxlan_like"`
+}
+
+func udpPortsJSON(ps []capture.UDPPort) []jsonUDPPort {
+	out := make([]jsonUDPPort, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, jsonUDPPort{p.Port, p.Packets, p.VXLANLike})
+	}
+	return out
 }
 
 type jsonListener struct {
@@ -192,6 +216,8 @@ func buildJSON(in *Input) jsonReport {
 			TCPPackets:       cs.TCPPackets,
 			NonTCPPackets:    cs.NonTCP,
 			ICMPErrors:       cs.ICMPErrors,
+			UDPPorts:         udpPortsJSON(cs.UDPPorts),
+			Hints:            nonNil(emptyHints(in)),
 			Fragments:        cs.Fragments,
 			TruncatedPackets: cs.Truncated,
 			UnsupportedLink:  cs.UnsupportedLink,
@@ -207,6 +233,7 @@ func buildJSON(in *Input) jsonReport {
 			PeakInFlight:         in.Tracker.PeakInFlight,
 			EvictedAttempts:      in.Tracker.Evicted,
 			SkippedPackets:       in.Tracker.SkippedPackets,
+			SkippedListeners:     skippedJSON(in),
 		},
 		Listeners:    []jsonListener{},
 		WorstClients: []jsonClient{},
@@ -309,4 +336,12 @@ func tunnelCounts(cs *capture.Summary) map[string]int64 {
 		}
 	}
 	return m
+}
+
+func skippedJSON(in *Input) []jsonSkipped {
+	out := make([]jsonSkipped, 0, len(in.Tracker.SkippedListeners))
+	for _, l := range in.Tracker.SkippedListeners {
+		out = append(out, jsonSkipped{l.Listener.String(), l.SYNs})
+	}
+	return out
 }

@@ -23,11 +23,21 @@ func WriteTable(w io.Writer, in *Input) error {
 	if len(in.Result.Listeners) == 0 {
 		p.line("")
 		p.line("No TCP connection attempts found%s.", filterNote(in))
+		for _, h := range emptyHints(in) {
+			p.wrap("  - ", h)
+		}
 		if in.Live != nil {
 			p.host(in)
 			p.warnings(in)
 		}
 		return p.err
+	}
+	if hints := emptyHints(in); len(hints) > 0 {
+		p.line("")
+		p.line("No connection attempt in the capture:")
+		for _, h := range hints {
+			p.wrap("  - ", h)
+		}
 	}
 	p.verdict(in)
 	p.listeners(in)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/synq/synq/internal/synth"
 )
 
 func testStreams(stdin io.Reader) (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
@@ -514,6 +516,51 @@ func TestFailOn(t *testing.T) {
 			}
 			if code == exitFound && !strings.Contains(errOut.String(), "--fail-on: found "+strings.Split(tc.failOn, ",")[0]) && tc.failOn != "any" {
 				t.Errorf("stderr %q does not name what was found", errOut)
+			}
+		})
+	}
+}
+
+// TestEmptyResultsExplainThemselves: a report with no connection attempt
+// says what the capture held instead and the flag that would open it.
+// The first two are real captures read without the flags they need; the
+// mid-stream one is synthetic (data segments of a connection only).
+func TestEmptyResultsExplainThemselves(t *testing.T) {
+	var mid bytes.Buffer
+	pkts := synth.MustScript(`
+		0 c P. seq=1001 ack=5001 len=20
+		0.001 s . seq=5001 ack=1021
+		0.002 s P. seq=5001 ack=1021 len=100`)
+	must(t, synth.WritePcap(&mid, pkts))
+	midPath := filepath.Join(t.TempDir(), "midstream.pcap")
+	must(t, os.WriteFile(midPath, mid.Bytes(), 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"VXLAN underlay without --vxlan-port", []string{scenarioCapture(t, "vxlan-ipv6-8472")}, "add --vxlan-port 8472"},
+		{"--port naming no listener in the capture", []string{"--port", "443", scenarioCapture(t, "healthy")}, "left out: 10.88.0.2:8080 (20 SYNs). Name one of them (--port 8080)"},
+		{"connections already open, no handshake", []string{midPath}, "1 connections were already open when the capture started"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, out, errOut := testStreams(nil)
+			if code := run(append([]string{"analyze", "--format", "json"}, tc.args...), ios); code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var r struct {
+				Capture struct {
+					Hints []string `json:"hints"`
+				} `json:"capture"`
+			}
+			must(t, json.Unmarshal(out.Bytes(), &r))
+			if !strings.Contains(strings.Join(r.Capture.Hints, "\n"), tc.want) {
+				t.Errorf("hints %q lack %q", r.Capture.Hints, tc.want)
+			}
+			ios, out, _ = testStreams(nil)
+			run(append([]string{"analyze"}, tc.args...), ios)
+			if !strings.Contains(strings.Join(strings.Fields(out.String()), " "), tc.want) {
+				t.Errorf("table lacks %q:\n%s", tc.want, out)
 			}
 		})
 	}

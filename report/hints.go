@@ -1,0 +1,53 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+)
+
+// emptyHints explains a report with no connection attempt in it: what the
+// capture held instead and the flag that would open it. Nil when there
+// were attempts.
+func emptyHints(in *Input) []string {
+	r := &in.Result
+	if r.Attempts > 0 {
+		return nil
+	}
+	cs := &in.Capture
+	var out []string
+	if sk := in.Tracker.SkippedListeners; len(sk) > 0 {
+		names := make([]string, len(sk))
+		for i, l := range sk {
+			names[i] = fmt.Sprintf("%s (%s SYNs)", l.Listener, count(l.SYNs))
+		}
+		out = append(out, fmt.Sprintf("SYNs went to listeners that --port/--server left out: %s. Name one of them (--port %d), or leave the filter out.",
+			strings.Join(names, ", "), sk[0].Listener.Port()))
+	}
+	for _, u := range cs.UDPPorts {
+		if u.VXLANLike*2 >= u.Packets && u.Packets > 0 {
+			out = append(out, fmt.Sprintf("UDP to port %d (%s datagrams) looks like VXLAN: if this is an overlay's underlay (Flannel and Linux use 8472), add --vxlan-port %d to follow the TCP inside it.",
+				u.Port, count(int(u.Packets)), u.Port))
+		}
+	}
+	if r.MidStream > 0 {
+		out = append(out, fmt.Sprintf("%s connections were already open when the capture started, and no handshake is in it: synq judges connection attempts, so capture while clients connect (during the incident, and from before it starts).", count(r.MidStream)))
+	}
+	if cs.Packets > 0 && cs.TCPPackets == 0 && len(out) == 0 {
+		var what []string
+		for _, u := range cs.UDPPorts {
+			what = append(what, fmt.Sprintf("UDP to port %d (%s)", u.Port, count(int(u.Packets))))
+		}
+		if n := cs.Fragments; n > 0 {
+			what = append(what, fmt.Sprintf("%s IP fragments", count(int(n))))
+		}
+		if n := cs.UnsupportedLink; n > 0 {
+			what = append(what, fmt.Sprintf("%s frames of a link type synq does not decode", count(int(n))))
+		}
+		msg := fmt.Sprintf("None of the %s packets is TCP (link types: %s).", count(int(cs.Packets)), strings.Join(cs.LinkTypes, ", "))
+		if len(what) > 0 {
+			msg = fmt.Sprintf("None of the %s packets is TCP; the capture holds %s (link types: %s).", count(int(cs.Packets)), strings.Join(what, ", "), strings.Join(cs.LinkTypes, ", "))
+		}
+		out = append(out, msg+" Was the capture filter (or the interface) the one meant?")
+	}
+	return out
+}
