@@ -36,6 +36,8 @@ func WriteHTML(w io.Writer, in *Input) error {
 type htmlReport struct {
 	Title      string
 	Version    string
+	Command    string   // the command line that made the page
+	Inputs     []string // each input with its size and checksum
 	Verdict    htmlVerdict
 	Capture    htmlCapture
 	Listeners  []htmlListener
@@ -97,6 +99,8 @@ func buildHTML(in *Input) (*htmlReport, error) {
 	v := r.Verdict
 	d := &htmlReport{
 		Version: in.Version,
+		Command: commandLine(in.Run),
+		Inputs:  inputLines(in.Run),
 		Verdict: htmlVerdict{
 			Class: verdictClass(v), Headline: headline(v), Confidence: string(v.Confidence),
 			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: explained(v),
@@ -279,6 +283,39 @@ func sanitizeAll(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = Sanitize(s)
+	}
+	return out
+}
+
+// commandLine renders the command that made the report, shell-quoted
+// where a word needs it, control characters removed.
+func commandLine(run *Run) string {
+	if run == nil {
+		return ""
+	}
+	words := make([]string, len(run.Command))
+	for i, w := range run.Command {
+		w = Sanitize(w)
+		if w == "" || strings.ContainsAny(w, " '\"$`\\|&;<>()*?[]#~!{}") {
+			w = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+		words[i] = w
+	}
+	return strings.Join(words, " ")
+}
+
+// inputLines lists each input as "name: N bytes, xxh64 H".
+func inputLines(run *Run) []string {
+	if run == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range run.Inputs {
+		l := fmt.Sprintf("%s: %s bytes, xxh64 %s", Sanitize(f.Name), count(int(f.Bytes)), f.XXH64)
+		if !f.Whole {
+			l += " (of the part read)"
+		}
+		out = append(out, l)
 	}
 	return out
 }

@@ -29,6 +29,31 @@ type jsonReport struct {
 	Nstat         *jsonNstat     `json:"nstat"`
 	Limits        *jsonLimits    `json:"limits"`
 	Host          *jsonHost      `json:"host,omitempty"`
+	// Run: how the report was made (null when not known).
+	Run *jsonRun `json:"run"`
+}
+
+type jsonRun struct {
+	Command []string        `json:"command"`
+	Inputs  []jsonInputFile `json:"inputs"`
+}
+
+type jsonInputFile struct {
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
+	XXH64 string `json:"xxh64"`
+	Whole bool   `json:"whole"`
+}
+
+func runJSON(run *Run) *jsonRun {
+	if run == nil {
+		return nil
+	}
+	r := &jsonRun{Command: append([]string{}, run.Command...), Inputs: []jsonInputFile{}}
+	for _, f := range run.Inputs {
+		r.Inputs = append(r.Inputs, jsonInputFile{f.Name, f.Bytes, f.XXH64, f.Whole})
+	}
+	return r
 }
 
 type jsonCapture struct {
@@ -210,6 +235,7 @@ func buildJSON(in *Input) jsonReport {
 		SchemaVersion: SchemaVersion,
 		Tool:          "synq",
 		Version:       in.Version,
+		Run:           runJSON(in.Run),
 		Capture: jsonCapture{
 			Files:            []jsonFile{},
 			Packets:          cs.Packets,

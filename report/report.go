@@ -26,6 +26,25 @@ type Input struct {
 	// Live is the evidence synq live sampled beside the capture (queues,
 	// counter samples, ring drops); nil for capture files.
 	Live *LiveEvidence
+	// Run is how the report was made: the command line and the inputs it
+	// read; nil when not known (tests of a renderer alone).
+	Run *Run
+}
+
+// Run records how a report was made, so that it can be made again.
+type Run struct {
+	Command []string    // the command line, program name first
+	Inputs  []InputFile // every file read, in the order opened
+}
+
+// InputFile is one input and its checksum: XXH64 of the bytes read
+// (`xxhsum -H1 FILE`); Whole is false when only part of the file was
+// read (a damaged capture), and the checksum is of that part.
+type InputFile struct {
+	Name  string
+	Bytes int64
+	XXH64 string
+	Whole bool
 }
 
 // Format names an output format.

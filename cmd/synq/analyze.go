@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -25,13 +26,15 @@ type AnalyzeOptions struct {
 	Open    func(name string) (io.ReadCloser, error)
 	Version string
 
-	Files       []string
-	Ports       []uint
-	VXLANPorts  []uint
-	Server      string
-	Format      string
-	Output      string
-	FailOn      []analyze.Kind
+	Files      []string
+	Ports      []uint
+	VXLANPorts []uint
+	Server     string
+	Format     string
+	Output     string
+	FailOn     []analyze.Kind
+
+	rec         *inputRecorder // what was read, for the report's record of the run
 	Nstat       []string
 	Sysctl      string
 	SS          []string
@@ -253,6 +256,8 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		defer stop()
 	}
 	format, _ := report.ParseFormat(opts.Format)
+	rec := &inputRecorder{}
+	opts.Open, opts.rec = rec.wrap(opts.Open), rec
 	serverAddr, serverPort, _ := parseServer(opts.Server)
 	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort, MaxAttempts: opts.MaxAttempts}
 	if cfg.MaxAttempts == 0 {
@@ -292,6 +297,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		applyBundle(in, bun)
 	}
 	analyze.Diagnose(&in.Result, hostEv)
+	in.Run = &report.Run{Command: opts.IO.args, Inputs: rec.inputs()}
 
 	out := opts.IO.Out
 	if opts.Output != "" {
@@ -320,7 +326,11 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 	for i, p := range opts.VXLANPorts {
 		vxlan[i] = uint16(p)
 	}
-	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: opts.IO.In, Open: opts.Open,
+	stdin := opts.IO.In
+	if slices.Contains(opts.Files, "-") {
+		stdin = opts.rec.stdin(stdin)
+	}
+	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
 		VerifyChecksums: conns != nil, VXLANPorts: vxlan})
 	cfg.ConnState = conns != nil
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -188,14 +189,16 @@ func TestSameReportWhateverTheWrapping(t *testing.T) {
 	}
 }
 
-// stripFiles drops capture.files, which names the inputs, from a JSON
-// report so reports of the same packets from different files compare equal.
+// stripFiles drops capture.files and run, which name the inputs, from a
+// JSON report so reports of the same packets from different files compare
+// equal.
 func stripFiles(js string) string {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(js), &m); err != nil {
 		return "invalid JSON: " + err.Error()
 	}
 	delete(m["capture"].(map[string]any), "files")
+	delete(m, "run")
 	out, _ := json.MarshalIndent(m, "", "  ")
 	return string(out)
 }
@@ -563,5 +566,54 @@ func TestEmptyResultsExplainThemselves(t *testing.T) {
 				t.Errorf("table lacks %q:\n%s", tc.want, out)
 			}
 		})
+	}
+}
+
+// TestReportRecordsTheRun: the JSON names the command line and every input
+// with its size and XXH64, computed independently here; a capture read
+// from standard input is "-".
+func TestReportRecordsTheRun(t *testing.T) {
+	sc := filepath.Join(testdataDir, "healthy")
+	files := []string{filepath.Join(sc, "nstat-before.txt"), filepath.Join(sc, "nstat-after.txt"), filepath.Join(sc, "capture.pcap")}
+	args := []string{"analyze", "--format", "json", "--nstat", files[0], "--nstat", files[1], files[2]}
+	type input struct {
+		Name  string `json:"name"`
+		Bytes int64  `json:"bytes"`
+		XXH64 string `json:"xxh64"`
+		Whole bool   `json:"whole"`
+	}
+	var r struct {
+		Run struct {
+			Command []string `json:"command"`
+			Inputs  []input  `json:"inputs"`
+		} `json:"run"`
+	}
+	ios, out, errOut := testStreams(nil)
+	if code := run(args, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if strings.Join(r.Run.Command, " ") != "synq "+strings.Join(args, " ") {
+		t.Errorf("command %q", r.Run.Command)
+	}
+	if len(r.Run.Inputs) != len(files) {
+		t.Fatalf("inputs %+v, want %d", r.Run.Inputs, len(files))
+	}
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		want := input{Name: f, Bytes: int64(len(b)), XXH64: fmt.Sprintf("%016x", xxhash.Sum64(b)), Whole: true}
+		if r.Run.Inputs[i] != want {
+			t.Errorf("input %d = %+v, want %+v", i, r.Run.Inputs[i], want)
+		}
+	}
+	capBytes, _ := os.ReadFile(files[2])
+	ios, out, _ = testStreams(bytes.NewReader(capBytes))
+	if code := run([]string{"analyze", "--format", "json", "-"}, ios); code != exitOK {
+		t.Fatal("stdin")
+	}
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if len(r.Run.Inputs) != 1 || r.Run.Inputs[0].Name != "-" || r.Run.Inputs[0].XXH64 != fmt.Sprintf("%016x", xxhash.Sum64(capBytes)) {
+		t.Errorf("stdin input %+v", r.Run.Inputs)
 	}
 }

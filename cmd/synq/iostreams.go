@@ -16,6 +16,9 @@ type IOStreams struct {
 
 	stdoutTTY, stderrTTY bool
 	noColor              bool
+	// args is the command line (program name first), set by run for the
+	// report's record of how it was made.
+	args []string
 }
 
 func systemStreams() *IOStreams {

@@ -152,6 +152,7 @@ func TestAnyDuplicates(t *testing.T) {
 		}
 		c := m["capture"].(map[string]any)
 		delete(m, "capture")
+		delete(m, "run") // names the input file
 		js, _ := json.MarshalIndent(m, "", "  ")
 		return string(js), c
 	}

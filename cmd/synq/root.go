@@ -89,6 +89,7 @@ func (b buildInfo) String() string {
 
 // run is main without the os.Exit: it returns the exit code.
 func run(args []string, ios *IOStreams) int {
+	ios.args = append([]string{"synq"}, args...)
 	root := newCmdRoot(ios, nil)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
