@@ -617,3 +617,23 @@ func TestReportRecordsTheRun(t *testing.T) {
 		t.Errorf("stdin input %+v", r.Run.Inputs)
 	}
 }
+
+// TestManPages: synq man writes a page per command from the command tree,
+// with what --help says (the exit codes, analyze's outcomes).
+func TestManPages(t *testing.T) {
+	dir := t.TempDir()
+	ios, _, errOut := testStreams(nil)
+	if code := run([]string{"man", "--dir", dir}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for page, want := range map[string]string{"synq.1": "Exit codes", "synq-analyze.1": "syn_answered_by_ack", "synq-live.1": ".SH NAME"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil {
+			t.Errorf("%s: %v", page, err)
+			continue
+		}
+		if !strings.HasPrefix(string(b), ".nh\n.TH \"SYNQ\" \"1\"") || !strings.Contains(string(b), want) {
+			t.Errorf("%s: not a man page with %q:\n%.300s", page, want, b)
+		}
+	}
+}

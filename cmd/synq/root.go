@@ -139,6 +139,7 @@ reset, and so on.
 		NewCmdAnalyze(ios, osOpen, analyzeRunF),
 		NewCmdLive(ios, nil),
 		newCmdVersion(ios),
+		newCmdMan(ios),
 	)
 	return root
 }
