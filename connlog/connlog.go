@@ -29,22 +29,30 @@ const (
 	JSONL Format = iota
 	// Zeek: a Zeek conn.log in its default TSV form, header included.
 	Zeek
+	// Parquet: the JSON Lines fields as typed columns (ParquetRecord).
+	Parquet
 )
 
 // Formats lists the --connections-format values.
-func Formats() []string { return []string{"jsonl", "zeek"} }
+func Formats() []string { return []string{"jsonl", "zeek", "parquet"} }
 
 // ParseFormat reads a --connections-format value. Empty chooses from the
-// file name: Zeek for a name ending in .log (conn.log), else JSON Lines.
+// file name: Zeek for a name ending in .log (conn.log), Parquet for
+// .parquet, else JSON Lines.
 func ParseFormat(s, fileName string) (Format, error) {
 	switch s {
 	case "jsonl", "json":
 		return JSONL, nil
 	case "zeek":
 		return Zeek, nil
+	case "parquet":
+		return Parquet, nil
 	case "":
-		if strings.HasSuffix(fileName, ".log") {
+		switch {
+		case strings.HasSuffix(fileName, ".log"):
 			return Zeek, nil
+		case strings.HasSuffix(fileName, ".parquet"):
+			return Parquet, nil
 		}
 		return JSONL, nil
 	}
@@ -65,11 +73,16 @@ type Writer struct {
 	header     bool
 	buf        []byte
 	err        error
+	pq         *parquetSink // Parquet only
 }
 
 // NewWriter returns a Writer in format f on w.
 func NewWriter(w io.Writer, f Format) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), format: f, buf: make([]byte, 0, 512)}
+	cw := &Writer{bw: bufio.NewWriterSize(w, 64<<10), format: f, buf: make([]byte, 0, 512)}
+	if f == Parquet {
+		cw.pq = newParquetSink(cw.bw)
+	}
+	return cw
 }
 
 // Begin gives the time of the capture's first packet (ns), which a Zeek
@@ -96,6 +109,9 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	w.writeHeader()
+	if w.pq != nil {
+		w.err = w.pq.close()
+	}
 	if w.format == Zeek {
 		w.buf = append(w.buf[:0], "#close\t"...)
 		w.buf = appendZeekDate(w.buf, max(w.captureEnd, w.open))
@@ -121,6 +137,11 @@ func (w *Writer) Add(a *reassemble.Attempt) {
 	}
 	w.writeHeader()
 	switch w.format {
+	case Parquet:
+		if err := w.pq.add(w.parquetRecord(a)); err != nil {
+			w.err = err
+		}
+		return
 	case Zeek:
 		w.buf = w.appendZeek(w.buf[:0], a)
 	default:
@@ -243,14 +264,14 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `,"synack_count":`...)
 	b = appendUint(b, uint64(a.SYNACKs))
 	b = append(b, `,"syn_to_synack_ms":`...)
-	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
-		b = appendMillis(b, a.FirstSYNACK-a.SYNBeforeSYNACK)
+	if d, ok := synToSYNACK(a); ok {
+		b = appendMillis(b, d)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"synack_to_ack_ms":`...)
-	if a.ClientAcked && a.SYNACKs > 0 {
-		b = appendMillis(b, a.FirstACK-a.FirstSYNACK)
+	if d, ok := synackToACK(a); ok {
+		b = appendMillis(b, d)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -277,6 +298,24 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = append(b, `,"missed_bytes":`...)
 	b = appendUint(b, c.MissedBytes())
 	return append(b, "}\n"...)
+}
+
+// synToSYNACK is the time from the SYN a SYN-ACK answered to that
+// SYN-ACK (ns), when there was one.
+func synToSYNACK(a *reassemble.Attempt) (int64, bool) {
+	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
+		return a.FirstSYNACK - a.SYNBeforeSYNACK, true
+	}
+	return 0, false
+}
+
+// synackToACK is the time from the first SYN-ACK to the client's ACK of
+// it (ns), when the client acknowledged one.
+func synackToACK(a *reassemble.Attempt) (int64, bool) {
+	if a.ClientAcked && a.SYNACKs > 0 {
+		return a.FirstACK - a.FirstSYNACK, true
+	}
+	return 0, false
 }
 
 // appendTunnel writes the innermost tunnel of a connection, or null:

@@ -13,7 +13,7 @@ import (
 
 func addConnectionsFlags(f *pflag.FlagSet, file, format *string) {
 	f.StringVar(file, "connections", "", "also write one record per connection attempt to this file (- for standard output), streamed as attempts finish")
-	f.StringVar(format, "connections-format", "", "format of --connections: jsonl or zeek (a conn.log); default zeek for a name ending in .log, else jsonl")
+	f.StringVar(format, "connections-format", "", "format of --connections: jsonl, zeek (a conn.log) or parquet; default zeek for a name ending in .log, parquet for .parquet, else jsonl")
 }
 
 func validateConnections(file, format, output string) error {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/synq/synq/connlog"
 	"github.com/synq/synq/internal/golden"
 )
 
@@ -258,4 +263,94 @@ func TestConnectionsToStdout(t *testing.T) {
 	if want := connectionsOf(t, sc, "conn.log"); !bytes.Equal(out.Bytes(), want) {
 		t.Errorf("standard output differs from --connections FILE:\n%s\n%s", out, want)
 	}
+}
+
+// TestParquetMatchesJSONL exports every real-kernel scenario both as
+// Parquet and as JSON Lines and compares them record by record: the
+// Parquet file, read back with parquet-go, holds the same values as the
+// JSON (timestamps to the microsecond, nulls as absent optional values).
+func TestParquetMatchesJSONL(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			lines := bytes.Split(bytes.TrimSpace(connectionsOf(t, sc, "c.jsonl")), []byte("\n"))
+			pq := connectionsOf(t, sc, "c.parquet")
+			rows, err := parquet.Read[connlog.ParquetRecord](bytes.NewReader(pq), int64(len(pq)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(lines) == 1 && len(lines[0]) == 0 {
+				lines = nil
+			}
+			if len(rows) != len(lines) {
+				t.Fatalf("%d parquet rows, %d JSON lines", len(rows), len(lines))
+			}
+			for i, line := range lines {
+				var want map[string]any
+				must(t, json.Unmarshal(line, &want))
+				var got map[string]any
+				js, _ := json.Marshal(parquetAsJSON(rows[i]))
+				must(t, json.Unmarshal(js, &got))
+				if d := cmpRecords(want, got); d != "" {
+					t.Fatalf("record %d: %s\njson    %s\nparquet %s", i, d, line, js)
+				}
+			}
+		})
+	}
+}
+
+// parquetAsJSON maps a Parquet record onto the JSON record's shape.
+func parquetAsJSON(r connlog.ParquetRecord) map[string]any {
+	opts := func(o *connlog.ParquetSYNOptions) any {
+		if o == nil {
+			return nil
+		}
+		m := map[string]any{"mss": o.MSS, "wscale": o.WScale, "sack_perm": o.SACKPerm, "ts": nil}
+		if o.TSval != nil {
+			m["ts"] = map[string]any{"tsval": *o.TSval, "tsecr": *o.TSecr}
+		}
+		return m
+	}
+	var tun any
+	if t := r.Tunnel; t != nil {
+		tun = map[string]any{"kind": t.Kind, "id": t.ID, "outer_src": t.OuterSrc, "outer_dst": t.OuterDst, "depth": t.Depth}
+	}
+	return map[string]any{"ts": float64(r.TS) / 1e6, "uid": r.UID, "orig_h": r.OrigH, "orig_p": r.OrigP, "resp_h": r.RespH, "resp_p": r.RespP,
+		"tunnel": tun, "outcome": r.Outcome, "conn_state": r.ConnState, "history": r.History, "syn_count": r.SYNCount,
+		"synack_count": r.SYNACKCount, "syn_to_synack_ms": r.SYNToSYNACKMs, "synack_to_ack_ms": r.SYNACKToACKMs, "syncookie": r.Syncookie,
+		"client_syn": opts(r.ClientSYN), "server_syn": opts(r.ServerSYN), "duration": r.Duration, "orig_pkts": r.OrigPkts,
+		"resp_pkts": r.RespPkts, "orig_bytes": r.OrigBytes, "resp_bytes": r.RespBytes, "orig_ip_bytes": r.OrigIPBytes,
+		"resp_ip_bytes": r.RespIPBytes, "missed_bytes": r.MissedBytes}
+}
+
+// cmpRecords compares two decoded records; numbers within the precision
+// the JSON prints (three decimals of a millisecond; Parquet keeps more).
+func cmpRecords(want, got map[string]any) string {
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			return "no " + k + " in parquet"
+		}
+		if wm, ok := w.(map[string]any); ok {
+			gm, _ := g.(map[string]any)
+			if gm == nil {
+				return k + ": null in parquet"
+			}
+			if d := cmpRecords(wm, gm); d != "" {
+				return k + "." + d
+			}
+			continue
+		}
+		wf, wok := w.(float64)
+		gf, gok := g.(float64)
+		if wok && gok {
+			if math.Abs(wf-gf) > 5e-4 { // the JSON's millisecond fields have 3 decimals
+				return fmt.Sprintf("%s: %v, parquet %v", k, w, g)
+			}
+			continue
+		}
+		if fmt.Sprint(w) != fmt.Sprint(g) {
+			return fmt.Sprintf("%s: %v, parquet %v", k, w, g)
+		}
+	}
+	return ""
 }
