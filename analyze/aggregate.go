@@ -394,7 +394,7 @@ func (g *Aggregator) Result() Result {
 			cp.HandshakeN = int(l.handshake.n)
 		}
 		cp.HandshakeDistribution = l.handshake.distribution()
-		cp.Timeline = l.timeline.result(&l.halfOpen, g.CaptureEnd)
+		cp.Timeline = l.timeline.result(&l.halfOpen, &l.accept, g.CaptureEnd)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline = timeline{}

@@ -45,8 +45,13 @@ type TimelineBucket struct {
 	HalfOpen int
 	// Refused and Established count attempts by outcome at their first
 	// SYN: refusals between accepted attempts are not a listener down
-	// for a while (Signs.RefusedInterleaved).
-	Refused, Established int
+	// for a while (Signs.RefusedInterleaved). ICMPRefused and Unacked
+	// count the icmp_unreachable and synack_unacked attempts likewise.
+	Refused, Established, ICMPRefused, Unacked int
+	// Unserved is the most completed connections the server had not yet
+	// answered at once during the bucket: the accept queue as packets
+	// show it (queued, or accepted and not answered yet).
+	Unserved int
 }
 
 // MaxTimelineBuckets bounds a Timeline's length.
@@ -132,6 +137,8 @@ func (tl *timeline) coarsen() {
 		m.ClientRSTs += b.ClientRSTs
 		m.Refused += b.Refused
 		m.Established += b.Established
+		m.ICMPRefused += b.ICMPRefused
+		m.Unacked += b.Unacked
 	}
 	tl.first, tl.buckets = first, merged
 }
@@ -202,6 +209,10 @@ func (tl *timeline) addOutcome(a *reassemble.Attempt, o Outcome) {
 		tl.bucket(a.FirstSYN).Refused++
 	case Established:
 		tl.bucket(a.FirstSYN).Established++
+	case ICMPUnreachable:
+		tl.bucket(a.FirstSYN).ICMPRefused++
+	case SYNACKUnacked:
+		tl.bucket(a.FirstSYN).Unacked++
 	}
 }
 
@@ -250,9 +261,10 @@ func cmpOr(a, b int64) int64 {
 }
 
 // result returns the Timeline, reaching to the end of the capture (end,
-// when not zero) so that the half-open estimate shows what was still held,
-// with the half-open estimate of each bucket from the SYN-queue occupancy.
-func (tl *timeline) result(halfOpen *occupancy, end int64) Timeline {
+// when not zero) so that the estimates show what was still held, with the
+// half-open and unserved estimates of each bucket from the SYN-queue and
+// accept-queue occupancy.
+func (tl *timeline) result(halfOpen, unserved *occupancy, end int64) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
@@ -263,8 +275,9 @@ func (tl *timeline) result(halfOpen *occupancy, end int64) Timeline {
 	w := timelineWidth(cp.step)
 	out := Timeline{Start: cp.first * w, Width: time.Duration(w), Buckets: cp.buckets}
 	peaks := halfOpen.levels(out.Start, w, len(out.Buckets))
+	waiting := unserved.levels(out.Start, w, len(out.Buckets))
 	for i := range out.Buckets {
-		out.Buckets[i].HalfOpen = peaks[i]
+		out.Buckets[i].HalfOpen, out.Buckets[i].Unserved = peaks[i], waiting[i]
 	}
 	return out
 }

@@ -92,7 +92,7 @@ func TestTimelineWidthAndTotals(t *testing.T) {
 				for i := range order {
 					tl.add(&order[i], false)
 				}
-				got := tl.result(&occupancy{}, 0)
+				got := tl.result(&occupancy{}, &occupancy{}, 0)
 				if got.Width != tt.wantWidth {
 					t.Fatalf("width %v, want %v (%d buckets)", got.Width, tt.wantWidth, len(got.Buckets))
 				}
@@ -131,7 +131,7 @@ func TestTimelinePlacesRetransmissions(t *testing.T) {
 	a.FirstSYNACK, a.LastSYNACK = base+3*s+ms, base+3*s+ms
 	var tl timeline
 	tl.add(&a, false)
-	got := tl.result(&occupancy{}, 0)
+	got := tl.result(&occupancy{}, &occupancy{}, 0)
 	at := func(t int64) TimelineBucket { return got.Buckets[(t-got.Start)/int64(got.Width)] }
 	for _, c := range []struct {
 		t           int64

@@ -1,187 +1,263 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
-	"image/color"
+	"html"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
-
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/host"
 )
 
-// Charts are drawn with gonum.org/v1/plot into SVG (vgsvg) and inlined in
-// the HTML report. Fonts are not embedded: the SVG names Liberation Sans
-// (whose metrics gonum lays text out with) and the page's stylesheet falls
-// back to the metric-compatible Arial/Helvetica, so nothing is fetched.
+// Charts are SVG written here and inlined in the HTML report. They used
+// to be drawn with gonum.org/v1/plot, which embeds twelve font faces
+// (about 4 MB of the binary, none needed: an SVG names its font) and
+// brings PDF, LaTeX and raster back ends for four line charts, and whose
+// legend sat on the data. What a chart needs is a few hundred lines: step
+// lines, axes with round ticks, and a legend beside the plot, never on it.
+// The page's stylesheet names Liberation Sans, Arial and Helvetica, so
+// nothing is fetched.
 
 // Colours from the Okabe-Ito palette, told apart with colour vision
 // deficiencies too; lines also differ by dash where they share a panel.
-var (
-	colBlue      = color.RGBA{0x00, 0x72, 0xB2, 0xff}
-	colOrange    = color.RGBA{0xE6, 0x9F, 0x00, 0xff}
-	colGreen     = color.RGBA{0x00, 0x9E, 0x73, 0xff}
-	colVermilion = color.RGBA{0xD5, 0x5E, 0x00, 0xff}
-	colPurple    = color.RGBA{0xCC, 0x79, 0xA7, 0xff}
-	colSky       = color.RGBA{0x56, 0xB4, 0xE9, 0xff}
-	colBlack     = color.RGBA{0x20, 0x20, 0x20, 0xff}
-	colGrey      = color.RGBA{0x88, 0x88, 0x88, 0xff}
-	colGrid      = color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
+const (
+	colBlue      = "#0072B2"
+	colOrange    = "#E69F00"
+	colGreen     = "#009E73"
+	colVermilion = "#D55E00"
+	colPurple    = "#CC79A7"
+	colSky       = "#56B4E9"
+	colYellow    = "#C9B200"
+	colBlack     = "#202020"
+	colGrey      = "#888888"
+	colGrid      = "#dddddd"
 )
 
-var chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
-
-// newPlot returns a plot with the report's fonts and grid.
-func newPlot(title, ylabel string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.Title.TextStyle.Font = chartFont
-	p.Title.TextStyle.Font.Size = vg.Points(11)
-	p.Title.Padding = vg.Points(4)
-	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font = chartFont
-		a.Label.TextStyle.Font.Size = vg.Points(9)
-		a.Tick.Label.Font = chartFont
-		a.Tick.Label.Font.Size = vg.Points(8.5)
-	}
-	p.Y.Label.Text = ylabel
-	p.Y.Min = 0
-	p.Legend.TextStyle.Font = chartFont
-	p.Legend.TextStyle.Font.Size = vg.Points(8.5)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(6)
-	p.Legend.YOffs = vg.Points(-2)
-	p.Legend.ThumbnailWidth = vg.Points(18)
-	g := plotter.NewGrid()
-	g.Vertical.Color, g.Horizontal.Color = colGrid, colGrid
-	g.Vertical.Width, g.Horizontal.Width = vg.Points(0.5), vg.Points(0.5)
-	p.Add(g)
-	return p
-}
+// Geometry of a chart, in SVG user units (the page scales the chart to
+// its width). The legend column is right of the plot area.
+const (
+	chartW      = 760.0
+	plotLeft    = 58.0
+	plotW       = 450.0
+	legendLeft  = plotLeft + plotW + 20
+	legendChars = 34 // a legend line wraps past this many characters
+	panelTitleH = 22.0
+	panelPlotH  = 118.0
+	panelGap    = 30.0
+)
 
 // series is one line of a timeline panel.
 type series struct {
 	name  string
-	color color.Color
-	dash  []vg.Length
-	width vg.Length
+	color string
+	dash  string // SVG stroke-dasharray, "" for a solid line
+	width float64
 	// fill draws the series as a light area under everything else, for
 	// a part of another series that would hide it as a line.
 	fill bool
 	// from is the first point with a value: sampled levels are unknown
 	// before their first sample and are not drawn there.
 	from int
-	y    []float64 // one value per bucket
+	y    []float64 // one value per point of x
 }
 
-// timelinePanel draws step lines over the buckets; a nil y skips the
-// series. Counts (levels false) are drawn only where they are not zero, so
-// that stretches of nothing do not run along the axis and hide each
-// other; levels are drawn throughout.
-func timelinePanel(p *plot.Plot, x []float64, ss []series, levels bool) error {
+// svgWriter builds one chart.
+type svgWriter struct {
+	b strings.Builder
+}
+
+func (w *svgWriter) f(format string, args ...any) { fmt.Fprintf(&w.b, format, args...) }
+
+// text writes an escaped label.
+func (w *svgWriter) text(x, y float64, anchor, size, extra, s string) {
+	w.f(`<text x="%.1f" y="%.1f" text-anchor="%s" font-size="%s"%s>%s</text>`, x, y, anchor, size, extra, html.EscapeString(s))
+}
+
+// panel is one plot of a chart: a title, a y axis from 0, lines over x.
+type panel struct {
+	title, ylabel string
+	series        []series
+	// levels: the series are levels held over time (drawn throughout),
+	// not counts per bucket (drawn only where not zero).
+	levels bool
+}
+
+// drawPanel draws p with its plot area at top (the title above it) over
+// x from xmin to xmax, with time ticks, and its legend to the right.
+func (w *svgWriter) drawPanel(p panel, top float64, x []float64, xmin, xmax float64, xlabel string) {
 	ymax := 1.0
-	type entry struct {
-		name string
-		l    *plotter.Line
+	for _, s := range p.series {
+		if s.y != nil {
+			ymax = max(ymax, slices.Max(s.y))
+		}
 	}
-	var legend []entry
-	for _, s := range ss {
+	ymax = niceCeil(ymax * 1.05)
+	px := func(v float64) float64 { return plotLeft + (v-xmin)/(xmax-xmin)*plotW }
+	py := func(v float64) float64 { return top + panelPlotH - v/ymax*panelPlotH }
+
+	w.text(plotLeft, top-8, "start", "12", ` font-weight="bold"`, p.title)
+	w.f(`<g class="plot-area">`)
+	w.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#999" stroke-width="0.8"/>`, plotLeft, top, plotW, panelPlotH)
+	for _, t := range intTicks(ymax) {
+		y := py(t)
+		w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="0.5"/>`, plotLeft, y, plotLeft+plotW, y, colGrid)
+	}
+	for _, t := range timeTicks(xmin, xmax) {
+		if t.label != "" {
+			x := px(t.v)
+			w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="0.5"/>`, x, top, x, top+panelPlotH, colGrid)
+		}
+	}
+	var legend []legendEntry
+	for _, s := range p.series {
 		if s.y == nil {
 			continue
 		}
-		var lines []*plotter.Line
 		zero := slices.Max(s.y) == 0
-		for _, run := range stepRuns(x[s.from:], s.y[s.from:], levels && !zero) {
-			l, err := plotter.NewLine(run)
-			if err != nil {
-				return fmt.Errorf("chart %s: %w", s.name, err)
-			}
-			l.StepStyle = plotter.PostStep
-			l.Color = s.color
-			l.Width = cmpLen(s.width, vg.Points(1.6))
-			l.Dashes = s.dash
-			if s.fill {
-				r, g, b, _ := s.color.RGBA()
-				l.FillColor = color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0x70}
-				l.Width = vg.Points(0.8)
-			}
-			lines = append(lines, l)
-			p.Add(l)
-		}
-		ymax = max(ymax, slices.Max(s.y))
-		// A line along zero would hide the axis and the other lines: the
-		// legend says so instead.
 		name := s.name
 		switch {
-		case zero && levels:
+		case zero && p.levels:
 			name += ": 0 throughout"
 		case zero:
 			name += ": none"
 		}
-		thumb := &plotter.Line{LineStyle: draw.LineStyle{Color: s.color, Width: cmpLen(s.width, vg.Points(1.6)), Dashes: s.dash}}
-		if len(lines) > 0 {
-			thumb = lines[0]
+		legend = append(legend, legendEntry{name, s})
+		if zero {
+			continue // a line along zero would hide the axis and the others
 		}
-		legend = append(legend, entry{name, thumb})
+		width := cmp0(s.width, 1.6)
+		for _, run := range stepRuns(x[s.from:], s.y[s.from:], p.levels) {
+			var pts strings.Builder
+			for i, pt := range run {
+				if i > 0 { // post-step: across at the old level, then up or down
+					fmt.Fprintf(&pts, "%.1f,%.1f ", px(pt[0]), py(run[i-1][1]))
+				}
+				fmt.Fprintf(&pts, "%.1f,%.1f ", px(pt[0]), py(pt[1]))
+			}
+			if s.fill {
+				first, last := run[0], run[len(run)-1]
+				w.f(`<polygon points="%.1f,%.1f %s%.1f,%.1f" fill="%s" fill-opacity="0.45" stroke="%s" stroke-width="0.8"/>`,
+					px(first[0]), py(0), pts.String(), px(last[0]), py(0), s.color, s.color)
+				continue
+			}
+			dash := ""
+			if s.dash != "" {
+				dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
+			}
+			w.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s stroke-linejoin="round"/>`, strings.TrimSpace(pts.String()), s.color, width, dash)
+		}
 	}
-	for _, e := range legend {
-		p.Legend.Add(e.name, e.l)
+	w.f(`</g>`)
+	// Axes: y ticks and label, x ticks and labels.
+	for _, t := range intTicks(ymax) {
+		w.text(plotLeft-5, py(t)+3.5, "end", "10", "", fmt.Sprintf("%.0f", t))
 	}
-	// Headroom for the legend, which sits at the top left over the plot.
-	p.Y.Max = niceCeil(ymax * (1 + 0.12*float64(len(legend))))
-	p.Y.Tick.Marker = intTicks{}
-	return nil
+	w.text(14, top+panelPlotH/2, "middle", "10", fmt.Sprintf(` transform="rotate(-90 14 %.1f)"`, top+panelPlotH/2), p.ylabel)
+	for _, t := range timeTicks(xmin, xmax) {
+		x := px(t.v)
+		tick := 3.0
+		if t.label != "" {
+			tick = 5
+			w.text(x, top+panelPlotH+15, "middle", "9.5", "", t.label)
+		}
+		w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-width="0.8"/>`, x, top+panelPlotH, x, top+panelPlotH+tick)
+	}
+	if xlabel != "" {
+		w.text(plotLeft+plotW/2, top+panelPlotH+30, "middle", "10", "", xlabel)
+	}
+	w.drawLegend(legend, top)
 }
 
-// stepRuns cuts a step series (x has one more point than the buckets it
-// bounds, y one value per point) into the runs to draw: all of it for
-// levels, else each run of non-zero buckets with its edges down to zero.
-func stepRuns(x, y []float64, levels bool) []plotter.XYs {
-	if levels {
-		// A step line needs only the points where the level changes
-		// (and the last): the page stays small.
-		var pts plotter.XYs
-		for i := range x {
-			if i == 0 || i == len(x)-1 || y[i] != y[i-1] {
-				pts = append(pts, plotter.XY{X: x[i], Y: y[i]})
-			}
-		}
-		return []plotter.XYs{pts}
-	}
-	var runs []plotter.XYs
-	for i := 0; i < len(x)-1; i++ {
-		if y[i] == 0 {
-			continue
-		}
-		run := plotter.XYs{{X: x[i], Y: 0}}
-		for ; i < len(x)-1 && y[i] != 0; i++ {
-			if len(run) == 1 || y[i] != y[i-1] {
-				run = append(run, plotter.XY{X: x[i], Y: y[i]})
-			}
-		}
-		// The step ends at the next bucket's start, then drops.
-		run = append(run, plotter.XY{X: x[i], Y: y[i-1]}, plotter.XY{X: x[i], Y: 0})
-		runs = append(runs, run)
-	}
-	return runs
+type legendEntry struct {
+	name string
+	s    series
 }
 
-func cmpLen(a, b vg.Length) vg.Length {
+// drawLegend lists the series right of the plot area, a swatch and the
+// name (wrapped) per entry.
+func (w *svgWriter) drawLegend(entries []legendEntry, top float64) {
+	w.f(`<g class="legend">`)
+	y := top + 10
+	for _, e := range entries {
+		s := e.s
+		if s.fill {
+			w.f(`<rect x="%.1f" y="%.1f" width="22" height="8" fill="%s" fill-opacity="0.45" stroke="%s" stroke-width="0.8"/>`, legendLeft, y-7, s.color, s.color)
+		} else {
+			dash := ""
+			if s.dash != "" {
+				dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
+			}
+			w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"%s/>`, legendLeft, y-3, legendLeft+22, y-3, s.color, cmp0(s.width, 1.6), dash)
+		}
+		lines := wrap(e.name, legendChars)
+		for i, line := range lines {
+			w.text(legendLeft+28, y+float64(i)*12, "start", "10.5", "", line)
+		}
+		y += 16 + float64(len(lines)-1)*12
+	}
+	w.f(`</g>`)
+}
+
+// wrap breaks s into lines of at most n characters at spaces.
+func wrap(s string, n int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= n:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}
+
+func cmp0(a, b float64) float64 {
 	if a != 0 {
 		return a
 	}
 	return b
+}
+
+// stepRuns cuts a step series (one value per point of x, the last point
+// the end of the last bucket) into the runs to draw: all of it for
+// levels, else each run of non-zero buckets with its edges down to zero.
+// Each point is {x, y}; y holds from x to the next point.
+func stepRuns(x, y []float64, levels bool) [][][2]float64 {
+	if levels {
+		// A step line needs only the points where the level changes
+		// (and the last): the page stays small.
+		var pts [][2]float64
+		for i := range x {
+			if i == 0 || i == len(x)-1 || y[i] != y[i-1] {
+				pts = append(pts, [2]float64{x[i], y[i]})
+			}
+		}
+		return [][][2]float64{pts}
+	}
+	var runs [][][2]float64
+	for i := 0; i < len(x)-1; i++ {
+		if y[i] == 0 {
+			continue
+		}
+		run := [][2]float64{{x[i], 0}}
+		for ; i < len(x)-1 && y[i] != 0; i++ {
+			if len(run) == 1 || y[i] != y[i-1] {
+				run = append(run, [2]float64{x[i], y[i]})
+			}
+		}
+		// The step ends at the next bucket's start, then drops.
+		run = append(run, [2]float64{x[i], y[i-1]}, [2]float64{x[i], 0})
+		runs = append(runs, run)
+	}
+	return runs
 }
 
 // timelineChart draws one listener's timeline: handshake packets, failures
@@ -193,7 +269,7 @@ func timelineChart(l *analyze.Listener, captureStart, captureEnd int64, queues [
 	if n == 0 {
 		return nil, nil
 	}
-	w := float64(tl.Width) / 1e9
+	bw := float64(tl.Width) / 1e9
 	// Bucket starts, then the end of the last; when the capture started
 	// before the first attempt, one point at its start leads in with
 	// nothing (the timeline has no buckets there).
@@ -203,7 +279,7 @@ func timelineChart(l *analyze.Listener, captureStart, captureEnd int64, queues [
 		x, lead = append(x, float64(captureStart)/1e9), 1
 	}
 	for i := range n + 1 {
-		x = append(x, float64(tl.Start)/1e9+float64(i)*w)
+		x = append(x, float64(tl.Start)/1e9+float64(i)*bw)
 	}
 	col := func(f func(b *analyze.TimelineBucket) int) []float64 {
 		y := make([]float64, len(x))
@@ -213,59 +289,72 @@ func timelineChart(l *analyze.Listener, captureStart, captureEnd int64, queues [
 		y[len(y)-1] = y[len(y)-2]
 		return y
 	}
-	unit := "packets per " + analyze.FormatDuration(tl.Width)
-
-	top := newPlot("Handshake packets", unit)
+	unit := "per " + analyze.FormatDuration(tl.Width)
 	cookies := col(func(b *analyze.TimelineBucket) int { return b.SyncookieSYNACKs })
 	if l.Signs.SyncookieSYNACKs == 0 {
 		cookies = nil
 	}
-	if err := timelinePanel(top, x, []series{
+	handshake := panel{title: "Handshake packets", ylabel: "packets " + unit, series: []series{
 		{name: "SYN-ACKs that were syncookies", color: colOrange, fill: true, y: cookies},
-		{name: "SYNs (client)", color: colBlue, width: vg.Points(2.4), y: col(func(b *analyze.TimelineBucket) int { return b.SYNs })},
-		{name: "SYN-ACKs (server)", color: colGreen, width: vg.Points(1.4), dash: []vg.Length{vg.Points(4), vg.Points(3)}, y: col(func(b *analyze.TimelineBucket) int { return b.SYNACKs })},
-	}, false); err != nil {
-		return nil, err
+		{name: "SYNs (client)", color: colBlue, width: 2.4, y: col(func(b *analyze.TimelineBucket) int { return b.SYNs })},
+		{name: "SYN-ACKs (server)", color: colGreen, width: 1.4, dash: "4 3", y: col(func(b *analyze.TimelineBucket) int { return b.SYNACKs })},
+	}}
+	// Every way an attempt fails, so that no failure goes unplotted: the
+	// packets the server dropped or ignored, then attempts by outcome.
+	failures := panel{title: "Failures", ylabel: "count " + unit, series: []series{
+		{name: "dropped SYNs (packets)", color: colVermilion, width: 2, y: col(func(b *analyze.TimelineBucket) int { return b.DroppedSYNs })},
+		{name: "ignored ACKs (segments)", color: colPurple, width: 2, dash: "5 2", y: col(func(b *analyze.TimelineBucket) int { return b.IgnoredACKs })},
+		{name: "SYN-ACKs never acknowledged (attempts)", color: colYellow, width: 2, dash: "2 2", y: col(func(b *analyze.TimelineBucket) int { return b.Unacked })},
+		{name: "refused by RST or ICMP (attempts)", color: colSky, width: 2, dash: "6 2 1.5 2", y: col(func(b *analyze.TimelineBucket) int { return b.Refused + b.ICMPRefused })},
+		{name: "RSTs from server", color: colBlack, dash: "1.5 1.5", y: col(func(b *analyze.TimelineBucket) int { return b.ServerRSTs })},
+		{name: "RSTs from clients", color: colGrey, dash: "6 2 1.5 2", y: col(func(b *analyze.TimelineBucket) int { return b.ClientRSTs })},
+	}}
+	qs := []series{
+		{name: "half-open, estimated from packets", color: colSky, width: 2, y: col(func(b *analyze.TimelineBucket) int { return b.HalfOpen })},
+		{name: "completed, not yet answered (accept queue, estimated from packets)", color: colOrange, width: 2, dash: "5 2",
+			y: col(func(b *analyze.TimelineBucket) int { return b.Unserved })},
 	}
-
-	mid := newPlot("Failures", unit)
-	if err := timelinePanel(mid, x, []series{
-		{name: "dropped SYNs", color: colVermilion, width: vg.Points(2), y: col(func(b *analyze.TimelineBucket) int { return b.DroppedSYNs })},
-		{name: "ignored ACKs", color: colPurple, width: vg.Points(2), dash: []vg.Length{vg.Points(5), vg.Points(2)}, y: col(func(b *analyze.TimelineBucket) int { return b.IgnoredACKs })},
-		{name: "RSTs from server", color: colBlack, dash: []vg.Length{vg.Points(1.5), vg.Points(1.5)}, y: col(func(b *analyze.TimelineBucket) int { return b.ServerRSTs })},
-		{name: "RSTs from clients", color: colGrey, dash: []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1.5), vg.Points(2)}, y: col(func(b *analyze.TimelineBucket) int { return b.ClientRSTs })},
-	}, false); err != nil {
-		return nil, err
-	}
-
-	bottom := newPlot("Listen queues", "connections (peak per "+analyze.FormatDuration(tl.Width)+")")
-	qs := []series{{name: "half-open, estimated from packets", color: colSky, width: vg.Points(2), y: col(func(b *analyze.TimelineBucket) int { return b.HalfOpen })}}
 	if len(queues) > 0 {
 		acc, lim, syn, from := queueColumns(tl, queues, lead)
 		qs = append(qs,
-			series{name: "accept queue (sampled)", color: colVermilion, width: vg.Points(2), y: acc, from: from},
-			series{name: "accept queue limit", color: colGrey, dash: []vg.Length{vg.Points(4), vg.Points(3)}, y: lim, from: from},
-			series{name: "SYN_RECV (sampled)", color: colBlue, dash: []vg.Length{vg.Points(2), vg.Points(2)}, y: syn, from: from})
+			series{name: "accept queue (sampled)", color: colVermilion, width: 2, y: acc, from: from},
+			series{name: "accept queue limit", color: colGrey, dash: "4 3", y: lim, from: from},
+			series{name: "SYN_RECV (sampled)", color: colBlue, dash: "2 2", y: syn, from: from})
 	}
-	if err := timelinePanel(bottom, x, qs, true); err != nil {
-		return nil, err
-	}
+	queuesPanel := panel{title: "Listen queues", ylabel: "connections (peak)", series: qs, levels: true}
 
 	xmin, xmax := x[0], x[len(x)-1]
 	if captureStart != 0 && captureEnd >= captureStart {
 		xmin, xmax = min(xmin, float64(captureStart)/1e9), max(xmax, float64(captureEnd)/1e9)
 	}
-	ticks := timeTicks{}
-	plots := []*plot.Plot{top, mid, bottom}
-	for i, p := range plots {
-		p.X.Min, p.X.Max = xmin, xmax
-		p.X.Tick.Marker = ticks
-		if i == len(plots)-1 {
-			p.X.Label.Text = "time (UTC), " + time.Unix(0, int64(xmin*1e9)).UTC().Format("2006-01-02") +
-				"; buckets of " + analyze.FormatDuration(tl.Width)
-		}
+	if xmax <= xmin {
+		xmax = xmin + bw
 	}
-	return drawSVG(vg.Points(720), vg.Points(560), plots)
+	panels := []panel{handshake, failures, queuesPanel}
+	h := 8 + float64(len(panels))*(panelTitleH+panelPlotH+panelGap) + 16
+	w := &svgWriter{}
+	w.open(h, "Timeline of "+l.Server.String()+": handshake packets, failures and listen queues")
+	for i, p := range panels {
+		xlabel := ""
+		if i == len(panels)-1 {
+			xlabel = "time (UTC), " + time.Unix(0, int64(xmin*1e9)).UTC().Format("2006-01-02") + "; buckets of " + analyze.FormatDuration(tl.Width)
+		}
+		w.drawPanel(p, 8+panelTitleH+float64(i)*(panelTitleH+panelPlotH+panelGap), x, xmin, xmax, xlabel)
+	}
+	return w.close(), nil
+}
+
+// open starts the <svg> element, white behind everything so that a
+// screenshot pasted on a dark theme stays legible.
+func (w *svgWriter) open(h float64, title string) {
+	w.f(`<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-family="Liberation Sans, Arial, Helvetica, sans-serif">`, chartW, h, chartW, h)
+	w.f(`<title>%s</title>`, html.EscapeString(title))
+	w.f(`<rect width="100%%" height="100%%" fill="#fff"/>`)
+}
+
+func (w *svgWriter) close() []byte {
+	w.f(`</svg>`)
+	return []byte(w.b.String())
 }
 
 // queueColumns reduces the live queue samples to the timeline's buckets:
@@ -321,36 +410,54 @@ func latencyChart(l *analyze.Listener) ([]byte, error) {
 	if len(d) == 0 {
 		return nil, nil
 	}
-	p := newPlot("Handshake latency: first SYN to the client's ACK", "completed handshakes")
-	p.Legend = plot.NewLegend()
-	vals := make(plotter.Values, len(d))
-	names := make([]string, len(d))
+	const top, plotH, left, width = 30.0, 130.0, plotLeft, chartW - plotLeft - 20
+	ymax := 1.0
+	for _, b := range d {
+		ymax = max(ymax, float64(b.Count))
+	}
+	ymax = niceCeil(ymax * 1.05)
+	band := width / float64(len(d))
+	rotate := band < 50
+	h := top + plotH + 48
+	if rotate {
+		h += 14
+	}
+	w := &svgWriter{}
+	w.open(h, "Handshake latency of "+l.Server.String())
+	w.text(left, top-10, "start", "12", ` font-weight="bold"`, "Handshake latency: first SYN to the client's ACK")
+	py := func(v float64) float64 { return top + plotH - v/ymax*plotH }
+	w.f(`<g class="plot-area">`)
+	w.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#999" stroke-width="0.8"/>`, left, top, width, plotH)
+	for _, t := range intTicks(ymax) {
+		w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="0.5"/>`, left, py(t), left+width, py(t), colGrid)
+	}
 	for i, b := range d {
-		vals[i] = float64(b.Count)
-		switch {
-		case b.Le == 0:
-			names[i] = "> " + analyze.FormatDuration(latencyPrev(d, i))
-		default:
-			names[i] = "≤ " + analyze.FormatDuration(b.Le)
+		if b.Count == 0 {
+			continue
+		}
+		bw := min(40, band*0.7)
+		x := left + band*(float64(i)+0.5) - bw/2
+		w.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%d</title></rect>`, x, py(float64(b.Count)), bw, py(0)-py(float64(b.Count)), colBlue, b.Count)
+	}
+	w.f(`</g>`)
+	for _, t := range intTicks(ymax) {
+		w.text(left-5, py(t)+3.5, "end", "10", "", fmt.Sprintf("%.0f", t))
+	}
+	w.text(14, top+plotH/2, "middle", "10", fmt.Sprintf(` transform="rotate(-90 14 %.1f)"`, top+plotH/2), "completed handshakes")
+	for i, b := range d {
+		name := "≤ " + analyze.FormatDuration(b.Le)
+		if b.Le == 0 {
+			name = "> " + analyze.FormatDuration(latencyPrev(d, i))
+		}
+		cx := left + band*(float64(i)+0.5)
+		if rotate {
+			w.text(cx, top+plotH+14, "end", "9.5", fmt.Sprintf(` transform="rotate(-35 %.1f %.1f)"`, cx, top+plotH+14), name)
+		} else {
+			w.text(cx, top+plotH+14, "middle", "9.5", "", name)
 		}
 	}
-	bars, err := plotter.NewBarChart(vals, vg.Points(min(40, 560/float64(len(d)))))
-	if err != nil {
-		return nil, fmt.Errorf("latency chart: %w", err)
-	}
-	bars.Color = colBlue
-	bars.LineStyle.Width = 0
-	p.Add(bars)
-	p.NominalX(names...)
-	p.X.Min, p.X.Max = -0.6, float64(len(d))-0.4
-	p.X.Label.Text = "time from first SYN to handshake ACK (bucket upper bound)"
-	p.Y.Tick.Marker = intTicks{}
-	ymax := 1.0
-	for _, v := range vals {
-		ymax = max(ymax, v)
-	}
-	p.Y.Max = niceCeil(ymax * 1.05)
-	return drawSVG(vg.Points(720), vg.Points(220), []*plot.Plot{p})
+	w.text(left+width/2, h-8, "middle", "10", "", "time from first SYN to handshake ACK (bucket upper bound)")
+	return w.close(), nil
 }
 
 // latencyPrev is the bound below bucket i (the unbounded last one).
@@ -359,37 +466,6 @@ func latencyPrev(d []analyze.LatencyBucket, i int) time.Duration {
 		return d[i-1].Le
 	}
 	return 100 * time.Second
-}
-
-// drawSVG stacks plots vertically on one SVG canvas, their plot areas
-// aligned, and returns the <svg> element alone (no XML prolog) for
-// inlining.
-func drawSVG(w, h vg.Length, plots []*plot.Plot) ([]byte, error) {
-	c := vgsvg.New(w, h)
-	dc := draw.New(c)
-	// White background: screenshots pasted on dark themes stay legible.
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	rows := make([][]*plot.Plot, len(plots))
-	for i, p := range plots {
-		rows[i] = []*plot.Plot{p}
-	}
-	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4),
-		PadLeft: vg.Points(4), PadRight: vg.Points(10), PadY: vg.Points(10)}
-	cs := plot.Align(rows, tiles, dc)
-	for i, p := range plots {
-		p.Draw(cs[i][0])
-	}
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("drawing a chart: %w", err)
-	}
-	s := buf.String()
-	i := strings.Index(s, "<svg")
-	if i < 0 {
-		return nil, fmt.Errorf("drawing a chart: no <svg> element in %q", s[:min(len(s), 80)])
-	}
-	return []byte(`<svg class="chart" role="img"` + s[i+len("<svg"):]), nil
 }
 
 // niceCeil rounds up to 1, 2 or 5 times a power of ten (and to whole
@@ -407,20 +483,21 @@ func niceCeil(v float64) float64 {
 	return math.Ceil(10 * e)
 }
 
-// intTicks labels a count axis with whole numbers only.
-type intTicks struct{}
-
-func (intTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := niceCeil(math.Max((hi-lo)/5, 1))
-	var ts []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi+1e-9; v += step {
-		ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
+// intTicks are the whole-number ticks of a count axis from 0 to hi.
+func intTicks(hi float64) []float64 {
+	step := niceCeil(math.Max(hi/5, 1))
+	var ts []float64
+	for v := 0.0; v <= hi+1e-9; v += step {
+		ts = append(ts, v)
 	}
 	return ts
 }
 
-// timeTicks labels a time axis (Unix seconds) in UTC at round steps.
-type timeTicks struct{}
+// tick is one mark on the time axis; minor ones have no label.
+type tick struct {
+	v     float64 // Unix seconds
+	label string
+}
 
 var tickSteps = []time.Duration{
 	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
@@ -430,16 +507,18 @@ var tickSteps = []time.Duration{
 	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
 }
 
-func (timeTicks) Ticks(lo, hi float64) []plot.Tick {
+// timeTicks labels a time axis (Unix seconds) in UTC at round steps, at
+// most 6 labels so that they never run into each other.
+func timeTicks(lo, hi float64) []tick {
 	span := time.Duration((hi - lo) * 1e9)
 	step := tickSteps[len(tickSteps)-1]
 	for _, s := range tickSteps {
-		if span/s <= 8 {
+		if span/s <= 5 {
 			step = s
 			break
 		}
 	}
-	for span/step > 8 {
+	for span/step > 5 {
 		step *= 2
 	}
 	layout := "15:04:05"
@@ -452,13 +531,13 @@ func (timeTicks) Ticks(lo, hi float64) []plot.Tick {
 		layout = "01-02 15:04"
 	}
 	lo64, hi64 := int64(math.Floor(lo*1e9)), int64(math.Ceil(hi*1e9))
-	var ts []plot.Tick
+	var ts []tick
 	for t := (lo64 + int64(step) - 1) / int64(step) * int64(step); t <= hi64; t += int64(step) {
-		ts = append(ts, plot.Tick{Value: float64(t) / 1e9, Label: time.Unix(0, t).UTC().Format(layout)})
+		ts = append(ts, tick{float64(t) / 1e9, time.Unix(0, t).UTC().Format(layout)})
 		// Minor ticks between labels.
 		for k := int64(1); k < 5 && step >= 5*time.Millisecond; k++ {
 			if m := t + k*int64(step)/5; m <= hi64 {
-				ts = append(ts, plot.Tick{Value: float64(m) / 1e9})
+				ts = append(ts, tick{v: float64(m) / 1e9})
 			}
 		}
 	}

@@ -154,19 +154,19 @@ func TestTimeTicks(t *testing.T) {
 		wantFirst string
 		maxLabels int
 	}{
-		{s + 0.013, s + 0.4, "22:13:20.05", 8},
-		{s, s + 13.3, "22:13:20", 8},
-		{s + 7, s + 3600, "22:20:00", 8},
-		{s, s + 3*86400, "11-15 00:00", 8},
+		{s + 0.013, s + 0.4, "22:13:20.1", 6},
+		{s, s + 13.3, "22:13:20", 6},
+		{s + 7, s + 3600, "22:20:00", 6},
+		{s, s + 3*86400, "11-15 00:00", 6},
 	}
 	for _, tt := range tests {
 		var labels []string
-		for _, tk := range (timeTicks{}).Ticks(tt.lo, tt.hi) {
-			if tk.Label != "" {
-				labels = append(labels, tk.Label)
+		for _, tk := range timeTicks(tt.lo, tt.hi) {
+			if tk.label != "" {
+				labels = append(labels, tk.label)
 			}
-			if tk.Value < tt.lo || tk.Value > tt.hi {
-				t.Errorf("tick %v outside %v..%v", tk.Value, tt.lo, tt.hi)
+			if tk.v < tt.lo || tk.v > tt.hi {
+				t.Errorf("tick %v outside %v..%v", tk.v, tt.lo, tt.hi)
 			}
 		}
 		if len(labels) < 2 || len(labels) > tt.maxLabels || labels[0] != tt.wantFirst {
@@ -215,7 +215,7 @@ func TestStepRuns(t *testing.T) {
 		for _, run := range stepRuns(x, tt.y, tt.levels) {
 			var pts []string
 			for _, p := range run {
-				pts = append(pts, fmt.Sprintf("(%g,%g)", p.X, p.Y))
+				pts = append(pts, fmt.Sprintf("(%g,%g)", p[0], p[1]))
 			}
 			parts = append(parts, "["+strings.Join(pts, " ")+"]")
 		}

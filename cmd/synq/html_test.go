@@ -160,6 +160,7 @@ func checkPageInBrowser(t *testing.T, capture string, nstat []string, shots, nam
 		t.Errorf("the page made network requests: %v", r.pageRequests)
 	}
 	checkScreenshot(t, r.png)
+	checkChartLayout(t, htmlPath)
 	if shots != "" {
 		if err := os.MkdirAll(shots, 0o755); err != nil {
 			t.Fatal(err)
@@ -310,5 +311,59 @@ func TestFormatCompletion(t *testing.T) {
 		if got := out.String(); !strings.Contains(got, "html\n") || !strings.Contains(got, "json\n") {
 			t.Errorf("%s --format completion:\n%s", cmd, got)
 		}
+	}
+}
+
+// layoutProbe measures, in the browser, every chart's legend and plot
+// areas as laid out with the page's real fonts, and every text element
+// against its chart's bounds; it writes what it found into the body's
+// data-layout attribute ("ok" or the faults), which --dump-dom shows.
+const layoutProbe = `<script>
+(function () {
+  var faults = [];
+  var charts = document.querySelectorAll("svg.chart");
+  function overlap(a, b) { return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom; }
+  charts.forEach(function (svg, n) {
+    var s = svg.getBoundingClientRect();
+    var areas = Array.prototype.map.call(svg.querySelectorAll("g.plot-area > rect:first-child"), function (r) { return r.getBoundingClientRect(); });
+    if (areas.length === 0) { faults.push("chart " + n + ": no plot area"); }
+    svg.querySelectorAll("g.legend").forEach(function (g) {
+      var l = g.getBoundingClientRect();
+      areas.forEach(function (a) { if (overlap(l, a)) { faults.push("chart " + n + ": legend over the data"); } });
+    });
+    svg.querySelectorAll("text").forEach(function (t) {
+      var b = t.getBoundingClientRect();
+      if (b.width > 0 && (b.left < s.left - 1 || b.right > s.right + 1 || b.top < s.top - 1 || b.bottom > s.bottom + 1)) {
+        faults.push("chart " + n + ": text cut off: " + t.textContent);
+      }
+    });
+  });
+  document.body.setAttribute("data-layout", charts.length + " charts: " + (faults.length ? faults.join("; ") : "ok"));
+})();
+</script>`
+
+// checkChartLayout loads a copy of the page with the layout probe in it
+// (and a policy that lets only that script run) and fails on what the
+// probe reports: a legend drawn over the data, a label cut off.
+func checkChartLayout(t *testing.T, htmlPath string) {
+	t.Helper()
+	page, err := os.ReadFile(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probed := strings.Replace(string(page), "default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
+	probed = strings.Replace(probed, "</body>", layoutProbe+"</body>", 1)
+	path := filepath.Join(t.TempDir(), "probed.html")
+	if err := os.WriteFile(path, []byte(probed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom := loadInBrowser(t, path).dom
+	i := strings.Index(dom, `data-layout="`)
+	if i < 0 {
+		t.Fatal("the layout probe did not run")
+	}
+	got, _, _ := strings.Cut(dom[i+len(`data-layout="`):], `"`)
+	if !strings.HasSuffix(got, ": ok") {
+		t.Errorf("chart layout: %s", html.UnescapeString(got))
 	}
 }
