@@ -10,8 +10,12 @@ import (
 	"strings"
 )
 
-// QueueSysctls are the sysctls that size and shape the listen queues.
+// QueueSysctls are the sysctls that size and shape the listen queues,
+// with the two that say which host and kernel the evidence is from (the
+// kernel generation decides how counters are read).
 var QueueSysctls = []string{
+	"kernel.osrelease",
+	"kernel.hostname",
 	"net.core.somaxconn",
 	"net.ipv4.tcp_max_syn_backlog",
 	"net.ipv4.tcp_syncookies",

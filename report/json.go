@@ -36,6 +36,8 @@ type jsonReport struct {
 type jsonRun struct {
 	Command []string        `json:"command"`
 	Inputs  []jsonInputFile `json:"inputs"`
+	Host    string          `json:"host"`   // the server's hostname where known, else ""
+	Kernel  string          `json:"kernel"` // the server's kernel release where known, else ""
 }
 
 type jsonInputFile struct {
@@ -49,7 +51,7 @@ func runJSON(run *Run) *jsonRun {
 	if run == nil {
 		return nil
 	}
-	r := &jsonRun{Command: append([]string{}, run.Command...), Inputs: []jsonInputFile{}}
+	r := &jsonRun{Command: append([]string{}, run.Command...), Inputs: []jsonInputFile{}, Host: run.Host, Kernel: run.Kernel}
 	for _, f := range run.Inputs {
 		r.Inputs = append(r.Inputs, jsonInputFile{f.Name, f.Bytes, f.XXH64, f.Whole})
 	}

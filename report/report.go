@@ -35,6 +35,19 @@ type Input struct {
 type Run struct {
 	Command []string    // the command line, program name first
 	Inputs  []InputFile // every file read, in the order opened
+	// Host and Kernel are the server's hostname and kernel release where
+	// the evidence says (kernel.hostname and kernel.osrelease in the
+	// sysctls, --kernel; synq live reads them), else "".
+	Host, Kernel string
+}
+
+// RunOf is the Run record of a report made by command from inputs, with
+// the host and kernel the host evidence names.
+func RunOf(command []string, inputs []InputFile, h *host.Host) *Run {
+	r := &Run{Command: command, Inputs: inputs}
+	r.Host, _ = h.Sysctl("kernel.hostname")
+	r.Kernel, _ = h.Sysctl("kernel.osrelease")
+	return r
 }
 
 // InputFile is one input and its checksum: XXH64 of the bytes read

@@ -297,7 +297,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 		applyBundle(in, bun)
 	}
 	analyze.Diagnose(&in.Result, hostEv)
-	in.Run = &report.Run{Command: opts.IO.args, Inputs: rec.inputs()}
+	in.Run = report.RunOf(opts.IO.args, rec.inputs(), hostEv)
 
 	out := opts.IO.Out
 	if opts.Output != "" {

@@ -422,7 +422,8 @@ loop:
 		sum.Warnings = append(sum.Warnings, w)
 	}
 	h := liveHost(before, after, sysctls, allQueues)
-	in := &report.Input{Version: opts.Version, Capture: sum, Tracker: tr.Stats(), Result: res, Host: h, Live: live}
+	in := &report.Input{Version: opts.Version, Capture: sum, Tracker: tr.Stats(), Result: res, Host: h, Live: live,
+		Run: report.RunOf(opts.IO.args, nil, h)}
 	// The same evidence as synq analyze --nstat --sysctl, plus the
 	// sampled listen queues.
 	analyze.Diagnose(&in.Result, h)
