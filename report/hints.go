@@ -6,12 +6,12 @@ import (
 )
 
 // emptyHints explains a report with no connection attempt in it: what the
-// capture held instead and the flag that would open it. Nil when there
-// were attempts.
+// capture held instead and the flag that would open it. With attempts, it
+// says only when --port/--server left out more SYNs than it kept.
 func emptyHints(in *Input) []string {
 	r := &in.Result
 	if r.Attempts > 0 {
-		return nil
+		return nearEmptyHints(in)
 	}
 	cs := &in.Capture
 	var out []string
@@ -50,4 +50,23 @@ func emptyHints(in *Input) []string {
 		out = append(out, msg+" Was the capture filter (or the interface) the one meant?")
 	}
 	return out
+}
+
+// nearEmptyHints: attempts were found, but the filter left out more SYNs
+// than it kept, so the listener in trouble may be one of the others.
+func nearEmptyHints(in *Input) []string {
+	sk := in.Tracker.SkippedListeners
+	left := 0
+	for _, l := range sk {
+		left += l.SYNs
+	}
+	if left <= in.Result.Attempts {
+		return nil
+	}
+	names := make([]string, len(sk))
+	for i, l := range sk {
+		names[i] = fmt.Sprintf("%s (%s SYNs)", l.Listener, count(l.SYNs))
+	}
+	return []string{fmt.Sprintf("--port/--server kept %s attempts and left out more SYNs, to %s: if the trouble is there, name it (--port %d).",
+		count(in.Result.Attempts), strings.Join(names, ", "), sk[0].Listener.Port())}
 }

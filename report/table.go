@@ -34,7 +34,11 @@ func WriteTable(w io.Writer, in *Input) error {
 	}
 	if hints := emptyHints(in); len(hints) > 0 {
 		p.line("")
-		p.line("No connection attempt in the capture:")
+		if in.Result.Attempts == 0 {
+			p.line("No connection attempt in the capture:")
+		} else {
+			p.line("Left out by the filter:")
+		}
 		for _, h := range hints {
 			p.wrap("  - ", h)
 		}

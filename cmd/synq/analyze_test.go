@@ -545,6 +545,7 @@ func TestEmptyResultsExplainThemselves(t *testing.T) {
 		{"VXLAN underlay without --vxlan-port", []string{scenarioCapture(t, "vxlan-ipv6-8472")}, "add --vxlan-port 8472"},
 		{"--port naming no listener in the capture", []string{"--port", "443", scenarioCapture(t, "healthy")}, "left out: 10.88.0.2:8080 (20 SYNs). Name one of them (--port 8080)"},
 		{"connections already open, no handshake", []string{midPath}, "1 connections were already open when the capture started"},
+		{"--port keeping fewer attempts than it left out", []string{"--port", "8081", scenarioCapture(t, "two-listeners-idle-and-talking")}, "left out more SYNs, to 10.88.0.2:8080 (33 SYNs)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ios, out, errOut := testStreams(nil)
