@@ -37,6 +37,7 @@ type htmlReport struct {
 	Title      string
 	Version    string
 	Command    string   // the command line that made the page
+	Server     string   // the server's host and kernel, where known
 	Inputs     []string // each input with its size and checksum
 	Verdict    htmlVerdict
 	Capture    htmlCapture
@@ -101,6 +102,7 @@ func buildHTML(in *Input) (*htmlReport, error) {
 		Version: in.Version,
 		Command: commandLine(in.Run),
 		Inputs:  inputLines(in.Run),
+		Server:  serverLine(in.Run),
 		Verdict: htmlVerdict{
 			Class: verdictClass(v), Headline: headline(v), Confidence: string(v.Confidence),
 			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: explained(v),
@@ -318,4 +320,19 @@ func inputLines(run *Run) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// serverLine names the server's host and kernel where the evidence says.
+func serverLine(run *Run) string {
+	if run == nil {
+		return ""
+	}
+	var parts []string
+	if run.Host != "" {
+		parts = append(parts, "host "+Sanitize(run.Host))
+	}
+	if run.Kernel != "" {
+		parts = append(parts, "kernel "+Sanitize(run.Kernel))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -175,6 +175,21 @@ func TestTimeTicks(t *testing.T) {
 	}
 }
 
+// TestHTMLFooterRecordsTheRun: the footer names the command, the inputs
+// with their checksums, and the server's host and kernel, escaped.
+func TestHTMLFooterRecordsTheRun(t *testing.T) {
+	in := hostileListener()
+	in.Run = &Run{Command: []string{"synq", "analyze", "<x>.pcap"}, Host: "db-1", Kernel: "6.18.0",
+		Inputs: []InputFile{{Name: "<x>.pcap", Bytes: 1234, XXH64: "0123456789abcdef", Whole: true}}}
+	var b bytes.Buffer
+	must(t, WriteHTML(&b, in))
+	for _, want := range []string{"synq analyze &#39;&lt;x&gt;.pcap&#39;", "&lt;x&gt;.pcap: 1,234 bytes, xxh64 0123456789abcdef", "Server: host db-1, kernel 6.18.0"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("footer lacks %q", want)
+		}
+	}
+}
+
 func TestHTMLChartsBounded(t *testing.T) {
 	in := hostileListener()
 	l := in.Result.Listeners[0]

@@ -44,6 +44,7 @@ type LiveOptions struct {
 	Dir         string
 	Format      string
 	Output      string
+	FailOn      []analyze.Kind
 	RingSizeMiB int
 	MaxAttempts int
 	// Connections and ConnectionsFormat: the per-connection export, as
@@ -145,6 +146,7 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 	f.StringVarP(&opts.Dir, "write", "w", "", "save the evidence bundle (capture, counters, sysctls, queue samples) in this directory")
 	f.StringVar(&opts.Format, "format", "table", "final report format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the final report to this file instead of standard output")
+	f.Var(failOn{&opts.FailOn}, "fail-on", "exit with status 6 when a listener's final verdict is one of these kinds, medium or high confidence (comma-separated; any: every kind that names a problem)")
 	f.IntVar(&opts.RingSizeMiB, "ring-size", 32, "capture ring size in MiB (raise it if the ring drops frames)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
@@ -439,7 +441,10 @@ loop:
 			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
 		}
 	}
-	return writeReport(opts.IO.Out, opts.Output, format, in)
+	if err := writeReport(opts.IO.Out, opts.Output, format, in); err != nil {
+		return err
+	}
+	return failOnFound(&in.Result, opts.FailOn)
 }
 
 // drain reads the frames the ring holds, until a poll finds none.

@@ -36,6 +36,12 @@ func TestLiveFlags(t *testing.T) {
 		}},
 		{args: []string{}, wantErr: "needs an interface", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--port", "0"}, wantErr: `"0" is not a port`, wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--fail-on", "bogus"}, wantErr: `unknown verdict kind "bogus"`, wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "--fail-on", "any"}, check: func(t *testing.T, o *LiveOptions) {
+			if len(o.FailOn) < 5 {
+				t.Errorf("--fail-on any: %v", o.FailOn)
+			}
+		}},
 		{args: []string{"-i", "eth0", "--format", "html", "-o", "r.html"}, check: func(t *testing.T, o *LiveOptions) {
 			if o.Format != "html" || o.Output != "r.html" {
 				t.Errorf("got %+v", o)
