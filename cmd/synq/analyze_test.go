@@ -304,6 +304,8 @@ func TestErrorsInTheUsersTerms(t *testing.T) {
 		{[]string{"anaylze", "x.pcap"}, exitUsage, []string{"unknown command \"anaylze\"", "\nDid you mean this?\n  analyze\n", "Run 'synq --help' for usage."}, ""},
 		{[]string{"analyze", "--bogus", "x.pcap"}, exitUsage, []string{"unknown flag: --bogus", "Run 'synq analyze --help' for usage."}, ""},
 		{[]string{"analyze", filepath.Join(testdataDir, "healthy")}, exitInput, []string{"not a synq bundle", "synq analyze --nstat " + filepath.Join(testdataDir, "healthy", "nstat-before.txt")}, "Run '"},
+		{[]string{"analyze", filepath.Join(testdataDir, "healthy", "README.md")}, exitInput, []string{"not a pcap or pcapng file", "synq reads what tcpdump -w writes"}, "Run '"},
+		{[]string{"analyze", filepath.Join(testdataDir, "no-such.pcap")}, exitInput, []string{"no such file", "Check the path"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			ios, _, errOut := testStreams(nil)

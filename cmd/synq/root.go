@@ -1,14 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/synq/synq/capture"
 	"github.com/synq/synq/report"
 )
 
@@ -109,8 +112,8 @@ func run(args []string, ios *IOStreams) int {
 		lines[i] = report.Sanitize(strings.ReplaceAll(l, "\t", "  "))
 	}
 	fmt.Fprintf(ios.ErrOut, "synq: %s\n", strings.Join(lines, "\n"))
-	if code == exitUsage && cmd != nil {
-		fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	if hint := nextStep(err, code, cmd); hint != "" {
+		fmt.Fprintln(ios.ErrOut, hint)
 	}
 	return code
 }
@@ -145,6 +148,23 @@ reset, and so on.
 }
 
 func osOpen(name string) (io.ReadCloser, error) { return os.Open(name) }
+
+// nextStep is the line that follows an error: what to do about it.
+func nextStep(err error, code int, cmd *cobra.Command) string {
+	switch {
+	case code == exitUsage && cmd != nil:
+		return fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
+	case errors.Is(err, capture.ErrNotCapture):
+		return "synq reads what tcpdump -w writes (pcap or pcapng, gzip-compressed or not); take one with: tcpdump -i any -w incident.pcap 'tcp port PORT or icmp'"
+	case errors.Is(err, capture.ErrUnsupportedLinkType):
+		return "Capture again with tcpdump -i any (Linux cooked headers), or -i IFACE on an Ethernet interface: synq decodes those."
+	case errors.Is(err, capture.ErrNeedPrivilege):
+		return "Run it as root, or give the binary the capability: sudo setcap cap_net_raw=eip $(command -v synq)"
+	case errors.Is(err, fs.ErrNotExist):
+		return "Check the path; synq analyze --help lists what it reads."
+	}
+	return ""
+}
 
 // flagErrorIsUsage gives flag errors (unknown flag, a bad value) the usage
 // exit code; subcommands inherit it from the root.
