@@ -140,8 +140,8 @@ func TestBadInput(t *testing.T) {
 			}
 			if tt.wantErr != "" {
 				msg := errOut.String()
-				if !strings.Contains(msg, tt.wantErr) || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "synq: ") {
-					t.Errorf("stderr %q: want one line starting \"synq: \" containing %q", msg, tt.wantErr)
+				if !oneErrorLine(msg, tt.wantErr) {
+					t.Errorf("stderr %q: want one line starting \"synq: \" containing %q (and at most a next step after it)", msg, tt.wantErr)
 				}
 			}
 			if tt.wantOut != "" && !strings.Contains(out.String(), tt.wantOut) {
@@ -304,7 +304,7 @@ func TestErrorsInTheUsersTerms(t *testing.T) {
 		{[]string{"anaylze", "x.pcap"}, exitUsage, []string{"unknown command \"anaylze\"", "\nDid you mean this?\n  analyze\n", "Run 'synq --help' for usage."}, ""},
 		{[]string{"analyze", "--bogus", "x.pcap"}, exitUsage, []string{"unknown flag: --bogus", "Run 'synq analyze --help' for usage."}, ""},
 		{[]string{"analyze", filepath.Join(testdataDir, "healthy")}, exitInput, []string{"not a synq bundle", "synq analyze --nstat " + filepath.Join(testdataDir, "healthy", "nstat-before.txt")}, "Run '"},
-		{[]string{"analyze", filepath.Join(testdataDir, "healthy", "README.md")}, exitInput, []string{"not a pcap or pcapng file", "synq reads what tcpdump -w writes"}, "Run '"},
+		{[]string{"analyze", filepath.Join(testdataDir, "healthy", "README.md")}, exitInput, []string{"not a pcap or pcapng file", "Give a capture as tcpdump -w writes it"}, "Run '"},
 		{[]string{"analyze", filepath.Join(testdataDir, "no-such.pcap")}, exitInput, []string{"no such file", "Check the path"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -639,4 +639,12 @@ func TestManPages(t *testing.T) {
 			t.Errorf("%s: not a man page with %q:\n%.300s", page, want, b)
 		}
 	}
+}
+
+// oneErrorLine reports whether msg is one error line starting "synq: " and
+// containing want, followed by at most one line of next step.
+func oneErrorLine(msg, want string) bool {
+	lines := strings.Split(strings.TrimSuffix(msg, "\n"), "\n")
+	return len(lines) <= 2 && strings.HasPrefix(lines[0], "synq: ") && strings.Contains(lines[0], want) &&
+		(len(lines) == 1 || !strings.HasPrefix(lines[1], "synq: "))
 }

@@ -155,12 +155,12 @@ func nextStep(err error, code int, cmd *cobra.Command) string {
 	case code == exitUsage && cmd != nil:
 		return fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	case errors.Is(err, capture.ErrNotCapture):
-		return "synq reads what tcpdump -w writes (pcap or pcapng, gzip-compressed or not); take one with: tcpdump -i any -w incident.pcap 'tcp port PORT or icmp'"
+		return "Give a capture as tcpdump -w writes it (pcap or pcapng, gzip-compressed or not): tcpdump -i any -w incident.pcap 'tcp port PORT or icmp'"
 	case errors.Is(err, capture.ErrUnsupportedLinkType):
 		return "Capture again with tcpdump -i any (Linux cooked headers), or -i IFACE on an Ethernet interface: synq decodes those."
 	case errors.Is(err, capture.ErrNeedPrivilege):
 		return "Run it as root, or give the binary the capability: sudo setcap cap_net_raw=eip $(command -v synq)"
-	case errors.Is(err, fs.ErrNotExist):
+	case code == exitInput && errors.Is(err, fs.ErrNotExist):
 		return "Check the path; synq analyze --help lists what it reads."
 	}
 	return ""
