@@ -602,6 +602,12 @@ func (t *Tracker) fromClient(s *state, p *capture.Packet) {
 		s.clientSeqLimit, s.clientSent = end, true
 	}
 	if s.MidStream || s.SYNACKs == 0 {
+		if s.MidStream && s.ServerFIN && s.ClientFIN {
+			// A mid-stream connection the server closed first: the
+			// client's FIN completes the close here (the check below is
+			// for handshakes).
+			t.close(s, p.Time)
+		}
 		return
 	}
 	if !s.ClientAcked && f&capture.FlagACK != 0 && !seqBefore(p.Ack, s.ServerISN+1) {

@@ -453,3 +453,35 @@ func TestICMPErrorAnswersTheSYN(t *testing.T) {
 		t.Error("no attempt was light: the late error did not test the light form")
 	}
 }
+
+// TestMidStreamServerFINFirstCloses: a connection seen without its
+// handshake, closed by the server first, then by the client, is closed
+// (it used to stay open until the idle timeout: the client's FIN took the
+// mid-stream early return before the close check).
+func TestMidStreamServerFINFirstCloses(t *testing.T) {
+	for _, tc := range []struct{ name, script string }{
+		{"server first", `
+			0 c P. seq=1001 ack=5001 len=10
+			0.001 s P. seq=5001 ack=1011 len=10
+			0.002 s F. seq=5011 ack=1011
+			0.003 c F. seq=1011 ack=5012
+			0.004 s . seq=5012 ack=1012
+			30 c S seq=777 from=10.0.0.9:40009`},
+		{"client first", `
+			0 c P. seq=1001 ack=5001 len=10
+			0.001 s P. seq=5001 ack=1011 len=10
+			0.002 c F. seq=1011 ack=5011
+			0.003 s F. seq=5011 ack=1012
+			0.004 c . seq=1012 ack=5012
+			30 c S seq=777 from=10.0.0.9:40009`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			atts, _ := run(t, Config{}, tc.script)
+			for _, a := range atts {
+				if a.MidStream && a.End != EndClosed {
+					t.Errorf("mid-stream connection ended %v, want closed", a.End)
+				}
+			}
+		})
+	}
+}
