@@ -344,3 +344,40 @@ func TestAddPastTheCapsAllocatesNothing(t *testing.T) {
 		t.Errorf("%.2f allocations per attempt past the caps, want 0", allocs)
 	}
 }
+
+// TestLowRateSpanCostsBytesNotKilobytes aggregates the same 20,000
+// attempts spread over 10 seconds and over 10 hours of capture time. The
+// queue-occupancy estimate once kept 8 KB for every second with an event,
+// so 10 hours took over 300 MB (a 15-hour capture 780 MB); a quiet second
+// now costs a sparse block. Memory still follows the number of attempts
+// over a long span (issue #14 wants it flat; this is not that), so the
+// bound here is per attempt: a few hundred bytes, not 16 KB.
+func TestLowRateSpanCostsBytesNotKilobytes(t *testing.T) {
+	const n = 20_000
+	heap := func(span time.Duration) uint64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g := NewAggregator()
+		g.CaptureEnd = int64(span) + int64(time.Hour)
+		step := int64(span) / n
+		for i := range n {
+			a := established(nthClient(i%500), 0)
+			t0 := int64(i) * step
+			a.FirstSYN, a.LastSYN, a.SYNBeforeSYNACK = t0, t0, t0
+			a.FirstSYNACK, a.LastSYNACK = t0+int64(time.Millisecond), t0+int64(time.Millisecond)
+			a.FirstACK, a.Accepted = t0+2*int64(time.Millisecond), t0+3*int64(time.Millisecond)
+			a.FirstPacket, a.LastPacket = t0, t0+int64(time.Second)
+			g.Add(&a)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(g)
+		return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+	}
+	short, long := heap(10*time.Second), heap(10*time.Hour)
+	t.Logf("heap for %d attempts: %d KB over 10 s, %d KB over 10 h (%d bytes an attempt)", n, short>>10, long>>10, long/n)
+	if long/n > 400 {
+		t.Errorf("over 10 h each attempt costs %d bytes: quiet seconds are kept dense again", long/n)
+	}
+}

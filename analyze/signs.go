@@ -66,29 +66,50 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 
 // occupancy counts how many things (half-open requests, connections
 // waiting for accept) are held over time, from enter/leave events in 1 ms
-// buckets. Buckets are kept in blocks of one second allocated as events
-// reach them, so memory follows the busy seconds, not the attempts, and
-// consecutive events (mostly close in time) skip the map.
+// buckets. Buckets are kept in blocks of one second made as events reach
+// them; a block starts sparse (the milliseconds that have events, a few
+// bytes each) and turns into a dense array of 1,000 buckets once it holds
+// more than occSparseMax of them. So a busy second costs 8 KB at most and
+// a quiet one a few dozen bytes: a long low-rate capture no longer holds
+// 8 KB for every second with one event (a 15-hour capture held 780 MB).
+// Consecutive events (mostly close in time) skip the map.
 type occupancy struct {
 	blocks    map[int64]*occBlock
 	lastKey   int64
 	lastBlock *occBlock
 }
 
-// occBlock holds one second of 1 ms buckets: entries and exits.
-type occBlock [1000][2]int32
+// occBlock is one second of 1 ms buckets: entries and exits, dense or
+// sparse.
+type occBlock struct {
+	dense  *[1000][2]int32
+	sparse []occEvent // in the order added; sorted by ms when read
+	sorted bool
+}
+
+// occEvent is one millisecond's entries and exits in a sparse block.
+type occEvent struct {
+	ms           uint16
+	enter, leave int32
+}
+
+// occSparseMax is how many milliseconds a block holds sparse before it
+// turns dense: 12 bytes each sparse, so the dense 8 KB is about as much
+// as 680 of them; turning early keeps busy seconds fast.
+const occSparseMax = 256
 
 const occBucket = int64(time.Millisecond)
 
 // add holds one thing from..to; to <= 0 means until the end.
 func (o *occupancy) add(from, to int64) {
-	o.bucket(from)[0]++
+	o.event(from, 1, 0)
 	if to > 0 {
-		o.bucket(to)[1]++
+		o.event(to, 0, 1)
 	}
 }
 
-func (o *occupancy) bucket(t int64) *[2]int32 {
+// event records enter entries and leave exits at time t.
+func (o *occupancy) event(t int64, enter, leave int32) {
 	ms := t / occBucket
 	key, i := ms/1000, ms%1000
 	if i < 0 {
@@ -100,12 +121,72 @@ func (o *occupancy) bucket(t int64) *[2]int32 {
 		}
 		b := o.blocks[key]
 		if b == nil {
-			b = new(occBlock)
+			b = &occBlock{sorted: true}
 			o.blocks[key] = b
 		}
 		o.lastKey, o.lastBlock = key, b
 	}
-	return &o.lastBlock[i]
+	b := o.lastBlock
+	if b.dense != nil {
+		b.dense[i][0] += enter
+		b.dense[i][1] += leave
+		return
+	}
+	if n := len(b.sparse); n > 0 && b.sparse[n-1].ms == uint16(i) {
+		b.sparse[n-1].enter += enter
+		b.sparse[n-1].leave += leave
+		return
+	}
+	if n := len(b.sparse); n > 0 && b.sparse[n-1].ms > uint16(i) {
+		b.sorted = false
+	}
+	b.sparse = append(b.sparse, occEvent{uint16(i), enter, leave})
+	if len(b.sparse) > occSparseMax {
+		b.dense = new([1000][2]int32)
+		for _, e := range b.sparse {
+			b.dense[e.ms][0] += e.enter
+			b.dense[e.ms][1] += e.leave
+		}
+		b.sparse = nil
+	}
+}
+
+// each calls f for every millisecond with events, in time order, with its
+// absolute millisecond and entries and exits; it stops when f returns
+// false.
+func (o *occupancy) each(f func(ms int64, enter, leave int32) bool) {
+	keys := make([]int64, 0, len(o.blocks))
+	for k := range o.blocks {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b := o.blocks[k]
+		if b.dense != nil {
+			for i, e := range b.dense {
+				if (e[0] != 0 || e[1] != 0) && !f(k*1000+int64(i), e[0], e[1]) {
+					return
+				}
+			}
+			continue
+		}
+		if !b.sorted {
+			// Stable, so that a millisecond added twice stays in order;
+			// the sums are what count.
+			slices.SortStableFunc(b.sparse, func(x, y occEvent) int { return int(x.ms) - int(y.ms) })
+			b.sorted = true
+		}
+		for j := 0; j < len(b.sparse); {
+			e := b.sparse[j]
+			for j++; j < len(b.sparse) && b.sparse[j].ms == e.ms; j++ {
+				e.enter += b.sparse[j].enter
+				e.leave += b.sparse[j].leave
+			}
+			if !f(k*1000+int64(e.ms), e.enter, e.leave) {
+				return
+			}
+		}
+	}
 }
 
 // at returns how many were held at time t, counting what entered in t's
@@ -113,27 +194,20 @@ func (o *occupancy) bucket(t int64) *[2]int32 {
 // lost; a drop happens when the queue is fullest), and the most held at
 // any time up to t.
 func (o *occupancy) at(t int64) (now, peak int) {
-	keys := make([]int64, 0, len(o.blocks))
-	for k := range o.blocks {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	tms := t / occBucket
 	n := 0
-	for _, k := range keys {
-		for i, e := range o.blocks[k] {
-			ms := k*1000 + int64(i)
-			if ms > tms {
-				return n, peak
-			}
-			n += int(e[0])
-			peak = max(peak, n)
-			if ms == tms {
-				return n, peak
-			}
-			n -= int(e[1])
+	o.each(func(ms int64, enter, leave int32) bool {
+		if ms > tms {
+			return false
 		}
-	}
+		n += int(enter)
+		peak = max(peak, n)
+		if ms == tms {
+			return false
+		}
+		n -= int(leave)
+		return true
+	})
 	return n, peak
 }
 

@@ -290,11 +290,6 @@ func (o *occupancy) levels(start, w int64, n int) []int {
 	if n == 0 {
 		return peak
 	}
-	keys := make([]int64, 0, len(o.blocks))
-	for k := range o.blocks {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	// level is what is held after the last event seen; filled says up to
 	// which bucket peak already holds the level carried into it.
 	level, filled := 0, -1
@@ -304,27 +299,22 @@ func (o *occupancy) levels(start, w int64, n int) []int {
 			peak[filled] = level
 		}
 	}
-walk:
-	for _, k := range keys {
-		for i, e := range o.blocks[k] {
-			if e[0] == 0 && e[1] == 0 {
-				continue
-			}
-			t := (k*1000 + int64(i)) * occBucket
-			if t < start {
-				level += int(e[0]) - int(e[1])
-				continue
-			}
-			b := int(min(floorDiv(t-start, w), int64(n)))
-			if b >= n {
-				break walk
-			}
-			carry(b)
-			level += int(e[0])
-			peak[b] = max(peak[b], level)
-			level -= int(e[1])
+	o.each(func(ms int64, enter, leave int32) bool {
+		t := ms * occBucket
+		if t < start {
+			level += int(enter) - int(leave)
+			return true
 		}
-	}
+		b := int(min(floorDiv(t-start, w), int64(n)))
+		if b >= n {
+			return false
+		}
+		carry(b)
+		level += int(enter)
+		peak[b] = max(peak[b], level)
+		level -= int(leave)
+		return true
+	})
 	carry(n - 1)
 	return peak
 }
