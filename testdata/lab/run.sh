@@ -6,7 +6,8 @@
 # usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
 #
 # Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
-# tshark) for the pcapng scenario, nft for the firewall-* scenarios.
+# tshark) for the pcapng scenario, nft for the firewall-* scenarios, python3
+# for slow-http-server. Checked before anything starts.
 #
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
 # nstat-after.txt,sysctl.txt,ss.txt,README.md} (the client-side captures also
@@ -31,6 +32,20 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 [[ $(id -u) == 0 ]] || { echo "run.sh: must run as root" >&2; exit 1; }
+# What every scenario needs, checked up front: a missing ethtool used to
+# pass silently (offloads stayed on, and the capture showed TSO super-
+# segments the kernel never sent on the wire).
+need=(ip ss nstat tcpdump ethtool go)
+for s in "${@:-${ALL_SCENARIOS[@]}}"; do
+	case $s in
+	firewall-*) need+=(nft) ;;
+	pcapng) need+=(dumpcap) ;;
+	slow-http-server) need+=(python3) ;;
+	esac
+done
+for c in "${need[@]}"; do
+	command -v "$c" >/dev/null || { echo "run.sh: $c is missing (apt-get install iproute2 tcpdump ethtool nftables tshark python3)" >&2; exit 1; }
+done
 
 NS_C=synqlab-cli # clients
 NS_R=synqlab-rtr # delay/loss relay (only in relay topologies)
@@ -105,7 +120,7 @@ new_ns() {
 }
 
 quiet_if() { # ns ifname: no offloads (correct checksums, MTU-sized segments)
-	nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+	nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null
 }
 
 # configure an endpoint's eth0 (client or server side)
