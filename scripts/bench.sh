@@ -9,13 +9,29 @@
 #                                     all in flight at the peak): reports
 #                                     resident bytes per attempt in flight
 #
+#   SHAPE=long-low-rate scripts/bench.sh
+#                                     1M packets at 2 new attempts a second:
+#                                     a capture 15 hours long
+#   SHAPE=ten-minute scripts/bench.sh
+#                                     5M packets at 500 attempts a second:
+#                                     about 10 minutes of a busy server
+#
 # Captures are generated once into ${BENCH_DIR:-/tmp/synq-bench} (delete it
 # to regenerate). Each command runs RUNS times (default 3), in turn with
 # the others; the best wall time counts, since these machines are shared
 # and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packets=${1:-5000000}
+case ${SHAPE:-} in
+long-low-rate) RATE=${RATE:-2} default_packets=1000000 ;;
+ten-minute) RATE=${RATE:-500} default_packets=5000000 ;;
+'') default_packets=5000000 ;;
+*)
+	echo "bench.sh: unknown SHAPE ${SHAPE} (long-low-rate, ten-minute)" >&2
+	exit 2
+	;;
+esac
+packets=${1:-$default_packets}
 runs=${RUNS:-3}
 dir=${BENCH_DIR:-/tmp/synq-bench}
 mkdir -p "$dir"
