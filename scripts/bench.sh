@@ -14,7 +14,7 @@
 #                                     a capture 15 hours long
 #   SHAPE=ten-minute scripts/bench.sh
 #                                     5M packets at 500 attempts a second:
-#                                     about 10 minutes of a busy server
+#                                     about 17 minutes of a busy server
 #
 # Captures are generated once into ${BENCH_DIR:-/tmp/synq-bench} (delete it
 # to regenerate). Each command runs RUNS times (default 3), in turn with
