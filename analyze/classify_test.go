@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/synq/synq/internal/synth"
@@ -232,29 +233,27 @@ func signsOf(t *testing.T, script string) Signs {
 // TCPDeferAcceptDrop). Synthetic: the timings of defer-accept and
 // accept-overflow-ack-ignored in testdata.
 func TestRetransTimingTellsOverflowFromDefer(t *testing.T) {
-	onTimer := signsOf(t, `
-		0 c S
-		0.001 s S.
-		0.002 c .
-		1.001 s S.
-		1.002 c .
-		1.003 s P. len=10
-		1.004 c . ack=5011`)
-	if onTimer.IgnoredThenAccepted != 1 || onTimer.DeferAccepted != 0 || onTimer.RetransOnTimer != 1 {
-		t.Errorf("retransmitted at 1 s: IgnoredThenAccepted %d, DeferAccepted %d, RetransOnTimer %d; want 1, 0, 1",
-			onTimer.IgnoredThenAccepted, onTimer.DeferAccepted, onTimer.RetransOnTimer)
-	}
-	heldBack := signsOf(t, `
-		0 c S
-		0.001 s S.
-		0.002 c .
-		3.001 s S.
-		3.002 c .
-		3.003 s P. len=10
-		3.004 c . ack=5011`)
-	if heldBack.IgnoredThenAccepted != 0 || heldBack.DeferAccepted != 1 || heldBack.RetransHeldBack != 1 {
-		t.Errorf("retransmitted at 3 s: IgnoredThenAccepted %d, DeferAccepted %d, RetransHeldBack %d; want 0, 1, 1",
-			heldBack.IgnoredThenAccepted, heldBack.DeferAccepted, heldBack.RetransHeldBack)
+	for _, tc := range []struct {
+		retransAt                       string // the SYN-ACK retransmission, seconds
+		thenAccepted, deferred, onTimer int
+	}{
+		{"1.001", 1, 0, 1}, // the SYN-ACK's own 1-s timer: an overflow
+		{"3.001", 0, 1, 0}, // held back to 3 s: TCP_DEFER_ACCEPT
+	} {
+		sg := signsOf(t, fmt.Sprintf(`
+			0 c S
+			0.001 s S.
+			0.002 c .
+			%[1]s s S.
+			%[1]s2 c .
+			%[1]s3 s P. len=10
+			%[1]s4 c . ack=5011`, tc.retransAt))
+		if sg.IgnoredThenAccepted != tc.thenAccepted || sg.DeferAccepted != tc.deferred || sg.RetransOnTimer != tc.onTimer ||
+			sg.RetransHeldBack != 1-tc.onTimer {
+			t.Errorf("retransmitted at %s s: IgnoredThenAccepted %d, DeferAccepted %d, RetransOnTimer %d, RetransHeldBack %d; want %d, %d, %d, %d",
+				tc.retransAt, sg.IgnoredThenAccepted, sg.DeferAccepted, sg.RetransOnTimer, sg.RetransHeldBack,
+				tc.thenAccepted, tc.deferred, tc.onTimer, 1-tc.onTimer)
+		}
 	}
 }
 
