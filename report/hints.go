@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"strings"
+
+	"github.com/synq/synq/reassemble"
 )
 
 // emptyHints explains a report with no connection attempt in it: what the
@@ -16,12 +18,8 @@ func emptyHints(in *Input) []string {
 	cs := &in.Capture
 	var out []string
 	if sk := in.Tracker.SkippedListeners; len(sk) > 0 {
-		names := make([]string, len(sk))
-		for i, l := range sk {
-			names[i] = fmt.Sprintf("%s (%s SYNs)", l.Listener, count(l.SYNs))
-		}
 		out = append(out, fmt.Sprintf("SYNs went to listeners that --port/--server left out: %s. Name one of them (--port %d), or leave the filter out.",
-			strings.Join(names, ", "), sk[0].Listener.Port()))
+			skippedList(sk), sk[0].Listener.Port()))
 	}
 	for _, u := range cs.UDPPorts {
 		if u.VXLANLike*2 >= u.Packets && u.Packets > 0 {
@@ -63,10 +61,15 @@ func nearEmptyHints(in *Input) []string {
 	if left <= in.Result.Attempts {
 		return nil
 	}
+	return []string{fmt.Sprintf("--port/--server kept %s attempts and left out more SYNs, to %s: if the trouble is there, name it (--port %d).",
+		count(in.Result.Attempts), skippedList(sk), sk[0].Listener.Port())}
+}
+
+// skippedList names the listeners left out, with their SYNs.
+func skippedList(sk []reassemble.ListenerSYNs) string {
 	names := make([]string, len(sk))
 	for i, l := range sk {
 		names[i] = fmt.Sprintf("%s (%s SYNs)", l.Listener, count(l.SYNs))
 	}
-	return []string{fmt.Sprintf("--port/--server kept %s attempts and left out more SYNs, to %s: if the trouble is there, name it (--port %d).",
-		count(in.Result.Attempts), strings.Join(names, ", "), sk[0].Listener.Port())}
+	return strings.Join(names, ", ")
 }
