@@ -1009,12 +1009,40 @@ func (s *state) settle() {
 // the capture ended now (End is EndCaptureEnd), without finishing it: for
 // verdicts while a live capture goes on. f gets a copy.
 func (t *Tracker) InFlight(f func(*Attempt)) {
+	t.InFlightUnsettled(func(a *Attempt, _ Unsettled) { f(a) })
+}
+
+// Unsettled is the part of an in-flight attempt's counts that InFlight
+// books only because it judges the attempt as if the capture ended now:
+// the server may still answer. A live capture that counts drops as they
+// happen needs it apart, or it would count a SYN sent a moment ago as
+// dropped.
+type Unsettled struct {
+	// SYN: DroppedSYNs counts the attempt's last SYN (sent at LastSYN),
+	// which nothing has answered yet.
+	SYN bool
+	// Segments is how many of IgnoredSegments are client segments the
+	// server has not answered yet; SegmentsTime is no earlier than the
+	// last of them (the attempt's last packet).
+	Segments     int
+	SegmentsTime int64
+}
+
+// InFlightUnsettled is InFlight that also says, per attempt, which of its
+// counts only the end of the capture settles.
+func (t *Tracker) InFlightUnsettled(f func(*Attempt, Unsettled)) {
 	t.each(func(ref int32, s *state) {
 		cp := *s
+		var u Unsettled
+		u.SYN = cp.pendingSYN
+		ignored := cp.IgnoredSegments
 		cp.settle()
+		if n := cp.IgnoredSegments - ignored; n > 0 {
+			u.Segments, u.SegmentsTime = n, cp.LastPacket
+		}
 		cp.End = EndCaptureEnd
 		a := *t.attemptOf(ref, &cp)
-		f(&a)
+		f(&a, u)
 	})
 }
 

@@ -1,6 +1,7 @@
 package reassemble
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -302,6 +303,61 @@ func TestInFlightDoesNotFinish(t *testing.T) {
 	tr.Flush()
 	if emitted != 1 {
 		t.Errorf("after Flush: %d emitted, want 1 (InFlight must leave the attempt in place)", emitted)
+	}
+}
+
+// TestInFlightUnsettled: InFlight books a last SYN nothing answered yet
+// as dropped and pending client segments as ignored; InFlightUnsettled
+// says which, so that a live capture can wait for the server's answer.
+func TestInFlightUnsettled(t *testing.T) {
+	tests := []struct {
+		name         string
+		script       string
+		dropped      int
+		ignored      int
+		want         Unsettled
+		segmentsTime float64 // seconds into the script, when want.Segments > 0
+	}{
+		{"retransmitted SYN, last one pending", `
+			0 c S
+			1 c S`, 2, 0, Unsettled{SYN: true}, 0},
+		{"SYN answered", `
+			0 c S
+			0.001 s S.`, 0, 0, Unsettled{}, 0},
+		{"ACK after a SYN-ACK retransmission, not answered yet", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			1.002 s S.
+			1.003 c .`, 0, 2, Unsettled{Segments: 1}, 1.003},
+		{"data never acknowledged", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.003 c P. len=10`, 0, 2, Unsettled{Segments: 2}, 0.003},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pkts := synth.MustScript(tc.script)
+			tr := NewTracker(Config{}, nil)
+			for i := range pkts {
+				tr.Add(&pkts[i])
+			}
+			n := 0
+			tr.InFlightUnsettled(func(a *Attempt, u Unsettled) {
+				n++
+				want := tc.want
+				if want.Segments > 0 {
+					want.SegmentsTime = synth.Base + int64(math.Round(tc.segmentsTime*float64(time.Second)))
+				}
+				if a.DroppedSYNs != tc.dropped || a.IgnoredSegments != tc.ignored || u != want {
+					t.Errorf("dropped %d, ignored %d, unsettled %+v; want %d, %d, %+v", a.DroppedSYNs, a.IgnoredSegments, u, tc.dropped, tc.ignored, want)
+				}
+			})
+			if n != 1 {
+				t.Fatalf("%d attempts in flight, want 1", n)
+			}
+		})
 	}
 }
 
