@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synq/synq/analyze"
-	"github.com/synq/synq/bundle"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/live"
 	"github.com/synq/synq/reassemble"
 	"github.com/synq/synq/report"
 )
@@ -189,257 +187,56 @@ func (o *LiveOptions) validate() error {
 	return validateConnections(o.Connections, o.ConnectionsFormat, o.Output)
 }
 
-// queueEvery is how often the listen queues are sampled.
-const queueEvery = 100 * time.Millisecond
-
 func liveRun(opts *LiveOptions) error {
 	format, _ := report.ParseFormat(opts.Format)
-	var ports []uint16
-	for _, p := range opts.Ports {
-		ports = append(ports, uint16(p))
-	}
-	slices.Sort(ports)
-	ports = slices.Compact(ports)
 	if opts.Interface != "any" {
 		if _, err := net.InterfaceByName(opts.Interface); err != nil {
 			return usageErrorf("-i %s: no such network interface in this namespace (ip -br link lists them; -i any captures on all)", opts.Interface)
 		}
 	}
-
-	// Open everything before the first snapshot, so that the counters
-	// and the capture cover the same span.
-	src, err := capture.OpenLive(capture.LiveOptions{Interface: opts.Interface, Ports: ports, RingBytes: opts.RingSizeMiB << 20,
-		VerifyChecksums: opts.Connections != ""})
-	if errors.Is(err, capture.ErrNeedPrivilege) {
-		return withCode(exitPermission, err)
-	}
-	if err != nil {
-		return withCode(exitInput, err)
-	}
-	defer src.Close()
-	sampler, err := host.NewQueueSampler(ports)
-	if err != nil {
-		return withCode(exitInput, err)
-	}
-	defer sampler.Close()
-	sysctls, err := host.ReadSysctls(opts.ProcSys, host.QueueSysctls)
-	if err != nil {
-		return withCode(exitInput, fmt.Errorf("reading sysctls: %w", err))
-	}
-	before, err := host.ReadCounters(opts.ProcNet)
-	if err != nil {
-		return withCode(exitInput, fmt.Errorf("reading kernel counters: %w", err))
-	}
-	start := opts.Now()
-	conns, err := createConnections(opts.IO, opts.Connections, opts.ConnectionsFormat)
-	if err != nil {
-		return err
-	}
-	defer conns.abort()
-	if conns != nil {
-		// A live capture starts now: the Zeek log's #open.
-		conns.w.Begin(start.UnixNano())
-	}
-
-	var bw *bundle.Writer
-	if opts.Dir != "" {
-		if bw, err = bundle.Create(opts.Dir, src.LinkType(), src.Snaplen()); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
-		if err := bw.WriteNstat(bundle.NstatBeforeFile, before); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
-		if err := bw.WriteSysctls(sysctls); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
-		if err := bw.WriteCounters(start.UnixNano(), before); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
-	}
-
-	portsNote := "every port"
-	if len(ports) > 0 {
-		portsNote = "port " + strings.Trim(strings.Join(strings.Fields(fmt.Sprint(ports)), ","), "[]")
-	}
-	fmt.Fprintf(opts.IO.ErrOut, "synq live: capturing on %s (%s), %s link; Ctrl-C to stop\n",
-		opts.Interface, portsNote, capture.LinkTypeName(src.LinkType()))
-
-	ctx, cancel := opts.Notify(context.Background())
-	defer cancel()
-	queues := make(chan []host.QueueSample, 64)
-	samplerDone := make(chan error, 1)
-	go func() { samplerDone <- sampleQueues(ctx, sampler, opts.Now, queues) }()
-
-	cfg := reassemble.Config{Ports: ports, MaxAttempts: opts.MaxAttempts, ConnState: conns != nil}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = defaultMaxAttempts(cfg.ConnState)
-	}
-	agg := analyze.NewAggregator()
-	rates := newLiveRates()
-	recent := &recentAttempts{}
-	tr := reassemble.NewTracker(cfg, func(a *reassemble.Attempt) {
-		rates.attempt(a)
-		agg.Add(a)
-		recent.add(a)
-		if conns != nil {
-			conns.w.Add(a)
-		}
-	})
-
 	lines := opts.IO.Out
 	if format != report.FormatTable && opts.Output == "" {
 		lines = opts.IO.ErrOut
 	}
-	ticker := &intervalPrinter{w: lines, tty: lines == opts.IO.Out && opts.IO.IsStdoutTTY(), iface: opts.Interface}
-	live := &report.LiveEvidence{Interface: opts.Interface,
-		Counters: []host.CounterSample{{Time: start.UnixNano(), Counters: before}}}
+	printer := &intervalPrinter{w: lines, tty: lines == opts.IO.Out && opts.IO.IsStdoutTTY(), iface: opts.Interface}
+	cfg := live.Config{
+		Interface: opts.Interface, Duration: opts.Duration, Count: opts.Count, Interval: opts.Interval,
+		RingBytes: opts.RingSizeMiB << 20, MaxAttempts: opts.MaxAttempts, Dir: opts.Dir,
+		ProcNet: opts.ProcNet, ProcSys: opts.ProcSys, Now: opts.Now, Version: opts.Version, Args: opts.IO.args,
+		OnStart: func(st live.Start) {
+			portsNote := "every port"
+			if len(st.Ports) > 0 {
+				portsNote = "port " + strings.Trim(strings.Join(strings.Fields(fmt.Sprint(st.Ports)), ","), "[]")
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "synq live: capturing on %s (%s), %s link; Ctrl-C to stop\n",
+				st.Interface, portsNote, capture.LinkTypeName(st.LinkType))
+		},
+		OnInterval: func(iv live.Interval) error { return withCode(exitOutput, printer.print(&iv)) },
+		OnWarning:  func(err error) { fmt.Fprintf(opts.IO.ErrOut, "synq: %v\n", err) },
+	}
+	for _, p := range opts.Ports {
+		cfg.Ports = append(cfg.Ports, uint16(p))
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = defaultMaxAttempts(opts.Connections != "")
+	}
+	var conns *connsFile
+	if opts.Connections != "" {
+		cfg.Records = func(start time.Time) (live.Records, error) {
+			var err error
+			if conns, err = createConnections(opts.IO, opts.Connections, opts.ConnectionsFormat); err != nil {
+				return nil, err
+			}
+			return connRecords{conns}, nil
+		}
+	}
+	defer func() { conns.abort() }()
 
-	var allQueues []host.QueueSample
-	takeQueues := func() error {
-		for {
-			select {
-			case qs := <-queues:
-				allQueues = append(allQueues, qs...)
-				rates.queues(qs)
-				if bw != nil {
-					if err := bw.WriteQueues(qs); err != nil {
-						return err
-					}
-				}
-			default:
-				return nil
-			}
-		}
-	}
-
-	var (
-		p         capture.Packet
-		intervals int
-		next      = start.Add(opts.Interval)
-		last      = before
-		deadline  time.Time
-	)
-	if opts.Duration > 0 {
-		deadline = start.Add(opts.Duration)
-	}
-loop:
-	for {
-		k, err := src.Next(&p)
-		switch {
-		case err == nil:
-			if bw != nil {
-				data, ci := src.Frame()
-				if err := bw.WritePacket(ci, data); err != nil {
-					return withCode(exitOutput, err)
-				}
-			}
-			switch k {
-			case capture.KindTCP:
-				rates.packet(&p)
-				tr.Add(&p)
-			case capture.KindICMPError:
-				tr.Add(&p)
-			}
-		case errors.Is(err, capture.ErrLiveTimeout):
-		default:
-			return withCode(exitInput, err)
-		}
-		if err := takeQueues(); err != nil {
-			return withCode(exitOutput, err)
-		}
-		if err := conns.err(); err != nil {
-			return err
-		}
-		now := opts.Now()
-		stop := ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))
-		if now.Before(next) && !stop {
-			continue
-		}
-		// An interval ended (or the run did).
-		c, err := host.ReadCounters(opts.ProcNet)
-		if err != nil {
-			return withCode(exitInput, fmt.Errorf("reading kernel counters: %w", err))
-		}
-		if stop || (opts.Count > 0 && intervals+1 >= opts.Count) {
-			// The last snapshot is taken: read what the ring still holds
-			// from before it, so that capture and counters end together.
-			if err := drain(src, bw, rates, tr, &p); err != nil {
-				return err
-			}
-		}
-		live.Counters = append(live.Counters, host.CounterSample{Time: now.UnixNano(), Counters: c})
-		if bw != nil {
-			if err := bw.WriteCounters(now.UnixNano(), c); err != nil {
-				return withCode(exitOutput, err)
-			}
-			if err := bw.Flush(); err != nil {
-				return withCode(exitOutput, err)
-			}
-		}
-		ring, _ := src.RingStats()
-		span := now.Sub(next.Add(-opts.Interval))
-		if span <= 0 {
-			span = opts.Interval
-		}
-		ticker.verdicts = currentVerdicts(recent, tr, now.UnixNano(), now.Sub(start),
-			liveHost(before, c, sysctls, allQueues))
-		if err := ticker.print(now, now.Sub(start), span, rates.take(), ring, last, c); err != nil {
-			return withCode(exitOutput, err)
-		}
-		last = c
-		intervals++
-		next = next.Add(opts.Interval)
-		if now.After(next) { // a slow interval: do not print a burst of catch-up lines
-			next = now.Add(opts.Interval)
-		}
-		if stop || (opts.Count > 0 && intervals >= opts.Count) {
-			break loop
-		}
-	}
-	cancel()
-	if err := <-samplerDone; err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "synq: listen queue sampling stopped: %v\n", err)
-	}
-	_ = takeQueues()
-	end := opts.Now()
-	after := live.Counters[len(live.Counters)-1].Counters
-	ring, err := src.RingStats()
+	ctx, cancel := opts.Notify(context.Background())
+	defer cancel()
+	in, err := live.Run(ctx, cfg)
 	if err != nil {
-		return withCode(exitInput, err)
-	}
-	live.Queues, live.Ring = allQueues, ring
-
-	sum := src.Summary()
-	agg.CaptureEnd = max(sum.End, end.UnixNano())
-	if conns != nil {
-		conns.w.SetCaptureEnd(agg.CaptureEnd)
-	}
-	tr.Flush()
-	if err := conns.close(); err != nil {
-		return err
-	}
-	res := agg.Result()
-	res.Evicted = tr.Stats().Evicted
-	if w := report.RingWarning(ring); w != "" {
-		sum.Warnings = append(sum.Warnings, w)
-	}
-	h := liveHost(before, after, sysctls, allQueues)
-	in := &report.Input{Version: opts.Version, Capture: sum, Tracker: tr.Stats(), Result: res, Host: h, Live: live,
-		Run: report.RunOf(opts.IO.args, nil, h)}
-	// The same evidence as synq analyze --nstat --sysctl, plus the
-	// sampled listen queues.
-	analyze.Diagnose(&in.Result, h)
-
-	if bw != nil {
-		if err := bw.WriteNstat(bundle.NstatAfterFile, after); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
-		m := bundle.Manifest{Version: opts.Version, Interface: opts.Interface, Ports: ports,
-			LinkType: capture.LinkTypeName(src.LinkType()), Snaplen: src.Snaplen(),
-			Start: bundle.Timestamp(start.UnixNano()), End: bundle.Timestamp(end.UnixNano()), Ring: ring}
-		if err := bw.Close(m); err != nil {
-			return withCode(exitOutput, fmt.Errorf("-w: %w", err))
-		}
+		return liveExitError(err)
 	}
 	if err := writeReport(opts.IO.Out, opts.Output, format, in); err != nil {
 		return err
@@ -447,31 +244,31 @@ loop:
 	return failOnFound(&in.Result, opts.FailOn)
 }
 
-// drain reads the frames the ring holds, until a poll finds none.
-func drain(src *capture.Live, bw *bundle.Writer, rates *liveRates, tr *reassemble.Tracker, p *capture.Packet) error {
-	for {
-		k, err := src.Next(p)
-		if errors.Is(err, capture.ErrLiveTimeout) {
-			return nil
-		}
-		if err != nil {
-			return withCode(exitInput, err)
-		}
-		if bw != nil {
-			data, ci := src.Frame()
-			if err := bw.WritePacket(ci, data); err != nil {
-				return withCode(exitOutput, err)
-			}
-		}
-		switch k {
-		case capture.KindTCP:
-			rates.packet(p)
-			tr.Add(p)
-		case capture.KindICMPError:
-			tr.Add(p)
-		}
+// liveExitError gives an error of live.Run its exit code; the errors of
+// the hooks (the export, the interval lines) carry theirs already.
+func liveExitError(err error) error {
+	switch live.KindOf(err) {
+	case live.KindPermission:
+		return withCode(exitPermission, err)
+	case live.KindUsage:
+		return withCode(exitUsage, err)
+	case live.KindInput:
+		return withCode(exitInput, err)
+	case live.KindOutput:
+		return withCode(exitOutput, err)
 	}
+	return err
 }
+
+// connRecords is the --connections export as live.Records: its errors
+// are already exit errors (code 4) naming the file.
+type connRecords struct{ c *connsFile }
+
+func (r connRecords) Begin(start int64)         { r.c.w.Begin(start) }
+func (r connRecords) Add(a *reassemble.Attempt) { r.c.w.Add(a) }
+func (r connRecords) SetCaptureEnd(end int64)   { r.c.w.SetCaptureEnd(end) }
+func (r connRecords) Err() error                { return r.c.err() }
+func (r connRecords) Close() error              { return r.c.close() }
 
 // writeReport renders in to out, or to the file named output.
 func writeReport(out io.Writer, output string, format report.Format, in *report.Input) error {
@@ -495,139 +292,6 @@ func writeReport(out io.Writer, output string, format report.Format, in *report.
 	return nil
 }
 
-// liveHost is the host evidence of a live run so far, built as synq
-// analyze builds it from files.
-func liveHost(before, after host.Counters, sysctls map[string]string, queues []host.QueueSample) *host.Host {
-	h, err := host.NewHost(host.HostInput{
-		Snapshots: []host.Snapshot{{Counters: before}, {Counters: after}},
-		Sysctls:   sysctls, Queues: host.Peaks(queues),
-	})
-	if err != nil {
-		// Read from /proc a moment apart, a counter cannot go down;
-		// if one did (a namespace change under us), no counters beat
-		// wrong ones.
-		return &host.Host{Sysctls: sysctls, Queues: host.Peaks(queues)}
-	}
-	return h
-}
-
-// sampleQueues samples the listen queues every queueEvery until ctx ends.
-func sampleQueues(ctx context.Context, s *host.QueueSampler, now func() time.Time, out chan<- []host.QueueSample) error {
-	t := time.NewTicker(queueEvery)
-	defer t.Stop()
-	for {
-		qs, err := s.Sample(now().UnixNano())
-		if err != nil {
-			return err
-		}
-		select {
-		case out <- qs:
-		case <-ctx.Done():
-			return nil
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// liveRates counts, per listener, what happened in the current interval.
-type liveRates struct {
-	rows map[netip.AddrPort]*rateRow
-}
-
-type rateRow struct {
-	syns, droppedSYNs, ignoredACKs int
-	acceptQ, acceptLimit, synRecv  int
-	sampled                        bool
-}
-
-func newLiveRates() *liveRates { return &liveRates{rows: map[netip.AddrPort]*rateRow{}} }
-
-func (r *liveRates) row(l netip.AddrPort) *rateRow {
-	x := r.rows[l]
-	if x == nil {
-		x = &rateRow{}
-		r.rows[l] = x
-	}
-	return x
-}
-
-// packet counts a client SYN toward its listener.
-func (r *liveRates) packet(p *capture.Packet) {
-	if p.Flags&(capture.FlagSYN|capture.FlagACK|capture.FlagRST) == capture.FlagSYN {
-		r.row(p.Dst).syns++
-	}
-}
-
-// attempt counts a finished attempt's drops.
-func (r *liveRates) attempt(a *reassemble.Attempt) {
-	if a.DroppedSYNs == 0 && a.IgnoredSegments == 0 {
-		return
-	}
-	x := r.row(a.Server)
-	x.droppedSYNs += a.DroppedSYNs
-	x.ignoredACKs += a.IgnoredSegments
-}
-
-// queues keeps the largest queue lengths per listener. A sample of a
-// wildcard listener (0.0.0.0:80) goes to the rows of that port seen in
-// the capture, or to a row of its own.
-func (r *liveRates) queues(qs []host.QueueSample) {
-	for _, q := range qs {
-		matched := false
-		for l, x := range r.rows {
-			if l.Port() == q.Listener.Port() && (q.Listener.Addr().IsUnspecified() || l.Addr() == q.Listener.Addr()) {
-				x.addQueue(q)
-				matched = true
-			}
-		}
-		if !matched {
-			r.row(q.Listener).addQueue(q)
-		}
-	}
-}
-
-func (x *rateRow) addQueue(q host.QueueSample) {
-	x.sampled = true
-	x.acceptQ = max(x.acceptQ, q.AcceptQueue)
-	x.acceptLimit = max(x.acceptLimit, q.AcceptLimit)
-	x.synRecv = max(x.synRecv, q.SynRecv)
-}
-
-// rateLine is one listener's numbers for one interval.
-type rateLine struct {
-	listener netip.AddrPort
-	rateRow
-}
-
-// take returns the interval's rows in a stable order and starts the next
-// interval (listeners stay, with zero counts).
-func (r *liveRates) take() []rateLine {
-	out := make([]rateLine, 0, len(r.rows))
-	ports := map[uint16]int{}
-	for l := range r.rows {
-		ports[l.Port()]++
-	}
-	for l, x := range r.rows {
-		// A wildcard listener's own row is only needed while no
-		// traffic named the address it answers on.
-		if !(l.Addr().IsUnspecified() && ports[l.Port()] > 1 && x.syns == 0 && x.droppedSYNs == 0 && x.ignoredACKs == 0) {
-			out = append(out, rateLine{listener: l, rateRow: *x})
-		}
-		*x = rateRow{}
-	}
-	slices.SortFunc(out, func(a, b rateLine) int {
-		if c := int(a.listener.Port()) - int(b.listener.Port()); c != 0 {
-			return c
-		}
-		return a.listener.Addr().Compare(b.listener.Addr())
-	})
-	return out
-}
-
 // intervalPrinter prints the per-interval lines: a block redrawn in place
 // on a terminal, key=value lines otherwise.
 type intervalPrinter struct {
@@ -635,89 +299,21 @@ type intervalPrinter struct {
 	tty   bool
 	iface string
 	drawn int // lines of the last block (tty)
-	// verdicts are the listeners' current verdicts.
-	verdicts map[netip.AddrPort]liveVerdict
 }
 
-// liveVerdict is a listener's current verdict and syncookie SYN-ACK rate.
-type liveVerdict struct {
-	kind    string
-	cookies float64 // per second, over the verdict window
-}
-
-// verdictWindow is how far back the per-interval verdict looks: attempts
-// finished in the last verdictWindow, plus those still in flight.
-const (
-	verdictWindow  = 10 * time.Second
-	maxRecentSaved = 50_000
-)
-
-// recentAttempts keeps copies of the attempts finished lately, for the
-// per-interval verdict. Bounded: beyond maxRecentSaved the oldest go.
-type recentAttempts struct {
-	buf []reassemble.Attempt
-}
-
-func (r *recentAttempts) add(a *reassemble.Attempt) {
-	if len(r.buf) >= maxRecentSaved {
-		r.buf = append(r.buf[:0], r.buf[len(r.buf)/2:]...)
+// verdictOf is a row's current verdict; "-" before any attempt to it.
+func verdictOf(iv *live.Interval, l netip.AddrPort) (kind string, cookies float64) {
+	v, ok := iv.VerdictOf(l)
+	if !ok {
+		return "-", 0
 	}
-	r.buf = append(r.buf, *a)
+	return string(v.Kind), v.Cookies
 }
 
-// expire drops attempts whose last packet is before t.
-func (r *recentAttempts) expire(t int64) {
-	kept := r.buf[:0]
-	for _, a := range r.buf {
-		if a.LastPacket >= t {
-			kept = append(kept, a)
-		}
-	}
-	r.buf = kept
-}
-
-// currentVerdicts diagnoses what is happening now: the attempts finished
-// in the last verdictWindow and those still in flight (judged as if the
-// capture ended now), with the host's evidence so far.
-func currentVerdicts(recent *recentAttempts, tr *reassemble.Tracker, now int64, window time.Duration, h *host.Host) map[netip.AddrPort]liveVerdict {
-	recent.expire(now - int64(verdictWindow))
-	agg := analyze.NewAggregator()
-	agg.CaptureEnd = now
-	for i := range recent.buf {
-		agg.Add(&recent.buf[i])
-	}
-	tr.InFlight(agg.Add)
-	res := agg.Result()
-	analyze.Diagnose(&res, h)
-	secs := min(window, verdictWindow).Seconds()
-	out := make(map[netip.AddrPort]liveVerdict, len(res.Listeners))
-	for _, l := range res.Listeners {
-		out[l.Server] = liveVerdict{kind: string(l.Diagnosis.Verdict.Kind), cookies: float64(l.Signs.SyncookieSYNACKs) / secs}
-	}
-	return out
-}
-
-// verdictOf returns a listener's current verdict; "-" before any attempt
-// to it. A wildcard row (0.0.0.0:port from the queue sampler) takes the
-// verdict of its port.
-func (ip *intervalPrinter) verdictOf(l netip.AddrPort) liveVerdict {
-	if v, ok := ip.verdicts[l]; ok {
-		return v
-	}
-	if l.Addr().IsUnspecified() {
-		for k, v := range ip.verdicts {
-			if k.Port() == l.Port() {
-				return v
-			}
-		}
-	}
-	return liveVerdict{kind: "-"}
-}
-
-func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, rows []rateLine, ring capture.RingStats, before, after host.Counters) error {
-	per := func(n int) string { return fmt.Sprintf("%.1f", float64(n)/span.Seconds()) }
+func (ip *intervalPrinter) print(iv *live.Interval) error {
+	per := func(n int) string { return fmt.Sprintf("%.1f", float64(n)/iv.Span.Seconds()) }
 	ovf := "n/a"
-	if d, ok := host.Delta(before, after, "TcpExtListenOverflows"); ok {
+	if d, ok := host.Delta(iv.Before, iv.After, "TcpExtListenOverflows"); ok {
 		ovf = fmt.Sprintf("%+d", d)
 	}
 	var b strings.Builder
@@ -726,30 +322,30 @@ func (ip *intervalPrinter) print(now time.Time, elapsed, span time.Duration, row
 			fmt.Fprintf(&b, "\x1b[%dA\x1b[J", ip.drawn)
 		}
 		fmt.Fprintf(&b, "synq live %s  %s  +%s  ring drops %d  ListenOverflows %s\n",
-			ip.iface, now.Format("15:04:05"), elapsed.Truncate(time.Second), ring.Dropped, ovf)
+			ip.iface, iv.Time.Format("15:04:05"), iv.Elapsed.Truncate(time.Second), iv.Ring.Dropped, ovf)
 		fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s  %s\n", "LISTENER", "SYN/s", "DROP/s", "IGNACK/s", "COOKIE/s", "ACCEPTQ", "SYN_RECV", "VERDICT")
-		for _, r := range rows {
+		for _, r := range iv.Rows {
 			aq, sr := "-", "-"
-			if r.sampled {
-				aq, sr = fmt.Sprintf("%d/%d", r.acceptQ, r.acceptLimit), fmt.Sprint(r.synRecv)
+			if r.Sampled {
+				aq, sr = fmt.Sprintf("%d/%d", r.AcceptQueue, r.AcceptLimit), fmt.Sprint(r.SynRecv)
 			}
-			v := ip.verdictOf(r.listener)
-			fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s  %s\n", r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), fmt.Sprintf("%.1f", v.cookies), aq, sr, v.kind)
+			kind, cookies := verdictOf(iv, r.Listener)
+			fmt.Fprintf(&b, "%-24s %8s %8s %8s %8s %10s %8s  %s\n", r.Listener, per(r.SYNs), per(r.DroppedSYNs), per(r.IgnoredACKs), fmt.Sprintf("%.1f", cookies), aq, sr, kind)
 		}
-		ip.drawn = 2 + len(rows)
+		ip.drawn = 2 + len(iv.Rows)
 		_, err := io.WriteString(ip.w, b.String())
 		return err
 	}
-	ts := now.UTC().Format("2006-01-02T15:04:05.000Z")
-	fmt.Fprintf(&b, "%s interval ring_drops=%d listen_overflows=%s\n", ts, ring.Dropped, strings.TrimPrefix(ovf, "+"))
-	for _, r := range rows {
+	ts := iv.Time.UTC().Format("2006-01-02T15:04:05.000Z")
+	fmt.Fprintf(&b, "%s interval ring_drops=%d listen_overflows=%s\n", ts, iv.Ring.Dropped, strings.TrimPrefix(ovf, "+"))
+	for _, r := range iv.Rows {
 		aq, lim, sr := "-", "-", "-"
-		if r.sampled {
-			aq, lim, sr = fmt.Sprint(r.acceptQ), fmt.Sprint(r.acceptLimit), fmt.Sprint(r.synRecv)
+		if r.Sampled {
+			aq, lim, sr = fmt.Sprint(r.AcceptQueue), fmt.Sprint(r.AcceptLimit), fmt.Sprint(r.SynRecv)
 		}
-		v := ip.verdictOf(r.listener)
+		kind, cookies := verdictOf(iv, r.Listener)
 		fmt.Fprintf(&b, "%s listener=%s syn/s=%s drop_syn/s=%s ign_ack/s=%s cookie/s=%s acceptq=%s acceptq_limit=%s syn_recv=%s verdict=%s\n",
-			ts, r.listener, per(r.syns), per(r.droppedSYNs), per(r.ignoredACKs), fmt.Sprintf("%.1f", v.cookies), aq, lim, sr, v.kind)
+			ts, r.Listener, per(r.SYNs), per(r.DroppedSYNs), per(r.IgnoredACKs), fmt.Sprintf("%.1f", cookies), aq, lim, sr, kind)
 	}
 	_, err := io.WriteString(ip.w, b.String())
 	return err

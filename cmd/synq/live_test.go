@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
-	"github.com/synq/synq/reassemble"
+	"github.com/synq/synq/live"
 )
 
 func TestLiveFlags(t *testing.T) {
@@ -98,29 +97,19 @@ func TestLiveNeedsPrivilege(t *testing.T) {
 	}
 }
 
-func TestLiveRatesAndLines(t *testing.T) {
-	r := newLiveRates()
+// TestLiveLines: the per-interval lines, key=value and the terminal
+// block, from one live.Interval.
+func TestLiveLines(t *testing.T) {
 	srv := netip.MustParseAddrPort("10.0.0.2:8080")
-	cli := netip.MustParseAddrPort("10.0.0.1:40000")
-	r.queues([]host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 1, AcceptLimit: 2}})
-	for range 4 {
-		r.packet(&capture.Packet{Src: cli, Dst: srv, Flags: capture.FlagSYN})
-	}
-	r.packet(&capture.Packet{Src: srv, Dst: cli, Flags: capture.FlagSYN | capture.FlagACK})
-	r.attempt(&reassemble.Attempt{Handshake: reassemble.Handshake{Server: srv, DroppedSYNs: 2, IgnoredSegments: 1}})
-	r.queues([]host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1}})
-	rows := r.take()
-	if len(rows) != 1 || rows[0].listener != srv || rows[0].syns != 4 || rows[0].droppedSYNs != 2 || rows[0].ignoredACKs != 1 ||
-		rows[0].acceptQ != 3 || rows[0].acceptLimit != 2 || rows[0].synRecv != 1 {
-		t.Fatalf("rows %+v", rows)
-	}
+	rows := []live.Row{{Listener: srv, SYNs: 4, DroppedSYNs: 2, IgnoredACKs: 1, Sampled: true, AcceptQueue: 3, AcceptLimit: 2, SynRecv: 1}}
 	for _, tty := range []bool{false, true} {
 		var b bytes.Buffer
-		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0",
-			verdicts: map[netip.AddrPort]liveVerdict{srv: {kind: "accept_queue_overflow", cookies: 1.5}}}
+		ip := &intervalPrinter{w: &b, tty: tty, iface: "eth0"}
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		before, after := host.Counters{"TcpExtListenOverflows": 1}, host.Counters{"TcpExtListenOverflows": 4}
-		if err := ip.print(now, 3*time.Second, 2*time.Second, rows, capture.RingStats{}, before, after); err != nil {
+		iv := live.Interval{Time: now, Elapsed: 3 * time.Second, Span: 2 * time.Second, Rows: rows, Before: before, After: after,
+			Verdicts: map[netip.AddrPort]live.Verdict{srv: {Kind: "accept_queue_overflow", Cookies: 1.5}}}
+		if err := ip.print(&iv); err != nil {
 			t.Fatal(err)
 		}
 		want := "2026-01-02T03:04:05.000Z listener=10.0.0.2:8080 syn/s=2.0 drop_syn/s=1.0 ign_ack/s=0.5 cookie/s=1.5 acceptq=3 acceptq_limit=2 syn_recv=1 verdict=accept_queue_overflow\n"
@@ -133,11 +122,19 @@ func TestLiveRatesAndLines(t *testing.T) {
 		if !tty && !strings.Contains(b.String(), "listen_overflows=3") {
 			t.Errorf("no counter change: %s", b.String())
 		}
-		if err := ip.print(now, 4*time.Second, time.Second, r.take(), capture.RingStats{}, after, after); err != nil {
+		// The next interval: no traffic, and a wildcard row from the
+		// sampler takes the verdict of its port.
+		next := live.Interval{Time: now.Add(time.Second), Elapsed: 4 * time.Second, Span: time.Second, Before: after, After: after,
+			Rows:     []live.Row{{Listener: srv}, {Listener: netip.MustParseAddrPort("0.0.0.0:9090"), Sampled: true, AcceptLimit: 5}},
+			Verdicts: iv.Verdicts}
+		if err := ip.print(&next); err != nil {
 			t.Fatal(err)
 		}
 		if tty && !strings.Contains(b.String(), "\x1b[3A\x1b[J") {
 			t.Errorf("tty block not redrawn in place: %q", b.String())
+		}
+		if !tty && !strings.Contains(b.String(), "listener=0.0.0.0:9090 syn/s=0.0 drop_syn/s=0.0 ign_ack/s=0.0 cookie/s=0.0 acceptq=0 acceptq_limit=5 syn_recv=0 verdict=-\n") {
+			t.Errorf("a listener with no attempt yet should say verdict=-:\n%s", b.String())
 		}
 	}
 }

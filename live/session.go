@@ -1,0 +1,349 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/bundle"
+	"github.com/synq/synq/capture"
+	"github.com/synq/synq/host"
+	"github.com/synq/synq/reassemble"
+	"github.com/synq/synq/report"
+)
+
+// session is one Run: what it opened and what it has seen so far.
+type session struct {
+	cfg   Config
+	ports []uint16
+
+	src     source
+	sampler sampler
+	sysctls map[string]string
+	before  host.Counters
+	start   time.Time
+	records Records
+	bw      *bundle.Writer
+
+	tr       *reassemble.Tracker
+	agg      *analyze.Aggregator
+	book     *book
+	recent   *recentAttempts
+	queues   []host.QueueSample
+	counters []host.CounterSample
+	p        capture.Packet
+}
+
+// open opens the capture and the sampler, reads the sysctls and the first
+// counter snapshot, then opens the records and the bundle: everything
+// before the first snapshot, so that counters and capture cover the same
+// span.
+func (s *session) open() error {
+	cfg := &s.cfg
+	s.ports = slices.Clone(cfg.Ports)
+	slices.Sort(s.ports)
+	s.ports = slices.Compact(s.ports)
+
+	src, err := cfg.openSource(capture.LiveOptions{Interface: cfg.Interface, Ports: s.ports, RingBytes: cfg.RingBytes,
+		VerifyChecksums: cfg.Records != nil})
+	if errors.Is(err, capture.ErrNeedPrivilege) {
+		return &Error{Kind: KindPermission, Err: err}
+	}
+	if err != nil {
+		return inputErr(err)
+	}
+	s.src = src
+	if s.sampler, err = cfg.openSampler(s.ports); err != nil {
+		return inputErr(err)
+	}
+	if s.sysctls, err = host.ReadSysctls(cfg.ProcSys, host.QueueSysctls); err != nil {
+		return inputErr(fmt.Errorf("reading sysctls: %w", err))
+	}
+	if s.before, err = host.ReadCounters(cfg.ProcNet); err != nil {
+		return inputErr(fmt.Errorf("reading kernel counters: %w", err))
+	}
+	s.start = cfg.Now()
+	s.counters = []host.CounterSample{{Time: s.start.UnixNano(), Counters: s.before}}
+	if cfg.Records != nil {
+		if s.records, err = cfg.Records(s.start); err != nil {
+			return err
+		}
+		// A live capture starts now: the Zeek log's #open.
+		s.records.Begin(s.start.UnixNano())
+	}
+	if cfg.Dir != "" {
+		if err := s.createBundle(); err != nil {
+			return outputErr(fmt.Errorf("-w: %w", err))
+		}
+	}
+
+	tc := reassemble.Config{Ports: s.ports, MaxAttempts: cfg.MaxAttempts, ConnState: s.records != nil}
+	s.agg, s.book, s.recent = analyze.NewAggregator(), newBook(), &recentAttempts{}
+	s.tr = reassemble.NewTracker(tc, s.finished)
+	if cfg.OnStart != nil {
+		cfg.OnStart(Start{Time: s.start, Interface: cfg.Interface, Ports: s.ports, LinkType: s.src.LinkType()})
+	}
+	return nil
+}
+
+func (s *session) createBundle() error {
+	bw, err := bundle.Create(s.cfg.Dir, s.src.LinkType(), s.src.Snaplen())
+	if err != nil {
+		return err
+	}
+	s.bw = bw
+	if err := bw.WriteNstat(bundle.NstatBeforeFile, s.before); err != nil {
+		return err
+	}
+	if err := bw.WriteSysctls(s.sysctls); err != nil {
+		return err
+	}
+	return bw.WriteCounters(s.start.UnixNano(), s.before)
+}
+
+// finished is the tracker's emit: an attempt finished.
+func (s *session) finished(a *reassemble.Attempt) {
+	s.book.finished(a)
+	s.agg.Add(a)
+	s.recent.add(a)
+	if s.records != nil {
+		s.records.Add(a)
+	}
+	if s.cfg.OnAttempt != nil {
+		s.cfg.OnAttempt(a)
+	}
+}
+
+// close releases what open opened; after a failure the bundle stays as
+// far as it was written.
+func (s *session) close() {
+	if s.sampler != nil {
+		s.sampler.Close()
+	}
+	if s.src != nil {
+		s.src.Close()
+	}
+}
+
+func (s *session) run(ctx context.Context) (*report.Input, error) {
+	cfg := &s.cfg
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queues := make(chan []host.QueueSample, 64)
+	samplerDone := make(chan error, 1)
+	go func() { samplerDone <- sampleQueues(ctx, s.sampler, cfg.Now, queues) }()
+	samplerStopped := false
+	defer func() {
+		// On an early return too: the sampler is closed after this.
+		if !samplerStopped {
+			cancel()
+			<-samplerDone
+		}
+	}()
+
+	var (
+		intervals int
+		next      = s.start.Add(cfg.Interval)
+		last      = s.before
+		deadline  time.Time
+	)
+	if cfg.Duration > 0 {
+		deadline = s.start.Add(cfg.Duration)
+	}
+	for {
+		k, err := s.src.Next(&s.p)
+		switch {
+		case err == nil:
+			if err := s.packet(k); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, capture.ErrLiveTimeout):
+		default:
+			return nil, inputErr(err)
+		}
+		if err := s.takeQueues(queues); err != nil {
+			return nil, err
+		}
+		if s.records != nil {
+			if err := s.records.Err(); err != nil {
+				return nil, err
+			}
+		}
+		now := cfg.Now()
+		stop := ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))
+		if now.Before(next) && !stop {
+			continue
+		}
+		// An interval ended (or the run did).
+		c, err := host.ReadCounters(cfg.ProcNet)
+		if err != nil {
+			return nil, inputErr(fmt.Errorf("reading kernel counters: %w", err))
+		}
+		final := stop || (cfg.Count > 0 && intervals+1 >= cfg.Count)
+		if final {
+			// The last snapshot is taken: read what the ring still holds
+			// from before it, so that capture and counters end together.
+			if err := s.drain(); err != nil {
+				return nil, err
+			}
+		}
+		s.counters = append(s.counters, host.CounterSample{Time: now.UnixNano(), Counters: c})
+		if s.bw != nil {
+			if err := s.bw.WriteCounters(now.UnixNano(), c); err != nil {
+				return nil, outputErr(err)
+			}
+			if err := s.bw.Flush(); err != nil {
+				return nil, outputErr(err)
+			}
+		}
+		ring, _ := s.src.RingStats()
+		span := now.Sub(next.Add(-cfg.Interval))
+		if span <= 0 {
+			span = cfg.Interval
+		}
+		iv := s.interval(now, span, ring, last, c)
+		if cfg.OnInterval != nil {
+			if err := cfg.OnInterval(iv); err != nil {
+				return nil, err
+			}
+		}
+		last = c
+		intervals++
+		next = next.Add(cfg.Interval)
+		if now.After(next) { // a slow interval: do not report a burst of catch-up intervals
+			next = now.Add(cfg.Interval)
+		}
+		if final {
+			break
+		}
+	}
+	cancel()
+	samplerStopped = true
+	if err := <-samplerDone; err != nil && cfg.OnWarning != nil {
+		cfg.OnWarning(fmt.Errorf("listen queue sampling stopped: %w", err))
+	}
+	_ = s.takeQueues(queues)
+	return s.end()
+}
+
+// packet books one packet Next returned, and keeps its frame in the
+// bundle.
+func (s *session) packet(k capture.Kind) error {
+	if s.bw != nil {
+		data, ci := s.src.Frame()
+		if err := s.bw.WritePacket(ci, data); err != nil {
+			return outputErr(err)
+		}
+	}
+	switch k {
+	case capture.KindTCP:
+		s.book.packet(&s.p)
+		s.tr.Add(&s.p)
+	case capture.KindICMPError:
+		s.tr.Add(&s.p)
+	}
+	return nil
+}
+
+// drain reads the frames the ring holds, until a poll finds none.
+func (s *session) drain() error {
+	for {
+		k, err := s.src.Next(&s.p)
+		if errors.Is(err, capture.ErrLiveTimeout) {
+			return nil
+		}
+		if err != nil {
+			return inputErr(err)
+		}
+		if err := s.packet(k); err != nil {
+			return err
+		}
+	}
+}
+
+// takeQueues books the queue samples taken since the last call.
+func (s *session) takeQueues(queues <-chan []host.QueueSample) error {
+	for {
+		select {
+		case qs := <-queues:
+			s.queues = append(s.queues, qs...)
+			s.book.queues(qs)
+			if s.bw != nil {
+				if err := s.bw.WriteQueues(qs); err != nil {
+					return outputErr(err)
+				}
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// interval ends an interval at now: its rows and the current verdicts.
+func (s *session) interval(now time.Time, span time.Duration, ring capture.RingStats, before, after host.Counters) Interval {
+	t := now.UnixNano()
+	s.recent.expire(t - int64(VerdictWindow))
+	agg := analyze.NewAggregator()
+	agg.CaptureEnd = t
+	for i := range s.recent.buf {
+		agg.Add(&s.recent.buf[i])
+	}
+	s.tr.InFlight(agg.Add)
+	rows := s.book.take()
+	res := agg.Result()
+	h := hostEvidence(s.before, after, s.sysctls, s.queues)
+	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
+		Verdicts: verdicts(&res, h, now.Sub(s.start))}
+}
+
+// end finishes every attempt and builds the report input; with -w it
+// completes the bundle.
+func (s *session) end() (*report.Input, error) {
+	cfg := &s.cfg
+	end := cfg.Now()
+	after := s.counters[len(s.counters)-1].Counters
+	ring, err := s.src.RingStats()
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	live := &report.LiveEvidence{Interface: cfg.Interface, Counters: s.counters, Queues: s.queues, Ring: ring}
+
+	sum := s.src.Summary()
+	s.agg.CaptureEnd = max(sum.End, end.UnixNano())
+	if s.records != nil {
+		s.records.SetCaptureEnd(s.agg.CaptureEnd)
+	}
+	s.tr.Flush()
+	if s.records != nil {
+		if err := s.records.Close(); err != nil {
+			return nil, err
+		}
+	}
+	res := s.agg.Result()
+	res.Evicted = s.tr.Stats().Evicted
+	if w := report.RingWarning(ring); w != "" {
+		sum.Warnings = append(sum.Warnings, w)
+	}
+	h := hostEvidence(s.before, after, s.sysctls, s.queues)
+	in := &report.Input{Version: cfg.Version, Capture: sum, Tracker: s.tr.Stats(), Result: res, Host: h, Live: live,
+		Run: report.RunOf(cfg.Args, nil, h)}
+	// The same evidence as synq analyze --nstat --sysctl, plus the
+	// sampled listen queues.
+	analyze.Diagnose(&in.Result, h)
+
+	if s.bw != nil {
+		if err := s.bw.WriteNstat(bundle.NstatAfterFile, after); err != nil {
+			return nil, outputErr(fmt.Errorf("-w: %w", err))
+		}
+		m := bundle.Manifest{Version: cfg.Version, Interface: cfg.Interface, Ports: s.ports,
+			LinkType: capture.LinkTypeName(s.src.LinkType()), Snaplen: s.src.Snaplen(),
+			Start: bundle.Timestamp(s.start.UnixNano()), End: bundle.Timestamp(end.UnixNano()), Ring: ring}
+		if err := s.bw.Close(m); err != nil {
+			return nil, outputErr(fmt.Errorf("-w: %w", err))
+		}
+	}
+	return in, nil
+}
