@@ -66,6 +66,9 @@ type Listener struct {
 	FirstFailure, LastFailure int64
 
 	Signs Signs
+	// Kernel is the kernel's own account of the listener's drops (synq
+	// live with eBPF); nil without it.
+	Kernel *KernelDrops
 	// Diagnosis is filled by Diagnose.
 	Diagnosis Diagnosis
 

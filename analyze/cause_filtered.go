@@ -42,6 +42,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if sg.Vantage == VantageClient {
 		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the SYNs may have been lost before they reached the server."))
 	}
+	if s, ok := kernelSign(l, KindFiltered); ok {
+		signs = append(signs, s)
+	}
 	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Affected: unanswered, Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server),
 		Remedy: []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",

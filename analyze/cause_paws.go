@@ -24,6 +24,9 @@ func pawsCause(l *Listener, ev *evidence) []hypothesis {
 	case c.usable() && c.gen >= Gen3:
 		signs = append(signs, againstSign(Decisive, FromCounters, "this kernel (%s) has no tcp_tw_recycle and no TcpExtPAWSPassive counter.", c.genNote))
 	}
+	if s, ok := kernelSign(l, KindPAWS); ok {
+		signs = append(signs, s)
+	}
 	return []hypothesis{{Finding: Finding{Kind: KindPAWS, Affected: p.Rejected, Signs: signs,
 		Summary: fmt.Sprintf("%s dropped SYNs from clients behind a NAT because their TCP timestamps looked older than another client's from the same address (tcp_tw_recycle).", l.Server),
 		Remedy: []string{"Set net.ipv4.tcp_tw_recycle=0 (it breaks clients behind NAT; Linux 4.12 removed it).",

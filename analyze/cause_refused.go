@@ -127,6 +127,14 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 			reject = append(reject, againstSign(Decisive, FromCounters, "TcpOutRsts counted the resets (%d): TCP sent them, not a firewall.", rsts))
 		}
 	}
+	if s, ok := kernelSign(l, KindNoListener); ok {
+		noListener = append(noListener, s)
+		reject = append(reject, againstSign(Strong, FromKernel, "The kernel's TCP found no socket for these SYNs (%d dropped as NO_SOCKET) and answered them itself.", l.Kernel.Packets(ReasonNoSocket)))
+	}
+	if s, ok := kernelSign(l, KindFiltered); ok {
+		s.Says += " A REJECT rule drops the SYN it answers."
+		reject = append(reject, s)
+	}
 	return []hypothesis{
 		{Finding: Finding{Kind: KindNoListener, Affected: n, Signs: noListener,
 			Summary: noListenerSummary(l.Server.String(), n, l.Outcomes[Established]),

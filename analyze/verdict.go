@@ -160,6 +160,7 @@ func Diagnose(r *Result, h *host.Host) {
 			d.Verdict = d.Findings[0]
 		}
 		r.Listeners[i].Diagnosis = d
+		settleKernel(&r.Listeners[i])
 	}
 	r.Verdict = Finding{Kind: KindNotEnoughData, Confidence: Low,
 		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}, Signs: []Sign{}}

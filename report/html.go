@@ -84,6 +84,9 @@ type htmlListener struct {
 	Timeline, Latency             template.HTML
 	// NoCharts says why a listener has no charts.
 	NoCharts string
+	// Kernel is the kernel's account of the listener's drops (synq
+	// live with eBPF).
+	Kernel []string
 }
 
 type htmlHost struct {
@@ -195,6 +198,7 @@ func listenerHTML(in *Input, i int) (htmlListener, error) {
 		Kind: headline(v), Confidence: string(v.Confidence), Summary: Sanitize(v.Summary),
 		Attempts: count(l.Attempts), Established: count(l.Outcomes[analyze.Established]), Failed: count(l.Outcomes.Failed()),
 		Handshake: "no handshake completed",
+		Kernel:    kernelLines(l.Kernel),
 	}
 	for _, o := range analyze.AllOutcomes() {
 		if n := l.Outcomes[o]; n > 0 {

@@ -34,6 +34,11 @@ func hostileListener() *Input {
 	l.Outcomes[analyze.Established] = 2
 	l.Outcomes[analyze.UnansweredSYN] = 1
 	l.Diagnosis.Verdict = finding
+	// A kernel's reason names come from its BTF: input too.
+	l.Kernel = &analyze.KernelDrops{Reasons: []analyze.ReasonCount{{Reason: evil, Packets: 3}}, Attempts: 1,
+		ByOutcome: []analyze.OutcomeReason{{Outcome: analyze.UnansweredSYN, Reason: evil, Packets: 3, Attempts: 1}},
+		Examples:  []analyze.KernelExample{{Client: "10.0.0.1:4000", Outcome: analyze.UnansweredSYN, Reason: evil, Packets: 3}},
+		Agreement: analyze.KernelAgreement{Says: evil}}
 	in := hostile()
 	in.Capture.Start, in.Capture.End = start, start+3*int64(time.Second)
 	in.Capture.LinkTypes = []string{evil}

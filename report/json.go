@@ -142,6 +142,7 @@ type jsonListener struct {
 	Findings             []jsonVerdict    `json:"findings"`
 	RuledOut             []jsonVerdict    `json:"ruled_out"`
 	Signs                jsonSigns        `json:"signs"`
+	Kernel               *jsonKernel      `json:"kernel"`
 }
 
 type jsonLatency struct {
@@ -304,6 +305,7 @@ func buildJSON(in *Input) jsonReport {
 			Findings:             []jsonVerdict{},
 			RuledOut:             []jsonVerdict{},
 			Signs:                signsJSON(&l.Signs, l.CompletedSilent),
+			Kernel:               kernelJSON(l.Kernel),
 			HandshakeHistogram:   latencyJSON(l.HandshakeDistribution),
 			Timeline:             timelineJSON(&l.Timeline),
 		}

@@ -48,6 +48,7 @@ func WriteTable(w io.Writer, in *Input) error {
 	p.outcomes(in)
 	p.packets(in)
 	p.reconciliation(in)
+	p.kernel(in)
 	p.limits(in)
 	p.worstClients(in)
 	p.host(in)

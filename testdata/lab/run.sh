@@ -4,6 +4,7 @@
 # synqueue-no-cookies-client), for synq's test data.
 #
 # usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
+#        SYNQ_LAB_OUT=/tmp/x testdata/lab/run.sh ...  (write there, not testdata/)
 #
 # Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
 # tshark) for the pcapng scenario, nft for the firewall-* scenarios, python3
@@ -420,7 +421,7 @@ handcount() {
 }
 
 finish() {
-	local name=$1 out=$repo/testdata/$1
+	local name=$1 out=${SYNQ_LAB_OUT:-$repo/testdata}/$1
 	mkdir -p "$out"
 	rm -f "$out"/capture.pcap "$out"/capture.pcapng
 	cp "$tmp/$CAP_FILE" "$out/$CAP_FILE"
