@@ -159,6 +159,9 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(Weak, FromQueues, "Sampled on the host, the accept queue was never seen full (at most %d of %d, %d samples).", q.MaxAcceptQueue, q.AcceptLimit, q.Samples))
 		}
 	}
+	if s, ok := kernelDroppedBeforeTCP(l); ok && l.IgnoredACKSegments == 0 {
+		signs = append(signs, s)
+	}
 	if s, ok := kernelSign(l, KindAcceptQueue); ok {
 		signs = append(signs, s)
 		affected = max(affected, l.Kernel.attemptsFor(KindAcceptQueue))

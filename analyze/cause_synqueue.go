@@ -138,6 +138,9 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	if !hasFor(signs) {
 		return nil
 	}
+	if s, ok := kernelDroppedBeforeTCP(l); ok {
+		signs = append(signs, s)
+	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(false), Affected: affected,
 		Summary: fmt.Sprintf("The SYN queue of %s was full and syncookies are off, so the kernel silently dropped new SYNs.", l.Server),
 		Signs:   signs,

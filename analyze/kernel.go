@@ -182,3 +182,17 @@ func (k *KernelDrops) attemptsFor(kind Kind) int {
 	}
 	return n
 }
+
+// kernelDroppedBeforeTCP is a decisive sign against a listen-queue cause
+// for a listener's unanswered SYNs when the kernel reports every one of
+// them dropped by netfilter, before TCP could queue or count them: the
+// namespace's listen counters then belong to another listener. (A SYN
+// dropped at a full queue has no reason at all, so only this positive
+// report can clear the queues.)
+func kernelDroppedBeforeTCP(l *Listener) (Sign, bool) {
+	n := l.Kernel.Packets(ReasonNetfilter)
+	if n == 0 || n < l.DroppedSYNPackets {
+		return Sign{}, false
+	}
+	return againstSign(Decisive, FromKernel, "the kernel dropped all %d unanswered SYN packets to this listener in netfilter (NETFILTER_DROP) before TCP saw them: the listen counters moved for another listener.", l.DroppedSYNPackets), true
+}

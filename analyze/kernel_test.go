@@ -66,3 +66,28 @@ func TestKernelReasonsInTheVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestNetfilterDropsClearTheQueues: another listener's overflow moves
+// the namespace's ListenOverflows; a listener whose every unanswered SYN
+// the kernel reports dropped by netfilter is filtered, not overflowing.
+// Found by TestLiveKernelReasons (8081 said accept_queue_overflow).
+func TestNetfilterDropsClearTheQueues(t *testing.T) {
+	mk := func(port uint16, k *KernelDrops) Listener {
+		l := Listener{Server: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), port), Attempts: 3, DroppedSYNPackets: 9, Kernel: k}
+		l.Outcomes[UnansweredSYN] = 3
+		return l
+	}
+	fw := mk(8081, &KernelDrops{Reasons: []ReasonCount{{Reason: ReasonNetfilter, Packets: 9}}})
+	full := mk(8083, &KernelDrops{})
+	full.Outcomes[Established], full.Attempts, full.CompletedSilent = 2, 5, 2
+	h := &host.Host{Sysctls: map[string]string{"kernel.osrelease": "6.18.0"},
+		Deltas: countersAt0("TcpExtListenOverflows", 9, "TcpExtListenDrops", 9, "TcpPassiveOpens", 2)}
+	r := Result{Listeners: []Listener{fw, full}, Attempts: 8}
+	Diagnose(&r, h)
+	if v := r.Listeners[0].Diagnosis.Verdict; v.Kind != KindFiltered || !r.Listeners[0].Kernel.Agreement.Agrees {
+		t.Errorf("8081: %s %s, agreement %+v; want filtered_before_tcp agreeing with the kernel; evidence %q", v.Kind, v.Confidence, r.Listeners[0].Kernel.Agreement, v.Evidence)
+	}
+	if v := r.Listeners[1].Diagnosis.Verdict; v.Kind != KindAcceptQueue {
+		t.Errorf("8083: %s, want accept_queue_overflow", v.Kind)
+	}
+}
