@@ -49,6 +49,10 @@ type LiveOptions struct {
 	// for synq analyze.
 	Connections       string
 	ConnectionsFormat string
+	// Kernel asks for the kernel's drop reasons (eBPF); Metrics is the
+	// address of the Prometheus endpoint ("" for none).
+	Kernel  bool
+	Metrics string
 }
 
 const liveLong = `Capture on a network interface of this server (AF_PACKET, filtered in the
@@ -148,6 +152,8 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 	f.IntVar(&opts.RingSizeMiB, "ring-size", 32, "capture ring size in MiB (raise it if the ring drops frames)")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
+	f.BoolVar(&opts.Kernel, "kernel", true, "report the kernel's own reason for each dropped packet (eBPF on kfree_skb; Linux 5.17+ with BTF, root or CAP_BPF+CAP_PERFMON; --kernel=false to skip)")
+	f.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics while running (e.g. :9464)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return report.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -232,12 +238,19 @@ func liveRun(opts *LiveOptions) error {
 	}
 	defer func() { conns.abort() }()
 
+	extras, err := setupLiveExtras(opts, &cfg)
+	if err != nil {
+		return err
+	}
+	defer extras.close()
+
 	ctx, cancel := opts.Notify(context.Background())
 	defer cancel()
 	in, err := live.Run(ctx, cfg)
 	if err != nil {
 		return liveExitError(err)
 	}
+	extras.finish(in)
 	if err := writeReport(opts.IO.Out, opts.Output, format, in); err != nil {
 		return err
 	}

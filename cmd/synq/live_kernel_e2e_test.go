@@ -1,0 +1,266 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLiveKernelReasons runs synq live with the kernel's drop reasons
+// and the metrics endpoint over three listeners in one run: an nftables
+// drop rule (8081), a port with no listener (8082), and a listener with
+// backlog 1 that never accepts (8083). The kernel is the referee: its
+// reasons are matched to the attempts synq classified, they agree with
+// the inferred verdicts, NETFILTER_DROP counts the same packets synq saw
+// unanswered, and a SYN dropped at a full accept queue gets no reason
+// (the kernel consumes it; the report says the counters speak for it).
+// The metrics are scraped while the run goes on and linted by promtool.
+func TestLiveKernelReasons(t *testing.T) {
+	l := newLiveLab(t, "kr")
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (apt-get install nftables)")
+	}
+	for _, rule := range [][]string{
+		{"add", "table", "inet", "synqtest"},
+		{"add", "chain", "inet", "synqtest", "in", "{ type filter hook input priority 0; }"},
+		{"add", "rule", "inet", "synqtest", "in", "tcp", "dport", "8081", "drop"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", l.srv, "nft"}, rule...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v\n%s", rule, err, out)
+		}
+	}
+	var so, se bytes.Buffer
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8081", "-duration", "60s")
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8083", "-backlog", "1", "-accept=false", "-duration", "60s")
+	time.Sleep(300 * time.Millisecond)
+
+	reportPath := filepath.Join(l.dir, "report.json")
+	var synqOut, synqErr syncBuffer
+	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8081-8083",
+		"--duration", "10s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9464")
+	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(synqErr.String(), "capturing on"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("synq live did not start:\n%s", synqErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(synqErr.String(), "no kernel drop reasons") {
+		t.Fatalf("the drop tracer did not load on this kernel (root, BTF):\n%s", synqErr.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	clients := func(port string, args ...string) *exec.Cmd {
+		c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.cli, l.labtool, "connect", "-addr", liveSrvAddr + ":" + port}, args...)...)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	running := []*exec.Cmd{
+		clients("8081", "-n", "2", "-timeout", "3s"),
+		clients("8082", "-n", "2", "-timeout", "2s"),
+		clients("8083", "-n", "5", "-interval", "100ms", "-timeout", "3s", "-hold", "4s"),
+	}
+	for _, c := range running {
+		_ = c.Wait() // connect failures are the point
+	}
+	scrape := scrapeInNetns(t, "/var/run/netns/"+l.srv, "127.0.0.1:9464")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("synq live: %v\n%s", err, synqErr.String())
+	}
+
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Listeners []struct {
+			Server            string         `json:"server"`
+			Outcomes          map[string]int `json:"outcomes"`
+			DroppedSYNPackets int            `json:"dropped_syn_packets"`
+			Verdict           struct {
+				Kind string `json:"kind"`
+			} `json:"verdict"`
+			Kernel *struct {
+				Reasons []struct {
+					Reason  string `json:"reason"`
+					Packets int    `json:"packets"`
+				} `json:"reasons"`
+				ByOutcome []struct {
+					Outcome string `json:"outcome"`
+					Reason  string `json:"reason"`
+				} `json:"by_outcome"`
+				Agrees bool   `json:"agrees"`
+				Says   string `json:"says"`
+			} `json:"kernel"`
+		} `json:"listeners"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	byServer := map[string]int{}
+	for i, ls := range r.Listeners {
+		byServer[ls.Server] = i
+		k := ls.Kernel
+		if k == nil {
+			t.Fatalf("%s: no kernel account in the report", ls.Server)
+		}
+		t.Logf("%s: verdict %s, outcomes %v, dropped SYNs %d, kernel %+v", ls.Server, ls.Verdict.Kind, ls.Outcomes, ls.DroppedSYNPackets, *k)
+	}
+	get := func(port string) int {
+		i, ok := byServer[liveSrvAddr+":"+port]
+		if !ok {
+			t.Fatalf("no listener %s:%s in the report", liveSrvAddr, port)
+		}
+		return i
+	}
+	packets := func(i int, reason string) int {
+		for _, x := range r.Listeners[i].Kernel.Reasons {
+			if x.Reason == reason {
+				return x.Packets
+			}
+		}
+		return 0
+	}
+	matched := func(i int, outcome, reason string) bool {
+		for _, x := range r.Listeners[i].Kernel.ByOutcome {
+			if x.Outcome == outcome && x.Reason == reason {
+				return true
+			}
+		}
+		return false
+	}
+
+	fw := get("8081")
+	if n := packets(fw, "NETFILTER_DROP"); n == 0 || n != r.Listeners[fw].DroppedSYNPackets {
+		t.Errorf("8081: kernel NETFILTER_DROP %d, synq's unanswered SYN packets %d: want equal and > 0", n, r.Listeners[fw].DroppedSYNPackets)
+	}
+	if !matched(fw, "unanswered_syn", "NETFILTER_DROP") || !r.Listeners[fw].Kernel.Agrees || r.Listeners[fw].Verdict.Kind != "filtered_before_tcp" {
+		t.Errorf("8081: verdict %s, kernel %+v: want filtered_before_tcp, NETFILTER_DROP on unanswered_syn, agreeing", r.Listeners[fw].Verdict.Kind, r.Listeners[fw].Kernel)
+	}
+	closed := get("8082")
+	if packets(closed, "NO_SOCKET") != r.Listeners[closed].Outcomes["rejected"] || !matched(closed, "rejected", "NO_SOCKET") ||
+		r.Listeners[closed].Verdict.Kind != "no_listener" || !r.Listeners[closed].Kernel.Agrees {
+		t.Errorf("8082: verdict %s, outcomes %v, kernel %+v: want no_listener, one NO_SOCKET per refused attempt, agreeing",
+			r.Listeners[closed].Verdict.Kind, r.Listeners[closed].Outcomes, r.Listeners[closed].Kernel)
+	}
+	full := get("8083")
+	if r.Listeners[full].DroppedSYNPackets == 0 || r.Listeners[full].Verdict.Kind != "accept_queue_overflow" {
+		t.Errorf("8083: verdict %s with %d dropped SYNs: want accept_queue_overflow", r.Listeners[full].Verdict.Kind, r.Listeners[full].DroppedSYNPackets)
+	}
+	if n := packets(full, "TCP_LISTEN_OVERFLOW"); n != 0 {
+		t.Errorf("8083: %d SYNs dropped at a full accept queue came with TCP_LISTEN_OVERFLOW: this kernel consumes them without a reason (docs/kernel-reasons.md)", n)
+	}
+	if k := r.Listeners[full].Kernel; !k.Agrees || !strings.Contains(k.Says, "no drop reason") {
+		t.Errorf("8083: agreement %q (agrees %v): want the counters named as the kernel's word", k.Says, k.Agrees)
+	}
+
+	for _, want := range []string{
+		`synq_kernel_dropped_packets_total{listener="10.89.0.2:8081",reason="NETFILTER_DROP"}`,
+		`synq_attempts_total{listener="10.89.0.2:8082",outcome="rejected"}`,
+		`synq_accept_queue_limit{listener=`,
+	} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("the scrape during the run lacks %s", want)
+		}
+	}
+	promtoolCheckScrape(t, scrape)
+}
+
+// scrapeInNetns GETs /metrics from addr inside the network namespace at
+// nsPath: the socket is made on a thread moved into that namespace.
+func scrapeInNetns(t *testing.T, nsPath, addr string) string {
+	t.Helper()
+	type result struct {
+		body string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread stays in the namespace and dies with the goroutine
+		// (no UnlockOSThread), so no other goroutine runs on it.
+		runtime.LockOSThread()
+		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+			head.WriteString(line)
+		}
+		body, err := io.ReadAll(br)
+		if !strings.HasPrefix(head.String(), "HTTP/1.0 200") && !strings.HasPrefix(head.String(), "HTTP/1.1 200") {
+			err = fmt.Errorf("scrape: %s", head.String())
+		}
+		ch <- result{string(body), err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("scraping %s in %s: %v", addr, nsPath, r.err)
+	}
+	return r.body
+}
+
+// promtoolCheckScrape lints a scrape with `promtool check metrics`.
+func promtoolCheckScrape(t *testing.T, scrape string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not installed (apt-get install prometheus): the scrape was not linted")
+		return
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
