@@ -9,9 +9,22 @@ import (
 	"github.com/synq/synq/reassemble"
 )
 
-// book keeps the per-listener counts of the current interval.
+// book keeps the per-listener counts of the current interval, and the
+// drop totals that let each interval count the drops that became known
+// in it.
+//
+// Attempts finish long after their drops (the tracker keeps an attempt
+// until it has been idle for over two minutes), so counting drops as
+// attempts finish showed nothing during an overflow. Instead, at each
+// interval's end, a listener's drops so far are those of its finished
+// attempts plus those of its attempts in flight as far as they are known
+// (reassemble.Unsettled, AnswerWindow); the interval counts what that
+// total rose above the highest it has been. The total can fall back (a
+// SYN judged dropped that was answered after all); keeping to its
+// highest counts every drop once over the run.
 type book struct {
-	rows map[netip.AddrPort]*rowCounts
+	rows  map[netip.AddrPort]*rowCounts
+	drops map[netip.AddrPort]*dropTotals
 }
 
 type rowCounts struct {
@@ -20,7 +33,15 @@ type rowCounts struct {
 	sampled                        bool
 }
 
-func newBook() *book { return &book{rows: map[netip.AddrPort]*rowCounts{}} }
+type dropTotals struct {
+	finishedSYNs, finishedIgnored int // of the attempts finished so far
+	inFlightSYNs, inFlightIgnored int // of those in flight, at this interval's end
+	countedSYNs, countedIgnored   int // in the intervals so far
+}
+
+func newBook() *book {
+	return &book{rows: map[netip.AddrPort]*rowCounts{}, drops: map[netip.AddrPort]*dropTotals{}}
+}
 
 func (b *book) row(l netip.AddrPort) *rowCounts {
 	x := b.rows[l]
@@ -31,6 +52,15 @@ func (b *book) row(l netip.AddrPort) *rowCounts {
 	return x
 }
 
+func (b *book) totals(l netip.AddrPort) *dropTotals {
+	d := b.drops[l]
+	if d == nil {
+		d = &dropTotals{}
+		b.drops[l] = d
+	}
+	return d
+}
+
 // packet counts a client SYN toward its listener.
 func (b *book) packet(p *capture.Packet) {
 	if p.Flags&(capture.FlagSYN|capture.FlagACK|capture.FlagRST) == capture.FlagSYN {
@@ -38,14 +68,34 @@ func (b *book) packet(p *capture.Packet) {
 	}
 }
 
-// finished counts a finished attempt's drops.
+// finished books a finished attempt's drops.
 func (b *book) finished(a *reassemble.Attempt) {
 	if a.DroppedSYNs == 0 && a.IgnoredSegments == 0 {
 		return
 	}
-	x := b.row(a.Server)
-	x.droppedSYNs += a.DroppedSYNs
-	x.ignoredACKs += a.IgnoredSegments
+	d := b.totals(a.Server)
+	d.finishedSYNs += a.DroppedSYNs
+	d.finishedIgnored += a.IgnoredSegments
+}
+
+// inFlight books the drops known so far of an attempt in flight at the
+// interval's end, now: what InFlight settled only because it judges the
+// attempt as if the capture ended counts once it has waited AnswerWindow.
+func (b *book) inFlight(a *reassemble.Attempt, u reassemble.Unsettled, now int64) {
+	syns, ignored := a.DroppedSYNs, a.IgnoredSegments
+	cutoff := now - int64(AnswerWindow)
+	if u.SYN && a.LastSYN > cutoff {
+		syns--
+	}
+	if u.Segments > 0 && u.SegmentsTime > cutoff {
+		ignored -= u.Segments
+	}
+	if syns == 0 && ignored == 0 {
+		return
+	}
+	d := b.totals(a.Server)
+	d.inFlightSYNs += syns
+	d.inFlightIgnored += ignored
 }
 
 // queues keeps the largest queue lengths per listener. A sample of a
@@ -73,9 +123,27 @@ func (x *rowCounts) addQueue(q host.QueueSample) {
 	x.synRecv = max(x.synRecv, q.SynRecv)
 }
 
-// take returns the interval's rows in a stable order and starts the next
-// interval (listeners stay, with zero counts).
+// take ends the interval: it counts the drops that became known (the
+// attempts in flight must have been booked with inFlight just before),
+// returns the rows in a stable order and starts the next interval
+// (listeners stay, with zero counts).
 func (b *book) take() []Row {
+	for l, d := range b.drops {
+		syns, ignored := d.finishedSYNs+d.inFlightSYNs, d.finishedIgnored+d.inFlightIgnored
+		d.inFlightSYNs, d.inFlightIgnored = 0, 0
+		if syns <= d.countedSYNs && ignored <= d.countedIgnored {
+			continue
+		}
+		x := b.row(l)
+		if syns > d.countedSYNs {
+			x.droppedSYNs += syns - d.countedSYNs
+			d.countedSYNs = syns
+		}
+		if ignored > d.countedIgnored {
+			x.ignoredACKs += ignored - d.countedIgnored
+			d.countedIgnored = ignored
+		}
+	}
 	out := make([]Row, 0, len(b.rows))
 	ports := map[uint16]int{}
 	for l := range b.rows {

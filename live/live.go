@@ -137,8 +137,14 @@ type Row struct {
 	Listener netip.AddrPort
 	// SYNs received (retransmissions included).
 	SYNs int
-	// DroppedSYNs and IgnoredACKs are those of the attempts that
-	// finished in the interval.
+	// DroppedSYNs and IgnoredACKs are counted in the interval where each
+	// became known: a SYN when the client's next packet of the attempt
+	// came without an answer, or when it waited unanswered for
+	// AnswerWindow; a client segment after the SYN-ACK when the server
+	// retransmitted its SYN-ACK over it, answered it with an abort reset,
+	// or left it unanswered for AnswerWindow. Over a run each counts
+	// once: the rows add up to the report's dropped SYN packets and
+	// ignored segments, but for those still waiting at the end.
 	DroppedSYNs int
 	IgnoredACKs int
 	// Sampled says the queue sampler saw the listener's socket in the
@@ -159,9 +165,21 @@ type Verdict struct {
 }
 
 // VerdictWindow is how far back the per-interval verdict looks: the
-// attempts finished in the last VerdictWindow, plus those still in
-// flight.
+// attempts finished in the last VerdictWindow, those still in flight,
+// and the queue samples of the last VerdictWindow.
 const VerdictWindow = 10 * time.Second
+
+// AnswerWindow is how long a SYN, or a client segment after the
+// SYN-ACK, may wait for the server's answer before the intervals count
+// it as dropped (ignored). A server answers a SYN it takes at once
+// (microseconds on the server, a round trip seen from elsewhere), and a
+// client retransmits after its initial RTO of 1 s (RFC 6298; Linux's
+// TCP_TIMEOUT_INIT): a SYN unanswered for 1 s is one the client itself
+// has given up on. The SYN-ACK retransmission that shows a handshake ACK
+// was ignored also comes 1 s after the SYN-ACK at the earliest. Waiting
+// longer would only delay the count; waiting less would count SYNs whose
+// answer is still on a long path.
+const AnswerWindow = time.Second
 
 // VerdictOf returns a listener's current verdict; false before any
 // attempt to it. A wildcard row (0.0.0.0:port, from the queue sampler)

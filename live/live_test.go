@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/synth"
+	"github.com/synq/synq/reassemble"
 )
 
 // fakeClock is the session's clock in tests; the sampler goroutine reads
@@ -112,6 +115,186 @@ func fakeConfig(t *testing.T, clock *fakeClock, src source, d time.Duration) Con
 		ProcNet: procNet(t), ProcSys: t.TempDir(), Now: clock.now, Version: "test",
 		openSource:  func(capture.LiveOptions) (source, error) { return src, nil },
 		openSampler: func([]uint16) (sampler, error) { return noQueues{}, nil }}
+}
+
+// TestDropsCountedAsTheyHappen: each interval counts the SYNs and
+// handshake ACKs that became known dropped (ignored) in it, not when
+// their attempts finish; over the run they add up to the report's
+// totals, but for the SYN still waiting for its answer at the end.
+func TestDropsCountedAsTheyHappen(t *testing.T) {
+	pkts := synth.MustScript(`
+		# A SYN retransmitted twice, never answered: the first drop is
+		# known when the first retransmission comes (1.2 s), the last
+		# when it has waited AnswerWindow (4.2 s).
+		0.2 c S from=10.0.0.1:40000
+		1.2 c S from=10.0.0.1:40000
+		3.2 c S from=10.0.0.1:40000
+		# A handshake ACK ignored at a full accept queue: the SYN-ACK
+		# retransmission shows it (1.301 s); the client's ACK of that
+		# one is known ignored at the next retransmission (3.301 s) and
+		# the last ACK once it has waited AnswerWindow (4.302 s).
+		0.3 c S from=10.0.0.3:40001
+		0.301 s S. from=10.0.0.3:40001
+		0.302 c . from=10.0.0.3:40001
+		1.301 s S. from=10.0.0.3:40001
+		1.302 c . from=10.0.0.3:40001
+		3.301 s S. from=10.0.0.3:40001
+		3.302 c . from=10.0.0.3:40001
+		# A healthy connection.
+		0.5 c S from=10.0.0.4:40002
+		0.501 s S. from=10.0.0.4:40002
+		0.502 c . from=10.0.0.4:40002
+		0.503 c P. len=10 from=10.0.0.4:40002
+		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002
+		# A SYN 0.5 s before the end: not dropped yet in any interval;
+		# the report, judging at the end, counts it.
+		7.5 c S from=10.0.0.5:40003`)
+	sortByTime(pkts)
+	clock := &fakeClock{}
+	cfg := fakeConfig(t, clock, newFakeSource(t, clock, pkts), 8*time.Second)
+	var syns, ignored []int
+	finished := 0
+	cfg.OnAttempt = func(*reassemble.Attempt) { finished++ }
+	cfg.OnInterval = func(iv Interval) error {
+		s, ig := 0, 0
+		for _, r := range iv.Rows {
+			s += r.DroppedSYNs
+			ig += r.IgnoredACKs
+		}
+		syns, ignored = append(syns, s), append(ignored, ig)
+		return nil
+	}
+	in, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSYNs := []int{0, 1, 1, 0, 1, 0, 0, 0}
+	wantIgnored := []int{0, 1, 1, 0, 1, 0, 0, 0}
+	if fmt.Sprint(syns) != fmt.Sprint(wantSYNs) || fmt.Sprint(ignored) != fmt.Sprint(wantIgnored) {
+		t.Errorf("per interval: dropped SYNs %v, ignored ACKs %v; want %v and %v", syns, ignored, wantSYNs, wantIgnored)
+	}
+	if len(in.Result.Listeners) != 1 {
+		t.Fatalf("listeners: %+v", in.Result.Listeners)
+	}
+	l := in.Result.Listeners[0]
+	// The report judges at the end: the last SYN (7.5 s) counts there.
+	if l.DroppedSYNPackets != sum(syns)+1 || l.IgnoredACKSegments != sum(ignored) {
+		t.Errorf("report: %d dropped SYNs, %d ignored segments; intervals %d and %d (want the SYNs one more: the one still waiting)",
+			l.DroppedSYNPackets, l.IgnoredACKSegments, sum(syns), sum(ignored))
+	}
+	if finished != 4 || in.Live == nil || len(in.Live.Counters) != 9 {
+		t.Errorf("%d attempts finished (want 4), live evidence %+v", finished, in.Live)
+	}
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+func sortByTime(p []capture.Packet) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j].Time < p[j-1].Time; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+// TestDropsCountedOnce: a SYN judged dropped that is answered late
+// after all lowers the listener's total; the intervals keep to its
+// highest, so no drop is counted twice.
+func TestDropsCountedOnce(t *testing.T) {
+	srv := synth.Server
+	b := newBook()
+	a := &reassemble.Attempt{Handshake: reassemble.Handshake{Server: srv, DroppedSYNs: 1, LastSYN: 0}}
+	b.inFlight(a, reassemble.Unsettled{SYN: true}, int64(2*time.Second))
+	if got := b.take(); len(got) != 1 || got[0].DroppedSYNs != 1 {
+		t.Fatalf("first interval: %+v, want 1 dropped SYN", got)
+	}
+	// Answered late: nothing dropped in flight now.
+	a.DroppedSYNs = 0
+	b.inFlight(a, reassemble.Unsettled{}, int64(3*time.Second))
+	if got := b.take(); got[0].DroppedSYNs != 0 {
+		t.Fatalf("second interval: %+v, want 0", got)
+	}
+	// Another SYN dropped, and the attempt finishes with it: the total
+	// is back to 1, which was counted already.
+	a.DroppedSYNs = 1
+	b.finished(a)
+	if got := b.take(); got[0].DroppedSYNs != 0 {
+		t.Errorf("third interval: %+v, want 0: the total never rose above what was counted", got)
+	}
+	b.finished(&reassemble.Attempt{Handshake: reassemble.Handshake{Server: srv, DroppedSYNs: 2}})
+	if got := b.take(); got[0].DroppedSYNs != 2 {
+		t.Errorf("fourth interval: %+v, want 2", got)
+	}
+}
+
+// TestIntervalVerdictFromRecentQueues: the per-interval verdict reads the
+// queue samples of the verdict window. An accept queue sampled above its
+// limit in the window is decisive at once, while no attempt has finished;
+// one full only before the window says nothing about now.
+func TestIntervalVerdictFromRecentQueues(t *testing.T) {
+	// Three handshakes completed and waiting for accept(); two SYNs
+	// with no answer yet.
+	pkts := synth.MustScript(`
+		0 c S from=10.0.0.1:1
+		0.001 s S. from=10.0.0.1:1
+		0.002 c . from=10.0.0.1:1
+		0.01 c S from=10.0.0.2:2
+		0.011 s S. from=10.0.0.2:2
+		0.012 c . from=10.0.0.2:2
+		0.02 c S from=10.0.0.3:3
+		0.021 s S. from=10.0.0.3:3
+		0.022 c . from=10.0.0.3:3
+		0.03 c S from=10.0.0.4:4
+		0.04 c S from=10.0.0.5:5`)
+	now := synth.Base + int64(30*time.Second)
+	full := func(at time.Duration) host.QueueSample {
+		return host.QueueSample{Time: synth.Base + int64(at), Listener: netip.MustParseAddrPort("0.0.0.0:80"), AcceptQueue: 3, AcceptLimit: 2}
+	}
+	notFull := func(at time.Duration) host.QueueSample {
+		s := full(at)
+		s.AcceptQueue = 1
+		return s
+	}
+	for _, tc := range []struct {
+		name   string
+		pkts   []capture.Packet
+		queues []host.QueueSample
+		want   analyze.Kind
+		not    bool
+	}{
+		{"full in the window", pkts, []host.QueueSample{notFull(time.Second), full(29 * time.Second)}, analyze.KindAcceptQueue, false},
+		{"full only before the window", pkts, []host.QueueSample{full(time.Second), notFull(29 * time.Second)}, analyze.KindAcceptQueue, true},
+		{"not sampled", pkts, nil, analyze.KindAcceptQueue, true},
+		// Filled before the capture started: only SYNs with no answer.
+		{"full, SYNs only", pkts[len(pkts)-2:], []host.QueueSample{full(29 * time.Second)}, analyze.KindAcceptQueue, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
+				before: host.Counters{}, queues: tc.queues}
+			s.tr = reassemble.NewTracker(reassemble.Config{}, func(*reassemble.Attempt) { t.Fatal("no attempt should finish") })
+			// The handshakes happened just now, inside the window.
+			for i := range tc.pkts {
+				p := tc.pkts[i]
+				p.Time += now - synth.Base - int64(time.Second)
+				s.tr.Add(&p)
+			}
+			iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
+			v, ok := iv.VerdictOf(synth.Server)
+			if !ok {
+				t.Fatalf("no verdict for %s: %+v", synth.Server, iv.Verdicts)
+			}
+			t.Logf("verdict %s", v.Kind)
+			if (v.Kind == tc.want) == tc.not {
+				t.Errorf("verdict %s; want %s%s", v.Kind, map[bool]string{true: "anything but "}[tc.not], tc.want)
+			}
+		})
+	}
 }
 
 // TestRunBundle: with Dir, every frame reaches the bundle's capture in

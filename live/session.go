@@ -282,19 +282,25 @@ func (s *session) takeQueues(queues <-chan []host.QueueSample) error {
 	}
 }
 
-// interval ends an interval at now: its rows and the current verdicts.
+// interval ends an interval at now: its rows, with the drops that became
+// known in it, and the current verdicts. One pass over the attempts in
+// flight serves both.
 func (s *session) interval(now time.Time, span time.Duration, ring capture.RingStats, before, after host.Counters) Interval {
 	t := now.UnixNano()
-	s.recent.expire(t - int64(VerdictWindow))
+	windowStart := t - int64(VerdictWindow)
+	s.recent.expire(windowStart)
 	agg := analyze.NewAggregator()
 	agg.CaptureEnd = t
 	for i := range s.recent.buf {
 		agg.Add(&s.recent.buf[i])
 	}
-	s.tr.InFlight(agg.Add)
+	s.tr.InFlightUnsettled(func(a *reassemble.Attempt, u reassemble.Unsettled) {
+		agg.Add(a)
+		s.book.inFlight(a, u, t)
+	})
 	rows := s.book.take()
 	res := agg.Result()
-	h := hostEvidence(s.before, after, s.sysctls, s.queues)
+	h := hostEvidence(s.before, after, s.sysctls, recentQueues(s.queues, windowStart))
 	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
 		Verdicts: verdicts(&res, h, now.Sub(s.start))}
 }

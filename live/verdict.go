@@ -2,6 +2,7 @@ package live
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/synq/synq/analyze"
@@ -37,8 +38,23 @@ func (r *recentAttempts) expire(t int64) {
 	r.buf = kept
 }
 
+// recentQueues returns the samples taken at or after t; samples holds
+// them in the order taken.
+func recentQueues(samples []host.QueueSample, t int64) []host.QueueSample {
+	i, _ := slices.BinarySearchFunc(samples, t, func(q host.QueueSample, t int64) int {
+		if q.Time < t {
+			return -1
+		}
+		return 1
+	})
+	return samples[i:]
+}
+
 // verdicts diagnoses what is happening now from res (the attempts of the
-// verdict window and those in flight) and h, the host's evidence so far.
+// verdict window and those in flight) and h, the host's evidence with the
+// queue samples of the window: a queue that was full ten minutes ago says
+// nothing about now, and one full in the last seconds is decisive now,
+// whatever the attempts show.
 func verdicts(res *analyze.Result, h *host.Host, window time.Duration) map[netip.AddrPort]Verdict {
 	analyze.Diagnose(res, h)
 	secs := min(window, VerdictWindow).Seconds()

@@ -73,18 +73,24 @@ terminal, plain key=value lines otherwise; with --format json or html and
 no -o they go to standard error, so standard output holds only the report):
 
   syn/s       SYN packets received (retransmissions included)
-  drop_syn/s  SYNs that got no answer, counted as their attempts finish
-  ign_ack/s   handshake ACKs and data the server ignored, likewise
+  drop_syn/s  SYNs that got no answer
+  ign_ack/s   handshake ACKs and data the server ignored
   cookie/s    syncookie SYN-ACKs, over the last 10 s
   acceptq     the largest accept-queue length seen in the interval / limit
               (the kernel holds limit+1 before it counts the queue full)
   syn_recv    the largest number of handshakes in progress in the interval
   verdict     what is dropping attempts now (see synq analyze --help), from
               the attempts of the last 10 s and those still in progress, the
-              sampled queues and the counters so far
+              queues sampled in the last 10 s (an accept queue seen above
+              its limit decides it at once) and the counters so far
 
-Attempts are judged when they finish (up to about 10 s after their first
-SYN with the default retransmission timers), so the drop columns lag.
+Drops are counted in the interval where they become known, while their
+attempts go on: a SYN when the client retransmits it with no answer, or
+once it has waited 1 s unanswered (the client's own first retransmission
+timer); an ignored segment when the server retransmits its SYN-ACK over it
+or leaves it 1 s unanswered. So the drop columns follow the kernel's
+ListenOverflows within about a second, and over a run they add up to the
+report's counts, but for SYNs still waiting for an answer at the end.
 
 It stops after --duration, after --count intervals, or on Ctrl-C (SIGINT)
 or SIGTERM, then prints the same report as synq analyze, with the change

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -368,6 +370,15 @@ func TestLiveEndToEnd(t *testing.T) {
 				t.Errorf("no per-interval verdict=%s in:\n%s", wantKind, stdout)
 			}
 			if tc.overflow {
+				// Drops are counted as they become known, not when their
+				// attempts finish: the SYNs dropped at the full queue show
+				// in the first seconds (their first retransmissions come
+				// 1 s after them), long before the run ends.
+				drops := intervalValues(t, stdout, liveSrvAddr+":8080", "drop_syn/s")
+				first := slices.IndexFunc(drops, func(v float64) bool { return v > 0 })
+				if first < 0 || first > 3 || first == len(drops)-1 {
+					t.Errorf("drop_syn/s per interval %v: want one above 0 within the first 4 intervals, not only at the end", drops)
+				}
 				if q.AcceptLimit != 2 || q.MaxAcceptQueue < q.AcceptLimit {
 					t.Errorf("accept queue peaked at %d of %d, want it to reach the limit 2", q.MaxAcceptQueue, q.AcceptLimit)
 				}
@@ -420,6 +431,28 @@ func TestLiveEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// intervalValues returns, interval by interval, the value of key in the
+// key=value lines of listener.
+func intervalValues(t *testing.T, stdout, listener, key string) []float64 {
+	t.Helper()
+	var out []float64
+	for _, line := range strings.Split(stdout, "\n") {
+		if !strings.Contains(line, " listener="+listener+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, key+"="); ok {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s in %q: %v", key, line, err)
+				}
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 // runAsNobody runs the synq binary as an unprivileged user and checks the
