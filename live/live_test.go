@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/bundle"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/synth"
@@ -340,6 +341,40 @@ func TestRunBundle(t *testing.T) {
 	}
 }
 
+// TestRunBundleWriteError: a bundle that cannot be written ends the run
+// with an output error, found by the writer's goroutine and reported at
+// the next interval (or at the end).
+func TestRunBundleWriteError(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full")
+	}
+	pkts := synth.MustScript(`
+		0.1 c S
+		0.2 s S.
+		0.3 c .`)
+	clock := &fakeClock{}
+	cfg := fakeConfig(t, clock, newFakeSource(t, clock, pkts), 5*time.Second)
+	cfg.Dir = t.TempDir()
+	if err := os.Symlink("/dev/full", filepath.Join(cfg.Dir, "capture.pcap")); err != nil {
+		t.Fatal(err)
+	}
+	intervals := 0
+	cfg.OnInterval = func(Interval) error {
+		intervals++
+		// The fake clock runs the intervals back to back: give the
+		// writer the time a real interval would.
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}
+	_, err := Run(context.Background(), cfg)
+	if KindOf(err) != KindOutput || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("err = %v (kind %v), want an output error: no space left on device", err, KindOf(err))
+	}
+	if intervals > 2 {
+		t.Errorf("the error came after %d intervals: it should at the next one", intervals)
+	}
+}
+
 type frame struct {
 	t    int64
 	data []byte
@@ -365,6 +400,30 @@ func readFrames(t *testing.T, path string) []frame {
 		out = append(out, frame{t: ci.Timestamp.UnixNano(), data: data})
 	}
 	return out
+}
+
+// TestBundlePacketAllocs: copying a frame into the bundle's chunks
+// allocates nothing once the chunks exist.
+func TestBundlePacketAllocs(t *testing.T) {
+	bw := newTestBundleWriter(t)
+	defer bw.stop()
+	data := make([]byte, 74)
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, synth.Base), CaptureLength: len(data), Length: len(data)}
+	for range 3 * chunkFrames { // every chunk made and recycled at least once
+		bw.packet(data, ci)
+	}
+	if n := testing.AllocsPerRun(10_000, func() { bw.packet(data, ci) }); n != 0 {
+		t.Errorf("%.2f allocations per frame, want 0", n)
+	}
+}
+
+func newTestBundleWriter(t *testing.T) *bundleWriter {
+	t.Helper()
+	w, err := bundle.Create(t.TempDir(), layers.LinkTypeEthernet, capture.LiveSnaplen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newBundleWriter(w)
 }
 
 // TestRunErrors: Run's errors say what kind of problem they are, with

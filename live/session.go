@@ -27,6 +27,7 @@ type session struct {
 	start   time.Time
 	records Records
 	bw      *bundle.Writer
+	bundle  *bundleWriter // bw's goroutine while the capture runs
 
 	tr       *reassemble.Tracker
 	agg      *analyze.Aggregator
@@ -101,7 +102,11 @@ func (s *session) createBundle() error {
 	if err := bw.WriteSysctls(s.sysctls); err != nil {
 		return err
 	}
-	return bw.WriteCounters(s.start.UnixNano(), s.before)
+	if err := bw.WriteCounters(s.start.UnixNano(), s.before); err != nil {
+		return err
+	}
+	s.bundle = newBundleWriter(bw)
+	return nil
 }
 
 // finished is the tracker's emit: an attempt finished.
@@ -120,6 +125,9 @@ func (s *session) finished(a *reassemble.Attempt) {
 // close releases what open opened; after a failure the bundle stays as
 // far as it was written.
 func (s *session) close() {
+	if s.bundle != nil {
+		_ = s.bundle.stop()
+	}
 	if s.sampler != nil {
 		s.sampler.Close()
 	}
@@ -157,16 +165,12 @@ func (s *session) run(ctx context.Context) (*report.Input, error) {
 		k, err := s.src.Next(&s.p)
 		switch {
 		case err == nil:
-			if err := s.packet(k); err != nil {
-				return nil, err
-			}
+			s.packet(k)
 		case errors.Is(err, capture.ErrLiveTimeout):
 		default:
 			return nil, inputErr(err)
 		}
-		if err := s.takeQueues(queues); err != nil {
-			return nil, err
-		}
+		s.takeQueues(queues)
 		if s.records != nil {
 			if err := s.records.Err(); err != nil {
 				return nil, err
@@ -191,11 +195,9 @@ func (s *session) run(ctx context.Context) (*report.Input, error) {
 			}
 		}
 		s.counters = append(s.counters, host.CounterSample{Time: now.UnixNano(), Counters: c})
-		if s.bw != nil {
-			if err := s.bw.WriteCounters(now.UnixNano(), c); err != nil {
-				return nil, outputErr(err)
-			}
-			if err := s.bw.Flush(); err != nil {
+		if s.bundle != nil {
+			s.bundle.interval(now.UnixNano(), c)
+			if err := s.bundle.err(); err != nil {
 				return nil, outputErr(err)
 			}
 		}
@@ -225,18 +227,15 @@ func (s *session) run(ctx context.Context) (*report.Input, error) {
 	if err := <-samplerDone; err != nil && cfg.OnWarning != nil {
 		cfg.OnWarning(fmt.Errorf("listen queue sampling stopped: %w", err))
 	}
-	_ = s.takeQueues(queues)
+	s.takeQueues(queues)
 	return s.end()
 }
 
 // packet books one packet Next returned, and keeps its frame in the
 // bundle.
-func (s *session) packet(k capture.Kind) error {
-	if s.bw != nil {
-		data, ci := s.src.Frame()
-		if err := s.bw.WritePacket(ci, data); err != nil {
-			return outputErr(err)
-		}
+func (s *session) packet(k capture.Kind) {
+	if s.bundle != nil {
+		s.bundle.packet(s.src.Frame())
 	}
 	switch k {
 	case capture.KindTCP:
@@ -245,7 +244,6 @@ func (s *session) packet(k capture.Kind) error {
 	case capture.KindICMPError:
 		s.tr.Add(&s.p)
 	}
-	return nil
 }
 
 // drain reads the frames the ring holds, until a poll finds none.
@@ -258,26 +256,22 @@ func (s *session) drain() error {
 		if err != nil {
 			return inputErr(err)
 		}
-		if err := s.packet(k); err != nil {
-			return err
-		}
+		s.packet(k)
 	}
 }
 
 // takeQueues books the queue samples taken since the last call.
-func (s *session) takeQueues(queues <-chan []host.QueueSample) error {
+func (s *session) takeQueues(queues <-chan []host.QueueSample) {
 	for {
 		select {
 		case qs := <-queues:
 			s.queues = append(s.queues, qs...)
 			s.book.queues(qs)
-			if s.bw != nil {
-				if err := s.bw.WriteQueues(qs); err != nil {
-					return outputErr(err)
-				}
+			if s.bundle != nil {
+				s.bundle.queues(qs)
 			}
 		default:
-			return nil
+			return
 		}
 	}
 }
@@ -340,7 +334,12 @@ func (s *session) end() (*report.Input, error) {
 	// sampled listen queues.
 	analyze.Diagnose(&in.Result, h)
 
-	if s.bw != nil {
+	if s.bundle != nil {
+		err := s.bundle.stop()
+		s.bundle = nil
+		if err != nil {
+			return nil, outputErr(err)
+		}
 		if err := s.bw.WriteNstat(bundle.NstatAfterFile, after); err != nil {
 			return nil, outputErr(fmt.Errorf("-w: %w", err))
 		}
