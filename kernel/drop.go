@@ -35,6 +35,14 @@ type Drop struct {
 	Inbound bool
 }
 
+// Listener is the listener the packet was to (or from).
+func (d *Drop) Listener() netip.AddrPort {
+	if d.Inbound {
+		return d.Dst
+	}
+	return d.Src
+}
+
 // ErrUnsupported means this kernel (or this build) cannot report drop
 // reasons: not Linux, no BTF, or a kfree_skb without a reason argument.
 var ErrUnsupported = errors.New("kernel drop reasons are not available")

@@ -3,6 +3,8 @@ package live
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,25 +25,27 @@ type KernelSource interface {
 
 // KernelJoin joins the kernel's drop reports to a run: it wraps the
 // Config's OnAttempt hook to match each finished attempt to the reports
-// of its packets, counts reports per listener per interval, and, after
+// of its packets, gives the per-interval verdict the recent reports, and, after
 // Run, attaches each listener's account to the report and diagnoses it
 // again with the kernel's word in. Reports are read on a goroutine of
 // their own; the lock is the only thing it shares with the session.
 type KernelJoin struct {
 	src KernelSource
 
-	mu       sync.Mutex
-	matcher  *kernel.Matcher
-	interval map[netip.AddrPort]int
-	onDrop   func(kernel.Drop)
-	done     chan struct{}
+	mu      sync.Mutex
+	matcher *kernel.Matcher
+	// recent are the reports of the last VerdictWindow or so (bounded:
+	// beyond maxRecentSaved the older half goes), for RecentKernel.
+	recent []kernel.Drop
+	onDrop func(kernel.Drop)
+	done   chan struct{}
 }
 
 // JoinKernel starts reading src and wraps cfg's OnAttempt. onDrop, if
 // set, is told of every report as it arrives (the metrics exporter).
 // Call Finish with Run's result, then Close.
 func JoinKernel(cfg *Config, src KernelSource, onDrop func(kernel.Drop)) *KernelJoin {
-	j := &KernelJoin{src: src, matcher: kernel.NewMatcher(), interval: map[netip.AddrPort]int{}, onDrop: onDrop, done: make(chan struct{})}
+	j := &KernelJoin{src: src, matcher: kernel.NewMatcher(), onDrop: onDrop, done: make(chan struct{})}
 	next := cfg.OnAttempt
 	now := cfg.Now
 	if now == nil {
@@ -60,8 +64,56 @@ func JoinKernel(cfg *Config, src KernelSource, onDrop func(kernel.Drop)) *Kernel
 			next(a)
 		}
 	}
+	cfg.RecentKernel = j.since
 	go j.read()
 	return j
+}
+
+// since is Config.RecentKernel: the reasons of the recent reports, per
+// listener. A connection's reports stay while its latest one is at or
+// after t, as the verdict window keeps an attempt whole while its last
+// packet is in it: the counts then cover the same packets as the
+// window's attempts. Older ones are let go (the window only moves on).
+func (j *KernelJoin) since(t int64) map[netip.AddrPort]*analyze.KernelDrops {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	type conn struct{ a, b netip.AddrPort }
+	latest := map[conn]int64{}
+	for _, d := range j.recent {
+		c := conn{d.Src, d.Dst}
+		if !d.Inbound {
+			c = conn{d.Dst, d.Src}
+		}
+		latest[c] = max(latest[c], d.Time)
+	}
+	kept := j.recent[:0]
+	counts := map[netip.AddrPort]map[string]int{}
+	for _, d := range j.recent {
+		c := conn{d.Src, d.Dst}
+		if !d.Inbound {
+			c = conn{d.Dst, d.Src}
+		}
+		if latest[c] < t {
+			continue
+		}
+		kept = append(kept, d)
+		l := d.Listener()
+		if counts[l] == nil {
+			counts[l] = map[string]int{}
+		}
+		counts[l][d.Reason]++
+	}
+	j.recent = kept
+	out := make(map[netip.AddrPort]*analyze.KernelDrops, len(counts))
+	for l, rs := range counts {
+		k := &analyze.KernelDrops{}
+		for r, n := range rs {
+			k.Reasons = append(k.Reasons, analyze.ReasonCount{Reason: r, Packets: n})
+		}
+		slices.SortFunc(k.Reasons, func(a, b analyze.ReasonCount) int { return strings.Compare(a.Reason, b.Reason) })
+		out[l] = k
+	}
+	return out
 }
 
 func (j *KernelJoin) read() {
@@ -73,25 +125,15 @@ func (j *KernelJoin) read() {
 		}
 		j.mu.Lock()
 		j.matcher.Drop(d)
-		l := d.Dst
-		if !d.Inbound {
-			l = d.Src
+		if len(j.recent) >= maxRecentSaved {
+			j.recent = append(j.recent[:0], j.recent[len(j.recent)/2:]...)
 		}
-		j.interval[l]++
+		j.recent = append(j.recent, d)
 		j.mu.Unlock()
 		if j.onDrop != nil {
 			j.onDrop(d)
 		}
 	}
-}
-
-// TakeInterval returns the reports per listener since the last call.
-func (j *KernelJoin) TakeInterval() map[netip.AddrPort]int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	out := j.interval
-	j.interval = map[netip.AddrPort]int{}
-	return out
 }
 
 // Finish stops reading, matches what is left (every attempt has

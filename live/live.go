@@ -81,6 +81,11 @@ type Config struct {
 	OnStart    func(Start)
 	OnAttempt  func(*reassemble.Attempt)
 	OnInterval func(Interval) error
+	// RecentKernel, when set, gives the kernel's drop reports since a
+	// time, per listener (reasons only), for the per-interval verdict,
+	// as KernelJoin does; the final report's account is attached after
+	// Run. Called from Run's goroutine.
+	RecentKernel func(since int64) map[netip.AddrPort]*analyze.KernelDrops
 	// OnWarning is told of a problem that does not end the run (the
 	// queue sampler stopping); nil: ignored.
 	OnWarning func(error)

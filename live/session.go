@@ -294,6 +294,18 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 	})
 	rows := s.book.take()
 	res := agg.Result()
+	if s.cfg.RecentKernel != nil {
+		// The kernel's word decides now as it does in the report: a
+		// netfilter drop is not another listener's overflow.
+		k := s.cfg.RecentKernel(windowStart)
+		for i := range res.Listeners {
+			if a := k[res.Listeners[i].Server]; a != nil {
+				res.Listeners[i].Kernel = a
+			} else {
+				res.Listeners[i].Kernel = &analyze.KernelDrops{}
+			}
+		}
+	}
 	h := hostEvidence(s.before, after, s.sysctls, recentQueues(s.queues, windowStart))
 	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
 		Verdicts: verdicts(&res, h, now.Sub(s.start))}

@@ -95,11 +95,7 @@ func (e *Exporter) Attempt(server netip.AddrPort, o analyze.Outcome) {
 func (e *Exporter) KernelDrop(d kernel.Drop) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	l := d.Dst
-	if !d.Inbound {
-		l = d.Src
-	}
-	e.series(l).kernelDrops[d.Reason]++
+	e.series(d.Listener()).kernelDrops[d.Reason]++
 }
 
 // KernelTraced says the kernel's drops are traced: the kernel series

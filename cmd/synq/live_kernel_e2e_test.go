@@ -180,6 +180,19 @@ func TestLiveKernelReasons(t *testing.T) {
 		t.Errorf("8083: agreement %q (agrees %v): want the counters named as the kernel's word", k.Says, k.Agrees)
 	}
 
+	// The per-interval verdict takes the kernel's word too: the last
+	// line for the filtered listener must not blame the accept queue
+	// that another listener overflowed.
+	last := ""
+	for _, line := range strings.Split(synqOut.String(), "\n") {
+		if strings.Contains(line, "listener="+liveSrvAddr+":8081 ") {
+			last = line
+		}
+	}
+	if !strings.Contains(last, "verdict=filtered_before_tcp") {
+		t.Errorf("8081's last interval line: %q, want verdict=filtered_before_tcp", last)
+	}
+
 	for _, want := range []string{
 		`synq_kernel_dropped_packets_total{listener="10.89.0.2:8081",reason="NETFILTER_DROP"}`,
 		`synq_attempts_total{listener="10.89.0.2:8082",outcome="rejected"}`,
