@@ -40,17 +40,34 @@ type QueuePeak struct {
 }
 
 // QueueFor finds the sampled socket serving a listener: the same address,
-// or a wildcard address on the same port.
+// else a wildcard address on the same port (0.0.0.0 before [::] for an
+// IPv4 listener). The exact socket comes first: the kernel delivers to
+// it, and a wildcard socket on the same port (SO_REUSEADDR/REUSEPORT, or
+// another address family) can be idle while it overflows.
 func (h *Host) QueueFor(l netip.AddrPort) (QueuePeak, bool) {
 	if h == nil {
 		return QueuePeak{}, false
 	}
+	best, rank := QueuePeak{}, 0
 	for _, q := range h.Queues {
-		if q.Listener.Port() == l.Port() && (q.Listener.Addr() == l.Addr() || q.Listener.Addr().IsUnspecified()) {
+		if q.Listener.Port() != l.Port() {
+			continue
+		}
+		a, want := q.Listener.Addr().Unmap(), l.Addr().Unmap()
+		r := 0
+		switch {
+		case a == want:
 			return q, true
+		case a.IsUnspecified() && a.Is4() == want.Is4():
+			r = 2
+		case a.IsUnspecified():
+			r = 1
+		}
+		if r > rank {
+			best, rank = q, r
 		}
 	}
-	return QueuePeak{}, false
+	return best, rank > 0
 }
 
 // HasCounters reports whether counter deltas were given.

@@ -194,3 +194,35 @@ func TestParseSysctl(t *testing.T) {
 		t.Errorf("got %v", m)
 	}
 }
+
+// TestQueueFor: the socket bound to the listener's own address is its
+// queue even when a wildcard socket on the same port sorts first (an
+// idle 0.0.0.0 socket must not hide a full specific one), and wildcards
+// of the listener's family come before the other family's.
+func TestQueueFor(t *testing.T) {
+	q := func(s string, aq int) QueuePeak {
+		return QueuePeak{Listener: netip.MustParseAddrPort(s), MaxAcceptQueue: aq, AcceptLimit: 1}
+	}
+	h := &Host{Queues: []QueuePeak{q("0.0.0.0:80", 0), q("10.0.0.2:80", 2), q("[::]:443", 7), q("0.0.0.0:443", 5), q("[::]:22", 3)}}
+	for _, c := range []struct {
+		listener string
+		want     int // MaxAcceptQueue of the socket chosen; -1: none
+	}{
+		{"10.0.0.2:80", 2},
+		{"10.0.0.9:80", 0},
+		{"[::ffff:10.0.0.2]:80", 2},
+		{"10.0.0.2:443", 5},
+		{"[fd00::2]:443", 7},
+		{"10.0.0.2:22", 3},
+		{"10.0.0.2:8080", -1},
+	} {
+		got, ok := h.QueueFor(netip.MustParseAddrPort(c.listener))
+		if (c.want < 0) != !ok || (ok && got.MaxAcceptQueue != c.want) {
+			t.Errorf("QueueFor(%s) = %+v, %v; want the socket with accept queue %d", c.listener, got, ok, c.want)
+		}
+	}
+	var none *Host
+	if _, ok := none.QueueFor(netip.MustParseAddrPort("10.0.0.2:80")); ok {
+		t.Error("a nil Host has no queues")
+	}
+}
