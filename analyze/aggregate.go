@@ -103,11 +103,11 @@ type Signs struct {
 	// bare ACK (old state for the 4-tuple) and later by a SYN-ACK.
 	BareACKThenAnswered int
 	// Of the attempts whose SYN-ACK was retransmitted after the client's
-	// ACK, RetransOnTimer had the first such retransmission within
-	// RetransOnTimerWithin of the ACK (an overflowing accept queue's
-	// SYN-ACK timer, about 1 s after the SYN-ACK), RetransHeldBack later
-	// (TCP_DEFER_ACCEPT holds them back); RetransAfterACKMax is the
-	// longest wait.
+	// ACK, RetransOnTimer had the first such retransmission in the
+	// SYN-ACK timer's next slot after the ACK (retransOnTimer: an
+	// overflowing accept queue's), RetransHeldBack later
+	// (TCP_DEFER_ACCEPT skips slots); RetransAfterACKMax is the longest
+	// wait.
 	RetransOnTimer, RetransHeldBack int
 	RetransAfterACKMax              time.Duration
 	// RefusedInterleaved: attempts refused with a RST came between
@@ -290,11 +290,27 @@ type Aggregator struct {
 	closers   closerTable
 }
 
-// RetransOnTimerWithin is how soon after the client's handshake ACK a
-// SYN-ACK retransmission counts as the SYN-ACK's own timer (1 s after
-// it, then 2 s more, ...) rather than one held back by TCP_DEFER_ACCEPT,
-// which resends only near the end of its period (3 s and later).
-const RetransOnTimerWithin = 1500 * time.Millisecond
+// onTimerSlack is how late after its slot a SYN-ACK retransmission still
+// counts as the timer's (timer granularity, a busy host).
+const onTimerSlack = 500 * time.Millisecond
+
+// retransOnTimer reports whether the first SYN-ACK retransmission after
+// the client's ACK came in the request timer's next slot after that ACK,
+// and how long after the ACK it came. The timer fires 1 s after the
+// first SYN-ACK, then 3 s, 7 s, ... (it doubles); an overflowing accept
+// queue resends on every slot, TCP_DEFER_ACCEPT skips slots until its
+// period nears its end (syn_ack_recalc). Measuring from the ACK instead
+// (within 1.5 s) called an overflow whose first ACK answered a
+// retransmission "deferred": the next slot is then 2 s or more away.
+func retransOnTimer(a *reassemble.Attempt) (time.Duration, bool) {
+	wait := time.Duration(a.FirstRetransAfterACK - a.FirstACK)
+	step, slot := int64(time.Second), a.FirstSYNACK+int64(time.Second)
+	for i := 0; slot <= a.FirstACK && i < 16; i++ {
+		step *= 2
+		slot += step
+	}
+	return wait, a.FirstRetransAfterACK <= slot+int64(onTimerSlack)
+}
 
 // closerTable remembers, for recently finished attempts, which side of
 // each 4-tuple closed first: a later SYN on the same 4-tuple answered by
@@ -510,7 +526,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
 	case Established:
 		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
-			if a.SYNACKRetransAfterACK > 0 && time.Duration(a.FirstRetransAfterACK-a.FirstACK) <= RetransOnTimerWithin {
+			if _, onTimer := retransOnTimer(a); a.SYNACKRetransAfterACK > 0 && onTimer {
 				sg.IgnoredThenAccepted++
 			} else {
 				sg.DeferAccepted++
@@ -519,8 +535,8 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		}
 	}
 	if a.SYNACKRetransAfterACK > 0 && a.ClientAcked {
-		wait := time.Duration(a.FirstRetransAfterACK - a.FirstACK)
-		if wait <= RetransOnTimerWithin {
+		wait, onTimer := retransOnTimer(a)
+		if onTimer {
 			sg.RetransOnTimer++
 		} else {
 			sg.RetransHeldBack++

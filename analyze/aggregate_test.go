@@ -381,3 +381,33 @@ func TestLowRateSpanCostsBytesNotKilobytes(t *testing.T) {
 		t.Errorf("over 10 h each attempt costs %d bytes: quiet seconds are kept dense again", long/n)
 	}
 }
+
+// TestRetransOnTimer: a SYN-ACK retransmission after the client's ACK is
+// the timer's when it comes in the next slot after that ACK (1 s, 3 s,
+// 7 s after the first SYN-ACK); TCP_DEFER_ACCEPT skips slots. The second
+// row is the overflow whose first ACK answered a retransmission (its own
+// ACK was lost): 2 s from ACK to the next slot, on the timer all the same.
+func TestRetransOnTimer(t *testing.T) {
+	const s = int64(time.Second)
+	ms := func(n int64) int64 { return n * int64(time.Millisecond) }
+	for _, c := range []struct {
+		name         string
+		ack, retrans int64 // after the first SYN-ACK
+		want         bool
+	}{
+		{"ACK at once, retransmitted at 1 s", ms(1), 1 * s, true},
+		{"ACK answering the 1-s retransmission, next at 3 s", s + ms(2), 3 * s, true},
+		{"ACK answering the 3-s retransmission, next at 7 s", 3*s + ms(2), 7*s + ms(30), true},
+		{"deferred: ACK at once, next at 3 s", ms(1), 3 * s, false},
+		{"deferred: ACK at once, next at 7 s", ms(1), 7 * s, false},
+		{"late timer within slack", ms(1), s + ms(400), true},
+	} {
+		const t0 = 1_000 * s
+		a := &reassemble.Attempt{}
+		a.FirstSYNACK, a.FirstACK, a.FirstRetransAfterACK, a.SYNACKRetransAfterACK = t0, t0+c.ack, t0+c.retrans, 1
+		wait, got := retransOnTimer(a)
+		if got != c.want || wait != time.Duration(c.retrans-c.ack) {
+			t.Errorf("%s: on timer %v (wait %v), want %v", c.name, got, wait, c.want)
+		}
+	}
+}

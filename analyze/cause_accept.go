@@ -42,10 +42,10 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		affected, mode = affected+n, "ack_ignored"
 	}
 	if sg.RetransOnTimer > 0 && (o[ACKIgnored] > 0 || sg.IgnoredThenAccepted > 0) {
-		signs = append(signs, forSign(Weak, FromPackets, "On %d of those attempts the first SYN-ACK retransmission came within %s of the ACK it ignored, on the SYN-ACK's own timer: an overflowing queue's, not TCP_DEFER_ACCEPT's, which holds them back.", sg.RetransOnTimer, FormatDuration(RetransOnTimerWithin)))
+		signs = append(signs, forSign(Weak, FromPackets, "On %d of those attempts the first SYN-ACK retransmission after the ignored ACK came in the SYN-ACK timer's next slot (1 s after the SYN-ACK, then 3 s, 7 s, ...): an overflowing queue's, not TCP_DEFER_ACCEPT's, which skips slots.", sg.RetransOnTimer))
 	}
 	if sg.RetransHeldBack > 0 && sg.RetransOnTimer == 0 && o[ACKIgnored] > 0 {
-		signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits on the SYN-ACK's timer, about 1 s after it.", FormatDuration(sg.RetransAfterACKMax)))
+		signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs, past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits in every slot.", FormatDuration(sg.RetransAfterACKMax)))
 	}
 	if n := sg.IgnoredThenAccepted; n > 0 {
 		signs = append(signs, forSign(Strong, FromPackets, "%d connections were taken only after the server had ignored their handshake ACK and retransmitted its SYN-ACK on its timer: the accept queue was full, then had room again.", n))
@@ -159,7 +159,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(Weak, FromQueues, "Sampled on the host, the accept queue was never seen full (at most %d of %d, %d samples).", q.MaxAcceptQueue, q.AcceptLimit, q.Samples))
 		}
 	}
-	if s, ok := kernelDroppedBeforeTCP(l); ok && l.IgnoredACKSegments == 0 {
+	if s, ok := kernelDroppedElsewhere(l, KindAcceptQueue); ok && l.IgnoredACKSegments == 0 {
 		signs = append(signs, s)
 	}
 	if s, ok := kernelSign(l, KindAcceptQueue); ok {

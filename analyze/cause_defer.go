@@ -10,7 +10,7 @@ func deferAcceptCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	signs := []Sign{forSign(Strong, FromPackets, "%d connections: the server ignored the client's bare handshake ACK and took the connection once data arrived (or after a late SYN-ACK retransmission).", sg.DeferAccepted)}
 	if sg.RetransHeldBack > 0 {
-		signs = append(signs, forSign(Weak, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACK (%d attempts), past the SYN-ACK's own 1-s timer: TCP_DEFER_ACCEPT waits so.", FormatDuration(sg.RetransAfterACKMax), sg.RetransHeldBack))
+		signs = append(signs, forSign(Weak, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACK (%d attempts), past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT waits so.", FormatDuration(sg.RetransAfterACKMax), sg.RetransHeldBack))
 	}
 	if n, ok := ev.counters.get("TcpExtTCPDeferAcceptDrop"); ok {
 		if n > 0 {
