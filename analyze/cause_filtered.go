@@ -45,6 +45,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if s, ok := kernelSign(l, KindFiltered); ok {
 		signs = append(signs, s)
 	}
+	if s, ok := kernelDroppedElsewhere(l, KindFiltered); ok {
+		signs = append(signs, s)
+	}
 	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Affected: unanswered, Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server),
 		Remedy: []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",

@@ -37,6 +37,9 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 				"A capture on the server at the same time shows whether the lost SYNs arrived there."}},
 			explainsUnanswered: unanswered > 0})
 	}
+	if h, ok := corruptedCause(l, ev); ok {
+		out = append(out, h)
+	}
 	if sg.Vantage != VantageClient && sg.SYNsAfterSYNACK > 0 {
 		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.SYNsAfterSYNACK,
 			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYNs arrived after the server had answered them with a SYN-ACK.", sg.SYNsAfterSYNACK)},
@@ -44,4 +47,47 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 			Remedy:  []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}}})
 	}
 	return out
+}
+
+// corruptedCause: SYNs that arrived with a bad TCP checksum and were
+// dropped on arrival, before any socket saw them. The kernel's drop
+// reason (TCP_CSUM) proves it per packet; TcpInCsumErrors counts them
+// for the whole namespace, so on its own it is strong only when it covers
+// every unanswered SYN packet. A capture cannot tell by itself: with
+// checksum offload, captured checksums are often wrong on good packets.
+func corruptedCause(l *Listener, ev *evidence) (hypothesis, bool) {
+	unanswered := l.Outcomes[UnansweredSYN]
+	if unanswered == 0 || l.Signs.Vantage == VantageClient {
+		return hypothesis{}, false
+	}
+	var signs []Sign
+	if s, ok := kernelSign(l, KindNetworkLoss); ok {
+		signs = append(signs, s)
+	}
+	if bad, ok := ev.counters.get("TcpInCsumErrors"); ok && bad > 0 {
+		st := Weak
+		if int(bad) >= l.DroppedSYNPackets {
+			st = Strong
+		}
+		signs = append(signs, forSign(st, FromCounters, "The kernel counted %d TCP segments with a bad checksum (TcpInCsumErrors), dropped on arrival; %d SYN packets to this listener went unanswered.", bad, l.DroppedSYNPackets))
+	}
+	if len(signs) == 0 {
+		return hypothesis{}, false
+	}
+	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) reached this host and got no answer.", unanswered, l.DroppedSYNPackets))
+	if s, ok := kernelDroppedElsewhere(l, KindNetworkLoss); ok {
+		signs = append(signs, s)
+	}
+	affected := unanswered
+	if l.Kernel != nil {
+		if n := l.Kernel.attemptsFor(KindNetworkLoss); n > 0 {
+			affected = n
+		}
+	}
+	return hypothesis{Finding: Finding{Kind: KindNetworkLoss, Mode: "checksum", Affected: affected, Signs: signs,
+		Summary: fmt.Sprintf("SYNs to %s arrived corrupted (bad TCP checksum) and the kernel dropped them on arrival: something on the path damages packets; the listener never saw them.", l.Server),
+		Remedy: []string{"Look for the damage: ip -s link and ethtool -S on the receiving interface (CRC, checksum and frame errors), then each hop back to the clients.",
+			"A middlebox that rewrites addresses or ports (NAT, a load balancer) without fixing the checksum does this; so does a faulty NIC, cable or offload (try ethtool -K <if> rx off to rule the NIC out).",
+			"nstat -az TcpInCsumErrors on the server counts them as they happen."}},
+		explainsUnanswered: true}, true
 }

@@ -138,8 +138,14 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	if !hasFor(signs) {
 		return nil
 	}
-	if s, ok := kernelDroppedBeforeTCP(l); ok {
+	if s, ok := kernelDroppedElsewhere(l, KindSYNQueue); ok {
 		signs = append(signs, s)
+	}
+	if bad, ok := c.get("TcpInCsumErrors"); ok && int(bad) >= l.DroppedSYNPackets && o[SYNACKUnacked] == 0 {
+		// The namespace-wide queue counters may be another listener's;
+		// corrupted segments as many as this listener's drops, with no
+		// half-open handshake of its own waiting, explain them as well.
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d TCP segments with a bad checksum (TcpInCsumErrors), enough for all %d unanswered SYN packets, and no half-open handshake of this listener was waiting.", bad, l.DroppedSYNPackets))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(false), Affected: affected,
 		Summary: fmt.Sprintf("The SYN queue of %s was full and syncookies are off, so the kernel silently dropped new SYNs.", l.Server),

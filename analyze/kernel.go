@@ -183,16 +183,35 @@ func (k *KernelDrops) attemptsFor(kind Kind) int {
 	return n
 }
 
-// kernelDroppedBeforeTCP is a decisive sign against a listen-queue cause
-// for a listener's unanswered SYNs when the kernel reports every one of
-// them dropped by netfilter, before TCP could queue or count them: the
-// namespace's listen counters then belong to another listener. (A SYN
-// dropped at a full queue has no reason at all, so only this positive
-// report can clear the queues.)
-func kernelDroppedBeforeTCP(l *Listener) (Sign, bool) {
-	n := l.Kernel.Packets(ReasonNetfilter)
-	if n == 0 || n < l.DroppedSYNPackets {
+// droppedBeforeQueues are the reasons for which the kernel drops a SYN
+// before a listener's queues see it: a SYN dropped at a full queue has
+// no reason at all, so only these positive reports can clear the queues.
+var droppedBeforeQueues = []string{ReasonNetfilter, ReasonTCPChecksum}
+
+// kernelDroppedElsewhere is a decisive sign against kind for a listener's
+// unanswered SYNs when the kernel reports every one of them dropped for
+// reasons that prove other causes (netfilter, a bad checksum): the
+// namespace-wide listen counters then belong to another listener, and a
+// rule or a corrupting path explains the rest.
+func kernelDroppedElsewhere(l *Listener, kind Kind) (Sign, bool) {
+	if l.Kernel == nil || l.DroppedSYNPackets == 0 {
 		return Sign{}, false
 	}
-	return againstSign(Decisive, FromKernel, "the kernel dropped all %d unanswered SYN packets to this listener in netfilter (NETFILTER_DROP) before TCP saw them: the listen counters moved for another listener.", l.DroppedSYNPackets), true
+	n := 0
+	var named []string
+	for _, r := range droppedBeforeQueues {
+		if p := l.Kernel.Packets(r); p > 0 && kindOfReason[r] != kind {
+			n += p
+			named = append(named, fmt.Sprintf("%s %d", r, p))
+		}
+	}
+	if n < l.DroppedSYNPackets {
+		return Sign{}, false
+	}
+	why := ""
+	if kind == KindAcceptQueue || kind == KindSYNQueue {
+		why = ": the listen counters moved for another listener"
+	}
+	return againstSign(Decisive, FromKernel, "the kernel dropped all %d unanswered SYN packets to this listener for other reasons (%s) before any listen queue saw them%s.",
+		l.DroppedSYNPackets, strings.Join(named, ", "), why), true
 }

@@ -91,3 +91,63 @@ func TestNetfilterDropsClearTheQueues(t *testing.T) {
 		t.Errorf("8083: %s, want accept_queue_overflow", v.Kind)
 	}
 }
+
+// TestChecksumDropsAreNotAQueue: SYNs the kernel dropped for a bad TCP
+// checksum are network damage, not the SYN-queue overflow that another
+// listener's ListenDrops and TCPReqQFullDrop suggest (a real run on 6.18:
+// a SYN flood without cookies on one port, corrupted SYNs to another).
+// TcpInCsumErrors alone makes the same call at a lower strength; with
+// neither, no checksum finding is made.
+func TestChecksumDropsAreNotAQueue(t *testing.T) {
+	mk := func(port uint16, k *KernelDrops) Listener {
+		l := Listener{Server: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), port), Attempts: 5, DroppedSYNPackets: 5, Kernel: k}
+		l.Outcomes[UnansweredSYN] = 5
+		return l
+	}
+	flood := func() Listener {
+		l := mk(8085, &KernelDrops{})
+		l.Attempts, l.DroppedSYNPackets = 20, 15
+		l.Outcomes[UnansweredSYN], l.Outcomes[SYNACKUnacked] = 15, 5
+		return l
+	}
+	for _, c := range []struct {
+		name    string
+		csum    *KernelDrops
+		csumErr int
+		want    Kind
+		mode    string
+	}{
+		{"kernel reasons and counter", &KernelDrops{Reasons: []ReasonCount{{Reason: ReasonTCPChecksum, Packets: 5}}}, 5, KindNetworkLoss, "checksum"},
+		{"kernel reasons only", &KernelDrops{Reasons: []ReasonCount{{Reason: ReasonTCPChecksum, Packets: 5}}}, 0, KindNetworkLoss, "checksum"},
+		// The counters cannot say whose queue drops they are: no high
+		// confidence either way, and the checksum finding stands beside.
+		{"not traced, counter only", nil, 5, "", "checksum"},
+		{"not traced, no checksum errors", nil, 0, KindSYNQueue, ""},
+	} {
+		h := &host.Host{Sysctls: map[string]string{"kernel.osrelease": "6.18.0", "net.ipv4.tcp_syncookies": "0"},
+			Deltas: countersAt0("TcpExtListenDrops", 15, "TcpExtTCPReqQFullDrop", 15, "TcpInCsumErrors", c.csumErr, "TcpPassiveOpens", 0)}
+		r := Result{Listeners: []Listener{flood(), mk(8086, c.csum)}, Attempts: 25}
+		Diagnose(&r, h)
+		if v := r.Listeners[0].Diagnosis.Verdict; v.Kind != KindSYNQueue {
+			t.Errorf("%s: 8085 %s, want syn_queue_overflow", c.name, v.Kind)
+		}
+		d := r.Listeners[1].Diagnosis
+		v := d.Verdict
+		if c.want == "" {
+			found := false
+			for _, f := range d.Findings {
+				found = found || (f.Kind == KindNetworkLoss && f.Mode == c.mode)
+			}
+			if v.Confidence == High || !found {
+				t.Errorf("%s: 8086 %s %s, findings %v: want no high confidence and a network_loss/%s finding", c.name, v.Kind, v.Confidence, d.Findings, c.mode)
+			}
+			continue
+		}
+		if v.Kind != c.want || (c.mode != "" && v.Mode != c.mode) {
+			t.Errorf("%s: 8086 %s/%s %s, want %s/%s; evidence %q", c.name, v.Kind, v.Mode, v.Confidence, c.want, c.mode, v.Evidence)
+		}
+		if k := r.Listeners[1].Kernel; k != nil && !k.Agreement.Agrees {
+			t.Errorf("%s: the kernel disagrees: %s", c.name, k.Agreement.Says)
+		}
+	}
+}

@@ -41,15 +41,16 @@ func ReadCounters(procNet string) (Counters, error) {
 	return all, nil
 }
 
-// ListenCounters are the counters that say what happened at listeners,
-// the ones a report shows the change of.
+// ListenCounters are the counters that say what happened at listeners
+// (and TcpInCsumErrors: SYNs dropped for a bad checksum before any
+// listener saw them), the ones a report shows the change of.
 var ListenCounters = []string{
 	"TcpExtListenOverflows", "TcpExtListenDrops",
 	"TcpExtTCPReqQFullDrop", "TcpExtTCPReqQFullDoCookies",
 	"TcpExtSyncookiesSent", "TcpExtSyncookiesRecv", "TcpExtSyncookiesFailed",
 	"TcpExtEmbryonicRsts", "TcpExtPAWSPassive", "TcpExtTCPDeferAcceptDrop",
 	"TcpExtTCPSYNChallenge", "TcpExtTCPChallengeACK",
-	"TcpPassiveOpens", "TcpAttemptFails", "TcpOutRsts",
+	"TcpPassiveOpens", "TcpAttemptFails", "TcpOutRsts", "TcpInCsumErrors",
 }
 
 // CounterSample is the counters at one time (ns since the epoch, the

@@ -47,13 +47,13 @@ func reportSchema(t *testing.T) []byte {
 		outcomes = append(outcomes, o.String())
 	}
 	modes := []any{"", "syn_dropped", "ack_ignored", "ack_reset", "transient", "cookie_ack_dropped", "counters_only",
-		"forced_cookies", "three_quarters", "icmp", "icmp_path"}
+		"forced_cookies", "three_quarters", "icmp", "icmp_path", "checksum"}
 	enum(t, s, "jsonVerdict", "kind", kinds)
 	enum(t, s, "jsonVerdict", "mode", modes)
 	// A ruled-out finding has no confidence.
 	enum(t, s, "jsonVerdict", "confidence", append(confidences, ""))
 	enum(t, s, "jsonSign", "strength", []any{"weak", "strong", "decisive"})
-	enum(t, s, "jsonSign", "from", []any{"packets", "counters", "sysctls", "queue samples"})
+	enum(t, s, "jsonSign", "from", []any{"packets", "counters", "sysctls", "queue samples", "kernel drop reasons"})
 	enum(t, s, "jsonSigns", "vantage", []any{"server", "client", "middle", "unknown"})
 	for _, def := range []string{"jsonListener", "jsonTotals", "jsonClient"} {
 		keys(t, s, def, "outcomes", outcomes)

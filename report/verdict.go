@@ -25,7 +25,7 @@ type jsonSign struct {
 	Says     string `json:"says"`
 	Strength string `json:"strength"` // weak, strong, decisive
 	Against  bool   `json:"against"`
-	From     string `json:"from"` // packets, counters, sysctls, queue samples
+	From     string `json:"from"` // packets, counters, sysctls, queue samples, kernel drop reasons
 }
 
 func verdictJSON(f analyze.Finding) jsonVerdict {

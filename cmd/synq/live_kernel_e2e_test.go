@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	validator "github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,67 +95,9 @@ func TestLiveKernelReasons(t *testing.T) {
 		t.Fatalf("synq live: %v\n%s", err, synqErr.String())
 	}
 
-	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Listeners []struct {
-			Server            string         `json:"server"`
-			Outcomes          map[string]int `json:"outcomes"`
-			DroppedSYNPackets int            `json:"dropped_syn_packets"`
-			Verdict           struct {
-				Kind string `json:"kind"`
-			} `json:"verdict"`
-			Kernel *struct {
-				Reasons []struct {
-					Reason  string `json:"reason"`
-					Packets int    `json:"packets"`
-				} `json:"reasons"`
-				ByOutcome []struct {
-					Outcome string `json:"outcome"`
-					Reason  string `json:"reason"`
-				} `json:"by_outcome"`
-				Agrees bool   `json:"agrees"`
-				Says   string `json:"says"`
-			} `json:"kernel"`
-		} `json:"listeners"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	byServer := map[string]int{}
-	for i, ls := range r.Listeners {
-		byServer[ls.Server] = i
-		k := ls.Kernel
-		if k == nil {
-			t.Fatalf("%s: no kernel account in the report", ls.Server)
-		}
-		t.Logf("%s: verdict %s, outcomes %v, dropped SYNs %d, kernel %+v", ls.Server, ls.Verdict.Kind, ls.Outcomes, ls.DroppedSYNPackets, *k)
-	}
-	get := func(port string) int {
-		i, ok := byServer[liveSrvAddr+":"+port]
-		if !ok {
-			t.Fatalf("no listener %s:%s in the report", liveSrvAddr, port)
-		}
-		return i
-	}
-	packets := func(i int, reason string) int {
-		for _, x := range r.Listeners[i].Kernel.Reasons {
-			if x.Reason == reason {
-				return x.Packets
-			}
-		}
-		return 0
-	}
-	matched := func(i int, outcome, reason string) bool {
-		for _, x := range r.Listeners[i].Kernel.ByOutcome {
-			if x.Outcome == outcome && x.Reason == reason {
-				return true
-			}
-		}
-		return false
-	}
+	r := readKernelReport(t, reportPath)
+	packets, matched := r.packets, r.matched
+	get := func(port string) int { return r.listener(t, port) }
 
 	fw := get("8081")
 	if n := packets(fw, "NETFILTER_DROP"); n == 0 || n != r.Listeners[fw].DroppedSYNPackets {
@@ -203,6 +146,257 @@ func TestLiveKernelReasons(t *testing.T) {
 		}
 	}
 	promtoolCheckScrape(t, scrape)
+}
+
+// TestLiveKernelQueueReasons runs the scenarios the kernel answers with
+// counters rather than reasons, or with reasons only a kernel can give,
+// over three listeners in one run with syncookies off:
+//
+//   - 8084, listen(fd, 1), never accepts: one idle connection takes one of
+//     the two accept-queue slots; the handshake ACKs of two more are held
+//     back by an nftables rule on the client until the server resends
+//     its SYN-ACK, so the ACKs meet a full accept queue (the race-free way
+//     to make the third-ACK overflow without a delaying relay).
+//   - 8085, listen(fd, 4), never accepts: spoofed SYNs nobody completes
+//     fill the SYN queue and the rest are dropped (no cookies).
+//   - 8086, an accepting listener: SYNs with a wrong TCP checksum.
+//
+// The kernel is the referee three ways: its drop reasons (TCP_LISTEN_OVERFLOW
+// = the ACK segments synq saw ignored = TcpExtListenOverflows; TCP_CSUM =
+// synq's unanswered SYN packets = TcpInCsumErrors; no reason for the SYN
+// queue, whose drops synq counts as TcpExtTCPReqQFullDrop does), the
+// counters, and the verdicts, which must agree with both.
+func TestLiveKernelQueueReasons(t *testing.T) {
+	l := newLiveLab(t, "kq")
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (apt-get install nftables)")
+	}
+	l.sysctl(l.srv, "net/ipv4/tcp_syncookies", "0")
+	// The spoofed sources' SYN-ACKs go to the client namespace, which
+	// does not own the addresses: nobody answers them.
+	l.ip("-n", l.srv, "route", "add", "10.89.9.0/24", "via", liveCliAddr)
+	var so, se bytes.Buffer
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8084", "-backlog", "1", "-accept=false", "-duration", "60s")
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8085", "-backlog", "4", "-accept=false", "-duration", "60s")
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8086", "-duration", "60s")
+	time.Sleep(300 * time.Millisecond)
+
+	reportPath := filepath.Join(l.dir, "report.json")
+	var synqOut, synqErr syncBuffer
+	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8084-8086",
+		"--duration", "9s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465")
+	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(synqErr.String(), "capturing on"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("synq live did not start:\n%s", synqErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(synqErr.String(), "no kernel drop reasons") {
+		t.Fatalf("the drop tracer did not load on this kernel (root, BTF):\n%s", synqErr.String())
+	}
+	inCli := func(name string, args ...string) {
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", l.cli, name}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var running []*exec.Cmd
+	connect := func(args ...string) {
+		c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.cli, l.labtool, "connect", "-addr", liveSrvAddr + ":8084"}, args...)...)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, c)
+	}
+	connect("-hold", "6s", "-label", "filler")
+	time.Sleep(200 * time.Millisecond)
+	inCli("nft", "add", "table", "inet", "synqhold")
+	inCli("nft", "add", "chain", "inet", "synqhold", "out", "{ type filter hook output priority 0; }")
+	inCli("nft", "add", "rule", "inet", "synqhold", "out", "tcp", "dport", "8084", "tcp flags & (syn|ack|fin|rst|psh) == ack", "drop")
+	connect("-n", "2", "-interval", "200ms", "-hold", "5s", "-label", "held")
+	time.Sleep(600 * time.Millisecond)
+	inCli("nft", "delete", "table", "inet", "synqhold")
+	inCli(l.labtool, "synflood", "-src-net", "10.89.9.0/24", "-dst", liveSrvAddr+":8085", "-n", "20", "-over", "200ms")
+	inCli(l.labtool, "synflood", "-src-net", "10.89.9.0/24", "-dst", liveSrvAddr+":8086", "-n", "5", "-over", "100ms", "-bad-checksum", "-seed", "2")
+	for _, c := range running {
+		_ = c.Wait()
+	}
+	scrape := scrapeInNetns(t, "/var/run/netns/"+l.srv, "127.0.0.1:9465")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("synq live: %v\n%s", err, synqErr.String())
+	}
+
+	r := readKernelReport(t, reportPath)
+	if r.Host == nil || r.Host.Counters == nil {
+		t.Fatal("the report has no counter deltas")
+	}
+	counter := func(name string) int { return int(r.Host.Counters[name]) }
+
+	ack := r.listener(t, "8084")
+	if a := r.Listeners[ack]; a.IgnoredACKSegments == 0 || r.packets(ack, "TCP_LISTEN_OVERFLOW") != a.IgnoredACKSegments ||
+		counter("TcpExtListenOverflows") != a.IgnoredACKSegments {
+		t.Errorf("8084: kernel TCP_LISTEN_OVERFLOW %d, synq's ignored ACK segments %d, TcpExtListenOverflows %d: want all equal and > 0",
+			r.packets(ack, "TCP_LISTEN_OVERFLOW"), a.IgnoredACKSegments, counter("TcpExtListenOverflows"))
+	}
+	if a := r.Listeners[ack]; a.Verdict.Kind != "accept_queue_overflow" || !r.matched(ack, "ack_ignored", "TCP_LISTEN_OVERFLOW") || !a.Kernel.Agrees {
+		t.Errorf("8084: verdict %s, kernel %+v: want accept_queue_overflow, TCP_LISTEN_OVERFLOW on ack_ignored, agreeing", a.Verdict.Kind, *a.Kernel)
+	}
+
+	syn := r.listener(t, "8085")
+	if s := r.Listeners[syn]; s.DroppedSYNPackets == 0 || s.DroppedSYNPackets != counter("TcpExtTCPReqQFullDrop") || len(s.Kernel.Reasons) != 0 {
+		t.Errorf("8085: synq's unanswered SYN packets %d, TcpExtTCPReqQFullDrop %d, kernel reasons %+v: want equal counts and no reason (the kernel consumes SYN-queue drops)",
+			s.DroppedSYNPackets, counter("TcpExtTCPReqQFullDrop"), s.Kernel.Reasons)
+	}
+	if s := r.Listeners[syn]; s.Verdict.Kind != "syn_queue_overflow" || !s.Kernel.Agrees || !strings.Contains(s.Kernel.Says, "no drop reason") {
+		t.Errorf("8085: verdict %s, kernel says %q (agrees %v): want syn_queue_overflow with the counters named as the kernel's word", s.Verdict.Kind, s.Kernel.Says, s.Kernel.Agrees)
+	}
+
+	bad := r.listener(t, "8086")
+	if b := r.Listeners[bad]; b.DroppedSYNPackets != 5 || r.packets(bad, "TCP_CSUM") != 5 || counter("TcpInCsumErrors") != 5 {
+		t.Errorf("8086: synq's unanswered SYN packets %d, kernel TCP_CSUM %d, TcpInCsumErrors %d: want 5 each (5 corrupted SYNs sent)",
+			b.DroppedSYNPackets, r.packets(bad, "TCP_CSUM"), counter("TcpInCsumErrors"))
+	}
+	if b := r.Listeners[bad]; b.Verdict.Kind != "network_loss" || b.Verdict.Mode != "checksum" || !r.matched(bad, "unanswered_syn", "TCP_CSUM") || !b.Kernel.Agrees {
+		t.Errorf("8086: verdict %s/%s, kernel %+v: want network_loss/checksum, TCP_CSUM on unanswered_syn, agreeing (not the other listener's SYN queue)",
+			b.Verdict.Kind, b.Verdict.Mode, *b.Kernel)
+	}
+
+	for _, want := range []string{
+		`synq_kernel_dropped_packets_total{listener="10.89.0.2:8084",reason="TCP_LISTEN_OVERFLOW"}`,
+		`synq_kernel_dropped_packets_total{listener="10.89.0.2:8086",reason="TCP_CSUM"}`,
+		`synq_ignored_ack_segments_total{listener="10.89.0.2:8084"}`,
+	} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("the scrape during the run lacks %s", want)
+		}
+	}
+	promtoolCheckScrape(t, scrape)
+}
+
+// kernelReport is the part of a synq live --kernel JSON report the tests
+// read.
+type kernelReport struct {
+	Listeners []struct {
+		Server             string         `json:"server"`
+		Outcomes           map[string]int `json:"outcomes"`
+		DroppedSYNPackets  int            `json:"dropped_syn_packets"`
+		IgnoredACKSegments int            `json:"ignored_ack_segments"`
+		Verdict            struct {
+			Kind       string `json:"kind"`
+			Mode       string `json:"mode"`
+			Confidence string `json:"confidence"`
+		} `json:"verdict"`
+		Kernel *struct {
+			Reasons []struct {
+				Reason  string `json:"reason"`
+				Packets int    `json:"packets"`
+			} `json:"reasons"`
+			ByOutcome []struct {
+				Outcome string `json:"outcome"`
+				Reason  string `json:"reason"`
+			} `json:"by_outcome"`
+			Agrees bool   `json:"agrees"`
+			Says   string `json:"says"`
+		} `json:"kernel"`
+	} `json:"listeners"`
+	Host *struct {
+		Counters map[string]int64 `json:"counters"`
+	} `json:"host"`
+	byServer map[string]int
+}
+
+// readKernelReport reads the report, checks it against the JSON Schema
+// (kernel signs and modes are only in live reports, never in goldens)
+// and that every listener has the kernel's account.
+func readKernelReport(t *testing.T, path string) *kernelReport {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateReportSchema(t, b)
+	r := &kernelReport{byServer: map[string]int{}}
+	if err := json.Unmarshal(b, r); err != nil {
+		t.Fatal(err)
+	}
+	for i, ls := range r.Listeners {
+		r.byServer[ls.Server] = i
+		if ls.Kernel == nil {
+			t.Fatalf("%s: no kernel account in the report", ls.Server)
+		}
+		t.Logf("%s: verdict %s/%s %s, outcomes %v, dropped SYNs %d, ignored ACKs %d, kernel %+v", ls.Server, ls.Verdict.Kind, ls.Verdict.Mode,
+			ls.Verdict.Confidence, ls.Outcomes, ls.DroppedSYNPackets, ls.IgnoredACKSegments, *ls.Kernel)
+	}
+	return r
+}
+
+func (r *kernelReport) listener(t *testing.T, port string) int {
+	t.Helper()
+	i, ok := r.byServer[liveSrvAddr+":"+port]
+	if !ok {
+		t.Fatalf("no listener %s:%s in the report", liveSrvAddr, port)
+	}
+	return i
+}
+
+// packets is the number of packets the kernel dropped as reason.
+func (r *kernelReport) packets(i int, reason string) int {
+	for _, x := range r.Listeners[i].Kernel.Reasons {
+		if x.Reason == reason {
+			return x.Packets
+		}
+	}
+	return 0
+}
+
+// matched reports whether reason was matched to attempts with outcome.
+func (r *kernelReport) matched(i int, outcome, reason string) bool {
+	for _, x := range r.Listeners[i].Kernel.ByOutcome {
+		if x.Outcome == outcome && x.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// validateReportSchema checks a JSON report against docs/schema.
+func validateReportSchema(t *testing.T, report []byte) {
+	t.Helper()
+	f, err := os.Open("../../docs/schema/report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := validator.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := validator.NewCompiler()
+	if err := c.AddResource("report.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := validator.UnmarshalJSON(bytes.NewReader(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(v); err != nil {
+		t.Errorf("the report does not follow docs/schema/report.schema.json: %v", err)
+	}
 }
 
 // scrapeInNetns GETs /metrics from addr inside the network namespace at

@@ -297,6 +297,7 @@ func synflood(args []string) error {
 	n := fs.Int("n", 300, "number of SYNs")
 	over := fs.Duration("over", time.Second, "spread the SYNs over this long")
 	seed := fs.Uint64("seed", 1, "PRNG seed (ISNs, ports, timestamps)")
+	badChecksum := fs.Bool("bad-checksum", false, "send every SYN with a wrong TCP checksum (the receiver drops it as TCP_CSUM)")
 	fs.Parse(args)
 	if *n > 10000 {
 		return fmt.Errorf("-n too large")
@@ -352,7 +353,11 @@ func synflood(args []string) error {
 		sum = csumAdd(sum, dstIP[:])
 		sum += unix.IPPROTO_TCP + uint32(len(tcp))
 		sum = csumAdd(sum, tcp)
-		binary.BigEndian.PutUint16(tcp[16:], csumFold(sum))
+		csum := csumFold(sum)
+		if *badChecksum {
+			csum ^= 0x5a5a
+		}
+		binary.BigEndian.PutUint16(tcp[16:], csum)
 		if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dstIP}); err != nil {
 			return fmt.Errorf("sendto: %w", err)
 		}
