@@ -130,22 +130,29 @@ func (w *Writer) write() {
 	}
 }
 
-// Add writes one finished attempt.
-func (w *Writer) Add(a *reassemble.Attempt) {
+// Add writes one finished attempt, from a capture without the kernel's
+// drop reasons (kernel_drops null).
+func (w *Writer) Add(a *reassemble.Attempt) { w.AddKernel(a, nil) }
+
+// AddKernel writes one finished attempt with the kernel's drop reasons
+// for its packets (synq live --kernel): nil when the kernel was not
+// traced, empty when it dropped none of them. The Zeek format has no
+// column for them (conn.log keeps Zeek's columns).
+func (w *Writer) AddKernel(a *reassemble.Attempt, kernel []analyze.ReasonCount) {
 	if w.err != nil {
 		return
 	}
 	w.writeHeader()
 	switch w.format {
 	case Parquet:
-		if err := w.pq.add(w.parquetRecord(a)); err != nil {
+		if err := w.pq.add(w.parquetRecord(a, kernel)); err != nil {
 			w.err = err
 		}
 		return
 	case Zeek:
 		w.buf = w.appendZeek(w.buf[:0], a)
 	default:
-		w.buf = w.appendJSON(w.buf[:0], a)
+		w.buf = w.appendJSON(w.buf[:0], a, kernel)
 	}
 	w.write()
 }
@@ -236,7 +243,7 @@ func (w *Writer) appendZeek(b []byte, a *reassemble.Attempt) []byte {
 	return append(b, '\n')
 }
 
-func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
+func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt, kernel []analyze.ReasonCount) []byte {
 	c := &a.Conn
 	b = append(b, `{"ts":`...)
 	b = appendSeconds(b, a.FirstPacket)
@@ -297,7 +304,31 @@ func (w *Writer) appendJSON(b []byte, a *reassemble.Attempt) []byte {
 	b = appendUint(b, c.RespIPBytes())
 	b = append(b, `,"missed_bytes":`...)
 	b = appendUint(b, c.MissedBytes())
+	b = append(b, `,"kernel_drops":`...)
+	b = appendKernel(b, kernel)
 	return append(b, "}\n"...)
+}
+
+// appendKernel writes the kernel's drop reasons of one attempt: null when
+// not traced, else a list of {"reason","packets"} (reason names are the
+// kernel's enum names: capitals, digits and underscores, nothing to
+// escape).
+func appendKernel(b []byte, kernel []analyze.ReasonCount) []byte {
+	if kernel == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, r := range kernel {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"reason":`...)
+		b = strconv.AppendQuote(b, r.Reason)
+		b = append(b, `,"packets":`...)
+		b = appendUint(b, uint64(r.Packets))
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // synToSYNACK is the time from the SYN a SYN-ACK answered to that

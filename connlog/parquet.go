@@ -41,6 +41,17 @@ type ParquetRecord struct {
 	OrigIPBytes   int64              `parquet:"orig_ip_bytes"`
 	RespIPBytes   int64              `parquet:"resp_ip_bytes"`
 	MissedBytes   int64              `parquet:"missed_bytes"`
+	// KernelDrops is the kernel's drop reasons for the attempt's packets
+	// (synq live --kernel); empty when it dropped none or was not traced:
+	// a Parquet list cannot be null.
+	KernelDrops []ParquetKernelDrop `parquet:"kernel_drops,list"`
+}
+
+// ParquetKernelDrop is one drop reason and how many of the attempt's
+// packets the kernel dropped for it.
+type ParquetKernelDrop struct {
+	Reason  string `parquet:"reason,dict"`
+	Packets int32  `parquet:"packets"`
 }
 
 // ParquetTunnel is the innermost tunnel of a connection.
@@ -115,7 +126,7 @@ func (s *parquetSink) close() error {
 
 // parquetRecord is a's record, with the same values the JSON Lines record
 // has (appendJSON).
-func (w *Writer) parquetRecord(a *reassemble.Attempt) ParquetRecord {
+func (w *Writer) parquetRecord(a *reassemble.Attempt, kernel []analyze.ReasonCount) ParquetRecord {
 	c := &a.Conn
 	r := ParquetRecord{
 		TS:          a.FirstPacket / 1000,
@@ -162,6 +173,9 @@ func (w *Writer) parquetRecord(a *reassemble.Attempt) ParquetRecord {
 			pt.OuterDst = &dst
 		}
 		r.Tunnel = pt
+	}
+	for _, k := range kernel {
+		r.KernelDrops = append(r.KernelDrops, ParquetKernelDrop{Reason: k.Reason, Packets: int32(k.Packets)})
 	}
 	if !a.MidStream && a.SYNs > 0 {
 		r.ClientSYN = parquetOpts(a.SYNOpts)

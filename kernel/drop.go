@@ -51,6 +51,10 @@ var ErrUnsupported = errors.New("kernel drop reasons are not available")
 // root, or CAP_BPF and CAP_PERFMON.
 var ErrPermission = errors.New("loading the eBPF drop tracer needs root (or CAP_BPF and CAP_PERFMON)")
 
+// ErrFlushed is what a source's Read returns once it has returned the
+// reports buffered when Flush was called.
+var ErrFlushed = errors.New("kernel drop reports flushed")
+
 // ReasonName strips the enum prefix: SKB_DROP_REASON_NO_SOCKET -> NO_SOCKET.
 func ReasonName(enum string) string {
 	return strings.TrimPrefix(enum, "SKB_DROP_REASON_")

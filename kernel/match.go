@@ -87,12 +87,13 @@ func (m *Matcher) Drop(d Drop) {
 }
 
 // Attempt matches the waiting reports of a finished attempt with the
-// outcome synq gave it (analyze.Aggregator's OnAttempt has this shape).
-func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) {
+// outcome synq gave it, and returns the reasons of the attempt's packets
+// by name (nil when the kernel dropped none of them).
+func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) []analyze.ReasonCount {
 	f := flow{client: a.Client, server: a.Server}
 	ds, ok := m.pending[f]
 	if !ok {
-		return
+		return nil
 	}
 	var mine map[string]int
 	kept := ds[:0]
@@ -113,7 +114,7 @@ func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) {
 		m.pending[f] = kept
 	}
 	if mine == nil {
-		return
+		return nil
 	}
 	t := m.tally(a.Server)
 	t.attempts++
@@ -122,7 +123,9 @@ func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) {
 		reasons = append(reasons, r)
 	}
 	slices.Sort(reasons)
+	out := make([]analyze.ReasonCount, 0, len(reasons))
 	for _, r := range reasons {
+		out = append(out, analyze.ReasonCount{Reason: r, Packets: mine[r]})
 		k := outcomeReason{o, r}
 		x := t.byOutcome[k]
 		if x == nil {
@@ -135,6 +138,7 @@ func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) {
 			t.examples = append(t.examples, analyze.KernelExample{Client: a.Client.String(), Outcome: o, Reason: r, Packets: mine[r]})
 		}
 	}
+	return out
 }
 
 // belongs reports whether a drop report is of attempt a: within its span

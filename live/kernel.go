@@ -1,6 +1,7 @@
 package live
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -11,89 +12,117 @@ import (
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/kernel"
 	"github.com/synq/synq/reassemble"
-	"github.com/synq/synq/report"
 )
 
 // KernelSource is where the kernel's drop reports come from: a
 // droptrace.Watcher on Linux, a script in tests. Read blocks until the
-// next report and fails once Close was called.
+// next report and fails once Close was called. Flush makes Read return
+// the reports already buffered, then kernel.ErrFlushed once.
 type KernelSource interface {
 	Read() (kernel.Drop, error)
+	Flush() error
 	Lost() uint64
 	Close() error
 }
 
-// KernelJoin joins the kernel's drop reports to a run: it wraps the
-// Config's OnAttempt hook to match each finished attempt to the reports
-// of its packets, gives the per-interval verdict the recent reports, and, after
-// Run, attaches each listener's account to the report and diagnoses it
-// again with the kernel's word in. Reports are read on a goroutine of
-// their own; the lock is the only thing it shares with the session.
-type KernelJoin struct {
-	src KernelSource
+// flushWait bounds how long the end of a run waits for the kernel's
+// buffered reports: they are in memory already, so this is only a guard
+// against a source that never answers a flush.
+const flushWait = time.Second
+
+// kernelJoin joins the kernel's drop reports to a run. Reports are read
+// on a goroutine of their own; the lock is the only thing it shares with
+// the session, which matches each finished attempt (attempt), asks for
+// the recent reports (since) and, at the end, drains the source (flush)
+// before the tracker's last attempts, then attaches the accounts
+// (finish).
+type kernelJoin struct {
+	src    KernelSource
+	onDrop func(kernel.Drop)
 
 	mu      sync.Mutex
 	matcher *kernel.Matcher
 	// recent are the reports of the last VerdictWindow or so (bounded:
-	// beyond maxRecentSaved the older half goes), for RecentKernel.
+	// beyond maxRecentSaved the older half goes), for since.
 	recent []kernel.Drop
-	onDrop func(kernel.Drop)
-	done   chan struct{}
+	// flushed is signalled when Read reports kernel.ErrFlushed.
+	flushed chan struct{}
+	done    chan struct{}
+	closed  bool
 }
 
-// JoinKernel starts reading src and wraps cfg's OnAttempt. onDrop, if
-// set, is told of every report as it arrives (the metrics exporter).
-// Call Finish with Run's result, then Close.
-func JoinKernel(cfg *Config, src KernelSource, onDrop func(kernel.Drop)) *KernelJoin {
-	j := &KernelJoin{src: src, matcher: kernel.NewMatcher(), onDrop: onDrop, done: make(chan struct{})}
-	next := cfg.OnAttempt
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
-	cfg.OnAttempt = func(a *reassemble.Attempt) {
-		if !a.MidStream {
-			// The capture's end only matters to the attempts the end of
-			// the run flushes, and for those it is now.
-			o := analyze.Classify(a, now().UnixNano())
-			j.mu.Lock()
-			j.matcher.Attempt(a, o)
-			j.mu.Unlock()
-		}
-		if next != nil {
-			next(a)
-		}
-	}
-	cfg.RecentKernel = j.since
+func startKernelJoin(src KernelSource, onDrop func(kernel.Drop)) *kernelJoin {
+	j := &kernelJoin{src: src, onDrop: onDrop, matcher: kernel.NewMatcher(),
+		flushed: make(chan struct{}, 1), done: make(chan struct{})}
 	go j.read()
 	return j
 }
 
-// since is Config.RecentKernel: the reasons of the recent reports, per
-// listener. A connection's reports stay while its latest one is at or
-// after t, as the verdict window keeps an attempt whole while its last
-// packet is in it: the counts then cover the same packets as the
-// window's attempts. Older ones are let go (the window only moves on).
-func (j *KernelJoin) since(t int64) map[netip.AddrPort]*analyze.KernelDrops {
+func (j *kernelJoin) read() {
+	defer close(j.done)
+	for {
+		d, err := j.src.Read()
+		if errors.Is(err, kernel.ErrFlushed) {
+			select {
+			case j.flushed <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		j.mu.Lock()
+		j.matcher.Drop(d)
+		if len(j.recent) >= maxRecentSaved {
+			j.recent = append(j.recent[:0], j.recent[len(j.recent)/2:]...)
+		}
+		j.recent = append(j.recent, d)
+		j.mu.Unlock()
+		if j.onDrop != nil {
+			j.onDrop(d)
+		}
+	}
+}
+
+// attempt matches a finished attempt (with the outcome synq gave it) to
+// the reports waiting for it, and returns the reasons of its packets:
+// never nil, since the kernel was asked (empty: it dropped none).
+func (j *kernelJoin) attempt(a *reassemble.Attempt, o analyze.Outcome) []analyze.ReasonCount {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rs := j.matcher.Attempt(a, o)
+	if rs == nil {
+		rs = []analyze.ReasonCount{}
+	}
+	return rs
+}
+
+// since is the reasons of the recent reports, per listener, for the
+// per-interval verdict. A connection's reports stay while its latest one
+// is at or after t, as the verdict window keeps an attempt whole while
+// its last packet is in it: the counts then cover the same packets as
+// the window's attempts. Older ones are let go (the window only moves
+// on).
+func (j *kernelJoin) since(t int64) map[netip.AddrPort]*analyze.KernelDrops {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	type conn struct{ a, b netip.AddrPort }
-	latest := map[conn]int64{}
-	for _, d := range j.recent {
-		c := conn{d.Src, d.Dst}
-		if !d.Inbound {
-			c = conn{d.Dst, d.Src}
+	connOf := func(d *kernel.Drop) conn {
+		if d.Inbound {
+			return conn{d.Src, d.Dst}
 		}
-		latest[c] = max(latest[c], d.Time)
+		return conn{d.Dst, d.Src}
+	}
+	latest := map[conn]int64{}
+	for i := range j.recent {
+		c := connOf(&j.recent[i])
+		latest[c] = max(latest[c], j.recent[i].Time)
 	}
 	kept := j.recent[:0]
 	counts := map[netip.AddrPort]map[string]int{}
 	for _, d := range j.recent {
-		c := conn{d.Src, d.Dst}
-		if !d.Inbound {
-			c = conn{d.Dst, d.Src}
-		}
-		if latest[c] < t {
+		if latest[connOf(&d)] < t {
 			continue
 		}
 		kept = append(kept, d)
@@ -116,45 +145,42 @@ func (j *KernelJoin) since(t int64) map[netip.AddrPort]*analyze.KernelDrops {
 	return out
 }
 
-func (j *KernelJoin) read() {
-	defer close(j.done)
-	for {
-		d, err := j.src.Read()
-		if err != nil {
-			return
-		}
-		j.mu.Lock()
-		j.matcher.Drop(d)
-		if len(j.recent) >= maxRecentSaved {
-			j.recent = append(j.recent[:0], j.recent[len(j.recent)/2:]...)
-		}
-		j.recent = append(j.recent, d)
-		j.mu.Unlock()
-		if j.onDrop != nil {
-			j.onDrop(d)
-		}
+// flush waits until the reports the kernel had buffered are read, so
+// that the attempts the end of the run finishes find theirs. Called
+// after the capture's last frames were read: every drop of those packets
+// has been reported by then.
+func (j *kernelJoin) flush() {
+	if err := j.src.Flush(); err != nil {
+		return
+	}
+	select {
+	case <-j.flushed:
+	case <-j.done:
+	case <-time.After(flushWait):
 	}
 }
 
-// Finish stops reading, matches what is left (every attempt has
-// finished when Run returns), gives each listener of in its account and
-// diagnoses in again.
-func (j *KernelJoin) Finish(in *report.Input) {
-	_ = j.src.Close()
-	<-j.done
+// finish stops reading, counts the reports no attempt took as unmatched
+// and gives every listener of res its account; it returns a warning when
+// the kernel's ring lost reports.
+func (j *kernelJoin) finish(res *analyze.Result) (warning string) {
+	j.close()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.matcher.Finish()
-	j.matcher.Attach(&in.Result)
-	analyze.Diagnose(&in.Result, in.Host)
+	j.matcher.Attach(res)
 	if lost := j.src.Lost(); lost > 0 {
-		in.Capture.Warnings = append(in.Capture.Warnings,
-			fmt.Sprintf("The kernel's drop reports overflowed their ring: %d reports were lost, so the kernel's counts are lower bounds.", lost))
+		return fmt.Sprintf("The kernel's drop reports overflowed their ring: %d reports were lost, so the kernel's counts are lower bounds.", lost)
 	}
+	return ""
 }
 
-// Close stops reading without a report (after a failed run).
-func (j *KernelJoin) Close() {
+// close stops reading (once).
+func (j *kernelJoin) close() {
+	if j.closed {
+		return
+	}
+	j.closed = true
 	_ = j.src.Close()
 	<-j.done
 }

@@ -16,10 +16,10 @@
 //   - OnAttempt for each attempt as it finishes (the report counts it);
 //   - OnInterval at the end of every interval, the last one included.
 //
-// A metrics exporter is a pair of OnAttempt and OnInterval. Further
-// evidence sources (kernel drop events) are meant to join the same way: a
-// Config field for the source, their numbers in Interval and in the final
-// report input.
+// A metrics exporter is a pair of OnAttempt and OnInterval (and
+// OnKernelDrop). The kernel's drop reports are a source of evidence like
+// the capture and the sampler: Config.Kernel, read by the session, in
+// the per-interval verdicts, the connection records and the final report.
 package live
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/kernel"
 	"github.com/synq/synq/reassemble"
 	"github.com/synq/synq/report"
 )
@@ -75,17 +76,23 @@ type Config struct {
 	// carry. Its error is returned as it is.
 	Records func(start time.Time) (Records, error)
 
+	// Kernel, when set, is where the kernel's drop reports come from (a
+	// droptrace.Watcher). Run reads it on a goroutine of its own, matches
+	// each report to its attempt before the attempt reaches Records,
+	// gives the per-interval verdicts the recent reports and every
+	// listener of the final report the kernel's account, and closes it.
+	Kernel KernelSource
+	// OnKernelDrop, when set, is told of every kernel report as it is
+	// read: on the goroutine that reads Kernel, not Run's (the metrics
+	// exporter is safe for that).
+	OnKernelDrop func(kernel.Drop)
+
 	// OnStart, OnAttempt and OnInterval are the hooks (see the package
 	// comment); each may be nil. An error from OnInterval ends the run
 	// and is returned as it is.
 	OnStart    func(Start)
 	OnAttempt  func(*reassemble.Attempt)
 	OnInterval func(Interval) error
-	// RecentKernel, when set, gives the kernel's drop reports since a
-	// time, per listener (reasons only), for the per-interval verdict,
-	// as KernelJoin does; the final report's account is attached after
-	// Run. Called from Run's goroutine.
-	RecentKernel func(since int64) map[netip.AddrPort]*analyze.KernelDrops
 	// OnWarning is told of a problem that does not end the run (the
 	// queue sampler stopping); nil: ignored.
 	OnWarning func(error)
@@ -96,14 +103,16 @@ type Config struct {
 }
 
 // Records receives the connection records of a run (a connlog.Writer on
-// a file, for synq). Run calls Begin, then Add for each finished attempt,
+// a file, for synq). Run calls Begin, then Add for each finished attempt
+// (with the kernel's drop reasons for its packets: nil when the kernel is
+// not traced, empty when it dropped none),
 // SetCaptureEnd before the last ones and Close once on success; after a
 // failure it leaves the export to the caller, who may keep what was
 // written. Err is checked after every packet: a write error ends the run
 // and is returned as it is.
 type Records interface {
 	Begin(start int64)
-	Add(*reassemble.Attempt)
+	Add(a *reassemble.Attempt, kernel []analyze.ReasonCount)
 	SetCaptureEnd(end int64)
 	Err() error
 	Close() error

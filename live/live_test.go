@@ -21,6 +21,7 @@ import (
 	"github.com/synq/synq/capture"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/synth"
+	"github.com/synq/synq/kernel"
 	"github.com/synq/synq/reassemble"
 )
 
@@ -468,5 +469,150 @@ func TestRunErrors(t *testing.T) {
 	cfg.OnInterval = func(Interval) error { return hookErr }
 	if _, err := Run(context.Background(), cfg); err != hookErr || KindOf(err) != 0 {
 		t.Errorf("OnInterval's error came back as %v (kind %v)", err, KindOf(err))
+	}
+}
+
+// fakeKernel is a KernelSource: it gives ready at once and held only
+// after Flush (reports still in the kernel's ring when the run ends),
+// then kernel.ErrFlushed; Read blocks until Close otherwise.
+type fakeKernel struct {
+	ready, held []kernel.Drop
+	flushed     chan struct{}
+	closed      chan struct{}
+	afterFlush  bool
+	closeCalls  atomic.Int32
+}
+
+func newFakeKernel(ready, held []kernel.Drop) *fakeKernel {
+	return &fakeKernel{ready: ready, held: held, flushed: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (k *fakeKernel) Read() (kernel.Drop, error) {
+	for {
+		if len(k.ready) > 0 {
+			d := k.ready[0]
+			k.ready = k.ready[1:]
+			return d, nil
+		}
+		if k.afterFlush {
+			k.afterFlush = false
+			return kernel.Drop{}, kernel.ErrFlushed
+		}
+		select {
+		case <-k.flushed:
+			k.ready, k.held, k.afterFlush = k.held, nil, true
+		case <-k.closed:
+			return kernel.Drop{}, os.ErrClosed
+		}
+	}
+}
+
+func (k *fakeKernel) Flush() error {
+	k.flushed <- struct{}{}
+	return nil
+}
+func (k *fakeKernel) Lost() uint64 { return 0 }
+func (k *fakeKernel) Close() error {
+	if k.closeCalls.Add(1) == 1 {
+		close(k.closed)
+	}
+	return nil
+}
+
+// kernelRecords keeps the kernel reasons each record was written with.
+type kernelRecords struct {
+	by map[netip.AddrPort][]analyze.ReasonCount
+}
+
+func (r *kernelRecords) Begin(int64) {}
+func (r *kernelRecords) Add(a *reassemble.Attempt, k []analyze.ReasonCount) {
+	r.by[a.Client] = k
+}
+func (r *kernelRecords) SetCaptureEnd(int64) {}
+func (r *kernelRecords) Err() error          { return nil }
+func (r *kernelRecords) Close() error        { return nil }
+
+// TestKernelReportsJoinTheRun: the kernel's reports are the session's
+// evidence. Each attempt's record carries the reasons of its packets
+// (empty, not nil, for an attempt the kernel dropped nothing of), the
+// per-interval verdict and the report use them, and a report still in
+// the kernel's ring when the run ends (held back until Flush) is matched
+// to its attempt rather than left unmatched.
+func TestKernelReportsJoinTheRun(t *testing.T) {
+	pkts := synth.MustScript(`
+		0.2 c S from=10.0.0.1:40000
+		1.2 c S from=10.0.0.1:40000
+		3.2 c S from=10.0.0.1:40000
+		0.5 c S from=10.0.0.4:40002
+		0.501 s S. from=10.0.0.4:40002
+		0.502 c . from=10.0.0.4:40002
+		0.503 c P. len=10 from=10.0.0.4:40002
+		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002`)
+	sortByTime(pkts)
+	var drops []kernel.Drop
+	for _, p := range pkts {
+		if p.Src.Port() == 40000 {
+			drops = append(drops, kernel.Drop{Time: p.Time, Reason: "NETFILTER_DROP", Src: p.Src, Dst: p.Dst, Seq: p.Seq, Flags: p.Flags, Inbound: true})
+		}
+	}
+	if len(drops) != 3 {
+		t.Fatalf("%d SYNs from the filtered client", len(drops))
+	}
+	k := newFakeKernel(drops[:2], drops[2:])
+	clock := &fakeClock{}
+	cfg := fakeConfig(t, clock, newFakeSource(t, clock, pkts), 6*time.Second)
+	cfg.Kernel = k
+	var seen atomic.Int32
+	cfg.OnKernelDrop = func(kernel.Drop) { seen.Add(1) }
+	recs := &kernelRecords{by: map[netip.AddrPort][]analyze.ReasonCount{}}
+	cfg.Records = func(time.Time) (Records, error) { return recs, nil }
+	var verdicts []analyze.Kind
+	cfg.OnInterval = func(iv Interval) error {
+		v, _ := iv.VerdictOf(synth.Server)
+		verdicts = append(verdicts, v.Kind)
+		return nil
+	}
+	in, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered := netip.MustParseAddrPort("10.0.0.1:40000")
+	if got := recs.by[filtered]; fmt.Sprint(got) != "[{NETFILTER_DROP 3}]" {
+		t.Errorf("the filtered attempt's record: kernel %v, want [{NETFILTER_DROP 3}] (the last report comes only with the flush)", got)
+	}
+	if got, ok := recs.by[netip.MustParseAddrPort("10.0.0.4:40002")]; !ok || got == nil || len(got) != 0 {
+		t.Errorf("the healthy attempt's record: kernel %#v, want empty and not nil (traced, nothing dropped)", got)
+	}
+	if len(in.Result.Listeners) != 1 || in.Result.Listeners[0].Kernel == nil {
+		t.Fatalf("listeners: %+v", in.Result.Listeners)
+	}
+	l := in.Result.Listeners[0]
+	if kd := l.Kernel; kd.Attempts != 1 || kd.Unmatched != 0 || fmt.Sprint(kd.Reasons) != "[{NETFILTER_DROP 3}]" || !kd.Agreement.Agrees {
+		t.Errorf("the listener's kernel account: %+v", *kd)
+	}
+	if v := l.Diagnosis.Verdict; v.Kind != analyze.KindFiltered {
+		t.Errorf("verdict %s, want %s", v.Kind, analyze.KindFiltered)
+	}
+	if len(verdicts) < 3 || verdicts[2] != analyze.KindFiltered {
+		t.Errorf("interval verdicts %v: want filtered_before_tcp from the third interval (the reports of the window)", verdicts)
+	}
+	if seen.Load() != 3 || k.closeCalls.Load() == 0 {
+		t.Errorf("OnKernelDrop saw %d reports (want 3); source closed %d times", seen.Load(), k.closeCalls.Load())
+	}
+}
+
+// TestRunClosesTheKernelSourceOnFailure: Run owns Config.Kernel, also
+// when it fails before reading it.
+func TestRunClosesTheKernelSourceOnFailure(t *testing.T) {
+	clock := &fakeClock{}
+	cfg := fakeConfig(t, clock, nil, time.Second)
+	cfg.openSource = func(capture.LiveOptions) (source, error) { return nil, errors.New("no such device") }
+	k := newFakeKernel(nil, nil)
+	cfg.Kernel = k
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("Run succeeded without a capture")
+	}
+	if k.closeCalls.Load() != 1 {
+		t.Errorf("the kernel source was closed %d times, want once", k.closeCalls.Load())
 	}
 }

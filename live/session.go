@@ -33,6 +33,7 @@ type session struct {
 	agg      *analyze.Aggregator
 	book     *book
 	recent   *recentAttempts
+	kernel   *kernelJoin
 	queues   []host.QueueSample
 	counters []host.CounterSample
 	p        capture.Packet
@@ -81,6 +82,9 @@ func (s *session) open() error {
 		}
 	}
 
+	if cfg.Kernel != nil {
+		s.kernel = startKernelJoin(cfg.Kernel, cfg.OnKernelDrop)
+	}
 	tc := reassemble.Config{Ports: s.ports, MaxAttempts: cfg.MaxAttempts, ConnState: s.records != nil}
 	s.agg, s.book, s.recent = analyze.NewAggregator(), newBook(), &recentAttempts{}
 	s.tr = reassemble.NewTracker(tc, s.finished)
@@ -114,8 +118,14 @@ func (s *session) finished(a *reassemble.Attempt) {
 	s.book.finished(a)
 	s.agg.Add(a)
 	s.recent.add(a)
+	var reasons []analyze.ReasonCount
+	if s.kernel != nil && !a.MidStream {
+		// The outcome the aggregator gives it, so that the kernel's
+		// reasons by outcome add up with the report's outcomes.
+		reasons = s.kernel.attempt(a, analyze.Classify(a, s.agg.CaptureEnd))
+	}
 	if s.records != nil {
-		s.records.Add(a)
+		s.records.Add(a, reasons)
 	}
 	if s.cfg.OnAttempt != nil {
 		s.cfg.OnAttempt(a)
@@ -125,6 +135,12 @@ func (s *session) finished(a *reassemble.Attempt) {
 // close releases what open opened; after a failure the bundle stays as
 // far as it was written.
 func (s *session) close() {
+	if s.kernel != nil {
+		s.kernel.close()
+	} else if s.cfg.Kernel != nil {
+		// Run closes the source whether or not it got as far as reading.
+		_ = s.cfg.Kernel.Close()
+	}
 	if s.bundle != nil {
 		_ = s.bundle.stop()
 	}
@@ -294,10 +310,10 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 	})
 	rows := s.book.take()
 	res := agg.Result()
-	if s.cfg.RecentKernel != nil {
+	if s.kernel != nil {
 		// The kernel's word decides now as it does in the report: a
 		// netfilter drop is not another listener's overflow.
-		k := s.cfg.RecentKernel(windowStart)
+		k := s.kernel.since(windowStart)
 		for i := range res.Listeners {
 			if a := k[res.Listeners[i].Server]; a != nil {
 				res.Listeners[i].Kernel = a
@@ -328,6 +344,9 @@ func (s *session) end() (*report.Input, error) {
 	if s.records != nil {
 		s.records.SetCaptureEnd(s.agg.CaptureEnd)
 	}
+	if s.kernel != nil {
+		s.kernel.flush()
+	}
 	s.tr.Flush()
 	if s.records != nil {
 		if err := s.records.Close(); err != nil {
@@ -338,6 +357,11 @@ func (s *session) end() (*report.Input, error) {
 	res.Evicted = s.tr.Stats().Evicted
 	if w := report.RingWarning(ring); w != "" {
 		sum.Warnings = append(sum.Warnings, w)
+	}
+	if s.kernel != nil {
+		if w := s.kernel.finish(&res); w != "" {
+			sum.Warnings = append(sum.Warnings, w)
+		}
 	}
 	h := hostEvidence(s.before, after, s.sysctls, s.queues)
 	in := &report.Input{Version: cfg.Version, Capture: sum, Tracker: s.tr.Stats(), Result: res, Host: h, Live: live,

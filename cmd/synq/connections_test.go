@@ -55,7 +55,7 @@ func TestScenarioConnectionsGolden(t *testing.T) {
 // jsonKeys is the documented key order of a JSON Lines record.
 var jsonKeys = []string{"ts", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "tunnel", "outcome", "conn_state", "history",
 	"syn_count", "synack_count", "syn_to_synack_ms", "synack_to_ack_ms", "syncookie", "client_syn", "server_syn",
-	"duration", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes", "resp_ip_bytes", "missed_bytes"}
+	"duration", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes", "resp_ip_bytes", "missed_bytes", "kernel_drops"}
 
 // TestConnectionsMatchReport checks the JSON Lines export of every
 // scenario against synq's own report of the same capture: every line is
@@ -310,6 +310,13 @@ func parquetAsJSON(r connlog.ParquetRecord) map[string]any {
 		}
 		return m
 	}
+	// A Parquet list cannot be null: empty stands for both "not traced"
+	// (all of synq analyze's records) and "none dropped".
+	var kernel any
+	for _, k := range r.KernelDrops {
+		l, _ := kernel.([]any)
+		kernel = append(l, map[string]any{"reason": k.Reason, "packets": k.Packets})
+	}
 	var tun any
 	if t := r.Tunnel; t != nil {
 		tun = map[string]any{"kind": t.Kind, "id": t.ID, "outer_src": t.OuterSrc, "outer_dst": t.OuterDst, "depth": t.Depth}
@@ -319,7 +326,7 @@ func parquetAsJSON(r connlog.ParquetRecord) map[string]any {
 		"synack_count": r.SYNACKCount, "syn_to_synack_ms": r.SYNToSYNACKMs, "synack_to_ack_ms": r.SYNACKToACKMs, "syncookie": r.Syncookie,
 		"client_syn": opts(r.ClientSYN), "server_syn": opts(r.ServerSYN), "duration": r.Duration, "orig_pkts": r.OrigPkts,
 		"resp_pkts": r.RespPkts, "orig_bytes": r.OrigBytes, "resp_bytes": r.RespBytes, "orig_ip_bytes": r.OrigIPBytes,
-		"resp_ip_bytes": r.RespIPBytes, "missed_bytes": r.MissedBytes}
+		"resp_ip_bytes": r.RespIPBytes, "missed_bytes": r.MissedBytes, "kernel_drops": kernel}
 }
 
 // cmpRecords compares two decoded records; numbers within the precision

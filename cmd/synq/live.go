@@ -256,7 +256,6 @@ func liveRun(opts *LiveOptions) error {
 	if err != nil {
 		return liveExitError(err)
 	}
-	extras.finish(in)
 	if err := writeReport(opts.IO.Out, opts.Output, format, in); err != nil {
 		return err
 	}
@@ -284,7 +283,7 @@ func liveExitError(err error) error {
 type connRecords struct{ c *connsFile }
 
 func (r connRecords) Begin(start int64)         { r.c.w.Begin(start) }
-func (r connRecords) Add(a *reassemble.Attempt) { r.c.w.Add(a) }
+func (r connRecords) Add(a *reassemble.Attempt, k []analyze.ReasonCount) { r.c.w.AddKernel(a, k) }
 func (r connRecords) SetCaptureEnd(end int64)   { r.c.w.SetCaptureEnd(end) }
 func (r connRecords) Err() error                { return r.c.err() }
 func (r connRecords) Close() error              { return r.c.close() }

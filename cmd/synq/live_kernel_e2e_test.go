@@ -183,8 +183,9 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 
 	reportPath := filepath.Join(l.dir, "report.json")
 	var synqOut, synqErr syncBuffer
+	connsPath := filepath.Join(l.dir, "conns.jsonl")
 	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8084-8086",
-		"--duration", "9s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465")
+		"--duration", "9s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465", "--connections", connsPath)
 	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -270,6 +271,46 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 	if b := r.Listeners[bad]; b.Verdict.Kind != "network_loss" || b.Verdict.Mode != "checksum" || !r.matched(bad, "unanswered_syn", "TCP_CSUM") || !b.Kernel.Agrees {
 		t.Errorf("8086: verdict %s/%s, kernel %+v: want network_loss/checksum, TCP_CSUM on unanswered_syn, agreeing (not the other listener's SYN queue)",
 			b.Verdict.Kind, b.Verdict.Mode, *b.Kernel)
+	}
+
+	// Per attempt: each connection record carries the kernel's reasons
+	// for its own packets, and they add up to the listener's account.
+	perAttempt := map[string]map[string]int{} // listener port -> reason -> packets
+	b, err := os.ReadFile(connsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var rec struct {
+			RespP       int    `json:"resp_p"`
+			Outcome     string `json:"outcome"`
+			KernelDrops *[]struct {
+				Reason  string `json:"reason"`
+				Packets int    `json:"packets"`
+			} `json:"kernel_drops"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if rec.KernelDrops == nil {
+			t.Fatalf("record %d has kernel_drops null in a traced run: %s", i, line)
+		}
+		port := fmt.Sprint(rec.RespP)
+		for _, d := range *rec.KernelDrops {
+			if perAttempt[port] == nil {
+				perAttempt[port] = map[string]int{}
+			}
+			perAttempt[port][d.Reason] += d.Packets
+			if port == "8086" && (d.Reason != "TCP_CSUM" || rec.Outcome != "unanswered_syn") {
+				t.Errorf("8086 record %d: %s on a %s attempt, want TCP_CSUM on unanswered_syn", i, d.Reason, rec.Outcome)
+			}
+		}
+	}
+	if got := perAttempt["8086"]["TCP_CSUM"]; got != 5 {
+		t.Errorf("8086: the connection records carry TCP_CSUM for %d packets, want 5", got)
+	}
+	if got, want := perAttempt["8084"]["TCP_LISTEN_OVERFLOW"], r.packets(ack, "TCP_LISTEN_OVERFLOW"); got == 0 || got != want {
+		t.Errorf("8084: the connection records carry TCP_LISTEN_OVERFLOW for %d packets, the listener's account %d", got, want)
 	}
 
 	for _, want := range []string{

@@ -14,23 +14,21 @@ import (
 	"github.com/synq/synq/live"
 	"github.com/synq/synq/metrics"
 	"github.com/synq/synq/reassemble"
-	"github.com/synq/synq/report"
 )
 
 // liveExtras are synq live's optional evidence and outputs: the kernel's
-// drop reasons (--kernel) and the Prometheus endpoint (--metrics), each
-// joined to the session through its hooks.
+// drop reasons (--kernel: the session reads them, this only opens the
+// tracer) and the Prometheus endpoint (--metrics, fed by the session's
+// hooks).
 type liveExtras struct {
-	join     *live.KernelJoin
 	exporter *metrics.Exporter
 	server   *http.Server
-	finished bool
 }
 
-// setupLiveExtras opens what opts ask for and wraps cfg's hooks. Kernel
-// reasons that cannot be had are one line on standard error, and the run
-// goes on without them; a metrics address that cannot be listened on is
-// a usage error.
+// setupLiveExtras opens what opts ask for and sets cfg's kernel source and
+// hooks. Kernel reasons that cannot be had are one line on standard
+// error, and the run goes on without them; a metrics address that cannot
+// be listened on is a usage error.
 func setupLiveExtras(opts *LiveOptions, cfg *live.Config) (*liveExtras, error) {
 	x := &liveExtras{}
 	if opts.Metrics != "" {
@@ -70,30 +68,18 @@ func setupLiveExtras(opts *LiveOptions, cfg *live.Config) (*liveExtras, error) {
 		case err != nil:
 			fmt.Fprintf(opts.IO.ErrOut, "synq live: no kernel drop reasons: %v; going on with packets and counters\n", err)
 		default:
-			var onDrop func(kernel.Drop)
+			cfg.Kernel = w
 			if x.exporter != nil {
 				x.exporter.KernelTraced()
-				onDrop = x.exporter.KernelDrop
+				cfg.OnKernelDrop = x.exporter.KernelDrop
 			}
-			x.join = live.JoinKernel(cfg, w, onDrop)
 		}
 	}
 	return x, nil
 }
 
-// finish gives the report the kernel's account.
-func (x *liveExtras) finish(in *report.Input) {
-	if x.join != nil {
-		x.join.Finish(in)
-		x.finished = true
-	}
-}
-
-// close stops the endpoint and the kernel reader.
+// close stops the endpoint.
 func (x *liveExtras) close() {
-	if x.join != nil && !x.finished {
-		x.join.Close()
-	}
 	if x.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -19,6 +19,9 @@ func Open([]uint16) (*Watcher, error) {
 // Read never returns a drop.
 func (*Watcher) Read() (kernel.Drop, error) { return kernel.Drop{}, kernel.ErrUnsupported }
 
+// Flush does nothing.
+func (*Watcher) Flush() error { return nil }
+
 // Lost is always 0.
 func (*Watcher) Lost() uint64 { return 0 }
 

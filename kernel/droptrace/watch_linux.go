@@ -111,12 +111,16 @@ func permissionOr(err error) error {
 }
 
 // Read blocks until the next drop, or until Close (then it returns
-// os.ErrClosed).
+// os.ErrClosed); after Flush, kernel.ErrFlushed once the reports
+// buffered then are read.
 func (w *Watcher) Read() (kernel.Drop, error) {
 	for {
 		rec, err := w.rd.Read()
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return kernel.Drop{}, os.ErrClosed
+		}
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			return kernel.Drop{}, kernel.ErrFlushed
 		}
 		if err != nil {
 			return kernel.Drop{}, fmt.Errorf("reading drop events: %w", err)
@@ -153,6 +157,10 @@ func (w *Watcher) decode(b []byte) (kernel.Drop, bool) {
 	}
 	return d, true
 }
+
+// Flush makes Read return the reports buffered now, then
+// kernel.ErrFlushed.
+func (w *Watcher) Flush() error { return w.rd.Flush() }
 
 // Lost is the number of drops the program could not report because the
 // ring was full.
