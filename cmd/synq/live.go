@@ -282,11 +282,11 @@ func liveExitError(err error) error {
 // are already exit errors (code 4) naming the file.
 type connRecords struct{ c *connsFile }
 
-func (r connRecords) Begin(start int64)         { r.c.w.Begin(start) }
+func (r connRecords) Begin(start int64)                                  { r.c.w.Begin(start) }
 func (r connRecords) Add(a *reassemble.Attempt, k []analyze.ReasonCount) { r.c.w.AddKernel(a, k) }
-func (r connRecords) SetCaptureEnd(end int64)   { r.c.w.SetCaptureEnd(end) }
-func (r connRecords) Err() error                { return r.c.err() }
-func (r connRecords) Close() error              { return r.c.close() }
+func (r connRecords) SetCaptureEnd(end int64)                            { r.c.w.SetCaptureEnd(end) }
+func (r connRecords) Err() error                                         { return r.c.err() }
+func (r connRecords) Close() error                                       { return r.c.close() }
 
 // writeReport renders in to out, or to the file named output.
 func writeReport(out io.Writer, output string, format report.Format, in *report.Input) error {
