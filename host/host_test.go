@@ -226,3 +226,56 @@ func TestQueueFor(t *testing.T) {
 		t.Error("a nil Host has no queues")
 	}
 }
+
+// TestQueueHistoryIsBounded: a day of 100-ms samples of two listeners
+// keeps at most MaxChartPoints points each, exact peaks, the merged
+// maxima (one full moment stays visible), and the recent window whole.
+func TestQueueHistoryIsBounded(t *testing.T) {
+	const window = int64(10e9)
+	a := netip.MustParseAddrPort("0.0.0.0:80")
+	b := netip.MustParseAddrPort("10.0.0.2:443")
+	h := NewQueueHistory(window)
+	const n = 864_000 // a day every 100 ms
+	t0 := int64(1e18)
+	for i := range n {
+		tm := t0 + int64(i)*1e8
+		qa := QueueSample{Time: tm, Listener: a, AcceptQueue: i % 3, AcceptLimit: 4, SynRecv: i % 5}
+		if i == 500_000 {
+			qa.AcceptQueue = 5 // one moment above the limit
+		}
+		qb := QueueSample{Time: tm, Listener: b, AcceptQueue: 1, AcceptLimit: 128}
+		h.Add([]QueueSample{qa, qb})
+		if i == 500_000 {
+			if got := h.Since(tm - window); len(got) != 2*101 {
+				t.Fatalf("the recent window holds %d samples, want %d", len(got), 2*101)
+			}
+		}
+	}
+	if got, want := fmt.Sprint(h.Peaks()), fmt.Sprint([]QueuePeak{
+		{Listener: a, MaxAcceptQueue: 5, AcceptLimit: 4, MaxSynRecv: 4, Samples: n, Full: 1},
+		{Listener: b, MaxAcceptQueue: 1, AcceptLimit: 128, Samples: n},
+	}); got != want {
+		t.Errorf("peaks %s, want %s", got, want)
+	}
+	series := h.Series()
+	per := map[netip.AddrPort]int{}
+	full := 0
+	for i, q := range series {
+		per[q.Listener]++
+		if i > 0 && q.Time < series[i-1].Time {
+			t.Fatalf("series out of time order at %d", i)
+		}
+		if q.AcceptQueue > q.AcceptLimit {
+			full++
+		}
+	}
+	if per[a] > MaxChartPoints || per[b] > MaxChartPoints || per[a] < MaxChartPoints/2 {
+		t.Errorf("chart points %v, want between %d and %d each", per, MaxChartPoints/2, MaxChartPoints)
+	}
+	if full != 1 {
+		t.Errorf("%d chart points show the queue above its limit, want 1 (merging keeps maxima)", full)
+	}
+	if len(h.recent) > 4*101 {
+		t.Errorf("%d samples kept for the recent window, want at most twice the window", len(h.recent))
+	}
+}

@@ -137,20 +137,29 @@ func Peaks(samples []QueueSample) []QueuePeak {
 			p = &QueuePeak{Listener: s.Listener}
 			m[s.Listener] = p
 		}
-		p.Samples++
-		p.MaxAcceptQueue = max(p.MaxAcceptQueue, s.AcceptQueue)
-		p.AcceptLimit = max(p.AcceptLimit, s.AcceptLimit)
-		p.MaxSynRecv = max(p.MaxSynRecv, s.SynRecv)
-		if s.AcceptQueue > s.AcceptLimit {
-			p.Full++
-		}
+		p.add(s)
 	}
 	out := make([]QueuePeak, 0, len(m))
 	for _, p := range m {
 		out = append(out, *p)
 	}
+	sortPeaks(out)
+	return out
+}
+
+// add counts one sample of p's listener.
+func (p *QueuePeak) add(s QueueSample) {
+	p.Samples++
+	p.MaxAcceptQueue = max(p.MaxAcceptQueue, s.AcceptQueue)
+	p.AcceptLimit = max(p.AcceptLimit, s.AcceptLimit)
+	p.MaxSynRecv = max(p.MaxSynRecv, s.SynRecv)
+	if s.AcceptQueue > s.AcceptLimit {
+		p.Full++
+	}
+}
+
+func sortPeaks(out []QueuePeak) {
 	slices.SortFunc(out, func(a, b QueuePeak) int {
 		return cmp.Or(cmp.Compare(a.Listener.Port(), b.Listener.Port()), a.Listener.Addr().Compare(b.Listener.Addr()))
 	})
-	return out
 }

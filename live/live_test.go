@@ -278,7 +278,8 @@ func TestIntervalVerdictFromRecentQueues(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
-				before: host.Counters{}, queues: tc.queues}
+				before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
+			s.queues.Add(tc.queues)
 			s.tr = reassemble.NewTracker(reassemble.Config{}, func(*reassemble.Attempt) { t.Fatal("no attempt should finish") })
 			// The handshakes happened just now, inside the window.
 			for i := range tc.pkts {
@@ -614,5 +615,38 @@ func TestRunClosesTheKernelSourceOnFailure(t *testing.T) {
 	}
 	if k.closeCalls.Load() != 1 {
 		t.Errorf("the kernel source was closed %d times, want once", k.closeCalls.Load())
+	}
+}
+
+// TestLongRunKeepsBoundedCounters: a run of many intervals keeps at most
+// maxCounterSamples+1 counter snapshots for its report (a snapshot is a
+// map of hundreds of counters, one per interval), the first and the
+// latest among them, evenly thinned in between.
+func TestLongRunKeepsBoundedCounters(t *testing.T) {
+	clock := &fakeClock{}
+	const run = 3 * time.Hour
+	cfg := fakeConfig(t, clock, newFakeSource(t, clock, nil), run)
+	intervals := 0
+	cfg.OnInterval = func(Interval) error { intervals++; return nil }
+	in, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := in.Live.Counters
+	if intervals < int(run/time.Second)-1 {
+		t.Fatalf("%d intervals", intervals)
+	}
+	if len(cs) > maxCounterSamples+1 || len(cs) < maxCounterSamples/2 {
+		t.Errorf("%d counter snapshots kept over %d intervals, want %d to %d", len(cs), intervals, maxCounterSamples/2, maxCounterSamples+1)
+	}
+	if cs[0].Time != synth.Base || cs[len(cs)-1].Time < synth.Base+int64(run) {
+		t.Errorf("snapshots from %d to %d, want the start and the end", cs[0].Time-synth.Base, cs[len(cs)-1].Time-synth.Base)
+	}
+	gaps := map[int64]bool{}
+	for i := 1; i < len(cs)-1; i++ {
+		gaps[(cs[i].Time-cs[i-1].Time)/int64(time.Second)] = true
+	}
+	if len(gaps) != 1 {
+		t.Errorf("gaps between kept snapshots (s): %v, want one stride", gaps)
 	}
 }

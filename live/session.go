@@ -34,8 +34,8 @@ type session struct {
 	book     *book
 	recent   *recentAttempts
 	kernel   *kernelJoin
-	queues   []host.QueueSample
-	counters []host.CounterSample
+	queues   *host.QueueHistory
+	counters *counterSeries
 	p        capture.Packet
 }
 
@@ -68,7 +68,8 @@ func (s *session) open() error {
 		return inputErr(fmt.Errorf("reading kernel counters: %w", err))
 	}
 	s.start = cfg.Now()
-	s.counters = []host.CounterSample{{Time: s.start.UnixNano(), Counters: s.before}}
+	s.counters = newCounterSeries(host.CounterSample{Time: s.start.UnixNano(), Counters: s.before})
+	s.queues = host.NewQueueHistory(int64(VerdictWindow))
 	if cfg.Records != nil {
 		if s.records, err = cfg.Records(s.start); err != nil {
 			return err
@@ -210,7 +211,7 @@ func (s *session) run(ctx context.Context) (*report.Input, error) {
 				return nil, err
 			}
 		}
-		s.counters = append(s.counters, host.CounterSample{Time: now.UnixNano(), Counters: c})
+		s.counters.add(host.CounterSample{Time: now.UnixNano(), Counters: c})
 		if s.bundle != nil {
 			s.bundle.interval(now.UnixNano(), c)
 			if err := s.bundle.err(); err != nil {
@@ -281,7 +282,7 @@ func (s *session) takeQueues(queues <-chan []host.QueueSample) {
 	for {
 		select {
 		case qs := <-queues:
-			s.queues = append(s.queues, qs...)
+			s.queues.Add(qs)
 			s.book.queues(qs)
 			if s.bundle != nil {
 				s.bundle.queues(qs)
@@ -322,7 +323,7 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 			}
 		}
 	}
-	h := hostEvidence(s.before, after, s.sysctls, recentQueues(s.queues, windowStart))
+	h := hostEvidence(s.before, after, s.sysctls, host.Peaks(s.queues.Since(windowStart)))
 	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
 		Verdicts: verdicts(&res, h, now.Sub(s.start))}
 }
@@ -332,12 +333,13 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 func (s *session) end() (*report.Input, error) {
 	cfg := &s.cfg
 	end := cfg.Now()
-	after := s.counters[len(s.counters)-1].Counters
+	after := s.counters.last.Counters
 	ring, err := s.src.RingStats()
 	if err != nil {
 		return nil, inputErr(err)
 	}
-	live := &report.LiveEvidence{Interface: cfg.Interface, Counters: s.counters, Queues: s.queues, Ring: ring}
+	peaks := s.queues.Peaks()
+	live := &report.LiveEvidence{Interface: cfg.Interface, Counters: s.counters.samples(), Queues: s.queues.Series(), Peaks: peaks, Ring: ring}
 
 	sum := s.src.Summary()
 	s.agg.CaptureEnd = max(sum.End, end.UnixNano())
@@ -363,7 +365,7 @@ func (s *session) end() (*report.Input, error) {
 			sum.Warnings = append(sum.Warnings, w)
 		}
 	}
-	h := hostEvidence(s.before, after, s.sysctls, s.queues)
+	h := hostEvidence(s.before, after, s.sysctls, peaks)
 	in := &report.Input{Version: cfg.Version, Capture: sum, Tracker: s.tr.Stats(), Result: res, Host: h, Live: live,
 		Run: report.RunOf(cfg.Args, nil, h)}
 	// The same evidence as synq analyze --nstat --sysctl, plus the

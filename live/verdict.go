@@ -2,7 +2,6 @@ package live
 
 import (
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/synq/synq/analyze"
@@ -38,18 +37,6 @@ func (r *recentAttempts) expire(t int64) {
 	r.buf = kept
 }
 
-// recentQueues returns the samples taken at or after t; samples holds
-// them in the order taken.
-func recentQueues(samples []host.QueueSample, t int64) []host.QueueSample {
-	i, _ := slices.BinarySearchFunc(samples, t, func(q host.QueueSample, t int64) int {
-		if q.Time < t {
-			return -1
-		}
-		return 1
-	})
-	return samples[i:]
-}
-
 // verdicts diagnoses what is happening now from res (the attempts of the
 // verdict window and those in flight) and h, the host's evidence with the
 // queue samples of the window: a queue that was full ten minutes ago says
@@ -67,16 +54,16 @@ func verdicts(res *analyze.Result, h *host.Host, window time.Duration) map[netip
 
 // hostEvidence is the host evidence of a live run so far, built as synq
 // analyze builds it from files.
-func hostEvidence(before, after host.Counters, sysctls map[string]string, queues []host.QueueSample) *host.Host {
+func hostEvidence(before, after host.Counters, sysctls map[string]string, peaks []host.QueuePeak) *host.Host {
 	h, err := host.NewHost(host.HostInput{
 		Snapshots: []host.Snapshot{{Counters: before}, {Counters: after}},
-		Sysctls:   sysctls, Queues: host.Peaks(queues),
+		Sysctls:   sysctls, Queues: peaks,
 	})
 	if err != nil {
 		// Read from /proc a moment apart, a counter cannot go down;
 		// if one did (a namespace change under us), no counters beat
 		// wrong ones.
-		return &host.Host{Sysctls: sysctls, Queues: host.Peaks(queues)}
+		return &host.Host{Sysctls: sysctls, Queues: peaks}
 	}
 	return h
 }

@@ -17,14 +17,26 @@ import (
 type LiveEvidence struct {
 	// Interface captured on ("any" for every interface).
 	Interface string
-	// Queues are the listen-queue samples (inet_diag, every 100 ms).
+	// Queues are the listen-queue samples (inet_diag, every 100 ms), or
+	// for a long run the chart series of them (host.QueueHistory), with
+	// Peaks then computed from every sample.
 	Queues []host.QueueSample
-	// Counters are the kernel counter samples (at start, every interval,
-	// at the end).
+	// Peaks, when set, are the peaks of every sample; nil: from Queues.
+	Peaks []host.QueuePeak
+	// Counters are the kernel counter samples: at the start, every
+	// interval (thinned to a bounded number on a long run) and at the end.
 	Counters []host.CounterSample
 	// Ring is the capture ring's own counters: Dropped > 0 means packets
 	// are missing from the capture.
 	Ring capture.RingStats
+}
+
+// QueuePeaks are the peak queue lengths per listener over the run.
+func (l *LiveEvidence) QueuePeaks() []host.QueuePeak {
+	if l.Peaks != nil {
+		return l.Peaks
+	}
+	return host.Peaks(l.Queues)
 }
 
 // The JSON "host" object: present only for live captures and bundles.
@@ -62,7 +74,7 @@ func hostJSON(in *Input) *jsonHost {
 	if in.Host != nil && in.Host.Sysctls != nil {
 		h.Sysctls = in.Host.Sysctls
 	}
-	for _, p := range host.Peaks(in.Live.Queues) {
+	for _, p := range in.Live.QueuePeaks() {
 		h.Queues = append(h.Queues, jsonQueue{
 			Listener: p.Listener.String(), MaxAcceptQueue: p.MaxAcceptQueue, AcceptLimit: p.AcceptLimit,
 			MaxSynRecv: p.MaxSynRecv, Samples: p.Samples, FullSamples: p.Full,
@@ -91,7 +103,7 @@ func (p *printer) host(in *Input) {
 		return
 	}
 	var rows [][]string
-	for _, q := range host.Peaks(in.Live.Queues) {
+	for _, q := range in.Live.QueuePeaks() {
 		rows = append(rows, []string{q.Listener.String(),
 			fmt.Sprintf("%d/%d", q.MaxAcceptQueue, q.AcceptLimit),
 			count(q.MaxSynRecv), fmt.Sprintf("%d of %d", q.Full, q.Samples)})

@@ -264,7 +264,7 @@ func hostHTML(in *Input) *htmlHost {
 		return nil
 	}
 	h := &htmlHost{Interface: Sanitize(in.Live.Interface)}
-	for _, q := range host.Peaks(in.Live.Queues) {
+	for _, q := range in.Live.QueuePeaks() {
 		h.Queues = append(h.Queues, []string{q.Listener.String(), fmt.Sprintf("%d / %d", q.MaxAcceptQueue, q.AcceptLimit),
 			count(q.MaxSynRecv), fmt.Sprintf("%d of %d", q.Full, q.Samples)})
 	}
