@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,8 +186,9 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 	reportPath := filepath.Join(l.dir, "report.json")
 	var synqOut, synqErr syncBuffer
 	connsPath := filepath.Join(l.dir, "conns.jsonl")
+	prom := startPrometheus(t, l.srv, l.dir, "127.0.0.1:9465")
 	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8084-8086",
-		"--duration", "9s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465", "--connections", connsPath)
+		"--duration", "10s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465", "--connections", connsPath)
 	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -234,6 +237,17 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 		_ = c.Wait()
 	}
 	scrape := scrapeInNetns(t, "/var/run/netns/"+l.srv, "127.0.0.1:9465")
+	// The fleet's view: a real Prometheus scraped the same numbers while
+	// the run went on (queried before synq stops: a target gone is stale).
+	fleet := map[string]float64{}
+	for _, q := range []string{
+		`synq_kernel_dropped_packets_total{listener="10.89.0.2:8086",reason="TCP_CSUM"}`,
+		`synq_ignored_ack_segments_total{listener="10.89.0.2:8084"}`,
+		`up{job="synq"}`,
+	} {
+		fleet[q] = prom.value(t, q, 5*time.Second)
+	}
+	t.Logf("Prometheus, during the run: %v", fleet)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("synq live: %v\n%s", err, synqErr.String())
 	}
@@ -323,6 +337,15 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 		}
 	}
 	promtoolCheckScrape(t, scrape)
+	if got := fleet[`up{job="synq"}`]; got != 1 {
+		t.Errorf("Prometheus says the synq target is up=%v, want 1", got)
+	}
+	if got := fleet[`synq_kernel_dropped_packets_total{listener="10.89.0.2:8086",reason="TCP_CSUM"}`]; got != 5 {
+		t.Errorf("Prometheus has %v TCP_CSUM drops for 8086, want 5", got)
+	}
+	if got := fleet[`synq_ignored_ack_segments_total{listener="10.89.0.2:8084"}`]; got == 0 || int(got) > r.Listeners[ack].IgnoredACKSegments {
+		t.Errorf("Prometheus has %v ignored ACK segments for 8084, want 1 to the report's %d", got, r.Listeners[ack].IgnoredACKSegments)
+	}
 }
 
 // kernelReport is the part of a synq live --kernel JSON report the tests
@@ -444,6 +467,15 @@ func validateReportSchema(t *testing.T, report []byte) {
 // nsPath: the socket is made on a thread moved into that namespace.
 func scrapeInNetns(t *testing.T, nsPath, addr string) string {
 	t.Helper()
+	body, err := getInNetns(nsPath, addr, "/metrics")
+	if err != nil {
+		t.Fatalf("scraping %s in %s: %v", addr, nsPath, err)
+	}
+	return body
+}
+
+// getInNetns GETs path from addr inside the network namespace at nsPath.
+func getInNetns(nsPath, addr, path string) (string, error) {
 	type result struct {
 		body string
 		err  error
@@ -470,7 +502,7 @@ func scrapeInNetns(t *testing.T, nsPath, addr string) string {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr)
 		br := bufio.NewReader(c)
 		var head strings.Builder
 		for {
@@ -486,26 +518,105 @@ func scrapeInNetns(t *testing.T, nsPath, addr string) string {
 		}
 		body, err := io.ReadAll(br)
 		if !strings.HasPrefix(head.String(), "HTTP/1.0 200") && !strings.HasPrefix(head.String(), "HTTP/1.1 200") {
-			err = fmt.Errorf("scrape: %s", head.String())
+			err = fmt.Errorf("GET %s: %s", path, head.String())
 		}
 		ch <- result{string(body), err}
 	}()
 	r := <-ch
-	if r.err != nil {
-		t.Fatalf("scraping %s in %s: %v", addr, nsPath, r.err)
+	return r.body, r.err
+}
+
+// needTool finds a tool a test needs; on CI (CI set) it must be there,
+// elsewhere the test is skipped without it.
+func needTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (apt-get install %s): .ci/run installs it", name, pkg)
+		}
+		t.Skipf("needs %s (apt-get install %s)", name, pkg)
 	}
-	return r.body
+	return path
+}
+
+// prometheusServer is a real Prometheus scraping synq's endpoint in the
+// server's namespace every second, as a fleet's would.
+type prometheusServer struct {
+	ns, addr string
+}
+
+// startPrometheus starts Prometheus in namespace ns scraping target.
+func startPrometheus(t *testing.T, ns, dir, target string) *prometheusServer {
+	t.Helper()
+	bin := needTool(t, "prometheus", "prometheus")
+	cfg := filepath.Join(dir, "prometheus.yml")
+	conf := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: synq\n    static_configs:\n      - targets: ['%s']\n", target)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &prometheusServer{ns: ns, addr: "127.0.0.1:9099"}
+	var out bytes.Buffer
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+p.addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", out.String())
+		}
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if _, err := getInNetns("/var/run/netns/"+ns, p.addr, "/-/ready"); err == nil {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus did not become ready:\n%s", out.String())
+		}
+	}
+}
+
+// value waits until Prometheus has a sample of the instant query q and
+// returns it (one series expected).
+func (p *prometheusServer) value(t *testing.T, q string, within time.Duration) float64 {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(within); ; time.Sleep(250 * time.Millisecond) {
+		body, err := getInNetns("/var/run/netns/"+p.ns, p.addr, "/api/v1/query?query="+url.QueryEscape(q))
+		if err == nil {
+			var r struct {
+				Status string `json:"status"`
+				Data   struct {
+					Result []struct {
+						Value [2]any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(body), &r); err == nil && r.Status == "success" && len(r.Data.Result) == 1 {
+				if s, ok := r.Data.Result[0].Value[1].(string); ok {
+					if v, err := strconv.ParseFloat(s, 64); err == nil {
+						return v
+					}
+				}
+			}
+			last = body
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus query %s: no single sample within %v; last answer %s", q, within, last)
+		}
+	}
 }
 
 // promtoolCheckScrape lints a scrape with `promtool check metrics`.
 func promtoolCheckScrape(t *testing.T, scrape string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Log("promtool not installed (apt-get install prometheus): the scrape was not linted")
-		return
-	}
-	cmd := exec.Command(path, "check", "metrics")
+	cmd := exec.Command(needTool(t, "promtool", "prometheus"), "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
