@@ -2,6 +2,7 @@ package connlog
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
@@ -373,6 +376,73 @@ func TestNumbers(t *testing.T) {
 		}
 		if got := string(appendMillis(nil, c.ns)); got != c.millis {
 			t.Errorf("appendMillis(%d) = %q, want %q", c.ns, got, c.millis)
+		}
+	}
+}
+
+// TestKernelDrops: kernel_drops is null for Add (not traced), [] for an
+// attempt the kernel dropped nothing of, and its reasons otherwise, in
+// JSON Lines and in Parquet (where "none" and "not traced" are both an
+// empty list).
+func TestKernelDrops(t *testing.T) {
+	pkts := synth.MustScript(script)
+	reasons := func(a *reassemble.Attempt) []analyze.ReasonCount {
+		switch a.Client.Port() {
+		case 40002:
+			return []analyze.ReasonCount{{Reason: "NETFILTER_DROP", Packets: 2}}
+		case 40001:
+			return nil // written with Add
+		}
+		return []analyze.ReasonCount{}
+	}
+	for _, f := range []Format{JSONL, Parquet} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf, f)
+		tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, func(a *reassemble.Attempt) {
+			if r := reasons(a); r == nil {
+				w.Add(a)
+			} else {
+				w.AddKernel(a, r)
+			}
+		})
+		for i := range pkts {
+			w.Begin(pkts[i].Time)
+			tr.Add(&pkts[i])
+		}
+		w.SetCaptureEnd(pkts[len(pkts)-1].Time)
+		tr.Flush()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint16]string{}
+		if f == JSONL {
+			for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+				var rec struct {
+					OrigP       uint16          `json:"orig_p"`
+					KernelDrops json.RawMessage `json:"kernel_drops"`
+				}
+				if err := json.Unmarshal(line, &rec); err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				got[rec.OrigP] = string(rec.KernelDrops)
+			}
+			want := map[uint16]string{40001: "null", 40002: `[{"reason":"NETFILTER_DROP","packets":2}]`, 40004: "[]"}
+			for p, w := range want {
+				if got[p] != w {
+					t.Errorf("JSON Lines, client port %d: kernel_drops %s, want %s", p, got[p], w)
+				}
+			}
+			continue
+		}
+		rows, err := parquet.Read[ParquetRecord](bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			got[uint16(r.OrigP)] = fmt.Sprint(r.KernelDrops)
+		}
+		if got[40002] != "[{NETFILTER_DROP 2}]" || got[40001] != "[]" || got[40004] != "[]" {
+			t.Errorf("Parquet kernel_drops by client port: %v", got)
 		}
 	}
 }
