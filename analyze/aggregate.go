@@ -480,6 +480,16 @@ func (g *Aggregator) Result() Result {
 	return r
 }
 
+// The times settleSigns asks the occupancies about (occupancy.pin slots):
+// the half-open count at the first cookie and the first unanswered SYN,
+// the accept queue at the first drop (whichever of three comes first).
+const (
+	pinFirstCookie     = 0
+	pinFirstUnanswered = 1
+	pinFirstIgnoredACK = 0
+	pinFirstDelayed    = 2
+)
+
 // addSigns books the inference facts of one attempt and reports whether
 // its SYN-ACKs were taken for syncookies.
 func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) (cookie bool) {
@@ -511,6 +521,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			sg.CookiesCompleted++
 		}
 		sg.FirstCookie = minTime(sg.FirstCookie, a.FirstSYNACK)
+		l.halfOpen.pin(pinFirstCookie, sg.FirstCookie)
 	}
 	if from, to, ok := acceptSpan(a); ok {
 		l.accept.add(from, to)
@@ -522,8 +533,11 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		}
 	case UnansweredSYN:
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
+		l.halfOpen.pin(pinFirstUnanswered, sg.FirstUnanswered)
+		l.accept.pin(pinFirstUnanswered, sg.FirstUnanswered)
 	case ACKIgnored, ResetAfterACK:
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
+		l.accept.pin(pinFirstIgnoredACK, sg.FirstIgnoredACK)
 	case Established:
 		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
 			if _, onTimer := retransOnTimer(a); a.SYNACKRetransAfterACK > 0 && onTimer {
@@ -549,6 +563,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
 		sg.RetransmittedThenAnswered++
 		sg.FirstDelayed = minTime(sg.FirstDelayed, a.FirstSYN)
+		l.accept.pin(pinFirstDelayed, sg.FirstDelayed)
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
 	if a.BareACKAnswer && a.SYNACKs > 0 {
@@ -565,10 +580,10 @@ func (l *Listener) settleSigns() {
 	sg.MaxHalfOpen = l.halfOpen.peak()
 	sg.MaxUnserved = l.accept.peak()
 	if sg.FirstCookie != 0 {
-		sg.HalfOpenAtFirstCookie, _ = l.halfOpen.at(sg.FirstCookie)
+		sg.HalfOpenAtFirstCookie = l.halfOpen.at(sg.FirstCookie)
 	}
 	if sg.FirstUnanswered != 0 {
-		sg.HalfOpenAtFirstUnanswered, _ = l.halfOpen.at(sg.FirstUnanswered)
+		sg.HalfOpenAtFirstUnanswered = l.halfOpen.at(sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.RefusedInterleaved = l.timeline.refusalsInterleaved()
@@ -579,7 +594,7 @@ func (l *Listener) settleSigns() {
 		first = minTime(first, sg.FirstDelayed)
 	}
 	if first != 0 {
-		sg.AcceptAtFirstDrop, _ = l.accept.at(first)
+		sg.AcceptAtFirstDrop = l.accept.at(first)
 	}
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0

@@ -1,6 +1,10 @@
 package analyze
 
 import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,22 +100,118 @@ func TestOccupancy(t *testing.T) {
 	o.add(20*ms, 30*ms)
 	o.add(25*ms, 0) // never leaves
 	for _, tc := range []struct {
-		at        int64
-		now, peak int
+		at  int64
+		now int
 	}{
-		{9 * ms, 0, 0},
-		{10 * ms, 1, 1}, // entries of the same millisecond count
-		{21 * ms, 2, 2},
-		{26 * ms, 3, 3},
-		{30 * ms, 3, 3}, // exits of the same millisecond do not
-		{40 * ms, 2, 3},
-		{60 * ms, 1, 3},
+		{9 * ms, 0},
+		{10 * ms, 1}, // entries of the same millisecond count
+		{21 * ms, 2},
+		{26 * ms, 3},
+		{30 * ms, 3}, // exits of the same millisecond do not
+		{40 * ms, 2},
+		{60 * ms, 1},
 	} {
-		if now, peak := o.at(tc.at); now != tc.now || peak != tc.peak {
-			t.Errorf("at %dms: %d held (peak %d), want %d (%d)", tc.at/ms, now, peak, tc.now, tc.peak)
+		if now := o.at(tc.at); now != tc.now {
+			t.Errorf("at %dms: %d held, want %d", tc.at/ms, now, tc.now)
 		}
 	}
 	if p := o.peak(); p != 3 {
 		t.Errorf("peak %d, want 3", p)
 	}
+}
+
+// TestOccupancyFoldedMatchesReference: four hours of overlapping spans,
+// aggregated out of time order (as attempts finish), against a plain list
+// of every event. Old seconds fold into coarse buckets, yet the number
+// held at the pinned first drop, at any time of the last occWindow
+// seconds and at the end are exact, the peak is never under the true one,
+// and memory stays within the window, the pins and the coarse buckets.
+func TestOccupancyFoldedMatchesReference(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { occupancyAgainstReference(t, seed) })
+	}
+}
+
+func occupancyAgainstReference(t *testing.T, seed uint64) {
+	type ev struct{ t, enter, leave int64 }
+	type span struct {
+		from, to, done int64
+		drop           bool
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	const s = int64(time.Second)
+	var spans []span
+	for t0 := int64(1_000_000) * s; t0 < 1_000_000*s+4*3600*s; t0 += int64(rng.IntN(1000)) * ms {
+		sp := span{from: t0, to: t0 + int64(rng.IntN(30_000))*ms}
+		if rng.IntN(100) == 0 {
+			sp.to = 0 // held to the end
+		}
+		sp.done = max(sp.to, sp.from) + int64(rng.IntN(90))*s
+		sp.drop = t0 > 1_000_000*s+3600*s && rng.IntN(20) == 0
+		spans = append(spans, sp)
+	}
+	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.done, b.done) })
+	var o occupancy
+	var ref []ev
+	firstDrop := int64(0)
+	maxT := int64(0)
+	for _, sp := range spans {
+		o.add(sp.from, sp.to)
+		ref = append(ref, ev{sp.from, 1, 0})
+		maxT = max(maxT, sp.from)
+		if sp.to > 0 {
+			ref = append(ref, ev{sp.to, 0, 1})
+			maxT = max(maxT, sp.to)
+		}
+		if sp.drop {
+			firstDrop = minTime(firstDrop, sp.from)
+			o.pin(1, firstDrop)
+		}
+	}
+	refAt := func(t int64) int {
+		n := 0
+		tms := floorDiv(t, occBucket)
+		for _, e := range ref {
+			m := floorDiv(e.t, occBucket)
+			if m <= tms {
+				n += int(e.enter)
+			}
+			if m < tms {
+				n -= int(e.leave)
+			}
+		}
+		return n
+	}
+	if got, want := o.at(firstDrop), refAt(firstDrop); got != want {
+		t.Errorf("at the first drop: %d held, want %d", got, want)
+	}
+	for i := range 20 {
+		tt := maxT - int64(i)*25*s - int64(rng.IntN(1000))*ms
+		if got, want := o.at(tt), refAt(tt); got != want {
+			t.Errorf("%v before the end: %d held, want %d", time.Duration(maxT-tt), got, want)
+		}
+	}
+	if got, want := o.at(maxT+s), refAt(maxT+s); got != want {
+		t.Errorf("after the end: %d held, want %d", got, want)
+	}
+	slices.SortFunc(ref, func(a, b ev) int { return cmp.Compare(floorDiv(a.t, occBucket), floorDiv(b.t, occBucket)) })
+	truePeak, n := 0, 0
+	for i := 0; i < len(ref); {
+		m := floorDiv(ref[i].t, occBucket)
+		leave := 0
+		for ; i < len(ref) && floorDiv(ref[i].t, occBucket) == m; i++ {
+			n += int(ref[i].enter)
+			leave += int(ref[i].leave)
+		}
+		truePeak = max(truePeak, n)
+		n -= leave
+	}
+	if p := o.peak(); p < truePeak {
+		t.Errorf("peak %d, under the true %d", p, truePeak)
+	}
+	if len(o.blocks) > occWindow+1+occPins || len(o.coarse.buckets) > occCoarseMax {
+		t.Errorf("%d fine blocks, %d coarse buckets: want at most %d and %d", len(o.blocks), len(o.coarse.buckets), occWindow+1+occPins, occCoarseMax)
+	}
+	t.Logf("%d spans, first drop at +%v, %d fine blocks, %d coarse buckets of %ds, peak %d (true %d)",
+		len(spans), time.Duration(firstDrop-1_000_000*s), len(o.blocks), len(o.coarse.buckets), 1<<o.coarse.shift, o.peak(), truePeak)
 }

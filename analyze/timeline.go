@@ -299,7 +299,7 @@ func (o *occupancy) levels(start, w int64, n int) []int {
 			peak[filled] = level
 		}
 	}
-	o.each(func(ms int64, enter, leave int32) bool {
+	o.each(func(ms int64, enter, leave int64) bool {
 		t := ms * occBucket
 		if t < start {
 			level += int(enter) - int(leave)

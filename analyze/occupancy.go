@@ -1,0 +1,471 @@
+package analyze
+
+import (
+	"slices"
+	"time"
+)
+
+// occupancy counts how many things (half-open requests, connections
+// waiting for accept) are held over time, from enter/leave events, in
+// memory bounded whatever the capture's span:
+//
+//   - The last occWindow seconds (behind the latest event) are kept in
+//     1-ms buckets, in blocks of one second: a block starts sparse (the
+//     milliseconds that have events, 12 bytes each) and turns into a dense
+//     array of 1,000 buckets once it holds more than occSparseMax of them.
+//   - Older seconds are folded into at most occCoarseMax coarse buckets
+//     (each what entered, what left, and the most held above its start),
+//     whose width doubles as the span grows.
+//   - A second asked about (pin: the first syncookie, the first drop...)
+//     stays at 1-ms resolution with the exact number held at its start,
+//     so at() answers "how many were waiting when the first drop happened"
+//     exactly, whenever the attempt that shows the drop is aggregated
+//     within occWindow of the latest event (attempts finish within a few
+//     minutes of their drops). Otherwise the answer is an estimate.
+//
+// Attempts are aggregated as they finish, roughly in time order but not
+// exactly, so events can land anywhere: an event in a folded second
+// updates its coarse bucket (its peak as an upper bound).
+type occupancy struct {
+	blocks    map[int64]*occBlock
+	lastKey   int64
+	lastBlock *occBlock
+	// maxKey is the latest second with an event; seconds before fineFrom
+	// are folded into coarse unless pinned. Both valid once started.
+	maxKey, fineFrom int64
+	started          bool
+	coarse           occCoarse
+	pins             [occPins]occPin
+}
+
+// occPin is one time the aggregator will ask at() about.
+type occPin struct {
+	set   bool
+	t     int64 // the time
+	key   int64 // its second
+	exact bool  // the second was at 1-ms resolution when pinned
+	// before is the number held at the start of the second (exact).
+	before int64
+}
+
+// occBlock is one second of 1 ms buckets: entries and exits, dense or
+// sparse.
+type occBlock struct {
+	dense  *[1000][2]int32
+	sparse []occEvent // in the order added; sorted by ms when read
+	sorted bool
+}
+
+// occEvent is one millisecond's entries and exits in a sparse block.
+type occEvent struct {
+	ms           uint16
+	enter, leave int32
+}
+
+const (
+	occBucket = int64(time.Millisecond)
+	// occSparseMax is how many milliseconds a block holds sparse before
+	// it turns dense: 12 bytes each sparse, so the dense 8 KB is about
+	// as much as 680 of them; turning early keeps busy seconds fast.
+	occSparseMax = 256
+	// occWindow is how many seconds behind the latest event stay at 1-ms
+	// resolution: at most 600 blocks (4.8 MB when every second is busy,
+	// a few KB when quiet).
+	occWindow = 600
+	// occCoarseMax bounds the coarse buckets (24 bytes each).
+	occCoarseMax = 1024
+	// occPins is how many times an occupancy can be asked about exactly.
+	occPins = 3
+)
+
+// secondOf splits a time into its second and the millisecond in it.
+func secondOf(t int64) (key int64, ms int) {
+	m := floorDiv(t, occBucket)
+	key = floorDiv(m, 1000)
+	return key, int(m - key*1000)
+}
+
+// add holds one thing from..to; to <= 0 means until the end.
+func (o *occupancy) add(from, to int64) {
+	o.event(from, 1, 0)
+	if to > 0 {
+		o.event(to, 0, 1)
+	}
+}
+
+// event records enter entries and leave exits at time t.
+func (o *occupancy) event(t int64, enter, leave int32) {
+	key, i := secondOf(t)
+	for p := range o.pins {
+		if pin := &o.pins[p]; pin.set && pin.exact && key < pin.key {
+			pin.before += int64(enter) - int64(leave)
+		}
+	}
+	if o.started && key < o.fineFrom && !o.pinned(key) {
+		o.coarse.addLate(key, int64(enter), int64(leave))
+		return
+	}
+	b := o.block(key)
+	if b.dense != nil {
+		b.dense[i][0] += enter
+		b.dense[i][1] += leave
+	} else if n := len(b.sparse); n > 0 && b.sparse[n-1].ms == uint16(i) {
+		b.sparse[n-1].enter += enter
+		b.sparse[n-1].leave += leave
+	} else {
+		if n > 0 && b.sparse[n-1].ms > uint16(i) {
+			b.sorted = false
+		}
+		b.sparse = append(b.sparse, occEvent{uint16(i), enter, leave})
+		if len(b.sparse) > occSparseMax {
+			b.dense = new([1000][2]int32)
+			for _, e := range b.sparse {
+				b.dense[e.ms][0] += e.enter
+				b.dense[e.ms][1] += e.leave
+			}
+			b.sparse = nil
+		}
+	}
+	if !o.started {
+		o.started, o.maxKey, o.fineFrom = true, key, key-occWindow
+	} else if key > o.maxKey {
+		o.maxKey = key
+		o.fold(key - occWindow)
+	}
+}
+
+// block returns second key's block, made if needed. Consecutive events
+// (mostly close in time) skip the map.
+func (o *occupancy) block(key int64) *occBlock {
+	if o.lastBlock != nil && key == o.lastKey {
+		return o.lastBlock
+	}
+	if o.blocks == nil {
+		o.blocks = make(map[int64]*occBlock)
+	}
+	b := o.blocks[key]
+	if b == nil {
+		b = &occBlock{sorted: true}
+		o.blocks[key] = b
+	}
+	o.lastKey, o.lastBlock = key, b
+	return b
+}
+
+func (o *occupancy) pinned(key int64) bool {
+	for _, p := range o.pins {
+		if p.set && p.exact && p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// fold moves the window's start to from: the seconds before it that no
+// pin holds go into the coarse buckets, oldest first.
+func (o *occupancy) fold(from int64) {
+	if from <= o.fineFrom {
+		return
+	}
+	var keys []int64
+	if from-o.fineFrom <= int64(len(o.blocks)) {
+		for k := o.fineFrom; k < from; k++ {
+			if _, ok := o.blocks[k]; ok {
+				keys = append(keys, k)
+			}
+		}
+	} else {
+		for k := range o.blocks {
+			if k < from {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+	}
+	o.fineFrom = from
+	for _, k := range keys {
+		if !o.pinned(k) {
+			o.foldBlock(k)
+		}
+	}
+}
+
+func (o *occupancy) foldBlock(k int64) {
+	b := o.blocks[k]
+	var s occSum
+	b.each(k, func(_ int64, enter, leave int64) bool {
+		s.enter += enter
+		s.max = max(s.max, s.enter-s.leave)
+		s.leave += leave
+		return true
+	})
+	o.coarse.addSecond(k, s)
+	delete(o.blocks, k)
+	if o.lastBlock == b {
+		o.lastBlock = nil
+	}
+}
+
+// pin says the aggregator will ask at() about time t through slot: the
+// earliest t given to a slot is kept. Its second stays at 1-ms resolution
+// from now on and the number held at its start is kept exact.
+func (o *occupancy) pin(slot int, t int64) {
+	p := &o.pins[slot]
+	if t == 0 || (p.set && t >= p.t) {
+		return
+	}
+	old := *p
+	key, _ := secondOf(t)
+	*p = occPin{set: true, t: t, key: key}
+	switch {
+	case !o.started || key >= o.fineFrom:
+		p.exact, p.before = true, o.heldBefore(key)
+		o.block(key)
+	default:
+		// A folded second is exact only if another pin holds it.
+		for _, q := range o.pins {
+			if q.set && q.exact && q.key == key {
+				p.exact, p.before = true, q.before
+				break
+			}
+		}
+	}
+	if old.set && old.exact && old.key != key && o.started && old.key < o.fineFrom && !o.pinned(old.key) {
+		o.foldBlock(old.key)
+	}
+}
+
+// heldBefore is the number held at the start of second key, which is at
+// or after fineFrom: every folded second is before it.
+func (o *occupancy) heldBefore(key int64) int64 {
+	n := o.coarse.total
+	for k, b := range o.blocks {
+		if k < key {
+			b.each(k, func(_ int64, enter, leave int64) bool { n += enter - leave; return true })
+		}
+	}
+	return n
+}
+
+// each calls f for every millisecond with events, in time order, with its
+// absolute millisecond and entries and exits; it stops when f returns
+// false. A coarse bucket comes first at its first second as one
+// millisecond whose entries are the most it held above its start and
+// whose exits bring it to its net change.
+func (o *occupancy) each(f func(ms int64, enter, leave int64) bool) {
+	keys := make([]int64, 0, len(o.blocks))
+	for k := range o.blocks {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	c := &o.coarse
+	ci := 0
+	nextCoarse := func() (start int64, s occSum, ok bool) {
+		for ; ci < len(c.buckets); ci++ {
+			if c.buckets[ci].used {
+				return (c.first + int64(ci)) << c.shift, c.buckets[ci], true
+			}
+		}
+		return 0, occSum{}, false
+	}
+	cs, cb, cok := nextCoarse()
+	for _, k := range keys {
+		for cok && cs <= k {
+			if !f(cs*1000, cb.max, cb.max-(cb.enter-cb.leave)) {
+				return
+			}
+			ci++
+			cs, cb, cok = nextCoarse()
+		}
+		if !o.blocks[k].each(k, f) {
+			return
+		}
+	}
+	for ; cok; cs, cb, cok = nextCoarse() {
+		if !f(cs*1000, cb.max, cb.max-(cb.enter-cb.leave)) {
+			return
+		}
+		ci++
+	}
+}
+
+// each calls f for every millisecond of block k with events, in order;
+// false when f stopped it.
+func (b *occBlock) each(k int64, f func(ms int64, enter, leave int64) bool) bool {
+	if b.dense != nil {
+		for i, e := range b.dense {
+			if (e[0] != 0 || e[1] != 0) && !f(k*1000+int64(i), int64(e[0]), int64(e[1])) {
+				return false
+			}
+		}
+		return true
+	}
+	if !b.sorted {
+		// Stable, so that a millisecond added twice stays in order; the
+		// sums are what count.
+		slices.SortStableFunc(b.sparse, func(x, y occEvent) int { return int(x.ms) - int(y.ms) })
+		b.sorted = true
+	}
+	for j := 0; j < len(b.sparse); {
+		e := b.sparse[j]
+		enter, leave := int64(e.enter), int64(e.leave)
+		for j++; j < len(b.sparse) && b.sparse[j].ms == e.ms; j++ {
+			enter += int64(b.sparse[j].enter)
+			leave += int64(b.sparse[j].leave)
+		}
+		if !f(k*1000+int64(e.ms), enter, leave) {
+			return false
+		}
+	}
+	return true
+}
+
+// at returns how many were held at time t, counting what entered in t's
+// own millisecond but not what left in it (the order inside one bucket is
+// lost; a drop happens when the queue is fullest). Exact for a pinned
+// time and for the last occWindow seconds; an estimate in folded seconds.
+func (o *occupancy) at(t int64) int {
+	key, i := secondOf(t)
+	for _, p := range o.pins {
+		if p.set && p.exact && p.key == key {
+			n := p.before
+			if b := o.blocks[key]; b != nil {
+				b.each(key, func(ms int64, enter, leave int64) bool {
+					if ms > key*1000+int64(i) {
+						return false
+					}
+					n += enter
+					if ms < key*1000+int64(i) {
+						n -= leave
+					}
+					return true
+				})
+			}
+			return int(n)
+		}
+	}
+	tms := floorDiv(t, occBucket)
+	n := int64(0)
+	o.each(func(ms int64, enter, leave int64) bool {
+		if ms > tms {
+			return false
+		}
+		n += enter
+		if ms == tms {
+			return false
+		}
+		n -= leave
+		return true
+	})
+	return int(n)
+}
+
+// peak returns the most held at once over the whole capture.
+func (o *occupancy) peak() int {
+	n, p := int64(0), int64(0)
+	o.each(func(_ int64, enter, leave int64) bool {
+		n += enter
+		p = max(p, n)
+		n -= leave
+		return true
+	})
+	return int(p)
+}
+
+// occSum is what a span of folded seconds held: entries, exits, and the
+// most held above the number at its start (never below 0 nor below
+// enter-leave).
+type occSum struct {
+	enter, leave, max int64
+	last              int64 // the latest second folded in
+	used              bool
+}
+
+// occCoarse is the folded seconds in buckets of 1<<shift seconds, at most
+// occCoarseMax of them: when a span outgrows them, the width doubles and
+// neighbours merge.
+type occCoarse struct {
+	shift   uint
+	first   int64 // bucket index (second >> shift) of buckets[0]
+	buckets []occSum
+	total   int64 // entries minus exits of every folded second
+}
+
+// bucket returns the bucket of second k, growing and widening as needed.
+func (c *occCoarse) bucket(k int64) *occSum {
+	for {
+		i := k >> c.shift
+		switch {
+		case len(c.buckets) == 0:
+			c.first = i
+			c.buckets = append(c.buckets, occSum{})
+			return &c.buckets[0]
+		case i >= c.first && i < c.first+int64(len(c.buckets)):
+			return &c.buckets[i-c.first]
+		}
+		lo, hi := min(i, c.first), max(i, c.first+int64(len(c.buckets))-1)
+		if hi-lo+1 > occCoarseMax {
+			c.widen()
+			continue
+		}
+		if i < c.first {
+			c.buckets = slices.Insert(c.buckets, 0, make([]occSum, c.first-i)...)
+			c.first = i
+		} else {
+			c.buckets = append(c.buckets, make([]occSum, i-c.first-int64(len(c.buckets))+1)...)
+		}
+		return &c.buckets[i-c.first]
+	}
+}
+
+// widen doubles the bucket width, merging neighbours in time order.
+func (c *occCoarse) widen() {
+	first := c.first >> 1
+	merged := make([]occSum, (c.first+int64(len(c.buckets))-1)>>1-first+1)
+	for j, s := range c.buckets {
+		if s.used {
+			m := &merged[(c.first+int64(j))>>1-first]
+			*m = m.then(s)
+		}
+	}
+	c.shift++
+	c.first, c.buckets = first, merged
+}
+
+// then is s followed by u (u's seconds after s's): exact.
+func (s occSum) then(u occSum) occSum {
+	if !s.used {
+		return u
+	}
+	return occSum{enter: s.enter + u.enter, leave: s.leave + u.leave,
+		max: max(s.max, s.enter-s.leave+u.max), last: max(s.last, u.last), used: true}
+}
+
+// addSecond folds second k's sum in.
+func (c *occCoarse) addSecond(k int64, s occSum) {
+	s.last, s.used = k, true
+	b := c.bucket(k)
+	switch {
+	case !b.used || k > b.last:
+		*b = b.then(s)
+	default:
+		// Out of order (a pinned second let go late): the most held is
+		// bounded whichever came first.
+		*b = occSum{enter: b.enter + s.enter, leave: b.leave + s.leave,
+			max: max(b.max+max(s.enter-s.leave, 0), s.max+max(b.enter-b.leave, 0)), last: b.last, used: true}
+	}
+	c.total += s.enter - s.leave
+}
+
+// addLate books an event in a second already folded.
+func (c *occCoarse) addLate(k, enter, leave int64) {
+	b := c.bucket(k)
+	if !b.used {
+		b.used, b.last = true, k
+	}
+	b.enter += enter
+	b.leave += leave
+	b.max += enter // what entered may have come at the top
+	b.max = max(b.max, b.enter-b.leave)
+	c.total += enter - leave
+}
