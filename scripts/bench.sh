@@ -15,6 +15,14 @@
 #   SHAPE=ten-minute scripts/bench.sh
 #                                     5M packets at 500 attempts a second:
 #                                     about 17 minutes of a busy server
+#   SHAPE=many-listeners scripts/bench.sh
+#                                     the dense mix spread over 1000
+#                                     listener ports
+#   SHAPE=minute | day | three-day scripts/bench.sh
+#                                     1 attempt a second for 1 minute, 24
+#                                     hours, and 3 days as 72 hourly files
+#                                     (tcpdump -G 3600), read as one set:
+#                                     memory at the same rate over spans
 #
 # Captures are generated once into ${BENCH_DIR:-/tmp/synq-bench} (delete it
 # to regenerate). Each command runs RUNS times (default 3), in turn with
@@ -22,12 +30,18 @@
 # and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+gen_extra=()
+rotate=
 case ${SHAPE:-} in
 long-low-rate) RATE=${RATE:-2} default_packets=1000000 ;;
 ten-minute) RATE=${RATE:-500} default_packets=5000000 ;;
+many-listeners) default_packets=5000000 gen_extra=(-listeners 1000) ;;
+minute) RATE=${RATE:-1} default_packets=560 ;;
+day) RATE=${RATE:-1} default_packets=800000 ;;
+three-day) RATE=${RATE:-1} default_packets=2400000 rotate=1h ;;
 '') default_packets=5000000 ;;
 *)
-	echo "bench.sh: unknown SHAPE ${SHAPE} (long-low-rate, ten-minute)" >&2
+	echo "bench.sh: unknown SHAPE ${SHAPE} (long-low-rate, ten-minute, many-listeners, minute, day, three-day)" >&2
 	exit 2
 	;;
 esac
@@ -46,11 +60,23 @@ if [ -n "${FLOOD:-}" ]; then
 fi
 rate=${RATE:-20000} # new attempts per second of capture time
 flood+=(-rate "$rate")
-capture="$dir/$name-$packets-$rate.pcap"
-if [ ! -s "$capture" ]; then
+flood+=("${gen_extra[@]}")
+tag=$name-$packets-$rate${SHAPE:+-$SHAPE}
+capture="$dir/$tag.pcap"
+inputs=("$capture")
+if [ -n "$rotate" ]; then
+	# synq reads the rotated files as one merged set; the floor reads the
+	# same packets from the whole capture.
+	capture="$dir/$tag.whole.pcap"
+	if [ ! -s "$capture" ]; then
+		go run ./internal/gen/synqgen "${flood[@]}" -packets "$packets" -rotate "$rotate" -o "$dir/$tag"
+	fi
+	inputs=("$dir/$tag"-[0-9]*.pcap)
+	echo "capture: ${#inputs[@]} files $dir/$tag-NNN.pcap ($(du -ch "${inputs[@]}" | tail -1 | cut -f1))"
+elif [ ! -s "$capture" ]; then
 	go run ./internal/gen/synqgen "${flood[@]}" -packets "$packets" -o "$capture"
 fi
-echo "capture: $capture ($(du -h "$capture" | cut -f1))"
+[ -n "$rotate" ] || echo "capture: $capture ($(du -h "$capture" | cut -f1))"
 
 # run LABEL COMMAND...: times one run into $dir/times ("LABEL SECONDS KB").
 run() {
@@ -86,11 +112,11 @@ report() { # LABEL SECONDS KB
 # run's 330 MB costs the file system 60-100 ms more.
 : >"$dir/times"
 for _ in $(seq "$runs"); do
-	run table "$dir/synq" analyze "$capture"
+	run table "$dir/synq" analyze "${inputs[@]}"
 	if [ -z "${FLOOD:-}" ]; then
 		rm -f "$dir/conns.jsonl"
-		run conns "$dir/synq" analyze --connections "$dir/conns.jsonl" "$capture"
-		run html "$dir/synq" analyze --format html -o "$dir/report.html" "$capture"
+		run conns "$dir/synq" analyze --connections "$dir/conns.jsonl" "${inputs[@]}"
+		run html "$dir/synq" analyze --format html -o "$dir/report.html" "${inputs[@]}"
 	fi
 done
 read -r t0 m0 < <(best table)
@@ -103,6 +129,6 @@ if [ -z "${FLOOD:-}" ]; then
 	report "  --format html" "$t" "$m"
 	printf '  %+.0f%% against the table run\n' "$(awk "BEGIN{print ($t/$t0-1)*100}")"
 else
-	peak=$("$dir/synq" analyze --format json "$capture" | sed -n 's/.*"peak_attempts_in_flight": \([0-9]*\).*/\1/p')
+	peak=$("$dir/synq" analyze --format json "${inputs[@]}" | sed -n 's/.*"peak_attempts_in_flight": \([0-9]*\).*/\1/p')
 	printf 'peak attempts in flight: %d; %.0f bytes of peak RSS per attempt\n' "$peak" "$(awk "BEGIN{print $m0*1024/$peak}")"
 fi

@@ -26,6 +26,9 @@ type Config struct {
 	Flood bool
 	// Snaplen cuts frames (0: whole frames); payload bytes are zeros.
 	Snaplen int
+	// Listeners spreads the attempts over this many listener ports
+	// (10000 up); 0 or 1: one listener on 443.
+	Listeners int
 }
 
 // Defaults gives the mix the performance targets are measured on.
@@ -203,11 +206,17 @@ func Write(w io.Writer, cfg Config) (packets int, err error) {
 			// no accidental port reuse between concurrent attempts.
 			port := uint16(32768 + started%28000)
 			started++
+			s4, s6 := server4, server6
+			if cfg.Listeners > 1 {
+				// From the address draw, so the mix is the same draw for draw.
+				lp := uint16(10000 + (id/50000)%uint32(cfg.Listeners))
+				s4, s6 = netip.AddrPortFrom(server4.Addr(), lp), netip.AddrPortFrom(server6.Addr(), lp)
+			}
 			if rng.Float64() < cfg.IPv6Share && !cfg.Flood {
 				var a [16]byte
 				a[0], a[1] = 0xfd, 0x20
 				binary.BigEndian.PutUint32(a[12:], id%50000+1)
-				c.client, c.server = netip.AddrPortFrom(netip.AddrFrom16(a), port), server6
+				c.client, c.server = netip.AddrPortFrom(netip.AddrFrom16(a), port), s6
 			} else {
 				src := 0x0a140000 | (id%50000 + 256)
 				if cfg.Flood {
@@ -215,7 +224,7 @@ func Write(w io.Writer, cfg Config) (packets int, err error) {
 				}
 				var a [4]byte
 				binary.BigEndian.PutUint32(a[:], src)
-				c.client, c.server = netip.AddrPortFrom(netip.AddrFrom4(a), port), server4
+				c.client, c.server = netip.AddrPortFrom(netip.AddrFrom4(a), port), s4
 			}
 			var idx int32
 			if n := len(free); n > 0 {
