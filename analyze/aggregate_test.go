@@ -415,3 +415,34 @@ func TestRetransOnTimer(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerCostsKilobytes: a host with thousands of listeners keeps
+// one Listener for each; its latency histograms and timeline must cost
+// kilobytes, not the 33 KB and 31 KB they once allocated whatever they
+// held (2,000 listeners: over 400 MB of peak RSS).
+func TestListenerCostsKilobytes(t *testing.T) {
+	const listeners, perListener = 500, 40
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g := NewAggregator()
+	g.CaptureEnd = int64(30 * time.Second)
+	for i := range listeners * perListener {
+		a := established(nthClient(i%500), 0)
+		a.Server = netip.AddrPortFrom(a.Server.Addr(), uint16(10000+i%listeners))
+		t0 := int64(i) * int64(30*time.Second) / (listeners * perListener)
+		a.FirstSYN, a.LastSYN, a.SYNBeforeSYNACK = t0, t0, t0
+		a.FirstSYNACK, a.LastSYNACK = t0+int64(time.Millisecond), t0+int64(time.Millisecond)
+		a.FirstACK, a.Accepted = t0+2*int64(time.Millisecond), t0+3*int64(time.Millisecond)
+		a.FirstPacket, a.LastPacket = t0, t0+int64(time.Second)
+		g.Add(&a)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(g)
+	per := (after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)) / listeners
+	t.Logf("%d bytes a listener (%d attempts each over 30 s)", per, perListener)
+	if per > 48<<10 {
+		t.Errorf("a listener costs %d KB: its fixed structures are allocated whole again", per>>10)
+	}
+}

@@ -68,11 +68,43 @@ var timelineWidths = [...]time.Duration{
 	time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
 }
 
-// timeline accumulates a Timeline; the zero value is empty.
+// timeline accumulates a Timeline; the zero value is empty. Its buckets
+// hold the packet counts in 32 bits (44 bytes a bucket instead of 104:
+// a host with thousands of listeners keeps 300 buckets for each); the
+// queue estimates are filled in by result.
 type timeline struct {
 	step    int   // index into timelineWidths, or beyond for doubled days
 	first   int64 // absolute index (time / width) of buckets[0]
-	buckets []TimelineBucket
+	buckets []tlBucket
+}
+
+// tlBucket is a TimelineBucket's counts while the timeline grows.
+type tlBucket struct {
+	SYNs, SYNACKs, SyncookieSYNACKs, DroppedSYNs, IgnoredACKs int32
+	ServerRSTs, ClientRSTs                                    int32
+	Refused, Established, ICMPRefused, Unacked                int32
+}
+
+// plus is b with c's counts added.
+func (b tlBucket) plus(c tlBucket) tlBucket {
+	b.SYNs += c.SYNs
+	b.SYNACKs += c.SYNACKs
+	b.SyncookieSYNACKs += c.SyncookieSYNACKs
+	b.DroppedSYNs += c.DroppedSYNs
+	b.IgnoredACKs += c.IgnoredACKs
+	b.ServerRSTs += c.ServerRSTs
+	b.ClientRSTs += c.ClientRSTs
+	b.Refused += c.Refused
+	b.Established += c.Established
+	b.ICMPRefused += c.ICMPRefused
+	b.Unacked += c.Unacked
+	return b
+}
+
+func (b tlBucket) export() TimelineBucket {
+	return TimelineBucket{SYNs: int(b.SYNs), SYNACKs: int(b.SYNACKs), SyncookieSYNACKs: int(b.SyncookieSYNACKs),
+		DroppedSYNs: int(b.DroppedSYNs), IgnoredACKs: int(b.IgnoredACKs), ServerRSTs: int(b.ServerRSTs), ClientRSTs: int(b.ClientRSTs),
+		Refused: int(b.Refused), Established: int(b.Established), ICMPRefused: int(b.ICMPRefused), Unacked: int(b.Unacked)}
 }
 
 func timelineWidth(step int) int64 {
@@ -93,13 +125,13 @@ func floorDiv(a, b int64) int64 {
 
 // bucket returns the bucket holding time t (not zero), growing and
 // coarsening the timeline as needed.
-func (tl *timeline) bucket(t int64) *TimelineBucket {
+func (tl *timeline) bucket(t int64) *tlBucket {
 	for {
 		i := floorDiv(t, timelineWidth(tl.step))
 		switch {
 		case len(tl.buckets) == 0:
 			tl.first = i
-			tl.buckets = append(tl.buckets, TimelineBucket{})
+			tl.buckets = append(tl.buckets, tlBucket{})
 			return &tl.buckets[0]
 		case i >= tl.first && i < tl.first+int64(len(tl.buckets)):
 			return &tl.buckets[i-tl.first]
@@ -110,10 +142,10 @@ func (tl *timeline) bucket(t int64) *TimelineBucket {
 			continue
 		}
 		if i < tl.first {
-			tl.buckets = slices.Insert(tl.buckets, 0, make([]TimelineBucket, tl.first-i)...)
+			tl.buckets = slices.Insert(tl.buckets, 0, make([]tlBucket, tl.first-i)...)
 			tl.first = i
 		} else {
-			tl.buckets = append(tl.buckets, make([]TimelineBucket, i-tl.first-int64(len(tl.buckets))+1)...)
+			tl.buckets = append(tl.buckets, make([]tlBucket, i-tl.first-int64(len(tl.buckets))+1)...)
 		}
 		return &tl.buckets[i-tl.first]
 	}
@@ -125,20 +157,10 @@ func (tl *timeline) coarsen() {
 	tl.step++
 	first := floorDiv(tl.first*w, nw)
 	last := floorDiv((tl.first+int64(len(tl.buckets))-1)*w, nw)
-	merged := make([]TimelineBucket, last-first+1)
+	merged := make([]tlBucket, last-first+1)
 	for j, b := range tl.buckets {
 		m := &merged[floorDiv((tl.first+int64(j))*w, nw)-first]
-		m.SYNs += b.SYNs
-		m.SYNACKs += b.SYNACKs
-		m.SyncookieSYNACKs += b.SyncookieSYNACKs
-		m.DroppedSYNs += b.DroppedSYNs
-		m.IgnoredACKs += b.IgnoredACKs
-		m.ServerRSTs += b.ServerRSTs
-		m.ClientRSTs += b.ClientRSTs
-		m.Refused += b.Refused
-		m.Established += b.Established
-		m.ICMPRefused += b.ICMPRefused
-		m.Unacked += b.Unacked
+		*m = m.plus(b)
 	}
 	tl.first, tl.buckets = first, merged
 }
@@ -180,7 +202,7 @@ func (tl *timeline) add(a *reassemble.Attempt, cookie bool) {
 	// A SYN the attempt does not have a time for (cannot happen with the
 	// tracker's records, but the totals must add up).
 	if extra := a.DroppedSYNs - k; extra > 0 && a.FirstPacket != 0 {
-		tl.bucket(a.FirstPacket).DroppedSYNs += extra
+		tl.bucket(a.FirstPacket).DroppedSYNs += int32(extra)
 	}
 	retransmitTimes(a.FirstSYNACK, a.LastSYNACK, a.SYNACKs, func(t int64) {
 		b := tl.bucket(t)
@@ -243,12 +265,12 @@ func (tl *timeline) refusalsInterleaved() bool {
 func (tl *timeline) addRSTs(a *reassemble.Attempt) {
 	if a.ServerRSTs > 0 {
 		if t := cmpOr(a.FirstServerRST, a.LastPacket); t != 0 {
-			tl.bucket(t).ServerRSTs += a.ServerRSTs
+			tl.bucket(t).ServerRSTs += int32(a.ServerRSTs)
 		}
 	}
 	if a.ClientRSTs > 0 {
 		if t := cmpOr(a.FirstClientRST, a.LastPacket); t != 0 {
-			tl.bucket(t).ClientRSTs += a.ClientRSTs
+			tl.bucket(t).ClientRSTs += int32(a.ClientRSTs)
 		}
 	}
 }
@@ -273,7 +295,10 @@ func (tl *timeline) result(halfOpen, unserved *occupancy, end int64) Timeline {
 		cp.bucket(end)
 	}
 	w := timelineWidth(cp.step)
-	out := Timeline{Start: cp.first * w, Width: time.Duration(w), Buckets: cp.buckets}
+	out := Timeline{Start: cp.first * w, Width: time.Duration(w), Buckets: make([]TimelineBucket, len(cp.buckets))}
+	for i, b := range cp.buckets {
+		out.Buckets[i] = b.export()
+	}
 	peaks := halfOpen.levels(out.Start, w, len(out.Buckets))
 	waiting := unserved.levels(out.Start, w, len(out.Buckets))
 	for i := range out.Buckets {
