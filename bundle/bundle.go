@@ -61,6 +61,11 @@ type Manifest struct {
 	// Ring is the capture ring's own counters at the end: Dropped > 0
 	// means the capture is missing packets.
 	Ring capture.RingStats `json:"ring"`
+	// Filter is the capture filter of the run (synq live --filter) and
+	// FilterLeftOut the frames it kept out of the capture; absent without
+	// one.
+	Filter        string `json:"filter,omitempty"`
+	FilterLeftOut int64  `json:"filter_left_out,omitempty"`
 	// Files lists the bundle's files, by role.
 	Files map[string]string `json:"files"`
 }

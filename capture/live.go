@@ -3,6 +3,8 @@ package capture
 import (
 	"errors"
 	"time"
+
+	"github.com/synq/synq/capture/filter"
 )
 
 // ErrLiveTimeout is returned by Live.Next when no packet arrived within the
@@ -37,6 +39,9 @@ type LiveOptions struct {
 	Snaplen uint32
 	// VerifyChecksums sets Decoder.VerifyChecksums (see OpenOptions).
 	VerifyChecksums bool
+	// Filter, when not nil, keeps only the frames it matches (after the
+	// kernel's port filter); the rest count in Summary.Filtered.
+	Filter *filter.Filter
 }
 
 // RingStats are the capture ring's own counters, from the kernel

@@ -12,6 +12,8 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/synq/synq/capture/filter"
 )
 
 const (
@@ -31,6 +33,7 @@ type Live struct {
 	snaplen uint32
 	ports   [65536 / 64]uint64 // bitmap; empty means all ports
 	anyPort bool
+	filter  *filter.Filter
 
 	data []byte
 	ci   gopacket.CaptureInfo
@@ -52,6 +55,7 @@ func OpenLive(o LiveOptions) (*Live, error) {
 	}
 	l := &Live{dec: NewDecoder(), snaplen: o.Snaplen, anyPort: len(o.Ports) == 0}
 	l.dec.VerifyChecksums = o.VerifyChecksums
+	l.filter = o.Filter
 	for _, p := range o.Ports {
 		l.ports[p/64] |= 1 << (p % 64)
 	}
@@ -112,6 +116,7 @@ func OpenLive(o LiveOptions) (*Live, error) {
 		return nil, fmt.Errorf("attaching the port filter on %s: %w", l.name, err)
 	}
 	l.tp = tp
+	l.sum.Filter = o.Filter.String()
 	l.sum.Files = []FileSummary{{Name: "live:" + l.name, Format: "afpacket", LinkTypes: []string{LinkTypeName(l.lt)}, Snaplen: o.Snaplen}}
 	l.sum.LinkTypes = []string{LinkTypeName(l.lt)}
 	return l, nil
@@ -151,6 +156,12 @@ func (l *Live) Next(p *Packet) (Kind, error) {
 			return 0, fmt.Errorf("reading from %s: %w", l.name, err)
 		}
 		ts := ci.Timestamp.UnixNano()
+		if l.filter != nil && !l.filter.Match(l.lt, data) {
+			l.sum.Packets++
+			l.sum.Files[0].Packets++
+			l.sum.Filtered++
+			continue
+		}
 		k := l.dec.Decode(l.lt, data, ts, p)
 		if k == KindTCP && !l.anyPort && !l.wanted(p.Src.Port()) && !l.wanted(p.Dst.Port()) {
 			// Frames queued before the filter was attached.

@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/synq/synq/capture/filter"
 )
 
 // ErrNotCapture is wrapped by Open's error for input that is neither pcap
@@ -59,6 +61,10 @@ type OpenOptions struct {
 	// VXLANPorts are UDP destination ports decoded as VXLAN besides 4789
 	// (Linux's default 8472, Flannel, NSX).
 	VXLANPorts []uint16
+	// Filter, when not nil, keeps only the frames it matches, as tcpdump
+	// would (on the outer headers), before anything else is done with
+	// them; the rest count in Summary.Filtered.
+	Filter *filter.Filter
 }
 
 // DuplicateWindow is how close in time two identical TCP packets must be
@@ -87,7 +93,7 @@ type FileSummary struct {
 }
 
 // Summary counts what the Reader saw. Packets = TCPPackets + ICMPErrors +
-// Duplicates + NonTCP + Fragments + Truncated + UnsupportedLink. Once Next
+// Duplicates + NonTCP + Fragments + Truncated + UnsupportedLink + Filtered. Once Next
 // has returned io.EOF, TCPPackets + ICMPErrors is the number of packets it
 // returned.
 type Summary struct {
@@ -100,8 +106,12 @@ type Summary struct {
 	Fragments       int64
 	Truncated       int64 // frames cut before the TCP flags, or before the protocol could be told
 	UnsupportedLink int64 // frames on pcapng interfaces with an unsupported link type
-	Backwards       int64 // frames older than the frame before them in the same file
-	Start, End      int64 // ns since the epoch of the first and last frame (0 if none)
+	// Filter is the capture filter's expression ("" for none) and
+	// Filtered the frames it left out.
+	Filter     string
+	Filtered   int64
+	Backwards  int64 // frames older than the frame before them in the same file
+	Start, End int64 // ns since the epoch of the first and last frame (0 if none)
 	// Tunnels counts frames per encapsulation kind met (indexed by
 	// TunnelKind; a frame in VXLAN inside ERSPAN counts for both), TCP or
 	// not, duplicates included. TunnelTooDeep counts frames nested beyond
@@ -145,6 +155,7 @@ type Reader struct {
 	warnings   []string
 	dups       *dupTable // nil: duplicates kept
 	udp        map[uint16]*UDPPort
+	filter     *filter.Filter
 }
 
 // source is one input file.
@@ -202,7 +213,8 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 	if opts.Open == nil {
 		opts.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
 	}
-	r := &Reader{}
+	r := &Reader{filter: opts.Filter}
+	r.sum.Filter = opts.Filter.String()
 	if !opts.KeepDuplicates {
 		r.dups = new(dupTable)
 	}
@@ -446,6 +458,10 @@ func (r *Reader) advance(s *source, strict bool) error {
 		}
 		if r.sum.Packets == 1 || ts > r.sum.End {
 			r.sum.End = ts
+		}
+		if r.filter != nil && !r.filter.Match(lt, data) {
+			r.sum.Filtered++
+			continue
 		}
 		kind := s.dec.Decode(lt, data, ts, &s.next)
 		if s.dec.tun.Kinds != 0 || s.dec.tooDeep {

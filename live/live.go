@@ -32,6 +32,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/capture/filter"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/kernel"
 	"github.com/synq/synq/reassemble"
@@ -44,6 +45,9 @@ type Config struct {
 	Interface string
 	// Ports: only listeners on these ports (every port when empty).
 	Ports []uint16
+	// Filter, when not nil, keeps only the frames it matches (tcpdump's
+	// filter language, after the kernel's port filter).
+	Filter *filter.Filter
 	// Duration stops the run this long after it started; Count after
 	// this many intervals. Zero: until ctx is done.
 	Duration time.Duration

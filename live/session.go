@@ -49,7 +49,7 @@ func (s *session) open() error {
 	slices.Sort(s.ports)
 	s.ports = slices.Compact(s.ports)
 
-	src, err := cfg.openSource(capture.LiveOptions{Interface: cfg.Interface, Ports: s.ports, RingBytes: cfg.RingBytes,
+	src, err := cfg.openSource(capture.LiveOptions{Interface: cfg.Interface, Ports: s.ports, RingBytes: cfg.RingBytes, Filter: cfg.Filter,
 		VerifyChecksums: cfg.Records != nil})
 	if errors.Is(err, capture.ErrNeedPrivilege) {
 		return &Error{Kind: KindPermission, Err: err}
@@ -383,7 +383,8 @@ func (s *session) end() (*report.Input, error) {
 		}
 		m := bundle.Manifest{Version: cfg.Version, Interface: cfg.Interface, Ports: s.ports,
 			LinkType: capture.LinkTypeName(s.src.LinkType()), Snaplen: s.src.Snaplen(),
-			Start: bundle.Timestamp(s.start.UnixNano()), End: bundle.Timestamp(end.UnixNano()), Ring: ring}
+			Start: bundle.Timestamp(s.start.UnixNano()), End: bundle.Timestamp(end.UnixNano()), Ring: ring,
+			Filter: sum.Filter, FilterLeftOut: sum.Filtered}
 		if err := s.bw.Close(m); err != nil {
 			return nil, outputErr(fmt.Errorf("-w: %w", err))
 		}

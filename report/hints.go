@@ -17,6 +17,10 @@ func emptyHints(in *Input) []string {
 	}
 	cs := &in.Capture
 	var out []string
+	if cs.Filter != "" && cs.Filtered > 0 {
+		out = append(out, fmt.Sprintf("The filter '%s' left out %s of the %s frames: loosen it, or leave it out.",
+			Sanitize(cs.Filter), count(int(cs.Filtered)), count(int(cs.Packets))))
+	}
 	if sk := in.Tracker.SkippedListeners; len(sk) > 0 {
 		out = append(out, fmt.Sprintf("SYNs went to listeners that --port/--server left out: %s. Name one of them (--port %d), or leave the filter out.",
 			skippedList(sk), sk[0].Listener.Port()))

@@ -78,6 +78,14 @@ type jsonCapture struct {
 	// Tunnels counts frames per encapsulation kind ("vxlan", "gre", ...);
 	// empty when nothing was tunnelled.
 	Tunnels map[string]int64 `json:"tunnels"`
+	// Filter is the capture filter (--filter) and what it left out; null
+	// without one.
+	Filter *jsonFilter `json:"filter"`
+}
+
+type jsonFilter struct {
+	Expression    string `json:"expression"`
+	FramesLeftOut int64  `json:"frames_left_out"`
 }
 
 type jsonFile struct {
@@ -253,6 +261,7 @@ func buildJSON(in *Input) jsonReport {
 			LinkTypes:        nonNil(cs.LinkTypes),
 			Warnings:         nonNil(cs.Warnings),
 			Tunnels:          tunnelCounts(&cs),
+			Filter:           filterJSON(&cs),
 		},
 		Totals: jsonTotals{
 			Attempts:             in.Result.Attempts,
@@ -374,4 +383,11 @@ func skippedJSON(in *Input) []jsonSkipped {
 		out = append(out, jsonSkipped{l.Listener.String(), l.SYNs})
 	}
 	return out
+}
+
+func filterJSON(cs *capture.Summary) *jsonFilter {
+	if cs.Filter == "" {
+		return nil
+	}
+	return &jsonFilter{Expression: cs.Filter, FramesLeftOut: cs.Filtered}
 }

@@ -188,6 +188,9 @@ func skippedPackets(in *Input) []string {
 	if cs.UnsupportedLink > 0 {
 		skipped = append(skipped, count(int(cs.UnsupportedLink))+" on unsupported link types")
 	}
+	if cs.Filter != "" {
+		skipped = append(skipped, fmt.Sprintf("%s left out by the filter '%s'", count(int(cs.Filtered)), Sanitize(cs.Filter)))
+	}
 	return skipped
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/capture/filter"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/reassemble"
 	"github.com/synq/synq/report"
@@ -29,10 +30,14 @@ type AnalyzeOptions struct {
 	Files      []string
 	Ports      []uint
 	VXLANPorts []uint
-	Server     string
-	Format     string
-	Output     string
-	FailOn     []analyze.Kind
+	// Filter is the capture filter expression (--filter, or what follows
+	// "--"); filter is it parsed by validate.
+	Filter string
+	filter *filter.Filter
+	Server string
+	Format string
+	Output string
+	FailOn []analyze.Kind
 
 	rec         *inputRecorder // what was read, for the report's record of the run
 	Nstat       []string
@@ -102,6 +107,12 @@ that do not cover the capture (another host, namespace or time) are shown
 and not used. Where the inputs cannot decide, the verdict is inconclusive
 and names the command that would.
 
+A filter in tcpdump's language (--filter, or after --) keeps only the
+frames it selects, matched on their outer headers as tcpdump -r would: host,
+net, port, portrange, src/dst, ip, ip6, tcp, udp, icmp, icmp6, proto, vlan,
+and/or/not and parentheses (README: what differs). The report counts the
+frames it left out.
+
 Per listener, "SYN drops" counts SYN packets (retransmissions included) that got
 no answer before the client's next packet, and "ACK ignored" counts client
 segments after the SYN-ACK that the server did not take. For an accept-queue
@@ -139,25 +150,36 @@ const analyzeExample = `  # What happened to connection attempts in an incident 
   synq analyze --connections conn.log incident.pcap
 
   # A Flannel/Linux VXLAN underlay (UDP 8472) captured on the host
-  synq analyze --vxlan-port 8472 underlay.pcap`
+  synq analyze --vxlan-port 8472 underlay.pcap
+
+  # Only some frames, with tcpdump's filter language (on the outer headers)
+  synq analyze --filter 'tcp port 443 and not net 10.0.0.0/8' incident.pcap
+  synq analyze incident.pcap -- host 192.0.2.7 or host 192.0.2.8`
 
 // NewCmdAnalyze builds `synq analyze`. runF replaces the run function in
 // tests of flag parsing.
 func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), runF func(*AnalyzeOptions) error) *cobra.Command {
 	opts := &AnalyzeOptions{IO: ios, Open: open, Version: buildVersion()}
 	cmd := &cobra.Command{
-		Use:     "analyze [flags] FILE...",
+		Use:     "analyze [flags] FILE... [-- FILTER EXPRESSION]",
 		Short:   "Classify every TCP handshake in a capture, per listener",
 		Long:    analyzeLong,
 		Example: analyzeExample,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if files, _ := splitAtDash(cmd, args); len(files) == 0 {
 				return usageErrorf("analyze needs at least one capture file (or - for standard input)")
 			}
 			return nil
 		},
-		RunE: func(_ *cobra.Command, args []string) error {
-			opts.Files = args
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, expr := splitAtDash(cmd, args)
+			opts.Files = files
+			if expr != "" {
+				if opts.Filter != "" {
+					return usageErrorf("a filter both in --filter and after --: give one")
+				}
+				opts.Filter = expr
+			}
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -171,6 +193,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
 	f.Var(portList{&opts.VXLANPorts}, "vxlan-port", "also decode UDP to these ports as VXLAN, besides 4789 (repeatable, comma-separated; e.g. 8472, Linux's and Flannel's default)")
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
+	f.StringVar(&opts.Filter, "filter", "", "keep only the frames this tcpdump filter expression matches, on their outer headers, as tcpdump -r would (e.g. 'tcp port 443 and not net 10.0.0.0/8'; also after --)")
 	f.StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 	f.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of standard output")
 	f.Var(failOn{&opts.FailOn}, "fail-on", "exit with status 6 when a listener's verdict is one of these kinds, medium or high confidence (comma-separated; any: every kind that names a problem)")
@@ -207,6 +230,10 @@ func (o *AnalyzeOptions) validate() error {
 	}
 	if _, _, err := parseServer(o.Server); err != nil {
 		return usageErrorf("--server: %v", err)
+	}
+	var err error
+	if o.filter, err = filter.Parse(o.Filter); err != nil {
+		return usageErrorf("--filter: %v", err)
 	}
 	if o.MaxAttempts < 0 {
 		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
@@ -331,7 +358,7 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 		stdin = opts.rec.stdin(stdin)
 	}
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
-		VerifyChecksums: conns != nil, VXLANPorts: vxlan})
+		VerifyChecksums: conns != nil, VXLANPorts: vxlan, Filter: opts.filter})
 	cfg.ConnState = conns != nil
 	if err != nil {
 		return nil, withCode(exitInput, err)
@@ -398,4 +425,14 @@ func fileNames(sum capture.Summary) []string {
 		names[i] = f.Name
 	}
 	return names
+}
+
+// splitAtDash splits the arguments at "--": the files before it, and the
+// filter expression after it, as tcpdump takes one (joined by spaces).
+func splitAtDash(cmd *cobra.Command, args []string) (files []string, expr string) {
+	at := cmd.ArgsLenAtDash()
+	if at < 0 {
+		return args, ""
+	}
+	return args[:at], strings.Join(args[at:], " ")
 }

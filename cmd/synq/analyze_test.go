@@ -68,6 +68,20 @@ func TestAnalyzeFlags(t *testing.T) {
 		{args: []string{"--connections", "-", "-o", "r.txt", "--connections-format", "zeek", "a"}},
 		{args: []string{"--connections", "c", "--connections-format", "csv", "a"}, wantErr: `unknown format "csv"`, wantCode: exitUsage},
 		{args: []string{"--connections-format", "zeek", "a"}, wantErr: "needs --connections", wantCode: exitUsage},
+		// A filter after "--", as tcpdump takes it, or with --filter.
+		{args: []string{"a", "b", "--", "tcp", "port", "443", "and", "not", "net", "10.0.0.0/8"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if len(o.Files) != 2 || o.Filter != "tcp port 443 and not net 10.0.0.0/8" || o.filter == nil {
+				t.Errorf("files %v, filter %q (%v)", o.Files, o.Filter, o.filter)
+			}
+		}},
+		{args: []string{"--filter", "host fd88::1", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if len(o.Files) != 1 || o.filter.String() != "host fd88::1" {
+				t.Errorf("files %v, filter %v", o.Files, o.filter)
+			}
+		}},
+		{args: []string{"--", "tcp"}, wantErr: "at least one capture file", wantCode: exitUsage},
+		{args: []string{"--filter", "udp", "a", "--", "tcp"}, wantErr: "both in --filter and after --", wantCode: exitUsage},
+		{args: []string{"--filter", "host example.com", "a"}, wantErr: "names are not resolved", wantCode: exitUsage},
 		{args: []string{"--connections", "-", "a"}, wantErr: "-o FILE", wantCode: exitUsage},
 	}
 	for _, tt := range tests {

@@ -76,4 +76,9 @@ func applyBundle(in *report.Input, b *bundle.Bundle) {
 	for i := range in.Capture.Files {
 		in.Capture.Files[i].Name = fmt.Sprintf("%s (bundle, %s)", in.Capture.Files[i].Name, b.Manifest.Interface)
 	}
+	if f := b.Manifest.Filter; f != "" && in.Capture.Filter == "" {
+		// The live run's filter: its frames never reached the bundle.
+		in.Capture.Filter, in.Capture.Filtered = f, b.Manifest.FilterLeftOut
+		in.Capture.Packets += b.Manifest.FilterLeftOut
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/capture/filter"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/live"
 	"github.com/synq/synq/reassemble"
@@ -34,8 +35,12 @@ type LiveOptions struct {
 	// Notify delivers SIGINT/SIGTERM; tests replace it.
 	Notify func(ctx context.Context) (context.Context, context.CancelFunc)
 
-	Interface   string
-	Ports       []uint
+	Interface string
+	Ports     []uint
+	// Filter is the capture filter expression (--filter, or the
+	// arguments, as tcpdump takes them); filter is it parsed.
+	Filter      string
+	filter      *filter.Filter
 	Duration    time.Duration
 	Count       int
 	Interval    time.Duration
@@ -116,6 +121,9 @@ const liveExample = `  # Watch port 8080 on eth0 for 30 seconds
   # An HTML page with charts of the queues over the run, for the postmortem
   sudo synq live -i eth0 --port 8080 --duration 1m --format html -o incident.html
 
+  # Leave the health checker's connections out (tcpdump's filter language)
+  sudo synq live -i eth0 --port 8080 --duration 1m not host 10.0.0.5
+
   # Later, anywhere
   synq analyze /var/tmp/synq-incident`
 
@@ -130,12 +138,18 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 		},
 	}
 	cmd := &cobra.Command{
-		Use:     "live -i IFACE [flags]",
+		Use:     "live -i IFACE [flags] [FILTER EXPRESSION]",
 		Short:   "Capture and sample a server's listen queues as it runs",
 		Long:    liveLong + "\n\n" + exitCodeHelp,
 		Example: liveExample,
-		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				if opts.Filter != "" {
+					return usageErrorf("a filter both in --filter and as arguments: give one")
+				}
+				opts.Filter = strings.Join(args, " ")
+			}
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -148,6 +162,7 @@ func NewCmdLive(ios *IOStreams, runF func(*LiveOptions) error) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&opts.Interface, "interface", "i", "", "interface to capture on (any: every interface)")
 	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
+	f.StringVar(&opts.Filter, "filter", "", "keep only the frames this tcpdump filter expression matches, after the kernel's port filter (e.g. 'not net 10.0.0.0/8'; also as the trailing arguments, as tcpdump takes it)")
 	f.DurationVar(&opts.Duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 	f.IntVar(&opts.Count, "count", 0, "stop after this many intervals")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "how often to print the per-listener line")
@@ -187,6 +202,10 @@ func (o *LiveOptions) validate() error {
 	if o.Count < 0 {
 		return usageErrorf("--count %d: want 1 or more", o.Count)
 	}
+	var err error
+	if o.filter, err = filter.Parse(o.Filter); err != nil {
+		return usageErrorf("--filter: %v", err)
+	}
 	if o.Interval < 100*time.Millisecond {
 		return usageErrorf("--interval %v: want at least 100ms", o.Interval)
 	}
@@ -212,7 +231,7 @@ func liveRun(opts *LiveOptions) error {
 	}
 	printer := &intervalPrinter{w: lines, tty: lines == opts.IO.Out && opts.IO.IsStdoutTTY(), iface: opts.Interface}
 	cfg := live.Config{
-		Interface: opts.Interface, Duration: opts.Duration, Count: opts.Count, Interval: opts.Interval,
+		Interface: opts.Interface, Filter: opts.filter, Duration: opts.Duration, Count: opts.Count, Interval: opts.Interval,
 		RingBytes: opts.RingSizeMiB << 20, MaxAttempts: opts.MaxAttempts, Dir: opts.Dir,
 		ProcNet: opts.ProcNet, ProcSys: opts.ProcSys, Now: opts.Now, Version: opts.Version, Args: opts.IO.args,
 		OnStart: func(st live.Start) {

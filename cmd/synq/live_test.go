@@ -52,7 +52,20 @@ func TestLiveFlags(t *testing.T) {
 		{args: []string{"-i", "eth0", "--connections", "c", "--connections-format", "csv"}, wantErr: `unknown format "csv"`, wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--count", "-1"}, wantErr: "--count", wantCode: exitUsage},
 		{args: []string{"-i", "eth0", "--ring-size", "1"}, wantErr: "--ring-size", wantCode: exitUsage},
-		{args: []string{"-i", "eth0", "extra"}, wantErr: "unknown command", wantCode: exitError},
+		{args: []string{"-i", "eth0", "extra"}, wantErr: `"extra": not a filter keyword`, wantCode: exitUsage},
+		// The trailing arguments are a filter expression, as tcpdump takes it.
+		{args: []string{"-i", "eth0", "--port", "8080", "not", "host", "10.0.0.5"}, check: func(t *testing.T, o *LiveOptions) {
+			if o.Filter != "not host 10.0.0.5" || o.filter == nil || len(o.Ports) != 1 {
+				t.Errorf("filter %q (%v), ports %v", o.Filter, o.filter, o.Ports)
+			}
+		}},
+		{args: []string{"-i", "eth0", "--filter", "tcp port 80 or 443"}, check: func(t *testing.T, o *LiveOptions) {
+			if o.filter.String() != "tcp port 80 or 443" {
+				t.Errorf("filter %q", o.filter)
+			}
+		}},
+		{args: []string{"-i", "eth0", "--filter", "tcp", "udp"}, wantErr: "both in --filter and as arguments", wantCode: exitUsage},
+		{args: []string{"-i", "eth0", "tcp[13]", "&", "2", "!=", "0"}, wantErr: "byte offsets", wantCode: exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestFilterEndToEnd: --filter (and the expression after --) keeps the
+// frames tcpdump -r would keep: the report counts what it left out, only
+// the listener it selects remains, with the same outcomes as in the
+// unfiltered report, and an expression that leaves everything out says
+// so in the hints.
+func TestFilterEndToEnd(t *testing.T) {
+	capture := scenarioCapture(t, "two-listeners-idle-and-talking")
+	type report struct {
+		Capture struct {
+			Packets int64    `json:"packets"`
+			Hints   []string `json:"hints"`
+			Filter  *struct {
+				Expression    string `json:"expression"`
+				FramesLeftOut int64  `json:"frames_left_out"`
+			} `json:"filter"`
+		} `json:"capture"`
+		Listeners []struct {
+			Server   string         `json:"server"`
+			Outcomes map[string]int `json:"outcomes"`
+		} `json:"listeners"`
+	}
+	analyse := func(args ...string) report {
+		t.Helper()
+		ios, out, errOut := testStreams(nil)
+		if code := run(append([]string{"analyze", "--format", "json"}, args...), ios); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		var r report
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	all := analyse(capture)
+	if all.Capture.Filter != nil || len(all.Listeners) != 2 {
+		t.Fatalf("unfiltered: filter %+v, %d listeners", all.Capture.Filter, len(all.Listeners))
+	}
+	const expr = "tcp port 8081 and host 10.88.0.2"
+	for _, args := range [][]string{{"--filter", expr, capture}, append([]string{capture, "--"}, strings.Fields(expr)...)} {
+		r := analyse(args...)
+		f := r.Capture.Filter
+		if f == nil || f.Expression != expr || f.FramesLeftOut == 0 || len(r.Listeners) != 1 || !strings.HasSuffix(r.Listeners[0].Server, ":8081") {
+			t.Fatalf("%v: filter %+v, listeners %+v", args, f, r.Listeners)
+		}
+		for _, l := range all.Listeners {
+			if l.Server == r.Listeners[0].Server && !equalOutcomes(l.Outcomes, r.Listeners[0].Outcomes) {
+				t.Errorf("%v: outcomes %v, unfiltered %v", args, r.Listeners[0].Outcomes, l.Outcomes)
+			}
+		}
+		if tcpdump, err := exec.LookPath("tcpdump"); err == nil {
+			out, err := exec.Command(tcpdump, "-r", capture, "--count", expr).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept, _ := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
+			if kept != r.Capture.Packets-f.FramesLeftOut {
+				t.Errorf("%v: kept %d frames, tcpdump %d", args, r.Capture.Packets-f.FramesLeftOut, kept)
+			}
+		} else if os.Getenv("CI") != "" {
+			t.Fatal("tcpdump is not installed: .ci/run installs it")
+		}
+	}
+	none := analyse("--filter", "udp", capture)
+	if len(none.Listeners) != 0 || len(none.Capture.Hints) == 0 || !strings.Contains(none.Capture.Hints[0], "The filter 'udp' left out") {
+		t.Errorf("a filter that keeps nothing: listeners %v, hints %q", none.Listeners, none.Capture.Hints)
+	}
+}
+
+func equalOutcomes(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
