@@ -20,8 +20,8 @@ import (
 // them this test guards the agreement it has (the floors below, raised as
 // it improves) and prints every disagreement with -v.
 const (
-	zeekStateFloor   = 0.86
-	zeekHistoryFloor = 0.82
+	zeekStateFloor   = 0.91
+	zeekHistoryFloor = 0.87
 	zeekStateTarget  = 0.99
 	zeekHistTarget   = 0.97
 )
@@ -87,8 +87,9 @@ func TestZeekParity(t *testing.T) {
 	}
 }
 
-// synqRows runs a trace through synq as synq analyze --connections does,
-// with Zeek's -C (no checksum letters) and -f (the capture filter).
+// synqRows runs a trace through synq as synq analyze --connections
+// --zeek-timers does, with Zeek's -C (--checksums ignore) and -f (the
+// capture filter).
 func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []zeekRow {
 	t.Helper()
 	f, err := filter.Parse(expr)
@@ -101,7 +102,7 @@ func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []z
 	}
 	defer rd.Close()
 	var rows []zeekRow
-	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
+	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true, ZeekTimers: true}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
 		rows = append(rows, zeekRow{a.Client.Addr().String(), fmt.Sprint(a.Client.Port()), a.Server.Addr().String(), fmt.Sprint(a.Server.Port()),
 			a.Conn.State(), a.Conn.History()})
 	}}}, nil)

@@ -21,6 +21,7 @@ const (
 	EndIdle                        // no packet for the idle timeout
 	EndReused                      // a SYN with a new ISN reused the 4-tuple
 	EndEvicted                     // dropped early to stay under Config.MaxAttempts
+	EndZeekTimer                   // Config.ZeekTimers: removed where Zeek's timers would
 )
 
 func (r EndReason) String() string {
@@ -33,6 +34,8 @@ func (r EndReason) String() string {
 		return "reused"
 	case EndEvicted:
 		return "evicted"
+	case EndZeekTimer:
+		return "zeek_timer"
 	default:
 		return "capture_end"
 	}

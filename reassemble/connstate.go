@@ -35,6 +35,19 @@ type ConnState struct {
 	// missed counts bytes acknowledged that the capture never showed
 	// (Zeek's missed_bytes, from sequence numbers only: see 'G').
 	missed uint64
+	// attemptAt is when the originator's first SYN came while it was
+	// inactive: Zeek sets its attempt timer then (UpdateInactiveState).
+	attemptAt int64
+}
+
+// attemptExpired reports whether Zeek's attempt timer, tcp_attempt_delay
+// after the originator's first SYN, has removed the connection by now
+// (TCPSessionAdapter::AttemptTimer): the originator is still in SYN_SENT
+// or SYN_ACK_SENT and the responder has sent nothing.
+func (c *ConnState) attemptExpired(now int64) bool {
+	o, r := c.ends[0].state, c.ends[1].state
+	return c.attemptAt != 0 && now >= c.attemptAt+int64(ZeekAttemptDelay) &&
+		(o == epSYNSent || o == epSYNACKSent) && r == epInactive
 }
 
 // MaxHistory is the longest history kept; letters past it are dropped.
@@ -163,6 +176,9 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 
 	f := p.Flags
 	syn, fin, rst, ack := f&capture.FlagSYN != 0, f&capture.FlagFIN != 0, f&capture.FlagRST != 0, f&capture.FlagACK != 0
+	if syn && fromOrig && e.state == epInactive && c.attemptAt == 0 {
+		c.attemptAt = p.Time
+	}
 	length := p.PayloadLen
 	segLen := length
 	if syn {

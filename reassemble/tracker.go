@@ -35,7 +35,18 @@ type Config struct {
 	// per-connection export. Off, Attempt.Conn stays zero and packets
 	// cost nothing more.
 	ConnState bool
+	// ZeekTimers (with ConnState) splits records where Zeek's timers
+	// would: an attempt whose responder has sent nothing is finished
+	// ZeekAttemptDelay after the originator's first SYN (Zeek's
+	// tcp_attempt_delay), and a later packet of the 4-tuple starts a new
+	// record, as it starts a new Zeek connection. For comparing with
+	// Zeek's conn.log; synq's own records follow the attempt, which is
+	// what a handshake analysis needs.
+	ZeekTimers bool
 }
+
+// ZeekAttemptDelay is Zeek's tcp_attempt_delay.
+const ZeekAttemptDelay = 5 * time.Second
 
 const (
 	// DefaultIdleTimeout outlasts Linux's longest handshake retry schedule
@@ -229,6 +240,15 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		s := t.load(ref)
 		if t.cfg.ConnState {
 			t.conn = t.conns.at(ref) // never light: see start
+		}
+		if t.cfg.ZeekTimers && t.cfg.ConnState && t.conn.attemptExpired(p.Time) {
+			// Zeek's attempt timer fired before this packet: the
+			// connection was removed, and this packet starts another.
+			s.End = EndZeekTimer
+			t.finish(pos, ref, s)
+			_, pos, _ = t.find(f)
+			t.start(f, pos, p, pureSYN)
+			return
 		}
 		if pureSYN && p.Src == s.Client && (s.MidStream || p.Seq != s.ClientISN) {
 			// Port reuse: a new ISN on a known 4-tuple is a new attempt.

@@ -50,8 +50,13 @@ type AnalyzeOptions struct {
 	// output), ConnectionsFormat its format ("" from the file name).
 	Connections       string
 	ConnectionsFormat string
-	MemProfile        string
-	Quiet             bool
+	// Checksums is what --connections does with bad TCP checksums:
+	// "record" (C/c in the history) or "ignore" (zeek -C). ZeekTimers
+	// splits records where Zeek's timers would.
+	Checksums  string
+	ZeekTimers bool
+	MemProfile string
+	Quiet      bool
 }
 
 const analyzeLong = `Read one or more captures, follow every TCP handshake, and report per
@@ -203,6 +208,8 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
+	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, as Zeek) or ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad)")
+	f.BoolVar(&opts.ZeekTimers, "zeek-timers", false, "with --connections, split records where Zeek's timers would (an unanswered attempt is removed 5 s after its first SYN), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
@@ -237,6 +244,12 @@ func (o *AnalyzeOptions) validate() error {
 	}
 	if o.MaxAttempts < 0 {
 		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
+	}
+	if o.Checksums != "record" && o.Checksums != "ignore" {
+		return usageErrorf("--checksums %q: want record or ignore", o.Checksums)
+	}
+	if o.Connections == "" && (o.Checksums != "record" || o.ZeekTimers) {
+		return usageErrorf("--checksums and --zeek-timers shape the --connections records: give --connections FILE")
 	}
 	if err := validateConnections(o.Connections, o.ConnectionsFormat, o.Output); err != nil {
 		return err
@@ -358,8 +371,9 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 		stdin = opts.rec.stdin(stdin)
 	}
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
-		VerifyChecksums: conns != nil, VXLANPorts: vxlan, Filter: opts.filter})
+		VerifyChecksums: conns != nil && opts.Checksums == "record", VXLANPorts: vxlan, Filter: opts.filter})
 	cfg.ConnState = conns != nil
+	cfg.ZeekTimers = conns != nil && opts.ZeekTimers
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}

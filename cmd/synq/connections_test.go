@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -360,4 +361,46 @@ func cmpRecords(want, got map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// TestConnectionsZeekSettings: --checksums ignore is zeek -C (no C/c
+// letters on a capture whose every segment has a bad checksum), and
+// --zeek-timers splits an unanswered attempt 5 s after its first SYN, as
+// Zeek's attempt timer does (its own half-duplex trace, whose baseline
+// has S0 SAD then SH DAF for each connection).
+func TestConnectionsZeekSettings(t *testing.T) {
+	histories := func(args ...string) []string {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "c.log")
+		ios, _, errOut := testStreams(nil)
+		if code := run(append([]string{"analyze", "--connections", out}, args...), ios); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hs []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Split(line, "\t"); len(f) > 15 && !strings.HasPrefix(line, "#") {
+				hs = append(hs, f[11]+" "+f[15])
+			}
+		}
+		return hs
+	}
+	offload := filepath.Join("..", "..", "connlog", "testdata", "offload-veth.pcap")
+	if h := strings.Join(histories(offload), ","); !strings.Contains(h, "C") {
+		t.Fatalf("record: %s, want C letters (every segment's checksum is bad)", h)
+	}
+	if h := strings.Join(histories("--checksums", "ignore", offload), ","); strings.ContainsAny(h, "Cc") {
+		t.Errorf("--checksums ignore: %s, want no C/c", h)
+	}
+	trace := filepath.Join("..", "..", "testdata", "zeek", "traces", "ssh", "ssh.client-side-half-duplex.pcap")
+	if h := histories(trace); slices.Contains(h, "S0 SAD") {
+		t.Errorf("without --zeek-timers: %v, want one record per attempt", h)
+	}
+	h := histories("--zeek-timers", trace)
+	if !slices.Contains(h, "S0 SAD") || !slices.ContainsFunc(h, func(s string) bool { return strings.HasPrefix(s, "SH ") }) {
+		t.Errorf("--zeek-timers: %v, want S0 SAD and SH records (Zeek's baseline)", h)
+	}
 }
