@@ -222,9 +222,40 @@ func (d *Decoder) isEncap(next gopacket.LayerType, rest []byte) bool {
 		case dp == portGeneve, dp == portGTPU, dp == portTeredo, sp == portTeredo:
 			return true
 		}
-		return d.vxlanPort(dp)
+		return d.vxlanPort(dp) || looksTeredo(rest[8:])
 	}
 	return false
+}
+
+// looksTeredo reports whether a UDP payload on a port that is not 3544 is
+// Teredo all the same: a Teredo relay or a peer speaks it from any port,
+// and Zeek finds it by payload (TeredoAnalyzer::DetectProtocol). Stricter
+// than Zeek's test, since synq only wants the TCP inside: after the
+// optional indicators, an IPv6 header whose payload length is what the
+// datagram holds, from or to the Teredo prefix 2001:0::/32, or behind an
+// origin indication.
+func looksTeredo(b []byte) bool {
+	indicated := false
+	for range 2 {
+		if len(b) < 8 || b[0] != 0 {
+			break
+		}
+		switch b[1] {
+		case 1: // authentication
+			n := 13 + int(b[2]) + int(b[3])
+			if len(b) < n {
+				return false
+			}
+			b = b[n:]
+		case 0: // origin indication
+			b, indicated = b[8:], true
+		}
+	}
+	if len(b) < 40 || b[0]>>4 != 6 || int(binary.BigEndian.Uint16(b[4:6])) != len(b)-40 {
+		return false
+	}
+	teredoPrefix := func(a []byte) bool { return a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0 }
+	return indicated || teredoPrefix(b[8:12]) || teredoPrefix(b[24:28])
 }
 
 func (d *Decoder) vxlanPort(p uint16) bool {
@@ -297,7 +328,7 @@ func (d *Decoder) encap(next gopacket.LayerType, rest []byte) (gopacket.LayerTyp
 		return geneve(payload, record)
 	case dp == portGTPU:
 		return gtpu(payload, record)
-	case dp == portTeredo || sp == portTeredo:
+	case dp == portTeredo || sp == portTeredo || looksTeredo(payload):
 		return teredo(payload, record)
 	}
 	return 0, nil, encapNot

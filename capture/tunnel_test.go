@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -284,6 +285,37 @@ func TestTunnelString(t *testing.T) {
 	} {
 		if got := c.tun.String(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.tun, got, c.want)
+		}
+	}
+}
+
+// TestLooksTeredo: Teredo away from port 3544 is found by its payload
+// (an IPv6 header of the right length, from or to 2001:0::/32 or behind
+// an origin indication), and nothing else is taken for it.
+func TestLooksTeredo(t *testing.T) {
+	ip6 := func(src0, src1 byte, payload int) []byte {
+		b := make([]byte, 40+payload)
+		b[0] = 0x60
+		binary.BigEndian.PutUint16(b[4:], uint16(payload))
+		b[6] = 6
+		b[8], b[9] = src0, src1
+		return b
+	}
+	origin := append([]byte{0, 0, 0x12, 0x34, 1, 2, 3, 4}, ip6(0xfd, 0, 20)...)
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"from the Teredo prefix", ip6(0x20, 0x01, 20), true},
+		{"behind an origin indication", origin, true},
+		{"IPv6 outside the prefix, no indicator", ip6(0xfd, 0, 20), false},
+		{"wrong payload length", ip6(0x20, 0x01, 20)[:50], false},
+		{"DNS-like", append([]byte{0x12, 0x34, 1, 0, 0, 1}, make([]byte, 60)...), false},
+		{"short", []byte{0, 0, 0}, false},
+	} {
+		if got := looksTeredo(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

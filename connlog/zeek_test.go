@@ -20,8 +20,8 @@ import (
 // them this test guards the agreement it has (the floors below, raised as
 // it improves) and prints every disagreement with -v.
 const (
-	zeekStateFloor   = 0.91
-	zeekHistoryFloor = 0.87
+	zeekStateFloor   = 0.95
+	zeekHistoryFloor = 0.91
 	zeekStateTarget  = 0.99
 	zeekHistTarget   = 0.97
 )
@@ -88,7 +88,7 @@ func TestZeekParity(t *testing.T) {
 }
 
 // synqRows runs a trace through synq as synq analyze --connections
-// --zeek-timers does, with Zeek's -C (--checksums ignore) and -f (the
+// --zeek-parity does, with Zeek's -C (--checksums ignore) and -f (the
 // capture filter).
 func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []zeekRow {
 	t.Helper()
@@ -102,7 +102,7 @@ func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []z
 	}
 	defer rd.Close()
 	var rows []zeekRow
-	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true, ZeekTimers: true}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
+	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true, ZeekParity: true}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
 		rows = append(rows, zeekRow{a.Client.Addr().String(), fmt.Sprint(a.Client.Port()), a.Server.Addr().String(), fmt.Sprint(a.Server.Port()),
 			a.Conn.State(), a.Conn.History()})
 	}}}, nil)

@@ -21,7 +21,7 @@ const (
 	EndIdle                        // no packet for the idle timeout
 	EndReused                      // a SYN with a new ISN reused the 4-tuple
 	EndEvicted                     // dropped early to stay under Config.MaxAttempts
-	EndZeekTimer                   // Config.ZeekTimers: removed where Zeek's timers would
+	EndZeekSplit                   // Config.ZeekParity: split where Zeek starts a new connection
 )
 
 func (r EndReason) String() string {
@@ -34,8 +34,8 @@ func (r EndReason) String() string {
 		return "reused"
 	case EndEvicted:
 		return "evicted"
-	case EndZeekTimer:
-		return "zeek_timer"
+	case EndZeekSplit:
+		return "zeek_split"
 	default:
 		return "capture_end"
 	}

@@ -40,6 +40,10 @@ type ConnState struct {
 	attemptAt int64
 }
 
+// closed reports whether either side closed (FIN) or reset: Zeek's
+// IsClosed, after which any SYN starts a new connection (IsReuse).
+func (c *ConnState) closed() bool { return c.ends[0].didClose || c.ends[1].didClose }
+
 // attemptExpired reports whether Zeek's attempt timer, tcp_attempt_delay
 // after the originator's first SYN, has removed the connection by now
 // (TCPSessionAdapter::AttemptTimer): the originator is still in SYN_SENT

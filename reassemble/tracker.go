@@ -35,18 +35,26 @@ type Config struct {
 	// per-connection export. Off, Attempt.Conn stays zero and packets
 	// cost nothing more.
 	ConnState bool
-	// ZeekTimers (with ConnState) splits records where Zeek's timers
-	// would: an attempt whose responder has sent nothing is finished
-	// ZeekAttemptDelay after the originator's first SYN (Zeek's
-	// tcp_attempt_delay), and a later packet of the 4-tuple starts a new
-	// record, as it starts a new Zeek connection. For comparing with
-	// Zeek's conn.log; synq's own records follow the attempt, which is
-	// what a handshake analysis needs.
-	ZeekTimers bool
+	// ZeekParity (with ConnState) splits records where Zeek would start a
+	// new connection: an attempt whose responder has sent nothing is
+	// finished ZeekAttemptDelay after the originator's first SYN (Zeek's
+	// tcp_attempt_delay), and a SYN after either side closed (FIN or RST)
+	// starts a new record whatever its sequence number (Zeek's IsReuse);
+	// a later packet of the 4-tuple then starts a new record, as it starts
+	// a new Zeek connection. The idle timeout is Zeek's inactivity
+	// timeout (5 min) instead of 130 s. For comparing with Zeek's conn.log; synq's
+	// own records follow the attempt (one client ISN), which is what a
+	// handshake analysis needs.
+	ZeekParity bool
 }
 
-// ZeekAttemptDelay is Zeek's tcp_attempt_delay.
-const ZeekAttemptDelay = 5 * time.Second
+// ZeekAttemptDelay is Zeek's tcp_attempt_delay; ZeekInactivityTimeout its
+// tcp_inactivity_timeout, the idle timeout under ZeekParity (unless
+// IdleTimeout is set).
+const (
+	ZeekAttemptDelay      = 5 * time.Second
+	ZeekInactivityTimeout = 5 * time.Minute
+)
 
 const (
 	// DefaultIdleTimeout outlasts Linux's longest handshake retry schedule
@@ -161,6 +169,9 @@ type Tracker struct {
 // NewTracker returns a tracker that calls emit with each finished attempt.
 // The *Attempt is only valid during the call: copy what you keep.
 func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
+	if cfg.IdleTimeout <= 0 && cfg.ZeekParity {
+		cfg.IdleTimeout = ZeekInactivityTimeout
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -241,10 +252,11 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		if t.cfg.ConnState {
 			t.conn = t.conns.at(ref) // never light: see start
 		}
-		if t.cfg.ZeekTimers && t.cfg.ConnState && t.conn.attemptExpired(p.Time) {
-			// Zeek's attempt timer fired before this packet: the
-			// connection was removed, and this packet starts another.
-			s.End = EndZeekTimer
+		if t.cfg.ZeekParity && t.cfg.ConnState && (t.conn.attemptExpired(p.Time) || pureSYN && t.conn.closed()) {
+			// Zeek's attempt timer fired before this packet, or this SYN
+			// reuses a closed connection: Zeek removed that connection,
+			// and this packet starts another.
+			s.End = EndZeekSplit
 			t.finish(pos, ref, s)
 			_, pos, _ = t.find(f)
 			t.start(f, pos, p, pureSYN)

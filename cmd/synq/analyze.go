@@ -51,10 +51,10 @@ type AnalyzeOptions struct {
 	Connections       string
 	ConnectionsFormat string
 	// Checksums is what --connections does with bad TCP checksums:
-	// "record" (C/c in the history) or "ignore" (zeek -C). ZeekTimers
+	// "record" (C/c in the history) or "ignore" (zeek -C). ZeekParity
 	// splits records where Zeek's timers would.
 	Checksums  string
-	ZeekTimers bool
+	ZeekParity bool
 	MemProfile string
 	Quiet      bool
 }
@@ -209,7 +209,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, as Zeek) or ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad)")
-	f.BoolVar(&opts.ZeekTimers, "zeek-timers", false, "with --connections, split records where Zeek's timers would (an unanswered attempt is removed 5 s after its first SYN), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
+	f.BoolVar(&opts.ZeekParity, "zeek-parity", false, "with --connections, split records where Zeek starts a new connection (its 5-s attempt timer, a SYN after a close or reset, its 5-min inactivity timeout), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
@@ -248,8 +248,8 @@ func (o *AnalyzeOptions) validate() error {
 	if o.Checksums != "record" && o.Checksums != "ignore" {
 		return usageErrorf("--checksums %q: want record or ignore", o.Checksums)
 	}
-	if o.Connections == "" && (o.Checksums != "record" || o.ZeekTimers) {
-		return usageErrorf("--checksums and --zeek-timers shape the --connections records: give --connections FILE")
+	if o.Connections == "" && (o.Checksums != "record" || o.ZeekParity) {
+		return usageErrorf("--checksums and --zeek-parity shape the --connections records: give --connections FILE")
 	}
 	if err := validateConnections(o.Connections, o.ConnectionsFormat, o.Output); err != nil {
 		return err
@@ -373,7 +373,7 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
 		VerifyChecksums: conns != nil && opts.Checksums == "record", VXLANPorts: vxlan, Filter: opts.filter})
 	cfg.ConnState = conns != nil
-	cfg.ZeekTimers = conns != nil && opts.ZeekTimers
+	cfg.ZeekParity = conns != nil && opts.ZeekParity
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}

@@ -80,13 +80,13 @@ func TestAnalyzeFlags(t *testing.T) {
 			}
 		}},
 		{args: []string{"--", "tcp"}, wantErr: "at least one capture file", wantCode: exitUsage},
-		{args: []string{"--connections", "c", "--checksums", "ignore", "--zeek-timers", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
-			if o.Checksums != "ignore" || !o.ZeekTimers {
+		{args: []string{"--connections", "c", "--checksums", "ignore", "--zeek-parity", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Checksums != "ignore" || !o.ZeekParity {
 				t.Errorf("got %+v", o)
 			}
 		}},
 		{args: []string{"--connections", "c", "--checksums", "validate", "a"}, wantErr: "want record or ignore", wantCode: exitUsage},
-		{args: []string{"--zeek-timers", "a"}, wantErr: "give --connections FILE", wantCode: exitUsage},
+		{args: []string{"--zeek-parity", "a"}, wantErr: "give --connections FILE", wantCode: exitUsage},
 		{args: []string{"--filter", "udp", "a", "--", "tcp"}, wantErr: "both in --filter and after --", wantCode: exitUsage},
 		{args: []string{"--filter", "host example.com", "a"}, wantErr: "names are not resolved", wantCode: exitUsage},
 		{args: []string{"--connections", "-", "a"}, wantErr: "-o FILE", wantCode: exitUsage},

@@ -365,7 +365,7 @@ func cmpRecords(want, got map[string]any) string {
 
 // TestConnectionsZeekSettings: --checksums ignore is zeek -C (no C/c
 // letters on a capture whose every segment has a bad checksum), and
-// --zeek-timers splits an unanswered attempt 5 s after its first SYN, as
+// --zeek-parity splits an unanswered attempt 5 s after its first SYN, as
 // Zeek's attempt timer does (its own half-duplex trace, whose baseline
 // has S0 SAD then SH DAF for each connection).
 func TestConnectionsZeekSettings(t *testing.T) {
@@ -397,10 +397,10 @@ func TestConnectionsZeekSettings(t *testing.T) {
 	}
 	trace := filepath.Join("..", "..", "testdata", "zeek", "traces", "ssh", "ssh.client-side-half-duplex.pcap")
 	if h := histories(trace); slices.Contains(h, "S0 SAD") {
-		t.Errorf("without --zeek-timers: %v, want one record per attempt", h)
+		t.Errorf("without --zeek-parity: %v, want one record per attempt", h)
 	}
-	h := histories("--zeek-timers", trace)
+	h := histories("--zeek-parity", trace)
 	if !slices.Contains(h, "S0 SAD") || !slices.ContainsFunc(h, func(s string) bool { return strings.HasPrefix(s, "SH ") }) {
-		t.Errorf("--zeek-timers: %v, want S0 SAD and SH records (Zeek's baseline)", h)
+		t.Errorf("--zeek-parity: %v, want S0 SAD and SH records (Zeek's baseline)", h)
 	}
 }
