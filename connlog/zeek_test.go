@@ -21,7 +21,7 @@ import (
 // it improves) and prints every disagreement with -v.
 const (
 	zeekStateFloor   = 0.95
-	zeekHistoryFloor = 0.91
+	zeekHistoryFloor = 0.94
 	zeekStateTarget  = 0.99
 	zeekHistTarget   = 0.97
 )
@@ -46,10 +46,21 @@ func TestZeekParity(t *testing.T) {
 	for _, f := range readTSV(t, filepath.Join(dir, "expected.tsv")) {
 		expected[f[0]] = append(expected[f[0]], zeekRow{f[1], f[2], f[3], f[4], f[5], f[6]})
 	}
-	var stateN, stateOK, histN, histOK int
+	// Cases whose baseline shows a quirk of Zeek's scripts rather than
+	// TCP (excluded.tsv, each with its reason) are run but not scored.
+	excluded := map[string]string{}
+	for _, f := range readTSV(t, filepath.Join(dir, "excluded.tsv")) {
+		excluded[f[0]] = f[1]
+	}
+	var stateN, stateOK, histN, histOK, scored int
 	var misses []string
 	for _, c := range cases {
 		name, trace, ignoreC, expr := c[0], c[1], c[2] == "true", c[3]
+		if why, ok := excluded[name]; ok {
+			t.Logf("%s: not scored: %s", name, why)
+			continue
+		}
+		scored++
 		got := synqRows(t, filepath.Join(dir, "traces", trace), ignoreC, expr)
 		want := expected[name]
 		for _, p := range pairRows(want, got) {
@@ -74,12 +85,15 @@ func TestZeekParity(t *testing.T) {
 		}
 	}
 	state, hist := float64(stateOK)/float64(stateN), float64(histOK)/float64(histN)
-	t.Logf("Zeek parity on %d cases: conn_state %d/%d = %.1f%% (target %.0f%%), history %d/%d = %.1f%% (target %.0f%%)",
-		len(cases), stateOK, stateN, 100*state, 100*zeekStateTarget, histOK, histN, 100*hist, 100*zeekHistTarget)
+	if len(excluded) > 8 {
+		t.Errorf("%d cases excluded: each exclusion is a Zeek quirk with its reason, not a way to raise the score", len(excluded))
+	}
+	t.Logf("Zeek parity on %d cases (%d not scored): conn_state %d/%d = %.1f%% (target %.0f%%), history %d/%d = %.1f%% (target %.0f%%)",
+		scored, len(cases)-scored, stateOK, stateN, 100*state, 100*zeekStateTarget, histOK, histN, 100*hist, 100*zeekHistTarget)
 	for _, m := range misses {
 		t.Log(m)
 	}
-	if len(cases) < 70 || stateN < 200 {
+	if scored < 65 || stateN < 200 {
 		t.Fatalf("only %d cases and %d rows: testdata/zeek is incomplete", len(cases), stateN)
 	}
 	if state < zeekStateFloor || hist < zeekHistoryFloor {
