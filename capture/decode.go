@@ -327,6 +327,13 @@ func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Pa
 			return d.fillICMP(next == layers.LayerTypeICMPv6, rest, ts, p)
 		case err != nil && parser.Truncated:
 			return KindTruncated
+		case d.linkShim(&first, &data, rest):
+			// PBB or VN-Tag: more link header, then the frame goes on.
+			if depth == MaxTunnelDepth {
+				d.tooDeep = true
+				return KindNonTCP
+			}
+			continue
 		case !d.isEncap(next, rest):
 			if next == layers.LayerTypeUDP && len(rest) >= 8 {
 				d.noteUDP(rest)
@@ -362,6 +369,59 @@ func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Pa
 			return KindTruncated
 		}
 	}
+}
+
+// Link headers gopacket does not know, which switches and fabric
+// extenders put between the Ethernet header and the frame's payload.
+const (
+	etherTypePBB   = 0x88e7 // IEEE 802.1ah I-TAG, then the customer's Ethernet frame
+	etherTypeVNTag = 0x8926 // Cisco VN-Tag: 4 bytes, then the next EtherType
+)
+
+// linkShim looks at the EtherType the last decoded link layer (Ethernet
+// or 802.1Q) left undecoded; for PBB or VN-Tag it points first and data
+// at what follows (as Zeek's PBB and VNTag analyzers do) and reports true.
+// Like 802.1Q tags they are link headers, not tunnels.
+func (d *Decoder) linkShim(first *int, data *[]byte, rest []byte) bool {
+	n := len(d.decoded)
+	if n == 0 {
+		return false
+	}
+	var et layers.EthernetType
+	switch d.decoded[n-1] {
+	case layers.LayerTypeEthernet:
+		et = d.eth.EthernetType
+	case layers.LayerTypeDot1Q:
+		et = d.dot1q.Type
+	default:
+		return false
+	}
+	switch et {
+	case etherTypePBB:
+		if len(rest) < 4+14 {
+			return false
+		}
+		*first, *data = firstEthernet, rest[4:]
+		return true
+	case etherTypeVNTag:
+		if len(rest) < 6 {
+			return false
+		}
+		inner, b := binary.BigEndian.Uint16(rest[4:6]), rest[6:]
+		for i := 0; i < 2 && (inner == 0x8100 || inner == 0x88a8) && len(b) >= 4; i++ {
+			inner, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
+		}
+		switch inner {
+		case uint16(layers.EthernetTypeIPv4):
+			*first, *data = firstIPv4, b
+		case uint16(layers.EthernetTypeIPv6):
+			*first, *data = firstIPv6, b
+		default:
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // parserFor is the index of the parser that starts with layer t, or -1.

@@ -23,6 +23,7 @@ const (
 	TunnelPPPoE             // PPPoE session
 	TunnelGTPU              // GTP-U on UDP 2152: mobile core
 	TunnelTeredo            // IPv6 in UDP 3544
+	TunnelAYIYA             // Anything In Anything on UDP 5072: IPv6 (or IPv4) tunnel brokers
 	NumTunnelKinds
 )
 
@@ -49,6 +50,8 @@ func (k TunnelKind) String() string {
 		return "gtpu"
 	case TunnelTeredo:
 		return "teredo"
+	case TunnelAYIYA:
+		return "ayiya"
 	}
 	return fmt.Sprintf("TunnelKind(%d)", uint8(k))
 }
@@ -184,6 +187,8 @@ const (
 	portGeneve = 6081
 	portGTPU   = 2152
 	portTeredo = 3544
+	portGREUDP = 4754 // GRE in UDP (RFC 8086)
+	portAYIYA  = 5072
 )
 
 // EtherTypes of encapsulations gopacket does not name.
@@ -219,7 +224,8 @@ func (d *Decoder) isEncap(next gopacket.LayerType, rest []byte) bool {
 		}
 		sp, dp := binary.BigEndian.Uint16(rest[0:2]), binary.BigEndian.Uint16(rest[2:4])
 		switch {
-		case dp == portGeneve, dp == portGTPU, dp == portTeredo, sp == portTeredo:
+		case dp == portGeneve, dp == portGTPU, dp == portTeredo, sp == portTeredo,
+			dp == portGREUDP, sp == portGREUDP, dp == portAYIYA, sp == portAYIYA:
 			return true
 		}
 		return d.vxlanPort(dp) || looksTeredo(rest[8:])
@@ -328,6 +334,10 @@ func (d *Decoder) encap(next gopacket.LayerType, rest []byte) (gopacket.LayerTyp
 		return geneve(payload, record)
 	case dp == portGTPU:
 		return gtpu(payload, record)
+	case dp == portGREUDP || sp == portGREUDP:
+		return d.greEncap(payload, record)
+	case dp == portAYIYA || sp == portAYIYA:
+		return ayiya(payload, record)
 	case dp == portTeredo || sp == portTeredo || looksTeredo(payload):
 		return teredo(payload, record)
 	}
@@ -556,6 +566,37 @@ func gtpu(b []byte, record recordFunc) (gopacket.LayerType, []byte, encapResult)
 		return 0, nil, encapBad
 	}
 	record(TunnelGTPU, teid, true)
+	return t, b[n:], encapOK
+}
+
+// ayiya reads an AYIYA header (draft-massar-v6ops-ayiya, as Zeek's AYIYA
+// analyzer): 8 bytes, then the identity (1 << its length nibble bytes)
+// and the signature (4 × its nibble); only "forward" (opcode 1) carries a
+// packet, IPv6 or IPv4 by the next-header byte.
+func ayiya(b []byte, record recordFunc) (gopacket.LayerType, []byte, encapResult) {
+	if len(b) < 8 {
+		return 0, nil, encapCut
+	}
+	n := 8 + 1<<(b[0]>>4) + int(b[1]>>4)*4
+	if len(b) < n {
+		return 0, nil, encapCut
+	}
+	if b[2]&0x0f != 1 {
+		return 0, nil, encapNot
+	}
+	var t gopacket.LayerType
+	switch b[3] {
+	case 41:
+		t = layers.LayerTypeIPv6
+	case 4:
+		t = layers.LayerTypeIPv4
+	default:
+		return 0, nil, encapBad
+	}
+	if len(b) == n {
+		return 0, nil, encapCut
+	}
+	record(TunnelAYIYA, 0, false)
 	return t, b[n:], encapOK
 }
 

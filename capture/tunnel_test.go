@@ -319,3 +319,39 @@ func TestLooksTeredo(t *testing.T) {
 		}
 	}
 }
+
+// TestZeekEncapsulations decodes Zeek's own test traces (testdata/zeek,
+// real captures) of the encapsulations synq learned from Zeek's suite:
+// every one must yield the TCP inside, and the tunnels be counted by kind
+// (PBB and VN-Tag are link headers, like 802.1Q: no tunnel).
+func TestZeekEncapsulations(t *testing.T) {
+	for _, c := range []struct {
+		trace  string
+		tunnel TunnelKind
+	}{
+		{"tunnels/ayiya3.pcap", TunnelAYIYA},
+		{"tunnels/gre-over-udp-4754.pcap", TunnelGRE},
+		{"tunnels/Teredo.pcap", TunnelTeredo},
+		{"pbb.pcap", TunnelNone},
+		{"vntag_vlan_sandwich_clean.pcap", TunnelNone},
+	} {
+		r, err := Open([]string{"../testdata/zeek/traces/" + c.trace}, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Packet
+		for r.Next(&p) == nil {
+		}
+		sum := r.Summary()
+		r.Close()
+		if sum.TCPPackets == 0 {
+			t.Errorf("%s: no TCP decoded (%d frames, %d non-TCP)", c.trace, sum.Packets, sum.NonTCP)
+		}
+		if c.tunnel != TunnelNone && sum.Tunnels[c.tunnel] == 0 {
+			t.Errorf("%s: no %s tunnel counted: %v", c.trace, c.tunnel, sum.Tunnels)
+		}
+		if c.tunnel == TunnelNone && sum.Tunnels != [NumTunnelKinds]int64{} {
+			t.Errorf("%s: link headers counted as tunnels: %v", c.trace, sum.Tunnels)
+		}
+	}
+}
