@@ -20,7 +20,8 @@ const (
 	// other EtherTypes, or a malformed header.
 	KindNonTCP
 	// KindFragment is an IP fragment (IPv4 with MF or a fragment offset,
-	// IPv6 with a Fragment header that is not atomic).
+	// IPv6 with a Fragment header that is not atomic) that did not
+	// complete its datagram; the one that does decodes as the datagram.
 	KindFragment
 	// KindTruncated is a frame cut (by the snap length) before the TCP
 	// ports and flags, or before the protocol could be told.
@@ -181,6 +182,9 @@ type Decoder struct {
 	// TCP); udpDst is 0 otherwise.
 	udpDst   uint16
 	udpVXLAN bool
+
+	// frags reassembles IP fragments (fragments.go).
+	frags fragments
 }
 
 // noteUDP records the destination port of a UDP datagram (header at b)
@@ -322,7 +326,20 @@ func (d *Decoder) decodeGeneral(lt layers.LinkType, data []byte, ts int64, p *Pa
 			}
 			return d.fill(rest, -1, ts, p)
 		case next == gopacket.LayerTypeFragment:
-			return KindFragment
+			whole, ok := d.reassemble(ts)
+			if !ok {
+				return KindFragment
+			}
+			// The datagram is whole: decode it from its IP header on.
+			if depth == MaxTunnelDepth {
+				d.tooDeep = true
+				return KindNonTCP
+			}
+			first, data = firstIPv4, whole
+			if whole[0]>>4 == 6 {
+				first = firstIPv6
+			}
+			continue
 		case next == layers.LayerTypeICMPv4 || next == layers.LayerTypeICMPv6:
 			return d.fillICMP(next == layers.LayerTypeICMPv6, rest, ts, p)
 		case err != nil && parser.Truncated:
@@ -422,6 +439,28 @@ func (d *Decoder) linkShim(first *int, data *[]byte, rest []byte) bool {
 		return true
 	}
 	return false
+}
+
+// reassemble books the fragment the parser stopped at (the innermost IP
+// layer decoded: IPv4 with MF or an offset, or IPv6 with a Fragment
+// header) and returns the whole datagram once its last piece came.
+func (d *Decoder) reassemble(ts int64) ([]byte, bool) {
+	for i := len(d.decoded) - 1; i >= 0; i-- {
+		switch d.decoded[i] {
+		case layers.LayerTypeIPv4:
+			ip := &d.ip4.IPv4
+			k := fragKey{src: netip.AddrFrom4([4]byte(ip.SrcIP)), dst: netip.AddrFrom4([4]byte(ip.DstIP)), id: uint32(ip.Id), proto: uint8(ip.Protocol)}
+			return d.frags.add(k, ts, false, ip.Contents, int(ip.FragOffset)*8, ip.Flags&layers.IPv4MoreFragments != 0, 0, ip.Payload)
+		case layers.LayerTypeIPv6Fragment:
+			if i == 0 || d.decoded[i-1] == layers.LayerTypeIPv6Fragment {
+				return nil, false
+			}
+			fr := &d.frag
+			k := fragKey{src: netip.AddrFrom16(d.ip6.Src), dst: netip.AddrFrom16(d.ip6.Dst), id: fr.Identification}
+			return d.frags.add(k, ts, true, d.ip6.Contents, int(fr.FragmentOffset)*8, fr.MoreFragments, uint8(fr.NextHeader), fr.Payload)
+		}
+	}
+	return nil, false
 }
 
 // parserFor is the index of the parser that starts with layer t, or -1.

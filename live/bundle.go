@@ -64,14 +64,16 @@ type bundleWriter struct {
 
 func newBundleWriter(w *bundle.Writer) *bundleWriter {
 	b := &bundleWriter{w: w, jobs: make(chan bundleJob, 4*maxChunks), free: make(chan *chunk, maxChunks), done: make(chan struct{})}
-	go b.loop()
+	// The channel is handed to the goroutine, not read from b: stop sets
+	// b.jobs to nil, possibly before the goroutine first runs.
+	go b.loop(b.jobs)
 	return b
 }
 
-func (b *bundleWriter) loop() {
+func (b *bundleWriter) loop(jobs <-chan bundleJob) {
 	defer close(b.done)
 	failed := false
-	for j := range b.jobs {
+	for j := range jobs {
 		if !failed {
 			if err := b.do(j); err != nil {
 				b.mu.Lock()
