@@ -356,25 +356,15 @@ func TestAddPastTheCapsAllocatesNothing(t *testing.T) {
 func TestMemoryDoesNotGrowWithSpan(t *testing.T) {
 	const n = 20_000
 	heap := func(span time.Duration) uint64 {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		g := NewAggregator()
-		g.CaptureEnd = int64(span) + int64(time.Hour)
-		step := int64(span) / n
-		for i := range n {
-			a := established(nthClient(i%500), 0)
-			t0 := int64(i) * step
-			a.FirstSYN, a.LastSYN, a.SYNBeforeSYNACK = t0, t0, t0
-			a.FirstSYNACK, a.LastSYNACK = t0+int64(time.Millisecond), t0+int64(time.Millisecond)
-			a.FirstACK, a.Accepted = t0+2*int64(time.Millisecond), t0+3*int64(time.Millisecond)
-			a.FirstPacket, a.LastPacket = t0, t0+int64(time.Second)
-			g.Add(&a)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(g)
-		return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+		return heapHeld(func() any {
+			g := NewAggregator()
+			g.CaptureEnd = int64(span) + int64(time.Hour)
+			for i := range n {
+				a := timedEstablished(i, int64(i)*(int64(span)/n))
+				g.Add(&a)
+			}
+			return g
+		})
 	}
 	short := heap(10 * time.Second)
 	for _, span := range []time.Duration{10 * time.Hour, 72 * time.Hour} {
@@ -422,27 +412,42 @@ func TestRetransOnTimer(t *testing.T) {
 // held (2,000 listeners: over 400 MB of peak RSS).
 func TestListenerCostsKilobytes(t *testing.T) {
 	const listeners, perListener = 500, 40
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	g := NewAggregator()
-	g.CaptureEnd = int64(30 * time.Second)
-	for i := range listeners * perListener {
-		a := established(nthClient(i%500), 0)
-		a.Server = netip.AddrPortFrom(a.Server.Addr(), uint16(10000+i%listeners))
-		t0 := int64(i) * int64(30*time.Second) / (listeners * perListener)
-		a.FirstSYN, a.LastSYN, a.SYNBeforeSYNACK = t0, t0, t0
-		a.FirstSYNACK, a.LastSYNACK = t0+int64(time.Millisecond), t0+int64(time.Millisecond)
-		a.FirstACK, a.Accepted = t0+2*int64(time.Millisecond), t0+3*int64(time.Millisecond)
-		a.FirstPacket, a.LastPacket = t0, t0+int64(time.Second)
-		g.Add(&a)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(g)
-	per := (after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)) / listeners
+	per := heapHeld(func() any {
+		g := NewAggregator()
+		g.CaptureEnd = int64(30 * time.Second)
+		for i := range listeners * perListener {
+			a := timedEstablished(i, int64(i)*int64(30*time.Second)/(listeners*perListener))
+			a.Server = netip.AddrPortFrom(a.Server.Addr(), uint16(10000+i%listeners))
+			g.Add(&a)
+		}
+		return g
+	}) / listeners
 	t.Logf("%d bytes a listener (%d attempts each over 30 s)", per, perListener)
 	if per > 48<<10 {
 		t.Errorf("a listener costs %d KB: its fixed structures are allocated whole again", per>>10)
 	}
+}
+
+// timedEstablished is the i-th of many established attempts (500 clients
+// in turn), its handshake at t0: SYN-ACK 1 ms later, ACK and accept 1 ms
+// after each other, its last packet 1 s after the SYN.
+func timedEstablished(i int, t0 int64) reassemble.Attempt {
+	a := established(nthClient(i%500), 0)
+	a.FirstSYN, a.LastSYN, a.SYNBeforeSYNACK = t0, t0, t0
+	a.FirstSYNACK, a.LastSYNACK = t0+int64(time.Millisecond), t0+int64(time.Millisecond)
+	a.FirstACK, a.Accepted = t0+2*int64(time.Millisecond), t0+3*int64(time.Millisecond)
+	a.FirstPacket, a.LastPacket = t0, t0+int64(time.Second)
+	return a
+}
+
+// heapHeld is the heap that what build returns still holds after a GC.
+func heapHeld(build func() any) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	v := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
 }

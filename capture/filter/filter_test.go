@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -109,24 +110,19 @@ func readFrames(t *testing.T, file string) (layers.LinkType, [][]byte) {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	var frames [][]byte
-	if strings.HasSuffix(file, ".pcapng") {
-		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if err != nil {
-				return r.LinkType(), frames
-			}
-			frames = append(frames, data)
-		}
+	var r interface {
+		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		LinkType() layers.LinkType
 	}
-	r, err := pcapgo.NewReader(fh)
+	if strings.HasSuffix(file, ".pcapng") {
+		r, err = pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
+	} else {
+		r, err = pcapgo.NewReader(fh)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	var frames [][]byte
 	for {
 		data, _, err := r.ReadPacketData()
 		if err != nil {

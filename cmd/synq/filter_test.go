@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"strconv"
@@ -54,7 +55,7 @@ func TestFilterEndToEnd(t *testing.T) {
 			t.Fatalf("%v: filter %+v, listeners %+v", args, f, r.Listeners)
 		}
 		for _, l := range all.Listeners {
-			if l.Server == r.Listeners[0].Server && !equalOutcomes(l.Outcomes, r.Listeners[0].Outcomes) {
+			if l.Server == r.Listeners[0].Server && !maps.Equal(l.Outcomes, r.Listeners[0].Outcomes) {
 				t.Errorf("%v: outcomes %v, unfiltered %v", args, r.Listeners[0].Outcomes, l.Outcomes)
 			}
 		}
@@ -75,16 +76,4 @@ func TestFilterEndToEnd(t *testing.T) {
 	if len(none.Listeners) != 0 || len(none.Capture.Hints) == 0 || !strings.Contains(none.Capture.Hints[0], "The filter 'udp' left out") {
 		t.Errorf("a filter that keeps nothing: listeners %v, hints %q", none.Listeners, none.Capture.Hints)
 	}
-}
-
-func equalOutcomes(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

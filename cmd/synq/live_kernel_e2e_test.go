@@ -53,28 +53,8 @@ func TestLiveKernelReasons(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	reportPath := filepath.Join(l.dir, "report.json")
-	var synqOut, synqErr syncBuffer
-	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8081-8083",
+	cmd, synqOut, synqErr := startLiveWithKernel(t, l, "--port", "8081-8083",
 		"--duration", "10s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9464")
-	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(synqErr.String(), "capturing on"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("synq live did not start:\n%s", synqErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if strings.Contains(synqErr.String(), "no kernel drop reasons") {
-		t.Fatalf("the drop tracer did not load on this kernel (root, BTF):\n%s", synqErr.String())
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	clients := func(port string, args ...string) *exec.Cmd {
@@ -184,30 +164,10 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	reportPath := filepath.Join(l.dir, "report.json")
-	var synqOut, synqErr syncBuffer
 	connsPath := filepath.Join(l.dir, "conns.jsonl")
 	prom := startPrometheus(t, l.srv, l.dir, "127.0.0.1:9465")
-	cmd := exec.Command("ip", "netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf, "--port", "8084-8086",
+	cmd, _, synqErr := startLiveWithKernel(t, l, "--port", "8084-8086",
 		"--duration", "10s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9465", "--connections", connsPath)
-	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(synqErr.String(), "capturing on"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("synq live did not start:\n%s", synqErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if strings.Contains(synqErr.String(), "no kernel drop reasons") {
-		t.Fatalf("the drop tracer did not load on this kernel (root, BTF):\n%s", synqErr.String())
-	}
 	inCli := func(name string, args ...string) {
 		if out, err := exec.Command("ip", append([]string{"netns", "exec", l.cli, name}, args...)...).CombinedOutput(); err != nil {
 			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
@@ -346,6 +306,35 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 	if got := fleet[`synq_ignored_ack_segments_total{listener="10.89.0.2:8084"}`]; got == 0 || int(got) > r.Listeners[ack].IgnoredACKSegments {
 		t.Errorf("Prometheus has %v ignored ACK segments for 8084, want 1 to the report's %d", got, r.Listeners[ack].IgnoredACKSegments)
 	}
+}
+
+// startLiveWithKernel starts synq live on the server's interface in its
+// namespace with args, waits until it captures, and fails the test if the
+// drop tracer did not load (root on this kernel: it must).
+func startLiveWithKernel(t *testing.T, l *liveLab, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+	t.Helper()
+	var synqOut, synqErr syncBuffer
+	cmd = exec.Command("ip", append([]string{"netns", "exec", l.srv, l.synq, "live", "-i", liveSrvIf}, args...)...)
+	cmd.Stdout, cmd.Stderr = &synqOut, &synqErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(synqErr.String(), "capturing on"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("synq live did not start:\n%s", synqErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(synqErr.String(), "no kernel drop reasons") {
+		t.Fatalf("the drop tracer did not load on this kernel (root, BTF):\n%s", synqErr.String())
+	}
+	return cmd, &synqOut, &synqErr
 }
 
 // kernelReport is the part of a synq live --kernel JSON report the tests

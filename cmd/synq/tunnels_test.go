@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -18,7 +19,7 @@ import (
 func sameAnalysis(t *testing.T, what string, got, want reportJSON) {
 	t.Helper()
 	if !slices.EqualFunc(got.Listeners, want.Listeners, func(a, b listenerJSON) bool {
-		return a.Server == b.Server && a.Attempts == b.Attempts && maps2eq(a.Outcomes, b.Outcomes) &&
+		return a.Server == b.Server && a.Attempts == b.Attempts && maps.Equal(a.Outcomes, b.Outcomes) &&
 			a.SYNPackets == b.SYNPackets && a.DroppedSYNPackets == b.DroppedSYNPackets &&
 			a.SYNACKPackets == b.SYNACKPackets && a.SYNACKRetransmits == b.SYNACKRetransmits &&
 			a.IgnoredACKSegments == b.IgnoredACKSegments && a.ServerRSTs == b.ServerRSTs &&
@@ -33,18 +34,6 @@ func sameAnalysis(t *testing.T, what string, got, want reportJSON) {
 	if len(got.Listeners) == 0 {
 		t.Errorf("%s: no listeners", what)
 	}
-}
-
-func maps2eq(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTunnelMatchesInnerCapture: the real-kernel VXLAN scenarios were
