@@ -112,23 +112,14 @@ func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
 	return pa < pb
 }
 
-// state is an attempt in flight plus what the tracker needs to finish it.
-// Its Conn (with Config.ConnState) and Tunnel (if tunnelled) live in side
-// tables under the same full-table index.
+// state is an attempt in flight as the store keeps it: the rules' state
+// (handshake.go) plus where it belongs. Its Conn (with Config.ConnState)
+// and Tunnel (if tunnelled) live in side tables under the same full-table
+// index.
 type state struct {
-	Handshake
-	tunKey         uint64 // the flow key's tunnel part; 0: not tunnelled
-	prevServerISN  uint32 // an earlier SYN-ACK ISN, for retransmission checks
-	hasPrevISN     bool
-	pendingSYN     bool // the last client SYN has had no answer yet
-	pendingSegs    int  // client segments since the server's last packet
-	pendingData    int  // of which carried payload or FIN
-	sinceRetrans   bool // a SYN-ACK retransmission followed the client's ACK
-	closed         bool
-	closedAt       int64
-	clientSeqLimit uint32 // client seq just past its highest payload/FIN
-	clientSent     bool   // clientSeqLimit is valid
-	inUse          bool   // the slot holds an attempt in flight
+	handshakeState
+	tunKey uint64 // the flow key's tunnel part; 0: not tunnelled
+	inUse  bool   // the slot holds an attempt in flight
 }
 
 // Tracker follows handshakes and emits one Attempt per connection attempt.
@@ -569,221 +560,13 @@ func (t *Tracker) guessSides(p *capture.Packet) (client, server netip.AddrPort) 
 	}
 }
 
-// update applies one packet to its attempt. This is the handshake state
-// machine; see the Attempt field comments for what each count means.
+// update applies one packet to its attempt: Zeek's state (when followed),
+// then the handshake rules (handshake.go).
 func (t *Tracker) update(s *state, p *capture.Packet) {
-	s.Packets++
-	s.LastPacket = p.Time
 	if t.cfg.ConnState {
 		t.conn.add(p, p.Src == s.Client)
 	}
-	if p.Src == s.Client {
-		t.fromClient(s, p)
-	} else {
-		t.fromServer(s, p)
-	}
-}
-
-func (t *Tracker) fromClient(s *state, p *capture.Packet) {
-	f := p.Flags
-	if s.pendingSYN {
-		// The previous SYN got no answer before this next client packet.
-		s.DroppedSYNs++
-		s.pendingSYN = false
-	}
-	if p.Opts.HasTS {
-		s.LastClientTSval, s.HasClientTS = p.Opts.TSval, true
-	}
-	if f&capture.FlagRST != 0 {
-		s.ClientRSTs++
-		if s.ClientRSTs == 1 {
-			s.FirstClientRST = p.Time
-		}
-		// A RST is not a segment the listener could have queued.
-		s.pendingSegs, s.pendingData = 0, 0
-		t.close(s, p.Time)
-		return
-	}
-	if f&capture.FlagSYN != 0 {
-		if s.MidStream {
-			return
-		}
-		s.SYNs++
-		if s.SYNs == 1 {
-			s.FirstSYN = p.Time
-		}
-		if s.SYNACKs > 0 {
-			s.SYNsAfterSYNACK++
-		}
-		s.LastSYN = p.Time
-		s.pendingSYN = true
-		// The client still tries this ISN (after a challenge ACK it
-		// resets and retransmits the SYN): the attempt is open again.
-		s.closed = false
-		return
-	}
-	if p.PayloadLen > 0 {
-		s.ClientData = true
-	}
-	end := p.Seq + p.PayloadLen
-	if f&capture.FlagFIN != 0 {
-		s.ClientFIN = true
-		end++
-	}
-	if !s.clientSent || seqAfter(end, s.clientSeqLimit) {
-		s.clientSeqLimit, s.clientSent = end, true
-	}
-	if s.MidStream || s.SYNACKs == 0 {
-		if s.MidStream && s.ServerFIN && s.ClientFIN {
-			// A mid-stream connection the server closed first: the
-			// client's FIN completes the close here (the check below is
-			// for handshakes).
-			t.close(s, p.Time)
-		}
-		return
-	}
-	if !s.ClientAcked && f&capture.FlagACK != 0 && !seqBefore(p.Ack, s.ServerISN+1) {
-		s.ClientAcked = true
-		s.FirstACK = p.Time
-	}
-	if s.ClientAcked && !s.ServerAccepted {
-		s.pendingSegs++
-		if p.PayloadLen > 0 || f&capture.FlagFIN != 0 {
-			s.pendingData++
-		}
-	}
-	if s.ServerFIN && s.ClientFIN {
-		t.close(s, p.Time)
-	}
-}
-
-func (t *Tracker) fromServer(s *state, p *capture.Packet) {
-	f := p.Flags
-	s.pendingSYN = false
-	if s.MidStream {
-		t.serverMidStream(s, p)
-		return
-	}
-	switch {
-	case f&capture.FlagRST != 0:
-		s.ServerRSTs++
-		if s.ServerRSTs == 1 {
-			s.FirstServerRST = p.Time
-		}
-		if s.SYNACKs == 0 && !s.BareACKAnswer {
-			s.RSTBeforeSYNACK = true
-		}
-		if s.ClientAcked && !s.ServerAccepted && s.pendingSegs > 0 {
-			if !s.sinceRetrans && s.ServerRSTs == 1 {
-				// First answer to the handshake ACK is a reset: the
-				// accept queue was full and tcp_abort_on_overflow=1.
-				s.AbortRST = true
-				s.ignore(s.pendingSegs, s.pendingData)
-			} else {
-				// The request had expired: the segment that drew this
-				// reset met no request; the ones before it were ignored.
-				s.ignore(s.pendingSegs-1, max(s.pendingData-1, 0))
-			}
-		}
-		t.close(s, p.Time)
-	case f&capture.FlagSYN != 0 && f&capture.FlagACK != 0:
-		s.SYNACKs++
-		if s.SYNACKs == 1 {
-			s.FirstSYNACK = p.Time
-			s.SYNACKOpts = p.Opts
-			s.SYNBeforeSYNACK = s.LastSYN
-		}
-		s.LastSYNACK = p.Time
-		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
-			s.SYNACKRetransmits++
-			if s.ClientAcked && !s.ServerAccepted {
-				if s.SYNACKRetransAfterACK == 0 {
-					s.FirstRetransAfterACK = p.Time
-				}
-				s.SYNACKRetransAfterACK++
-				s.sinceRetrans = true
-				s.ignore(s.pendingSegs, s.pendingData)
-			}
-		} else {
-			if s.HasServerISN {
-				s.prevServerISN, s.hasPrevISN = s.ServerISN, true
-			}
-			s.ServerISN, s.HasServerISN = p.Seq, true
-		}
-	case f&capture.FlagSYN != 0:
-		// A SYN from the server side on a tracked attempt (simultaneous
-		// open): nothing a listener does; ignore it.
-	default:
-		if s.SYNACKs == 0 {
-			// A bare ACK (or data) answering the SYN: challenge ACK or
-			// stale state on the server.
-			s.BareACKAnswer = true
-			return
-		}
-		t.serverAccepts(s, p)
-	}
-}
-
-// serverAccepts handles a post-SYN-ACK server segment other than SYN-ACK or
-// RST: only a full socket sends those, so the connection was accepted.
-func (t *Tracker) serverAccepts(s *state, p *capture.Packet) {
-	if !s.ServerAccepted {
-		s.ServerAccepted = true
-		s.Accepted = p.Time
-	}
-	if !s.HasServerTSAfter && p.Opts.HasTS {
-		s.ServerTSAfter, s.ServerTSAfterTime, s.HasServerTSAfter = p.Opts.TSval, p.Time, true
-	}
-	s.pendingSegs, s.pendingData = 0, 0
-	if (p.PayloadLen > 0 || p.Flags&capture.FlagFIN != 0) && !s.HasServed {
-		s.Served, s.HasServed = p.Time, true
-	}
-	if p.PayloadLen > 0 {
-		s.ServerData = true
-	}
-	if p.Flags&capture.FlagACK != 0 && seqAfter(p.Ack, s.ClientISN+1) {
-		s.ServerAckedData = true
-	}
-	if p.Flags&capture.FlagFIN != 0 {
-		if !s.ServerFIN && !s.ClientFIN {
-			s.ServerClosedFirst = true
-		}
-		s.ServerFIN = true
-	}
-	if s.ServerFIN && s.ClientFIN {
-		t.close(s, p.Time)
-	}
-}
-
-func (t *Tracker) serverMidStream(s *state, p *capture.Packet) {
-	if p.Flags&capture.FlagRST != 0 {
-		s.ServerRSTs++
-		t.close(s, p.Time)
-		return
-	}
-	if p.PayloadLen > 0 {
-		s.ServerData = true
-	}
-	if p.Flags&capture.FlagFIN != 0 {
-		s.ServerFIN = true
-		if s.ClientFIN {
-			t.close(s, p.Time)
-		}
-	}
-}
-
-// ignore books n pending client segments (data of them with payload or
-// FIN) as ignored by the server, and clears the pending ones.
-func (s *state) ignore(n, data int) {
-	s.IgnoredSegments += n
-	s.IgnoredDataSegments += data
-	s.pendingSegs, s.pendingData = 0, 0
-}
-
-func (t *Tracker) close(s *state, now int64) {
-	if !s.closed {
-		s.closed, s.closedAt = true, now
-	}
+	s.apply(p)
 }
 
 // lingered parks the attempts closed for parkAfter by now and finishes

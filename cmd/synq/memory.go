@@ -8,7 +8,7 @@ import (
 )
 
 // bytesPerAttempt is what one attempt in flight costs the tracker at
-// most, rounded up: a full state (416 bytes) with its index slot and
+// most, rounded up: a full state (448 bytes) with its index slot and
 // queue entries; most attempts of a flood cost a quarter of it (light
 // slots), but the bound has to hold for any mix. With --connections
 // every attempt is full and carries Zeek's state (184 bytes) too.

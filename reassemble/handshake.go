@@ -1,0 +1,244 @@
+package reassemble
+
+import (
+	"github.com/synq/synq/capture"
+)
+
+// The handshake rules: what one packet does to one attempt, as a state
+// machine over the attempt's own fields. They know nothing of where the
+// attempt is kept (full, light or parked slot, the flow index, eviction:
+// the Tracker in tracker.go, which loads an attempt, applies a packet and
+// stores it back), as Zeek keeps its TCP state machine apart from its
+// session table and gopacket's reassembly its per-stream logic apart from
+// its stream pool.
+
+// handshakeState is one attempt as the rules see it: the Attempt's
+// handshake fields plus what the rules need between packets.
+type handshakeState struct {
+	Handshake
+	prevServerISN  uint32 // an earlier SYN-ACK ISN, for retransmission checks
+	hasPrevISN     bool
+	pendingSYN     bool // the last client SYN has had no answer yet
+	pendingSegs    int  // client segments since the server's last packet
+	pendingData    int  // of which carried payload or FIN
+	sinceRetrans   bool // a SYN-ACK retransmission followed the client's ACK
+	closed         bool
+	closedAt       int64
+	clientSeqLimit uint32 // client seq just past its highest payload/FIN
+	clientSent     bool   // clientSeqLimit is valid
+}
+
+// apply applies one packet to its attempt. This is the handshake state
+// machine; see the Attempt field comments for what each count means.
+func (s *handshakeState) apply(p *capture.Packet) {
+	s.Packets++
+	s.LastPacket = p.Time
+	if p.Src == s.Client {
+		s.fromClient(p)
+	} else {
+		s.fromServer(p)
+	}
+}
+
+func (s *handshakeState) fromClient(p *capture.Packet) {
+	f := p.Flags
+	if s.pendingSYN {
+		// The previous SYN got no answer before this next client packet.
+		s.DroppedSYNs++
+		s.pendingSYN = false
+	}
+	if p.Opts.HasTS {
+		s.LastClientTSval, s.HasClientTS = p.Opts.TSval, true
+	}
+	if f&capture.FlagRST != 0 {
+		s.ClientRSTs++
+		if s.ClientRSTs == 1 {
+			s.FirstClientRST = p.Time
+		}
+		// A RST is not a segment the listener could have queued.
+		s.pendingSegs, s.pendingData = 0, 0
+		s.close(p.Time)
+		return
+	}
+	if f&capture.FlagSYN != 0 {
+		if s.MidStream {
+			return
+		}
+		s.SYNs++
+		if s.SYNs == 1 {
+			s.FirstSYN = p.Time
+		}
+		if s.SYNACKs > 0 {
+			s.SYNsAfterSYNACK++
+		}
+		s.LastSYN = p.Time
+		s.pendingSYN = true
+		// The client still tries this ISN (after a challenge ACK it
+		// resets and retransmits the SYN): the attempt is open again.
+		s.closed = false
+		return
+	}
+	if p.PayloadLen > 0 {
+		s.ClientData = true
+	}
+	end := p.Seq + p.PayloadLen
+	if f&capture.FlagFIN != 0 {
+		s.ClientFIN = true
+		end++
+	}
+	if !s.clientSent || seqAfter(end, s.clientSeqLimit) {
+		s.clientSeqLimit, s.clientSent = end, true
+	}
+	if s.MidStream || s.SYNACKs == 0 {
+		if s.MidStream && s.ServerFIN && s.ClientFIN {
+			// A mid-stream connection the server closed first: the
+			// client's FIN completes the close here (the check below is
+			// for handshakes).
+			s.close(p.Time)
+		}
+		return
+	}
+	if !s.ClientAcked && f&capture.FlagACK != 0 && !seqBefore(p.Ack, s.ServerISN+1) {
+		s.ClientAcked = true
+		s.FirstACK = p.Time
+	}
+	if s.ClientAcked && !s.ServerAccepted {
+		s.pendingSegs++
+		if p.PayloadLen > 0 || f&capture.FlagFIN != 0 {
+			s.pendingData++
+		}
+	}
+	if s.ServerFIN && s.ClientFIN {
+		s.close(p.Time)
+	}
+}
+
+func (s *handshakeState) fromServer(p *capture.Packet) {
+	f := p.Flags
+	s.pendingSYN = false
+	if s.MidStream {
+		s.serverMidStream(p)
+		return
+	}
+	switch {
+	case f&capture.FlagRST != 0:
+		s.ServerRSTs++
+		if s.ServerRSTs == 1 {
+			s.FirstServerRST = p.Time
+		}
+		if s.SYNACKs == 0 && !s.BareACKAnswer {
+			s.RSTBeforeSYNACK = true
+		}
+		if s.ClientAcked && !s.ServerAccepted && s.pendingSegs > 0 {
+			if !s.sinceRetrans && s.ServerRSTs == 1 {
+				// First answer to the handshake ACK is a reset: the
+				// accept queue was full and tcp_abort_on_overflow=1.
+				s.AbortRST = true
+				s.ignore(s.pendingSegs, s.pendingData)
+			} else {
+				// The request had expired: the segment that drew this
+				// reset met no request; the ones before it were ignored.
+				s.ignore(s.pendingSegs-1, max(s.pendingData-1, 0))
+			}
+		}
+		s.close(p.Time)
+	case f&capture.FlagSYN != 0 && f&capture.FlagACK != 0:
+		s.SYNACKs++
+		if s.SYNACKs == 1 {
+			s.FirstSYNACK = p.Time
+			s.SYNACKOpts = p.Opts
+			s.SYNBeforeSYNACK = s.LastSYN
+		}
+		s.LastSYNACK = p.Time
+		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
+			s.SYNACKRetransmits++
+			if s.ClientAcked && !s.ServerAccepted {
+				if s.SYNACKRetransAfterACK == 0 {
+					s.FirstRetransAfterACK = p.Time
+				}
+				s.SYNACKRetransAfterACK++
+				s.sinceRetrans = true
+				s.ignore(s.pendingSegs, s.pendingData)
+			}
+		} else {
+			if s.HasServerISN {
+				s.prevServerISN, s.hasPrevISN = s.ServerISN, true
+			}
+			s.ServerISN, s.HasServerISN = p.Seq, true
+		}
+	case f&capture.FlagSYN != 0:
+		// A SYN from the server side on a tracked attempt (simultaneous
+		// open): nothing a listener does; ignore it.
+	default:
+		if s.SYNACKs == 0 {
+			// A bare ACK (or data) answering the SYN: challenge ACK or
+			// stale state on the server.
+			s.BareACKAnswer = true
+			return
+		}
+		s.serverAccepts(p)
+	}
+}
+
+// serverAccepts handles a post-SYN-ACK server segment other than SYN-ACK or
+// RST: only a full socket sends those, so the connection was accepted.
+func (s *handshakeState) serverAccepts(p *capture.Packet) {
+	if !s.ServerAccepted {
+		s.ServerAccepted = true
+		s.Accepted = p.Time
+	}
+	if !s.HasServerTSAfter && p.Opts.HasTS {
+		s.ServerTSAfter, s.ServerTSAfterTime, s.HasServerTSAfter = p.Opts.TSval, p.Time, true
+	}
+	s.pendingSegs, s.pendingData = 0, 0
+	if (p.PayloadLen > 0 || p.Flags&capture.FlagFIN != 0) && !s.HasServed {
+		s.Served, s.HasServed = p.Time, true
+	}
+	if p.PayloadLen > 0 {
+		s.ServerData = true
+	}
+	if p.Flags&capture.FlagACK != 0 && seqAfter(p.Ack, s.ClientISN+1) {
+		s.ServerAckedData = true
+	}
+	if p.Flags&capture.FlagFIN != 0 {
+		if !s.ServerFIN && !s.ClientFIN {
+			s.ServerClosedFirst = true
+		}
+		s.ServerFIN = true
+	}
+	if s.ServerFIN && s.ClientFIN {
+		s.close(p.Time)
+	}
+}
+
+func (s *handshakeState) serverMidStream(p *capture.Packet) {
+	if p.Flags&capture.FlagRST != 0 {
+		s.ServerRSTs++
+		s.close(p.Time)
+		return
+	}
+	if p.PayloadLen > 0 {
+		s.ServerData = true
+	}
+	if p.Flags&capture.FlagFIN != 0 {
+		s.ServerFIN = true
+		if s.ClientFIN {
+			s.close(p.Time)
+		}
+	}
+}
+
+// ignore books n pending client segments (data of them with payload or
+// FIN) as ignored by the server, and clears the pending ones.
+func (s *handshakeState) ignore(n, data int) {
+	s.IgnoredSegments += n
+	s.IgnoredDataSegments += data
+	s.pendingSegs, s.pendingData = 0, 0
+}
+
+// close marks the attempt closed (FIN both ways, or a RST) at now, once.
+func (s *handshakeState) close(now int64) {
+	if !s.closed {
+		s.closed, s.closedAt = true, now
+	}
+}
