@@ -21,7 +21,7 @@ import (
 // it improves) and prints every disagreement with -v.
 const (
 	zeekStateFloor   = 0.97
-	zeekHistoryFloor = 0.96
+	zeekHistoryFloor = 0.97
 	zeekStateTarget  = 0.99
 	zeekHistTarget   = 0.97
 )

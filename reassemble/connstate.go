@@ -67,6 +67,9 @@ type zeekEnd struct {
 	fins        bool // sent a FIN (Size leaves its octet out)
 	start       uint32
 	last        uint64 // just past the highest sequence number sent
+	// dataEnd is last without what only a FIN moved it over: a FIN far
+	// ahead of the data seen leaves a hole the capture never showed.
+	dataEnd uint64
 	ack         uint64 // highest acknowledgement of this side's data
 	// The sequence numbers of the last SYN, FIN (its end) and RST, so
 	// that only a new one repeats its letter.
@@ -128,6 +131,7 @@ func (e *zeekEnd) abs(off uint64) uint32 { return e.start + uint32(off) }
 // number sent at end (init_endpoint).
 func (e *zeekEnd) init(seq, end uint32) {
 	e.start, e.ack, e.last = seq, 0, uint64(end-seq)
+	e.dataEnd = e.last
 }
 
 // advance moves an offset forward to the sequence number v when v is
@@ -241,7 +245,7 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		if peer.state == epInactive {
 			peer.init(p.Ack-1, p.Ack-1)
 		} else if !(p.Ack == 0 && int32(p.Ack-peer.abs(peer.ack)) > tooLargeSeq) && !rst {
-			gapFrom, acked = max(peer.last, peer.ack), true
+			gapFrom, acked = max(peer.dataEnd, peer.ack), true
 			peer.advance(&peer.ack, p.Ack)
 		}
 	}
@@ -253,11 +257,17 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 	case (syn || rst) && (delta > tooLargeSeq || delta < -tooLargeSeq):
 	case fin && e.last == 1:
 		// Only the SYN seen so far: trust the FIN even far ahead (a
-		// connection of more than 2 GB).
+		// connection of more than 2 GB). No data was seen up to it.
 		e.last = uint64(end - e.start)
 	case e.state == epReset:
 	case delta > 0:
 		e.last += uint64(delta)
+		switch {
+		case !fin:
+			e.dataEnd = e.last
+		case length > 0:
+			e.dataEnd = e.last - 1 // up to the FIN's octet
+		}
 	case length > 0:
 		c.scaled('T', fromOrig, &e.rxmt)
 	}
@@ -268,11 +278,17 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 	c.machine(e, peer, fromOrig, syn, fin, rst, ack, length)
 
 	// A content gap: the peer's data acknowledged beyond anything the
-	// capture showed of it. Zeek's reassembler reports it; synq,
-	// reassembling nothing, judges it from sequence numbers, and like
-	// Zeek not from a FIN or RST.
-	if acked && !fin && !rst && peer.ack > gapFrom {
-		c.missed += peer.ack - gapFrom
+	// capture showed of it (a FIN's own octet is not data: the data lost
+	// below a FIN is a gap, as Zeek's reassembler finds at the FIN's
+	// acknowledgement). Zeek's reassembler reports it; synq, reassembling
+	// nothing, judges it from sequence numbers, and like Zeek not from a
+	// FIN or RST.
+	ackedData := peer.ack
+	if peer.fins && ackedData >= peer.last && peer.last > peer.dataEnd {
+		ackedData = peer.last - 1
+	}
+	if acked && !fin && !rst && ackedData > gapFrom {
+		c.missed += ackedData - gapFrom
 		c.scaled('G', !fromOrig, &peer.gap)
 	}
 }

@@ -283,3 +283,35 @@ func TestConnStateOff(t *testing.T) {
 		t.Errorf("Conn filled with ConnState off: %+v", atts)
 	}
 }
+
+// TestGapBelowAFIN: data lost below a FIN is a gap when the FIN is
+// acknowledged (Zeek's miss_end_data trace: ShADafgF, missed_bytes 2902),
+// and a FIN right after the data seen is none (ShADdfFa: no g).
+func TestGapBelowAFIN(t *testing.T) {
+	a := one(t, `
+		0 c S
+		0.01 s S.
+		0.02 c .
+		0.03 c P. len=538
+		0.04 s . ack=1539
+		10 s F. seq=8000 ack=1539 # 2999 bytes from the server never captured
+		10.01 c . seq=1539 ack=8001
+		10.02 c F. seq=1539 ack=8001
+		10.03 s . seq=8001 ack=1540`)
+	if h, m := a.Conn.History(), a.Conn.MissedBytes(); h != "ShADafgF" || m != 2999 {
+		t.Errorf("history %s, missed %d; want ShADafgF, 2999", h, m)
+	}
+	b := one(t, `
+		0 c S
+		0.01 s S.
+		0.02 c .
+		0.03 c P. len=100
+		0.04 s P. len=200 ack=1101
+		0.05 s F. seq=5201 ack=1101
+		0.06 c . seq=1101 ack=5202
+		0.07 c F. seq=1101 ack=5202
+		0.08 s . seq=5202 ack=1102`)
+	if h, m := b.Conn.History(), b.Conn.MissedBytes(); m != 0 || h != "ShADdfFa" {
+		t.Errorf("history %s, missed %d; want no gap", h, m)
+	}
+}
