@@ -70,7 +70,7 @@ type zeekEnd struct {
 	// dataEnd is last without what only a FIN moved it over: a FIN far
 	// ahead of the data seen leaves a hole the capture never showed.
 	dataEnd uint64
-	ack         uint64 // highest acknowledgement of this side's data
+	ack     uint64 // highest acknowledgement of this side's data
 	// The sequence numbers of the last SYN, FIN (its end) and RST, so
 	// that only a new one repeats its letter.
 	lastSYN, lastFIN, lastRST uint32
