@@ -239,7 +239,12 @@ func (w *Writer) appendZeek(b []byte, a *reassemble.Attempt) []byte {
 		b = append(b, '\t')
 		b = appendUint(b, n)
 	}
-	b = append(b, '\t', unset) // tunnel_parents
+	b = append(b, '\t')
+	if a.Tunnel.IsZero() {
+		b = append(b, unset) // tunnel_parents
+	} else {
+		b = appendTunnelUID(b, a.Tunnel)
+	}
 	return append(b, '\n')
 }
 
@@ -489,6 +494,18 @@ func appendUID(b []byte, a *reassemble.Attempt) []byte {
 	h1, h2 = mum(h1^0x1d8e4e27c47d124f, 0xa0761d6478bd642f), mum(h2^h1, 0xe7037ed1a0b428db)
 	// 96 bits, as Zeek's uids carry.
 	return appendBase62(append(b, 'C'), h2>>32, h1)
+}
+
+// appendTunnelUID writes the tunnel's uid for tunnel_parents: derived
+// from its identity (kind, depth, outer address pair, ID where both
+// directions carry it: capture.Tunnel.Key), so every connection in one
+// tunnel names the same parent, in both directions. Zeek names there the
+// uid of the tunnel's own connection (its UDP or GRE flow), which synq does
+// not log: the value groups connections by tunnel, it does not point to a
+// row.
+func appendTunnelUID(b []byte, t capture.Tunnel) []byte {
+	k := t.Key()
+	return appendBase62(append(b, 'C'), k>>32, mum(k, 0x9e3779b97f4a7c15))
 }
 
 // appendBase62 writes the number hi:lo (hi under 2^32) in base 62, no

@@ -446,3 +446,18 @@ func TestKernelDrops(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelUID: tunnel_parents names the tunnel the same way from both
+// directions, and two tunnels (another VNI) differently.
+func TestTunnelUID(t *testing.T) {
+	a, b := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	vxlan := func(src, dst netip.Addr, vni uint32) string {
+		return string(appendTunnelUID(nil, capture.Tunnel{Kind: capture.TunnelVXLAN, Depth: 1, Src: src, Dst: dst, ID: vni, HasID: true}))
+	}
+	if x, y := vxlan(a, b, 42), vxlan(b, a, 42); x != y || !strings.HasPrefix(x, "C") || len(x) < 10 {
+		t.Errorf("one tunnel, two directions: %s and %s", x, y)
+	}
+	if vxlan(a, b, 42) == vxlan(a, b, 43) {
+		t.Error("two VNIs, one uid")
+	}
+}
