@@ -172,3 +172,45 @@ func TestAddRange(t *testing.T) {
 		t.Errorf("got %v", rs)
 	}
 }
+
+// FuzzFragments feeds a Decoder IPv4 and IPv6 fragments of one datagram
+// with offsets, lengths and MF flags from the input, in any order, twice
+// over and with duplicates: it must never panic, and never hold more than
+// its bounds.
+func FuzzFragments(f *testing.F) {
+	f.Add([]byte{0, 0, 10, 1, 1, 20, 2, 0, 5}, false)
+	f.Add([]byte{0, 1, 200, 0, 0, 200, 255, 0, 255}, true)
+	f.Fuzz(func(t *testing.T, plan []byte, v6 bool) {
+		base := fragment(tcpFrame(t, v6, 64), 64)[0] // a valid first fragment to edit
+		d := NewDecoder()
+		var p Packet
+		hdr := 14 + 20
+		if v6 {
+			hdr = 14 + 40 + 8
+		}
+		for i := 0; i+2 < len(plan); i += 3 {
+			off, more, n := int(plan[i])*8, plan[i+1]&1 == 1, int(plan[i+2])
+			fr := append(append([]byte(nil), base[:hdr]...), make([]byte, n)...)
+			ip := fr[14:]
+			if v6 {
+				binary.BigEndian.PutUint16(ip[4:], uint16(8+n))
+				m := uint16(off/8) << 3
+				if more {
+					m |= 1
+				}
+				binary.BigEndian.PutUint16(ip[40+2:], m)
+			} else {
+				binary.BigEndian.PutUint16(ip[2:], uint16(20+n))
+				fl := uint16(off / 8)
+				if more {
+					fl |= 0x2000
+				}
+				binary.BigEndian.PutUint16(ip[6:], fl)
+			}
+			d.Decode(layers.LinkTypeEthernet, fr, int64(i), &p)
+			if len(d.frags.bufs) > fragMaxDatagrams || d.frags.bytes > fragMaxBytes || d.frags.bytes < 0 {
+				t.Fatalf("%d datagrams, %d bytes held", len(d.frags.bufs), d.frags.bytes)
+			}
+		}
+	})
+}

@@ -204,3 +204,23 @@ func TestMatchFrames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFilter: any expression parses or fails with ErrSyntax, and a parsed
+// filter matches any bytes of any link type without panicking.
+func FuzzFilter(f *testing.F) {
+	for _, e := range tcpdumpExprs {
+		f.Add(e, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, 0x45, 0, 0, 40}, uint16(1))
+	}
+	f.Add("src or dst net 10.1 mask 255.255.0.0", []byte{0x60, 0, 0, 0, 0, 8, 44, 64}, uint16(101))
+	f.Add("((tcp", []byte{}, uint16(276))
+	f.Fuzz(func(t *testing.T, expr string, frame []byte, lt uint16) {
+		flt, err := Parse(expr)
+		if err != nil {
+			if !errors.Is(err, ErrSyntax) {
+				t.Fatalf("Parse(%q): %v, not an ErrSyntax", expr, err)
+			}
+			return
+		}
+		flt.Match(layers.LinkType(lt), frame)
+	})
+}
