@@ -102,8 +102,8 @@ func TestZeekParity(t *testing.T) {
 }
 
 // synqRows runs a trace through synq as synq analyze --connections
-// --zeek-parity does, with Zeek's -C (--checksums ignore) and -f (the
-// capture filter).
+// --zeek-parity does, with --checksums validate (Zeek's default) or, for
+// Zeek's -C, ignore, and Zeek's -f as the capture filter.
 func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []zeekRow {
 	t.Helper()
 	f, err := filter.Parse(expr)
@@ -116,7 +116,7 @@ func synqRows(t *testing.T, trace string, ignoreChecksums bool, expr string) []z
 	}
 	defer rd.Close()
 	var rows []zeekRow
-	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true, ZeekParity: true}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
+	_, err = reassemble.Run(rd, reassemble.Config{ConnState: true, ZeekParity: true, DropBadChecksums: !ignoreChecksums}, []reassemble.Sink{{Add: func(a *reassemble.Attempt) {
 		rows = append(rows, zeekRow{a.Client.Addr().String(), fmt.Sprint(a.Client.Port()), a.Server.Addr().String(), fmt.Sprint(a.Server.Port()),
 			a.Conn.State(), a.Conn.History()})
 	}}}, nil)

@@ -40,6 +40,16 @@ type ConnState struct {
 	attemptAt int64
 }
 
+// checksumError records a segment with a bad checksum that goes no
+// further (Zeek's TCP_Endpoint::ChecksumError): its 'C' only.
+func (c *ConnState) checksumError(fromOrig bool) {
+	e := &c.ends[0]
+	if !fromOrig {
+		e = &c.ends[1]
+	}
+	c.scaled('C', fromOrig, &e.chk)
+}
+
 // closed reports whether either side closed (FIN) or reset: Zeek's
 // IsClosed, after which any SYN starts a new connection (IsReuse).
 func (c *ConnState) closed() bool { return c.ends[0].didClose || c.ends[1].didClose }

@@ -315,3 +315,35 @@ func TestGapBelowAFIN(t *testing.T) {
 		t.Errorf("history %s, missed %d; want no gap", h, m)
 	}
 }
+
+// TestDropBadChecksums: as Zeek without -C, a segment with a bad checksum
+// leaves its 'C' (here the server's: 'c') and goes no further: the
+// retransmitted SYN-ACK after it is the attempt's only one. Recorded but
+// not dropped (the default), it counts as a SYN-ACK and the good one as
+// its retransmission.
+func TestDropBadChecksums(t *testing.T) {
+	const script = `
+		0 c S
+		0.01 s S. sum=bad
+		1.01 s S.
+		1.02 c .`
+	for _, c := range []struct {
+		drop       bool
+		hist       string
+		synacks    int
+		badCounted int
+	}{
+		{true, "SchA", 1, 1},
+		{false, "SchA", 2, 0},
+	} {
+		atts, tr := run(t, Config{ConnState: true, DropBadChecksums: c.drop}, script)
+		st := tr.Stats()
+		if len(atts) != 1 {
+			t.Fatalf("drop=%v: %d attempts", c.drop, len(atts))
+		}
+		a := atts[0]
+		if h := a.Conn.History(); h != c.hist || a.SYNACKs != c.synacks || st.BadChecksums != c.badCounted {
+			t.Errorf("drop=%v: history %s, %d SYN-ACKs, %d dropped; want %s, %d, %d", c.drop, h, a.SYNACKs, st.BadChecksums, c.hist, c.synacks, c.badCounted)
+		}
+	}
+}

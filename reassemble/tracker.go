@@ -35,6 +35,12 @@ type Config struct {
 	// per-connection export. Off, Attempt.Conn stays zero and packets
 	// cost nothing more.
 	ConnState bool
+	// DropBadChecksums (with ConnState and packets whose checksums were
+	// verified) ignores a segment with a bad TCP checksum after its 'C'
+	// letter, as Zeek does without -C; the handshake analysis then does
+	// not see it either. For comparing with Zeek: with checksum offload
+	// every segment a capturing host sent has a bad checksum.
+	DropBadChecksums bool
 	// ZeekParity (with ConnState) splits records where Zeek would start a
 	// new connection: an attempt whose responder has sent nothing is
 	// finished ZeekAttemptDelay after the originator's first SYN (Zeek's
@@ -72,6 +78,9 @@ type Stats struct {
 	PeakInFlight   int // most attempts held at once
 	Evicted        int // attempts finished early to stay under MaxAttempts
 	SkippedPackets int // packets outside --port / --server, or of outbound connections
+	// BadChecksums counts segments dropped for a bad checksum
+	// (Config.DropBadChecksums).
+	BadChecksums int
 	// ICMPUnmatched counts ICMP errors (within --port / --server) that
 	// quote no tracked attempt's client SYN.
 	ICMPUnmatched int
@@ -236,6 +245,15 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		if g, gref, gpos, found := t.otherCopy(f); found {
 			f, ref, pos, ok = g, gref, gpos, true
 		}
+	}
+	if t.cfg.DropBadChecksums && p.Checksum == capture.ChecksumBad {
+		// Zeek without -C: the segment's 'C' goes in the history, and
+		// the segment no further (TCPAnalyzer::ValidateChecksum).
+		if ok && t.cfg.ConnState {
+			t.conns.at(ref).checksumError(p.Src == t.load(ref).Client)
+		}
+		t.stats.BadChecksums++
+		return
 	}
 	pureSYN := p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN
 	if ok {

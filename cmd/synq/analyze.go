@@ -208,7 +208,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
-	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, as Zeek) or ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad)")
+	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, the segment still counts), ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad) or validate (as Zeek without -C: C/c, then the segment is dropped, from the handshake analysis too)")
 	f.BoolVar(&opts.ZeekParity, "zeek-parity", false, "with --connections, split records where Zeek starts a new connection (its 5-s attempt timer, a SYN after a close or reset, its 5-min inactivity timeout), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
@@ -245,8 +245,8 @@ func (o *AnalyzeOptions) validate() error {
 	if o.MaxAttempts < 0 {
 		return usageErrorf("--max-attempts %d: want 0 (automatic) or more", o.MaxAttempts)
 	}
-	if o.Checksums != "record" && o.Checksums != "ignore" {
-		return usageErrorf("--checksums %q: want record or ignore", o.Checksums)
+	if o.Checksums != "record" && o.Checksums != "ignore" && o.Checksums != "validate" {
+		return usageErrorf("--checksums %q: want record, ignore or validate", o.Checksums)
 	}
 	if o.Connections == "" && (o.Checksums != "record" || o.ZeekParity) {
 		return usageErrorf("--checksums and --zeek-parity shape the --connections records: give --connections FILE")
@@ -371,9 +371,10 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 		stdin = opts.rec.stdin(stdin)
 	}
 	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
-		VerifyChecksums: conns != nil && opts.Checksums == "record", VXLANPorts: vxlan, Filter: opts.filter})
+		VerifyChecksums: conns != nil && opts.Checksums != "ignore", VXLANPorts: vxlan, Filter: opts.filter})
 	cfg.ConnState = conns != nil
 	cfg.ZeekParity = conns != nil && opts.ZeekParity
+	cfg.DropBadChecksums = conns != nil && opts.Checksums == "validate"
 	if err != nil {
 		return nil, withCode(exitInput, err)
 	}

@@ -85,7 +85,12 @@ func TestAnalyzeFlags(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
-		{args: []string{"--connections", "c", "--checksums", "validate", "a"}, wantErr: "want record or ignore", wantCode: exitUsage},
+		{args: []string{"--connections", "c", "--checksums", "validate", "a"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Checksums != "validate" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"--connections", "c", "--checksums", "drop", "a"}, wantErr: "want record, ignore or validate", wantCode: exitUsage},
 		{args: []string{"--zeek-parity", "a"}, wantErr: "give --connections FILE", wantCode: exitUsage},
 		{args: []string{"--filter", "udp", "a", "--", "tcp"}, wantErr: "both in --filter and after --", wantCode: exitUsage},
 		{args: []string{"--filter", "host example.com", "a"}, wantErr: "names are not resolved", wantCode: exitUsage},
