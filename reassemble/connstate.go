@@ -38,6 +38,10 @@ type ConnState struct {
 	// attemptAt is when the originator's first SYN came while it was
 	// inactive: Zeek sets its attempt timer then (UpdateInactiveState).
 	attemptAt int64
+	// deleteAt is when Zeek removes the connection after a complete
+	// close: tcp_close_delay after the last packet then
+	// (TCPSessionAdapter::ConnectionClosed). Zero while not closed.
+	deleteAt int64
 }
 
 // checksumError records a segment with a bad checksum that goes no
@@ -53,6 +57,15 @@ func (c *ConnState) checksumError(fromOrig bool) {
 // closed reports whether either side closed (FIN) or reset: Zeek's
 // IsClosed, after which any SYN starts a new connection (IsReuse).
 func (c *ConnState) closed() bool { return c.ends[0].didClose || c.ends[1].didClose }
+
+// closeDelayPassed reports whether Zeek has removed the connection by
+// now: a side closed or reset while the other had closed too, had reset,
+// or had sent nothing, and tcp_close_delay has passed since. A later
+// packet starts a new connection, even on a half-open one a client
+// finishes seconds after the server's FIN.
+func (c *ConnState) closeDelayPassed(now int64) bool {
+	return c.deleteAt != 0 && now >= c.deleteAt
+}
 
 // attemptExpired reports whether Zeek's attempt timer, tcp_attempt_delay
 // after the originator's first SYN, has removed the connection by now
@@ -89,6 +102,97 @@ type zeekEnd struct {
 	chk, rxmt, win0, gap uint32
 	pkts                 uint32
 	ipBytes              uint64
+	// holes are stretches below last that no segment has covered yet:
+	// data lost before later data was seen. An acknowledgement over one
+	// is a content gap, as Zeek's reassembler finds it (TrimToSeq).
+	holes [maxHoles]span
+}
+
+// span is a range of sequence offsets, from inclusive, to exclusive.
+type span struct{ from, to uint64 }
+
+// maxHoles bounds the holes an endpoint remembers. A third merges into
+// the highest: the letter still comes, missed_bytes then counts the data
+// seen between them as missed too.
+const maxHoles = 2
+
+// skipped notes the hole a segment starting at from leaves above last.
+func (e *zeekEnd) skipped(from uint64) {
+	if from <= e.last {
+		return
+	}
+	for i := range e.holes {
+		if e.holes[i].to == 0 {
+			e.holes[i] = span{e.last, from}
+			return
+		}
+	}
+	e.holes[maxHoles-1].to = from
+}
+
+// covered removes the data [from, to) from the holes.
+func (e *zeekEnd) covered(from, to uint64) {
+	for i := 0; i < maxHoles; i++ {
+		h := &e.holes[i]
+		switch {
+		case h.to == 0 || to <= h.from || from >= h.to:
+		case from <= h.from && to >= h.to:
+			e.dropHole(i)
+			i--
+		case from <= h.from:
+			h.from = to
+		case to >= h.to:
+			h.to = from
+		default: // inside: the hole splits, the upper part is kept apart
+			upper := span{to, h.to}
+			h.to = from
+			e.addHole(upper)
+		}
+	}
+}
+
+// trim removes the holes below off and returns how many of their bytes
+// that was.
+func (e *zeekEnd) trim(off uint64) (missing uint64) {
+	for i := 0; i < maxHoles; i++ {
+		h := &e.holes[i]
+		if h.to == 0 || h.from >= off {
+			continue
+		}
+		end := min(h.to, off)
+		missing += end - h.from
+		if end == h.to {
+			e.dropHole(i)
+			i--
+		} else {
+			h.from = end
+		}
+	}
+	return missing
+}
+
+func (e *zeekEnd) dropHole(i int) {
+	copy(e.holes[i:], e.holes[i+1:])
+	e.holes[maxHoles-1] = span{}
+}
+
+// addHole keeps the holes in order; with no room, h merges into its
+// neighbour below.
+func (e *zeekEnd) addHole(h span) {
+	i := 0
+	for i < maxHoles && e.holes[i].to != 0 && e.holes[i].from < h.from {
+		i++
+	}
+	if e.holes[maxHoles-1].to != 0 {
+		if i == 0 {
+			e.holes[0].from = h.from
+			return
+		}
+		e.holes[i-1].to = max(e.holes[i-1].to, h.to)
+		return
+	}
+	copy(e.holes[i+1:], e.holes[i:maxHoles-1])
+	e.holes[i] = h
 }
 
 // Zeek's endpoint states (TCP_ENDPOINT_*).
@@ -249,7 +353,7 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 
 	// The acknowledgement: it sets up a peer not seen yet (init_peer),
 	// else advances what the peer has had acknowledged (not from a RST).
-	var gapFrom uint64
+	var gapFrom, holesMissed uint64
 	acked := false
 	if ack {
 		if peer.state == epInactive {
@@ -257,6 +361,9 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		} else if !(p.Ack == 0 && int32(p.Ack-peer.abs(peer.ack)) > tooLargeSeq) && !rst {
 			gapFrom, acked = max(peer.dataEnd, peer.ack), true
 			peer.advance(&peer.ack, p.Ack)
+			if peer.holes[0].to != 0 {
+				holesMissed = peer.trim(peer.ack)
+			}
 		}
 	}
 
@@ -271,6 +378,9 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		e.last = uint64(end - e.start)
 	case e.state == epReset:
 	case delta > 0:
+		if length > 0 && !syn {
+			e.skipped(uint64(p.Seq - e.start))
+		}
 		e.last += uint64(delta)
 		switch {
 		case !fin:
@@ -281,11 +391,21 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 	case length > 0:
 		c.scaled('T', fromOrig, &e.rxmt)
 	}
+	if length > 0 && !syn && !rst && e.holes[0].to != 0 {
+		from := uint64(p.Seq - e.start)
+		e.covered(from, from+uint64(length))
+	}
 
 	if !(c.ends[0].didClose && c.ends[1].didClose) {
 		c.lastTime = p.Time
 	}
+	wasClosed := e.didClose
 	c.machine(e, peer, fromOrig, syn, fin, rst, ack, length)
+	if !wasClosed && e.didClose && c.deleteAt == 0 &&
+		(e.state == epReset || peer.didClose || peer.state == epInactive) {
+		// close_complete in ConnectionClosed: the delete timer is set.
+		c.deleteAt = c.lastTime + int64(ZeekCloseDelay)
+	}
 
 	// A content gap: the peer's data acknowledged beyond anything the
 	// capture showed of it (a FIN's own octet is not data: the data lost
@@ -297,8 +417,12 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 	if peer.fins && ackedData >= peer.last && peer.last > peer.dataEnd {
 		ackedData = peer.last - 1
 	}
-	if acked && !fin && !rst && ackedData > gapFrom {
-		c.missed += ackedData - gapFrom
+	var missed uint64
+	if ackedData > gapFrom {
+		missed = ackedData - gapFrom
+	}
+	if acked && !fin && !rst && missed+holesMissed > 0 {
+		c.missed += missed + holesMissed
 		c.scaled('G', !fromOrig, &peer.gap)
 	}
 }

@@ -1,6 +1,7 @@
 package reassemble
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -316,6 +317,62 @@ func TestGapBelowAFIN(t *testing.T) {
 	}
 }
 
+// TestHolesBelowTheHighestData: data lost while later data was captured
+// (a segment missing from the middle of a burst) is a gap once the peer
+// acknowledges over it, as Zeek's reassembler reports it; the same
+// segment arriving late, before that acknowledgement, is reordering, not
+// a gap. Client ISN 1000: its data starts at 1001.
+func TestHolesBelowTheHighestData(t *testing.T) {
+	cases := []struct {
+		name, burst string
+		hist        string
+		missed      uint64
+	}{
+		{"a segment lost", `
+			0.03 c . seq=1001 len=100
+			0.031 c . seq=1201 len=100
+			0.04 s . ack=1301`, "ShADaGFf", 100},
+		{"reordered", `
+			0.03 c . seq=1001 len=100
+			0.031 c . seq=1201 len=100
+			0.032 c . seq=1101 len=100
+			0.04 s . ack=1301`, "ShADTaFf", 0},
+		{"half of it retransmitted", `
+			0.03 c . seq=1001 len=100
+			0.031 c . seq=1201 len=100
+			0.032 c . seq=1101 len=40
+			0.04 s . ack=1301`, "ShADTaGFf", 60},
+		// Two holes are remembered: the third merges into the second,
+		// and the 100 bytes seen between them count as missed too.
+		{"three holes, one acknowledgement", `
+			0.03 c . seq=1001 len=100
+			0.031 c . seq=1201 len=100
+			0.032 c . seq=1401 len=100
+			0.033 c . seq=1601 len=100
+			0.04 s . ack=1701`, "ShADaGFf", 400},
+		{"acknowledged in two steps", `
+			0.03 c . seq=1001 len=100
+			0.031 c . seq=1201 len=100
+			0.032 c . seq=1401 len=100
+			0.04 s . ack=1201
+			0.05 s . ack=1501`, "ShADaGFf", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := one(t, `
+				0 c S
+				0.01 s S.
+				0.02 c .`+tc.burst+`
+				1 c F. seq=5000 ack=5001
+				1.01 s F. seq=5001 ack=5001
+				1.02 c . seq=5001 ack=5002`)
+			if h, m := a.Conn.History(), a.Conn.MissedBytes(); h != tc.hist || m != tc.missed {
+				t.Errorf("history %s, missed %d; want %s, %d", h, m, tc.hist, tc.missed)
+			}
+		})
+	}
+}
+
 // TestDropBadChecksums: as Zeek without -C, a segment with a bad checksum
 // leaves its 'C' (here the server's: 'c') and goes no further: the
 // retransmitted SYN-ACK after it is the attempt's only one. Recorded but
@@ -345,5 +402,65 @@ func TestDropBadChecksums(t *testing.T) {
 		if h := a.Conn.History(); h != c.hist || a.SYNACKs != c.synacks || st.BadChecksums != c.badCounted {
 			t.Errorf("drop=%v: history %s, %d SYN-ACKs, %d dropped; want %s, %d, %d", c.drop, h, a.SYNACKs, st.BadChecksums, c.hist, c.synacks, c.badCounted)
 		}
+	}
+}
+
+// Under ZeekParity a 4-tuple's packets split into the records Zeek's
+// timers make of them (Zeek's TCPSessionAdapter: AttemptTimer,
+// ConnectionClosed's delete timer, IsReuse); without it they stay one
+// attempt. Each case is checked both ways.
+func TestZeekParitySplits(t *testing.T) {
+	cases := []struct {
+		name, script string
+		zeek         []string // state/history of each record, in order
+		plain        int      // records without ZeekParity
+	}{
+		{"attempt timer: a SYN 5 s unanswered, then its retransmission", `
+			0 c S
+			6 c S`, []string{"S0/S", "S0/S"}, 1},
+		{"SYN retransmitted within the attempt delay", `
+			0 c S
+			3 c S`, []string{"S0/S"}, 1},
+		{"server FIN on an idle connection, client FIN past the close delay", `
+			0 s F. seq=5001 ack=1001
+			0.001 c . seq=1001 ack=5002
+			7 c F. seq=1001 ack=5002
+			7.08 s . seq=5002 ack=1002`, []string{"SHR/^fA", "SH/Fa"}, 1},
+		{"the same, client FIN within the close delay", `
+			0 s F. seq=5001 ack=1001
+			0.001 c . seq=1001 ack=5002
+			3 c F. seq=1001 ack=5002
+			3.08 s . seq=5002 ack=1002`, []string{"SF/^fAFa"}, 1},
+		{"a RST, then the peer's RST past the close delay", `
+			0 c P. seq=1001 ack=5001 len=10
+			0.001 s . seq=5001 ack=1011
+			1 c R. seq=1011 ack=5001
+			4 s R. seq=5001 ack=1011
+			8 s R. seq=5001 ack=1011`, []string{"RSTR/DaRr", "RSTRH/^r"}, 3},
+		{"a SYN with the closed connection's ISN", `
+			0 c S
+			0.01 s S.
+			0.02 c .
+			0.03 c F. seq=1001 ack=5001
+			0.04 s F. seq=5001 ack=1002
+			0.05 c . seq=1002 ack=5002
+			1 c S`, []string{"SF/ShAFf", "S0/S"}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, parity := range []bool{true, false} {
+				atts, _ := run(t, Config{ConnState: true, ZeekParity: parity}, tc.script)
+				var got []string
+				for _, a := range atts {
+					got = append(got, a.Conn.State()+"/"+a.Conn.History())
+				}
+				if parity && !slices.Equal(got, tc.zeek) {
+					t.Errorf("with ZeekParity: %q, want %q", got, tc.zeek)
+				}
+				if !parity && len(got) != tc.plain {
+					t.Errorf("without ZeekParity: %d records %q, want %d", len(got), got, tc.plain)
+				}
+			}
+		})
 	}
 }

@@ -45,20 +45,23 @@ type Config struct {
 	// new connection: an attempt whose responder has sent nothing is
 	// finished ZeekAttemptDelay after the originator's first SYN (Zeek's
 	// tcp_attempt_delay), and a SYN after either side closed (FIN or RST)
-	// starts a new record whatever its sequence number (Zeek's IsReuse);
-	// a later packet of the 4-tuple then starts a new record, as it starts
+	// starts a new record whatever its sequence number (Zeek's IsReuse),
+	// as does any packet ZeekCloseDelay after a complete close (one side
+	// closed while the other had closed, reset or sent nothing: Zeek's
+	// tcp_close_delay); a later packet of the 4-tuple then starts a new record, as it starts
 	// a new Zeek connection. The idle timeout is Zeek's inactivity
-	// timeout (5 min) instead of 130 s. For comparing with Zeek's conn.log; synq's
+	// timeout (5 min) instead of 130 s, the linger its close delay. For comparing with Zeek's conn.log; synq's
 	// own records follow the attempt (one client ISN), which is what a
 	// handshake analysis needs.
 	ZeekParity bool
 }
 
-// ZeekAttemptDelay is Zeek's tcp_attempt_delay; ZeekInactivityTimeout its
-// tcp_inactivity_timeout, the idle timeout under ZeekParity (unless
-// IdleTimeout is set).
+// ZeekAttemptDelay is Zeek's tcp_attempt_delay, ZeekCloseDelay its
+// tcp_close_delay; ZeekInactivityTimeout its tcp_inactivity_timeout, the
+// idle timeout under ZeekParity (unless IdleTimeout is set).
 const (
 	ZeekAttemptDelay      = 5 * time.Second
+	ZeekCloseDelay        = 5 * time.Second
 	ZeekInactivityTimeout = 5 * time.Minute
 )
 
@@ -175,6 +178,11 @@ func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.Linger <= 0 && cfg.ZeekParity {
+		// Zeek keeps a closed connection tcp_close_delay: a packet in
+		// that time is still part of it.
+		cfg.Linger = ZeekCloseDelay
+	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
 	}
@@ -261,7 +269,7 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 		if t.cfg.ConnState {
 			t.conn = t.conns.at(ref) // never light: see start
 		}
-		if t.cfg.ZeekParity && t.cfg.ConnState && (t.conn.attemptExpired(p.Time) || pureSYN && t.conn.closed()) {
+		if t.cfg.ZeekParity && t.cfg.ConnState && (t.conn.attemptExpired(p.Time) || t.conn.closeDelayPassed(p.Time) || pureSYN && t.conn.closed()) {
 			// Zeek's attempt timer fired before this packet, or this SYN
 			// reuses a closed connection: Zeek removed that connection,
 			// and this packet starts another.

@@ -209,7 +209,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, the segment still counts), ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad) or validate (as Zeek without -C: C/c, then the segment is dropped, from the handshake analysis too)")
-	f.BoolVar(&opts.ZeekParity, "zeek-parity", false, "with --connections, split records where Zeek starts a new connection (its 5-s attempt timer, a SYN after a close or reset, its 5-min inactivity timeout), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
+	f.BoolVar(&opts.ZeekParity, "zeek-parity", false, "with --connections, split records where Zeek starts a new connection (its 5-s attempt timer and close delay, a SYN after a close or reset, its 5-min inactivity timeout), to compare with Zeek's conn.log; the handshake analysis then counts the split attempts too")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar (it shows on a terminal when reading takes over a second)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = f.MarkHidden("cpuprofile")
