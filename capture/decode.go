@@ -876,16 +876,28 @@ func wifi(lt layers.LinkType, b []byte) (first int, rest []byte, k Kind) {
 	if flags&0x03 == 0x03 { // to and from DS: a fourth address
 		n += 6
 	}
+	amsdu := false
 	if fc&0x80 != 0 { // QoS data: QoS control, maybe HT control
 		if len(b) < n+2 {
 			return 0, nil, KindTruncated
 		}
-		if b[n]&0x80 != 0 { // A-MSDU: several frames in one, not followed
-			return 0, nil, KindNonTCP
-		}
+		amsdu = b[n]&0x80 != 0
 		n += 2
 		if flags&0x80 != 0 {
 			n += 4
+		}
+	}
+	if amsdu {
+		// An A-MSDU: subframes of destination, source, length, then the
+		// LLC/SNAP frame. The first is followed; a Packet is one frame,
+		// so the others are not (Zeek decodes each).
+		if len(b) < n+14 {
+			return 0, nil, KindTruncated
+		}
+		sub := int(binary.BigEndian.Uint16(b[n+12 : n+14]))
+		n += 14
+		if len(b) > n+sub {
+			b = b[:n+sub]
 		}
 	}
 	if len(b) < n+8 {

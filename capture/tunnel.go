@@ -435,12 +435,32 @@ func (d *Decoder) greEncap(b []byte, record recordFunc) (gopacket.LayerType, []b
 		}
 		return 0, nil, encapBad
 	}
+	if isArubaGRE(uint16(d.gre.Protocol)) {
+		// Aruba access points tunnel 802.11 frames to their controller.
+		first, inner, k := wifi(layers.LinkTypeIEEE802_11, payload)
+		switch k {
+		case KindTCP:
+		case KindTruncated:
+			return 0, nil, encapCut
+		default:
+			return 0, nil, encapBad
+		}
+		record(TunnelGRE, d.gre.Key, d.gre.KeyPresent)
+		return firstLayerType(first), inner, encapOK
+	}
 	t, ok := byEtherType(uint16(d.gre.Protocol))
 	if !ok {
 		return 0, nil, encapBad
 	}
 	record(TunnelGRE, d.gre.Key, d.gre.KeyPresent)
 	return t, payload, encapOK
+}
+
+// isArubaGRE reports whether a GRE protocol type is one of Aruba's for an
+// 802.11 frame: the values Zeek's GRE analyzer takes for them (0x8200 to
+// 0x82f0, 0x8300 to 0x8370 in steps of 0x10, and 0x9000).
+func isArubaGRE(t uint16) bool {
+	return t&0xff0f == 0x8200 || t&0xff0f == 0x8300 && t <= 0x8370 || t == 0x9000
 }
 
 // mpls walks a label stack (gopacket's MPLS layer has no DecodeFromBytes

@@ -331,6 +331,7 @@ func TestZeekEncapsulations(t *testing.T) {
 	}{
 		{"tunnels/ayiya3.pcap", TunnelAYIYA},
 		{"tunnels/gre-over-udp-4754.pcap", TunnelGRE},
+		{"tunnels/gre-aruba-amsdu.pcap", TunnelGRE},
 		{"tunnels/Teredo.pcap", TunnelTeredo},
 		{"pbb.pcap", TunnelNone},
 		{"vntag_vlan_sandwich_clean.pcap", TunnelNone},
