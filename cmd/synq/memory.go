@@ -11,10 +11,10 @@ import (
 // most, rounded up: a full state (448 bytes) with its index slot and
 // queue entries; most attempts of a flood cost a quarter of it (light
 // slots), but the bound has to hold for any mix. With --connections
-// every attempt is full and carries Zeek's state (208 bytes) too.
+// every attempt is full and carries Zeek's state (280 bytes) too.
 const (
 	bytesPerAttempt          = 512
-	bytesPerAttemptConnState = 704
+	bytesPerAttemptConnState = 768
 )
 
 // defaultMaxAttempts sizes --max-attempts from the memory available now:
