@@ -3,6 +3,7 @@ package reassemble
 import (
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // Synthetic scripts, one per Zeek conn_state. The expected conn_state is
@@ -462,5 +463,14 @@ func TestZeekParitySplits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cmd/synq/memory.go sizes --max-attempts from these two (448 + 280 bytes
+// plus index and queue entries, under 768): a field added here must be
+// paid for there.
+func TestAttemptStateSizes(t *testing.T) {
+	if s, c := unsafe.Sizeof(state{}), unsafe.Sizeof(ConnState{}); s > 448 || c > 280 {
+		t.Errorf("state %d bytes (budget 448), ConnState %d (budget 280): update cmd/synq/memory.go", s, c)
 	}
 }
