@@ -29,9 +29,12 @@ import (
 )
 
 var (
-	runLine = regexp.MustCompile(`@TEST-EXEC:.*\bzeek\b.*`)
-	traceRe = regexp.MustCompile(`-[a-zA-Z]*r\s+(?:\$TRACES|\$\{TRACES\})/(\S+)`)
-	filtRe  = regexp.MustCompile(`-f\s+(?:"([^"]*)"|'([^']*)')`)
+	runLine    = regexp.MustCompile(`@TEST-EXEC:.*\bzeek\b.*`)
+	execLine   = regexp.MustCompile(`@TEST-EXEC:.*`)
+	diffConn   = regexp.MustCompile(`btest-diff\s+conn\.log`)
+	restrictRe = regexp.MustCompile(`PacketFilter::restricted_filter="([^"]*)"`)
+	traceRe    = regexp.MustCompile(`-[a-zA-Z]*r\s+(?:\$TRACES|\$\{TRACES\})/(\S+)`)
+	filtRe     = regexp.MustCompile(`-f\s+(?:"([^"]*)"|'([^']*)')`)
 )
 
 func main() {
@@ -61,17 +64,21 @@ func main() {
 		}
 		body, err := os.ReadFile(script)
 		check(err)
-		runs := runLine.FindAllString(string(body), -1)
-		var zeekRuns []string
-		for _, r := range runs {
-			if traceRe.MatchString(r) {
-				zeekRuns = append(zeekRuns, r)
+		// The run that wrote the conn.log the baseline checks: the last
+		// one reading a trace before "btest-diff conn.log" (a test may run
+		// Zeek several times; each run rewrites conn.log).
+		var run string
+		for _, r := range execLine.FindAllString(string(body), -1) {
+			if diffConn.MatchString(r) {
+				break
+			}
+			if runLine.MatchString(r) && traceRe.MatchString(r) {
+				run = r
 			}
 		}
-		if len(zeekRuns) != 1 || len(traceRe.FindAllString(zeekRuns[0], -1)) != 1 {
+		if run == "" || len(traceRe.FindAllString(run, -1)) != 1 {
 			continue
 		}
-		run := zeekRuns[0]
 		trace := traceRe.FindStringSubmatch(run)[1]
 		if strings.Contains(strings.ToLower(trace), "fddi") {
 			continue
@@ -80,6 +87,8 @@ func main() {
 		filter := ""
 		if m := filtRe.FindStringSubmatch(run); m != nil {
 			filter = m[1] + m[2]
+		} else if m := restrictRe.FindStringSubmatch(run); m != nil {
+			filter = m[1]
 		}
 		rows := tcpRows(b)
 		if len(rows) == 0 {
