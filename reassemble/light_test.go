@@ -37,11 +37,12 @@ func readPackets(tb testing.TB, names []string, open func(string) (io.ReadCloser
 }
 
 // emitted runs the tracker over pkts and returns every attempt it emits,
-// in order, and how many attempts were ever light and parked.
-func emitted(pkts []capture.Packet, cfg Config, noLight bool) ([]Attempt, int, int) {
+// in order, and how many attempts were ever light and parked. Closed
+// attempts are parked once parkAbove full slots are in use.
+func emitted(pkts []capture.Packet, cfg Config, noLight bool, parkAbove int) ([]Attempt, int, int) {
 	var out []Attempt
 	tr := NewTracker(cfg, func(a *Attempt) { out = append(out, *a) })
-	tr.noLight = noLight
+	tr.noLight, tr.parkAbove = noLight, parkAbove
 	for i := range pkts {
 		tr.Add(&pkts[i])
 	}
@@ -88,27 +89,40 @@ func TestLightChangesNothing(t *testing.T) {
 		open := func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil }
 		inputs = append(inputs, input{g.name, readPackets(t, []string{g.name}, open)})
 	}
-	lightSeen, parkedSeen := map[string]int{}, map[string]int{}
+	lightSeen, parkedSeen, parkedAbove100 := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, in := range inputs {
 		// The sweep and Flush walk the full table, then the light one,
 		// so attempts they finish come out in another order: compare
 		// the attempts as a set. (Under eviction, which attempts go
 		// depends on that order too, so it is left out here.)
-		want, _, _ := emitted(in.pkts, Config{}, true)
-		got, lights, parked := emitted(in.pkts, Config{}, false)
-		lightSeen[in.name], parkedSeen[in.name] = lights, parked
+		want, _, _ := emitted(in.pkts, Config{}, true, 0)
 		sortAttempts(want)
-		sortAttempts(got)
-		if len(got) != len(want) {
-			t.Errorf("%s: %d attempts with light states, %d without", in.name, len(got), len(want))
-			continue
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("%s: attempt %d differs:\nlight %+v\nfull  %+v", in.name, i, got[i], want[i])
-				break
+		for _, parkAbove := range []int{0, 100, parkAboveDefault} {
+			got, lights, parked := emitted(in.pkts, Config{}, false, parkAbove)
+			if parkAbove == 0 {
+				lightSeen[in.name], parkedSeen[in.name] = lights, parked
+			}
+			if parkAbove == 100 {
+				parkedAbove100[in.name] = parked
+			}
+			sortAttempts(got)
+			if len(got) != len(want) {
+				t.Errorf("%s (park above %d): %d attempts with light states, %d without", in.name, parkAbove, len(got), len(want))
+				continue
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("%s (park above %d): attempt %d differs:\nlight %+v\nfull  %+v", in.name, parkAbove, i, got[i], want[i])
+					break
+				}
 			}
 		}
+	}
+	// Parking waits for a crowd: the slow mix holds a few hundred closed
+	// attempts at once, so above 100 full slots some are parked, but
+	// fewer than when every one is.
+	if n, all := parkedAbove100["generated slow mix"], parkedSeen["generated slow mix"]; n == 0 || n >= all {
+		t.Errorf("generated slow mix: %d parked above 100 full slots, %d when always: want some, fewer", n, all)
 	}
 	// The comparison means something only where attempts were light.
 	for _, name := range []string{"generated flood", "generated mix", "syncookies-flood", "synflood-no-cookies", "accept-overflow-syn-drops"} {
@@ -149,6 +163,7 @@ func TestEvictionWithEveryForm(t *testing.T) {
 			t.Fatalf("emitted a broken attempt: %+v", a.Handshake)
 		}
 	})
+	tr.parkAbove = 0
 	for i := range pkts {
 		tr.Add(&pkts[i])
 		if i%5000 == 0 {

@@ -56,6 +56,10 @@ type Config struct {
 	ZeekParity bool
 }
 
+// parkAboveDefault: see Tracker.parkAbove. A full slot is 448 bytes, a
+// parked one 152: 16,384 closed attempts parked save under 5 MB.
+const parkAboveDefault = 16384
+
 // ZeekAttemptDelay is Zeek's tcp_attempt_delay, ZeekCloseDelay its
 // tcp_close_delay; ZeekInactivityTimeout its tcp_inactivity_timeout, the
 // idle timeout under ZeekParity (unless IdleTimeout is set).
@@ -142,12 +146,17 @@ type Tracker struct {
 	skipped   map[netip.AddrPort]int // SYNs to listeners left out (skippedSYN)
 	emit      func(*Attempt)
 
-	flows      flowIndex
-	states     table[state]
-	lights     table[light]
-	parked     table[parked]
-	servers    lightServers
-	noLight    bool  // every attempt in a full state, never light or parked (tests compare)
+	flows   flowIndex
+	states  table[state]
+	lights  table[light]
+	parked  table[parked]
+	servers lightServers
+	noLight bool // every attempt in a full state, never light or parked (tests compare)
+	// parkAbove is how many full slots must be in use before a closed
+	// attempt is parked: below it parking saves little memory
+	// (parkAboveDefault closed attempts save about 5 MB) and costs a pack
+	// and unpack per late packet. Tests set 0 to park every time.
+	parkAbove  int
 	scratch    state // a light attempt, unpacked while a packet is applied
 	flushing   bool
 	lightsMade int // attempts started light (for tests)
@@ -186,7 +195,7 @@ func NewTracker(cfg Config, emit func(*Attempt)) *Tracker {
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
 	}
-	t := &Tracker{cfg: cfg, emit: emit}
+	t := &Tracker{cfg: cfg, emit: emit, parkAbove: parkAboveDefault}
 	t.flows = newFlowIndex()
 	t.hash = flowHash
 	// Zeek's per-attempt state never fits the light form: do not try.
@@ -455,7 +464,7 @@ func (t *Tracker) store(pos uint64, ref int32, s *state) int32 {
 // if it fits, and returns its ref from now on. pos is ref's position in
 // the index, or noPos.
 func (t *Tracker) park(pos uint64, ref int32, s *state) int32 {
-	if t.noLight {
+	if t.noLight || t.states.used() < t.parkAbove {
 		return ref
 	}
 	p, ok := t.packParked(s)
@@ -948,6 +957,9 @@ func (tb *table[T]) ensure(i int32) *T {
 }
 
 // release zeroes slot i and keeps it for reuse.
+// used is how many slots are taken.
+func (tb *table[T]) used() int { return int(tb.n) - len(tb.free) }
+
 func (tb *table[T]) release(i int32) {
 	var zero T
 	*tb.at(i) = zero
