@@ -43,6 +43,12 @@ type OpenOptions struct {
 	// Open opens a named file. Default os.Open. If the returned value has
 	// a Stat() (fs.FileInfo, error) method, its size counts in TotalBytes.
 	Open func(name string) (io.ReadCloser, error)
+	// Probe opens a file of a set of several for a first look (its
+	// header and first TCP packet) before Open opens it to be read: a
+	// set is read with only the files the merge has reached open.
+	// Default Open; give the unwrapped opener when Open records what
+	// is read.
+	Probe func(name string) (io.ReadCloser, error)
 	// KeepDuplicates turns off duplicate detection. By default a TCP
 	// packet is the same packet captured twice, and Next skips it, when it
 	// is identical to one seen less than DuplicateWindow before (same
@@ -156,6 +162,18 @@ type Reader struct {
 	dups       *dupTable // nil: duplicates kept
 	udp        map[uint16]*UDPPort
 	filter     *filter.Filter
+	// pending are files not opened yet, by the time of their first TCP
+	// packet: a file is opened when the merge reaches that time, so a
+	// set of rotated files (tcpdump -G) holds one or two open, not all.
+	pending []pendingFile
+	opts    OpenOptions
+}
+
+// pendingFile is a file whose first TCP packet is at first: opened then.
+type pendingFile struct {
+	idx   int
+	name  string
+	first int64
 }
 
 // source is one input file.
@@ -213,7 +231,10 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 	if opts.Open == nil {
 		opts.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
 	}
-	r := &Reader{filter: opts.Filter}
+	if opts.Probe == nil {
+		opts.Probe = opts.Open
+	}
+	r := &Reader{filter: opts.Filter, opts: opts}
 	r.sum.Filter = opts.Filter.String()
 	if !opts.KeepDuplicates {
 		r.dups = new(dupTable)
@@ -226,6 +247,22 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 				return nil, errors.New("standard input (-) given more than once")
 			}
 			stdin = true
+		}
+		if len(names) > 1 && name != StdinName {
+			// Look at the file now (a bad one fails Open, as it would
+			// open), but open it for reading when the merge gets there.
+			first, size, hasTCP, err := r.probe(i, name)
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			if hasTCP {
+				r.totalBytes += size
+				r.srcs = append(r.srcs, &source{idx: i, name: name, fs: FileSummary{Name: name}})
+				r.pending = append(r.pending, pendingFile{i, name, first})
+				continue
+			}
+			// No TCP in it: read it through now, for its counts.
 		}
 		s, err := r.openSource(i, name, opts)
 		if err != nil {
@@ -241,6 +278,7 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 			r.push(s)
 		}
 	}
+	slices.SortStableFunc(r.pending, func(a, b pendingFile) int { return cmp.Compare(a.first, b.first) })
 	if len(r.srcs) == 1 && r.srcs[0].pcap != nil && !cookedLink(r.srcs[0].lt) {
 		// One classic pcap on a link type that does not say where a frame
 		// was captured has one capture point, and identical packets at
@@ -254,6 +292,49 @@ func Open(names []string, opts OpenOptions) (*Reader, error) {
 // and in which direction they were captured.
 func cookedLink(lt layers.LinkType) bool {
 	return lt == layers.LinkTypeLinuxSLL || lt == layers.LinkTypeLinuxSLL2
+}
+
+// probe opens a file as Open would and reads up to its first TCP packet,
+// with counts of its own, and closes it: the time of that packet, the
+// file's size, and whether it has one.
+func (r *Reader) probe(idx int, name string) (first, size int64, hasTCP bool, err error) {
+	pr := &Reader{filter: r.filter}
+	opts := r.opts
+	opts.Open = opts.Probe
+	s, err := pr.openSource(idx, name, opts)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer pr.finish(s, nil)
+	if err := pr.advance(s, true); err != nil {
+		return 0, 0, false, err
+	}
+	return s.next.Time, pr.totalBytes, !s.done, nil
+}
+
+// openDue opens the pending files whose first TCP packet comes before the
+// next one the merge would hand out. A file that cannot be opened now
+// (removed since Open) ends the reading with its error.
+func (r *Reader) openDue() error {
+	for len(r.pending) > 0 && (len(r.heap) == 0 || r.pending[0].first <= r.heap[0].next.Time) {
+		f := r.pending[0]
+		r.pending = r.pending[1:]
+		counted := r.totalBytes // the probe counted the file's size
+		s, err := r.openSource(f.idx, f.name, r.opts)
+		r.totalBytes = counted
+		if err != nil {
+			return err
+		}
+		r.srcs[f.idx] = s
+		if err := r.advance(s, true); err != nil {
+			r.finish(s, nil)
+			return err
+		}
+		if !s.done {
+			r.push(s)
+		}
+	}
+	return nil
 }
 
 func (r *Reader) openSource(idx int, name string, opts OpenOptions) (*source, error) {
@@ -579,6 +660,9 @@ func (r *Reader) finish(s *source, err error) {
 		s.rc.Close()
 		s.rc = nil
 	}
+	// What reading needed goes: a set of many files holds only the
+	// summaries of those read.
+	s.br, s.dec, s.big, s.win, s.ng, s.pcap = nil, nil, nil, nil, nil, nil
 }
 
 // Next fills p with the next TCP packet or ICMP error quoting TCP
@@ -586,6 +670,12 @@ func (r *Reader) finish(s *source, err error) {
 // after the last one. Other frames are skipped and counted in Summary.
 func (r *Reader) Next(p *Packet) error {
 	for {
+		if len(r.pending) > 0 {
+			if err := r.openDue(); err != nil {
+				r.pending = nil
+				return err
+			}
+		}
 		if len(r.heap) == 0 {
 			return io.EOF
 		}

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -391,4 +392,106 @@ func sll2Frames(tb testing.TB, n int) []frame {
 		fr[i] = frame{ts: at(2*i, 0), data: sll2(data4.ip(tb))}
 	}
 	return fr
+}
+
+// countingFiles is memFiles that tracks how many files are open at once.
+type countingFiles struct {
+	files         map[string][]byte
+	open, maxOpen int
+	opened        map[string]int
+}
+
+func (c *countingFiles) options() OpenOptions {
+	return OpenOptions{Open: func(name string) (io.ReadCloser, error) {
+		b, ok := c.files[name]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		c.open++
+		c.maxOpen = max(c.maxOpen, c.open)
+		c.opened[name]++
+		return &countedCloser{Reader: bytes.NewReader(b), c: c}, nil
+	}}
+}
+
+type countedCloser struct {
+	*bytes.Reader
+	c      *countingFiles
+	closed bool
+}
+
+func (f *countedCloser) Close() error {
+	if !f.closed {
+		f.closed = true
+		f.c.open--
+	}
+	return nil
+}
+
+// TestRotatedSetOpensFilesAsNeeded: a set of rotated files (tcpdump -G) is
+// read with one or two open at a time, not all, and merges exactly as
+// when every file is open from the start: two files that overlap in time
+// interleave, equal timestamps go in argument order, a file with no TCP
+// still counts its frames, and the summaries of every file are complete.
+func TestRotatedSetOpensFilesAsNeeded(t *testing.T) {
+	c := &countingFiles{files: map[string][]byte{}, opened: map[string]int{}}
+	var names []string
+	for k := range 12 {
+		name := fmt.Sprintf("rot-%03d.pcap", k)
+		names = append(names, name)
+		base := 10 * k
+		frames := []frame{
+			{ts: at(base, 0), data: ether(0x0800, udp4(t))}, // a frame before the first TCP one
+			{ts: at(base+1, 0), data: ether(0x0800, syn4.ip(t))},
+			{ts: at(base+5, 0), data: ether(0x0800, rst4.ip(t))},
+		}
+		switch k {
+		case 4: // overlaps the next file
+			frames = append(frames, frame{ts: at(base+13, 0), data: ether(0x0800, data4.ip(t))})
+		case 7: // no TCP at all
+			frames = frames[:1]
+		}
+		c.files[name] = pcapBytes(t, true, layers.LinkTypeEthernet, frames...)
+	}
+	// File 4's segment at 53 ms sorts between file 5's SYN and RST.
+	var want []string
+	for k := range 12 {
+		base := 10 * k
+		if k == 7 {
+			continue
+		}
+		want = append(want, fmt.Sprintf("%dms S", base+1))
+		if k == 5 {
+			want = append(want, "53ms P.")
+		}
+		want = append(want, fmt.Sprintf("%dms R.", base+5))
+	}
+
+	r, err := Open(names, c.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range readAll(t, r) {
+		got = append(got, time.Duration(p.Time-t0.UnixNano()).String()+" "+p.Flags.String())
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("merge order (-want +got):\n%s", d)
+	}
+	s := r.Summary()
+	r.Close()
+	if s.Packets != 11*3+1+1 || s.NonTCP != 12 || len(s.Files) != 12 || s.Start != at(0, 0).UnixNano() || s.End != at(115, 0).UnixNano() {
+		t.Errorf("summary: %d packets, %d non-TCP, %d files, start %d, end %d", s.Packets, s.NonTCP, len(s.Files), s.Start, s.End)
+	}
+	for i, f := range s.Files {
+		if f.Name != names[i] || f.Format != "pcap" || f.Packets == 0 {
+			t.Errorf("file %d: %+v", i, f)
+		}
+	}
+	if c.open != 0 {
+		t.Errorf("%d files left open", c.open)
+	}
+	if c.maxOpen > 2 {
+		t.Errorf("up to %d files open at once, want at most 2", c.maxOpen)
+	}
 }

@@ -39,7 +39,10 @@ type AnalyzeOptions struct {
 	Output string
 	FailOn []analyze.Kind
 
-	rec         *inputRecorder // what was read, for the report's record of the run
+	rec *inputRecorder // what was read, for the report's record of the run
+	// probe opens a capture for a first look, unrecorded: the reader
+	// opens each file of a set again to read it (recorded then).
+	probe       func(string) (io.ReadCloser, error)
 	Nstat       []string
 	Sysctl      string
 	SS          []string
@@ -297,6 +300,7 @@ func analyzeRun(opts *AnalyzeOptions) error {
 	}
 	format, _ := report.ParseFormat(opts.Format)
 	rec := &inputRecorder{}
+	opts.probe = opts.Open
 	opts.Open, opts.rec = rec.wrap(opts.Open), rec
 	serverAddr, serverPort, _ := parseServer(opts.Server)
 	cfg := reassemble.Config{Server: serverAddr, ServerPort: serverPort, MaxAttempts: opts.MaxAttempts}
@@ -370,7 +374,7 @@ func readCaptures(opts *AnalyzeOptions, cfg reassemble.Config, conns *connsFile)
 	if slices.Contains(opts.Files, "-") {
 		stdin = opts.rec.stdin(stdin)
 	}
-	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open,
+	rd, err := capture.Open(opts.Files, capture.OpenOptions{Stdin: stdin, Open: opts.Open, Probe: opts.probe,
 		VerifyChecksums: conns != nil && opts.Checksums != "ignore", VXLANPorts: vxlan, Filter: opts.filter})
 	cfg.ConnState = conns != nil
 	cfg.ZeekParity = conns != nil && opts.ZeekParity
