@@ -286,8 +286,10 @@ type Aggregator struct {
 	OnAttempt func(a *reassemble.Attempt, o Outcome)
 
 	listeners map[netip.AddrPort]*Listener
-	clients   clientTable
-	closers   closerTable
+	// timelineMax is every listener's timeline bucket limit now.
+	timelineMax int
+	clients     clientTable
+	closers     closerTable
 }
 
 // onTimerSlack is how late after its slot a SYN-ACK retransmission still
@@ -367,12 +369,26 @@ func NewAggregator() *Aggregator {
 	return &Aggregator{listeners: make(map[netip.AddrPort]*Listener)}
 }
 
+// newListener adds a listener; past timelineFullListeners of them, every
+// timeline gets fewer buckets, so that together they stay bounded.
+func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
+	l := &Listener{Server: server}
+	g.listeners[server] = l
+	if n := timelineBucketsFor(len(g.listeners)); n != g.timelineMax {
+		g.timelineMax = n
+		for _, m := range g.listeners {
+			m.timeline.setMax(n)
+		}
+	}
+	l.timeline.max = g.timelineMax
+	return l
+}
+
 // Add takes one finished attempt. Use it as the tracker's emit function.
 func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l := g.listeners[a.Server]
 	if l == nil {
-		l = &Listener{Server: a.Server}
-		g.listeners[a.Server] = l
+		l = g.newListener(a.Server)
 	}
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
@@ -435,10 +451,14 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	g.clients.add(a.Client.Addr(), o)
 }
 
-// Result summarises everything added so far, in a deterministic order.
+// Result summarises everything added, in a deterministic order.
+//
+// Result consumes the aggregator: each listener's working state is let go
+// once its result is made, so that the two are not held at once.
 func (g *Aggregator) Result() Result {
 	var r Result
-	for _, l := range g.listeners {
+	for k, l := range g.listeners {
+		delete(g.listeners, k)
 		l.settleSigns()
 		cp := *l
 		if p50, ok := l.handshake.quantile(0.5); ok {

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math/bits"
 	"slices"
 	"time"
 
@@ -54,8 +55,27 @@ type TimelineBucket struct {
 	Unserved int
 }
 
-// MaxTimelineBuckets bounds a Timeline's length.
-const MaxTimelineBuckets = 300
+// MaxTimelineBuckets bounds a Timeline's length. With more than
+// timelineFullListeners listeners each gets fewer (timelineBucketsFor), at
+// least MinTimelineBuckets: a host with thousands of listeners would
+// otherwise hold 300 buckets for each, in the aggregator and again in the
+// result (60 MB for 2,000 listeners).
+const (
+	MaxTimelineBuckets    = 300
+	MinTimelineBuckets    = 30
+	timelineFullListeners = 64
+)
+
+// timelineBucketsFor is the bucket limit of each of n listeners'
+// timelines. It changes only when n passes a power of two, so that the
+// timelines are coarsened a few times, not at every new listener.
+func timelineBucketsFor(n int) int {
+	if n <= timelineFullListeners {
+		return MaxTimelineBuckets
+	}
+	n = 1 << bits.Len(uint(n-1))
+	return max(MinTimelineBuckets, MaxTimelineBuckets*timelineFullListeners/n)
+}
 
 // timelineWidths are the bucket widths, each a multiple of the one before
 // so that buckets merge exactly when the capture outgrows a width; all
@@ -76,6 +96,23 @@ type timeline struct {
 	step    int   // index into timelineWidths, or beyond for doubled days
 	first   int64 // absolute index (time / width) of buckets[0]
 	buckets []tlBucket
+	max     int // bucket limit; 0 is MaxTimelineBuckets
+}
+
+func (tl *timeline) limit() int64 {
+	if tl.max > 0 {
+		return int64(tl.max)
+	}
+	return MaxTimelineBuckets
+}
+
+// setMax lowers (or raises) the bucket limit, coarsening to fit it.
+func (tl *timeline) setMax(n int) {
+	tl.max = n
+	for int64(len(tl.buckets)) > tl.limit() {
+		tl.coarsen()
+	}
+	tl.buckets = slices.Clip(tl.buckets)
 }
 
 // tlBucket is a TimelineBucket's counts while the timeline grows.
@@ -137,7 +174,7 @@ func (tl *timeline) bucket(t int64) *tlBucket {
 			return &tl.buckets[i-tl.first]
 		}
 		lo, hi := min(i, tl.first), max(i, tl.first+int64(len(tl.buckets))-1)
-		if hi-lo+1 > MaxTimelineBuckets {
+		if hi-lo+1 > tl.limit() {
 			tl.coarsen()
 			continue
 		}
@@ -290,7 +327,7 @@ func (tl *timeline) result(halfOpen, unserved *occupancy, end int64) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
-	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets)}
+	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets), max: tl.max}
 	if end != 0 {
 		cp.bucket(end)
 	}

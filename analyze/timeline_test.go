@@ -196,3 +196,43 @@ func TestLatencyDistribution(t *testing.T) {
 		t.Errorf("%d counted, want 4", n)
 	}
 }
+
+// TestTimelinesShrinkWithManyListeners: past 64 listeners every timeline
+// gets fewer buckets (300 x 64 / n, n rounded up to a power of two, at
+// least 30), those made before included, and the totals stay exact.
+func TestTimelinesShrinkWithManyListeners(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{{1, 300}, {64, 300}, {65, 150}, {128, 150}, {129, 75}, {600, 30}, {5000, 30}} {
+		if got := timelineBucketsFor(tc.n); got != tc.want {
+			t.Errorf("timelineBucketsFor(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+	g := NewAggregator()
+	const listeners, perListener = 600, 40
+	base := int64(1_700_000_000) * int64(time.Second)
+	for i := range listeners {
+		for k := range perListener {
+			// One attempt a second for perListener seconds, spread
+			// over 10 minutes: 300 buckets would be 2 s wide.
+			at := base + int64(k)*int64(15*time.Second)
+			a := reassemble.Attempt{Handshake: reassemble.Handshake{
+				Client:      netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(40000+k)),
+				Server:      netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 80),
+				FirstPacket: at, FirstSYN: at, LastSYN: at, SYNs: 1, LastPacket: at,
+			}}
+			g.Add(&a)
+		}
+	}
+	res := g.Result()
+	if len(res.Listeners) != listeners {
+		t.Fatalf("%d listeners, want %d", len(res.Listeners), listeners)
+	}
+	for _, l := range res.Listeners {
+		syns := 0
+		for _, b := range l.Timeline.Buckets {
+			syns += b.SYNs
+		}
+		if n := len(l.Timeline.Buckets); n > 30 || n == 0 || syns != perListener {
+			t.Fatalf("%v: %d buckets (want at most 30), %d SYNs (want %d)", l.Server, n, syns, perListener)
+		}
+	}
+}
