@@ -241,6 +241,17 @@ func (e *zeekEnd) closeOn(fin, rst bool) {
 // abs is the 32-bit sequence number at offset off.
 func (e *zeekEnd) abs(off uint64) uint32 { return e.start + uint32(off) }
 
+// offset is the offset of sequence number seq, taken as the nearest to
+// last (RFC 1982 distance), so that it stays right past 4 GB of stream;
+// never below 0.
+func (e *zeekEnd) offset(seq uint32) uint64 {
+	d := int64(int32(seq - e.abs(e.last)))
+	if d < 0 && uint64(-d) > e.last {
+		return 0
+	}
+	return uint64(int64(e.last) + d)
+}
+
 // init restarts the endpoint's sequence space at seq, its highest sequence
 // number sent at end (init_endpoint).
 func (e *zeekEnd) init(seq, end uint32) {
@@ -379,7 +390,7 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 	case e.state == epReset:
 	case delta > 0:
 		if length > 0 && !syn {
-			e.skipped(uint64(p.Seq - e.start))
+			e.skipped(e.offset(p.Seq))
 		}
 		e.last += uint64(delta)
 		switch {
@@ -392,7 +403,7 @@ func (c *ConnState) add(p *capture.Packet, fromOrig bool) {
 		c.scaled('T', fromOrig, &e.rxmt)
 	}
 	if length > 0 && !syn && !rst && e.holes[0].to != 0 {
-		from := uint64(p.Seq - e.start)
+		from := e.offset(p.Seq)
 		e.covered(from, from+uint64(length))
 	}
 

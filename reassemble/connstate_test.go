@@ -1,7 +1,9 @@
 package reassemble
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -371,6 +373,55 @@ func TestHolesBelowTheHighestData(t *testing.T) {
 				t.Errorf("history %s, missed %d; want %s, %d", h, m, tc.hist, tc.missed)
 			}
 		})
+	}
+}
+
+// TestHoleAcrossTheSequenceWrap: a segment lost right after the client's
+// sequence numbers wrap past 2^32 is a gap of its length, like any other.
+func TestHoleAcrossTheSequenceWrap(t *testing.T) {
+	a := one(t, `
+		0 c S seq=4294967000
+		0.01 s S. ack=4294967001
+		0.02 c . seq=4294967001 ack=5001
+		0.03 c . seq=4294967001 ack=5001 len=200
+		0.031 c . seq=5 ack=5001 len=100 # 4294967201 to 4 lost: 100 bytes
+		0.04 s . ack=105`)
+	if h, m := a.Conn.History(), a.Conn.MissedBytes(); h != "ShADaG" || m != 100 {
+		t.Errorf("history %s, missed %d; want ShADaG, 100", h, m)
+	}
+}
+
+// TestHolePastFourGigabytes: offsets count past 2^32 (a long transfer),
+// and a hole there is found like any other. Three jumps of 2, 2 and 1 GB
+// (acknowledged at once: gaps too) take the stream past 4 GB; then 100
+// bytes are lost between two segments and acknowledged over.
+func TestHolePastFourGigabytes(t *testing.T) {
+	seq := uint32(1001)
+	var script strings.Builder
+	script.WriteString("0 c S\n0.01 s S.\n0.02 c .\n")
+	at := 0.03
+	send := func(skip uint32) {
+		seq += skip
+		fmt.Fprintf(&script, "%.3f c . seq=%d ack=5001 len=100\n", at, seq)
+		seq += 100
+		at += 0.001
+	}
+	ack := func() {
+		fmt.Fprintf(&script, "%.3f s . ack=%d\n", at, seq)
+		at += 0.001
+	}
+	send(0)
+	ack()
+	for _, jump := range []uint32{2_000_000_000, 2_000_000_000, 1_000_000_000} {
+		send(jump)
+		ack()
+	}
+	send(0)
+	send(100) // the lost 100 bytes
+	ack()
+	a := one(t, script.String())
+	if h, m := a.Conn.History(), a.Conn.MissedBytes(); h != "ShADaG" || m != 5_000_000_100 {
+		t.Errorf("history %s, missed %d; want ShADaG, 5000000100", h, m)
 	}
 }
 
