@@ -257,6 +257,7 @@ func (e *zeekEnd) offset(seq uint32) uint64 {
 func (e *zeekEnd) init(seq, end uint32) {
 	e.start, e.ack, e.last = seq, 0, uint64(end-seq)
 	e.dataEnd = e.last
+	e.holes = [maxHoles]span{} // offsets of the old sequence space
 }
 
 // advance moves an offset forward to the sequence number v when v is
