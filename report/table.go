@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,16 +45,48 @@ func WriteTable(w io.Writer, in *Input) error {
 		}
 	}
 	p.verdict(in)
-	p.listeners(in)
-	p.outcomes(in)
-	p.packets(in)
+	view, hidden := tableView(in)
+	p.listeners(view, hidden)
+	p.outcomes(view)
+	p.packets(view)
 	p.reconciliation(in)
-	p.kernel(in)
+	p.kernel(view)
 	p.limits(in)
 	p.worstClients(in)
 	p.host(in)
 	p.warnings(in)
 	return p.err
+}
+
+// The table details the tableListeners listeners with the most failed
+// attempts (Result's order) and the verdict's; the others are summed in
+// one line. A host with 2,000 listeners made 35,000 lines that hid the
+// answer, and the time to print them was a sixth of the run. JSON and
+// HTML list every listener.
+const (
+	tableListeners = 20
+	tableFindings  = 12
+)
+
+// tableView is in with only the listeners the table details, and the
+// ones it leaves out.
+func tableView(in *Input) (*Input, []analyze.Listener) {
+	all := in.Result.Listeners
+	if len(all) <= tableListeners {
+		return in, nil
+	}
+	shown := slices.Clone(all[:tableListeners])
+	var hidden []analyze.Listener
+	for _, l := range all[tableListeners:] {
+		if l.Server == in.Result.VerdictListener {
+			shown = append(shown, l)
+		} else {
+			hidden = append(hidden, l)
+		}
+	}
+	view := *in
+	view.Result.Listeners = shown
+	return &view, hidden
 }
 
 // printer keeps the first write error so the rendering code reads straight.
@@ -194,7 +227,7 @@ func skippedPackets(in *Input) []string {
 	return skipped
 }
 
-func (p *printer) listeners(in *Input) {
+func (p *printer) listeners(in *Input, hidden []analyze.Listener) {
 	var rows [][]string
 	for _, l := range in.Result.Listeners {
 		hs := "-"
@@ -208,6 +241,18 @@ func (p *printer) listeners(in *Input) {
 	}
 	p.table("Listeners", []string{"LISTENER", "ATTEMPTS", "OK", "FAILED", "SYN DROPS", "ACK IGNORED", "HANDSHAKE"}, rows, "lrrrrrr")
 	p.line("  HANDSHAKE: first SYN to the client's ACK, median/99th percentile.")
+	if len(hidden) > 0 {
+		attempts, failed, failing := 0, 0, 0
+		for _, l := range hidden {
+			attempts += l.Attempts
+			failed += l.Outcomes.Failed()
+			if l.Outcomes.Failed() > 0 {
+				failing++
+			}
+		}
+		p.wrap("  ", fmt.Sprintf("Not shown here or below: %s more listeners (%s attempts, %s failed, on %s of them); --format json lists every one.",
+			count(len(hidden)), count(attempts), count(failed), count(failing)))
+	}
 	if len(in.Result.Listeners) > 1 {
 		for _, l := range in.Result.Listeners {
 			v := l.Diagnosis.Verdict

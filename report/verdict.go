@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/synq/synq/analyze"
@@ -146,8 +147,11 @@ func (p *printer) verdict(in *Input) {
 	if others := alsoFound(r); len(others) > 0 {
 		p.line("")
 		p.line("  Also found")
-		for _, o := range others {
+		for _, o := range others[:min(len(others), tableFindings)] {
 			p.wrap("  - ", o)
+		}
+		if n := len(others) - tableFindings; n > 0 {
+			p.wrap("  ", fmt.Sprintf("... and %s more findings; --format json lists every one.", count(n)))
 		}
 	}
 	if out := ruledOut(r); len(out) > 0 {

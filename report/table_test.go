@@ -1,0 +1,79 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/synq/synq/analyze"
+)
+
+// TestTableDetailsTheWorstListeners: with more listeners than the table
+// details, it shows the first tableListeners of Result's order (most
+// failed first) plus the verdict's listener wherever it ranks, sums the
+// others in one line, and lists tableFindings findings with a count of
+// the rest. With fewer, it shows them all and says nothing more.
+func TestTableDetailsTheWorstListeners(t *testing.T) {
+	build := func(n, verdictAt int) *Input {
+		in := &Input{Version: "test"}
+		r := &in.Result
+		for i := range n {
+			l := analyze.Listener{Server: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(1000+i)), Attempts: 100}
+			l.Outcomes[analyze.Established] = 50 + i
+			l.Outcomes[analyze.UnansweredSYN] = 50 - i
+			f := analyze.Finding{Kind: analyze.KindAcceptQueue, Confidence: analyze.Medium, Affected: 50 - i,
+				Summary: fmt.Sprintf("finding on %d", 1000+i)}
+			l.Diagnosis = analyze.Diagnosis{Verdict: f, Findings: []analyze.Finding{f}}
+			r.Listeners = append(r.Listeners, l)
+			r.Attempts += l.Attempts
+		}
+		r.VerdictListener = r.Listeners[verdictAt].Server
+		r.Verdict = r.Listeners[verdictAt].Diagnosis.Verdict
+		return in
+	}
+	render := func(in *Input) string {
+		var b bytes.Buffer
+		if err := WriteTable(&b, in); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	rowOf := func(port int) string { return fmt.Sprintf(" 10.0.0.1:%d ", port) }
+
+	out := render(build(30, 25))
+	for i := range 30 {
+		shown := i < tableListeners || i == 25
+		if got := strings.Contains(out, rowOf(1000+i)); got != shown {
+			t.Errorf("listener %d shown %v, want %v", 1000+i, got, shown)
+		}
+	}
+	// The 9 left out: 20..29 but 25; failed 50-i each.
+	failed := 0
+	for i := 20; i < 30; i++ {
+		if i != 25 {
+			failed += 50 - i
+		}
+	}
+	want := fmt.Sprintf("Not shown here or below: 9 more listeners (900 attempts, %d failed, on 9 of them)", failed)
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+		t.Errorf("no %q in:\n%s", want, out)
+	}
+	if got := strings.Count(out, "  - medium: finding on"); got != tableFindings {
+		t.Errorf("%d findings listed under Also found, want %d", got, tableFindings)
+	}
+	if !strings.Contains(out, "... and 17 more findings") { // 30 listeners, the verdict's is not repeated
+		t.Errorf("no count of the findings left out:\n%s", out)
+	}
+
+	out = render(build(5, 3))
+	for i := range 5 {
+		if !strings.Contains(out, rowOf(1000+i)) {
+			t.Errorf("5 listeners: %d not shown", 1000+i)
+		}
+	}
+	if strings.Contains(out, "Not shown") || strings.Contains(out, "more findings") {
+		t.Errorf("5 listeners: something left out:\n%s", out)
+	}
+}
