@@ -109,7 +109,7 @@ func buildHTML(in *Input) (*htmlReport, error) {
 		Verdict: htmlVerdict{
 			Class: verdictClass(v), Headline: headline(v), Confidence: string(v.Confidence),
 			Listener: verdictListener(r), Summary: Sanitize(v.Summary), Explained: explained(v),
-			Evidence: sanitizeAll(v.Evidence), Remedy: sanitizeAll(v.Remedy), Also: sanitizeAll(alsoFound(r)),
+			Evidence: sanitizeAll(v.Evidence), Remedy: sanitizeAll(v.Remedy), Also: sanitizeAll(htmlFindings(alsoFound(r))),
 		},
 		Limits:   limitStatements(in),
 		Warnings: sanitizeAll(warnings(in)),
@@ -183,6 +183,18 @@ func captureHTML(in *Input) htmlCapture {
 		c.Vantage = "Taken " + vantageWords(&in.Result.Listeners[0].Signs) + "."
 	}
 	return c
+}
+
+// htmlFindingsMax bounds the page's list of other findings: 2,000
+// listeners made 7,490 of them. The JSON keeps every one.
+const htmlFindingsMax = 50
+
+func htmlFindings(others []string) []string {
+	if len(others) <= htmlFindingsMax {
+		return others
+	}
+	return append(others[:htmlFindingsMax:htmlFindingsMax],
+		fmt.Sprintf("... and %s more findings: the JSON report (--format json) lists every one.", count(len(others)-htmlFindingsMax)))
 }
 
 // maxChartedListeners bounds the page's size when a capture holds many

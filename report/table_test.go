@@ -77,3 +77,19 @@ func TestTableDetailsTheWorstListeners(t *testing.T) {
 		t.Errorf("5 listeners: something left out:\n%s", out)
 	}
 }
+
+// TestHTMLFindingsCapped: the page lists htmlFindingsMax other findings and
+// says how many more the JSON has.
+func TestHTMLFindingsCapped(t *testing.T) {
+	var others []string
+	for i := range htmlFindingsMax + 7 {
+		others = append(others, fmt.Sprint("finding ", i))
+	}
+	got := htmlFindings(others)
+	if len(got) != htmlFindingsMax+1 || got[htmlFindingsMax-1] != others[htmlFindingsMax-1] || !strings.Contains(got[htmlFindingsMax], "7 more findings") {
+		t.Errorf("htmlFindings gave %d items, last %q", len(got), got[len(got)-1])
+	}
+	if got := htmlFindings(others[:3]); len(got) != 3 {
+		t.Errorf("3 findings became %d", len(got))
+	}
+}
