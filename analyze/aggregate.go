@@ -286,10 +286,8 @@ type Aggregator struct {
 	OnAttempt func(a *reassemble.Attempt, o Outcome)
 
 	listeners map[netip.AddrPort]*Listener
-	// timelineMax is every listener's timeline bucket limit now.
-	timelineMax int
-	clients     clientTable
-	closers     closerTable
+	clients   clientTable
+	closers   closerTable
 }
 
 // onTimerSlack is how late after its slot a SYN-ACK retransmission still
@@ -369,26 +367,12 @@ func NewAggregator() *Aggregator {
 	return &Aggregator{listeners: make(map[netip.AddrPort]*Listener)}
 }
 
-// newListener adds a listener; past timelineFullListeners of them, every
-// timeline gets fewer buckets, so that together they stay bounded.
-func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
-	l := &Listener{Server: server}
-	g.listeners[server] = l
-	if n := timelineBucketsFor(len(g.listeners)); n != g.timelineMax {
-		g.timelineMax = n
-		for _, m := range g.listeners {
-			m.timeline.setMax(n)
-		}
-	}
-	l.timeline.max = g.timelineMax
-	return l
-}
-
 // Add takes one finished attempt. Use it as the tracker's emit function.
 func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l := g.listeners[a.Server]
 	if l == nil {
-		l = g.newListener(a.Server)
+		l = &Listener{Server: a.Server}
+		g.listeners[a.Server] = l
 	}
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
@@ -457,6 +441,11 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 // once its result is made, so that the two are not held at once.
 func (g *Aggregator) Result() Result {
 	var r Result
+	// Past timelineFullListeners listeners each exported timeline gets
+	// fewer buckets; the signs read the aggregator's own, at full
+	// resolution, so that no verdict depends on how many listeners there
+	// were.
+	buckets := timelineBucketsFor(len(g.listeners))
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
 		l.settleSigns()
@@ -467,7 +456,7 @@ func (g *Aggregator) Result() Result {
 			cp.HandshakeN = int(l.handshake.n)
 		}
 		cp.HandshakeDistribution = l.handshake.distribution()
-		cp.Timeline = l.timeline.result(&l.halfOpen, &l.accept, g.CaptureEnd)
+		cp.Timeline = l.timeline.result(&l.halfOpen, &l.accept, g.CaptureEnd, buckets)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline = timeline{}

@@ -56,10 +56,9 @@ type TimelineBucket struct {
 }
 
 // MaxTimelineBuckets bounds a Timeline's length. With more than
-// timelineFullListeners listeners each gets fewer (timelineBucketsFor), at
-// least MinTimelineBuckets: a host with thousands of listeners would
-// otherwise hold 300 buckets for each, in the aggregator and again in the
-// result (60 MB for 2,000 listeners).
+// timelineFullListeners listeners each exported one gets fewer
+// (timelineBucketsFor), at least MinTimelineBuckets: a result with 300
+// buckets for each of 2,000 listeners held 60 MB.
 const (
 	MaxTimelineBuckets    = 300
 	MinTimelineBuckets    = 30
@@ -104,15 +103,6 @@ func (tl *timeline) limit() int64 {
 		return int64(tl.max)
 	}
 	return MaxTimelineBuckets
-}
-
-// setMax lowers (or raises) the bucket limit, coarsening to fit it.
-func (tl *timeline) setMax(n int) {
-	tl.max = n
-	for int64(len(tl.buckets)) > tl.limit() {
-		tl.coarsen()
-	}
-	tl.buckets = slices.Clip(tl.buckets)
 }
 
 // tlBucket is a TimelineBucket's counts while the timeline grows.
@@ -323,11 +313,14 @@ func cmpOr(a, b int64) int64 {
 // when not zero) so that the estimates show what was still held, with the
 // half-open and unserved estimates of each bucket from the SYN-queue and
 // accept-queue occupancy.
-func (tl *timeline) result(halfOpen, unserved *occupancy, end int64) Timeline {
+func (tl *timeline) result(halfOpen, unserved *occupancy, end int64, buckets int) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
-	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets), max: tl.max}
+	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets), max: buckets}
+	for int64(len(cp.buckets)) > cp.limit() {
+		cp.coarsen()
+	}
 	if end != 0 {
 		cp.bucket(end)
 	}

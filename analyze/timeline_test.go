@@ -92,7 +92,7 @@ func TestTimelineWidthAndTotals(t *testing.T) {
 				for i := range order {
 					tl.add(&order[i], false)
 				}
-				got := tl.result(&occupancy{}, &occupancy{}, 0)
+				got := tl.result(&occupancy{}, &occupancy{}, 0, MaxTimelineBuckets)
 				if got.Width != tt.wantWidth {
 					t.Fatalf("width %v, want %v (%d buckets)", got.Width, tt.wantWidth, len(got.Buckets))
 				}
@@ -131,7 +131,7 @@ func TestTimelinePlacesRetransmissions(t *testing.T) {
 	a.FirstSYNACK, a.LastSYNACK = base+3*s+ms, base+3*s+ms
 	var tl timeline
 	tl.add(&a, false)
-	got := tl.result(&occupancy{}, &occupancy{}, 0)
+	got := tl.result(&occupancy{}, &occupancy{}, 0, MaxTimelineBuckets)
 	at := func(t int64) TimelineBucket { return got.Buckets[(t-got.Start)/int64(got.Width)] }
 	for _, c := range []struct {
 		t           int64
@@ -197,9 +197,13 @@ func TestLatencyDistribution(t *testing.T) {
 	}
 }
 
-// TestTimelinesShrinkWithManyListeners: past 64 listeners every timeline
-// gets fewer buckets (300 x 64 / n, n rounded up to a power of two, at
-// least 30), those made before included, and the totals stay exact.
+// TestTimelinesShrinkWithManyListeners: past 64 listeners every exported
+// timeline gets fewer buckets (300 x 64 / n, n rounded up to a power of
+// two, at least 30) and the totals stay exact, while the signs read from
+// the timeline do not change: refusals 20 s apart with an established
+// attempt between are interleaved among 600 listeners as on one alone
+// (30-s buckets, what 30 buckets over 10 minutes take, put all three in
+// one: base+10 s starts one).
 func TestTimelinesShrinkWithManyListeners(t *testing.T) {
 	for _, tc := range []struct{ n, want int }{{1, 300}, {64, 300}, {65, 150}, {128, 150}, {129, 75}, {600, 30}, {5000, 30}} {
 		if got := timelineBucketsFor(tc.n); got != tc.want {
@@ -222,7 +226,42 @@ func TestTimelinesShrinkWithManyListeners(t *testing.T) {
 			g.Add(&a)
 		}
 	}
+	interleaved := func(g *Aggregator) {
+		srv := netip.MustParseAddrPort("10.2.0.1:80")
+		for k, sec := range []int{10, 20, 30, 600} {
+			at := base + int64(sec)*int64(time.Second)
+			a := reassemble.Attempt{Handshake: reassemble.Handshake{
+				Client: netip.AddrPortFrom(netip.MustParseAddr("10.3.0.1"), uint16(50000+k)),
+				Server: srv, FirstPacket: at, FirstSYN: at, LastSYN: at, SYNs: 1, LastPacket: at + 3,
+			}}
+			if sec == 10 || sec == 30 {
+				a.RSTBeforeSYNACK, a.ServerRSTs, a.FirstServerRST = true, 1, at+1
+			} else {
+				a.SYNACKs, a.FirstSYNACK, a.LastSYNACK, a.SYNBeforeSYNACK = 1, at+1, at+1, at
+				a.ClientAcked, a.FirstACK, a.ServerAccepted, a.Accepted = true, at+2, true, at+3
+			}
+			g.Add(&a)
+		}
+	}
+	interleaved(g)
+	alone := NewAggregator()
+	interleaved(alone)
+	refusedInterleaved := func(r Result) bool {
+		for _, l := range r.Listeners {
+			if l.Server.Port() == 80 && l.Server.Addr() == netip.MustParseAddr("10.2.0.1") {
+				return l.Signs.RefusedInterleaved
+			}
+		}
+		t.Fatal("no listener 10.2.0.1:80")
+		return false
+	}
 	res := g.Result()
+	if a, m := refusedInterleaved(alone.Result()), refusedInterleaved(res); !a || !m {
+		t.Errorf("refusals interleaved: alone %v, among %d listeners %v; want both true", a, listeners+1, m)
+	}
+	res.Listeners = slices.DeleteFunc(res.Listeners, func(l Listener) bool {
+		return l.Server.Port() == 80 && l.Server.Addr() == netip.MustParseAddr("10.2.0.1")
+	})
 	if len(res.Listeners) != listeners {
 		t.Fatalf("%d listeners, want %d", len(res.Listeners), listeners)
 	}
