@@ -241,15 +241,7 @@ func TestZeekDocumentedExample(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf, Zeek)
 	tr := reassemble.NewTracker(reassemble.Config{ConnState: true}, w.Add)
-	for i := range pkts {
-		w.Begin(pkts[i].Time)
-		tr.Add(&pkts[i])
-	}
-	w.SetCaptureEnd(pkts[len(pkts)-1].Time)
-	tr.Flush()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	feed(t, w, tr, pkts)
 	var row []string
 	for _, line := range strings.Split(buf.String(), "\n") {
 		if line != "" && line[0] != '#' {
@@ -268,6 +260,21 @@ func TestZeekDocumentedExample(t *testing.T) {
 
 // TestUIDsDistinct: attempts that differ in one field only (port, ISN,
 // first packet time, address), as a busy server's do, get distinct uids.
+// feed tracks pkts into w, as synq analyze does (Begin at the first
+// packet, the capture's end before the last attempts), and closes w.
+func feed(t *testing.T, w *Writer, tr *reassemble.Tracker, pkts []capture.Packet) {
+	t.Helper()
+	for i := range pkts {
+		w.Begin(pkts[i].Time)
+		tr.Add(&pkts[i])
+	}
+	w.SetCaptureEnd(pkts[len(pkts)-1].Time)
+	tr.Flush()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUIDsDistinct(t *testing.T) {
 	seen := map[string]int{}
 	n := 0
@@ -405,15 +412,7 @@ func TestKernelDrops(t *testing.T) {
 				w.AddKernel(a, r)
 			}
 		})
-		for i := range pkts {
-			w.Begin(pkts[i].Time)
-			tr.Add(&pkts[i])
-		}
-		w.SetCaptureEnd(pkts[len(pkts)-1].Time)
-		tr.Flush()
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		feed(t, w, tr, pkts)
 		got := map[uint16]string{}
 		if f == JSONL {
 			for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
