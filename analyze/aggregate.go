@@ -165,6 +165,11 @@ type Signs struct {
 	// NeverCompletedSources: addresses whose every attempt got a SYN-ACK
 	// they never acknowledged nor reset (spoofed SYN flood sources).
 	NeverCompletedSources int
+	// SourceAttempts is how many attempts the counted addresses made: all
+	// of them unless SourcesCapped (more addresses came than a listener's
+	// source table counts, and the counts are of the first ones).
+	SourceAttempts int
+	SourcesCapped  bool
 
 	Vantage           Vantage
 	SYNGapP50         time.Duration
@@ -622,6 +627,7 @@ func (l *Listener) settleSigns() {
 			sg.NeverCompletedSources++
 		}
 	}
+	sg.SourceAttempts, sg.SourcesCapped = l.sources.countedAttempts, l.sources.capped
 	sg.PAWS = l.sources.paws.evidence(l.sources.pawsChains())
 	sg.PAWSSourcesCapped = l.sources.paws.full
 }

@@ -38,7 +38,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	mode, summary := "", fmt.Sprintf("The SYN queue of %s overflowed; the kernel kept answering with syncookies, so clients that really exist can still connect.", l.Server)
 	var remedy []string
-	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= l.Attempts
+	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= sg.SourceAttempts
 	forced := false
 	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
 		forced = true
@@ -56,7 +56,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 		summary = fmt.Sprintf("%s answers every SYN with a syncookie because net.ipv4.tcp_syncookies=2 forces it: configuration, not an overflow.", l.Server)
 		remedy = append(remedy, "Set net.ipv4.tcp_syncookies=1 unless cookies are wanted for every connection: cookies lose TCP options for clients without timestamps.")
 	case flood:
-		signs = append(signs, forSign(Strong, FromPackets, "%d source addresses sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
+		signs = append(signs, forSign(Strong, FromPackets, "%s sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
 		summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: real clients still connect.", l.Server)
 		remedy = append(remedy, "Keep net.ipv4.tcp_syncookies=1: it is what keeps real clients connecting during the flood.",
 			"Filter or rate-limit the flood upstream (DDoS protection, edge firewall); the sources are likely spoofed, so blocking addresses one by one does not help.")
@@ -67,6 +67,15 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: sg.CookieAttempts,
 		Summary: summary, Signs: signs, Remedy: remedy}}}
+}
+
+// neverCompleted says how many source addresses never completed a
+// handshake, and of how many when the listener's source table was full.
+func neverCompleted(sg *Signs) string {
+	if sg.SourcesCapped {
+		return fmt.Sprintf("%d of the first %d source addresses (more came: only the first are counted)", sg.NeverCompletedSources, maxSourcesPerListener)
+	}
+	return fmt.Sprintf("%d source addresses", sg.NeverCompletedSources)
 }
 
 // cookiesFromCounters: the kernel sent syncookies the packets do not show
@@ -111,7 +120,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).",
 			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked]))
 		if sg.NeverCompletedSources >= 20 {
-			signs = append(signs, forSign(Weak, FromPackets, "%d source addresses never completed a handshake: a SYN flood (spoofed sources).", sg.NeverCompletedSources))
+			signs = append(signs, forSign(Weak, FromPackets, "%s never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
 		}
 	}
 	mode := ""

@@ -19,7 +19,14 @@ type sourceTable struct {
 	index   addrIndex
 	entries []sourceEntry // by index
 	counted int           // entries whose attempts are counted
-	paws    pawsTracker
+	// countedAttempts is how many attempts the counted entries hold;
+	// capped says an address came when the count table was full. Past
+	// the cap, per-source shares must be taken of countedAttempts, not
+	// of every attempt: 32,768 sources of an 11-million-source flood are
+	// far fewer than half its attempts, though every one is a flood source.
+	countedAttempts int
+	capped          bool
+	paws            pawsTracker
 }
 
 // sourceEntry is one address's state on one listener, 28 bytes.
@@ -48,6 +55,7 @@ func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) {
 	}
 	if e.counted {
 		e.stat.add(a, o)
+		t.countedAttempts++
 	}
 	t.paws.add(&e.samples, a)
 }
@@ -59,6 +67,7 @@ func (t *sourceTable) entry(a *reassemble.Attempt) *sourceEntry {
 	i, ok := t.index.find(addr)
 	if !ok {
 		countable := t.counted < maxSourcesPerListener
+		t.capped = t.capped || !countable
 		if !countable && !t.paws.takesNewSource(a) {
 			return nil
 		}

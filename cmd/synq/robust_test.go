@@ -204,3 +204,41 @@ func TestFloodUnderMaxAttempts(t *testing.T) {
 		t.Errorf("verdict %s/%s should say attempts were evicted and not be sure:\n%v", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Evidence)
 	}
 }
+
+// TestFloodPastTheSourceCap: a spoofed flood from more addresses than a
+// listener's source table counts (32,768) is still called a flood. The
+// share of never-completing sources was once taken of every attempt, so
+// past the cap 32,768 sources were "not half of" 70,000 attempts and the
+// verdict gave the backlog advice instead of the flood's.
+func TestFloodPastTheSourceCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flood.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 70,000 attempts over 14 s: more than twice the cap, and nearly all
+	// old enough to be judged unacknowledged.
+	cfg := gen.Config{Seed: 7, Packets: 140000, Rate: 5000, Flood: true, Snaplen: 96}
+	if _, err := gen.Write(f, cfg); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", "--format", "json", path}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Totals struct {
+			Attempts int `json:"attempts"`
+		} `json:"totals"`
+		Verdict verdictJSON `json:"verdict"`
+	}
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	if r.Totals.Attempts <= 2<<15 {
+		t.Fatalf("%d attempts: the test needs more sources than the cap", r.Totals.Attempts)
+	}
+	if r.Verdict.Kind != "syn_queue_overflow" || !strings.Contains(r.Verdict.Summary, "SYN flood") ||
+		!mentions(r.Verdict.Evidence, "of the first 32768 source addresses") {
+		t.Errorf("verdict %s: %s\nevidence: %v\nwant a SYN flood counted over the first 32768 sources", r.Verdict.Kind, r.Verdict.Summary, r.Verdict.Evidence)
+	}
+}
