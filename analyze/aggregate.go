@@ -77,7 +77,8 @@ type Listener struct {
 	halfOpen       occupancy
 	accept         occupancy
 	sources        sourceTable
-	timeline       timeline
+	timeline       countTimeline
+	marks          markTimeline
 }
 
 // Signs are the packet-level facts inference reasons from (signs.go,
@@ -372,12 +373,29 @@ func NewAggregator() *Aggregator {
 	return &Aggregator{listeners: make(map[netip.AddrPort]*Listener)}
 }
 
+// newListener adds a listener. Past timelineFullListeners listeners the
+// timelines' bucket limit shrinks each time their number passes a power
+// of two, and the timelines made so far shrink to it: Result would cut
+// them to that limit anyway (coarsening merges buckets exactly, in any
+// order), and 2,000 listeners held 26 MB of buckets until then.
+func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
+	l := &Listener{Server: server}
+	g.listeners[server] = l
+	n := timelineBucketsFor(len(g.listeners))
+	if n != timelineBucketsFor(len(g.listeners)-1) {
+		for _, o := range g.listeners {
+			o.timeline.shrinkTo(n)
+		}
+	}
+	l.timeline.max = n
+	return l
+}
+
 // Add takes one finished attempt. Use it as the tracker's emit function.
 func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l := g.listeners[a.Server]
 	if l == nil {
-		l = &Listener{Server: a.Server}
-		g.listeners[a.Server] = l
+		l = g.newListener(a.Server)
 	}
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
@@ -429,6 +447,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	cookie := l.addSigns(a, o, g.CaptureEnd)
 	l.timeline.add(a, cookie)
 	l.timeline.addOutcome(a, o)
+	l.marks.mark(a, o)
 	if o.Failed() {
 		if l.FirstFailure == 0 || a.FirstPacket < l.FirstFailure {
 			l.FirstFailure = a.FirstPacket
@@ -446,10 +465,9 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 // once its result is made, so that the two are not held at once.
 func (g *Aggregator) Result() Result {
 	var r Result
-	// Past timelineFullListeners listeners each exported timeline gets
-	// fewer buckets; the signs read the aggregator's own, at full
-	// resolution, so that no verdict depends on how many listeners there
-	// were.
+	// Past timelineFullListeners listeners each timeline has fewer
+	// buckets (newListener); the signs read the marks, at full resolution,
+	// so that no verdict depends on how many listeners there were.
 	buckets := timelineBucketsFor(len(g.listeners))
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
@@ -464,7 +482,7 @@ func (g *Aggregator) Result() Result {
 		cp.Timeline = l.timeline.result(&l.halfOpen, &l.accept, g.CaptureEnd, buckets)
 		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
-		cp.timeline = timeline{}
+		cp.timeline, cp.marks = countTimeline{}, markTimeline{}
 		r.Listeners = append(r.Listeners, cp)
 		r.Attempts += l.Attempts
 		r.MidStream += l.MidStream
@@ -600,7 +618,7 @@ func (l *Listener) settleSigns() {
 		sg.HalfOpenAtFirstUnanswered = l.halfOpen.at(sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
-	sg.RefusedInterleaved = l.timeline.refusalsInterleaved()
+	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
 	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
 	if sg.Vantage != VantageClient {
 		// A SYN the server dropped and answered on retry is a drop too;

@@ -87,25 +87,63 @@ var timelineWidths = [...]time.Duration{
 	time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
 }
 
-// timeline accumulates a Timeline; the zero value is empty. Its buckets
-// hold the packet counts in 32 bits (44 bytes a bucket instead of 104:
-// a host with thousands of listeners keeps 300 buckets for each); the
-// queue estimates are filled in by result.
-type timeline struct {
+// timeline accumulates buckets of B over time; the zero value is empty.
+// It holds a Timeline's counts (countTimeline) or outcome marks
+// (markTimeline).
+type timeline[B merging[B]] struct {
 	step    int   // index into timelineWidths, or beyond for doubled days
 	first   int64 // absolute index (time / width) of buckets[0]
-	buckets []tlBucket
+	buckets []B
 	max     int // bucket limit; 0 is MaxTimelineBuckets
 }
 
-func (tl *timeline) limit() int64 {
+// merging is a bucket that two can be merged into, when a timeline moves
+// to a wider step.
+type merging[B any] interface {
+	plus(B) B
+}
+
+func (tl *timeline[B]) limit() int64 {
 	if tl.max > 0 {
 		return int64(tl.max)
 	}
 	return MaxTimelineBuckets
 }
 
-// tlBucket is a TimelineBucket's counts while the timeline grows.
+// shrinkTo sets the bucket limit to n and coarsens to it.
+func (tl *timeline[B]) shrinkTo(n int) {
+	tl.max = n
+	for int64(len(tl.buckets)) > tl.limit() {
+		tl.coarsen()
+	}
+}
+
+// countTimeline accumulates a listener's Timeline. With many listeners
+// its limit shrinks (timelineBucketsFor) as they come, so that a host with
+// thousands of listeners does not keep 300 buckets for each.
+type countTimeline struct{ timeline[tlBucket] }
+
+// markTimeline marks the buckets with refused and established attempts at
+// full resolution, whatever the number of listeners: a sign is read from
+// it (refusalsInterleaved), and no verdict may depend on how many other
+// listeners there were.
+type markTimeline struct{ timeline[outcomeMarks] }
+
+// outcomeMarks says whether a bucket holds a refused attempt and an
+// established one: all refusalsInterleaved needs, at full resolution
+// whatever the counts' budget.
+type outcomeMarks uint8
+
+const (
+	markRefused outcomeMarks = 1 << iota
+	markEstablished
+)
+
+func (m outcomeMarks) plus(n outcomeMarks) outcomeMarks { return m | n }
+
+// tlBucket is a TimelineBucket's counts while the timeline grows, in 32
+// bits (44 bytes a bucket instead of 104); the queue estimates are filled
+// in by result.
 type tlBucket struct {
 	SYNs, SYNACKs, SyncookieSYNACKs, DroppedSYNs, IgnoredACKs int32
 	ServerRSTs, ClientRSTs                                    int32
@@ -152,13 +190,13 @@ func floorDiv(a, b int64) int64 {
 
 // bucket returns the bucket holding time t (not zero), growing and
 // coarsening the timeline as needed.
-func (tl *timeline) bucket(t int64) *tlBucket {
+func (tl *timeline[B]) bucket(t int64) *B {
 	for {
 		i := floorDiv(t, timelineWidth(tl.step))
 		switch {
 		case len(tl.buckets) == 0:
 			tl.first = i
-			tl.buckets = append(tl.buckets, tlBucket{})
+			tl.buckets = append(tl.buckets, *new(B))
 			return &tl.buckets[0]
 		case i >= tl.first && i < tl.first+int64(len(tl.buckets)):
 			return &tl.buckets[i-tl.first]
@@ -169,25 +207,25 @@ func (tl *timeline) bucket(t int64) *tlBucket {
 			continue
 		}
 		if i < tl.first {
-			tl.buckets = slices.Insert(tl.buckets, 0, make([]tlBucket, tl.first-i)...)
+			tl.buckets = slices.Insert(tl.buckets, 0, make([]B, tl.first-i)...)
 			tl.first = i
 		} else {
-			tl.buckets = append(tl.buckets, make([]tlBucket, i-tl.first-int64(len(tl.buckets))+1)...)
+			tl.buckets = append(tl.buckets, make([]B, i-tl.first-int64(len(tl.buckets))+1)...)
 		}
 		return &tl.buckets[i-tl.first]
 	}
 }
 
 // coarsen moves to the next width, merging buckets.
-func (tl *timeline) coarsen() {
+func (tl *timeline[B]) coarsen() {
 	w, nw := timelineWidth(tl.step), timelineWidth(tl.step+1)
 	tl.step++
 	first := floorDiv(tl.first*w, nw)
 	last := floorDiv((tl.first+int64(len(tl.buckets))-1)*w, nw)
-	merged := make([]tlBucket, last-first+1)
+	merged := make([]B, last-first+1)
 	for j, b := range tl.buckets {
 		m := &merged[floorDiv((tl.first+int64(j))*w, nw)-first]
-		*m = m.plus(b)
+		*m = (*m).plus(b)
 	}
 	tl.first, tl.buckets = first, merged
 }
@@ -216,7 +254,7 @@ func retransmitTimes(first, last int64, n int, f func(int64)) {
 
 // add places one attempt's packets; cookie says its SYN-ACKs were taken
 // for syncookies.
-func (tl *timeline) add(a *reassemble.Attempt, cookie bool) {
+func (tl *countTimeline) add(a *reassemble.Attempt, cookie bool) {
 	k := 0
 	retransmitTimes(a.FirstSYN, a.LastSYN, a.SYNs, func(t int64) {
 		b := tl.bucket(t)
@@ -248,8 +286,9 @@ func (tl *timeline) add(a *reassemble.Attempt, cookie bool) {
 	tl.addRSTs(a)
 }
 
-// addOutcome counts a refused or established attempt at its first SYN.
-func (tl *timeline) addOutcome(a *reassemble.Attempt, o Outcome) {
+// addOutcome counts a refused, established, ICMP-refused or unacked
+// attempt at its first SYN.
+func (tl *countTimeline) addOutcome(a *reassemble.Attempt, o Outcome) {
 	if a.FirstSYN == 0 {
 		return
 	}
@@ -265,14 +304,27 @@ func (tl *timeline) addOutcome(a *reassemble.Attempt, o Outcome) {
 	}
 }
 
+// mark marks a refused or established attempt at its first SYN.
+func (tl *markTimeline) mark(a *reassemble.Attempt, o Outcome) {
+	if a.FirstSYN == 0 {
+		return
+	}
+	switch o {
+	case Rejected:
+		*tl.bucket(a.FirstSYN) |= markRefused
+	case Established:
+		*tl.bucket(a.FirstSYN) |= markEstablished
+	}
+}
+
 // refusalsInterleaved reports whether an attempt was established in a bucket
 // strictly between the first and the last with a refused one: the
 // refusals did not come in one stretch, as a listener that is down
 // refuses (the buckets at either end may hold both by chance).
-func (tl *timeline) refusalsInterleaved() bool {
+func (tl *markTimeline) refusalsInterleaved() bool {
 	first, last := -1, -1
 	for i, b := range tl.buckets {
-		if b.Refused > 0 {
+		if b&markRefused != 0 {
 			if first < 0 {
 				first = i
 			}
@@ -280,7 +332,7 @@ func (tl *timeline) refusalsInterleaved() bool {
 		}
 	}
 	for i := first + 1; first >= 0 && i < last; i++ {
-		if tl.buckets[i].Established > 0 {
+		if tl.buckets[i]&markEstablished != 0 {
 			return true
 		}
 	}
@@ -289,7 +341,7 @@ func (tl *timeline) refusalsInterleaved() bool {
 
 // addRSTs places an attempt's resets at its first reset in each direction
 // (mid-stream connections record no reset time: their last packet).
-func (tl *timeline) addRSTs(a *reassemble.Attempt) {
+func (tl *countTimeline) addRSTs(a *reassemble.Attempt) {
 	if a.ServerRSTs > 0 {
 		if t := cmpOr(a.FirstServerRST, a.LastPacket); t != 0 {
 			tl.bucket(t).ServerRSTs += int32(a.ServerRSTs)
@@ -313,14 +365,12 @@ func cmpOr(a, b int64) int64 {
 // when not zero) so that the estimates show what was still held, with the
 // half-open and unserved estimates of each bucket from the SYN-queue and
 // accept-queue occupancy.
-func (tl *timeline) result(halfOpen, unserved *occupancy, end int64, buckets int) Timeline {
+func (tl *countTimeline) result(halfOpen, unserved *occupancy, end int64, buckets int) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
-	cp := timeline{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets), max: buckets}
-	for int64(len(cp.buckets)) > cp.limit() {
-		cp.coarsen()
-	}
+	cp := timeline[tlBucket]{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets)}
+	cp.shrinkTo(buckets)
 	if end != 0 {
 		cp.bucket(end)
 	}

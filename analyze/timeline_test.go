@@ -88,7 +88,7 @@ func TestTimelineWidthAndTotals(t *testing.T) {
 					r := rand.New(rand.NewPCG(uint64(round), 1))
 					r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 				}
-				var tl timeline
+				var tl countTimeline
 				for i := range order {
 					tl.add(&order[i], false)
 				}
@@ -129,7 +129,7 @@ func TestTimelinePlacesRetransmissions(t *testing.T) {
 	a := attemptAt(base, 3, 2)
 	a.LastSYN = base + 3*s
 	a.FirstSYNACK, a.LastSYNACK = base+3*s+ms, base+3*s+ms
-	var tl timeline
+	var tl countTimeline
 	tl.add(&a, false)
 	got := tl.result(&occupancy{}, &occupancy{}, 0, MaxTimelineBuckets)
 	at := func(t int64) TimelineBucket { return got.Buckets[(t-got.Start)/int64(got.Width)] }
@@ -272,6 +272,64 @@ func TestTimelinesShrinkWithManyListeners(t *testing.T) {
 		}
 		if n := len(l.Timeline.Buckets); n > 30 || n == 0 || syns != perListener {
 			t.Fatalf("%v: %d buckets (want at most 30), %d SYNs (want %d)", l.Server, n, syns, perListener)
+		}
+	}
+}
+
+// TestShrinkingTimelinesMatchFullResolution: the aggregator shrinks every
+// listener's timeline as listeners come (newListener), with attempts of
+// the earlier listeners still arriving, some earlier in time than any
+// seen. Each exported timeline must be what a full-resolution timeline of
+// the same attempts gives when cut to the final budget.
+func TestShrinkingTimelinesMatchFullResolution(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 300))
+	const listeners = 300 // passes 64, 128 and 256
+	base := int64(1_700_000_000) * int64(time.Second)
+	g := NewAggregator()
+	ref := map[netip.AddrPort]*countTimeline{}
+	for i := range 20 * listeners {
+		// Listener k appears at attempt 20k, then gets attempts at random.
+		n := min(i/20+1, listeners)
+		srv := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), 80)
+		if i%20 != 0 {
+			k := rng.IntN(n) + 1
+			srv = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(k >> 8), byte(k)}), 80)
+		}
+		at := base + rng.Int64N(int64(3*time.Hour))
+		a := reassemble.Attempt{Handshake: reassemble.Handshake{
+			Client:      netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(40000+i%20000)),
+			Server:      srv,
+			FirstPacket: at, FirstSYN: at, SYNs: 1 + rng.IntN(3), LastPacket: at + int64(time.Second),
+		}}
+		a.LastSYN = at + int64(a.SYNs-1)*int64(time.Second)
+		a.DroppedSYNs = a.SYNs - 1
+		if rng.IntN(2) == 0 {
+			a.SYNACKs, a.FirstSYNACK, a.LastSYNACK = 1, a.LastSYN+1, a.LastSYN+1
+		}
+		g.Add(&a)
+		r := ref[srv]
+		if r == nil {
+			r = &countTimeline{}
+			ref[srv] = r
+		}
+		r.add(&a, false)
+		r.addOutcome(&a, Classify(&a, g.CaptureEnd))
+	}
+	budget := timelineBucketsFor(listeners)
+	res := g.Result()
+	if len(res.Listeners) != listeners {
+		t.Fatalf("%d listeners, want %d", len(res.Listeners), listeners)
+	}
+	var empty occupancy
+	for _, l := range res.Listeners {
+		want := ref[l.Server].result(&empty, &empty, 0, budget)
+		got := l.Timeline
+		for i := range got.Buckets {
+			got.Buckets[i].HalfOpen, got.Buckets[i].Unserved = 0, 0
+		}
+		if got.Start != want.Start || got.Width != want.Width || !slices.Equal(got.Buckets, want.Buckets) {
+			t.Fatalf("%v: timeline from %d, width %v, %d buckets; full resolution cut to %d buckets gives from %d, width %v, %d buckets",
+				l.Server, got.Start, got.Width, len(got.Buckets), budget, want.Start, want.Width, len(want.Buckets))
 		}
 	}
 }
