@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 //
 //   - The last occWindow seconds (behind the latest event) are kept in
 //     1-ms buckets, in blocks of one second: a block starts sparse (the
-//     milliseconds that have events, 12 bytes each) and turns into a dense
+//     milliseconds that have events, 6 bytes each) and turns into a dense
 //     array of 1,000 buckets once it holds more than occSparseMax of them.
 //   - Older seconds are folded into at most occCoarseMax coarse buckets
 //     (each what entered, what left, and the most held above its start),
@@ -56,17 +57,19 @@ type occBlock struct {
 	sorted bool
 }
 
-// occEvent is one millisecond's entries and exits in a sparse block.
+// occEvent is one millisecond's entries and exits in a sparse block, 6
+// bytes: with thousands of listeners each holds its own events of the
+// last occWindow seconds. A millisecond with more than 65,535 entries or
+// exits takes several events (each sums them).
 type occEvent struct {
-	ms           uint16
-	enter, leave int32
+	ms, enter, leave uint16
 }
 
 const (
 	occBucket = int64(time.Millisecond)
 	// occSparseMax is how many milliseconds a block holds sparse before
-	// it turns dense: 12 bytes each sparse, so the dense 8 KB is about
-	// as much as 680 of them; turning early keeps busy seconds fast.
+	// it turns dense: 6 bytes each sparse, so the dense 8 KB is about
+	// as much as 1,360 of them; turning early keeps busy seconds fast.
 	occSparseMax = 256
 	// occWindow is how many seconds behind the latest event stay at 1-ms
 	// resolution: at most 600 blocks (4.8 MB when every second is busy,
@@ -94,7 +97,7 @@ func (o *occupancy) add(from, to int64) {
 }
 
 // event records enter entries and leave exits at time t.
-func (o *occupancy) event(t int64, enter, leave int32) {
+func (o *occupancy) event(t int64, enter, leave uint16) {
 	key, i := secondOf(t)
 	for p := range o.pins {
 		if pin := &o.pins[p]; pin.set && pin.exact && key < pin.key {
@@ -107,9 +110,10 @@ func (o *occupancy) event(t int64, enter, leave int32) {
 	}
 	b := o.block(key)
 	if b.dense != nil {
-		b.dense[i][0] += enter
-		b.dense[i][1] += leave
-	} else if n := len(b.sparse); n > 0 && b.sparse[n-1].ms == uint16(i) {
+		b.dense[i][0] += int32(enter)
+		b.dense[i][1] += int32(leave)
+	} else if n := len(b.sparse); n > 0 && b.sparse[n-1].ms == uint16(i) &&
+		int(b.sparse[n-1].enter)+int(enter) <= math.MaxUint16 && int(b.sparse[n-1].leave)+int(leave) <= math.MaxUint16 {
 		b.sparse[n-1].enter += enter
 		b.sparse[n-1].leave += leave
 	} else {
@@ -120,8 +124,8 @@ func (o *occupancy) event(t int64, enter, leave int32) {
 		if len(b.sparse) > occSparseMax {
 			b.dense = new([1000][2]int32)
 			for _, e := range b.sparse {
-				b.dense[e.ms][0] += e.enter
-				b.dense[e.ms][1] += e.leave
+				b.dense[e.ms][0] += int32(e.enter)
+				b.dense[e.ms][1] += int32(e.leave)
 			}
 			b.sparse = nil
 		}

@@ -120,6 +120,34 @@ func TestOccupancy(t *testing.T) {
 	}
 }
 
+// TestOccupancyPastSixteenBits: a sparse millisecond holds its counts in
+// 16 bits; 70,000 entries in one millisecond (and their exits in another)
+// must still all count.
+func TestOccupancyPastSixteenBits(t *testing.T) {
+	var o occupancy
+	const n = 70_000
+	// Entries then exits: consecutive events of one millisecond merge
+	// into one sparse event until it is full.
+	for range n {
+		o.event(10*ms, 1, 0)
+	}
+	for range n {
+		o.event(20*ms, 0, 1)
+	}
+	if now := o.at(10 * ms); now != n {
+		t.Errorf("at 10ms: %d held, want %d", now, n)
+	}
+	if now := o.at(20 * ms); now != n {
+		t.Errorf("at 20ms: %d held, want %d (exits of the same millisecond do not count)", now, n)
+	}
+	if now := o.at(21 * ms); now != 0 {
+		t.Errorf("at 21ms: %d held, want 0", now)
+	}
+	if p := o.peak(); p != n {
+		t.Errorf("peak %d, want %d", p, n)
+	}
+}
+
 // TestOccupancyFoldedMatchesReference: four hours of overlapping spans,
 // aggregated out of time order (as attempts finish), against a plain list
 // of every event. Old seconds fold into coarse buckets, yet the number
