@@ -166,11 +166,12 @@ type Signs struct {
 	// NeverCompletedSources: addresses whose every attempt got a SYN-ACK
 	// they never acknowledged nor reset (spoofed SYN flood sources).
 	NeverCompletedSources int
-	// SourceAttempts is how many attempts the counted addresses made: all
-	// of them unless SourcesCapped (more addresses came than a listener's
-	// source table counts, and the counts are of the first ones).
-	SourceAttempts int
-	SourcesCapped  bool
+	// SourceAttempts is how many attempts the counted addresses made, and
+	// SourceUnanswered how many of those were unanswered: all of them
+	// unless SourcesCapped (more addresses came than a listener's source
+	// table counts, and the counts are of the first ones).
+	SourceAttempts, SourceUnanswered int
+	SourcesCapped                    bool
 
 	Vantage           Vantage
 	SYNGapP50         time.Duration
@@ -629,9 +630,10 @@ func (l *Listener) settleSigns() {
 		sg.AcceptAtFirstDrop = l.accept.at(first)
 	}
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
-	sg.TopUnansweredSource, sg.TopUnansweredAttempts = netip.Addr{}, 0
+	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0
 	for ip, s := range l.sources.counts() {
 		if s.unanswered > 0 {
+			sg.SourceUnanswered += int(s.unanswered)
 			sg.UnansweredSources++
 			if s.answered == 0 && s.unacked == 0 {
 				sg.NeverAnsweredSources++

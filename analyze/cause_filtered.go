@@ -19,7 +19,11 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if l.Outcomes[SYNACKUnacked] > 0 {
 		selective = Weak
 	}
+	// Per-source claims need every unanswered attempt's source counted;
+	// past the source table's cap the later addresses are not.
+	bySource := sg.SourceUnanswered == unanswered
 	switch {
+	case !bySource:
 	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1 && l.Outcomes[Established] > 0:
 		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.TopUnansweredSource, sg.TopUnansweredAttempts))

@@ -52,6 +52,7 @@ func TestDiagnose(t *testing.T) {
 		l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 3, 3
 		l.Signs.UnansweredSources, l.Signs.NeverAnsweredSources = 1, 1
 		l.Signs.TopUnansweredSource, l.Signs.TopUnansweredAttempts = netip.MustParseAddr("10.0.0.3"), 3
+		l.Signs.SourceAttempts, l.Signs.SourceUnanswered = 6, 3
 		return l
 	}
 	// icmpRefused: 3 of 6 attempts' SYNs answered by ICMP errors,
@@ -265,6 +266,40 @@ func TestDiagnose(t *testing.T) {
 // countersAt0 is a delta map as nstat -az gives it on a 6.x kernel: every
 // reconciled counter at 0 (PAWSPassive absent: the kernel has none), then
 // the name, value pairs given.
+// TestNoSourceClaimPastTheCap: with more source addresses than a
+// listener's source table counts, "all unanswered SYNs came from one
+// address" is only known of the first ones: the sign is not made when
+// unanswered attempts came from addresses past the cap.
+func TestNoSourceClaimPastTheCap(t *testing.T) {
+	l := Listener{Server: netip.MustParseAddrPort("10.0.0.2:8080"), Attempts: 6, ServerTook: 3, DroppedSYNPackets: 18}
+	l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 3, 3
+	l.Signs.UnansweredSources, l.Signs.NeverAnsweredSources = 1, 1
+	l.Signs.TopUnansweredSource, l.Signs.TopUnansweredAttempts = netip.MustParseAddr("10.0.0.3"), 1
+	for _, tc := range []struct {
+		name            string
+		counted         int
+		capped, claimed bool
+	}{
+		{"every source counted", 3, false, true},
+		{"two unanswered attempts from addresses past the cap", 1, true, false},
+	} {
+		l := l
+		l.Signs.SourceUnanswered, l.Signs.SourcesCapped = tc.counted, tc.capped
+		r := Result{Listeners: []Listener{l}, Attempts: l.Attempts}
+		Diagnose(&r, nil)
+		claimed := false
+		d := r.Listeners[0].Diagnosis
+		for _, f := range append(append([]Finding{d.Verdict}, d.Findings...), d.RuledOut...) {
+			for _, s := range f.Signs {
+				claimed = claimed || strings.Contains(s.Says, "came from one address")
+			}
+		}
+		if claimed != tc.claimed {
+			t.Errorf("%s: one-address claim made %v, want %v", tc.name, claimed, tc.claimed)
+		}
+	}
+}
+
 func countersAt0(kv ...any) map[string]int64 {
 	d := map[string]int64{}
 	for _, k := range ReconciledCounters() {
