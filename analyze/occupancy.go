@@ -50,9 +50,11 @@ type occPin struct {
 }
 
 // occBlock is one second of 1 ms buckets: entries and exits, dense or
-// sparse.
+// sparse. A dense block counts in 16 bits (4 KB: a busy capture keeps
+// occWindow of them for each listener's two queues); what a bucket cannot
+// hold goes to sparse beside it, and each sums the two.
 type occBlock struct {
-	dense  *[1000][2]int32
+	dense  *[1000][2]uint16
 	sparse []occEvent // in the order added; sorted by ms when read
 	sorted bool
 }
@@ -68,11 +70,11 @@ type occEvent struct {
 const (
 	occBucket = int64(time.Millisecond)
 	// occSparseMax is how many milliseconds a block holds sparse before
-	// it turns dense: 6 bytes each sparse, so the dense 8 KB is about
-	// as much as 1,360 of them; turning early keeps busy seconds fast.
+	// it turns dense: 6 bytes each sparse, so the dense 4 KB is about
+	// as much as 680 of them; turning early keeps busy seconds fast.
 	occSparseMax = 256
 	// occWindow is how many seconds behind the latest event stay at 1-ms
-	// resolution: at most 600 blocks (4.8 MB when every second is busy,
+	// resolution: at most 600 blocks (2.4 MB when every second is busy,
 	// a few KB when quiet).
 	occWindow = 600
 	// occCoarseMax bounds the coarse buckets (24 bytes each).
@@ -110,31 +112,51 @@ func (o *occupancy) event(t int64, enter, leave uint16) {
 	}
 	b := o.block(key)
 	if b.dense != nil {
-		b.dense[i][0] += int32(enter)
-		b.dense[i][1] += int32(leave)
-	} else if n := len(b.sparse); n > 0 && b.sparse[n-1].ms == uint16(i) &&
-		int(b.sparse[n-1].enter)+int(enter) <= math.MaxUint16 && int(b.sparse[n-1].leave)+int(leave) <= math.MaxUint16 {
-		b.sparse[n-1].enter += enter
-		b.sparse[n-1].leave += leave
-	} else {
-		if n > 0 && b.sparse[n-1].ms > uint16(i) {
-			b.sorted = false
+		if d := &b.dense[i]; int(d[0])+int(enter) <= math.MaxUint16 && int(d[1])+int(leave) <= math.MaxUint16 {
+			d[0] += enter
+			d[1] += leave
+		} else {
+			b.addSparse(uint16(i), enter, leave) // past 16 bits: beside the dense counts
 		}
-		b.sparse = append(b.sparse, occEvent{uint16(i), enter, leave})
-		if len(b.sparse) > occSparseMax {
-			b.dense = new([1000][2]int32)
-			for _, e := range b.sparse {
-				b.dense[e.ms][0] += int32(e.enter)
-				b.dense[e.ms][1] += int32(e.leave)
-			}
-			b.sparse = nil
-		}
+	} else if b.addSparse(uint16(i), enter, leave); len(b.sparse) > occSparseMax {
+		b.densify()
 	}
 	if !o.started {
 		o.started, o.maxKey, o.fineFrom = true, key, key-occWindow
 	} else if key > o.maxKey {
 		o.maxKey = key
 		o.fold(key - occWindow)
+	}
+}
+
+// addSparse adds a sparse event, merged into the last one when it is of
+// the same millisecond and has room.
+func (b *occBlock) addSparse(ms, enter, leave uint16) {
+	n := len(b.sparse)
+	if n > 0 && b.sparse[n-1].ms == ms &&
+		int(b.sparse[n-1].enter)+int(enter) <= math.MaxUint16 && int(b.sparse[n-1].leave)+int(leave) <= math.MaxUint16 {
+		b.sparse[n-1].enter += enter
+		b.sparse[n-1].leave += leave
+		return
+	}
+	if n > 0 && b.sparse[n-1].ms > ms {
+		b.sorted = false
+	}
+	b.sparse = append(b.sparse, occEvent{ms, enter, leave})
+}
+
+// densify turns a sparse block dense; counts that do not fit a dense
+// bucket's 16 bits stay sparse.
+func (b *occBlock) densify() {
+	events := b.sparse
+	b.dense, b.sparse, b.sorted = new([1000][2]uint16), nil, true
+	for _, e := range events {
+		if d := &b.dense[e.ms]; int(d[0])+int(e.enter) <= math.MaxUint16 && int(d[1])+int(e.leave) <= math.MaxUint16 {
+			d[0] += e.enter
+			d[1] += e.leave
+		} else {
+			b.addSparse(e.ms, e.enter, e.leave)
+		}
 	}
 }
 
@@ -296,19 +318,25 @@ func (o *occupancy) each(f func(ms int64, enter, leave int64) bool) {
 // each calls f for every millisecond of block k with events, in order;
 // false when f stopped it.
 func (b *occBlock) each(k int64, f func(ms int64, enter, leave int64) bool) bool {
-	if b.dense != nil {
-		for i, e := range b.dense {
-			if (e[0] != 0 || e[1] != 0) && !f(k*1000+int64(i), int64(e[0]), int64(e[1])) {
-				return false
-			}
-		}
-		return true
-	}
 	if !b.sorted {
 		// Stable, so that a millisecond added twice stays in order; the
 		// sums are what count.
 		slices.SortStableFunc(b.sparse, func(x, y occEvent) int { return int(x.ms) - int(y.ms) })
 		b.sorted = true
+	}
+	if b.dense != nil {
+		j := 0
+		for i, e := range b.dense {
+			enter, leave := int64(e[0]), int64(e[1])
+			for ; j < len(b.sparse) && int(b.sparse[j].ms) == i; j++ {
+				enter += int64(b.sparse[j].enter)
+				leave += int64(b.sparse[j].leave)
+			}
+			if (enter != 0 || leave != 0) && !f(k*1000+int64(i), enter, leave) {
+				return false
+			}
+		}
+		return true
 	}
 	for j := 0; j < len(b.sparse); {
 		e := b.sparse[j]

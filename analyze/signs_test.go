@@ -148,6 +148,32 @@ func TestOccupancyPastSixteenBits(t *testing.T) {
 	}
 }
 
+// TestOccupancyDensePastSixteenBits: a dense block counts in 16 bits and
+// keeps what does not fit beside it; a busy second (turned dense) with
+// 70,000 entries in one millisecond must count them all.
+func TestOccupancyDensePastSixteenBits(t *testing.T) {
+	var o occupancy
+	for k := range occSparseMax + 1 { // a busy second: dense
+		o.add(int64(k)*ms, int64(k)*ms+ms/2)
+	}
+	const n = 70_000
+	for range n {
+		o.event(500*ms, 1, 0)
+	}
+	for range n {
+		o.event(600*ms, 0, 1)
+	}
+	if now := o.at(500 * ms); now != n {
+		t.Errorf("at 500ms: %d held, want %d", now, n)
+	}
+	if now := o.at(601 * ms); now != 0 {
+		t.Errorf("at 601ms: %d held, want 0", now)
+	}
+	if p := o.peak(); p != n {
+		t.Errorf("peak %d, want %d", p, n)
+	}
+}
+
 // TestOccupancyFoldedMatchesReference: four hours of overlapping spans,
 // aggregated out of time order (as attempts finish), against a plain list
 // of every event. Old seconds fold into coarse buckets, yet the number
