@@ -34,14 +34,18 @@ func WriteHTML(w io.Writer, in *Input) error {
 }
 
 type htmlReport struct {
-	Title      string
-	Version    string
-	Command    string   // the command line that made the page
-	Server     string   // the server's host and kernel, where known
-	Inputs     []string // each input with its size and checksum
-	Verdict    htmlVerdict
-	Capture    htmlCapture
-	Listeners  []htmlListener
+	Title     string
+	Version   string
+	Command   string   // the command line that made the page
+	Server    string   // the server's host and kernel, where known
+	Inputs    []string // each input with its size and checksum
+	Verdict   htmlVerdict
+	Capture   htmlCapture
+	Listeners []htmlListener
+	// Others are the listeners without a section (htmlOtherListeners),
+	// one row each: server, attempts, failed, verdict.
+	Others     [][]string
+	OthersNote string
 	NoAttempts string
 	Hints      []string // what the capture held instead (emptyHints)
 	Reconcile  [][]string
@@ -82,8 +86,6 @@ type htmlListener struct {
 	Handshake                     string
 	FailureWindow                 string
 	Timeline, Latency             template.HTML
-	// NoCharts says why a listener has no charts.
-	NoCharts string
 	// Kernel is the kernel's account of the listener's drops (synq
 	// live with eBPF).
 	Kernel []string
@@ -125,12 +127,25 @@ func buildHTML(in *Input) (*htmlReport, error) {
 	}
 	d.Hints = sanitizeAll(emptyHints(in))
 	d.Capture = captureHTML(in)
-	for i := range r.Listeners {
-		l, err := listenerHTML(in, i)
+	// The listeners the table details get a section each, with charts;
+	// the others a row in one table (a host with 2,000 listeners made a
+	// 4 MB page of sections).
+	view, others := tableView(in)
+	for i := range view.Result.Listeners {
+		l, err := listenerHTML(view, i)
 		if err != nil {
 			return nil, err
 		}
 		d.Listeners = append(d.Listeners, l)
+	}
+	for i, l := range others {
+		if i == htmlOtherListeners {
+			d.OthersNote = fmt.Sprintf("... and %s more listeners: the JSON report (--format json) details every one.", count(len(others)-i))
+			break
+		}
+		v := l.Diagnosis.Verdict
+		d.Others = append(d.Others, []string{l.Server.String(), count(l.Attempts), count(l.Outcomes.Failed()),
+			fmt.Sprintf("%s (%s confidence)", headline(v), v.Confidence)})
 	}
 	for _, rc := range r.Reconciliation {
 		exp, left := "n/a", "n/a"
@@ -197,10 +212,8 @@ func htmlFindings(others []string) []string {
 		fmt.Sprintf("... and %s more findings: the JSON report (--format json) lists every one.", count(len(others)-htmlFindingsMax)))
 }
 
-// maxChartedListeners bounds the page's size when a capture holds many
-// listeners (a port scan answered with resets makes one per port): each
-// listener's charts weigh some 50 KB.
-const maxChartedListeners = 20
+// htmlOtherListeners bounds the rows of the listeners without a section.
+const htmlOtherListeners = 200
 
 func listenerHTML(in *Input, i int) (htmlListener, error) {
 	l := &in.Result.Listeners[i]
@@ -238,10 +251,6 @@ func listenerHTML(in *Input, i int) (htmlListener, error) {
 	if l.Outcomes.Failed() > 0 {
 		h.FailureWindow = time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000") + " to " +
 			time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000") + " UTC"
-	}
-	if i >= maxChartedListeners {
-		h.NoCharts = fmt.Sprintf("Charts are drawn for the %d listeners with the most failed attempts only; the JSON report has every listener's timeline.", maxChartedListeners)
-		return h, nil
 	}
 	var queues []host.QueueSample
 	if in.Live != nil {

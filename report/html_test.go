@@ -195,26 +195,43 @@ func TestHTMLFooterRecordsTheRun(t *testing.T) {
 	}
 }
 
-func TestHTMLChartsBounded(t *testing.T) {
-	in := hostileListener()
-	l := in.Result.Listeners[0]
-	for i := range maxChartedListeners + 5 {
-		l.Server = netip.AddrPortFrom(l.Server.Addr(), uint16(9000+i))
-		in.Result.Listeners = append(in.Result.Listeners, l)
-	}
-	var b bytes.Buffer
-	if err := WriteHTML(&b, in); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
-	if n := strings.Count(page, `<svg class="chart"`); n != 2*maxChartedListeners {
-		t.Errorf("%d charts for %d listeners, want %d", n, len(in.Result.Listeners), 2*maxChartedListeners)
-	}
-	if n := strings.Count(page, `<section class="listener"`); n != len(in.Result.Listeners) {
-		t.Errorf("%d listener sections, want %d", n, len(in.Result.Listeners))
-	}
-	if !strings.Contains(page, "Charts are drawn for the 20 listeners") {
-		t.Error("no note on the listeners without charts")
+// TestHTMLDetailsTheWorstListeners: as in the table, the listeners with
+// the most failed attempts get a section with charts, the others one row
+// each in a table, and past htmlOtherListeners rows a count.
+func TestHTMLDetailsTheWorstListeners(t *testing.T) {
+	for _, tc := range []struct{ extra, sections, rows int }{
+		{0, 1, 0},
+		{tableListeners + 4, tableListeners, 5},
+		{tableListeners + htmlOtherListeners + 9, tableListeners, htmlOtherListeners},
+	} {
+		in := hostileListener()
+		l := in.Result.Listeners[0]
+		for i := range tc.extra {
+			l.Server = netip.AddrPortFrom(l.Server.Addr(), uint16(9000+i))
+			in.Result.Listeners = append(in.Result.Listeners, l)
+		}
+		var b bytes.Buffer
+		if err := WriteHTML(&b, in); err != nil {
+			t.Fatal(err)
+		}
+		page := b.String()
+		if n := strings.Count(page, `<section class="listener"`); n != tc.sections {
+			t.Errorf("%d listeners: %d sections, want %d", len(in.Result.Listeners), n, tc.sections)
+		}
+		if n := strings.Count(page, `<svg class="chart"`); n != 2*tc.sections {
+			t.Errorf("%d listeners: %d charts, want %d", len(in.Result.Listeners), n, 2*tc.sections)
+		}
+		other := ""
+		if i := strings.Index(page, `<section id="other-listeners">`); i >= 0 {
+			other = page[i:]
+			other = other[:strings.Index(other, "</section>")]
+		}
+		if n := strings.Count(other, "<tr><td>"); n != tc.rows {
+			t.Errorf("%d listeners: %d rows of other listeners, want %d", len(in.Result.Listeners), n, tc.rows)
+		}
+		if more := strings.Contains(other, "more listeners: the JSON report"); more != (tc.rows == htmlOtherListeners) {
+			t.Errorf("%d listeners: count of the listeners left out shown %v", len(in.Result.Listeners), more)
+		}
 	}
 }
 

@@ -61,8 +61,9 @@ func WriteTable(w io.Writer, in *Input) error {
 // The table details the tableListeners listeners with the most failed
 // attempts (Result's order) and the verdict's; the others are summed in
 // one line. A host with 2,000 listeners made 35,000 lines that hid the
-// answer, and the time to print them was a sixth of the run. JSON and
-// HTML list every listener.
+// answer, and the time to print them was a sixth of the run. HTML
+// details the same listeners (tableView) and lists some others in a
+// table; JSON lists every listener.
 const (
 	tableListeners = 20
 	tableFindings  = 12
