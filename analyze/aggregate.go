@@ -150,9 +150,15 @@ type Signs struct {
 	// SYN unanswered; MaxUnserved the most at any time.
 	AcceptAtFirstDrop int
 	MaxUnserved       int
-	FirstUnanswered   int64
-	FirstCookie       int64
-	FirstIgnoredACK   int64
+	// QueueLevelsEstimated: one of the levels at a first drop or cookie
+	// is an estimate, not a count (the attempt that showed it finished
+	// more than occWindow of capture time after it, as a long-lived
+	// connection does, when that second was no longer kept at 1 ms).
+	QueueLevelsEstimated bool
+
+	FirstUnanswered int64
+	FirstCookie     int64
+	FirstIgnoredACK int64
 	// FirstDelayed is the first SYN of an attempt answered only after
 	// it had been retransmitted (RetransmittedThenAnswered).
 	FirstDelayed int64
@@ -612,11 +618,14 @@ func (l *Listener) settleSigns() {
 	sg := &l.Signs
 	sg.MaxHalfOpen = l.halfOpen.peak()
 	sg.MaxUnserved = l.accept.peak()
+	sg.QueueLevelsEstimated = false
 	if sg.FirstCookie != 0 {
 		sg.HalfOpenAtFirstCookie = l.halfOpen.at(sg.FirstCookie)
+		sg.QueueLevelsEstimated = !l.halfOpen.exactAt(sg.FirstCookie)
 	}
 	if sg.FirstUnanswered != 0 {
 		sg.HalfOpenAtFirstUnanswered = l.halfOpen.at(sg.FirstUnanswered)
+		sg.QueueLevelsEstimated = sg.QueueLevelsEstimated || !l.halfOpen.exactAt(sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
@@ -628,6 +637,7 @@ func (l *Listener) settleSigns() {
 	}
 	if first != 0 {
 		sg.AcceptAtFirstDrop = l.accept.at(first)
+		sg.QueueLevelsEstimated = sg.QueueLevelsEstimated || !l.accept.exactAt(first)
 	}
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0

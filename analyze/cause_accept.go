@@ -67,9 +67,12 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
-		if sg.AcceptAtFirstDrop > 0 {
+		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated {
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
+		} else if sg.AcceptAtFirstDrop > 0 {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
+				unanswered, l.DroppedSYNPackets, estimatedLevels))
 		} else {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
 				unanswered, l.DroppedSYNPackets))
@@ -86,7 +89,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		// up (testdata/slow-http-server). Every attempt ends
 		// established, yet each drop cost a second or more.
 		st, waiting := Weak, ""
-		if sg.AcceptAtFirstDrop > 0 {
+		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated {
 			st, waiting = Strong, fmt.Sprintf(", while %d completed connections were waiting for the application", sg.AcceptAtFirstDrop)
 		}
 		if unanswered > 0 {
@@ -178,7 +181,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if k := sg.AcceptAtFirstDrop; k > 0 {
+	if k := sg.AcceptAtFirstDrop; k > 0 && !sg.QueueLevelsEstimated {
 		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, k-1))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
@@ -224,3 +227,7 @@ func genCaveat(c *counterView, g Generation) string {
 	}
 	return " (the kernel version is unknown: give --sysctl with kernel.osrelease)"
 }
+
+// estimatedLevels says why a queue level at a first drop is only an
+// estimate.
+const estimatedLevels = " (The attempt that showed the first drop finished more than 10 minutes of capture time after it, a long-lived connection, when that moment was no longer kept at 1-ms resolution: the queue's level then is an estimate, so it gives no backlog size.)"

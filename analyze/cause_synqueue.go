@@ -19,7 +19,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	signs = append(signs, forSign(strength, FromPackets, "%d SYN-ACKs were syncookies, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
 		sg.SyncookieSYNACKs, sg.CookiesByTSLag, sg.CookiesByStripped, sg.CookiesByNoRetrans))
-	if sg.HalfOpenAtFirstCookie > 0 {
+	if sg.HalfOpenAtFirstCookie > 0 && !sg.QueueLevelsEstimated {
 		signs = append(signs, forSign(Weak, FromPackets, "%d half-open handshakes were waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie-1))
 	}
 	if sg.CookiesCompleted > 0 {
@@ -43,7 +43,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
 		forced = true
 		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
-	} else if finished := l.Attempts - l.Outcomes[Incomplete]; finished >= 3 && sg.HalfOpenAtFirstCookie == 0 && sg.MaxHalfOpen <= 1 && sg.CookieAttempts*10 >= finished*9 {
+	} else if finished := l.Attempts - l.Outcomes[Incomplete]; finished >= 3 && sg.HalfOpenAtFirstCookie == 0 && !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1 && sg.CookieAttempts*10 >= finished*9 {
 		// A cookie whose timestamp lags by 0 or 1 tick passes for a
 		// normal SYN-ACK (and is then the one "half-open" request), so
 		// nine in ten is all a forced-cookie capture can show.
@@ -114,7 +114,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		// waiting for accept() point at the SYN queue, as drops that
 		// begin with connections waiting point at the accept queue.
 		st := Weak
-		if sg.NeverCompletedSources >= 20 || (sg.AcceptAtFirstDrop == 0 && sg.HalfOpenAtFirstUnanswered == sg.MaxHalfOpen) {
+		if sg.NeverCompletedSources >= 20 || (sg.AcceptAtFirstDrop == 0 && sg.HalfOpenAtFirstUnanswered == sg.MaxHalfOpen && !sg.QueueLevelsEstimated) {
 			st = Strong
 		}
 		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).",

@@ -392,6 +392,15 @@ func (o *occupancy) at(t int64) int {
 	return int(n)
 }
 
+// exactAt reports whether at(t) is exact: t's second is pinned exactly
+// or still at 1-ms resolution. A pin set once its second had been folded
+// (the attempt that showed the drop finished more than occWindow after
+// it, as a long-lived connection does) is not.
+func (o *occupancy) exactAt(t int64) bool {
+	key, _ := secondOf(t)
+	return !o.started || key >= o.fineFrom || o.pinned(key)
+}
+
 // peak returns the most held at once over the whole capture.
 func (o *occupancy) peak() int {
 	n, p := int64(0), int64(0)

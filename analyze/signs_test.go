@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,6 +175,38 @@ func TestOccupancyDensePastSixteenBits(t *testing.T) {
 	}
 }
 
+// TestOccupancyKnowsWhenItEstimates: a time pinned while its second is
+// at 1-ms resolution stays exact; one pinned after its second was folded
+// (more than occWindow behind the latest event) is an estimate, and says
+// so.
+func TestOccupancyKnowsWhenItEstimates(t *testing.T) {
+	const s = int64(time.Second)
+	base := int64(1_000_000) * s
+	var o occupancy
+	o.add(base+10*s, 0) // held from second 10 to the end
+	o.pin(0, base+20*s) // pinned while second 20 is fine
+	for k := int64(0); k < 1200; k++ {
+		o.add(base+k*s, base+k*s+ms)
+	}
+	o.pin(1, base+30*s) // second 30 was folded long ago
+	for _, tc := range []struct {
+		at    int64
+		exact bool
+	}{
+		{base + 20*s, true},
+		{base + 30*s, false},
+		{base + 40*s, false},
+		{base + 1100*s, true}, // within occWindow of the latest event
+	} {
+		if got := o.exactAt(tc.at); got != tc.exact {
+			t.Errorf("exactAt(%ds) = %v, want %v", (tc.at-base)/s, got, tc.exact)
+		}
+	}
+	if n := o.at(base + 20*s + 2*ms); n != 1 {
+		t.Errorf("at 20s: %d held, want 1 (exact)", n)
+	}
+}
+
 // TestOccupancyFoldedMatchesReference: four hours of overlapping spans,
 // aggregated out of time order (as attempts finish), against a plain list
 // of every event. Old seconds fold into coarse buckets, yet the number
@@ -268,4 +301,70 @@ func occupancyAgainstReference(t *testing.T, seed uint64) {
 	}
 	t.Logf("%d spans, first drop at +%v, %d fine blocks, %d coarse buckets of %ds, peak %d (true %d)",
 		len(spans), time.Duration(firstDrop-1_000_000*s), len(o.blocks), len(o.coarse.buckets), 1<<o.coarse.shift, o.peak(), truePeak)
+}
+
+// TestLateFirstDropIsAnEstimate: the first drop of a listener shown by a
+// long-lived connection (its first SYN went unanswered, its retry got in)
+// that finished more than occWindow after it. The queue level then is an
+// estimate (here 8, the second's peak, where 3 were waiting), and the
+// diagnosis must not turn it into a backlog size; the same attempt
+// finishing at once gives the exact level and the backlog.
+func TestLateFirstDropIsAnEstimate(t *testing.T) {
+	const s = int64(time.Second)
+	base := int64(1_700_000_000) * s
+	for _, late := range []bool{false, true} {
+		g := NewAggregator()
+		g.CaptureEnd = base + 1300*s
+		// Three idle clients the server took and never served: they wait
+		// in the queue from second 1 to the end.
+		for i := range 3 {
+			a := timedEstablished(i, base+s+int64(i)*ms)
+			a.ServerAccepted, a.Accepted, a.HasServed = false, 0, false
+			g.Add(&a)
+		}
+		// A burst half a second after the first drop: five more wait
+		// for 200 ms, so the second's peak is 8, not the 3 at the drop.
+		for i := range 5 {
+			a := timedEstablished(600+i, base+30*s+500*ms)
+			a.HasServed, a.Served = true, a.Accepted+200*ms
+			g.Add(&a)
+		}
+		delayed := timedEstablished(900, base+30*s)
+		delayed.SYNs, delayed.DroppedSYNs, delayed.LastSYN = 2, 1, base+31*s
+		delayed.SYNBeforeSYNACK = delayed.LastSYN
+		delayed.FirstSYNACK, delayed.LastSYNACK = base+31*s+ms, base+31*s+ms
+		delayed.FirstACK, delayed.Accepted = base+31*s+2*ms, base+31*s+3*ms
+		if !late {
+			g.Add(&delayed)
+		}
+		// Twenty minutes of handshakes served at once.
+		for k := range int64(1200) {
+			a := timedEstablished(int(k), base+60*s+k*s)
+			a.HasServed, a.Served = true, a.Accepted+ms
+			g.Add(&a)
+		}
+		if late {
+			delayed.LastPacket = base + 1290*s
+			g.Add(&delayed)
+		}
+		r := g.Result()
+		Diagnose(&r, nil)
+		l := r.Listeners[0]
+		t.Logf("late %v: %d waiting at the first drop (an estimate when late)", late, l.Signs.AcceptAtFirstDrop)
+		if l.Signs.QueueLevelsEstimated != late {
+			t.Errorf("late %v: QueueLevelsEstimated %v", late, l.Signs.QueueLevelsEstimated)
+		}
+		if !late && l.Signs.AcceptAtFirstDrop != 3 {
+			t.Errorf("finished at once: %d waiting at the first drop, want 3", l.Signs.AcceptAtFirstDrop)
+		}
+		backlog := false
+		for _, f := range append([]Finding{l.Diagnosis.Verdict}, l.Diagnosis.Findings...) {
+			for _, sg := range f.Signs {
+				backlog = backlog || strings.Contains(sg.Says, "the backlog looks like")
+			}
+		}
+		if backlog == late {
+			t.Errorf("late %v: backlog size claimed %v", late, backlog)
+		}
+	}
 }

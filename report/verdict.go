@@ -53,6 +53,7 @@ type jsonSigns struct {
 	HalfOpenAtFirstCookie  int     `json:"half_open_at_first_cookie"`
 	HalfOpenAtFirstDrop    int     `json:"half_open_at_first_unanswered_syn"`
 	AcceptQueueAtFirstDrop int     `json:"unserved_connections_at_first_drop"`
+	QueueLevelsEstimated   bool    `json:"queue_levels_estimated"`
 	MaxUnserved            int     `json:"max_unserved_connections"`
 	CompletedSilent        int     `json:"completed_silent_connections"`
 	DeferAccepted          int     `json:"defer_accepted"`
@@ -68,7 +69,8 @@ func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
 		CookiesByNoRetransmit: s.CookiesByNoRetrans, CookiesCompleted: s.CookiesCompleted,
 		MaxHalfOpen: s.MaxHalfOpen, HalfOpenAtFirstCookie: s.HalfOpenAtFirstCookie,
 		HalfOpenAtFirstDrop: s.HalfOpenAtFirstUnanswered, AcceptQueueAtFirstDrop: s.AcceptAtFirstDrop,
-		MaxUnserved: s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
+		QueueLevelsEstimated: s.QueueLevelsEstimated,
+		MaxUnserved:          s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
 	}
 }
 
