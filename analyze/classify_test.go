@@ -115,6 +115,21 @@ func TestClassify(t *testing.T) {
 			want: ACKIgnored, syns: 1, synacks: 3, retx: 2, ignored: 5,
 		},
 		{
+			// testdata/slow-http-server: the client's request right
+			// after its ACK; both meet the full accept queue, and the
+			// request's retransmission (200 ms) is taken before the
+			// SYN-ACK timer (1 s) fires. The kernel counts 2 overflows.
+			name: "accept queue full: ACK and request dropped, the request's retransmission taken",
+			script: `0 c S
+				0.001 s S.
+				0.002 c .
+				0.002 c P. len=18
+				0.21 c P. len=18
+				0.2101 s .
+				1.5 s P. len=111`,
+			want: Established, syns: 1, synacks: 1, ignored: 2,
+		},
+		{
 			name: "ignored, then the request expired and a data retransmission got a reset",
 			script: `0 c S
 				0.001 s S.

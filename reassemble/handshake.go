@@ -86,6 +86,8 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 		s.ClientFIN = true
 		end++
 	}
+	// resent: payload or FIN the client had sent already.
+	resent := s.clientSent && end != p.Seq && !seqAfter(end, s.clientSeqLimit)
 	if !s.clientSent || seqAfter(end, s.clientSeqLimit) {
 		s.clientSeqLimit, s.clientSent = end, true
 	}
@@ -103,6 +105,14 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 		s.FirstACK = p.Time
 	}
 	if s.ClientAcked && !s.ServerAccepted {
+		if resent && s.pendingSegs > 0 {
+			// The client resends what the server never acknowledged:
+			// the segments since the server's last packet were not
+			// taken. A full accept queue drops each one (each counts in
+			// ListenOverflows) and the client's retransmission timer,
+			// 200 ms or more, often fires before the SYN-ACK's (1 s).
+			s.ignore(s.pendingSegs, s.pendingData)
+		}
 		s.pendingSegs++
 		if p.PayloadLen > 0 || f&capture.FlagFIN != 0 {
 			s.pendingData++
