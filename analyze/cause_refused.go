@@ -127,6 +127,19 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 			reject = append(reject, againstSign(Decisive, FromCounters, "TcpOutRsts counted the resets (%d): TCP sent them, not a firewall.", rsts))
 		}
 	}
+	if h := ev.host; h != nil && h.QueueSamples > 0 {
+		// ss -lnt files: whether a socket listened on the port.
+		q, found := h.QueueFor(l.Server)
+		switch {
+		case !found:
+			noListener = append(noListener, forSign(Strong, FromQueues, "ss -lnt on the host (%d samples) listed no socket listening on port %d.", h.QueueSamples, port))
+		case q.Samples >= h.QueueSamples:
+			noListener = append(noListener, againstSign(Strong, FromQueues, "ss -lnt on the host listed a socket listening on %s in each of its %d samples.", q.Listener, h.QueueSamples))
+			reject = append(reject, forSign(Weak, FromQueues, "A socket listened on %s in each of ss -lnt's %d samples, yet SYNs were refused.", q.Listener, h.QueueSamples))
+		default:
+			noListener = append(noListener, forSign(Weak, FromQueues, "ss -lnt listed a socket listening on %s in only %d of its %d samples: the listener was gone part of the time (a restart?).", q.Listener, q.Samples, h.QueueSamples))
+		}
+	}
 	if s, ok := kernelSign(l, KindNoListener); ok {
 		noListener = append(noListener, s)
 		reject = append(reject, againstSign(Strong, FromKernel, "The kernel's TCP found no socket for these SYNs (%d dropped as NO_SOCKET) and answered them itself.", l.Kernel.Packets(ReasonNoSocket)))

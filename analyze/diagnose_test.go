@@ -300,6 +300,44 @@ func TestNoSourceClaimPastTheCap(t *testing.T) {
 	}
 }
 
+// TestSSSaysWhetherAListenerWasThere: ss -lnt files taken on the host
+// during the refusals say whether a socket listened on the port: none in
+// any sample is for "no listener", one in every sample against it.
+func TestSSSaysWhetherAListenerWasThere(t *testing.T) {
+	server := netip.MustParseAddrPort("10.0.0.2:8080")
+	l := Listener{Server: server, Attempts: 6}
+	l.Outcomes[Rejected] = 6
+	for _, tc := range []struct {
+		name    string
+		queues  []host.QueuePeak
+		samples int
+		says    string
+		against bool
+	}{
+		{"nothing listening", nil, 5, "listed no socket listening on port 8080", false},
+		{"listening throughout", []host.QueuePeak{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), Samples: 5}}, 5, "in each of its 5 samples", true},
+		{"gone for a while", []host.QueuePeak{{Listener: server, Samples: 2}}, 5, "in only 2 of its 5 samples", false},
+	} {
+		r := Result{Listeners: []Listener{l}, Attempts: l.Attempts}
+		Diagnose(&r, &host.Host{Queues: tc.queues, QueueSamples: tc.samples})
+		d := r.Listeners[0].Diagnosis
+		found := false
+		for _, f := range append(append([]Finding{d.Verdict}, d.Findings...), d.RuledOut...) {
+			if f.Kind != KindNoListener {
+				continue
+			}
+			for _, s := range f.Signs {
+				if strings.Contains(s.Says, tc.says) && s.Against == tc.against && s.From == FromQueues {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %s sign %q on no_listener", tc.name, map[bool]string{true: "against", false: "for"}[tc.against], tc.says)
+		}
+	}
+}
+
 func countersAt0(kv ...any) map[string]int64 {
 	d := map[string]int64{}
 	for _, k := range ReconciledCounters() {

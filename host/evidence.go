@@ -25,6 +25,10 @@ type Host struct {
 	// Queues are the listen queues sampled on the host (synq live, or a
 	// bundle), one peak per listening socket.
 	Queues []QueuePeak
+	// QueueSamples is how many times every listening socket was listed
+	// (ss -lnt files), sockets or none; 0 when unknown. A port absent
+	// from all of them had no listener when they were taken.
+	QueueSamples int
 }
 
 // QueuePeak is what sampling one listening socket's queues showed.
@@ -89,6 +93,8 @@ type HostInput struct {
 	Snapshots []Snapshot
 	Sysctls   map[string]string
 	Queues    []QueuePeak
+	// QueueSamples: see Host.
+	QueueSamples int
 }
 
 // NewHost builds the Host every caller diagnoses with (synq analyze,
@@ -96,7 +102,7 @@ type HostInput struct {
 // two snapshots through SnapshotDeltas; one only when it can be a change
 // (plain nstat), its absent listen counters then 0, and marked single.
 func NewHost(in HostInput) (*Host, error) {
-	h := &Host{Sysctls: in.Sysctls, Queues: in.Queues}
+	h := &Host{Sysctls: in.Sysctls, Queues: in.Queues, QueueSamples: in.QueueSamples}
 	switch len(in.Snapshots) {
 	case 0:
 	case 1:

@@ -54,6 +54,29 @@ LISTEN 0      128                *:22              *:*
 	}
 }
 
+// TestSSWithNoListener: sampled output with no LISTEN row is what a host
+// with nothing listening shows (testdata/no-listener/ss.txt): samples,
+// no rows, no error. Its sample count is the "# t=" lines, else the
+// header lines, else one.
+func TestSSWithNoListener(t *testing.T) {
+	header := "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"
+	for _, tc := range []struct {
+		in            string
+		rows, samples int
+	}{
+		{"# t=1\n" + header + "# t=2\n" + header + "# t=3\n" + header, 0, 3},
+		{header + header, 0, 2},
+		{"Netid " + header, 0, 1},
+		{"LISTEN 0 5 10.0.0.2:80 0.0.0.0:*\n", 1, 1},
+		{"# t=1\n" + header + "LISTEN 0 5 10.0.0.2:80 0.0.0.0:*\n# t=2\n" + header, 1, 2},
+	} {
+		rows, n, err := ParseSSSamples(strings.NewReader(tc.in))
+		if err != nil || len(rows) != tc.rows || n != tc.samples {
+			t.Errorf("%q: %d rows, %d samples, err %v; want %d rows, %d samples", tc.in, len(rows), n, err, tc.rows, tc.samples)
+		}
+	}
+}
+
 func FuzzParseSS(f *testing.F) {
 	f.Add("LISTEN 3 2 10.0.0.2:80 0.0.0.0:*\n# t=1\nLISTEN 0 2 [::]:80 [::]:*\n")
 	f.Fuzz(func(t *testing.T, s string) {

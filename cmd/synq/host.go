@@ -44,11 +44,15 @@ func readHost(opts *AnalyzeOptions, base host.HostInput) (*host.Host, error) {
 	}
 	var samples []host.QueueSample
 	for _, name := range opts.SS {
-		s, err := readWith(opts, name, host.ParseSS)
+		ss, err := readWith(opts, name, func(r io.Reader) (ssFile, error) {
+			s, n, err := host.ParseSSSamples(r)
+			return ssFile{s, n}, err
+		})
 		if err != nil {
 			return nil, withCode(exitInput, fmt.Errorf("--ss %s: %w", name, err))
 		}
-		samples = append(samples, s...)
+		samples = append(samples, ss.rows...)
+		in.QueueSamples += ss.samples
 	}
 	if len(samples) > 0 {
 		in.Queues = host.Peaks(samples)
@@ -61,6 +65,12 @@ func readHost(opts *AnalyzeOptions, base host.HostInput) (*host.Host, error) {
 		return nil, withCode(exitInput, fmt.Errorf("%s: %w", from, err))
 	}
 	return h, nil
+}
+
+// ssFile is one --ss file: its LISTEN rows and how many samples it holds.
+type ssFile struct {
+	rows    []host.QueueSample
+	samples int
 }
 
 func readWith[T any](opts *AnalyzeOptions, name string, parse func(io.Reader) (T, error)) (T, error) {
