@@ -208,7 +208,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 	f.StringArrayVar(&opts.Nstat, "nstat", nil, "kernel counters from the server (nstat, nstat -a, nstat -j, netstat -s or /proc/net/netstat+snmp): twice, before and after the capture, or once from plain nstat (changes)")
 	f.StringVar(&opts.Sysctl, "sysctl", "", "the server's sysctls (sysctl -a output or a part of it; kernel.osrelease tells synq how this kernel counts drops)")
 	f.StringVar(&opts.Kernel, "kernel", "", "the server's kernel release (uname -r), when --sysctl does not give kernel.osrelease: it says how the kernel counts drops")
-	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue")
+	f.StringArrayVar(&opts.SS, "ss", nil, "listen queues sampled on the server during the incident: ss -lnt output, one or more samples per file (repeatable); Recv-Q above Send-Q is a full accept queue, no row for the port: nothing listened")
 	f.IntVar(&opts.MaxAttempts, "max-attempts", 0, "most connection attempts held in memory at once; beyond it the longest idle are finished early (0: from available memory)")
 	addConnectionsFlags(f, &opts.Connections, &opts.ConnectionsFormat)
 	f.StringVar(&opts.Checksums, "checksums", "record", "with --connections, bad TCP checksums: record (C/c in the history, the segment still counts), ignore (as zeek -C: checksum offload makes every captured segment a host sent look bad) or validate (as Zeek without -C: C/c, then the segment is dropped, from the handshake analysis too)")
