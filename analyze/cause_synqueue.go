@@ -117,8 +117,12 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		if sg.NeverCompletedSources >= 20 || (sg.AcceptAtFirstDrop == 0 && sg.HalfOpenAtFirstUnanswered == sg.MaxHalfOpen && !sg.QueueLevelsEstimated) {
 			st = Strong
 		}
-		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).",
-			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked]))
+		estimate := ""
+		if sg.QueueLevelsEstimated {
+			estimate = estimatedLevels
+		}
+		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).%s",
+			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked], estimate))
 		if sg.NeverCompletedSources >= 20 {
 			signs = append(signs, forSign(Weak, FromPackets, "%s never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
 		}
