@@ -121,57 +121,35 @@ func TestOccupancy(t *testing.T) {
 	}
 }
 
-// TestOccupancyPastSixteenBits: a sparse millisecond holds its counts in
-// 16 bits; 70,000 entries in one millisecond (and their exits in another)
-// must still all count.
+// TestOccupancyPastSixteenBits: sparse events and dense buckets count in
+// 16 bits and keep what does not fit beside them; 70,000 entries in one
+// millisecond (and their exits in another) must all count, in a quiet
+// second (sparse) and in a busy one (dense).
 func TestOccupancyPastSixteenBits(t *testing.T) {
-	var o occupancy
 	const n = 70_000
-	// Entries then exits: consecutive events of one millisecond merge
-	// into one sparse event until it is full.
-	for range n {
-		o.event(10*ms, 1, 0)
-	}
-	for range n {
-		o.event(20*ms, 0, 1)
-	}
-	if now := o.at(10 * ms); now != n {
-		t.Errorf("at 10ms: %d held, want %d", now, n)
-	}
-	if now := o.at(20 * ms); now != n {
-		t.Errorf("at 20ms: %d held, want %d (exits of the same millisecond do not count)", now, n)
-	}
-	if now := o.at(21 * ms); now != 0 {
-		t.Errorf("at 21ms: %d held, want 0", now)
-	}
-	if p := o.peak(); p != n {
-		t.Errorf("peak %d, want %d", p, n)
-	}
-}
-
-// TestOccupancyDensePastSixteenBits: a dense block counts in 16 bits and
-// keeps what does not fit beside it; a busy second (turned dense) with
-// 70,000 entries in one millisecond must count them all.
-func TestOccupancyDensePastSixteenBits(t *testing.T) {
-	var o occupancy
-	for k := range occSparseMax + 1 { // a busy second: dense
-		o.add(int64(k)*ms, int64(k)*ms+ms/2)
-	}
-	const n = 70_000
-	for range n {
-		o.event(500*ms, 1, 0)
-	}
-	for range n {
-		o.event(600*ms, 0, 1)
-	}
-	if now := o.at(500 * ms); now != n {
-		t.Errorf("at 500ms: %d held, want %d", now, n)
-	}
-	if now := o.at(601 * ms); now != 0 {
-		t.Errorf("at 601ms: %d held, want 0", now)
-	}
-	if p := o.peak(); p != n {
-		t.Errorf("peak %d, want %d", p, n)
+	for _, busy := range []bool{false, true} {
+		var o occupancy
+		if busy {
+			for k := range occSparseMax + 1 { // turns the second dense
+				o.add(int64(k)*ms, int64(k)*ms+ms/2)
+			}
+		}
+		// Entries then exits: consecutive events of one millisecond
+		// merge into one sparse event until it is full.
+		for range n {
+			o.event(500*ms, 1, 0)
+		}
+		for range n {
+			o.event(600*ms, 0, 1)
+		}
+		for _, tc := range []struct{ at, want int64 }{{500, n}, {600, n}, {601, 0}} {
+			if now := o.at(tc.at * ms); int64(now) != tc.want {
+				t.Errorf("busy %v: at %dms: %d held, want %d", busy, tc.at, now, tc.want)
+			}
+		}
+		if p := o.peak(); p != n {
+			t.Errorf("busy %v: peak %d, want %d", busy, p, n)
+		}
 	}
 }
 

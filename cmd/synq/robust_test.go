@@ -174,16 +174,7 @@ func TestAnyDuplicates(t *testing.T) {
 // how many attempts it finished early, and no longer claims high
 // confidence.
 func TestFloodUnderMaxAttempts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flood.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := gen.Config{Seed: 7, Packets: 60000, Rate: 20000, Flood: true, Snaplen: 96}
-	if _, err := gen.Write(f, cfg); err != nil {
-		t.Fatal(err)
-	}
-	must(t, f.Close())
+	path := writeGenerated(t, gen.Config{Seed: 7, Packets: 60000, Rate: 20000, Flood: true, Snaplen: 96})
 	ios, out, errOut := testStreams(nil)
 	if code := run([]string{"analyze", "--format", "json", "--max-attempts", "2000", path}, ios); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -211,18 +202,9 @@ func TestFloodUnderMaxAttempts(t *testing.T) {
 // past the cap 32,768 sources were "not half of" 70,000 attempts and the
 // verdict gave the backlog advice instead of the flood's.
 func TestFloodPastTheSourceCap(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flood.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 70,000 attempts over 14 s: more than twice the cap, and nearly all
 	// old enough to be judged unacknowledged.
-	cfg := gen.Config{Seed: 7, Packets: 140000, Rate: 5000, Flood: true, Snaplen: 96}
-	if _, err := gen.Write(f, cfg); err != nil {
-		t.Fatal(err)
-	}
-	must(t, f.Close())
+	path := writeGenerated(t, gen.Config{Seed: 7, Packets: 140000, Rate: 5000, Flood: true, Snaplen: 96})
 	ios, out, errOut := testStreams(nil)
 	if code := run([]string{"analyze", "--format", "json", path}, ios); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -241,4 +223,20 @@ func TestFloodPastTheSourceCap(t *testing.T) {
 		!mentions(r.Verdict.Evidence, "of the first 32768 source addresses") {
 		t.Errorf("verdict %s: %s\nevidence: %v\nwant a SYN flood counted over the first 32768 sources", r.Verdict.Kind, r.Verdict.Summary, r.Verdict.Evidence)
 	}
+}
+
+// writeGenerated writes a generated capture (synthetic, internal/gen)
+// into the test's directory and returns its path.
+func writeGenerated(t *testing.T, cfg gen.Config) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "generated.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, cfg); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+	return path
 }
