@@ -71,9 +71,14 @@ var reconciled = []struct {
 		}
 		return 0
 	}, "SYN queue full, syncookies off"},
-	{"TcpExtTCPReqQFullDoCookies", func(l *Listener) int { return l.Signs.SyncookieSYNACKs }, "SYN queue full, answered with a syncookie"},
-	{"TcpExtSyncookiesSent", func(l *Listener) int { return l.Signs.SyncookieSYNACKs }, "syncookie SYN-ACKs"},
-	{"TcpExtSyncookiesRecv", func(l *Listener) int { return l.Signs.CookiesCompleted }, "handshakes completed through a cookie"},
+	{"TcpExtTCPReqQFullDoCookies", cookieSYNACKs, "SYN queue full, answered with a syncookie"},
+	{"TcpExtSyncookiesSent", cookieSYNACKs, "syncookie SYN-ACKs"},
+	{"TcpExtSyncookiesRecv", func(l *Listener) int {
+		if forcedCookies(l) {
+			return l.Outcomes[Established]
+		}
+		return l.Signs.CookiesCompleted
+	}, "handshakes completed through a cookie"},
 	{"TcpExtSyncookiesFailed", nil, "ACKs with an invalid cookie: not visible as such in packets"},
 	{"TcpExtPAWSPassive", func(l *Listener) int { return l.Signs.PAWS.Rejected }, "SYNs rejected for an old timestamp (attempts)"},
 	{"TcpExtEmbryonicRsts", func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] }, "resets of half-open handshakes"},
@@ -91,6 +96,28 @@ var reconciled = []struct {
 // queue explains: all but the bare ACKs TCP_DEFER_ACCEPT held back.
 func overflowIgnored(l *Listener) int {
 	return l.IgnoredACKSegments - l.Signs.DeferIgnoredACKs
+}
+
+// cookieSYNACKs is the SYN-ACKs that were syncookies. With cookies forced
+// (tcp_syncookies=2) every first SYN-ACK is one, though a cookie whose
+// timestamp lags the clock by under two ticks looks like any other
+// (a fresh forced-cookies run had 1 of 10).
+func cookieSYNACKs(l *Listener) int {
+	if forcedCookies(l) {
+		return l.SYNACKPackets - l.SYNACKRetransmits
+	}
+	return l.Signs.SyncookieSYNACKs
+}
+
+// forcedCookies reports whether the listener's diagnosis found cookies
+// forced by configuration.
+func forcedCookies(l *Listener) bool {
+	for _, f := range l.Diagnosis.Findings {
+		if f.Kind == KindSYNQueue && f.Mode == "forced_cookies" {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFinding(l *Listener, k Kind) bool {
