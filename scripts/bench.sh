@@ -78,18 +78,19 @@ elif [ ! -s "$capture" ]; then
 fi
 [ -n "$rotate" ] || echo "capture: $capture ($(du -h "$capture" | cut -f1))"
 
-# run LABEL COMMAND...: times one run into $dir/times ("LABEL SECONDS KB").
+# run LABEL COMMAND...: times one run into $dir/times ("LABEL SECONDS KB
+# CPU-SECONDS": wall time, peak RSS, user plus system time).
 run() {
 	local label=$1
 	shift
-	/usr/bin/time -f '%e %M' -o "$dir/time" "$@" >"$dir/out" 2>/dev/null
-	echo "$label $(cat "$dir/time")" >>"$dir/times"
+	/usr/bin/time -f '%e %M %U %S' -o "$dir/time" "$@" >"$dir/out" 2>/dev/null
+	echo "$label $(awk '{print $1, $2, $3 + $4}' "$dir/time")" >>"$dir/times"
 }
 
-# best LABEL: the best wall time of LABEL's runs and that run's peak RSS
-# (KB): "SECONDS KB".
+# best LABEL: the best wall time of LABEL's runs, that run's peak RSS (KB)
+# and CPU time: "SECONDS KB CPU-SECONDS".
 best() {
-	awk -v l="$1" '$1 == l && (b == "" || $2 < b) { b = $2; m = $3 } END { print b, m }' "$dir/times"
+	awk -v l="$1" '$1 == l && (b == "" || $2 < b) { b = $2; m = $3; c = $4 } END { print b, m, c }' "$dir/times"
 }
 
 floor_best=0
@@ -99,11 +100,12 @@ for _ in $(seq "$runs"); do
 done
 printf 'floor (single core): %.2f M packets/s\n' "$(awk "BEGIN{print $floor_best/1e6}")"
 
-report() { # LABEL SECONDS KB
+report() { # LABEL SECONDS KB CPU-SECONDS
 	local pps
 	pps=$(awk "BEGIN{print $packets/$2}")
-	printf '%-28s %6.2f s  %6.2f M packets/s  %.2fx floor  peak RSS %d MB\n' \
-		"$1" "$2" "$(awk "BEGIN{print $pps/1e6}")" "$(awk "BEGIN{print $pps/$floor_best}")" "$(($3 / 1024))"
+	printf '%-28s %6.2f s  %6.2f M packets/s  %.2fx floor  peak RSS %d MB  %.1f cores busy\n' \
+		"$1" "$2" "$(awk "BEGIN{print $pps/1e6}")" "$(awk "BEGIN{print $pps/$floor_best}")" "$(($3 / 1024))" \
+		"$(awk "BEGIN{print $4/$2}")"
 }
 
 # The variants run in turn, RUNS rounds, so that the machine's drift
@@ -119,14 +121,14 @@ for _ in $(seq "$runs"); do
 		run html "$dir/synq" analyze --format html -o "$dir/report.html" "${inputs[@]}"
 	fi
 done
-read -r t0 m0 < <(best table)
-report "synq analyze (table)" "$t0" "$m0"
+read -r t0 m0 c0 < <(best table)
+report "synq analyze (table)" "$t0" "$m0" "$c0"
 if [ -z "${FLOOD:-}" ]; then
-	read -r t m < <(best conns)
-	report "  --connections conns.jsonl" "$t" "$m"
+	read -r t m c < <(best conns)
+	report "  --connections conns.jsonl" "$t" "$m" "$c"
 	printf '  %+.0f%% against the table run\n' "$(awk "BEGIN{print ($t/$t0-1)*100}")"
-	read -r t m < <(best html)
-	report "  --format html" "$t" "$m"
+	read -r t m c < <(best html)
+	report "  --format html" "$t" "$m" "$c"
 	printf '  %+.0f%% against the table run\n' "$(awk "BEGIN{print ($t/$t0-1)*100}")"
 else
 	peak=$("$dir/synq" analyze --format json "${inputs[@]}" | sed -n 's/.*"peak_attempts_in_flight": \([0-9]*\).*/\1/p')
