@@ -8,6 +8,9 @@
 # compared (a new run has other timestamps); testdata/ is not touched.
 #
 #   sudo scripts/lab-check.sh [scenario...]
+#   LAB_CAPTURES=DIR scripts/lab-check.sh
+#                        test again the captures of an earlier run (DIR is
+#                        its .../captures), without recording anew
 #
 # A run has other timings than the recorded one: this is how a fresh
 # slow-http-server run showed overflows the capture did not count yet
@@ -17,11 +20,14 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d /tmp/synq-lab-check.XXXXXX)
 wt="$out/worktree"
 trap 'git worktree remove --force "$wt" 2>/dev/null || true' EXIT
-SYNQ_LAB_OUT="$out/captures" testdata/lab/run.sh "$@"
+captures=${LAB_CAPTURES:-$out/captures}
+if [ -z "${LAB_CAPTURES:-}" ]; then
+	SYNQ_LAB_OUT="$captures" testdata/lab/run.sh "$@"
+fi
 git worktree add -q --detach "$wt" HEAD
 # The worktree is HEAD; test what is in this tree, committed or not.
 git diff HEAD -- . ':!testdata' | (cd "$wt" && git apply --allow-empty)
-for d in "$out"/captures/*/; do
+for d in "$captures"/*/; do
 	name=$(basename "$d")
 	rm -f "$wt/testdata/$name"/capture.* "$wt/testdata/$name/ss.txt"
 	cp -r "$d"/. "$wt/testdata/$name/"
@@ -29,4 +35,4 @@ done
 cd "$wt"
 go test ./cmd/synq -count=1 \
 	-run 'TestScenarioVerdicts|MatchKernel|TestICMPRefusals|TestScenarioOutcomes|TestTimelineAddsUp'
-echo "lab-check: fresh captures in $out/captures pass"
+echo "lab-check: the captures in $captures pass"
