@@ -536,14 +536,17 @@ func TestICMPRefusalsMatchKernel(t *testing.T) {
 // from packets, with the size of the gap and why: a test that says so
 // instead of a skip.
 var dropsNotCountedYet = map[string]struct {
-	gapCounter string // the gap is this counter's delta
+	gapCounter string // the gap is at most this counter's delta
 	reason     string
 }{
-	// Every valid cookie ACK met the full accept queue (the C_aq term
-	// of kernel-evidence.md: SyncookiesRecv 7, ListenOverflows 14 = 7
-	// SYNs + 7 cookie ACKs in the recorded run; 6 and 13 in another).
-	// No request was kept, so no SYN-ACK is retransmitted and the
-	// tracker does not mark the ACKs ignored.
+	// Valid cookie ACKs met the full accept queue (the C_aq term of
+	// kernel-evidence.md: SyncookiesRecv 7, ListenOverflows 14 = 7 SYNs
+	// + 7 cookie ACKs in the recorded run). No request was kept, so no
+	// SYN-ACK is retransmitted and the tracker does not mark the ACKs
+	// ignored. The gap is at most SyncookiesRecv, not always equal:
+	// nstat covers only the middle of this capture, so a dropped SYN
+	// near its ends may be outside the counters' window (fresh runs:
+	// gaps 7, 6, 6, 6 and 5 with SyncookiesRecv 7, 6, 6, 6 and 6).
 	"short-capture-cookies": {"TcpExtSyncookiesRecv", "cookie ACKs dropped at a full accept queue"},
 }
 
@@ -572,8 +575,8 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 				r := scenarioJSON(t, sc)
 				seen := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets + l.IgnoredACKSegments })
 				known, _ := host.Delta(before, after, why.gapCounter)
-				if gap := delta - int64(seen); gap != known || known == 0 {
-					t.Errorf("%s: capture %d, kernel %d: gap %d, want the known %d, %s's delta (%s)", counter, seen, delta, gap, known, why.gapCounter, why.reason)
+				if gap := delta - int64(seen); gap <= 0 || gap > known {
+					t.Errorf("%s: capture %d, kernel %d: gap %d, want 1 to %d, %s's delta (%s)", counter, seen, delta, gap, known, why.gapCounter, why.reason)
 				}
 			})
 			continue
