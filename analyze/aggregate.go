@@ -91,6 +91,11 @@ type Signs struct {
 	CookieAttempts                                        int
 	CookiesByTSLag, CookiesByStripped, CookiesByNoRetrans int
 	CookiesCompleted                                      int
+	// CookieLagUnsure counts completed attempts taken for normal ones
+	// whose SYN-ACK timestamp lagged the server's clock by 0 to 2 ticks:
+	// a syncookie's can too (about one in 21), so on a listener that
+	// sent cookies each may have been one.
+	CookieLagUnsure int
 	// DeferAccepted: established attempts whose ignored segments were all
 	// bare ACKs, accepted once data came (TCP_DEFER_ACCEPT).
 	DeferAccepted    int
@@ -544,6 +549,9 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	case notCookie:
 		if from, to, ok := halfOpenSpan(a); ok {
 			l.halfOpen.add(from, to)
+		}
+		if a.ServerAccepted && cookieLagTooSmall(a) {
+			sg.CookieLagUnsure++
 		}
 	default:
 		sg.CookieAttempts++

@@ -374,6 +374,43 @@ func TestForcedCookiesReconcileEverySYNACK(t *testing.T) {
 	}
 }
 
+// TestCookiesTheCaptureCannotTell: on a listener that sent cookies (not
+// forced), a completed handshake whose SYN-ACK timestamp lagged the clock
+// by 0 to 2 ticks may have been a cookie too (a fresh syncookies-flood
+// run: the kernel counted 288 cookies, 287 recognised). The
+// reconciliation says so (Unsure), and the kernel's delta lies within;
+// a listener without cookies has none unsure.
+func TestCookiesTheCaptureCannotTell(t *testing.T) {
+	l := Listener{Server: netip.MustParseAddrPort("10.0.0.2:8080"), Attempts: 305, ServerTook: 5, SYNACKPackets: 288}
+	l.Outcomes[Established], l.Outcomes[SYNACKUnacked] = 5, 283
+	l.Signs.CookieAttempts, l.Signs.SyncookieSYNACKs, l.Signs.CookiesByTSLag, l.Signs.CookiesByNoRetrans, l.Signs.CookiesCompleted = 287, 287, 4, 283, 4
+	l.Signs.HalfOpenAtFirstCookie, l.Signs.MaxHalfOpen = 3, 3
+	l.Signs.CookieLagUnsure = 1
+	none := Listener{Server: netip.MustParseAddrPort("10.0.0.2:9090"), Attempts: 5, ServerTook: 5, SYNACKPackets: 5}
+	none.Outcomes[Established] = 5
+	none.Signs.CookieLagUnsure = 5
+	deltas := countersAt0("TcpPassiveOpens", 5, "TcpExtSyncookiesSent", 288, "TcpExtSyncookiesRecv", 5)
+	for _, tc := range []struct {
+		name   string
+		l      Listener
+		unsure int64
+	}{{"cookies sent", l, 1}, {"no cookies", none, 0}} {
+		r := Result{Listeners: []Listener{tc.l}, Attempts: tc.l.Attempts}
+		Diagnose(&r, &host.Host{Deltas: deltas})
+		for _, rc := range r.Reconciliation {
+			if rc.Counter != "TcpExtSyncookiesSent" && rc.Counter != "TcpExtSyncookiesRecv" {
+				continue
+			}
+			if rc.Unsure != tc.unsure {
+				t.Errorf("%s: %s unsure %d, want %d", tc.name, rc.Counter, rc.Unsure, tc.unsure)
+			}
+			if tc.unsure > 0 && !strings.Contains(rc.Note, "were cookies too") {
+				t.Errorf("%s: %s note does not say why: %s", tc.name, rc.Counter, rc.Note)
+			}
+		}
+	}
+}
+
 func fmtExplained(p *int64) string {
 	if p == nil {
 		return "nil"

@@ -14,8 +14,12 @@ type Reconciliation struct {
 	Counter string
 	Delta   int64
 	// Explained is what the capture accounts for; nil when synq cannot
-	// count it from packets.
+	// count it from packets. Unsure is how many more the capture may
+	// account for, events it cannot tell from others (syncookies whose
+	// timestamp lag is too small to see): the kernel's delta should lie
+	// from Explained to Explained+Unsure.
 	Explained *int64
+	Unsure    int64
 	Note      string
 	// Shares attribute the namespace-wide delta to listeners by what the
 	// capture predicts on each (only listeners it predicts any on, and
@@ -49,13 +53,14 @@ var reconciled = []struct {
 	name    string
 	explain func(l *Listener) int
 	note    string
+	unsure  func(l *Listener) int // nil: none
 }{
 	{"TcpExtListenOverflows", func(l *Listener) int {
 		if hasFinding(l, KindAcceptQueue) {
 			return l.DroppedSYNPackets + overflowIgnored(l)
 		}
 		return overflowIgnored(l)
-	}, "accept queue full: SYNs dropped and handshake segments ignored"},
+	}, "accept queue full: SYNs dropped and handshake segments ignored", nil},
 	{"TcpExtListenDrops", func(l *Listener) int {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
@@ -64,32 +69,32 @@ var reconciled = []struct {
 			return l.DroppedSYNPackets
 		}
 		return overflowIgnored(l)
-	}, "every silent drop at a listener"},
+	}, "every silent drop at a listener", nil},
 	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
 		if hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0 {
 			return l.DroppedSYNPackets
 		}
 		return 0
-	}, "SYN queue full, syncookies off"},
-	{"TcpExtTCPReqQFullDoCookies", cookieSYNACKs, "SYN queue full, answered with a syncookie"},
-	{"TcpExtSyncookiesSent", cookieSYNACKs, "syncookie SYN-ACKs"},
+	}, "SYN queue full, syncookies off", nil},
+	{"TcpExtTCPReqQFullDoCookies", cookieSYNACKs, "SYN queue full, answered with a syncookie", cookiesUnsure},
+	{"TcpExtSyncookiesSent", cookieSYNACKs, "syncookie SYN-ACKs", cookiesUnsure},
 	{"TcpExtSyncookiesRecv", func(l *Listener) int {
 		if forcedCookies(l) {
 			return l.Outcomes[Established]
 		}
 		return l.Signs.CookiesCompleted
-	}, "handshakes completed through a cookie"},
-	{"TcpExtSyncookiesFailed", nil, "ACKs with an invalid cookie: not visible as such in packets"},
-	{"TcpExtPAWSPassive", func(l *Listener) int { return l.Signs.PAWS.Rejected }, "SYNs rejected for an old timestamp (attempts)"},
-	{"TcpExtEmbryonicRsts", func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] }, "resets of half-open handshakes"},
-	{"TcpExtTCPDeferAcceptDrop", func(l *Listener) int { return l.Signs.DeferIgnoredACKs }, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace"},
-	{"TcpExtTCPSynRetrans", func(l *Listener) int { return l.SYNACKRetransmits }, "this host's SYN and SYN-ACK retransmissions"},
+	}, "handshakes completed through a cookie", cookiesUnsure},
+	{"TcpExtSyncookiesFailed", nil, "ACKs with an invalid cookie: not visible as such in packets", nil},
+	{"TcpExtPAWSPassive", func(l *Listener) int { return l.Signs.PAWS.Rejected }, "SYNs rejected for an old timestamp (attempts)", nil},
+	{"TcpExtEmbryonicRsts", func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] }, "resets of half-open handshakes", nil},
+	{"TcpExtTCPDeferAcceptDrop", func(l *Listener) int { return l.Signs.DeferIgnoredACKs }, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace", nil},
+	{"TcpExtTCPSynRetrans", func(l *Listener) int { return l.SYNACKRetransmits }, "this host's SYN and SYN-ACK retransmissions", nil},
 	// A TIME_WAIT's ACK to a SYN it will not reuse moves no counter
 	// (testdata/syn-answered-by-ack), a live connection's does: not
 	// countable from packets.
-	{"TcpExtTCPChallengeACK", nil, "challenge ACKs, all kinds; a TIME_WAIT's ACK to a new SYN is not one of them"},
-	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent"},
-	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] }, "connections accepted by the kernel"},
+	{"TcpExtTCPChallengeACK", nil, "challenge ACKs, all kinds; a TIME_WAIT's ACK to a new SYN is not one of them", nil},
+	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent", nil},
+	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] }, "connections accepted by the kernel", nil},
 }
 
 // overflowIgnored is the ignored handshake segments an overflowing accept
@@ -107,6 +112,16 @@ func cookieSYNACKs(l *Listener) int {
 		return l.SYNACKPackets - l.SYNACKRetransmits
 	}
 	return l.Signs.SyncookieSYNACKs
+}
+
+// cookiesUnsure is the completed attempts of a listener that sent
+// cookies whose SYN-ACK may have been one too (Signs.CookieLagUnsure);
+// none when cookies were forced (every SYN-ACK is counted then).
+func cookiesUnsure(l *Listener) int {
+	if l.Signs.CookieAttempts == 0 || forcedCookies(l) {
+		return 0
+	}
+	return l.Signs.CookieLagUnsure
 }
 
 // forcedCookies reports whether the listener's diagnosis found cookies
@@ -151,8 +166,15 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 				}
 			}
 			rc.Explained = &sum
+			if c.unsure != nil {
+				for i := range r.Listeners {
+					rc.Unsure += int64(c.unsure(&r.Listeners[i]))
+				}
+			}
 			attribute(&rc)
 			switch diff := d - sum; {
+			case diff > 0 && diff <= rc.Unsure:
+				rc.Note += fmt.Sprintf("; %d more than the capture shows: of its %d completed handshakes whose SYN-ACK timestamp lagged the clock by 0 to 2 ticks, as a normal one does, %d were cookies too (a cookie's lags that little about one time in 21)", diff, rc.Unsure, diff)
 			case diff > 0:
 				rc.Note += fmt.Sprintf("; %d not in the capture: other ports, other traffic, or outside the capture window (counters cover the whole host or namespace)", diff)
 			case diff < 0:

@@ -42,9 +42,7 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 	if a.SYNACKs == 0 || a.SYNACKRetransmits > 0 {
 		return notCookie
 	}
-	if a.SYNACKOpts.HasTS && a.HasServerTSAfter {
-		elapsed := (a.ServerTSAfterTime - a.FirstSYNACK) / int64(time.Millisecond)
-		lag := int64(int32(a.ServerTSAfter-a.SYNACKOpts.TSval)) - elapsed
+	if lag, ok := synackTSLag(a); ok {
 		switch {
 		case lag >= 3 && lag <= 65:
 			return cookieTSLag
@@ -61,6 +59,26 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 		return cookieNeverRetransmitted
 	}
 	return notCookie
+}
+
+// synackTSLag is how many ticks the SYN-ACK's timestamp lagged the
+// server's clock, as its first later timestamp shows: a syncookie's is
+// rounded down to 64 ticks (the low bits carry the SYN's options), a
+// normal SYN-ACK's lags by none (one of rounding).
+func synackTSLag(a *reassemble.Attempt) (int64, bool) {
+	if !a.SYNACKOpts.HasTS || !a.HasServerTSAfter {
+		return 0, false
+	}
+	elapsed := (a.ServerTSAfterTime - a.FirstSYNACK) / int64(time.Millisecond)
+	return int64(int32(a.ServerTSAfter-a.SYNACKOpts.TSval)) - elapsed, true
+}
+
+// cookieLagTooSmall reports whether a's SYN-ACK lagged the clock by 0 to
+// 2 ticks: a normal SYN-ACK's lag, and a syncookie's about one time in
+// 21, under cookieSignOf's threshold.
+func cookieLagTooSmall(a *reassemble.Attempt) bool {
+	lag, ok := synackTSLag(a)
+	return ok && lag >= 0 && lag <= 2
 }
 
 // halfOpenSpan is when an attempt's request sat in the SYN queue, as seen

@@ -346,3 +346,22 @@ func TestLateFirstDropIsAnEstimate(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieLagTooSmall: a completed handshake's SYN-ACK that lagged the
+// clock by 0 to 2 ticks cannot be told from a cookie; by 3 or more it is
+// one, by -1 it is not.
+func TestCookieLagTooSmall(t *testing.T) {
+	for _, tc := range []struct {
+		lag  uint32
+		want bool
+	}{{0, true}, {1, true}, {2, true}, {3, false}, {^uint32(0), false}} {
+		var a reassemble.Attempt
+		a.SYNACKs, a.FirstSYNACK = 1, 1_000*int64(time.Millisecond)
+		a.SYNACKOpts.HasTS, a.SYNACKOpts.TSval = true, 5000
+		// 100 ms later the server's clock reads 100 ticks more, plus the lag.
+		a.HasServerTSAfter, a.ServerTSAfterTime, a.ServerTSAfter = true, a.FirstSYNACK+100*int64(time.Millisecond), 5100+tc.lag
+		if got := cookieLagTooSmall(&a); got != tc.want {
+			t.Errorf("lag %d: cookieLagTooSmall %v, want %v", int32(tc.lag), got, tc.want)
+		}
+	}
+}

@@ -83,7 +83,10 @@ type jsonReconciliation struct {
 	Counter   string `json:"counter"`
 	Delta     int64  `json:"delta"`
 	Explained *int64 `json:"explained_by_capture"`
-	Note      string `json:"note"`
+	// Unsure: how many more the capture may explain (syncookies it
+	// cannot tell from normal SYN-ACKs); 0 for most counters.
+	Unsure int64  `json:"unsure_in_capture"`
+	Note   string `json:"note"`
 	// ByListener and Unattributed: null for counters not countable from
 	// packets.
 	ByListener   []jsonShare `json:"by_listener"`
@@ -102,7 +105,7 @@ func nstatJSON(in *Input) *jsonNstat {
 	}
 	n := &jsonNstat{Deltas: in.Host.Deltas, Reconciliation: []jsonReconciliation{}}
 	for _, r := range in.Result.Reconciliation {
-		jr := jsonReconciliation{Counter: r.Counter, Delta: r.Delta, Explained: r.Explained, Note: r.Note}
+		jr := jsonReconciliation{Counter: r.Counter, Delta: r.Delta, Explained: r.Explained, Unsure: r.Unsure, Note: r.Note}
 		if r.Explained != nil {
 			jr.ByListener = []jsonShare{}
 			for _, s := range r.Shares {
@@ -266,6 +269,9 @@ func (p *printer) reconciliation(in *Input) {
 		exp, left := "n/a", "n/a"
 		if r.Explained != nil {
 			exp, left = count(int(*r.Explained)), count(int(r.Delta-*r.Explained))
+			if r.Unsure > 0 {
+				exp += " (+" + count(int(r.Unsure)) + "?)"
+			}
 		}
 		rows = append(rows, []string{r.Counter, count(int(r.Delta)), exp, left})
 		if len(r.Shares) > 1 {

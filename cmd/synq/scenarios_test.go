@@ -108,6 +108,7 @@ type reportJSON struct {
 			Counter   string `json:"counter"`
 			Delta     int64  `json:"delta"`
 			Explained *int64 `json:"explained_by_capture"`
+			Unsure    int64  `json:"unsure_in_capture"`
 		} `json:"reconciliation"`
 	} `json:"nstat"`
 }
@@ -764,8 +765,10 @@ func TestScenarioVerdicts(t *testing.T) {
 						continue
 					}
 					found = true
-					if rc.Explained == nil || *rc.Explained != rc.Delta {
-						t.Errorf("%s: kernel delta %d, capture explains %v", name, rc.Delta, fmtIntPtr(rc.Explained))
+					// Exactly, or within what the capture cannot tell
+					// apart (a cookie lagging the clock too little).
+					if rc.Explained == nil || rc.Delta < *rc.Explained || rc.Delta > *rc.Explained+rc.Unsure {
+						t.Errorf("%s: kernel delta %d, capture explains %v (and up to %d more)", name, rc.Delta, fmtIntPtr(rc.Explained), rc.Unsure)
 					}
 				}
 				if !found {
