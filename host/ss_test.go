@@ -80,9 +80,16 @@ func TestSSWithNoListener(t *testing.T) {
 func FuzzParseSS(f *testing.F) {
 	f.Add("LISTEN 3 2 10.0.0.2:80 0.0.0.0:*\n# t=1\nLISTEN 0 2 [::]:80 [::]:*\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		ss, err := ParseSS(strings.NewReader(s))
-		if err == nil && len(ss) == 0 {
-			t.Error("no error and no samples")
+		// Read without error means at least one sample (a host where
+		// nothing listened gives samples with no row), and ParseSS
+		// gives the same rows.
+		rows, n, err := ParseSSSamples(strings.NewReader(s))
+		if err == nil && n == 0 {
+			t.Errorf("no error and no sample (%d rows)", len(rows))
+		}
+		ss, err2 := ParseSS(strings.NewReader(s))
+		if (err == nil) != (err2 == nil) || len(ss) != len(rows) {
+			t.Errorf("ParseSS: %d rows, err %v; ParseSSSamples: %d rows, err %v", len(ss), err2, len(rows), err)
 		}
 	})
 }
