@@ -627,13 +627,16 @@ func (l *Listener) settleSigns() {
 	sg.MaxHalfOpen = l.halfOpen.peak()
 	sg.MaxUnserved = l.accept.peak()
 	sg.QueueLevelsEstimated = false
+	// level is o's level at t, noting when it is only an estimate.
+	level := func(o *occupancy, t int64) int {
+		sg.QueueLevelsEstimated = sg.QueueLevelsEstimated || !o.exactAt(t)
+		return o.at(t)
+	}
 	if sg.FirstCookie != 0 {
-		sg.HalfOpenAtFirstCookie = l.halfOpen.at(sg.FirstCookie)
-		sg.QueueLevelsEstimated = !l.halfOpen.exactAt(sg.FirstCookie)
+		sg.HalfOpenAtFirstCookie = level(&l.halfOpen, sg.FirstCookie)
 	}
 	if sg.FirstUnanswered != 0 {
-		sg.HalfOpenAtFirstUnanswered = l.halfOpen.at(sg.FirstUnanswered)
-		sg.QueueLevelsEstimated = sg.QueueLevelsEstimated || !l.halfOpen.exactAt(sg.FirstUnanswered)
+		sg.HalfOpenAtFirstUnanswered = level(&l.halfOpen, sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
@@ -644,8 +647,7 @@ func (l *Listener) settleSigns() {
 		first = minTime(first, sg.FirstDelayed)
 	}
 	if first != 0 {
-		sg.AcceptAtFirstDrop = l.accept.at(first)
-		sg.QueueLevelsEstimated = sg.QueueLevelsEstimated || !l.accept.exactAt(first)
+		sg.AcceptAtFirstDrop = level(&l.accept, first)
 	}
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0
