@@ -29,10 +29,13 @@ type sourceTable struct {
 	paws            pawsTracker
 }
 
-// sourceEntry is one address's state on one listener, 28 bytes.
+// sourceEntry is one address's state on one listener, 36 bytes.
 type sourceEntry struct {
 	stat    sourceStat
 	samples pawsChain
+	// client is the address's index in the aggregator's clientTable plus
+	// one; 0 until it has one (see clientTable.addVia).
+	client int32
 	// counted: the address came while the count table had room, so stat
 	// counts its attempts. Once full it stays full, so an address kept
 	// only for its PAWS samples is never counted.
@@ -45,19 +48,24 @@ type sourceStat struct {
 	unanswered, answered, unacked, other uint32
 }
 
-// add books one attempt of a client address with outcome o.
-func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) {
+// add books one attempt of a client address with outcome o, and returns
+// the address's entry, valid until the next add (nil if neither table
+// had room for it).
+func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) *sourceEntry {
 	e := t.entry(a)
 	if e == nil {
 		// Neither table had room: the PAWS tracker still notes that it
 		// turned an address away.
-		e = &sourceEntry{}
+		var none pawsChain
+		t.paws.add(&none, a)
+		return nil
 	}
 	if e.counted {
 		e.stat.add(a, o)
 		t.countedAttempts++
 	}
 	t.paws.add(&e.samples, a)
+	return e
 }
 
 // entry returns the state of a's client address, adding the address if
