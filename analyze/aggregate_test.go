@@ -1,8 +1,11 @@
 package analyze
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -450,4 +453,48 @@ func heapHeld(build func() any) uint64 {
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(v)
 	return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+}
+
+// TestWorstClientsAreTheSortedFirst checks the bounded selection of
+// Result.WorstClients against sorting every failing client, on tallies
+// with many ties (few distinct counts) so that the address decides often.
+func TestWorstClientsAreTheSortedFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, clients := range []int{0, 3, 10, 11, 500, 5000} {
+		var tbl clientTable
+		var all []Client
+		for i := range clients {
+			var a netip.Addr
+			if i%3 == 0 {
+				a = netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+			} else {
+				a = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			for range rng.IntN(6) {
+				o := AllOutcomes()[rng.IntN(int(numOutcomes))]
+				tbl.addVia(nil, a, o)
+			}
+		}
+		for addr, i := range tbl.index.all() {
+			c := Client{Addr: addr, Outcomes: tbl.outcomes[i].counts()}
+			for _, n := range c.Outcomes {
+				c.Attempts += n
+			}
+			if c.Outcomes.Failed() > 0 {
+				all = append(all, c)
+			}
+		}
+		slices.SortFunc(all, func(a, b Client) int {
+			return cmp.Or(
+				cmp.Compare(b.Outcomes.Failed(), a.Outcomes.Failed()),
+				cmp.Compare(b.Attempts, a.Attempts),
+				a.Addr.Compare(b.Addr),
+			)
+		})
+		want := all[:min(len(all), MaxWorstClients)]
+		got := tbl.worst(MaxWorstClients)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d clients: worst = %v, want %v", clients, got, want)
+		}
+	}
 }
