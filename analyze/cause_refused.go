@@ -128,16 +128,17 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	if h := ev.host; h != nil && h.QueueSamples > 0 {
-		// ss -lnt files: whether a socket listened on the port.
+		// ss -lnt files or synq live's samples: whether a socket
+		// listened on the port.
 		q, found := h.QueueFor(l.Server)
 		switch {
 		case !found:
-			noListener = append(noListener, forSign(Strong, FromQueues, "ss -lnt on the host (%d samples) listed no socket listening on port %d.", h.QueueSamples, port))
+			noListener = append(noListener, forSign(Strong, FromQueues, "No socket listened on port %d in any of the %d listen-queue samples taken on the host.", port, h.QueueSamples))
 		case q.Samples >= h.QueueSamples:
-			noListener = append(noListener, againstSign(Strong, FromQueues, "ss -lnt on the host listed a socket listening on %s in each of its %d samples.", q.Listener, h.QueueSamples))
-			reject = append(reject, forSign(Weak, FromQueues, "A socket listened on %s in each of ss -lnt's %d samples, yet SYNs were refused.", q.Listener, h.QueueSamples))
+			noListener = append(noListener, againstSign(Strong, FromQueues, "A socket listened on %s in each of the %d listen-queue samples taken on the host.", q.Listener, h.QueueSamples))
+			reject = append(reject, forSign(Weak, FromQueues, "A socket listened on %s in each of the %d listen-queue samples taken on the host, yet SYNs were refused.", q.Listener, h.QueueSamples))
 		default:
-			noListener = append(noListener, forSign(Weak, FromQueues, "ss -lnt listed a socket listening on %s in only %d of its %d samples: the listener was gone part of the time (a restart?).", q.Listener, q.Samples, h.QueueSamples))
+			noListener = append(noListener, forSign(Weak, FromQueues, "A socket listened on %s in only %d of the %d listen-queue samples taken on the host: the listener was gone part of the time (a restart?).", q.Listener, q.Samples, h.QueueSamples))
 		}
 	}
 	if s, ok := kernelSign(l, KindNoListener); ok {

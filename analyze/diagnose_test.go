@@ -301,8 +301,8 @@ func TestNoSourceClaimPastTheCap(t *testing.T) {
 	}
 }
 
-// TestSSSaysWhetherAListenerWasThere: ss -lnt files taken on the host
-// during the refusals say whether a socket listened on the port: none in
+// TestSSSaysWhetherAListenerWasThere: ss -lnt files or synq live's samples
+// taken on the host during the refusals say whether a socket listened on the port: none in
 // any sample is for "no listener", one in every sample against it.
 func TestSSSaysWhetherAListenerWasThere(t *testing.T) {
 	server := netip.MustParseAddrPort("10.0.0.2:8080")
@@ -315,9 +315,9 @@ func TestSSSaysWhetherAListenerWasThere(t *testing.T) {
 		says    string
 		against bool
 	}{
-		{"nothing listening", nil, 5, "listed no socket listening on port 8080", false},
-		{"listening throughout", []host.QueuePeak{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), Samples: 5}}, 5, "in each of its 5 samples", true},
-		{"gone for a while", []host.QueuePeak{{Listener: server, Samples: 2}}, 5, "in only 2 of its 5 samples", false},
+		{"nothing listening", nil, 5, "No socket listened on port 8080 in any of the 5", false},
+		{"listening throughout", []host.QueuePeak{{Listener: netip.MustParseAddrPort("0.0.0.0:8080"), Samples: 5}}, 5, "in each of the 5 listen-queue samples", true},
+		{"gone for a while", []host.QueuePeak{{Listener: server, Samples: 2}}, 5, "in only 2 of the 5 listen-queue samples", false},
 	} {
 		r := Result{Listeners: []Listener{l}, Attempts: l.Attempts}
 		Diagnose(&r, &host.Host{Queues: tc.queues, QueueSamples: tc.samples})

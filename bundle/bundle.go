@@ -66,6 +66,10 @@ type Manifest struct {
 	// one.
 	Filter        string `json:"filter,omitempty"`
 	FilterLeftOut int64  `json:"filter_left_out,omitempty"`
+	// QueueRounds is how many times the listen queues were sampled,
+	// sockets found or none (absent in bundles written before synq
+	// counted them): a port no sample lists had no listener then.
+	QueueRounds int `json:"queue_rounds,omitempty"`
 	// Files lists the bundle's files, by role.
 	Files map[string]string `json:"files"`
 }
@@ -343,5 +347,6 @@ func (b *Bundle) HostInput() host.HostInput {
 	if len(b.Queues) > 0 {
 		in.Queues = host.Peaks(b.Queues)
 	}
+	in.QueueSamples = b.Manifest.QueueRounds
 	return in
 }

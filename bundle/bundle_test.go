@@ -45,7 +45,7 @@ func TestWriteRead(t *testing.T) {
 		t.Errorf("a bundle before its manifest")
 	}
 	m := Manifest{Interface: "eth0", Ports: []uint16{8080}, Start: Timestamp(1), End: Timestamp(2),
-		Ring: capture.RingStats{Received: 3}}
+		Ring: capture.RingStats{Received: 3}, QueueRounds: 40}
 	if err := w.Close(m); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,9 @@ func TestWriteRead(t *testing.T) {
 	h, err := host.NewHost(b.HostInput())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.QueueSamples != 40 {
+		t.Errorf("host evidence has %d queue samples, want the manifest's 40 rounds", h.QueueSamples)
 	}
 	if d := h.Deltas; d["TcpExtListenOverflows"] != 7 || d["TcpActiveOpens"] != 2 || d["TcpExtNew"] != 1 {
 		t.Errorf("deltas %v, want ListenOverflows 7, ActiveOpens 2, TcpExtNew 1 (absent before: 0)", d)

@@ -18,12 +18,19 @@ const MaxChartPoints = 2048
 // fills, adjacent points merge two by two, keeping their maxima (a full
 // queue stays visible at any zoom), and later points cover as many
 // samples as a merged one.
+//
+// It also counts the rounds of sampling, sockets or none: a port no round
+// listed had no listener while they were taken (Host.QueueSamples).
 type QueueHistory struct {
 	window int64
 	recent []QueueSample
-	peaks  map[netip.AddrPort]*QueuePeak
-	series map[netip.AddrPort]*queueSeries
-	max    int
+	// rounds are the times of the rounds of the recent window (trimmed
+	// as recent is); allRounds counts every round.
+	rounds    []int64
+	allRounds int
+	peaks     map[netip.AddrPort]*QueuePeak
+	series    map[netip.AddrPort]*queueSeries
+	max       int
 }
 
 type queueSeries struct {
@@ -39,8 +46,15 @@ func NewQueueHistory(window int64) *QueueHistory {
 		series: map[netip.AddrPort]*queueSeries{}, max: MaxChartPoints}
 }
 
-// Add takes samples, in the order taken.
-func (h *QueueHistory) Add(samples []QueueSample) {
+// Add takes one round of samples, taken at t: a sample of each listening
+// socket sampled, none if no socket listened on the sampled ports.
+// Rounds come in the order taken.
+func (h *QueueHistory) Add(t int64, samples []QueueSample) {
+	h.allRounds++
+	h.rounds = append(h.rounds, t)
+	if i, _ := slices.BinarySearch(h.rounds, t-h.window); i > len(h.rounds)/2 {
+		h.rounds = append(h.rounds[:0], h.rounds[i:]...)
+	}
 	if len(samples) == 0 {
 		return
 	}
@@ -81,6 +95,16 @@ func (h *QueueHistory) firstAt(t int64) int {
 // the latest sample (older ones are gone).
 func (h *QueueHistory) Since(t int64) []QueueSample {
 	return h.recent[h.firstAt(t):]
+}
+
+// Rounds is how many rounds were added.
+func (h *QueueHistory) Rounds() int { return h.allRounds }
+
+// RoundsSince is how many rounds were taken at or after t, t within the
+// window of the latest round.
+func (h *QueueHistory) RoundsSince(t int64) int {
+	i, _ := slices.BinarySearch(h.rounds, t)
+	return len(h.rounds) - i
 }
 
 // Peaks is Peaks of every sample added.

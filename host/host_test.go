@@ -244,10 +244,13 @@ func TestQueueHistoryIsBounded(t *testing.T) {
 			qa.AcceptQueue = 5 // one moment above the limit
 		}
 		qb := QueueSample{Time: tm, Listener: b, AcceptQueue: 1, AcceptLimit: 128}
-		h.Add([]QueueSample{qa, qb})
+		h.Add(tm, []QueueSample{qa, qb})
 		if i == 500_000 {
 			if got := h.Since(tm - window); len(got) != 2*101 {
 				t.Fatalf("the recent window holds %d samples, want %d", len(got), 2*101)
+			}
+			if got := h.RoundsSince(tm - window); got != 101 {
+				t.Fatalf("the recent window holds %d rounds, want 101", got)
 			}
 		}
 	}
@@ -256,6 +259,9 @@ func TestQueueHistoryIsBounded(t *testing.T) {
 		{Listener: b, MaxAcceptQueue: 1, AcceptLimit: 128, Samples: n},
 	}); got != want {
 		t.Errorf("peaks %s, want %s", got, want)
+	}
+	if h.Rounds() != n || len(h.rounds) > 2*101 {
+		t.Errorf("%d rounds counted, %d kept; want %d and at most %d", h.Rounds(), len(h.rounds), n, 2*101)
 	}
 	series := h.Series()
 	per := map[netip.AddrPort]int{}
@@ -277,5 +283,25 @@ func TestQueueHistoryIsBounded(t *testing.T) {
 	}
 	if len(h.recent) > 4*101 {
 		t.Errorf("%d samples kept for the recent window, want at most twice the window", len(h.recent))
+	}
+}
+
+// TestQueueHistoryCountsEmptyRounds: a round that listed no socket counts
+// as a round (what says nothing listened), in the window and overall.
+func TestQueueHistoryCountsEmptyRounds(t *testing.T) {
+	h := NewQueueHistory(10e9)
+	for i := range 30 {
+		h.Add(int64(i)*1e9, nil)
+	}
+	l := netip.MustParseAddrPort("0.0.0.0:80")
+	h.Add(30e9, []QueueSample{{Time: 30e9, Listener: l, AcceptLimit: 4}})
+	if got := h.Rounds(); got != 31 {
+		t.Errorf("Rounds() = %d, want 31", got)
+	}
+	if got := h.RoundsSince(20e9); got != 11 {
+		t.Errorf("RoundsSince(20 s) = %d, want 11", got)
+	}
+	if p := h.Peaks(); len(p) != 1 || p[0].Samples != 1 {
+		t.Errorf("peaks %+v, want one listener sampled once", p)
 	}
 }

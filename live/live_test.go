@@ -279,7 +279,9 @@ func TestIntervalVerdictFromRecentQueues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
 				before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
-			s.queues.Add(tc.queues)
+			for _, q := range tc.queues {
+				s.queues.Add(q.Time, []host.QueueSample{q})
+			}
 			s.tr = reassemble.NewTracker(reassemble.Config{}, func(*reassemble.Attempt) { t.Fatal("no attempt should finish") })
 			// The handshakes happened just now, inside the window.
 			for i := range tc.pkts {
@@ -648,5 +650,58 @@ func TestLongRunKeepsBoundedCounters(t *testing.T) {
 	}
 	if len(gaps) != 1 {
 		t.Errorf("gaps between kept snapshots (s): %v, want one stride", gaps)
+	}
+}
+
+// TestQueueRoundsTellAClosedPort: rounds of queue sampling that found no
+// socket on the port are evidence too: refused SYNs with no socket in
+// any round are a closed port; with a socket in every round they are
+// refused by something else (a firewall's REJECT). Before the rounds
+// were counted, live runs could not tell the two apart from the queues.
+func TestQueueRoundsTellAClosedPort(t *testing.T) {
+	var script strings.Builder
+	for i := range 6 {
+		from := fmt.Sprintf("from=10.0.0.%d:%d", i+1, 40000+i)
+		fmt.Fprintf(&script, "%d.0 c S %s\n%d.001 s R. %s\n", i, from, i, from)
+	}
+	pkts := synth.MustScript(script.String())
+	now := synth.Base + int64(30*time.Second)
+	listening := []host.QueueSample{{Listener: netip.MustParseAddrPort("0.0.0.0:80"), AcceptLimit: 128}}
+	for _, tc := range []struct {
+		name   string
+		rounds int
+		queues []host.QueueSample // found in each round
+		want   analyze.Kind
+	}{
+		{"no socket in any round", 50, nil, analyze.KindNoListener},
+		{"a socket in every round", 50, listening, analyze.KindFirewallReject},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
+				before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
+			for i := range tc.rounds {
+				at := now - int64(time.Second) - int64(i)*int64(100*time.Millisecond)
+				var qs []host.QueueSample
+				for _, q := range tc.queues {
+					q.Time = at
+					qs = append(qs, q)
+				}
+				s.queues.Add(at, qs)
+			}
+			s.tr = reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) { s.recent.add(a) })
+			for i := range pkts {
+				p := pkts[i]
+				p.Time += now - synth.Base - int64(10*time.Second)
+				s.tr.Add(&p)
+			}
+			iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
+			v, ok := iv.VerdictOf(synth.Server)
+			if !ok {
+				t.Fatalf("no verdict for %s: %+v", synth.Server, iv.Verdicts)
+			}
+			if v.Kind != tc.want {
+				t.Errorf("verdict %s, want %s", v.Kind, tc.want)
+			}
+		})
 	}
 }

@@ -157,7 +157,7 @@ func (s *session) run(ctx context.Context) (*report.Input, error) {
 	cfg := &s.cfg
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queues := make(chan []host.QueueSample, 64)
+	queues := make(chan queueRound, 64)
 	samplerDone := make(chan error, 1)
 	go func() { samplerDone <- sampleQueues(ctx, s.sampler, cfg.Now, queues) }()
 	samplerStopped := false
@@ -278,14 +278,14 @@ func (s *session) drain() error {
 }
 
 // takeQueues books the queue samples taken since the last call.
-func (s *session) takeQueues(queues <-chan []host.QueueSample) {
+func (s *session) takeQueues(queues <-chan queueRound) {
 	for {
 		select {
-		case qs := <-queues:
-			s.queues.Add(qs)
-			s.book.queues(qs)
+		case r := <-queues:
+			s.queues.Add(r.time, r.samples)
+			s.book.queues(r.samples)
 			if s.bundle != nil {
-				s.bundle.queues(qs)
+				s.bundle.queues(r.samples)
 			}
 		default:
 			return
@@ -323,7 +323,7 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 			}
 		}
 	}
-	h := hostEvidence(s.before, after, s.sysctls, host.Peaks(s.queues.Since(windowStart)))
+	h := hostEvidence(s.before, after, s.sysctls, host.Peaks(s.queues.Since(windowStart)), s.queues.RoundsSince(windowStart))
 	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
 		Verdicts: verdicts(&res, h, now.Sub(s.start))}
 }
@@ -365,7 +365,7 @@ func (s *session) end() (*report.Input, error) {
 			sum.Warnings = append(sum.Warnings, w)
 		}
 	}
-	h := hostEvidence(s.before, after, s.sysctls, peaks)
+	h := hostEvidence(s.before, after, s.sysctls, peaks, s.queues.Rounds())
 	in := &report.Input{Version: cfg.Version, Capture: sum, Tracker: s.tr.Stats(), Result: res, Host: h, Live: live,
 		Run: report.RunOf(cfg.Args, nil, h)}
 	// The same evidence as synq analyze --nstat --sysctl, plus the
@@ -384,7 +384,7 @@ func (s *session) end() (*report.Input, error) {
 		m := bundle.Manifest{Version: cfg.Version, Interface: cfg.Interface, Ports: s.ports,
 			LinkType: capture.LinkTypeName(s.src.LinkType()), Snaplen: s.src.Snaplen(),
 			Start: bundle.Timestamp(s.start.UnixNano()), End: bundle.Timestamp(end.UnixNano()), Ring: ring,
-			Filter: sum.Filter, FilterLeftOut: sum.Filtered}
+			Filter: sum.Filter, FilterLeftOut: sum.Filtered, QueueRounds: s.queues.Rounds()}
 		if err := s.bw.Close(m); err != nil {
 			return nil, outputErr(fmt.Errorf("-w: %w", err))
 		}

@@ -51,17 +51,25 @@ func openQueueSampler(ports []uint16) (sampler, error) {
 // queueEvery is how often the listen queues are sampled.
 const queueEvery = 100 * time.Millisecond
 
+// queueRound is one round of listen-queue samples, taken at time: none if
+// no socket listened on the sampled ports.
+type queueRound struct {
+	time    int64
+	samples []host.QueueSample
+}
+
 // sampleQueues samples the listen queues every queueEvery until ctx ends.
-func sampleQueues(ctx context.Context, s sampler, now func() time.Time, out chan<- []host.QueueSample) error {
+func sampleQueues(ctx context.Context, s sampler, now func() time.Time, out chan<- queueRound) error {
 	t := time.NewTicker(queueEvery)
 	defer t.Stop()
 	for {
-		qs, err := s.Sample(now().UnixNano())
+		at := now().UnixNano()
+		qs, err := s.Sample(at)
 		if err != nil {
 			return err
 		}
 		select {
-		case out <- qs:
+		case out <- queueRound{at, qs}:
 		case <-ctx.Done():
 			return nil
 		}

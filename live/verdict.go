@@ -53,17 +53,18 @@ func verdicts(res *analyze.Result, h *host.Host, window time.Duration) map[netip
 }
 
 // hostEvidence is the host evidence of a live run so far, built as synq
-// analyze builds it from files.
-func hostEvidence(before, after host.Counters, sysctls map[string]string, peaks []host.QueuePeak) *host.Host {
+// analyze builds it from files; rounds is how many times the queues were
+// sampled (peaks lists only the sockets found).
+func hostEvidence(before, after host.Counters, sysctls map[string]string, peaks []host.QueuePeak, rounds int) *host.Host {
 	h, err := host.NewHost(host.HostInput{
 		Snapshots: []host.Snapshot{{Counters: before}, {Counters: after}},
-		Sysctls:   sysctls, Queues: peaks,
+		Sysctls:   sysctls, Queues: peaks, QueueSamples: rounds,
 	})
 	if err != nil {
 		// Read from /proc a moment apart, a counter cannot go down;
 		// if one did (a namespace change under us), no counters beat
 		// wrong ones.
-		return &host.Host{Sysctls: sysctls, Queues: peaks}
+		return &host.Host{Sysctls: sysctls, Queues: peaks, QueueSamples: rounds}
 	}
 	return h
 }

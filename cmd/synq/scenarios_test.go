@@ -804,7 +804,7 @@ func TestScenarioVerdicts(t *testing.T) {
 				// Samples with no LISTEN row on the port are what a
 				// missing listener looks like on the host; a restart
 				// leaves it out of some.
-				if says := map[string]string{"no-listener": "listed no socket listening on port", "listener-restart": "the listener was gone part of the time"}[sc.name]; says != "" && !mentions(q.Evidence, says) {
+				if says := map[string]string{"no-listener": "No socket listened on port", "listener-restart": "the listener was gone part of the time"}[sc.name]; says != "" && !mentions(q.Evidence, says) {
 					t.Errorf("with --ss: the evidence does not say %q:\n%v", says, q.Evidence)
 				}
 			}
