@@ -199,7 +199,7 @@ func readLiveReport(t *testing.T, path string) liveReport {
 
 type liveCase struct {
 	name    string
-	serve   []string // labtool serve flags besides -addr
+	serve   []string // labtool serve flags besides -addr; nil: nothing listens
 	connect []string // labtool connect flags besides -addr
 	// interrupt: stop synq with SIGINT this long after the clients end
 	// (else --duration stops it).
@@ -212,7 +212,9 @@ type liveCase struct {
 func runLive(t *testing.T, l *liveLab, c liveCase) (liveReport, string, string) {
 	t.Helper()
 	var srvOut, srvErr bytes.Buffer
-	l.start(l.srv, &srvOut, &srvErr, l.labtool, append([]string{"serve", "-addr", liveSrvAddr + ":8080", "-duration", "60s"}, c.serve...)...)
+	if c.serve != nil {
+		l.start(l.srv, &srvOut, &srvErr, l.labtool, append([]string{"serve", "-addr", liveSrvAddr + ":8080", "-duration", "60s"}, c.serve...)...)
+	}
 	bundleDir := filepath.Join(l.dir, "bundle")
 	reportPath := filepath.Join(l.dir, "report.json")
 	var synqOut, synqErr syncBuffer
@@ -275,10 +277,7 @@ func lastLines(s string, n int) string {
 // analyzeBundle runs synq analyze DIR --format json.
 func analyzeBundle(t *testing.T, l *liveLab, dir string) liveReport {
 	t.Helper()
-	out := filepath.Join(l.dir, "offline.json")
-	if b, err := exec.Command(l.synq, "analyze", "--format", "json", "-o", out, dir).CombinedOutput(); err != nil {
-		t.Fatalf("synq analyze %s: %v\n%s", dir, err, b)
-	}
+	r := analyzeBundleJSON(t, l, dir)
 	table, err := exec.Command(l.synq, "analyze", dir).CombinedOutput()
 	if err != nil || !strings.Contains(string(table), "Listen queues") {
 		t.Errorf("synq analyze %s (table): %v\n%s", dir, err, table)
@@ -296,7 +295,7 @@ func analyzeBundle(t *testing.T, l *liveLab, dir string) liveReport {
 			_ = os.WriteFile(filepath.Join(keep, "live-bundle-"+strings.ReplaceAll(t.Name(), "/", "_")+".html"), h, 0o644)
 		}
 	}
-	return readLiveReport(t, out)
+	return r
 }
 
 func outcomesByListener(r liveReport) map[string]map[string]int {
@@ -431,6 +430,70 @@ func TestLiveEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLiveRefusals: SYNs refused with a reset by the kernel (nothing
+// listens on the port) and by an nftables REJECT rule (a socket listens)
+// look the same on the wire. synq live tells them apart with the kernel's
+// TcpOutRsts and with its own rounds of queue sampling: no socket in any
+// round, or one in every round. The bundle analysed offline keeps the
+// rounds (manifest queue_rounds) and says the same.
+func TestLiveRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: skipped with -short")
+	}
+	for _, tc := range []struct {
+		liveCase
+		reject   bool
+		kind     string
+		queueSay string
+	}{
+		{liveCase{name: "closed-port", connect: []string{"-n", "6", "-interval", "100ms", "-timeout", "3s"}, duration: "3s"},
+			false, "no_listener", "No socket listened on port 8080 in any of the"},
+		{liveCase{name: "reject-rule", serve: []string{"-backlog", "128", "-accept=true"},
+			connect: []string{"-n", "6", "-interval", "100ms", "-timeout", "3s"}, duration: "3s"},
+			true, "firewall_reject", "listen-queue samples taken on the host, yet SYNs were refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLiveLab(t, tc.name[:3])
+			if tc.reject {
+				if _, err := exec.LookPath("nft"); err != nil {
+					t.Skip("needs nft (apt-get install nftables)")
+				}
+				nft := exec.Command("ip", "netns", "exec", l.srv, "nft", "-f", "-")
+				nft.Stdin = strings.NewReader("table inet synqlive {\n chain input {\n  type filter hook input priority 0; policy accept;\n" +
+					"  tcp dport 8080 tcp flags & (syn|ack) == syn reject with tcp reset\n }\n}\n")
+				if out, err := nft.CombinedOutput(); err != nil {
+					t.Fatalf("nft: %v\n%s", err, out)
+				}
+			}
+			r, _, dir := runLive(t, l, tc.liveCase)
+			evidence := strings.Join(r.Verdict.Evidence, "\n")
+			if r.Verdict.Kind != tc.kind || r.Verdict.Confidence != "high" {
+				t.Errorf("verdict %s/%s, want %s/high\n%s", r.Verdict.Kind, r.Verdict.Confidence, tc.kind, evidence)
+			}
+			if !strings.Contains(evidence, tc.queueSay) {
+				t.Errorf("the evidence does not say %q:\n%s", tc.queueSay, evidence)
+			}
+			if len(r.Listeners) != 1 || r.Listeners[0].Outcomes["rejected"] != 6 {
+				t.Errorf("want 6 attempts refused with a reset on one listener, got %+v", r.Listeners)
+			}
+			off := analyzeBundleJSON(t, l, dir)
+			if off.Verdict.Kind != r.Verdict.Kind || !strings.Contains(strings.Join(off.Verdict.Evidence, "\n"), tc.queueSay) {
+				t.Errorf("bundle analysed offline: verdict %s\n%s", off.Verdict.Kind, strings.Join(off.Verdict.Evidence, "\n"))
+			}
+		})
+	}
+}
+
+// analyzeBundleJSON runs synq analyze DIR --format json.
+func analyzeBundleJSON(t *testing.T, l *liveLab, dir string) liveReport {
+	t.Helper()
+	out := filepath.Join(l.dir, "offline.json")
+	if b, err := exec.Command(l.synq, "analyze", "--format", "json", "-o", out, dir).CombinedOutput(); err != nil {
+		t.Fatalf("synq analyze %s: %v\n%s", dir, err, b)
+	}
+	return readLiveReport(t, out)
 }
 
 // intervalValues returns, interval by interval, the value of key in the
