@@ -529,6 +529,8 @@ func (g *Aggregator) Result() Result {
 	// so that no verdict depends on how many listeners there were.
 	buckets := timelineBucketsFor(len(g.listeners))
 	g.last = nil
+	// A Listener is over 2 KB: sized once, not grown by copying.
+	r.Listeners = make([]Listener, 0, len(g.listeners))
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
 		l.settleSigns()

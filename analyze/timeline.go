@@ -364,12 +364,13 @@ func cmpOr(a, b int64) int64 {
 // result returns the Timeline, reaching to the end of the capture (end,
 // when not zero) so that the estimates show what was still held, with the
 // half-open and unserved estimates of each bucket from the SYN-queue and
-// accept-queue occupancy.
+// accept-queue occupancy. It cuts tl's buckets in place: Result, its one
+// caller, consumes the aggregator.
 func (tl *countTimeline) result(halfOpen, unserved *occupancy, end int64, buckets int) Timeline {
 	if len(tl.buckets) == 0 {
 		return Timeline{}
 	}
-	cp := timeline[tlBucket]{step: tl.step, first: tl.first, buckets: slices.Clone(tl.buckets)}
+	cp := timeline[tlBucket]{step: tl.step, first: tl.first, buckets: tl.buckets}
 	cp.shrinkTo(buckets)
 	if end != 0 {
 		cp.bucket(end)
