@@ -498,3 +498,28 @@ func TestWorstClientsAreTheSortedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatDuration: three significant digits up to 100 s, then
+// minutes, hours and days, never an exponent.
+func TestFormatDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{500 * time.Microsecond, "500µs"},
+		{1500 * time.Microsecond, "1.5ms"},
+		{2720 * time.Millisecond, "2.72s"},
+		{99960 * time.Millisecond, "100s"},
+		{100 * time.Second, "1m40s"},
+		{1062 * time.Second, "17m42s"},
+		{3599600 * time.Millisecond, "1h00m"},
+		{10626 * time.Second, "2h57m"},
+		{53155 * time.Second, "14h46m"},
+		{86399 * time.Second, "1d0h"},
+		{74 * time.Hour, "3d2h"},
+	} {
+		if got := FormatDuration(tc.d); got != tc.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

@@ -225,13 +225,24 @@ func attribute(rc *Reconciliation) {
 }
 
 // FormatDuration prints a duration with three significant digits, as the
-// evidence sentences and the reports show them.
+// evidence sentences and the reports show them; from 100 s on, in minutes,
+// hours and days ("17m42s", "2h57m", "3d2h"): "%.3gs" printed a 17-minute
+// capture as "1.06e+03s".
 func FormatDuration(d time.Duration) string {
 	switch {
 	case d < time.Millisecond:
 		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
 	case d < time.Second:
 		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
+	case d < 100*time.Second:
+		return fmt.Sprintf("%.3gs", d.Seconds())
+	case d.Round(time.Second) < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", d/time.Minute, d%time.Minute/time.Second)
+	case d.Round(time.Minute) < 24*time.Hour:
+		d = d.Round(time.Minute)
+		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
 	}
-	return fmt.Sprintf("%.3gs", d.Seconds())
+	d = d.Round(time.Hour)
+	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }

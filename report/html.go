@@ -249,8 +249,7 @@ func listenerHTML(in *Input, i int) (htmlListener, error) {
 			analyze.FormatDuration(l.HandshakeP50), analyze.FormatDuration(l.HandshakeP99), count(l.HandshakeN))
 	}
 	if l.Outcomes.Failed() > 0 {
-		h.FailureWindow = time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000") + " to " +
-			time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000") + " UTC"
+		h.FailureWindow = timeRange(l.FirstFailure, l.LastFailure, "15:04:05.000", spansDays(in.Capture)) + " UTC"
 	}
 	var queues []host.QueueSample
 	if in.Live != nil {

@@ -175,10 +175,13 @@ func (p *printer) captureSummary(in *Input) {
 	if cs.ICMPErrors > 0 {
 		icmp = ", " + count(int(cs.ICMPErrors)) + " ICMP errors about TCP"
 	}
-	p.line("  %s packets (%s TCP%s), %s, %s to %s UTC",
+	start := time.Unix(0, cs.Start).UTC().Format(time.DateOnly) + " "
+	if spansDays(cs) {
+		start = "" // timeRange dates both ends
+	}
+	p.line("  %s packets (%s TCP%s), %s, %s%s UTC",
 		count(int(cs.Packets)), count(int(cs.TCPPackets)), icmp, analyze.FormatDuration(span),
-		time.Unix(0, cs.Start).UTC().Format("2006-01-02 15:04:05"),
-		time.Unix(0, cs.End).UTC().Format("15:04:05"))
+		start, timeRange(cs.Start, cs.End, time.TimeOnly, spansDays(cs)))
 	p.line("  link types: %s", strings.Join(cs.LinkTypes, ", "))
 	if t := tunnelled(in); t != "" {
 		p.line("  tunnelled: %s (TCP shown by inner addresses)", t)
@@ -283,9 +286,8 @@ func (p *printer) outcomes(in *Input) {
 	p.table("Attempts that did not get established", []string{"LISTENER", "OUTCOME", "N", "SHARE", "MEANING"}, rows, "llrrl")
 	for _, l := range in.Result.Listeners {
 		if l.Outcomes.Failed() > 0 {
-			p.line("  %s: failures from %s to %s UTC", l.Server,
-				time.Unix(0, l.FirstFailure).UTC().Format("15:04:05.000"),
-				time.Unix(0, l.LastFailure).UTC().Format("15:04:05.000"))
+			p.line("  %s: failures from %s UTC", l.Server,
+				timeRange(l.FirstFailure, l.LastFailure, "15:04:05.000", spansDays(in.Capture)))
 		}
 	}
 }
@@ -410,4 +412,19 @@ func Sanitize(s string) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, ""))
+}
+
+// spansDays reports whether the capture runs over midnight (UTC): its
+// times of day are then ambiguous without their dates.
+func spansDays(cs capture.Summary) bool {
+	return time.Unix(0, cs.Start).UTC().Format(time.DateOnly) != time.Unix(0, cs.End).UTC().Format(time.DateOnly)
+}
+
+// timeRange prints "from to to" (UTC) as times of day in clock's layout,
+// each with its date when dated.
+func timeRange(from, to int64, clock string, dated bool) string {
+	if dated {
+		clock = time.DateOnly + " " + clock
+	}
+	return time.Unix(0, from).UTC().Format(clock) + " to " + time.Unix(0, to).UTC().Format(clock)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synq/synq/analyze"
 )
@@ -91,5 +92,49 @@ func TestHTMLFindingsCapped(t *testing.T) {
 	}
 	if got := htmlFindings(others[:3]); len(got) != 3 {
 		t.Errorf("3 findings became %d", len(got))
+	}
+}
+
+// TestTimesOverMidnight: a capture that runs over midnight (UTC) gives
+// the dates of its end and of its listeners' failure windows, in the
+// table and the HTML page; a capture within one day gives times of day.
+func TestTimesOverMidnight(t *testing.T) {
+	day := time.Date(2023, 11, 14, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name                string
+		start, end          time.Duration // after day
+		firstFail, lastFail time.Duration
+		want                []string
+	}{
+		{"within a day", 13 * time.Hour, 13*time.Hour + 3*time.Second, 13*time.Hour + time.Second, 13*time.Hour + 2*time.Second,
+			[]string{"3s, 2023-11-14 13:00:00 to 13:00:03 UTC", "failures from 13:00:01.000 to 13:00:02.000 UTC"}},
+		{"over midnight", 22 * time.Hour, 27 * time.Hour, 23 * time.Hour, 26 * time.Hour,
+			[]string{"5h00m, 2023-11-14 22:00:00 to 2023-11-15 03:00:00 UTC",
+				"failures from 2023-11-14 23:00:00.000 to 2023-11-15 02:00:00.000 UTC"}},
+	} {
+		in := &Input{Version: "test"}
+		in.Capture.Packets, in.Capture.TCPPackets = 10, 10
+		in.Capture.Start, in.Capture.End = day.Add(tc.start).UnixNano(), day.Add(tc.end).UnixNano()
+		l := analyze.Listener{Server: netip.MustParseAddrPort("10.0.0.1:80"), Attempts: 2,
+			FirstFailure: day.Add(tc.firstFail).UnixNano(), LastFailure: day.Add(tc.lastFail).UnixNano()}
+		l.Outcomes[analyze.UnansweredSYN] = 2
+		in.Result.Listeners = []analyze.Listener{l}
+		in.Result.Attempts = 2
+		var table, page bytes.Buffer
+		if err := WriteTable(&table, in); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteHTML(&page, in); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(table.String(), w) {
+				t.Errorf("%s: the table does not say %q:\n%s", tc.name, w, table.String())
+			}
+		}
+		fail := tc.want[1][len("failures from "):]
+		if !strings.Contains(page.String(), fail) {
+			t.Errorf("%s: the HTML page does not say %q", tc.name, fail)
+		}
 	}
 }
