@@ -512,10 +512,13 @@ func TestFormatDuration(t *testing.T) {
 		{99960 * time.Millisecond, "100s"},
 		{100 * time.Second, "1m40s"},
 		{1062 * time.Second, "17m42s"},
-		{3599600 * time.Millisecond, "1h00m"},
+		{3599600 * time.Millisecond, "1h"},
+		{15 * time.Minute, "15m"},
+		{3*time.Hour + 5*time.Minute, "3h05m"},
+		{48 * time.Hour, "2d"},
 		{10626 * time.Second, "2h57m"},
 		{53155 * time.Second, "14h46m"},
-		{86399 * time.Second, "1d0h"},
+		{86399 * time.Second, "1d"},
 		{74 * time.Hour, "3d2h"},
 	} {
 		if got := FormatDuration(tc.d); got != tc.want {

@@ -226,7 +226,7 @@ func attribute(rc *Reconciliation) {
 
 // FormatDuration prints a duration with three significant digits, as the
 // evidence sentences and the reports show them; from 100 s on, in minutes,
-// hours and days ("17m42s", "2h57m", "3d2h"): "%.3gs" printed a 17-minute
+// hours and days ("17m42s", "2h57m", "3d2h", "15m"): "%.3gs" printed a 17-minute
 // capture as "1.06e+03s".
 func FormatDuration(d time.Duration) string {
 	switch {
@@ -238,11 +238,20 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%.3gs", d.Seconds())
 	case d.Round(time.Second) < time.Hour:
 		d = d.Round(time.Second)
-		return fmt.Sprintf("%dm%02ds", d/time.Minute, d%time.Minute/time.Second)
+		return orWhole(d/time.Minute, "m", d%time.Minute/time.Second, "%02ds")
 	case d.Round(time.Minute) < 24*time.Hour:
 		d = d.Round(time.Minute)
-		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
+		return orWhole(d/time.Hour, "h", d%time.Hour/time.Minute, "%02dm")
 	}
 	d = d.Round(time.Hour)
-	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	return orWhole(d/(24*time.Hour), "d", d%(24*time.Hour)/time.Hour, "%dh")
+}
+
+// orWhole prints n units and then the rest in rest's format ("17m42s"),
+// or the units alone when the rest is 0 ("15m", as a bucket width).
+func orWhole(n time.Duration, unit string, rest time.Duration, restFormat string) string {
+	if rest == 0 {
+		return fmt.Sprintf("%d%s", n, unit)
+	}
+	return fmt.Sprintf("%d%s"+restFormat, n, unit, rest)
 }

@@ -109,7 +109,7 @@ func TestTimesOverMidnight(t *testing.T) {
 		{"within a day", 13 * time.Hour, 13*time.Hour + 3*time.Second, 13*time.Hour + time.Second, 13*time.Hour + 2*time.Second,
 			[]string{"3s, 2023-11-14 13:00:00 to 13:00:03 UTC", "failures from 13:00:01.000 to 13:00:02.000 UTC"}},
 		{"over midnight", 22 * time.Hour, 27 * time.Hour, 23 * time.Hour, 26 * time.Hour,
-			[]string{"5h00m, 2023-11-14 22:00:00 to 2023-11-15 03:00:00 UTC",
+			[]string{"5h, 2023-11-14 22:00:00 to 2023-11-15 03:00:00 UTC",
 				"failures from 2023-11-14 23:00:00.000 to 2023-11-15 02:00:00.000 UTC"}},
 	} {
 		in := &Input{Version: "test"}
