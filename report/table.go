@@ -159,11 +159,19 @@ func (p *printer) table(title string, header []string, rows [][]string, align st
 	p.err = t.Render()
 }
 
+// maxFilesNamed is how many capture files the table's summary names.
+const maxFilesNamed = 4
+
 func (p *printer) captureSummary(in *Input) {
 	cs := in.Capture
 	files := make([]string, len(cs.Files))
 	for i, f := range cs.Files {
 		files[i] = Sanitize(f.Name)
+	}
+	if n := len(files); n > maxFilesNamed {
+		// A day of tcpdump -G 3600 is 24 names: the first two and the
+		// last say which set it was (JSON and HTML list them all).
+		files = []string{fmt.Sprintf("%d files: %s", n, files[0]), files[1], "...", files[n-1]}
 	}
 	p.line("Capture: %s", strings.Join(files, ", "))
 	if cs.Packets == 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synq/synq/analyze"
+	"github.com/synq/synq/capture"
 )
 
 // TestTableDetailsTheWorstListeners: with more listeners than the table
@@ -135,6 +136,32 @@ func TestTimesOverMidnight(t *testing.T) {
 		fail := tc.want[1][len("failures from "):]
 		if !strings.Contains(page.String(), fail) {
 			t.Errorf("%s: the HTML page does not say %q", tc.name, fail)
+		}
+	}
+}
+
+// TestTableNamesFewFiles: a rotated set (tcpdump -G) is summarised by its
+// count, first two names and last, not a line of every name; a few files
+// are all named.
+func TestTableNamesFewFiles(t *testing.T) {
+	for _, n := range []int{1, maxFilesNamed, maxFilesNamed + 1, 72} {
+		in := &Input{Version: "test"}
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("cap-%03d.pcap", i))
+			in.Capture.Files = append(in.Capture.Files, capture.FileSummary{Name: names[i], Format: "pcap"})
+		}
+		var b bytes.Buffer
+		if err := WriteTable(&b, in); err != nil {
+			t.Fatal(err)
+		}
+		first := strings.SplitN(b.String(), "\n", 2)[0]
+		want := "Capture: " + strings.Join(names, ", ")
+		if n > maxFilesNamed {
+			want = fmt.Sprintf("Capture: %d files: %s, %s, ..., %s", n, names[0], names[1], names[n-1])
+		}
+		if first != want {
+			t.Errorf("%d files: %q, want %q", n, first, want)
 		}
 	}
 }
