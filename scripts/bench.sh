@@ -12,6 +12,9 @@
 #   SHAPE=long-low-rate scripts/bench.sh
 #                                     1M packets at 2 new attempts a second:
 #                                     a capture 15 hours long
+#   SHAPE=long-low-rate RATE=20 scripts/bench.sh 2000000
+#                                     2M packets at 20 attempts a second:
+#                                     a 3-hour capture (issue #14's row)
 #   SHAPE=ten-minute scripts/bench.sh
 #                                     5M packets at 500 attempts a second:
 #                                     about 17 minutes of a busy server
