@@ -90,7 +90,7 @@ func AllOutcomes() []Outcome {
 // syncookie SYN-ACK, which is never retransmitted, is the usual case).
 const (
 	SYNGrace    = 3 * time.Second
-	SYNACKGrace = 1500 * time.Millisecond
+	SYNACKGrace = reassemble.AnswerGrace // as for client segments at the end
 )
 
 // Classify gives an attempt its outcome. captureEnd is the time of the

@@ -793,6 +793,7 @@ func (t *Tracker) Flush() {
 			s.End = EndClosed
 		} else {
 			s.End = EndCaptureEnd
+			s.unansweredAtEnd(t.now)
 		}
 		t.finish(0, idx, s)
 	})
@@ -833,6 +834,25 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 		t.parked.release(parkedSlot(ref))
 	default:
 		t.states.release(ref)
+	}
+}
+
+// AnswerGrace is how long before the end of a capture a client segment
+// may have come and still be waiting for the server's answer rather than
+// ignored: a healthy server's ACK, or the SYN-ACK retransmission of one
+// that ignored it (1 s after the SYN-ACK), may simply not be in the
+// capture.
+const AnswerGrace = 1500 * time.Millisecond
+
+// unansweredAtEnd leaves the client segments still unanswered when the
+// capture ended at end, the last of them less than AnswerGrace before it,
+// neither taken nor ignored: a capture cut right after a client's request
+// showed it ignored, and its attempt failed (found cutting real captures
+// into windows). Unless a SYN-ACK retransmission followed the client's
+// ACK: the server still held only a request then, and ignores them too.
+func (s *state) unansweredAtEnd(end int64) {
+	if s.pendingSegs > 0 && !s.sinceRetrans && end-s.LastPacket < int64(AnswerGrace) {
+		s.pendingSegs, s.pendingData = 0, 0
 	}
 }
 

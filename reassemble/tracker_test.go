@@ -542,3 +542,43 @@ func TestMidStreamServerFINFirstCloses(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestAtTheEndIsNotIgnored: client segments the server has not
+// answered when the capture ends are ignored only if the last came
+// AnswerGrace or more before the end, or a SYN-ACK retransmission after
+// the client's ACK showed the server still held only a request.
+func TestRequestAtTheEndIsNotIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		ignored      int
+	}{
+		{"request as the capture ends", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.3 c P. len=5`, 0},
+		{"request unanswered for 2 s", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.3 c P. len=5
+			2.3 c S from=10.0.0.9:5000`, 2},
+		{"request after a SYN-ACK retransmission", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			1.001 s S.
+			1.002 c .
+			1.3 c P. len=5`, 3},
+	} {
+		atts, _ := run(t, Config{}, tc.script)
+		for _, a := range atts {
+			if a.Client.Port() == 5000 {
+				continue // the other client, only there to move the capture's end
+			}
+			if a.IgnoredSegments != tc.ignored {
+				t.Errorf("%s: %d segments ignored, want %d", tc.name, a.IgnoredSegments, tc.ignored)
+			}
+		}
+	}
+}

@@ -177,6 +177,52 @@ func TestCutOffCapturesAreNeverHealthy(t *testing.T) {
 	}
 }
 
+// TestCutsIgnoreNothingTheKernelTook cuts every real-kernel capture whose
+// listener ignored nothing (no listen-queue drop in the kernel's counters,
+// no ignored segment in the whole capture) after each of its packets, as
+// a capture stopped at any moment would be: no cut may show a segment
+// ignored or an attempt failed as ack_ignored. A request still waiting for
+// its answer when the capture ends is not ignored: a 20-packet cut of
+// listener-restart, ending on a client's request, was called an accept
+// queue overflow (medium) from that request alone.
+func TestCutsIgnoreNothingTheKernelTook(t *testing.T) {
+	dir := t.TempDir()
+	checked := 0
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") {
+			continue
+		}
+		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+		if errB != nil || errA != nil {
+			continue
+		}
+		overflows, _ := host.Delta(before, after, "TcpExtListenOverflows")
+		drops, _ := host.Delta(before, after, "TcpExtListenDrops")
+		full := scenarioJSON(t, sc)
+		if overflows != 0 || drops != 0 || total(full, func(l listenerJSON) int { return l.IgnoredACKSegments }) != 0 {
+			continue
+		}
+		checked++
+		packets := min(full.Capture.Packets, 300) // the larger ones repeat themselves
+		t.Run(sc.name, func(t *testing.T) {
+			for n := 1; n <= packets; n++ {
+				cut := scenario{name: fmt.Sprintf("%s-first-%d", sc.name, n), dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
+				cutPcap(t, sc.capture, cut.capture, n)
+				r := scenarioJSON(t, cut)
+				ignored := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments })
+				failed := total(r, func(l listenerJSON) int { return l.Outcomes["ack_ignored"] })
+				if ignored != 0 || failed != 0 {
+					t.Errorf("first %d packets: %d segments ignored, %d attempts ack_ignored; verdict %s/%s", n, ignored, failed, r.Verdict.Kind, r.Verdict.Confidence)
+				}
+			}
+		})
+	}
+	if checked < 3 {
+		t.Errorf("only %d scenarios with nothing ignored to cut (healthy, listener-restart, no-listener at least)", checked)
+	}
+}
+
 // cutPcap writes the first n records of the pcap file src to dst.
 func cutPcap(t *testing.T, src, dst string, n int) {
 	t.Helper()
