@@ -74,11 +74,15 @@ type Listener struct {
 
 	handshake      histogram
 	synGap, ackGap histogram
-	halfOpen       occupancy
-	accept         occupancy
-	sources        sourceTable
-	timeline       countTimeline
-	marks          markTimeline
+	// waiting is how long each attempt still waiting for its SYN's
+	// answer at the end of the capture (Incomplete, no SYN-ACK) had
+	// waited: see Signs.SYNsWaiting.
+	waiting  histogram
+	halfOpen occupancy
+	accept   occupancy
+	sources  sourceTable
+	timeline countTimeline
+	marks    markTimeline
 }
 
 // Signs are the packet-level facts inference reasons from (signs.go,
@@ -160,6 +164,16 @@ type Signs struct {
 	// more than occWindow of capture time after it, as a long-lived
 	// connection does, when that second was no longer kept at 1 ms).
 	QueueLevelsEstimated bool
+
+	// SYNsWaiting counts attempts whose only SYN had no answer when the
+	// capture ended (Incomplete: the client had not retried yet) though
+	// it had waited far longer than the server took to answer others:
+	// at least SYNWaitLimit, SYNWaitedMax the longest. They were most
+	// likely dropped; too early to count as failed.
+	// SYNAnswerP99 is the server's 99th-percentile SYN to SYN-ACK time
+	// (0: it answered no SYN).
+	SYNsWaiting                              int
+	SYNWaitLimit, SYNWaitedMax, SYNAnswerP99 time.Duration
 
 	FirstUnanswered int64
 	FirstCookie     int64
@@ -503,6 +517,9 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	if a.ClientAcked && a.SYNs > 0 {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}
+	if o == Incomplete && a.SYNACKs == 0 && a.SYNs > 0 {
+		l.waiting.add(time.Duration(g.CaptureEnd - a.LastSYN))
+	}
 	cookie := l.addSigns(a, o, g.CaptureEnd)
 	l.timeline.add(a, cookie)
 	l.timeline.addOutcome(a, o)
@@ -542,7 +559,7 @@ func (g *Aggregator) Result() Result {
 		}
 		cp.HandshakeDistribution = l.handshake.distribution()
 		cp.Timeline = l.timeline.result(&l.halfOpen, &l.accept, g.CaptureEnd, buckets)
-		cp.handshake, cp.synGap, cp.ackGap = histogram{}, histogram{}, histogram{}
+		cp.handshake, cp.synGap, cp.ackGap, cp.waiting = histogram{}, histogram{}, histogram{}, histogram{}
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline, cp.marks = countTimeline{}, markTimeline{}
 		r.Listeners = append(r.Listeners, cp)
@@ -678,6 +695,8 @@ func (l *Listener) settleSigns() {
 		sg.HalfOpenAtFirstUnanswered = level(&l.halfOpen, sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	sg.SYNAnswerP99, _ = l.synGap.quantile(0.99)
+	sg.SYNsWaiting, sg.SYNWaitLimit, sg.SYNWaitedMax = synsWaiting(&l.waiting, sg.SYNAnswerP99)
 	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
 	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
 	if sg.Vantage != VantageClient {
@@ -717,4 +736,32 @@ func minTime(a, b int64) int64 {
 		return b
 	}
 	return a
+}
+
+// minSYNWait is the least a SYN must have waited at the end of a capture
+// to count as waiting (Signs.SYNsWaiting), and synWaitFactor how many
+// times the server's 99th-percentile SYN to SYN-ACK time it must also
+// exceed: a server answers a SYN from the kernel, in microseconds on a
+// LAN and one round trip from a client's vantage, unless it drops it.
+const (
+	minSYNWait    = 200 * time.Millisecond
+	synWaitFactor = 10
+)
+
+// synsWaiting counts the waits at least the limit that the server's
+// answers (99th percentile answerP99, 0 if none) set, with that limit and
+// the longest wait.
+func synsWaiting(waiting *histogram, answerP99 time.Duration) (n int, limit, longest time.Duration) {
+	limit = max(minSYNWait, synWaitFactor*answerP99)
+	from := histBucket(limit) + 1 // whole buckets above the limit: never below it
+	waiting.each(func(k int, c uint32) bool {
+		if k >= int(from) {
+			n += int(c)
+		}
+		return true
+	})
+	if n > 0 {
+		longest, _ = waiting.quantile(1)
+	}
+	return n, limit, longest
 }

@@ -64,6 +64,9 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 			Remedy:  []string{"Take nstat -az before and after a new capture and pass both with --nstat."}})
 		return []Finding{f}, false
 	}
+	if waiting := waitingSYNs(l, ev); waiting != nil {
+		return []Finding{*waiting}, false
+	}
 	finished := o[Established] + o.Failed()
 	var signs []Sign
 	signs = append(signs, forSign(Weak, FromPackets, "%d established, %d still in progress when the capture ended.", o[Established], o[Incomplete]))
@@ -102,6 +105,33 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	f := weigh(Finding{Kind: KindHealthy, Signs: signs, Remedy: remedy,
 		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
 	return []Finding{f}, false
+}
+
+// waitingSYNs is an inconclusive finding when SYNs were still unanswered
+// at the end of the capture long after the server answered others
+// (Signs.SYNsWaiting), and the counters do not say that nothing dropped
+// them: a capture stopped before the clients retried showed a listener
+// whose full accept queue dropped 5 of 14 SYNs as healthy, medium, from
+// the 8 attempts that had finished.
+func waitingSYNs(l *Listener, ev *evidence) *Finding {
+	sg := &l.Signs
+	if sg.SYNsWaiting == 0 || ev.counters.usable() {
+		return nil
+	}
+	answered := "the server answered no SYN in the capture"
+	if sg.SYNAnswerP99 > 0 {
+		answered = "the server answered other SYNs within " + FormatDuration(sg.SYNAnswerP99) + " (99th percentile)"
+	}
+	port := l.Server.Port()
+	signs := []Sign{
+		forSign(Weak, FromPackets, "%d attempts' only SYN was still unanswered when the capture ended, after waiting up to %s (each %s or more); %s. Their clients had not retried yet: too early to count them failed, but a server that answers does so long before.", sg.SYNsWaiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(sg.SYNWaitLimit), answered),
+		forSign(Weak, FromPackets, "%d established, none failed, %d still in progress when the capture ended.", l.Outcomes[Established], l.Outcomes[Incomplete]),
+		forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or a longer capture, in which the clients' retries show."),
+	}
+	f := weigh(Finding{Kind: KindInconclusive, Affected: sg.SYNsWaiting, Signs: signs,
+		Summary: fmt.Sprintf("No attempt to %s failed in the capture, but %d SYNs were still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting),
+		Remedy:  []string{"Capture longer (clients retry a SYN after 1 s, then 2, 4, ... s), with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
+	return &f
 }
 
 // unexplainedDrops names the drop counters that rose past what the whole

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/reassemble"
 )
 
 // TestDiagnose: signs and evidence in, diagnosis out. Each case is an
@@ -491,6 +492,56 @@ func TestGenerationOfRelease(t *testing.T) {
 	} {
 		if got := generationOfRelease(rel); got != want {
 			t.Errorf("%q: %d, want %d", rel, got, want)
+		}
+	}
+}
+
+// TestWaitingSYNsAreNotHealthy: SYNs still unanswered at the end of the
+// capture, long after the server answered others, leave no healthy
+// verdict without counters (inconclusive, naming what decides), whether
+// they waited long enough is judged against the server's own answers,
+// and counters saying nothing was dropped let healthy stand.
+func TestWaitingSYNsAreNotHealthy(t *testing.T) {
+	const end = int64(1000 * time.Second)
+	waitingFor := func(i int, d time.Duration) reassemble.Attempt {
+		t0 := end - int64(d)
+		return reassemble.Attempt{Handshake: reassemble.Handshake{
+			Client: netip.AddrPortFrom(nthClient(1000+i), 40000), Server: testServer,
+			SYNs: 1, DroppedSYNs: 1, FirstSYN: t0, LastSYN: t0, FirstPacket: t0, LastPacket: t0,
+			End: reassemble.EndCaptureEnd,
+		}}
+	}
+	for _, tc := range []struct {
+		name    string
+		waits   []time.Duration
+		answer  time.Duration // the server's SYN to SYN-ACK time
+		host    *host.Host
+		want    Kind
+		waiting int
+	}{
+		{"two SYNs waiting 0.5 s, answers in 1 µs", []time.Duration{500 * time.Millisecond, 800 * time.Millisecond}, time.Microsecond, nil, KindInconclusive, 2},
+		{"SYNs of the last 100 ms", []time.Duration{10 * time.Millisecond, 100 * time.Millisecond}, time.Microsecond, nil, KindHealthy, 0},
+		{"answers in 80 ms: 0.5 s is not long", []time.Duration{500 * time.Millisecond}, 80 * time.Millisecond, nil, KindHealthy, 0},
+		{"counters: nothing dropped", []time.Duration{500 * time.Millisecond}, time.Microsecond,
+			&host.Host{Deltas: countersAt0("TcpPassiveOpens", 30), Sysctls: map[string]string{"kernel.osrelease": "6.18.0"}}, KindHealthy, 1},
+	} {
+		var atts []reassemble.Attempt
+		for i := range 30 {
+			a := established(nthClient(i), 10+i)
+			a.FirstSYNACK, a.LastSYNACK = a.FirstSYN+int64(tc.answer), a.FirstSYN+int64(tc.answer)
+			atts = append(atts, a)
+		}
+		for i, d := range tc.waits {
+			atts = append(atts, waitingFor(i, d))
+		}
+		r := aggregate(atts...)
+		Diagnose(&r, tc.host)
+		l := r.Listeners[0]
+		if l.Signs.SYNsWaiting != tc.waiting || l.Diagnosis.Verdict.Kind != tc.want {
+			t.Errorf("%s: %d SYNs waiting, verdict %s; want %d, %s\n%v", tc.name, l.Signs.SYNsWaiting, l.Diagnosis.Verdict.Kind, tc.waiting, tc.want, l.Diagnosis.Verdict.Signs)
+		}
+		if tc.want == KindInconclusive && !strings.Contains(fmt.Sprint(l.Diagnosis.Verdict.Signs), "nstat -az") {
+			t.Errorf("%s: the inconclusive verdict does not say what decides it", tc.name)
 		}
 	}
 }

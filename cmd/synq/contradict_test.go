@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -220,6 +221,109 @@ func TestCutsIgnoreNothingTheKernelTook(t *testing.T) {
 	}
 	if checked < 3 {
 		t.Errorf("only %d scenarios with nothing ignored to cut (healthy, listener-restart, no-listener at least)", checked)
+	}
+}
+
+// TestCutsAfterADropAreNeverHealthy cuts every real-kernel capture whose
+// kernel counted listen-queue drops after each of its packets: once a cut
+// holds a SYN the whole capture shows never answered, sent 300 ms or more
+// before the cut's end, or a handshake the whole capture shows ignored,
+// 2 s or more before it, the cut (without counters) may say not enough
+// data, inconclusive or a cause, never healthy. A cut of reuseport-stuck
+// ending 1.3 s in, with 4 SYNs waiting up to 0.8 s for an answer the
+// server gives others in 25 µs, was healthy, medium, from the 8 attempts
+// that had finished.
+func TestCutsAfterADropAreNeverHealthy(t *testing.T) {
+	dir := t.TempDir()
+	checked := 0
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || sc.name == "syncookies-flood" {
+			continue // cookies answer every SYN: nothing goes unanswered
+		}
+		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+		if errB != nil || errA != nil {
+			continue
+		}
+		dropped := false
+		for _, c := range []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop"} {
+			if d, _ := host.Delta(before, after, c); d > 0 {
+				dropped = true
+			}
+		}
+		if !dropped {
+			continue
+		}
+		checked++
+		// When the whole capture's never-answered SYNs and ignored
+		// handshakes began.
+		conns := filepath.Join(dir, sc.name+".jsonl")
+		ios, _, errOut := testStreams(nil)
+		if code := run(append(append([]string{"analyze", "--connections", conns, "-o", os.DevNull}, scenarioArgs(t, sc)...), sc.capture), ios); code != exitOK {
+			t.Fatalf("%s: exit %d: %s", sc.name, code, errOut)
+		}
+		var unanswered, ignored []float64
+		b, err := os.ReadFile(conns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec struct {
+				TS      float64 `json:"ts"`
+				Outcome string  `json:"outcome"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			switch rec.Outcome {
+			case "unanswered_syn":
+				unanswered = append(unanswered, rec.TS)
+			case "ack_ignored":
+				ignored = append(ignored, rec.TS)
+			}
+		}
+		times := packetTimes(t, sc.capture)
+		t.Run(sc.name, func(t *testing.T) {
+			for n := 1; n <= min(len(times), 300); n++ {
+				end := times[n-1]
+				holds := slices.ContainsFunc(unanswered, func(ts float64) bool { return ts <= end-0.3 }) ||
+					slices.ContainsFunc(ignored, func(ts float64) bool { return ts <= end-2 })
+				if !holds {
+					continue
+				}
+				cut := scenario{name: fmt.Sprintf("%s-first-%d", sc.name, n), dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
+				cutPcap(t, sc.capture, cut.capture, n)
+				if v := scenarioJSON(t, cut).Verdict; v.Kind == "healthy" {
+					t.Errorf("first %d packets (%.3f s): healthy/%s: %s", n, end-times[0], v.Confidence, strings.Join(v.Evidence, " "))
+				}
+			}
+		})
+	}
+	if checked < 5 {
+		t.Errorf("only %d scenarios whose kernel counted listen drops", checked)
+	}
+}
+
+// packetTimes reads the capture times of a pcap file's records, in
+// seconds.
+func packetTimes(t *testing.T, path string) []float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for {
+		_, ci, err := r.ReadPacketData()
+		if err != nil {
+			return out
+		}
+		out = append(out, float64(ci.Timestamp.UnixNano())/1e9)
 	}
 }
 
