@@ -329,6 +329,10 @@ type Result struct {
 	Totals          OutcomeCounts
 	Attempts        int
 	MidStream       int
+	// SYNACKsNotCaptured counts attempts that went on without their
+	// SYN-ACK in the capture (reassemble.Attempt.SYNACKNotCaptured): the
+	// capture missed packets.
+	SYNACKsNotCaptured int
 
 	// Verdict is the most serious listener's verdict, at VerdictListener
 	// (filled by Diagnose, with Reconciliation).
@@ -358,7 +362,8 @@ type Aggregator struct {
 	// per-connection export). The attempt is only valid during the call.
 	OnAttempt func(a *reassemble.Attempt, o Outcome)
 
-	listeners map[netip.AddrPort]*Listener
+	listeners          map[netip.AddrPort]*Listener
+	synACKsNotCaptured int
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
 	last    *Listener
@@ -478,6 +483,9 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		return
 	}
 	o := Classify(a, g.CaptureEnd)
+	if a.SYNACKNotCaptured {
+		g.synACKsNotCaptured++
+	}
 	if g.OnAttempt != nil {
 		g.OnAttempt(a, o)
 	}
@@ -577,6 +585,7 @@ func (g *Aggregator) Result() Result {
 		)
 	})
 	r.WorstClients = g.clients.worst(MaxWorstClients)
+	r.SYNACKsNotCaptured = g.synACKsNotCaptured
 	r.ClientsOverflow = g.clients.overflow
 	return r
 }

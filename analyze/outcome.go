@@ -101,6 +101,8 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 	}
 	if a.SYNACKs == 0 {
 		switch {
+		case a.SYNACKNotCaptured:
+			return Established // the capture missed the SYN-ACK
 		case a.RSTBeforeSYNACK:
 			return Rejected
 		case a.ICMPErrors > 0:

@@ -134,6 +134,12 @@ type Handshake struct {
 	// BareACKAnswer is set when the server answered a SYN with a bare ACK
 	// (challenge ACK or stale state) before any SYN-ACK.
 	BareACKAnswer bool
+	// SYNACKNotCaptured is set when the server, before any SYN-ACK in
+	// the capture, sent a segment acknowledging this SYN (and maybe the
+	// client's data): the connection went on, and the capture missed its
+	// SYN-ACK. An old connection's answer acknowledges that connection's
+	// sequence numbers, not this SYN's. ServerAccepted is set with it.
+	SYNACKNotCaptured bool
 	// ServerRSTs and ClientRSTs count RST segments by direction.
 	ServerRSTs     int
 	ClientRSTs     int

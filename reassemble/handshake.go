@@ -181,6 +181,15 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 		// open): nothing a listener does; ignore it.
 	default:
 		if s.SYNACKs == 0 {
+			if f&capture.FlagACK != 0 && s.acksThisSYN(p.Ack) {
+				// The server acknowledges this SYN: the capture missed
+				// the SYN-ACK (5% of a healthy capture's packets
+				// deleted made three attempts "SYN answered for an old
+				// connection", medium).
+				s.SYNACKNotCaptured = true
+				s.serverAccepts(p)
+				return
+			}
 			// A bare ACK (or data) answering the SYN: challenge ACK or
 			// stale state on the server.
 			s.BareACKAnswer = true
@@ -188,6 +197,19 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 		}
 		s.serverAccepts(p)
 	}
+}
+
+// acksThisSYN reports whether ack acknowledges the client's SYN, and no
+// more than the client sent after it.
+func (s *handshakeState) acksThisSYN(ack uint32) bool {
+	if s.SYNs == 0 || seqBefore(ack, s.ClientISN+1) {
+		return false
+	}
+	limit := s.ClientISN + 1
+	if s.clientSent {
+		limit = s.clientSeqLimit
+	}
+	return !seqAfter(ack, limit)
 }
 
 // serverAccepts handles a post-SYN-ACK server segment other than SYN-ACK or

@@ -582,3 +582,40 @@ func TestRequestAtTheEndIsNotIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestSYNACKMissingFromTheCapture: a server segment that acknowledges the
+// client's SYN (and no more than the client sent) before any SYN-ACK in
+// the capture means the capture missed the SYN-ACK; one acknowledging
+// other sequence numbers is an answer for an old connection.
+func TestSYNACKMissingFromTheCapture(t *testing.T) {
+	for _, tc := range []struct {
+		name, script    string
+		missed, bareACK bool
+	}{
+		{"SYN-ACK not captured, data acknowledged", `
+			0 c S
+			0.002 c .
+			0.003 c P. len=5
+			0.004 s . ack=1006`, true, false},
+		{"SYN-ACK not captured, the SYN acknowledged", `
+			0 c S
+			0.004 s P. len=3`, true, false},
+		{"challenge ACK of an old connection", `
+			0 c S
+			0.001 s . seq=9000 ack=777777
+			0.002 c R seq=777777`, false, true},
+		{"acknowledges more than the client sent", `
+			0 c S
+			0.001 s . ack=1500`, false, true},
+	} {
+		atts, _ := run(t, Config{}, tc.script)
+		if len(atts) != 1 {
+			t.Fatalf("%s: %d attempts", tc.name, len(atts))
+		}
+		a := atts[0]
+		if a.SYNACKNotCaptured != tc.missed || a.BareACKAnswer != tc.bareACK || a.ServerAccepted != tc.missed {
+			t.Errorf("%s: SYN-ACK not captured %v, bare ACK answer %v, accepted %v; want %v, %v, %v",
+				tc.name, a.SYNACKNotCaptured, a.BareACKAnswer, a.ServerAccepted, tc.missed, tc.bareACK, tc.missed)
+		}
+	}
+}

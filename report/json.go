@@ -259,7 +259,7 @@ func buildJSON(in *Input) jsonReport {
 			TruncatedPackets: cs.Truncated,
 			UnsupportedLink:  cs.UnsupportedLink,
 			LinkTypes:        nonNil(cs.LinkTypes),
-			Warnings:         nonNil(cs.Warnings),
+			Warnings:         nonNil(captureWarnings(in)),
 			Tunnels:          tunnelCounts(&cs),
 			Filter:           filterJSON(&cs),
 		},

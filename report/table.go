@@ -339,9 +339,19 @@ func (p *printer) worstClients(in *Input) {
 	}
 }
 
+// captureWarnings lists the capture's warnings, with what the analysis
+// found missing from it.
+func captureWarnings(in *Input) []string {
+	ws := in.Capture.Warnings
+	if n := in.Result.SYNACKsNotCaptured; n > 0 {
+		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s connections went on without their SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", count(n)))
+	}
+	return ws
+}
+
 // warnings lists the capture's warnings and the tracker's.
 func warnings(in *Input) []string {
-	ws := in.Capture.Warnings
+	ws := captureWarnings(in)
 	if n := in.Tracker.Evicted; n > 0 {
 		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s attempts were finished early to stay under --max-attempts (peak %s held): their counts are lower bounds", count(n), count(in.Tracker.PeakInFlight)))
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/host"
@@ -301,6 +303,68 @@ func TestCutsAfterADropAreNeverHealthy(t *testing.T) {
 	}
 	if checked < 5 {
 		t.Errorf("only %d scenarios whose kernel counted listen drops", checked)
+	}
+}
+
+// TestSYNACKsTheCaptureMissed deletes SYN-ACKs from the real healthy
+// capture, as a capture that drops packets would: the attempts that went
+// on without them are established, not "SYN answered for an old
+// connection" (what 5% of its packets deleted at random gave, medium),
+// and the capture is said to have missed packets.
+func TestSYNACKsTheCaptureMissed(t *testing.T) {
+	src := scenarioCapture(t, "healthy")
+	lossy := scenario{name: "healthy-without-synacks", dir: filepath.Dir(src), capture: filepath.Join(t.TempDir(), "lossy.pcap")}
+	deleted := 0
+	copyPcapWithout(t, src, lossy.capture, func(tcp *layers.TCP) bool {
+		if tcp.SYN && tcp.ACK && deleted < 3 {
+			deleted++
+			return true
+		}
+		return false
+	})
+	r := scenarioJSON(t, lossy)
+	if r.Verdict.Kind != "healthy" || total(r, func(l listenerJSON) int { return l.Outcomes["syn_answered_by_ack"] }) != 0 {
+		t.Errorf("verdict %s/%s, outcomes %v; want healthy and no syn_answered_by_ack", r.Verdict.Kind, r.Verdict.Confidence, r.Listeners[0].Outcomes)
+	}
+	if !slices.ContainsFunc(r.Capture.Warnings, func(w string) bool { return strings.HasPrefix(w, "3 connections went on without their SYN-ACK") }) {
+		t.Errorf("warnings %q: want one saying the capture missed 3 SYN-ACKs", r.Capture.Warnings)
+	}
+}
+
+// copyPcapWithout copies the pcap file src to dst without the TCP
+// segments drop returns true for.
+func copyPcapWithout(t *testing.T, src, dst string, drop func(*layers.TCP) bool) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := pcapgo.NewWriterNanos(out)
+	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			return
+		}
+		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && drop(tcp) {
+			continue
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
