@@ -705,3 +705,35 @@ func TestQueueRoundsTellAClosedPort(t *testing.T) {
 		})
 	}
 }
+
+// TestIntervalVerdictWithARequestOnItsWay: a request the client sent a
+// moment before the interval ends, not acknowledged yet, is on its way,
+// not ignored: the interval's verdict on a server that answered 29 other
+// clients at once stays healthy (it was accept_queue_overflow).
+func TestIntervalVerdictWithARequestOnItsWay(t *testing.T) {
+	var script strings.Builder
+	for i := range 30 {
+		from := fmt.Sprintf("from=10.0.1.%d:4000", i+1)
+		t0 := float64(i) * 0.1
+		fmt.Fprintf(&script, "%.4f c S %s\n%.4f s S. %s\n%.4f c . %s\n", t0, from, t0+0.001, from, t0+0.002, from)
+		if i == 29 {
+			fmt.Fprintf(&script, "2.9999 c P. len=5 %s\n", from) // the server's ACK is not in yet
+			continue
+		}
+		fmt.Fprintf(&script, "%.4f c P. len=5 %s\n%.4f s . ack=1006 %s\n", t0+0.003, from, t0+0.004, from)
+	}
+	pkts := synth.MustScript(script.String())
+	now := synth.Base + int64(30*time.Second)
+	s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
+		before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
+	s.tr = reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) { s.recent.add(a) })
+	for i := range pkts {
+		p := pkts[i]
+		p.Time += now - synth.Base - int64(3*time.Second)
+		s.tr.Add(&p)
+	}
+	iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
+	if v, ok := iv.VerdictOf(synth.Server); !ok || v.Kind != analyze.KindHealthy {
+		t.Errorf("verdict %s (%v), want healthy", v.Kind, ok)
+	}
+}

@@ -306,7 +306,8 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 		agg.Add(&s.recent.buf[i])
 	}
 	s.tr.InFlightUnsettled(func(a *reassemble.Attempt, u reassemble.Unsettled) {
-		agg.Add(a)
+		w := u.Waiting(a, t)
+		agg.Add(&w)
 		s.book.inFlight(a, u, t)
 	})
 	rows := s.book.take()

@@ -892,10 +892,26 @@ type Unsettled struct {
 	// which nothing has answered yet.
 	SYN bool
 	// Segments is how many of IgnoredSegments are client segments the
-	// server has not answered yet; SegmentsTime is no earlier than the
-	// last of them (the attempt's last packet).
-	Segments     int
-	SegmentsTime int64
+	// server has not answered yet, Data how many of those carried payload
+	// or FIN (of IgnoredDataSegments); SegmentsTime is no earlier than
+	// the last of them (the attempt's last packet).
+	Segments, Data int
+	SegmentsTime   int64
+}
+
+// Waiting returns a copy of a, an attempt InFlightUnsettled gave with u,
+// judged at now as Flush would judge it if the capture ended then: client
+// segments still unanswered, the last less than AnswerGrace before now,
+// are not ignored yet unless a SYN-ACK retransmission followed the
+// client's ACK (unansweredAtEnd). A live verdict taken while a request
+// was on its way to the server called a healthy one's accept queue full.
+func (u Unsettled) Waiting(a *Attempt, now int64) Attempt {
+	cp := *a
+	if u.Segments > 0 && a.SYNACKRetransAfterACK == 0 && now-u.SegmentsTime < int64(AnswerGrace) {
+		cp.IgnoredSegments -= u.Segments
+		cp.IgnoredDataSegments -= u.Data
+	}
+	return cp
 }
 
 // InFlightUnsettled is InFlight that also says, per attempt, which of its
@@ -905,10 +921,10 @@ func (t *Tracker) InFlightUnsettled(f func(*Attempt, Unsettled)) {
 		cp := *s
 		var u Unsettled
 		u.SYN = cp.pendingSYN
-		ignored := cp.IgnoredSegments
+		ignored, data := cp.IgnoredSegments, cp.IgnoredDataSegments
 		cp.settle()
 		if n := cp.IgnoredSegments - ignored; n > 0 {
-			u.Segments, u.SegmentsTime = n, cp.LastPacket
+			u.Segments, u.Data, u.SegmentsTime = n, cp.IgnoredDataSegments-data, cp.LastPacket
 		}
 		cp.End = EndCaptureEnd
 		a := *t.attemptOf(ref, &cp)

@@ -335,7 +335,7 @@ func TestInFlightUnsettled(t *testing.T) {
 			0 c S
 			0.001 s S.
 			0.002 c .
-			0.003 c P. len=10`, 0, 2, Unsettled{Segments: 2}, 0.003},
+			0.003 c P. len=10`, 0, 2, Unsettled{Segments: 2, Data: 1}, 0.003},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,6 +353,18 @@ func TestInFlightUnsettled(t *testing.T) {
 				}
 				if a.DroppedSYNs != tc.dropped || a.IgnoredSegments != tc.ignored || u != want {
 					t.Errorf("dropped %d, ignored %d, unsettled %+v; want %d, %d, %+v", a.DroppedSYNs, a.IgnoredSegments, u, tc.dropped, tc.ignored, want)
+				}
+				// Judged 0.1 s after its last packet, an attempt's
+				// unanswered segments are not ignored yet, unless a
+				// SYN-ACK retransmission followed the ACK; 2 s after, they
+				// are.
+				soon, late := u.Waiting(a, a.LastPacket+int64(100*time.Millisecond)), u.Waiting(a, a.LastPacket+int64(2*time.Second))
+				wantSoon, wantSoonData := tc.ignored, a.IgnoredDataSegments
+				if a.SYNACKRetransAfterACK == 0 {
+					wantSoon, wantSoonData = wantSoon-want.Segments, wantSoonData-want.Data
+				}
+				if soon.IgnoredSegments != wantSoon || soon.IgnoredDataSegments != wantSoonData || late.IgnoredSegments != tc.ignored {
+					t.Errorf("waiting: %d (%d with data) ignored 0.1 s on, %d 2 s on; want %d, %d", soon.IgnoredSegments, soon.IgnoredDataSegments, late.IgnoredSegments, wantSoon, tc.ignored)
 				}
 			})
 			if n != 1 {
