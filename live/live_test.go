@@ -277,23 +277,13 @@ func TestIntervalVerdictFromRecentQueues(t *testing.T) {
 		{"full, SYNs only", pkts[len(pkts)-2:], []host.QueueSample{full(29 * time.Second)}, analyze.KindAcceptQueue, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
-				before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
+			s := sessionForIntervals()
 			for _, q := range tc.queues {
 				s.queues.Add(q.Time, []host.QueueSample{q})
 			}
 			s.tr = reassemble.NewTracker(reassemble.Config{}, func(*reassemble.Attempt) { t.Fatal("no attempt should finish") })
 			// The handshakes happened just now, inside the window.
-			for i := range tc.pkts {
-				p := tc.pkts[i]
-				p.Time += now - synth.Base - int64(time.Second)
-				s.tr.Add(&p)
-			}
-			iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
-			v, ok := iv.VerdictOf(synth.Server)
-			if !ok {
-				t.Fatalf("no verdict for %s: %+v", synth.Server, iv.Verdicts)
-			}
+			v := s.verdictAt(t, tc.pkts, now-int64(time.Second), now)
 			t.Logf("verdict %s", v.Kind)
 			if (v.Kind == tc.want) == tc.not {
 				t.Errorf("verdict %s; want %s%s", v.Kind, map[bool]string{true: "anything but "}[tc.not], tc.want)
@@ -677,10 +667,9 @@ func TestQueueRoundsTellAClosedPort(t *testing.T) {
 		{"a socket in every round", 50, listening, analyze.KindFirewallReject},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
-				before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
-			for i := range tc.rounds {
-				at := now - int64(time.Second) - int64(i)*int64(100*time.Millisecond)
+			s := sessionForIntervals()
+			for i := range tc.rounds { // 100 ms apart, the last 1 s before now
+				at := now - int64(time.Second) - int64(tc.rounds-1-i)*int64(100*time.Millisecond)
 				var qs []host.QueueSample
 				for _, q := range tc.queues {
 					q.Time = at
@@ -688,18 +677,7 @@ func TestQueueRoundsTellAClosedPort(t *testing.T) {
 				}
 				s.queues.Add(at, qs)
 			}
-			s.tr = reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) { s.recent.add(a) })
-			for i := range pkts {
-				p := pkts[i]
-				p.Time += now - synth.Base - int64(10*time.Second)
-				s.tr.Add(&p)
-			}
-			iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
-			v, ok := iv.VerdictOf(synth.Server)
-			if !ok {
-				t.Fatalf("no verdict for %s: %+v", synth.Server, iv.Verdicts)
-			}
-			if v.Kind != tc.want {
+			if v := s.verdictAt(t, pkts, now-int64(10*time.Second), now); v.Kind != tc.want {
 				t.Errorf("verdict %s, want %s", v.Kind, tc.want)
 			}
 		})
@@ -724,16 +702,34 @@ func TestIntervalVerdictWithARequestOnItsWay(t *testing.T) {
 	}
 	pkts := synth.MustScript(script.String())
 	now := synth.Base + int64(30*time.Second)
+	if v := sessionForIntervals().verdictAt(t, pkts, now-int64(3*time.Second), now); v.Kind != analyze.KindHealthy {
+		t.Errorf("verdict %s, want healthy", v.Kind)
+	}
+}
+
+// sessionForIntervals is a session with no capture or sampler: a test
+// adds queue rounds, feeds its tracker (finished attempts go to the
+// verdict window's) and ends an interval.
+func sessionForIntervals() *session {
 	s := &session{cfg: Config{}, book: newBook(), recent: &recentAttempts{}, start: time.Unix(0, synth.Base),
 		before: host.Counters{}, queues: host.NewQueueHistory(int64(VerdictWindow))}
 	s.tr = reassemble.NewTracker(reassemble.Config{}, func(a *reassemble.Attempt) { s.recent.add(a) })
+	return s
+}
+
+// verdictAt feeds s's tracker pkts, their script's time 0 at start, and
+// returns the verdict on synth.Server of the interval ending at now.
+func (s *session) verdictAt(t *testing.T, pkts []capture.Packet, start, now int64) Verdict {
+	t.Helper()
 	for i := range pkts {
 		p := pkts[i]
-		p.Time += now - synth.Base - int64(3*time.Second)
+		p.Time += start - synth.Base
 		s.tr.Add(&p)
 	}
 	iv := s.interval(time.Unix(0, now), time.Second, capture.RingStats{}, host.Counters{}, host.Counters{})
-	if v, ok := iv.VerdictOf(synth.Server); !ok || v.Kind != analyze.KindHealthy {
-		t.Errorf("verdict %s (%v), want healthy", v.Kind, ok)
+	v, ok := iv.VerdictOf(synth.Server)
+	if !ok {
+		t.Fatalf("no verdict for %s: %+v", synth.Server, iv.Verdicts)
 	}
+	return v
 }

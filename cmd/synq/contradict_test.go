@@ -335,6 +335,17 @@ func TestSYNACKsTheCaptureMissed(t *testing.T) {
 // segments drop returns true for.
 func copyPcapWithout(t *testing.T, src, dst string, drop func(*layers.TCP) bool) {
 	t.Helper()
+	filterPcap(t, src, dst, func(_ int, data []byte, lt layers.LinkType) bool {
+		tcp, ok := gopacket.NewPacket(data, lt, gopacket.Default).Layer(layers.LayerTypeTCP).(*layers.TCP)
+		return !ok || !drop(tcp)
+	})
+}
+
+// filterPcap copies the records of the pcap file src that keep returns
+// true for (given each record's index, data and the file's link type)
+// to dst.
+func filterPcap(t *testing.T, src, dst string, keep func(i int, data []byte, lt layers.LinkType) bool) {
+	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -353,13 +364,12 @@ func copyPcapWithout(t *testing.T, src, dst string, drop func(*layers.TCP) bool)
 	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	for i := 0; ; i++ {
 		data, ci, err := r.ReadPacketData()
 		if err != nil {
 			return
 		}
-		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && drop(tcp) {
+		if !keep(i, data, r.LinkType()) {
 			continue
 		}
 		if err := w.WritePacket(ci, data); err != nil {
@@ -394,31 +404,5 @@ func packetTimes(t *testing.T, path string) []float64 {
 // cutPcap writes the first n records of the pcap file src to dst.
 func cutPcap(t *testing.T, src, dst string, n int) {
 	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	w := pcapgo.NewWriterNanos(out)
-	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < n; i++ {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		if err := w.WritePacket(ci, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	filterPcap(t, src, dst, func(i int, _ []byte, _ layers.LinkType) bool { return i < n })
 }
