@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/internal/synth"
 )
@@ -234,50 +232,12 @@ func stripFiles(js string) string {
 // order, and expects the same analysis as the whole file.
 func TestRotatedFilesMerge(t *testing.T) {
 	src := scenarioCapture(t, "accept-overflow-ack-ignored")
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type rec struct {
-		ci   gopacket.CaptureInfo
-		data []byte
-	}
-	var recs []rec
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec{ci, data})
-	}
+	f := readPcapFile(t, src)
 	dir := t.TempDir()
 	var parts []string
 	for i := 0; i < 3; i++ {
 		name := filepath.Join(dir, fmt.Sprintf("trace.pcap%d", i))
-		out, err := os.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := pcapgo.NewWriterNanos(out)
-		if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
-			t.Fatal(err)
-		}
-		for _, rc := range recs[i*len(recs)/3 : (i+1)*len(recs)/3] {
-			if err := w.WritePacket(rc.ci, rc.data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := out.Close(); err != nil {
-			t.Fatal(err)
-		}
+		f.write(t, name, f.recs[i*len(f.recs)/3:(i+1)*len(f.recs)/3])
 		parts = append(parts, name)
 	}
 	analyse := func(files ...string) string {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/host"
 )
@@ -346,59 +345,25 @@ func copyPcapWithout(t *testing.T, src, dst string, drop func(*layers.TCP) bool)
 // to dst.
 func filterPcap(t *testing.T, src, dst string, keep func(i int, data []byte, lt layers.LinkType) bool) {
 	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	w := pcapgo.NewWriterNanos(out)
-	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			return
-		}
-		if !keep(i, data, r.LinkType()) {
-			continue
-		}
-		if err := w.WritePacket(ci, data); err != nil {
-			t.Fatal(err)
+	f := readPcapFile(t, src)
+	var kept []pcapRecord
+	for i, r := range f.recs {
+		if keep(i, r.data, f.lt) {
+			kept = append(kept, r)
 		}
 	}
+	f.write(t, dst, kept)
 }
 
 // packetTimes reads the capture times of a pcap file's records, in
 // seconds.
 func packetTimes(t *testing.T, path string) []float64 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []float64
-	for {
-		_, ci, err := r.ReadPacketData()
-		if err != nil {
-			return out
-		}
-		out = append(out, float64(ci.Timestamp.UnixNano())/1e9)
+	for _, r := range readPcapFile(t, path).recs {
+		out = append(out, float64(r.ci.Timestamp.UnixNano())/1e9)
 	}
+	return out
 }
 
 // cutPcap writes the first n records of the pcap file src to dst.

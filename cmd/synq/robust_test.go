@@ -6,13 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/internal/gen"
 )
@@ -104,40 +101,18 @@ func mustRead(t *testing.T, name string) []byte {
 // many duplicates it skipped.
 func TestAnyDuplicates(t *testing.T) {
 	src := scenarioCapture(t, "any-sll2")
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
+	f := readPcapFile(t, src)
+	var doubled []pcapRecord
+	for _, r := range f.recs {
+		other := bytes.Clone(r.data)
+		binary.BigEndian.PutUint32(other[4:8], binary.BigEndian.Uint32(r.data[4:8])+7) // another ifindex
+		ci := r.ci
+		ci.Timestamp = ci.Timestamp.Add(15000) // 15 µs later
+		doubled = append(doubled, r, pcapRecord{ci, other})
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := pcapgo.NewWriterNanos(&buf)
-	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.WritePacket(ci, data)
-		other := bytes.Clone(data)
-		binary.BigEndian.PutUint32(other[4:8], binary.BigEndian.Uint32(data[4:8])+7) // another ifindex
-		ci.Timestamp = ci.Timestamp.Add(15000)                                       // 15 µs later
-		w.WritePacket(ci, other)
-		n++
-	}
+	n := len(f.recs)
 	dup := filepath.Join(t.TempDir(), "any-dup.pcap")
-	if err := os.WriteFile(dup, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f.write(t, dup, doubled)
 	// The report counts frames read (twice as many), its end moves by the
 	// last copy's 15 µs and it carries warnings; the analysis must be the
 	// same.
