@@ -601,33 +601,44 @@ func TestRequestAtTheEndIsNotIgnored(t *testing.T) {
 // other sequence numbers is an answer for an old connection.
 func TestSYNACKMissingFromTheCapture(t *testing.T) {
 	for _, tc := range []struct {
-		name, script    string
-		missed, bareACK bool
+		name, script              string
+		missed, bareACK, accepted bool
+		dropped                   int
 	}{
 		{"SYN-ACK not captured, data acknowledged", `
 			0 c S
 			0.002 c .
 			0.003 c P. len=5
-			0.004 s . ack=1006`, true, false},
+			0.004 s . ack=1006`, true, false, true, 0},
 		{"SYN-ACK not captured, the SYN acknowledged", `
 			0 c S
-			0.004 s P. len=3`, true, false},
+			0.004 s P. len=3`, true, false, true, 0},
+		{"SYN-ACK not captured, the client's ACK of it", `
+			0 c S
+			0.002 c .
+			1.001 s S.
+			1.002 c .`, true, false, false, 0},
+		{"SYN retransmitted: dropped, not missed", `
+			0 c S
+			1 c S
+			1.001 s S.
+			1.002 c .`, false, false, false, 1},
 		{"challenge ACK of an old connection", `
 			0 c S
 			0.001 s . seq=9000 ack=777777
-			0.002 c R seq=777777`, false, true},
+			0.002 c R seq=777777`, false, true, false, 0},
 		{"acknowledges more than the client sent", `
 			0 c S
-			0.001 s . ack=1500`, false, true},
+			0.001 s . ack=1500`, false, true, false, 0},
 	} {
 		atts, _ := run(t, Config{}, tc.script)
 		if len(atts) != 1 {
 			t.Fatalf("%s: %d attempts", tc.name, len(atts))
 		}
 		a := atts[0]
-		if a.SYNACKNotCaptured != tc.missed || a.BareACKAnswer != tc.bareACK || a.ServerAccepted != tc.missed {
-			t.Errorf("%s: SYN-ACK not captured %v, bare ACK answer %v, accepted %v; want %v, %v, %v",
-				tc.name, a.SYNACKNotCaptured, a.BareACKAnswer, a.ServerAccepted, tc.missed, tc.bareACK, tc.missed)
+		if a.SYNACKNotCaptured != tc.missed || a.BareACKAnswer != tc.bareACK || a.ServerAccepted != tc.accepted || a.DroppedSYNs != tc.dropped {
+			t.Errorf("%s: SYN-ACK not captured %v, bare ACK answer %v, accepted %v, %d SYNs dropped; want %v, %v, %v, %d",
+				tc.name, a.SYNACKNotCaptured, a.BareACKAnswer, a.ServerAccepted, a.DroppedSYNs, tc.missed, tc.bareACK, tc.accepted, tc.dropped)
 		}
 	}
 }
