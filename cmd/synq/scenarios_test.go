@@ -616,9 +616,11 @@ type verdictCase struct {
 	// synq can only see through a namespace-wide counter stays medium).
 	conf       string
 	syncookies *bool // nil: must be null
-	// Without counters: exactly this kind and confidence.
+	// Without counters: exactly this kind and confidence (or bareOr at
+	// that confidence, where the kind depends on a run's timing).
 	bareKind string
 	bareConf string
+	bareOr   string
 	// Counters whose increase the capture must explain exactly.
 	reconciled []string
 	// Queue depth when drops began, where the scenario sets it: the
@@ -664,7 +666,10 @@ var verdictCases = map[string]verdictCase{
 	"firewall-reject-icmp": {kind: "firewall_reject", mode: "icmp", conf: "high", bareKind: "firewall_reject", bareConf: "high"},
 	// A few hundred ms of an overflow: the counters show it, the packets
 	// have too few finished attempts to say anything.
-	"short-capture-cookies": {kind: "accept_queue_overflow", mode: "cookie_ack_dropped", bareKind: "not_enough_data", bareConf: "low"},
+	// A run whose capture ends 200 ms or more after a dropped SYN has
+	// SYNs waiting (2026-12-06: 274 ms): inconclusive rather than not
+	// enough data, both low.
+	"short-capture-cookies": {kind: "accept_queue_overflow", mode: "cookie_ack_dropped", bareKind: "not_enough_data", bareConf: "low", bareOr: "inconclusive"},
 	// From the client a SYN dropped by the server and one lost on the
 	// path look alike; the server's TCPReqQFullDrop decides.
 	"synqueue-no-cookies-client": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "network_loss", bareConf: "low",
@@ -786,7 +791,7 @@ func TestScenarioVerdicts(t *testing.T) {
 
 			bare := scenarioJSON(t, sc).Verdict
 			// Exactly: packets alone must not claim more than they prove.
-			if bare.Kind != want.bareKind || bare.Confidence != want.bareConf {
+			if (bare.Kind != want.bareKind && (want.bareOr == "" || bare.Kind != want.bareOr)) || bare.Confidence != want.bareConf {
 				t.Errorf("packets alone: verdict %s/%s, want %s/%s", bare.Kind, bare.Confidence, want.bareKind, want.bareConf)
 			}
 			// ss -lnt samples taken with the capture, without counters:
