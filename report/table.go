@@ -265,8 +265,17 @@ func (p *printer) listeners(in *Input, hidden []analyze.Listener) {
 		p.wrap("  ", fmt.Sprintf("Not shown here or below: %s more listeners (%s attempts, %s failed, on %s of them); --format json lists every one.",
 			count(len(hidden)), count(attempts), count(failed), count(failing)))
 	}
-	if len(in.Result.Listeners) > 1 {
-		for _, l := range in.Result.Listeners {
+	if ls := in.Result.Listeners; len(ls) > 1 {
+		v := ls[0].Diagnosis.Verdict
+		same := !slices.ContainsFunc(ls, func(l analyze.Listener) bool {
+			return l.Diagnosis.Verdict.Kind != v.Kind || l.Diagnosis.Verdict.Confidence != v.Confidence
+		})
+		if same && len(ls) > 3 {
+			// 20 lines saying the same of 20 listeners hid nothing.
+			p.line("  Every listener above: %s (%s confidence)", v.Kind, v.Confidence)
+			return
+		}
+		for _, l := range ls {
 			v := l.Diagnosis.Verdict
 			p.line("  %s: %s (%s confidence)", l.Server, v.Kind, v.Confidence)
 		}

@@ -165,3 +165,31 @@ func TestTableNamesFewFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerVerdictLines: under the listeners table, one line per
+// listener names its verdict, but one line says it when more than three
+// listeners share it.
+func TestListenerVerdictLines(t *testing.T) {
+	for _, tc := range []struct {
+		listeners int
+		mixed     bool
+		want      int // verdict lines
+	}{{2, false, 2}, {5, false, 1}, {5, true, 5}} {
+		in := &Input{Version: "test"}
+		for i := range tc.listeners {
+			l := analyze.Listener{Server: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(1000+i)), Attempts: 10}
+			l.Diagnosis.Verdict = analyze.Finding{Kind: analyze.KindAcceptQueue, Confidence: analyze.Medium}
+			if tc.mixed && i == 3 {
+				l.Diagnosis.Verdict.Kind = analyze.KindHealthy
+			}
+			in.Result.Listeners = append(in.Result.Listeners, l)
+		}
+		var b bytes.Buffer
+		if err := WriteTable(&b, in); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(b.String(), "(medium confidence)"); got != tc.want {
+			t.Errorf("%d listeners (mixed %v): %d verdict lines, want %d:\n%s", tc.listeners, tc.mixed, got, tc.want, b.String())
+		}
+	}
+}
