@@ -368,6 +368,16 @@ func TestLiveEndToEnd(t *testing.T) {
 			if !strings.Contains(stdout, "verdict="+wantKind) {
 				t.Errorf("no per-interval verdict=%s in:\n%s", wantKind, stdout)
 			}
+			if !tc.overflow {
+				// No interval of a healthy run may name a cause: one
+				// ending while a request was on its way said
+				// accept_queue_overflow.
+				for _, line := range strings.Split(stdout, "\n") {
+					if strings.Contains(line, " listener="+liveSrvAddr+":8080 ") && !strings.Contains(line, "verdict=healthy") && !strings.Contains(line, "verdict=not_enough_data") {
+						t.Errorf("healthy run, interval says otherwise: %s", line)
+					}
+				}
+			}
 			if tc.overflow {
 				// Drops are counted as they become known, not when their
 				// attempts finish: the SYNs dropped at the full queue show
