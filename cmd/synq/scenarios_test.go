@@ -238,6 +238,16 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
 		wantPositive(t, r, "established", outcome("established"))
 	},
+	// 300 clients over 2.5 minutes, SYNs dropped throughout: every client
+	// is one attempt, and the timeline spans the whole capture.
+	"accept-overflow-long": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "attempts", 300, func(l listenerJSON) int { return l.Attempts })
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+		if tl := r.Listeners[0].Timeline; tl == nil || float64(len(tl.Buckets))*tl.BucketSeconds < 150 {
+			t.Errorf("timeline %+v: want it to span the 2.5-minute capture", tl)
+		}
+	},
 	// listen(1024) clamped by somaxconn=8: 8+1 complete.
 	"somaxconn-clamp": func(t *testing.T, r reportJSON) {
 		wantExactly(t, r, "established", 9, outcome("established"))
@@ -493,7 +503,7 @@ func TestScenarioOutcomes(t *testing.T) {
 // around the capture (the kernel counts each such packet once).
 func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -502,7 +512,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 // it must equal what synq saw dropped and ignored too.
 func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long")
 }
 
 // TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
@@ -645,6 +655,9 @@ var verdictCases = map[string]verdictCase{
 	"accept-overflow-idle": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	"accept-overflow-slow-accept": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	// The same, for 2.5 minutes: the variation of length.
+	"accept-overflow-long": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	"somaxconn-clamp": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 9},

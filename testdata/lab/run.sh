@@ -28,7 +28,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
-	two-listeners-idle-and-talking snapshot-formats slow-http-server)
+	two-listeners-idle-and-talking snapshot-formats slow-http-server
+	accept-overflow-long)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -867,6 +868,16 @@ sc_accept_overflow_slow_accept() {
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 10s -timeout 8s; }
 	run_capture tcpdump load 1
+}
+
+sc_accept_overflow_long() {
+	DESC="A long capture of a slow application: listen(fd, 2), accept() one connection every 600 ms (\`labtool serve -accept-delay 600ms\`; each accepted connection is read, answered with \"ok\" and closed), while 300 clients arrive 500 ms apart for 2.5 minutes, each sending \"hello\" right after connect() and reading the answer until EOF. The same incident as accept-overflow-slow-accept, sustained: the variation of length the other scenarios (seconds) lack."
+	EXPECT="Arrivals (2 a second) outrun accepts (1.67 a second): the accept queue (backlog+1 = 3) fills within seconds and stays full most of the time; from then on a SYN that meets the full queue is dropped (TcpExtListenOverflows + TcpExtListenDrops), its client retries (1 s, 2 s, ... apart) and mostly gets in later, some time out. Over the run TcpExtListenOverflows = TcpExtListenDrops = unanswered SYN packets (+ any handshake ACK ignored when the queue filled between SYN-ACK and ACK: the direct veth makes that rare); no cookies (the SYN queue never holds more than one request), no resets."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=true -accept-delay 600ms -duration 200s
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 300 -interval 500ms -send hello -read -hold 10s -timeout 8s; }
+	run_capture tcpdump load 2
 }
 
 sc_somaxconn_clamp() {
