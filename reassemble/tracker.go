@@ -851,9 +851,17 @@ const AnswerGrace = 1500 * time.Millisecond
 // into windows). Unless a SYN-ACK retransmission followed the client's
 // ACK: the server still held only a request then, and ignores them too.
 func (s *state) unansweredAtEnd(end int64) {
-	if s.pendingSegs > 0 && !s.sinceRetrans && end-s.LastPacket < int64(AnswerGrace) {
+	if s.pendingSegs > 0 && stillWaiting(s.LastPacket, end, s.sinceRetrans) {
 		s.pendingSegs, s.pendingData = 0, 0
 	}
+}
+
+// stillWaiting reports whether client segments the last of which came at
+// last still wait for the server's answer at end, rather than being
+// ignored: less than AnswerGrace before it, and no SYN-ACK retransmission
+// (retransAfterACK) has shown the server held only a request.
+func stillWaiting(last, end int64, retransAfterACK bool) bool {
+	return !retransAfterACK && end-last < int64(AnswerGrace)
 }
 
 // settle books what never came: a last SYN with no answer, client segments
@@ -907,7 +915,7 @@ type Unsettled struct {
 // was on its way to the server called a healthy one's accept queue full.
 func (u Unsettled) Waiting(a *Attempt, now int64) Attempt {
 	cp := *a
-	if u.Segments > 0 && a.SYNACKRetransAfterACK == 0 && now-u.SegmentsTime < int64(AnswerGrace) {
+	if u.Segments > 0 && stillWaiting(u.SegmentsTime, now, a.SYNACKRetransAfterACK > 0) {
 		cp.IgnoredSegments -= u.Segments
 		cp.IgnoredDataSegments -= u.Data
 	}
