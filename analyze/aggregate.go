@@ -124,6 +124,11 @@ type Signs struct {
 	// established ones (see timeline.refusalsInterleaved), not in one
 	// stretch as while a listener is down.
 	RefusedInterleaved bool
+	// RefusedSources counts the source addresses with an attempt refused
+	// with a RST, RefusedSourcesAnswered those of them the listener also
+	// answered with a SYN-ACK: a rule matching a source refuses it every
+	// time, a listener that was down refuses whoever came then.
+	RefusedSources, RefusedSourcesAnswered int
 	// IncompleteDropped: Incomplete attempts with a SYN that got no
 	// answer (the capture ended inside their retry window).
 	IncompleteDropped int
@@ -174,6 +179,15 @@ type Signs struct {
 	// (0: it answered no SYN).
 	SYNsWaiting                              int
 	SYNWaitLimit, SYNWaitedMax, SYNAnswerP99 time.Duration
+
+	// HalfOpenAtStart counts handshakes half-open when the capture began:
+	// their SYN came before it, and the server retransmitted its SYN-ACK
+	// to a client that sent nothing. Requests in the SYN queue, like
+	// SYNACKUnacked attempts, that the capture shows only in part.
+	HalfOpenAtStart int
+	// MidStreamServed counts connections begun before the capture on
+	// which the server sent data or a FIN: the port served someone then.
+	MidStreamServed int
 
 	FirstUnanswered int64
 	FirstCookie     int64
@@ -479,6 +493,12 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.ClientRSTs += a.ClientRSTs
 	if a.MidStream {
 		l.MidStream++
+		if a.SYNACKRetransmits > 0 && a.Packets == a.SYNACKs {
+			l.Signs.HalfOpenAtStart++
+		}
+		if a.ServerData || a.ServerFIN {
+			l.Signs.MidStreamServed++
+		}
 		l.timeline.addRSTs(a)
 		return
 	}
@@ -717,12 +737,13 @@ func (l *Listener) settleSigns() {
 		sg.AcceptAtFirstDrop = level(&l.accept, first)
 	}
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
+	sg.RefusedSources, sg.RefusedSourcesAnswered = 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0
 	for ip, s := range l.sources.counts() {
 		if s.unanswered > 0 {
 			sg.SourceUnanswered += int(s.unanswered)
 			sg.UnansweredSources++
-			if s.answered == 0 && s.unacked == 0 {
+			if s.answered == 0 && s.refused == 0 && s.unacked == 0 {
 				sg.NeverAnsweredSources++
 			}
 			n := int(s.unanswered)
@@ -730,8 +751,14 @@ func (l *Listener) settleSigns() {
 				sg.TopUnansweredSource, sg.TopUnansweredAttempts = ip, n
 			}
 		}
-		if s.unacked > 0 && s.answered == 0 && s.unanswered == 0 && s.other == 0 {
+		if s.unacked > 0 && s.answered == 0 && s.refused == 0 && s.unanswered == 0 && s.other == 0 {
 			sg.NeverCompletedSources++
+		}
+		if s.refused > 0 {
+			sg.RefusedSources++
+			if s.answered > 0 {
+				sg.RefusedSourcesAnswered++
+			}
 		}
 	}
 	sg.SourceAttempts, sg.SourcesCapped = l.sources.countedAttempts, l.sources.capped

@@ -16,7 +16,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	// syncookies off, that is also how the 3/4 rule looks (it drops
 	// SYNs from peers never seen before).
 	selective := Strong
-	if l.Outcomes[SYNACKUnacked] > 0 {
+	if l.Outcomes[SYNACKUnacked] > 0 || sg.HalfOpenAtStart > 0 {
 		selective = Weak
 	}
 	// Per-source claims need every unanswered attempt's source counted;

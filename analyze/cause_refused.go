@@ -111,12 +111,31 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		return nil
 	}
 	port := l.Server.Port()
-	seen := forSign(Strong, FromPackets, "%d SYNs were answered with RST instead of SYN-ACK.", n)
+	// One refusal is too little to say no socket listened: a REJECT rule
+	// answers the same, and a single reset may be anything's.
+	seenStrength := Strong
+	if n == 1 {
+		seenStrength = Weak
+	}
+	seen := forSign(seenStrength, FromPackets, "%d SYNs were answered with RST instead of SYN-ACK.", n)
 	noListener := []Sign{seen}
 	reject := []Sign{forSign(Weak, FromPackets, "%d SYNs were answered with RST: a firewall rule `reject with tcp reset` answers exactly like a port with no listener.", n)}
-	if l.Signs.RefusedInterleaved {
+	sg := &l.Signs
+	if sg.RefusedInterleaved {
 		noListener = append(noListener, againstSign(Strong, FromPackets, "The refusals came between accepted attempts, not in one stretch: a listener that is down or restarting refuses every SYN for a while, not some among accepted ones."))
 		reject = append(reject, forSign(Strong, FromPackets, "The refusals came between accepted attempts: a rule matching some clients or packets refused them while the listener answered the rest."))
+	} else if served := l.Outcomes[Established] > 0 || sg.MidStreamServed > 0; served && !sg.SourcesCapped && sg.RefusedSources > 0 {
+		switch sg.RefusedSourcesAnswered {
+		case 0:
+			// The port served clients during the capture, and refused
+			// only clients it never answered: a stretch of downtime and
+			// a rule matching those clients look the same.
+			seen.Strength = Weak
+			noListener[0] = seen
+			reject = append(reject, forSign(Weak, FromPackets, "They came from %d addresses the listener never answered, while the port served other clients: a rule matching those sources looks the same as a listener down for a while.", sg.RefusedSources))
+		case sg.RefusedSources:
+			noListener = append(noListener, forSign(Weak, FromPackets, "The listener answered every refused client at other times: a rule matching their addresses would have refused them then too."))
+		}
 	}
 	if rsts, ok := ev.counters.get("TcpOutRsts"); ok {
 		if int(rsts)+coverageSlack(ev.refused) < ev.refused {

@@ -126,6 +126,11 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		if sg.NeverCompletedSources >= 20 {
 			signs = append(signs, forSign(Weak, FromPackets, "%s never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
 		}
+	} else if unanswered > 0 && sg.HalfOpenAtStart > 0 {
+		// The capture began after the SYNs that filled the queue: only
+		// the SYN-ACKs the server kept retransmitting show them.
+		signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer (%d SYN packets) while %d handshakes begun before the capture were half-open: the server retransmitted their SYN-ACKs to clients that never answered.",
+			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtStart))
 	}
 	mode := ""
 	c := &ev.counters

@@ -29,7 +29,7 @@ type sourceTable struct {
 	paws            pawsTracker
 }
 
-// sourceEntry is one address's state on one listener, 36 bytes.
+// sourceEntry is one address's state on one listener, 40 bytes.
 type sourceEntry struct {
 	stat    sourceStat
 	samples pawsChain
@@ -43,9 +43,11 @@ type sourceEntry struct {
 }
 
 // sourceStat counts one client address's attempts on one listener. The
-// counts saturate (see outcomeTally).
+// counts saturate (see outcomeTally). Refused attempts (a RST to the
+// SYN) are apart from the other answered ones: a source refused and never
+// otherwise answered looks like a rule matching it.
 type sourceStat struct {
-	unanswered, answered, unacked, other uint32
+	unanswered, answered, refused, unacked, other uint32
 }
 
 // add books one attempt of a client address with outcome o, and returns
@@ -94,6 +96,8 @@ func (s *sourceStat) add(a *reassemble.Attempt, o Outcome) {
 		saturatingInc(&s.unanswered)
 	case o == SYNACKUnacked:
 		saturatingInc(&s.unacked)
+	case o == Rejected:
+		saturatingInc(&s.refused)
 	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
 		saturatingInc(&s.answered)
 	default:

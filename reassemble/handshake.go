@@ -258,6 +258,23 @@ func (s *handshakeState) serverMidStream(p *capture.Packet) {
 		s.close(p.Time)
 		return
 	}
+	if p.Flags.Has(capture.FlagSYN | capture.FlagACK) {
+		// A handshake whose SYN came before the capture: counted, so
+		// that SYN-ACKs the server retransmitted to a client that never
+		// answered show a half-open request in the SYN queue when the
+		// capture began (analyze: Signs.HalfOpenAtStart).
+		s.SYNACKs++
+		if s.SYNACKs == 1 {
+			s.FirstSYNACK = p.Time
+			s.SYNACKOpts = p.Opts
+		}
+		s.LastSYNACK = p.Time
+		if s.HasServerISN && p.Seq == s.ServerISN {
+			s.SYNACKRetransmits++
+		}
+		s.ServerISN, s.HasServerISN = p.Seq, true
+		return
+	}
 	if p.PayloadLen > 0 {
 		s.ServerData = true
 	}

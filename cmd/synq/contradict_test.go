@@ -306,6 +306,60 @@ func TestCutsAfterADropAreNeverHealthy(t *testing.T) {
 	}
 }
 
+// TestLateStartsNeverContradictTheKernel starts every real capture late,
+// as a capture begun in the middle of an incident does (its first k
+// packets deleted, for every k up to 150 per capture): a medium or high
+// verdict from packets alone must not be one the same run's kernel
+// counters rule out. Where TCP counted listen drops (TcpExtListenDrops),
+// the SYNs were not dropped before TCP; where it sent fewer resets
+// (TcpOutRsts) than the capture shows refusals, a firewall built them,
+// not a port without a listener. The second half of three-quarters-rule
+// said "dropped before TCP, medium" (the flood that filled the SYN queue
+// came before it: only the SYN-ACKs the server retransmitted to it are
+// in it), and the end of firewall-reject-rst "no listener, medium".
+func TestLateStartsNeverContradictTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	checked := map[string]int{}
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") {
+			continue
+		}
+		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+		if errB != nil || errA != nil {
+			continue
+		}
+		var ruledOut []string
+		if d, _ := host.Delta(before, after, "TcpExtListenDrops"); d > 0 {
+			ruledOut = append(ruledOut, "filtered_before_tcp")
+		}
+		if rsts, ok := host.Delta(before, after, "TcpOutRsts"); ok {
+			if refused := total(scenarioJSON(t, sc), outcome("rejected")); refused > 0 && int(rsts) < refused {
+				ruledOut = append(ruledOut, "no_listener")
+			}
+		}
+		if len(ruledOut) == 0 {
+			continue
+		}
+		for _, k := range ruledOut {
+			checked[k]++
+		}
+		n := len(packetTimes(t, sc.capture))
+		t.Run(sc.name, func(t *testing.T) {
+			late := scenario{name: sc.name + "-late", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
+			for k := 1; k < n; k += max(1, n/150) {
+				filterPcap(t, sc.capture, late.capture, func(i int, _ []byte, _ layers.LinkType) bool { return i >= k })
+				if v := scenarioJSON(t, late).Verdict; slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {
+					t.Errorf("without the first %d of %d packets: %s/%s, which the kernel's counters rule out: %s", k, n, v.Kind, v.Confidence, strings.Join(v.Evidence, " "))
+				}
+			}
+		})
+	}
+	if checked["filtered_before_tcp"] < 5 || checked["no_listener"] < 1 {
+		t.Errorf("scenarios checked %v: want listen drops in 5 or more, a firewall's resets in one or more", checked)
+	}
+}
+
 // TestSYNACKsTheCaptureMissed deletes SYN-ACKs from the real healthy
 // capture, as a capture that drops packets would: the attempts that went
 // on without them are established, not "SYN answered for an old
