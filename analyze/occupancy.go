@@ -10,19 +10,26 @@ import (
 // waiting for accept) are held over time, from enter/leave events, in
 // memory bounded whatever the capture's span:
 //
-//   - The last occWindow seconds (behind the latest event) are kept in
-//     1-ms buckets, in blocks of one second: a block starts sparse (the
-//     milliseconds that have events, 6 bytes each) and turns into a dense
-//     array of 1,000 buckets once it holds more than occSparseMax of them.
-//   - Older seconds are folded into at most occCoarseMax coarse buckets
-//     (each what entered, what left, and the most held above its start),
-//     whose width doubles as the span grows.
+//   - The last occWindow seconds (behind the latest event) and the head,
+//     the first occHead seconds from the first event (and occHeadBefore
+//     before it, for attempts that began earlier and finished later),
+//     are kept in 1-ms buckets,
+//     in blocks of one second: a block starts sparse (the milliseconds
+//     that have events, 6 bytes each) and turns into a dense array of
+//     1,000 buckets once it holds more than occSparseMax of them.
+//   - The seconds between are folded into at most occCoarseMax coarse
+//     buckets (each what entered, what left, and the most held above its
+//     start), whose width doubles as the span grows.
 //   - A second asked about (pin: the first syncookie, the first drop...)
 //     stays at 1-ms resolution with the exact number held at its start,
 //     so at() answers "how many were waiting when the first drop happened"
 //     exactly, whenever the attempt that shows the drop is aggregated
 //     within occWindow of the latest event (attempts finish within a few
-//     minutes of their drops). Otherwise the answer is an estimate.
+//     minutes of their drops) or the drop came in the head: a capture
+//     started during an incident sees its first drop
+//     early, and the attempt that shows it may be a pooled connection
+//     that ends ten minutes later (testdata/accept-overflow-pool).
+//     Otherwise the answer is an estimate.
 //
 // Attempts are aggregated as they finish, roughly in time order but not
 // exactly, so events can land anywhere: an event in a folded second
@@ -32,11 +39,12 @@ type occupancy struct {
 	lastKey   int64
 	lastBlock *occBlock
 	// maxKey is the latest second with an event; seconds before fineFrom
-	// are folded into coarse unless pinned. Both valid once started.
-	maxKey, fineFrom int64
-	started          bool
-	coarse           occCoarse
-	pins             [occPins]occPin
+	// and outside [headStart, headEnd) are folded unless pinned: into
+	// pre before the head, into coarse after it. All valid once started.
+	maxKey, fineFrom, headStart, headEnd int64
+	started                              bool
+	pre, coarse                          occCoarse
+	pins                                 [occPins]occPin
 }
 
 // occPin is one time the aggregator will ask at() about.
@@ -81,6 +89,14 @@ const (
 	occCoarseMax = 1024
 	// occPins is how many times an occupancy can be asked about exactly.
 	occPins = 3
+	// occHead and occHeadBefore bound the head (see occupancy). Before
+	// the first event, as many seconds as the window: an attempt that
+	// began that much earlier and finished after the first aggregated
+	// one is still counted at 1 ms. Seconds before the first event hold
+	// only such attempts, so the head is mostly its occHead seconds after
+	// it: 1.2 MB more when every one is busy.
+	occHead       = 300
+	occHeadBefore = occWindow
 )
 
 // secondOf splits a time into its second and the millisecond in it.
@@ -106,8 +122,12 @@ func (o *occupancy) event(t int64, enter, leave uint16) {
 			pin.before += int64(enter) - int64(leave)
 		}
 	}
-	if o.started && key < o.fineFrom && !o.pinned(key) {
-		o.coarse.addLate(key, int64(enter), int64(leave))
+	if !o.fine(key) && !o.pinned(key) {
+		if key < o.headStart {
+			o.pre.addLate(key, int64(enter), int64(leave))
+		} else {
+			o.coarse.addLate(key, int64(enter), int64(leave))
+		}
 		return
 	}
 	b := o.block(key)
@@ -122,7 +142,9 @@ func (o *occupancy) event(t int64, enter, leave uint16) {
 		b.densify()
 	}
 	if !o.started {
-		o.started, o.maxKey, o.fineFrom = true, key, key-occWindow
+		// Nothing before the head is ever fine: pre holds it all.
+		o.started, o.maxKey, o.fineFrom = true, key, key-occHeadBefore
+		o.headStart, o.headEnd = key-occHeadBefore, key+occHead
 	} else if key > o.maxKey {
 		o.maxKey = key
 		o.fold(key - occWindow)
@@ -178,6 +200,12 @@ func (o *occupancy) block(key int64) *occBlock {
 	return b
 }
 
+// fine reports whether second key is kept at 1-ms resolution, pinned or
+// not: in the head or the last occWindow seconds.
+func (o *occupancy) fine(key int64) bool {
+	return !o.started || key >= o.fineFrom || (key >= o.headStart && key < o.headEnd)
+}
+
 func (o *occupancy) pinned(key int64) bool {
 	for _, p := range o.pins {
 		if p.set && p.exact && p.key == key {
@@ -194,15 +222,16 @@ func (o *occupancy) fold(from int64) {
 		return
 	}
 	var keys []int64
-	if from-o.fineFrom <= int64(len(o.blocks)) {
-		for k := o.fineFrom; k < from; k++ {
+	start := max(o.fineFrom, o.headEnd) // the first seconds stay
+	if from-start <= int64(len(o.blocks)) {
+		for k := start; k < from; k++ {
 			if _, ok := o.blocks[k]; ok {
 				keys = append(keys, k)
 			}
 		}
 	} else {
 		for k := range o.blocks {
-			if k < from {
+			if k >= start && k < from {
 				keys = append(keys, k)
 			}
 		}
@@ -244,7 +273,7 @@ func (o *occupancy) pin(slot int, t int64) {
 	key, _ := secondOf(t)
 	*p = occPin{set: true, t: t, key: key}
 	switch {
-	case !o.started || key >= o.fineFrom:
+	case o.fine(key):
 		p.exact, p.before = true, o.heldBefore(key)
 		o.block(key)
 	default:
@@ -256,15 +285,19 @@ func (o *occupancy) pin(slot int, t int64) {
 			}
 		}
 	}
-	if old.set && old.exact && old.key != key && o.started && old.key < o.fineFrom && !o.pinned(old.key) {
+	if old.set && old.exact && old.key != key && !o.fine(old.key) && !o.pinned(old.key) {
 		o.foldBlock(old.key)
 	}
 }
 
 // heldBefore is the number held at the start of second key, which is at
-// or after fineFrom: every folded second is before it.
+// 1-ms resolution: every folded second is before it (key at or after
+// fineFrom), or only those before the head (key in the head).
 func (o *occupancy) heldBefore(key int64) int64 {
-	n := o.coarse.total
+	n := o.pre.total
+	if key >= o.headEnd {
+		n += o.coarse.total
+	}
 	for k, b := range o.blocks {
 		if k < key {
 			b.each(k, func(_ int64, enter, leave int64) bool { n += enter - leave; return true })
@@ -275,10 +308,16 @@ func (o *occupancy) heldBefore(key int64) int64 {
 
 // each calls f for every millisecond with events, in time order, with its
 // absolute millisecond and entries and exits; it stops when f returns
-// false. A coarse bucket comes first at its first second as one
-// millisecond whose entries are the most it held above its start and
+// false. A coarse bucket comes first at its first second (or the head's
+// end, if its span began in the head: its seconds are all after it) as
+// one millisecond whose entries are the most it held above its start and
 // whose exits bring it to its net change.
 func (o *occupancy) each(f func(ms int64, enter, leave int64) bool) {
+	for i, b := range o.pre.buckets {
+		if b.used && !f(((o.pre.first+int64(i))<<o.pre.shift)*1000, b.max, b.max-(b.enter-b.leave)) {
+			return
+		}
+	}
 	keys := make([]int64, 0, len(o.blocks))
 	for k := range o.blocks {
 		keys = append(keys, k)
@@ -289,7 +328,7 @@ func (o *occupancy) each(f func(ms int64, enter, leave int64) bool) {
 	nextCoarse := func() (start int64, s occSum, ok bool) {
 		for ; ci < len(c.buckets); ci++ {
 			if c.buckets[ci].used {
-				return (c.first + int64(ci)) << c.shift, c.buckets[ci], true
+				return max((c.first+int64(ci))<<c.shift, o.headEnd), c.buckets[ci], true
 			}
 		}
 		return 0, occSum{}, false
@@ -398,7 +437,7 @@ func (o *occupancy) at(t int64) int {
 // it, as a long-lived connection does) is not.
 func (o *occupancy) exactAt(t int64) bool {
 	key, _ := secondOf(t)
-	return !o.started || key >= o.fineFrom || o.pinned(key)
+	return o.fine(key) || o.pinned(key)
 }
 
 // peak returns the most held at once over the whole capture.

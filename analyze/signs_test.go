@@ -166,14 +166,17 @@ func TestOccupancyKnowsWhenItEstimates(t *testing.T) {
 	for k := int64(0); k < 1200; k++ {
 		o.add(base+k*s, base+k*s+ms)
 	}
-	o.pin(1, base+30*s) // second 30 was folded long ago
+	o.pin(1, base+400*s) // second 400 was folded long ago
 	for _, tc := range []struct {
 		at    int64
 		exact bool
 	}{
 		{base + 20*s, true},
-		{base + 30*s, false},
-		{base + 40*s, false},
+		{base + 30*s, true},  // in the head (occHead from the first event)
+		{base + 309*s, true}, // its last second
+		{base + 310*s, false},
+		{base + 400*s, false},
+		{base + 500*s, false},
 		{base + 1100*s, true}, // within occWindow of the latest event
 	} {
 		if got := o.exactAt(tc.at); got != tc.exact {
@@ -256,6 +259,14 @@ func occupancyAgainstReference(t *testing.T, seed uint64) {
 			t.Errorf("%v before the end: %d held, want %d", time.Duration(maxT-tt), got, want)
 		}
 	}
+	// The head: the first occHead seconds from the first event added.
+	head := floorDiv(spans[0].from, s) * s
+	for range 20 {
+		tt := head + int64(rng.IntN(occHead*1000))*ms
+		if got, want := o.at(tt), refAt(tt); got != want || !o.exactAt(tt) {
+			t.Errorf("%v into the head: %d held (exact %v), want %d", time.Duration(tt-head), got, o.exactAt(tt), want)
+		}
+	}
 	if got, want := o.at(maxT+s), refAt(maxT+s); got != want {
 		t.Errorf("after the end: %d held, want %d", got, want)
 	}
@@ -274,8 +285,8 @@ func occupancyAgainstReference(t *testing.T, seed uint64) {
 	if p := o.peak(); p < truePeak {
 		t.Errorf("peak %d, under the true %d", p, truePeak)
 	}
-	if len(o.blocks) > occWindow+1+occPins || len(o.coarse.buckets) > occCoarseMax {
-		t.Errorf("%d fine blocks, %d coarse buckets: want at most %d and %d", len(o.blocks), len(o.coarse.buckets), occWindow+1+occPins, occCoarseMax)
+	if maxBlocks := occWindow + 1 + occHeadBefore + occHead + occPins; len(o.blocks) > maxBlocks || len(o.coarse.buckets) > occCoarseMax {
+		t.Errorf("%d fine blocks, %d coarse buckets: want at most %d and %d", len(o.blocks), len(o.coarse.buckets), maxBlocks, occCoarseMax)
 	}
 	t.Logf("%d spans, first drop at +%v, %d fine blocks, %d coarse buckets of %ds, peak %d (true %d)",
 		len(spans), time.Duration(firstDrop-1_000_000*s), len(o.blocks), len(o.coarse.buckets), 1<<o.coarse.shift, o.peak(), truePeak)
@@ -283,16 +294,28 @@ func occupancyAgainstReference(t *testing.T, seed uint64) {
 
 // TestLateFirstDropIsAnEstimate: the first drop of a listener shown by a
 // long-lived connection (its first SYN went unanswered, its retry got in)
-// that finished more than occWindow after it. The queue level then is an
-// estimate (here 8, the second's peak, where 3 were waiting), and the
-// diagnosis must not turn it into a backlog size; the same attempt
-// finishing at once gives the exact level and the backlog.
+// that finished more than occWindow after it. When the drop came after
+// the capture's first occWindow seconds, the queue level is an estimate
+// (here 8, the second's peak, where 3 were waiting), and the diagnosis
+// must not turn it into a backlog size; the same attempt finishing at
+// once gives the exact level and the backlog, and so does a drop in the
+// first occWindow seconds however late its attempt finishes.
 func TestLateFirstDropIsAnEstimate(t *testing.T) {
 	const s = int64(time.Second)
-	base := int64(1_700_000_000) * s
-	for _, late := range []bool{false, true} {
+	for _, tc := range []struct {
+		late     bool
+		dropAt   int64 // seconds after the capture's first attempt
+		estimate bool
+	}{{false, 700, false}, {true, 700, true}, {true, 0, false}} {
+		late := tc.late
+		start := int64(1_700_000_000) * s
+		base := start + tc.dropAt*s
 		g := NewAggregator()
 		g.CaptureEnd = base + 1300*s
+		// The capture's first attempt, served at once.
+		first := timedEstablished(1000, start)
+		first.HasServed, first.Served = true, first.Accepted+ms
+		g.Add(&first)
 		// Three idle clients the server took and never served: they wait
 		// in the queue from second 1 to the end.
 		for i := range 3 {
@@ -328,12 +351,12 @@ func TestLateFirstDropIsAnEstimate(t *testing.T) {
 		r := g.Result()
 		Diagnose(&r, nil)
 		l := r.Listeners[0]
-		t.Logf("late %v: %d waiting at the first drop (an estimate when late)", late, l.Signs.AcceptAtFirstDrop)
-		if l.Signs.QueueLevelsEstimated != late {
-			t.Errorf("late %v: QueueLevelsEstimated %v", late, l.Signs.QueueLevelsEstimated)
+		t.Logf("%+v: %d waiting at the first drop", tc, l.Signs.AcceptAtFirstDrop)
+		if l.Signs.QueueLevelsEstimated != tc.estimate {
+			t.Errorf("%+v: QueueLevelsEstimated %v", tc, l.Signs.QueueLevelsEstimated)
 		}
-		if !late && l.Signs.AcceptAtFirstDrop != 3 {
-			t.Errorf("finished at once: %d waiting at the first drop, want 3", l.Signs.AcceptAtFirstDrop)
+		if !tc.estimate && l.Signs.AcceptAtFirstDrop != 3 {
+			t.Errorf("%+v: %d waiting at the first drop, want 3", tc, l.Signs.AcceptAtFirstDrop)
 		}
 		backlog := false
 		for _, f := range append([]Finding{l.Diagnosis.Verdict}, l.Diagnosis.Findings...) {
@@ -341,8 +364,8 @@ func TestLateFirstDropIsAnEstimate(t *testing.T) {
 				backlog = backlog || strings.Contains(sg.Says, "the backlog looks like")
 			}
 		}
-		if backlog == late {
-			t.Errorf("late %v: backlog size claimed %v", late, backlog)
+		if backlog == tc.estimate {
+			t.Errorf("%+v: backlog size claimed %v", tc, backlog)
 		}
 	}
 }
