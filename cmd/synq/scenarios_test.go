@@ -148,9 +148,10 @@ type listenerJSON struct {
 		Buckets       []map[string]any `json:"buckets"`
 	} `json:"timeline"`
 	Signs struct {
-		AcceptHeld      int `json:"unserved_connections_at_first_drop"`
-		SYNHeldCookie   int `json:"half_open_at_first_cookie"`
-		SYNHeldDropping int `json:"half_open_at_first_unanswered_syn"`
+		AcceptHeld      int  `json:"unserved_connections_at_first_drop"`
+		LevelsEstimated bool `json:"queue_levels_estimated"`
+		SYNHeldCookie   int  `json:"half_open_at_first_cookie"`
+		SYNHeldDropping int  `json:"half_open_at_first_unanswered_syn"`
 	} `json:"signs"`
 }
 
@@ -246,6 +247,18 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantPositive(t, r, "established", outcome("established"))
 		if tl := r.Listeners[0].Timeline; tl == nil || float64(len(tl.Buckets))*tl.BucketSeconds < 150 {
 			t.Errorf("timeline %+v: want it to span the 2.5-minute capture", tl)
+		}
+	},
+	// A pool of 12 held for 10m40s: the attempts whose first SYNs were
+	// dropped end ten minutes after the drop, yet the level then is
+	// counted, not estimated: clients 0-3 had completed and got nothing
+	// from the server (the queue's 3, and the one accept() took).
+	"accept-overflow-pool": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "attempts", 12, func(l listenerJSON) int { return l.Attempts })
+		wantExactly(t, r, "established", 9, outcome("established"))
+		wantExactly(t, r, "unanswered_syn", 3, outcome("unanswered_syn"))
+		if sg := r.Listeners[0].Signs; sg.LevelsEstimated || sg.AcceptHeld != 4 {
+			t.Errorf("at the first drop: %d unserved, estimated %v; want 4, counted", sg.AcceptHeld, sg.LevelsEstimated)
 		}
 	},
 	// listen(1024) clamped by somaxconn=8: 8+1 complete.
@@ -503,7 +516,7 @@ func TestScenarioOutcomes(t *testing.T) {
 // around the capture (the kernel counts each such packet once).
 func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -512,7 +525,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 // it must equal what synq saw dropped and ignored too.
 func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool")
 }
 
 // TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
@@ -659,6 +672,9 @@ var verdictCases = map[string]verdictCase{
 	// The same, for 2.5 minutes: the variation of length.
 	"accept-overflow-long": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	// A connection pool held ten minutes past its drops.
+	"accept-overflow-pool": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 4},
 	"somaxconn-clamp": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 9},
 	// Only unanswered SYNs: packets alone cannot tell the accept queue

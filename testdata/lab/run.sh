@@ -29,7 +29,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
-	accept-overflow-long)
+	accept-overflow-long accept-overflow-pool)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -877,6 +877,16 @@ sc_accept_overflow_long() {
 	serve $IP_S:8080 -backlog 2 -accept=true -accept-delay 600ms -duration 200s
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 300 -interval 500ms -send hello -read -hold 10s -timeout 8s; }
+	run_capture tcpdump load 2
+}
+
+sc_accept_overflow_pool() {
+	DESC="A connection pool meeting a slow application, captured for 11 minutes: listen(fd, 2), accept() one connection a second (\`labtool serve -accept-delay 1s\`, each accepted connection then read with a 700 s timeout); 12 clients start 50 ms apart, connect, send nothing and hold their connections 640 s, kept alive by TCP keepalive probes every 30 s (\`labtool connect -keepalive 30s\`), then close. The attempts whose SYNs were dropped at the start end more than 10 minutes later: the variation of length that makes synq estimate the queue levels at the first drop instead of counting them (its exact window is the last 10 minutes)."
+	EXPECT="The accept queue (backlog+1 = 3) fills in the first 150 ms; accept() frees one slot a second, so the later clients' SYNs are dropped (TcpExtListenOverflows + TcpExtListenDrops) and retried 1 s apart (tcp_syn_retries=2 with tcp_syn_linear_timeouts=4: 6 SYNs over 7 s): clients 3-8 get in as accept() frees slots, on their first to sixth SYN; the last 3 find the queue full at every try and time out (ETIMEDOUT after 7 s). Then 10 minutes of keepalive probes and their ACKs, and at about 640 s the clients' FINs. Over the run TcpExtListenOverflows = TcpExtListenDrops = unanswered SYN packets (+ any handshake ACK ignored when the queue filled between SYN-ACK and ACK); no cookies, no resets before the close."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=true -accept-delay 1s -read-timeout 700s -duration 720s
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 12 -interval 50ms -hold 640s -timeout 60s -keepalive 30s; }
 	run_capture tcpdump load 2
 }
 

@@ -150,6 +150,7 @@ func connect(args []string) error {
 	label := fs.String("label", "client", "label for the log")
 	sport := fs.Int("sport", 0, "fixed local port (SO_REUSEADDR; retried while the previous socket with that port still exists)")
 	sendSize := fs.Int("send-size", 0, "send this many bytes ('x') instead of -send")
+	keepalive := fs.Duration("keepalive", 0, "TCP keepalive: a probe after this long idle and every this long after (0: off), as connection pools keep idle connections alive")
 	fs.Parse(args)
 	if *sendSize > 0 {
 		*send = strings.Repeat("x", *sendSize)
@@ -176,6 +177,9 @@ func connect(args []string) error {
 			defer func() { <-sem }()
 			r := &res[i]
 			d := net.Dialer{Timeout: *timeout, KeepAlive: -1}
+			if *keepalive > 0 {
+				d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: *keepalive, Interval: *keepalive, Count: 9}
+			}
 			if len(binds) > 0 {
 				ip := net.ParseIP(binds[i%len(binds)])
 				d.LocalAddr = &net.TCPAddr{IP: ip}
