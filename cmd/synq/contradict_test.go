@@ -306,18 +306,21 @@ func TestCutsAfterADropAreNeverHealthy(t *testing.T) {
 	}
 }
 
-// TestLateStartsNeverContradictTheKernel starts every real capture late,
-// as a capture begun in the middle of an incident does (its first k
-// packets deleted, for every k up to 150 per capture): a medium or high
-// verdict from packets alone must not be one the same run's kernel
-// counters rule out. Where TCP counted listen drops (TcpExtListenDrops),
-// the SYNs were not dropped before TCP; where it sent fewer resets
-// (TcpOutRsts) than the capture shows refusals, a firewall built them,
-// not a port without a listener. The second half of three-quarters-rule
-// said "dropped before TCP, medium" (the flood that filled the SYN queue
-// came before it: only the SYN-ACKs the server retransmitted to it are
-// in it), and the end of firewall-reject-rst "no listener, medium".
-func TestLateStartsNeverContradictTheKernel(t *testing.T) {
+// TestWindowsNeverContradictTheKernel starts every real capture late, as
+// a capture begun in the middle of an incident does (its first k packets
+// deleted), and stops it early (its first k packets only), for every k up
+// to 150 per capture: a medium or high verdict from packets alone must
+// not be one the same run's kernel counters rule out. Where TCP counted
+// listen drops (TcpExtListenDrops), the SYNs were not dropped before TCP;
+// where ListenOverflows stayed 0, no accept queue overflowed; where no
+// SYN-queue counter moved (ReqQFullDrop, ReqQFullDoCookies, ListenDrops),
+// no SYN queue did; where TCP sent fewer resets (TcpOutRsts) than the
+// capture shows refusals, a firewall built them, not a port without a
+// listener. The second half of three-quarters-rule said "dropped before
+// TCP, medium" (the flood that filled the SYN queue came before it: only
+// the SYN-ACKs the server retransmitted to it are in it), and the end of
+// firewall-reject-rst "no listener, medium".
+func TestWindowsNeverContradictTheKernel(t *testing.T) {
 	dir := t.TempDir()
 	checked := map[string]int{}
 	for _, sc := range scenarios(t) {
@@ -333,6 +336,15 @@ func TestLateStartsNeverContradictTheKernel(t *testing.T) {
 		if d, _ := host.Delta(before, after, "TcpExtListenDrops"); d > 0 {
 			ruledOut = append(ruledOut, "filtered_before_tcp")
 		}
+		if d, ok := host.Delta(before, after, "TcpExtListenOverflows"); ok && d == 0 {
+			ruledOut = append(ruledOut, "accept_queue_overflow")
+		}
+		full, fullOK := host.Delta(before, after, "TcpExtTCPReqQFullDrop")
+		cookies, cookiesOK := host.Delta(before, after, "TcpExtTCPReqQFullDoCookies")
+		drops, _ := host.Delta(before, after, "TcpExtListenDrops")
+		if fullOK && cookiesOK && full == 0 && cookies == 0 && drops == 0 {
+			ruledOut = append(ruledOut, "syn_queue_overflow")
+		}
 		if rsts, ok := host.Delta(before, after, "TcpOutRsts"); ok {
 			if refused := total(scenarioJSON(t, sc), outcome("rejected")); refused > 0 && int(rsts) < refused {
 				ruledOut = append(ruledOut, "no_listener")
@@ -346,17 +358,23 @@ func TestLateStartsNeverContradictTheKernel(t *testing.T) {
 		}
 		n := len(packetTimes(t, sc.capture))
 		t.Run(sc.name, func(t *testing.T) {
-			late := scenario{name: sc.name + "-late", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
+			window := scenario{name: sc.name + "-window", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
 			for k := 1; k < n; k += max(1, n/150) {
-				filterPcap(t, sc.capture, late.capture, func(i int, _ []byte, _ layers.LinkType) bool { return i >= k })
-				if v := scenarioJSON(t, late).Verdict; slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {
-					t.Errorf("without the first %d of %d packets: %s/%s, which the kernel's counters rule out: %s", k, n, v.Kind, v.Confidence, strings.Join(v.Evidence, " "))
+				for _, late := range []bool{true, false} {
+					filterPcap(t, sc.capture, window.capture, func(i int, _ []byte, _ layers.LinkType) bool { return (i >= k) == late })
+					what := fmt.Sprintf("the first %d of %d packets", k, n)
+					if late {
+						what = "all but " + what
+					}
+					if v := scenarioJSON(t, window).Verdict; slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {
+						t.Errorf("%s: %s/%s, which the kernel's counters rule out: %s", what, v.Kind, v.Confidence, strings.Join(v.Evidence, " "))
+					}
 				}
 			}
 		})
 	}
-	if checked["filtered_before_tcp"] < 5 || checked["no_listener"] < 1 {
-		t.Errorf("scenarios checked %v: want listen drops in 5 or more, a firewall's resets in one or more", checked)
+	if checked["filtered_before_tcp"] < 5 || checked["no_listener"] < 1 || checked["accept_queue_overflow"] < 5 || checked["syn_queue_overflow"] < 5 {
+		t.Errorf("scenarios checked %v: want each claim ruled out in 5 or more (a firewall's resets in one or more)", checked)
 	}
 }
 
