@@ -163,6 +163,14 @@ type Signs struct {
 	// had not yet served when it first ignored a handshake ACK or left a
 	// SYN unanswered; MaxUnserved the most at any time.
 	AcceptAtFirstDrop int
+	// LastDrop is the latest SYN dropped or handshake ACK ignored;
+	// DrainedAtLastDrop says that, though connections waited at the first
+	// drop, none did at the last (counted, not estimated): the drops
+	// went on with the queue empty as far as the capture shows, so what
+	// waited at the first one was there by chance (a busy server serving
+	// a connection in the microseconds a firewall dropped a SYN).
+	LastDrop          int64
+	DrainedAtLastDrop bool
 	MaxUnserved       int
 	// QueueLevelsEstimated: one of the levels at a first drop or cookie
 	// is an estimate, not a count (the attempt that showed it finished
@@ -665,10 +673,12 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			sg.IncompleteDropped++
 		}
 	case UnansweredSYN:
+		sg.LastDrop = max(sg.LastDrop, a.LastSYN)
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
 		l.halfOpen.pin(pinFirstUnanswered, sg.FirstUnanswered)
 		l.accept.pin(pinFirstUnanswered, sg.FirstUnanswered)
 	case ACKIgnored, ResetAfterACK:
+		sg.LastDrop = max(sg.LastDrop, a.FirstACK)
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
 		l.accept.pin(pinFirstIgnoredACK, sg.FirstIgnoredACK)
 	case Established:
@@ -736,6 +746,8 @@ func (l *Listener) settleSigns() {
 	if first != 0 {
 		sg.AcceptAtFirstDrop = level(&l.accept, first)
 	}
+	sg.DrainedAtLastDrop = sg.AcceptAtFirstDrop > 0 && sg.LastDrop > first &&
+		l.accept.exactAt(sg.LastDrop) && l.accept.at(sg.LastDrop) == 0
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
 	sg.RefusedSources, sg.RefusedSourcesAnswered = 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0

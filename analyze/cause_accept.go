@@ -67,8 +67,11 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
-		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated {
+		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
+				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
+		} else if sg.DrainedAtLastDrop {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included); %d completed connections were waiting for the application at the first drop, but none at the last: the drops went on with no connection of the capture's waiting.",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.AcceptAtFirstDrop > 0 {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
@@ -89,7 +92,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		// up (testdata/slow-http-server). Every attempt ends
 		// established, yet each drop cost a second or more.
 		st, waiting := Weak, ""
-		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated {
+		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 			st, waiting = Strong, fmt.Sprintf(", while %d completed connections were waiting for the application", sg.AcceptAtFirstDrop)
 		}
 		if unanswered > 0 {
@@ -181,7 +184,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if k := sg.AcceptAtFirstDrop; k > 0 && !sg.QueueLevelsEstimated {
+	if k := sg.AcceptAtFirstDrop; k > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, k-1))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
