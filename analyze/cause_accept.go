@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -67,15 +68,18 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
-		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
+		if waitedAtFirstDrop(sg) {
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.DrainedAtLastDrop {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included); %d completed connections were waiting for the application at the first drop, but none at the last: the drops went on with no connection of the capture's waiting.",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
-		} else if sg.AcceptAtFirstDrop > 0 {
+		} else if sg.AcceptAtFirstDrop > 0 && sg.QueueLevelsEstimated {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
 				unanswered, l.DroppedSYNPackets, estimatedLevels))
+		} else if sg.AcceptAtFirstDrop == 1 {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while 1 completed connection was waiting for the application: %s",
+				unanswered, l.DroppedSYNPackets, oneWaiting))
 		} else {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
 				unanswered, l.DroppedSYNPackets))
@@ -92,8 +96,10 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		// up (testdata/slow-http-server). Every attempt ends
 		// established, yet each drop cost a second or more.
 		st, waiting := Weak, ""
-		if sg.AcceptAtFirstDrop > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
+		if waitedAtFirstDrop(sg) {
 			st, waiting = Strong, fmt.Sprintf(", while %d completed connections were waiting for the application", sg.AcceptAtFirstDrop)
+		} else if sg.AcceptAtFirstDrop == 1 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
+			waiting = ", while 1 completed connection was waiting for the application: " + strings.TrimSuffix(oneWaiting, ".")
 		}
 		if unanswered > 0 {
 			signs = append(signs, forSign(st, FromPackets, "%d more attempts got in only after retransmitting their SYN: their first SYNs reached the server and got no answer%s.", delayed, waiting))
@@ -184,7 +190,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if k := sg.AcceptAtFirstDrop; k > 0 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
+	if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
 		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, k-1))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
@@ -234,3 +240,16 @@ func genCaveat(c *counterView, g Generation) string {
 // estimatedLevels says why a queue level at a first drop is only an
 // estimate.
 const estimatedLevels = " (The attempt that showed the first drop finished more than 10 minutes of capture time after it, a long-lived connection, when that moment was no longer kept at 1-ms resolution: the queue's level then is an estimate, so it gives no backlog size.)"
+
+// waitedAtFirstDrop reports whether the connections waiting for the
+// application when drops began are a strong sign of a full accept queue:
+// counted, not estimated; still some waiting at the last drop; and at
+// least 2, a backlog of 1 or more (one is a backlog of 0, which listen()
+// is hardly ever given, or a connection being answered in the instant a
+// SYN was dropped: a reordered syn-answered-by-ack capture showed that).
+func waitedAtFirstDrop(sg *Signs) bool {
+	return sg.AcceptAtFirstDrop >= 2 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop
+}
+
+// oneWaiting says why one connection waiting at a drop proves little.
+const oneWaiting = "a backlog of 0, which listen() is hardly ever given; a connection being answered in the instant a SYN was dropped looks the same."

@@ -69,6 +69,11 @@ func synackTSLag(a *reassemble.Attempt) (int64, bool) {
 	if !a.SYNACKOpts.HasTS || !a.HasServerTSAfter {
 		return 0, false
 	}
+	if a.SYNACKNotCaptured || a.ServerTSAfterTime < a.FirstSYNACK {
+		// The SYN-ACK came after segments that followed it: a capture
+		// out of order, whose times cannot be read to the tick.
+		return 0, false
+	}
 	elapsed := (a.ServerTSAfterTime - a.FirstSYNACK) / int64(time.Millisecond)
 	return int64(int32(a.ServerTSAfter-a.SYNACKOpts.TSval)) - elapsed, true
 }

@@ -36,6 +36,14 @@ func TestCookieSign(t *testing.T) {
 		{"normal: clock moved with time", withTS(1000, 1250, 250), notCookie},
 		{"normal: one tick of rounding", withTS(1000, 1251, 250), notCookie},
 		{"wrapping timestamps", withTS(4294967290, 30, 0), cookieTSLag},
+		// A SYN-ACK captured after segments that followed it (the
+		// capture out of order): its time says nothing to the tick.
+		{"SYN-ACK captured after the server's next segment", withTS(1000, 1008, -5), notCookie},
+		{"SYN-ACK captured after the client's ACK of it", func() reassemble.Attempt {
+			a := withTS(1000, 1008, 0)
+			a.SYNACKNotCaptured = true
+			return a
+		}(), notCookie},
 		{"retransmitted SYN-ACK is never a cookie", func() reassemble.Attempt {
 			a := withTS(1000, 1050, 0)
 			a.SYNACKRetransmits = 1
