@@ -778,6 +778,9 @@ func (r *Reader) Summary() Summary {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d frames nested in more than %d tunnels (or more than %d MPLS labels)",
 			s.TunnelTooDeep, MaxTunnelDepth, maxMPLSLabels))
 	}
+	if s.Truncated > 0 {
+		s.Warnings = append(s.Warnings, truncatedWarning(s.Truncated, s.MinSnaplen()))
+	}
 	if s.Duplicates > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d duplicate TCP packets: the same packet captured twice within %v (tcpdump -i any sees a packet on each interface it crosses)",
 			s.Duplicates, time.Duration(DuplicateWindow)))
@@ -787,6 +790,32 @@ func (r *Reader) Summary() Summary {
 	}
 	sort.Strings(s.LinkTypes)
 	return s
+}
+
+// MinSnaplen is the smallest snap length of the files (0 if none says).
+func (s *Summary) MinSnaplen() uint32 {
+	var m uint32
+	for _, f := range s.Files {
+		if f.Snaplen > 0 && (m == 0 || f.Snaplen < m) {
+			m = f.Snaplen
+		}
+	}
+	return m
+}
+
+// ShortSnaplen says whether a snap length is what cut frames before their
+// TCP header, rather than damage: under LiveSnaplen, which holds the
+// headers of every frame synq decodes.
+func ShortSnaplen(snap uint32) bool { return snap > 0 && snap < LiveSnaplen }
+
+// truncatedWarning says why n frames could not be read, and what to do
+// about it: a snap length too short for IPv6, VLAN tags or tunnels
+// (tcpdump -s 64 keeps an IPv4 TCP header, not an IPv6 one).
+func truncatedWarning(n int64, snap uint32) string {
+	if ShortSnaplen(snap) {
+		return fmt.Sprintf("skipped %d frames cut before their TCP header by the snap length (%d bytes kept of each; IPv6, VLAN tags and tunnels put the TCP header further in): capture with tcpdump -s 128 or more", n, snap)
+	}
+	return fmt.Sprintf("skipped %d frames cut before their TCP header: shorter than their own headers say (damaged, or cut by the device that captured them)", n)
 }
 
 // BytesRead is the number of bytes read from the files so far (compressed

@@ -196,6 +196,7 @@ func malformedFiles(tb testing.TB) []fileCase {
 		{name: "record header cut off", packets: 1, warn: "f: capture cut off after 1 packets (unexpected EOF)",
 			data: rawPcap(65535, layers.LinkTypeEthernet, record(t0, syn), record(t0, rst))[:24+16+len(syn)+9]},
 		{name: "snap length 48", packets: 2,
+			warn: "skipped 1 frames cut before their TCP header by the snap length (48 bytes kept of each;",
 			data: rawPcap(48, layers.LinkTypeEthernet, rec{t0, 48, uint32(len(syn)), cutSyn}, rec{at(1, 0), 40, uint32(len(rst)), rst[:40]}, rec{at(2, 0), 48, uint32(len(rst)), rst[:48]}),
 			check: func(t *testing.T, s Summary) {
 				if s.Truncated != 1 || s.TCPPackets != 2 {

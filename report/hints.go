@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/synq/synq/capture"
 	"github.com/synq/synq/reassemble"
 )
 
@@ -33,6 +34,10 @@ func emptyHints(in *Input) []string {
 	}
 	if r.MidStream > 0 {
 		out = append(out, fmt.Sprintf("%s connections were already open when the capture started, and no handshake is in it: synq judges connection attempts, so capture while clients connect (during the incident, and from before it starts).", count(r.MidStream)))
+	}
+	if cs.TCPPackets == 0 && cs.Truncated > 0 && capture.ShortSnaplen(cs.MinSnaplen()) {
+		out = append(out, fmt.Sprintf("The snap length (%d bytes kept of each frame) cut %s of the %s frames before their TCP header: capture again with tcpdump -s 128 or more.",
+			cs.MinSnaplen(), count(int(cs.Truncated)), count(int(cs.Packets))))
 	}
 	if cs.Packets > 0 && cs.TCPPackets == 0 && len(out) == 0 {
 		var what []string

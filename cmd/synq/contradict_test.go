@@ -539,3 +539,27 @@ func cutPcap(t *testing.T, src, dst string, n int) {
 	t.Helper()
 	filterPcap(t, src, dst, func(i int, _ []byte, _ layers.LinkType) bool { return i < n })
 }
+
+// TestShortSnaplenSaysSo cuts the real IPv6 capture to 64 bytes a frame
+// (tcpdump -s 64 keeps an IPv4 TCP header, not an IPv6 one): no packet
+// can be read, and the report must say the snap length did it, not that
+// none of the packets is TCP (what it said).
+func TestShortSnaplenSaysSo(t *testing.T) {
+	f := readPcapFile(t, scenarioCapture(t, "ipv6"))
+	recs := slices.Clone(f.recs)
+	for i := range recs {
+		recs[i].data = recs[i].data[:min(len(recs[i].data), 64)]
+		recs[i].ci.CaptureLength = len(recs[i].data)
+	}
+	f.snaplen = 64
+	path := filepath.Join(t.TempDir(), "snap64.pcap")
+	f.write(t, path, recs)
+	ios, out, errOut := testStreams(nil)
+	if code := run([]string{"analyze", path}, ios); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	if !strings.Contains(text, "The snap length (64 bytes kept of each frame) cut") || strings.Contains(text, "None of the") {
+		t.Errorf("report does not blame the snap length:\n%s", out)
+	}
+}
