@@ -1,0 +1,112 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// TestAnotherListenerChangesNoVerdict puts each real capture's traffic
+// beside every other's, as one host's several listeners: the other
+// capture's ports 8080-8089 moved to 18080-18089 (checksums recomputed),
+// its times moved to begin with the first capture's and cut at its end,
+// so that the first capture's listeners see the same span. Their
+// verdicts must be what the first capture alone gives: what one listener
+// does (its drops, its clients, its timing) is no evidence about another.
+func TestAnotherListenerChangesNoVerdict(t *testing.T) {
+	var plain []scenario
+	for _, sc := range scenarios(t) {
+		// Ethernet, IPv4 or IPv6, no VLAN tag or tunnel, no ICMP quoting
+		// the ports.
+		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil || strings.Contains(sc.name, "vlan") || strings.Contains(sc.name, "vxlan") || strings.Contains(sc.name, "tunnel") || strings.Contains(sc.name, "icmp") {
+			continue
+		}
+		if readPcapFile(t, sc.capture).lt == layers.LinkTypeEthernet {
+			plain = append(plain, sc)
+		}
+	}
+	if len(plain) < 20 {
+		t.Fatalf("only %d plain captures", len(plain))
+	}
+	alone := map[string]string{}
+	for _, sc := range plain {
+		for _, l := range scenarioJSON(t, sc).Listeners {
+			alone[sc.name+" "+l.Server] = l.Verdict.Kind + "/" + l.Verdict.Confidence
+		}
+	}
+	merged := scenario{capture: filepath.Join(t.TempDir(), "merged.pcap")}
+	for i, a := range plain {
+		fa := readPcapFile(t, a.capture)
+		end := fa.recs[len(fa.recs)-1].ci.Timestamp
+		for off := 1; off < len(plain); off++ {
+			b := plain[(i+off)%len(plain)]
+			fb := readPcapFile(t, b.capture)
+			recs := slices.Clone(fa.recs)
+			for _, r := range movePorts(t, fb, 8080, 10000, fa.recs[0].ci.Timestamp.Sub(fb.recs[0].ci.Timestamp)) {
+				if !r.ci.Timestamp.After(end) {
+					recs = append(recs, r)
+				}
+			}
+			slices.SortStableFunc(recs, func(x, y pcapRecord) int { return x.ci.Timestamp.Compare(y.ci.Timestamp) })
+			fa.write(t, merged.capture, recs)
+			merged.name, merged.dir = a.name+"+"+b.name, a.dir
+			seen := 0
+			for _, l := range scenarioJSON(t, merged).Listeners {
+				want, ok := alone[a.name+" "+l.Server]
+				if !ok {
+					continue
+				}
+				seen++
+				if got := l.Verdict.Kind + "/" + l.Verdict.Confidence; got != want {
+					t.Errorf("%s beside %s: %s, alone %s", l.Server, b.name, got, want)
+				}
+			}
+			if seen == 0 {
+				t.Errorf("%s beside %s: none of its listeners in the report", a.name, b.name)
+			}
+		}
+	}
+}
+
+// movePorts moves TCP ports from..from+9 by by in every packet of f
+// (checksums recomputed) and its times by shift.
+func movePorts(t *testing.T, f pcapFile, from, by uint16, shift time.Duration) []pcapRecord {
+	t.Helper()
+	out := make([]pcapRecord, 0, len(f.recs))
+	for _, r := range f.recs {
+		p := gopacket.NewPacket(r.data, f.lt, gopacket.Default)
+		data := r.data
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && p.NetworkLayer() != nil {
+			for _, port := range []*layers.TCPPort{&tcp.SrcPort, &tcp.DstPort} {
+				if *port >= layers.TCPPort(from) && *port < layers.TCPPort(from+10) {
+					*port += layers.TCPPort(by)
+				}
+			}
+			if err := tcp.SetNetworkLayerForChecksum(p.NetworkLayer()); err != nil {
+				t.Fatal(err)
+			}
+			var ls []gopacket.SerializableLayer
+			for _, l := range p.Layers() {
+				if sl, ok := l.(gopacket.SerializableLayer); ok {
+					ls = append(ls, sl)
+				}
+			}
+			buf := gopacket.NewSerializeBuffer()
+			if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, ls...); err != nil {
+				t.Fatal(err)
+			}
+			data = buf.Bytes()
+		}
+		ci := r.ci
+		ci.Timestamp = ci.Timestamp.Add(shift)
+		ci.CaptureLength = len(data)
+		ci.Length = max(ci.Length, len(data))
+		out = append(out, pcapRecord{ci, data})
+	}
+	return out
+}
