@@ -72,7 +72,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.DrainedAtLastDrop {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included); %d completed connections were waiting for the application at the first drop, but none at the last: the drops went on with no connection of the capture's waiting.",
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included); %d completed connections were waiting for the application at the first drop, but none at the last: SYNs were still dropped with none of the capture's connections waiting for accept().",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.AcceptAtFirstDrop > 0 && sg.QueueLevelsEstimated {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
