@@ -4,7 +4,8 @@
 # a scratch git worktree, and runs there the tests that hold synq to the
 # kernel: verdicts with and without the counters and ss samples, dropped
 # packets against ListenOverflows/ListenDrops, ICMP refusals against
-# IcmpOutDestUnreachs, outcomes and timelines. The golden files are not
+# IcmpOutDestUnreachs, outcomes and timelines, and the same captures cut,
+# thinned, reordered and set beside each other. The golden files are not
 # compared (a new run has other timestamps); testdata/ is not touched.
 #
 #   sudo scripts/lab-check.sh [scenario...]
@@ -35,5 +36,5 @@ for d in "$captures"/*/; do
 done
 cd "$wt"
 go test ./cmd/synq -count=1 \
-	-run 'TestScenarioVerdicts|MatchKernel|TestICMPRefusals|TestScenarioOutcomes|TestTimelineAddsUp'
+	-run 'TestScenarioVerdicts|MatchKernel|TestICMPRefusals|TestScenarioOutcomes|TestTimelineAddsUp|TestWindowsNeverContradictTheKernel|TestCuts|TestMissingPacketsChangeNoClaim|TestReorderedPacketsChangeNoClaim|TestAnotherListenerChangesNoVerdict'
 echo "lab-check: the captures in $captures pass"
