@@ -95,6 +95,14 @@ type Signs struct {
 	CookieAttempts                                        int
 	CookiesByTSLag, CookiesByStripped, CookiesByNoRetrans int
 	CookiesCompleted                                      int
+	// CookieLagNoisy: the capture was not taken at the server and its
+	// SYN to SYN-ACK times spread by a millisecond or more (99th
+	// percentile against the median): the server's packets reached the
+	// capture with a path's jitter, so a SYN-ACK timestamp lagging by a
+	// few ticks proves no cookie, and the causes leave CookiesByTSLag
+	// out (TrustedCookies). 2 ms of jitter on a healthy capture's server
+	// packets made 'SYN queue overflow, high' of it.
+	CookieLagNoisy bool
 	// CookieLagUnsure counts completed attempts taken for normal ones
 	// whose SYN-ACK timestamp lagged the server's clock by 0 to 2 ticks:
 	// a syncookie's can too (about one in 21), so on a listener that
@@ -735,6 +743,7 @@ func (l *Listener) settleSigns() {
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
 	sg.SYNAnswerP99, _ = l.synGap.quantile(0.99)
+	sg.CookieLagNoisy = sg.Vantage != VantageServer && sg.SYNAnswerP99-sg.SYNGapP50 >= time.Millisecond
 	sg.SYNsWaiting, sg.SYNWaitLimit, sg.SYNWaitedMax = synsWaiting(&l.waiting, sg.SYNAnswerP99)
 	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
 	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
@@ -812,4 +821,14 @@ func synsWaiting(waiting *histogram, answerP99 time.Duration) (n int, limit, lon
 		longest, _ = waiting.quantile(1)
 	}
 	return n, limit, longest
+}
+
+// TrustedCookies is how many attempts the causes may take for syncookie
+// answers: all CookieAttempts, less those known by their timestamp alone
+// when the capture's timing is too noisy to read it (CookieLagNoisy).
+func (sg *Signs) TrustedCookies() int {
+	if sg.CookieLagNoisy {
+		return sg.CookieAttempts - sg.CookiesByTSLag
+	}
+	return sg.CookieAttempts
 }

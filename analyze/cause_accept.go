@@ -66,7 +66,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 		affected, mode = affected+n, "ack_reset"
 	}
-	syncookieQueue := sg.CookieAttempts > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
+	syncookieQueue := sg.TrustedCookies() > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
 		if waitedAtFirstDrop(sg) {
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",

@@ -6,19 +6,28 @@ import "fmt"
 // syncookies (or was told to always do so, tcp_syncookies=2).
 func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	sg := &l.Signs
-	if sg.CookieAttempts == 0 {
+	cookies := sg.TrustedCookies()
+	if cookies == 0 {
 		return cookiesFromCounters(l, ev)
+	}
+	byLag := sg.CookiesByTSLag
+	if sg.CookieLagNoisy {
+		byLag = 0
 	}
 	var signs []Sign
 	strength := Weak
 	switch {
-	case sg.CookiesByTSLag+sg.CookiesByStripped > 0 && sg.CookieAttempts >= 3:
+	case byLag+sg.CookiesByStripped > 0 && cookies >= 3:
 		strength = Decisive
-	case sg.CookieAttempts >= 3:
+	case cookies >= 3:
 		strength = Strong
 	}
 	signs = append(signs, forSign(strength, FromPackets, "%d SYN-ACKs were syncookies, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
 		sg.SyncookieSYNACKs, sg.CookiesByTSLag, sg.CookiesByStripped, sg.CookiesByNoRetrans))
+	if sg.CookieLagNoisy && sg.CookiesByTSLag > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "The capture was not taken at the server and its SYN to SYN-ACK times spread by %s: the %d taken for cookies by their timestamp alone prove nothing at that jitter, and are not counted.",
+			FormatDuration(sg.SYNAnswerP99-sg.SYNGapP50), sg.CookiesByTSLag))
+	}
 	if sg.HalfOpenAtFirstCookie > 0 && !sg.QueueLevelsEstimated {
 		signs = append(signs, forSign(Weak, FromPackets, "%d half-open handshakes were waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie-1))
 	}
@@ -43,12 +52,12 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
 		forced = true
 		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
-	} else if finished := l.Attempts - l.Outcomes[Incomplete]; finished >= 3 && sg.HalfOpenAtFirstCookie == 0 && !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1 && sg.CookieAttempts*10 >= finished*9 {
+	} else if finished := l.Attempts - l.Outcomes[Incomplete]; finished >= 3 && sg.HalfOpenAtFirstCookie == 0 && !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1 && cookies*10 >= finished*9 {
 		// A cookie whose timestamp lags by 0 or 1 tick passes for a
 		// normal SYN-ACK (and is then the one "half-open" request), so
 		// nine in ten is all a forced-cookie capture can show.
 		forced = true
-		signs = append(signs, forSign(Weak, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake was half-open: that is tcp_syncookies=2 (forced), not a full queue.", sg.CookieAttempts, finished))
+		signs = append(signs, forSign(Weak, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake was half-open: that is tcp_syncookies=2 (forced), not a full queue.", cookies, finished))
 	}
 	switch {
 	case forced:
@@ -65,7 +74,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 			"Syncookies lose TCP options (window scale, SACK) for clients without timestamps: worse throughput on those connections.",
 			"A SYN queue full of handshakes whose ACK was ignored is an accept-queue problem: cookies do not help, their ACKs meet the same full accept queue.")
 	}
-	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: sg.CookieAttempts,
+	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: cookies,
 		Summary: summary, Signs: signs, Remedy: remedy}}}
 }
 
@@ -105,7 +114,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	if sg.Vantage == VantageClient {
 		affected += sg.RetransmittedThenAnswered
 	}
-	if affected == 0 || sg.CookieAttempts > 0 {
+	if affected == 0 || sg.TrustedCookies() > 0 {
 		return nil
 	}
 	var signs []Sign
