@@ -196,13 +196,12 @@ func TestCutsIgnoreNothingTheKernelTook(t *testing.T) {
 		if !strings.HasSuffix(sc.capture, ".pcap") {
 			continue
 		}
-		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
-		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
-		if errB != nil || errA != nil {
+		delta, err := nstatDelta(sc)
+		if err != nil {
 			continue
 		}
-		overflows, _ := host.Delta(before, after, "TcpExtListenOverflows")
-		drops, _ := host.Delta(before, after, "TcpExtListenDrops")
+		overflows, _ := delta("TcpExtListenOverflows")
+		drops, _ := delta("TcpExtListenDrops")
 		full := scenarioJSON(t, sc)
 		if overflows != 0 || drops != 0 || total(full, func(l listenerJSON) int { return l.IgnoredACKSegments }) != 0 {
 			continue
@@ -243,14 +242,13 @@ func TestCutsAfterADropAreNeverHealthy(t *testing.T) {
 		if !strings.HasSuffix(sc.capture, ".pcap") || sc.name == "syncookies-flood" {
 			continue // cookies answer every SYN: nothing goes unanswered
 		}
-		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
-		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
-		if errB != nil || errA != nil {
+		delta, err := nstatDelta(sc)
+		if err != nil {
 			continue
 		}
 		dropped := false
 		for _, c := range []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop"} {
-			if d, _ := host.Delta(before, after, c); d > 0 {
+			if d, _ := delta(c); d > 0 {
 				dropped = true
 			}
 		}
@@ -328,25 +326,24 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 		if !strings.HasSuffix(sc.capture, ".pcap") {
 			continue
 		}
-		before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
-		after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
-		if errB != nil || errA != nil {
+		delta, err := nstatDelta(sc)
+		if err != nil {
 			continue
 		}
 		var ruledOut []string
-		if d, _ := host.Delta(before, after, "TcpExtListenDrops"); d > 0 {
+		if d, _ := delta("TcpExtListenDrops"); d > 0 {
 			ruledOut = append(ruledOut, "filtered_before_tcp")
 		}
-		if d, ok := host.Delta(before, after, "TcpExtListenOverflows"); ok && d == 0 {
+		if d, ok := delta("TcpExtListenOverflows"); ok && d == 0 {
 			ruledOut = append(ruledOut, "accept_queue_overflow")
 		}
-		full, fullOK := host.Delta(before, after, "TcpExtTCPReqQFullDrop")
-		cookies, cookiesOK := host.Delta(before, after, "TcpExtTCPReqQFullDoCookies")
-		drops, _ := host.Delta(before, after, "TcpExtListenDrops")
+		full, fullOK := delta("TcpExtTCPReqQFullDrop")
+		cookies, cookiesOK := delta("TcpExtTCPReqQFullDoCookies")
+		drops, _ := delta("TcpExtListenDrops")
 		if fullOK && cookiesOK && full == 0 && cookies == 0 && drops == 0 {
 			ruledOut = append(ruledOut, "syn_queue_overflow")
 		}
-		if rsts, ok := host.Delta(before, after, "TcpOutRsts"); ok {
+		if rsts, ok := delta("TcpOutRsts"); ok {
 			if refused := total(scenarioJSON(t, sc), outcome("rejected")); refused > 0 && int(rsts) < refused {
 				ruledOut = append(ruledOut, "no_listener")
 			}

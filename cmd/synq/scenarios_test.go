@@ -574,6 +574,20 @@ var dropsNotCountedYet = map[string]struct {
 	"short-capture-cookies": {"TcpExtSyncookiesRecv", "cookie ACKs dropped at a full accept queue"},
 }
 
+// nstatDelta reads a scenario's two nstat snapshots and gives a counter's
+// increase between them (false if either lacks it).
+func nstatDelta(sc scenario) (func(name string) (int64, bool), error) {
+	before, err := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+	if err != nil {
+		return nil, err
+	}
+	after, err := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+	if err != nil {
+		return nil, err
+	}
+	return func(name string) (int64, bool) { return host.Delta(before, after, name) }, nil
+}
+
 // checkDropsMatchCounter compares dropped_syn_packets+ignored_ack_segments
 // with counter's delta in every scenario where the counter moved; each
 // required scenario must be among them.
