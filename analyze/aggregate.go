@@ -100,8 +100,9 @@ type Signs struct {
 	// percentile against the median): the server's packets reached the
 	// capture with a path's jitter, so a SYN-ACK timestamp lagging by a
 	// few ticks proves no cookie, and the causes leave CookiesByTSLag
-	// out (TrustedCookies). 2 ms of jitter on a healthy capture's server
-	// packets made 'SYN queue overflow, high' of it.
+	// out (TrustedCookies). 20 to 40 ms of a congested path's jitter
+	// made 'SYN queue overflow, high' of the real client-side captures
+	// (TestPathJitterMakesNoCookies).
 	CookieLagNoisy bool
 	// CookieLagUnsure counts completed attempts taken for normal ones
 	// whose SYN-ACK timestamp lagged the server's clock by 0 to 2 ticks:
