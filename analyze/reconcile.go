@@ -65,13 +65,13 @@ var reconciled = []struct {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
 			return l.DroppedSYNPackets + overflowIgnored(l)
-		case hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0, hasFinding(l, KindPAWS):
+		case hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0, hasFinding(l, KindPAWS):
 			return l.DroppedSYNPackets
 		}
 		return overflowIgnored(l)
 	}, "every silent drop at a listener", nil},
 	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
-		if hasFinding(l, KindSYNQueue) && l.Signs.CookieAttempts == 0 {
+		if hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0 {
 			return l.DroppedSYNPackets
 		}
 		return 0
@@ -111,14 +111,14 @@ func cookieSYNACKs(l *Listener) int {
 	if forcedCookies(l) {
 		return l.SYNACKPackets - l.SYNACKRetransmits
 	}
-	return l.Signs.SyncookieSYNACKs
+	return l.Signs.TrustedCookieSYNACKs()
 }
 
 // cookiesUnsure is the completed attempts of a listener that sent
 // cookies whose SYN-ACK may have been one too (Signs.CookieLagUnsure);
 // none when cookies were forced (every SYN-ACK is counted then).
 func cookiesUnsure(l *Listener) int {
-	if l.Signs.CookieAttempts == 0 || forcedCookies(l) {
+	if l.Signs.TrustedCookies() == 0 || forcedCookies(l) {
 		return 0
 	}
 	return l.Signs.CookieLagUnsure

@@ -396,3 +396,39 @@ func TestCookieLagTooSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieLagNoisyAwayFromTheServer: one SYN-ACK whose timestamp lags
+// the server's next segment by 10 ticks, among attempts answered at once
+// (a server-side capture: a cookie) or 200 ms after their SYN (a
+// client-side one through a long path, like a fresh recording of
+// synqueue-no-cookies-client whose relay jitter made one: no proof).
+func TestCookieLagNoisyAwayFromTheServer(t *testing.T) {
+	for _, tc := range []struct {
+		gap   time.Duration // SYN to SYN-ACK
+		noisy bool
+	}{{20 * time.Microsecond, false}, {200 * time.Millisecond, true}} {
+		g := NewAggregator()
+		base := int64(1_700_000_000) * int64(time.Second)
+		for i := range 20 {
+			t0 := base + int64(i)*int64(100*time.Millisecond)
+			a := timedEstablished(i, t0)
+			a.FirstSYNACK, a.LastSYNACK = t0+int64(tc.gap), t0+int64(tc.gap)
+			a.FirstACK, a.Accepted = a.FirstSYNACK+int64(time.Millisecond), a.FirstSYNACK+2*int64(time.Millisecond)
+			a.SYNACKOpts.HasTS, a.SYNACKOpts.TSval = true, 5000
+			a.HasServerTSAfter, a.ServerTSAfterTime = true, a.FirstSYNACK+int64(10*time.Millisecond)
+			a.ServerTSAfter = 5010 // the clock moved with time: not a cookie
+			if i == 7 {
+				a.ServerTSAfter = 5020 // 10 ticks behind: a cookie's lag
+			}
+			g.Add(&a)
+		}
+		r := g.Result()
+		sg := r.Listeners[0].Signs
+		if sg.CookiesByTSLag != 1 || sg.CookieLagNoisy != tc.noisy {
+			t.Errorf("gap %v: %d cookies by timestamp lag, noisy %v; want 1, %v", tc.gap, sg.CookiesByTSLag, sg.CookieLagNoisy, tc.noisy)
+		}
+		if want := map[bool]int{false: 1, true: 0}[tc.noisy]; sg.TrustedCookies() != want || sg.TrustedCookieSYNACKs() != want {
+			t.Errorf("gap %v: %d trusted cookies, %d SYN-ACKs; want %d", tc.gap, sg.TrustedCookies(), sg.TrustedCookieSYNACKs(), want)
+		}
+	}
+}
