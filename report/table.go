@@ -13,6 +13,7 @@ import (
 
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/capture"
+	"github.com/synq/synq/internal/prose"
 )
 
 // WriteTable writes the human report: capture summary, one row per
@@ -198,8 +199,8 @@ func (p *printer) captureSummary(in *Input) {
 		p.line("  skipped: %s", strings.Join(skipped, ", "))
 	}
 	r := &in.Result
-	p.line("  %s connection attempts, %s failed; %s connections already open when the capture started",
-		count(r.Attempts), count(r.Totals.Failed()), count(r.MidStream))
+	p.line("%s", prose.Sayf("  %d connection attempt{s}, %d failed; %d connection{s} already open when the capture started",
+		r.Attempts, r.Totals.Failed(), r.MidStream))
 	if len(r.Listeners) > 0 {
 		p.wrap("  ", "taken "+vantageWords(&r.Listeners[0].Signs))
 	}
@@ -262,8 +263,8 @@ func (p *printer) listeners(in *Input, hidden []analyze.Listener) {
 				failing++
 			}
 		}
-		p.wrap("  ", fmt.Sprintf("Not shown here or below: %s more listeners (%s attempts, %s failed, on %s of them); --format json lists every one.",
-			count(len(hidden)), count(attempts), count(failed), count(failing)))
+		p.wrap("  ", prose.Sayf("Not shown here or below: %d more listener{s} (%d attempt{s}, %d failed, on %d of them); --format json lists every one.",
+			len(hidden), attempts, failed, failing))
 	}
 	if ls := in.Result.Listeners; len(ls) > 1 {
 		v := ls[0].Diagnosis.Verdict
@@ -353,7 +354,7 @@ func (p *printer) worstClients(in *Input) {
 func captureWarnings(in *Input) []string {
 	ws := in.Capture.Warnings
 	if n := in.Result.SYNACKsNotCaptured; n > 0 {
-		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s connections went on without their SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", count(n)))
+		ws = append(ws[:len(ws):len(ws)], prose.Sayf("%d connection{s} went on without {its|their} SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", n))
 	}
 	return ws
 }
@@ -362,7 +363,7 @@ func captureWarnings(in *Input) []string {
 func warnings(in *Input) []string {
 	ws := captureWarnings(in)
 	if n := in.Tracker.Evicted; n > 0 {
-		ws = append(ws[:len(ws):len(ws)], fmt.Sprintf("%s attempts were finished early to stay under --max-attempts (peak %s held): their counts are lower bounds", count(n), count(in.Tracker.PeakInFlight)))
+		ws = append(ws[:len(ws):len(ws)], prose.Sayf("%d attempt{s} {was|were} finished early to stay under --max-attempts (peak %d held): their counts are lower bounds", n, in.Tracker.PeakInFlight))
 	}
 	return ws
 }
@@ -412,16 +413,7 @@ func filterNote(in *Input) string {
 }
 
 // count formats an integer with thousands separators.
-func count(n int) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + count(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+func count(n int) string { return prose.Count(int64(n)) }
 
 func percent(n, of int) string {
 	if of == 0 {
