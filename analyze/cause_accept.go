@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/synq/synq/internal/prose"
 )
 
 // aqPredicted is what TcpExtListenOverflows would count on l if its
@@ -38,7 +40,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	unanswered := o[UnansweredSYN]
 	explainsUnanswered := false
 	if n := o[ACKIgnored]; n > 0 {
-		signs = append(signs, forSign(Strong, FromPackets, "%d handshakes completed on the client's side but the server ignored them: %d client segments (handshake ACKs and data) were not taken, and the server kept retransmitting its SYN-ACK (%d retransmissions) as if the ACK had never arrived.",
+		signs = append(signs, forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived.",
 			n, overflowIgnored(l), l.SYNACKRetransmits))
 		affected, mode = affected+n, "ack_ignored"
 	}
@@ -49,14 +51,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs, past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits in every slot.", FormatDuration(sg.RetransAfterACKMax)))
 	}
 	if n := sg.IgnoredThenAccepted; n > 0 {
-		signs = append(signs, forSign(Strong, FromPackets, "%d connections were taken only after the server had ignored their handshake ACK and retransmitted its SYN-ACK on its timer: the accept queue was full, then had room again.", n))
+		signs = append(signs, forSign(Strong, FromPackets, "%d connection{s} {was|were} taken only after the server had ignored {its|their} handshake ACK and retransmitted its SYN-ACK on its timer: the accept queue was full, then had room again.", n))
 		affected += n
 		if mode == "" {
 			mode = "transient"
 		}
 	}
 	if n := o[ResetAfterACK]; n > 0 {
-		signs = append(signs, forSign(Strong, FromPackets, "The server answered %d handshake ACKs with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
+		signs = append(signs, forSign(Strong, FromPackets, "The server answered %d handshake ACK{s} with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
 		// The kernel's abort answers the ACK at once: a round trip away
 		// at most, wherever the capture was taken.
 		if at := 200*time.Millisecond + 2*(sg.SYNGapP50+sg.ACKGapP50); sg.ResetDelayMax <= at {
@@ -69,19 +71,19 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	syncookieQueue := sg.TrustedCookies() > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
 		if waitedAtFirstDrop(sg) {
-			signs = append(signs, forSign(Strong, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while %d completed connections were still waiting for the application (the server had sent them nothing).",
+			signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %d completed connection{s} {was|were} still waiting for the application (the server had sent them nothing).",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.DrainedAtLastDrop {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included); %d completed connections were waiting for the application at the first drop, but none at the last: SYNs were still dropped with none of the capture's connections waiting for accept().",
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included); %d completed connection{s} {was|were} waiting for the application at the first drop, but none at the last: SYNs were still dropped with none of the capture's connections waiting for accept().",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
 		} else if sg.AcceptAtFirstDrop > 0 && sg.QueueLevelsEstimated {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
 				unanswered, l.DroppedSYNPackets, estimatedLevels))
 		} else if sg.AcceptAtFirstDrop == 1 {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets, retransmissions included) while 1 completed connection was waiting for the application: %s",
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while 1 completed connection was waiting for the application: %s",
 				unanswered, l.DroppedSYNPackets, oneWaiting))
 		} else {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer at all (%d SYN packets): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
 				unanswered, l.DroppedSYNPackets))
 		}
 		affected += unanswered
@@ -97,14 +99,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		// established, yet each drop cost a second or more.
 		st, waiting := Weak, ""
 		if waitedAtFirstDrop(sg) {
-			st, waiting = Strong, fmt.Sprintf(", while %d completed connections were waiting for the application", sg.AcceptAtFirstDrop)
+			st, waiting = Strong, prose.Sayf(", while %d completed connection{s} {was|were} waiting for the application", sg.AcceptAtFirstDrop)
 		} else if sg.AcceptAtFirstDrop == 1 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 			waiting = ", while 1 completed connection was waiting for the application: " + strings.TrimSuffix(oneWaiting, ".")
 		}
 		if unanswered > 0 {
-			signs = append(signs, forSign(st, FromPackets, "%d more attempts got in only after retransmitting their SYN: their first SYNs reached the server and got no answer%s.", delayed, waiting))
+			signs = append(signs, forSign(st, FromPackets, "%d more attempt{s} got in only after retransmitting {its|their} SYN: {its|their} first SYN{s} reached the server and got no answer%s.", delayed, waiting))
 		} else {
-			signs = append(signs, forSign(st, FromPackets, "%d attempts got in only after retransmitting their SYN: %d SYN packets reached the server and got no answer%s. Each drop delayed a connect by a second or more.", delayed, l.DroppedSYNPackets, waiting))
+			signs = append(signs, forSign(st, FromPackets, "%d attempt{s} got in only after retransmitting {its|their} SYN: %d SYN packet{s} reached the server and got no answer%s. Each drop delayed a connect by a second or more.", delayed, l.DroppedSYNPackets, waiting))
 		}
 		affected += delayed
 		explainsUnanswered = true
@@ -113,7 +115,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	if l.CompletedSilent > 0 && affected > 0 {
-		signs = append(signs, forSign(Weak, FromPackets, "%d completed connections never got a byte from the server: queued, accepted and idle, or (with syncookies) dropped after the cookie was checked look the same on the wire.", l.CompletedSilent))
+		signs = append(signs, forSign(Weak, FromPackets, "%d completed connection{s} never got a byte from the server: queued, accepted and idle, or (with syncookies) dropped after the cookie was checked look the same on the wire.", l.CompletedSilent))
 	}
 
 	c := &ev.counters
@@ -121,17 +123,17 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		predicted := aqPredicted(l)
 		switch {
 		case lo > 0 && predicted > 0 && int(lo)+coverageSlack(ev.aqPredicted) >= ev.aqPredicted:
-			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows)", lo)
+			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)
 			if int(lo) == predicted && predicted == ev.aqPredicted {
-				s.Says += fmt.Sprintf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
+				s.Says += prose.Sayf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
 			} else if ev.listeners > 1 && int(lo) == ev.aqPredicted {
-				s.Says += fmt.Sprintf("; the capture shows %d on this port and %d on all its listeners together: exactly the kernel's count.", predicted, ev.aqPredicted)
+				s.Says += prose.Sayf("; the capture shows %d on this port and %d on all its listeners together: exactly the kernel's count.", predicted, ev.aqPredicted)
 			} else {
-				s.Says += fmt.Sprintf("; the capture shows %d on this port.", predicted)
+				s.Says += prose.Sayf("; the capture shows %d on this port.", predicted)
 			}
 			if rest := int(lo) - ev.aqPredicted; rest > 0 {
 				if recv, ok := c.get("TcpExtSyncookiesRecv"); ok && int(recv) >= rest {
-					s.Says += fmt.Sprintf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
+					s.Says += prose.Sayf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
 					if ev.listeners == 1 {
 						// Each such ACK is a client that believes it is
 						// connected: affected, though no packet says so.
@@ -144,15 +146,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			}
 			signs = append(signs, s)
 		case lo > 0 && predicted > 0:
-			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
+			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
 		case lo > 0 && ev.listeners == 1 && int(lo) > coverageSlack(0):
 			// Nothing on the wire says so, but the counters do: cookie
 			// ACKs dropped at a full accept queue look accepted and
 			// idle, and a short capture may see none of the drops.
 			cookies, _ := c.get("TcpExtSyncookiesRecv")
-			s := forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflows (TcpExtListenOverflows) that the packets do not show", lo)
+			s := forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows) that the packets do not show", lo)
 			if cookies > 0 {
-				s.Says += fmt.Sprintf(" (%d syncookie ACKs were checked, TcpExtSyncookiesRecv: a valid cookie ACK that meets a full accept queue is dropped and looks accepted and idle on the wire)", cookies)
+				s.Says += prose.Sayf(" (%d syncookie ACK{s} {was|were} checked, TcpExtSyncookiesRecv: a valid cookie ACK that meets a full accept queue is dropped and looks accepted and idle on the wire)", cookies)
 			}
 			s.Says += ": this is the only listener in the capture, so the queue was most likely its."
 			signs = append(signs, s)
@@ -165,10 +167,10 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	if q, sampled := ev.host.QueueFor(l.Server); sampled {
 		switch {
 		case q.Full > 0:
-			signs = append(signs, forSign(Decisive, FromQueues, "Sampled on the host: the accept queue held %d connections against a limit of %d (full in %d of %d samples).",
-				q.MaxAcceptQueue, q.AcceptLimit, q.Full, q.Samples))
+			signs = append(signs, forSign(Decisive, FromQueues, "Sampled on the host: the accept queue held %d connection{s} against a limit of %d (full in %d of %d samples).",
+				q.MaxAcceptQueue, prose.Plain(q.AcceptLimit), q.Full, q.Samples))
 		case affected > 0:
-			signs = append(signs, againstSign(Weak, FromQueues, "Sampled on the host, the accept queue was never seen full (at most %d of %d, %d samples).", q.MaxAcceptQueue, q.AcceptLimit, q.Samples))
+			signs = append(signs, againstSign(Weak, FromQueues, "Sampled on the host, the accept queue was never seen full (at most %d of %d, %d samples).", q.MaxAcceptQueue, prose.Plain(q.AcceptLimit), q.Samples))
 		}
 	}
 	if s, ok := kernelDroppedElsewhere(l, KindAcceptQueue); ok && l.IgnoredACKSegments == 0 {
@@ -184,19 +186,19 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	if unanswered == 0 && sg.IncompleteDropped > 0 && !syncookieQueue {
 		// Supporting only: on their own, SYNs not answered yet when a
 		// short capture stopped are not enough to name a queue.
-		signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs got no answer before the capture ended (%d SYN packets); the capture stopped inside their retry window, too soon to call them failed.", sg.IncompleteDropped, l.DroppedSYNPackets))
+		signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} got no answer before the capture ended (%d SYN packet{s}); the capture stopped inside their retry window, too soon to call them failed.", sg.IncompleteDropped, l.DroppedSYNPackets))
 		affected += sg.IncompleteDropped
 		if mode == "" {
 			mode = "syn_dropped"
 		}
 	}
 	if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
-		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, k-1))
+		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, prose.Plain(k-1)))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
-				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", max))
+				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", prose.Plain(max)))
 			} else if k-1 == max {
-				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d: the kernel clamped the application's backlog to it.", max))
+				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d: the kernel clamped the application's backlog to it.", prose.Plain(max)))
 			}
 		}
 	}

@@ -8,13 +8,13 @@ func deferAcceptCause(l *Listener, ev *evidence) []hypothesis {
 	if sg.DeferAccepted == 0 {
 		return nil
 	}
-	signs := []Sign{forSign(Strong, FromPackets, "%d connections: the server ignored the client's bare handshake ACK and took the connection once data arrived (or after a late SYN-ACK retransmission).", sg.DeferAccepted)}
+	signs := []Sign{forSign(Strong, FromPackets, "%d connection{s}: the server ignored the client's bare handshake ACK and took the connection once data arrived (or after a late SYN-ACK retransmission).", sg.DeferAccepted)}
 	if sg.RetransHeldBack > 0 {
-		signs = append(signs, forSign(Weak, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACK (%d attempts), past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT waits so.", FormatDuration(sg.RetransAfterACKMax), sg.RetransHeldBack))
+		signs = append(signs, forSign(Weak, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACK (%d attempt{s}), past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT waits so.", FormatDuration(sg.RetransAfterACKMax), sg.RetransHeldBack))
 	}
 	if n, ok := ev.counters.get("TcpExtTCPDeferAcceptDrop"); ok {
 		if n > 0 {
-			signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d ACKs dropped for TCP_DEFER_ACCEPT (TcpExtTCPDeferAcceptDrop).", n))
+			signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d ACK{s} dropped for TCP_DEFER_ACCEPT (TcpExtTCPDeferAcceptDrop).", n))
 		} else {
 			signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPDeferAcceptDrop did not move: no ACK was held back for TCP_DEFER_ACCEPT."))
 		}

@@ -10,7 +10,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if unanswered == 0 {
 		return nil
 	}
-	signs := []Sign{forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) reached this host and got no answer.", unanswered, l.DroppedSYNPackets)}
+	signs := []Sign{forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer.", unanswered, l.DroppedSYNPackets)}
 	// Drops selective by source point at a rule, unless half-open
 	// requests that clients never completed were waiting too: with
 	// syncookies off, that is also how the 3/4 rule looks (it drops
@@ -25,10 +25,10 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	switch {
 	case !bySource:
 	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1 && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempts), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempt{s}), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.TopUnansweredSource, sg.TopUnansweredAttempts))
 	case sg.NeverAnsweredSources > 0 && sg.NeverAnsweredSources == sg.UnansweredSources && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(selective, FromPackets, "%d of the %d source addresses with unanswered SYNs never got any answer (most from %s, %d attempts) while the listener answered others: a rule matching those sources (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+		signs = append(signs, forSign(selective, FromPackets, "%d of the %d source address{|es} with unanswered SYNs never got any answer (most from %s, %d attempt{s}) while the listener answered others: a rule matching those sources (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.NeverAnsweredSources, sg.UnansweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts))
 	}
 	c := &ev.counters
@@ -39,9 +39,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): the kernel's TCP never saw these SYNs%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
-		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drops (TcpExtListenDrops), as many as the %d unanswered SYN packets on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
+		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
 	case okDrops:
-		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drops (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
 	}
 	if sg.Vantage == VantageClient {
 		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the SYNs may have been lost before they reached the server."))

@@ -3,6 +3,8 @@ package analyze
 import (
 	"fmt"
 	"strings"
+
+	"github.com/synq/synq/internal/prose"
 )
 
 // minHealthyAttempts is how many finished attempts "healthy" needs at all;
@@ -40,7 +42,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		return []Finding{*t}, true
 	}
 	if failed := o.Failed(); failed > 0 && len(fs) == 0 {
-		signs := []Sign{forSign(Weak, FromPackets, "%d attempts failed: %s.", failed, outcomeList(o))}
+		signs := []Sign{forSign(Weak, FromPackets, "%d attempt{s} failed: %s.", failed, outcomeList(o))}
 		for _, r := range ruledOut {
 			signs = append(signs, forSign(Weak, FromPackets, "%s", r.Summary))
 		}
@@ -57,10 +59,10 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	if delayed := delayedBySYNDrops(l); delayed > 0 {
 		// Every attempt got in, but only after the server dropped SYNs
 		// that reached it: not healthy, whatever else is known.
-		signs := []Sign{forSign(Weak, FromPackets, "%d attempts got in only after retransmitting their SYN: %d SYN packets reached %s and got no answer.", delayed, l.DroppedSYNPackets, l.Server)}
+		signs := []Sign{forSign(Weak, FromPackets, "%d attempt{s} got in only after retransmitting {its|their} SYN: %d SYN packet{s} reached %s and got no answer.", delayed, l.DroppedSYNPackets, l.Server)}
 		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident.", port))
 		f := weigh(Finding{Kind: KindInconclusive, Affected: delayed, Signs: signs,
-			Summary: fmt.Sprintf("Every attempt to %s was established, but %d of them only after SYNs were dropped: connects were delayed by a second or more, and the capture does not show which queue (or firewall) dropped them.", l.Server, delayed),
+			Summary: prose.Sayf("Every attempt to %s was established, but %d of them only after SYNs were dropped: connects were delayed by a second or more, and the capture does not show which queue (or firewall) dropped them.", l.Server, delayed),
 			Remedy:  []string{"Take nstat -az before and after a new capture and pass both with --nstat."}})
 		return []Finding{f}, false
 	}
@@ -82,7 +84,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	}
 	if finished < minHealthyAttempts {
 		f := weigh(Finding{Kind: KindNotEnoughData, Signs: signs,
-			Summary: fmt.Sprintf("Not enough data on %s: only %d connection attempts finished in the capture (%d needed to call it healthy); none failed.", l.Server, finished, minHealthyAttempts),
+			Summary: prose.Sayf("Not enough data on %s: only %d connection attempt{s} finished in the capture (%d needed to call it healthy); none failed.", l.Server, finished, minHealthyAttempts),
 			Remedy:  []string{"Capture longer, during the incident, with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
 		return []Finding{f}, false
 	}
@@ -103,7 +105,7 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		remedy = append(remedy, fmt.Sprintf("If clients still time out, their SYNs may be lost before they reach this host: capture on a client too (tcpdump -i any 'tcp port %d') and compare the SYNs it sends with those seen here.", port))
 	}
 	f := weigh(Finding{Kind: KindHealthy, Signs: signs, Remedy: remedy,
-		Summary: fmt.Sprintf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
+		Summary: prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
 	return []Finding{f}, false
 }
 
@@ -124,12 +126,12 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 	}
 	port := l.Server.Port()
 	signs := []Sign{
-		forSign(Weak, FromPackets, "%d attempts' only SYN was still unanswered when the capture ended, after waiting up to %s (each %s or more); %s. Their clients had not retried yet: too early to count them failed, but a server that answers does so long before.", sg.SYNsWaiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(sg.SYNWaitLimit), answered),
+		forSign(Weak, FromPackets, "%d {attempt's|attempts'} only SYN was still unanswered when the capture ended, after waiting up to %s (each %s or more); %s. Their clients had not retried yet: too early to count them failed, but a server that answers does so long before.", sg.SYNsWaiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(sg.SYNWaitLimit), answered),
 		forSign(Weak, FromPackets, "%d established, none failed, %d still in progress when the capture ended.", l.Outcomes[Established], l.Outcomes[Incomplete]),
 		forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or a longer capture, in which the clients' retries show."),
 	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: sg.SYNsWaiting, Signs: signs,
-		Summary: fmt.Sprintf("No attempt to %s failed in the capture, but %d SYNs were still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting),
+		Summary: prose.Sayf("No attempt to %s failed in the capture, but %d SYN{s} {was|were} still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting),
 		Remedy:  []string{"Capture longer (clients retry a SYN after 1 s, then 2, 4, ... s), with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
 	return &f
 }
@@ -146,7 +148,7 @@ func unexplainedDrops(ev *evidence) string {
 		}
 		seen := c.inSight(ev)
 		if int(n) > seen+coverageSlack(seen) {
-			moved = append(moved, fmt.Sprintf("%s %d (the capture shows at most %d)", c.name, n, seen))
+			moved = append(moved, prose.Sayf("%s %d (the capture shows at most %d)", c.name, n, seen))
 		}
 	}
 	if len(moved) == 0 {
@@ -178,7 +180,7 @@ func tie(l *Listener, tied []hypothesis) *Finding {
 		return nil
 	}
 	port := l.Server.Port()
-	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) got no answer at %s. From packets alone %s look the same.",
+	signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) got no answer at %s. From packets alone %s look the same.",
 		l.Outcomes[UnansweredSYN], l.DroppedSYNPackets, l.Server, joinAnd(names)))
 	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,

@@ -11,7 +11,7 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 	if sg.Vantage == VantageClient && sg.RetransmittedThenAnswered > 0 {
 		// From the client a SYN lost on the path and a SYN dropped by
 		// the server look the same: only the server's counters tell.
-		signs := []Sign{forSign(Weak, FromPackets, "Seen from the client: %d attempts needed SYN retransmissions before the server answered (%d SYN packets went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
+		signs := []Sign{forSign(Weak, FromPackets, "Seen from the client: %d attempt{s} needed SYN retransmissions before the server answered (%d SYN packet{s} went unanswered), and the server answered every SYN that reached it within one round trip (median SYN to SYN-ACK %s).",
 			sg.RetransmittedThenAnswered, l.DroppedSYNPackets, FormatDuration(sg.SYNGapP50))}
 		drops, okDrops := c.get("TcpExtListenDrops")
 		full, _ := c.get("TcpExtTCPReqQFullDrop")
@@ -22,10 +22,10 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 		case okDrops && (full > 0 || lo > 0):
 			signs = append(signs, againstSign(Decisive, FromCounters, "the server's kernel counted its own drops (TcpExtListenOverflows %d, TcpExtTCPReqQFullDrop %d): the SYNs reached it and were dropped there.", lo, full))
 		case okDrops:
-			signs = append(signs, againstSign(Strong, FromCounters, "the server's kernel counted %d listen drops (TcpExtListenDrops).", drops))
+			signs = append(signs, againstSign(Strong, FromCounters, "the server's kernel counted %d listen drop{s} (TcpExtListenDrops).", drops))
 		}
 		if unanswered > 0 {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempts never got an answer.", unanswered))
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} never got an answer.", unanswered))
 		}
 		summary := fmt.Sprintf("Packets to or from %s were lost on the network path: clients had to retransmit their SYNs; the server itself was fine.", l.Server)
 		if !okDrops {
@@ -42,7 +42,7 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	if sg.Vantage != VantageClient && sg.SYNsAfterSYNACK > 0 {
 		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.SYNsAfterSYNACK,
-			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYNs arrived after the server had answered them with a SYN-ACK.", sg.SYNsAfterSYNACK)},
+			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK.", sg.SYNsAfterSYNACK)},
 			Summary: fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", l.Server),
 			Remedy:  []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}}})
 	}
@@ -69,12 +69,12 @@ func corruptedCause(l *Listener, ev *evidence) (hypothesis, bool) {
 		if int(bad) >= l.DroppedSYNPackets {
 			st = Strong
 		}
-		signs = append(signs, forSign(st, FromCounters, "The kernel counted %d TCP segments with a bad checksum (TcpInCsumErrors), dropped on arrival; %d SYN packets to this listener went unanswered.", bad, l.DroppedSYNPackets))
+		signs = append(signs, forSign(st, FromCounters, "The kernel counted %d TCP segment{s} with a bad checksum (TcpInCsumErrors), dropped on arrival; %d SYN packet{s} to this listener went unanswered.", bad, l.DroppedSYNPackets))
 	}
 	if len(signs) == 0 {
 		return hypothesis{}, false
 	}
-	signs = append(signs, forSign(Weak, FromPackets, "%d attempts' SYNs (%d packets) reached this host and got no answer.", unanswered, l.DroppedSYNPackets))
+	signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer.", unanswered, l.DroppedSYNPackets))
 	if s, ok := kernelDroppedElsewhere(l, KindNetworkLoss); ok {
 		signs = append(signs, s)
 	}

@@ -9,7 +9,7 @@ func pawsCause(l *Listener, ev *evidence) []hypothesis {
 	if p.Rejected == 0 {
 		return nil
 	}
-	signs := []Sign{forSign(Strong, FromPackets, "%d SYNs from %d address(es) went unanswered, each with a TCP timestamp older than one the same address had sent on a connection the server closed first (its TIME_WAIT is what tcp_tw_recycle remembered) less than 60 s before, while its SYNs with newer timestamps were answered (%d). Most from %s.",
+	signs := []Sign{forSign(Strong, FromPackets, "%d SYN{s} from %d address{|es} went unanswered, each with a TCP timestamp older than one the same address had sent on a connection the server closed first (its TIME_WAIT is what tcp_tw_recycle remembered) less than 60 s before, while its SYNs with newer timestamps were answered (%d). Most from %s.",
 		p.Rejected, p.Sources, p.Answered, p.WorstIP)}
 	if p.MaxClocks > 1 {
 		signs = append(signs, forSign(Weak, FromPackets, "Up to %d different timestamp clocks behind one address: several hosts behind a NAT.", p.MaxClocks))
@@ -18,7 +18,7 @@ func pawsCause(l *Listener, ev *evidence) []hypothesis {
 	n, ok := c.get("TcpExtPAWSPassive")
 	switch {
 	case ok && n > 0:
-		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d passive connections rejected because of their timestamp (TcpExtPAWSPassive).", n))
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d passive connection{s} rejected because of their timestamp (TcpExtPAWSPassive).", n))
 	case ok:
 		signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtPAWSPassive did not move: the kernel rejected no SYN for its timestamp."))
 	case c.usable() && c.gen >= Gen3:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/synq/synq/internal/prose"
 )
 
 // icmpRejectCause: SYNs refused with ICMP destination-unreachable errors,
@@ -25,11 +27,11 @@ func icmpRejectCause(l *Listener, ev *evidence) []hypothesis {
 		return nil
 	}
 	signs := []Sign{
-		forSign(Weak, FromPackets, "%d attempts' SYNs got no TCP answer (%d of them still counted in progress: their clients gave up at once, as an ICMP error makes them do); the capture holds no ICMP error quoting them (a `tcp port` capture filter leaves ICMP out).", n, l.Outcomes[Incomplete]),
-		forSign(Strong, FromCounters, "The host sent %d ICMP destination-unreachable errors (IcmpOutDestUnreachs) and no TCP listen counter explains the SYNs: a firewall rule `reject with icmp` answered them.", icmp),
+		forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} got no TCP answer (%d of them still counted in progress: their clients gave up at once, as an ICMP error makes them do); the capture holds no ICMP error quoting them (a `tcp port` capture filter leaves ICMP out).", n, l.Outcomes[Incomplete]),
+		forSign(Strong, FromCounters, "The host sent %d ICMP destination-unreachable error{s} (IcmpOutDestUnreachs) and no TCP listen counter explains the SYNs: a firewall rule `reject with icmp` answered them.", icmp),
 	}
 	if lo, ok := ev.counters.get("TcpExtListenDrops"); ok && lo > 0 {
-		signs = append(signs, againstSign(Strong, FromCounters, "the kernel also counted %d listen drops (TcpExtListenDrops).", lo))
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel also counted %d listen drop{s} (TcpExtListenDrops).", lo))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindFirewallReject, Mode: "icmp", Affected: n, Signs: signs,
 		Summary: icmpSummary(l, true),
@@ -49,17 +51,17 @@ func icmpSeen(l *Listener, ev *evidence) hypothesis {
 	onServer := own == n
 	switch {
 	case own == n:
-		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s) from %s itself and never by TCP: TCP answers a SYN with a SYN-ACK or a reset, never ICMP, so a firewall REJECT rule built them.", n, kinds, l.Server.Addr()))
+		signs = append(signs, forSign(Decisive, FromPackets, "%d {attempt's SYN was|attempts' SYNs were} answered by ICMP errors (%s) from %s itself and never by TCP: TCP answers a SYN with a SYN-ACK or a reset, never ICMP, so a firewall REJECT rule built them.", n, kinds, l.Server.Addr()))
 	case own == 0:
-		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s) from other addresses than %s, and never by TCP: a router or firewall on the path refused them.", n, kinds, l.Server.Addr()))
+		signs = append(signs, forSign(Decisive, FromPackets, "%d {attempt's SYN was|attempts' SYNs were} answered by ICMP errors (%s) from other addresses than %s, and never by TCP: a router or firewall on the path refused them.", n, kinds, l.Server.Addr()))
 	default:
-		signs = append(signs, forSign(Decisive, FromPackets, "%d attempts' SYNs were answered by ICMP errors (%s), %d of them from %s itself and %d from other addresses on the path, and never by TCP.", n, kinds, own, l.Server.Addr(), n-own))
+		signs = append(signs, forSign(Decisive, FromPackets, "%d {attempt's SYN was|attempts' SYNs were} answered by ICMP errors (%s), %d of them from %s itself and %d from other addresses on the path, and never by TCP.", n, kinds, own, l.Server.Addr(), n-own))
 	}
 	if own > 0 {
 		if icmp, ok := ev.counters.get("IcmpOutDestUnreachs"); ok {
 			if int(icmp)+coverageSlack(ev.icmpOwnSeen) < ev.icmpOwnSeen {
 				onServer = false
-				signs = append(signs, forSign(Strong, FromCounters, "The server sent only %d ICMP destination-unreachable errors (IcmpOutDestUnreachs) for the %d the capture shows from its address: a device in front of it answered in its name.", icmp, ev.icmpOwnSeen))
+				signs = append(signs, forSign(Strong, FromCounters, "The server sent only %d ICMP destination-unreachable error{s} (IcmpOutDestUnreachs) for the %d the capture shows from its address: a device in front of it answered in its name.", icmp, ev.icmpOwnSeen))
 			} else {
 				signs = append(signs, forSign(Strong, FromCounters, "The server's kernel sent them: IcmpOutDestUnreachs rose by %d.", icmp))
 			}
@@ -97,7 +99,7 @@ func icmpKinds(kinds map[string]int) string {
 		return names[0]
 	}
 	for i, k := range names {
-		names[i] = fmt.Sprintf("%d %s", kinds[k], k)
+		names[i] = prose.Sayf("%d %s", kinds[k], k)
 	}
 	return strings.Join(names, ", ")
 }
@@ -117,9 +119,9 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 	if n == 1 {
 		seenStrength = Weak
 	}
-	seen := forSign(seenStrength, FromPackets, "%d SYNs were answered with RST instead of SYN-ACK.", n)
+	seen := forSign(seenStrength, FromPackets, "%d SYN{s} {was|were} answered with RST instead of SYN-ACK.", n)
 	noListener := []Sign{seen}
-	reject := []Sign{forSign(Weak, FromPackets, "%d SYNs were answered with RST: a firewall rule `reject with tcp reset` answers exactly like a port with no listener.", n)}
+	reject := []Sign{forSign(Weak, FromPackets, "%d SYN{s} {was|were} answered with RST: a firewall rule `reject with tcp reset` answers exactly like a port with no listener.", n)}
 	sg := &l.Signs
 	if sg.RefusedInterleaved {
 		noListener = append(noListener, againstSign(Strong, FromPackets, "The refusals came between accepted attempts, not in one stretch: a listener that is down or restarting refuses every SYN for a while, not some among accepted ones."))
@@ -132,15 +134,15 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 			// a rule matching those clients look the same.
 			seen.Strength = Weak
 			noListener[0] = seen
-			reject = append(reject, forSign(Weak, FromPackets, "They came from %d addresses the listener never answered, while the port served other clients: a rule matching those sources looks the same as a listener down for a while.", sg.RefusedSources))
+			reject = append(reject, forSign(Weak, FromPackets, "They came from %d address{|es} the listener never answered, while the port served other clients: a rule matching those sources looks the same as a listener down for a while.", sg.RefusedSources))
 		case sg.RefusedSources:
 			noListener = append(noListener, forSign(Weak, FromPackets, "The listener answered every refused client at other times: a rule matching their addresses would have refused them then too."))
 		}
 	}
 	if rsts, ok := ev.counters.get("TcpOutRsts"); ok {
 		if int(rsts)+coverageSlack(ev.refused) < ev.refused {
-			noListener = append(noListener, againstSign(Decisive, FromCounters, "the kernel sent only %d resets (TcpOutRsts) for the %d refused attempts in the capture: the others were built outside TCP, by a firewall REJECT rule.", rsts, ev.refused))
-			reject = append(reject, forSign(Decisive, FromCounters, "TcpOutRsts rose by %d, fewer than the %d refused attempts: netfilter's REJECT builds its resets without TCP counting them.", rsts, ev.refused))
+			noListener = append(noListener, againstSign(Decisive, FromCounters, "the kernel sent only %d reset{s} (TcpOutRsts) for the %d refused attempts in the capture: the others were built outside TCP, by a firewall REJECT rule.", rsts, ev.refused))
+			reject = append(reject, forSign(Decisive, FromCounters, "TcpOutRsts rose by %d, fewer than the %d refused attempt{s}: netfilter's REJECT builds its resets without TCP counting them.", rsts, ev.refused))
 		} else {
 			noListener = append(noListener, forSign(Decisive, FromCounters, "TcpOutRsts rose by %d: the kernel's TCP sent the resets itself.", rsts))
 			reject = append(reject, againstSign(Decisive, FromCounters, "TcpOutRsts counted the resets (%d): TCP sent them, not a firewall.", rsts))
@@ -186,7 +188,7 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 
 func noListenerSummary(server string, refused, established int) string {
 	if established > 0 {
-		return fmt.Sprintf("%s refused %d connection attempts with a reset while it accepted %d others: the listener was down part of the time (a restart?).", server, refused, established)
+		return prose.Sayf("%s refused %d connection attempt{s} with a reset while it accepted %d other{s}: the listener was down part of the time (a restart?).", server, refused, established)
 	}
-	return fmt.Sprintf("Nothing was listening on %s: the server refused %d connection attempts with a reset.", server, refused)
+	return prose.Sayf("Nothing was listening on %s: the server refused %d connection attempt{s} with a reset.", server, refused)
 }

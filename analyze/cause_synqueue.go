@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/synq/synq/internal/prose"
+)
 
 // syncookieCause: the SYN queue was full and the kernel answered with
 // syncookies (or was told to always do so, tcp_syncookies=2).
@@ -22,26 +26,26 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	case cookies >= 3:
 		strength = Strong
 	}
-	signs = append(signs, forSign(strength, FromPackets, "%d SYN-ACKs were syncookies, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
+	signs = append(signs, forSign(strength, FromPackets, "%d SYN-ACK{s} {was a syncookie|were syncookies}, the kernel's answer when the SYN queue is full: %d recognised by their timestamp lagging the server's clock, %d by stripped TCP options, %d because they were never retransmitted though never acknowledged.",
 		sg.SyncookieSYNACKs, sg.CookiesByTSLag, sg.CookiesByStripped, sg.CookiesByNoRetrans))
 	if sg.CookieLagNoisy && sg.CookiesByTSLag > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "The capture was not taken at the server and its SYN to SYN-ACK times spread by %s: the %d taken for cookies by their timestamp alone prove nothing at that jitter, and are not counted.",
 			FormatDuration(sg.SYNAnswerP99-sg.SYNGapP50), sg.CookiesByTSLag))
 	}
 	if sg.HalfOpenAtFirstCookie > 0 && !sg.QueueLevelsEstimated {
-		signs = append(signs, forSign(Weak, FromPackets, "%d half-open handshakes were waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie, sg.HalfOpenAtFirstCookie-1))
+		signs = append(signs, forSign(Weak, FromPackets, "%d half-open handshake{s} {was|were} waiting when the first cookie was sent: the SYN queue limit is about %d (Linux holds backlog+1, so a listen backlog of about %d).", sg.HalfOpenAtFirstCookie, prose.Plain(sg.HalfOpenAtFirstCookie), prose.Plain(sg.HalfOpenAtFirstCookie-1)))
 	}
 	if sg.CookiesCompleted > 0 {
-		signs = append(signs, forSign(Weak, FromPackets, "%d clients completed their handshake through a cookie.", sg.CookiesCompleted))
+		signs = append(signs, forSign(Weak, FromPackets, "%d client{s} completed {its|their} handshake through a cookie.", sg.CookiesCompleted))
 	}
 	c := &ev.counters
 	sent, okSent := c.get("TcpExtSyncookiesSent")
 	do, okDo := c.get("TcpExtTCPReqQFullDoCookies")
 	switch {
 	case okSent && sent > 0:
-		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d syncookies sent (TcpExtSyncookiesSent).", sent))
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d syncookie{s} sent (TcpExtSyncookiesSent).", sent))
 	case okSent && okDo && do > 0:
-		signs = append(signs, forSign(Strong, FromCounters, "The kernel decided %d SYNs for a cookie (TcpExtTCPReqQFullDoCookies) but sent none: those SYNs then met a full accept queue.", do))
+		signs = append(signs, forSign(Strong, FromCounters, "The kernel decided %d SYN{s} for a cookie (TcpExtTCPReqQFullDoCookies) but sent none: {that SYN|those SYNs} then met a full accept queue.", do))
 	case okSent && (!okDo || do == 0):
 		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted no syncookies sent (TcpExtSyncookiesSent 0): these SYN-ACKs were ordinary ones the clients did not answer."))
 	}
@@ -82,9 +86,9 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 // handshake, and of how many when the listener's source table was full.
 func neverCompleted(sg *Signs) string {
 	if sg.SourcesCapped {
-		return fmt.Sprintf("%d of the first %d source addresses (more came: only the first are counted)", sg.NeverCompletedSources, maxSourcesPerListener)
+		return prose.Sayf("%d of the first %d source addresses (more came: only the first are counted)", sg.NeverCompletedSources, maxSourcesPerListener)
 	}
-	return fmt.Sprintf("%d source addresses", sg.NeverCompletedSources)
+	return prose.Sayf("%d source address{|es}", sg.NeverCompletedSources)
 }
 
 // cookiesFromCounters: the kernel sent syncookies the packets do not show
@@ -95,9 +99,9 @@ func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
 	if !ok || ev.listeners != 1 || int(sent) <= ev.cookiesSeen+coverageSlack(ev.cookiesSeen) {
 		return nil
 	}
-	signs := []Sign{forSign(Strong, FromCounters, "The kernel sent %d syncookies (TcpExtSyncookiesSent) that the packets do not show as such: this is the only listener in the capture, so the SYN queue was most likely its.", sent)}
+	signs := []Sign{forSign(Strong, FromCounters, "The kernel sent %d syncookie{s} (TcpExtSyncookiesSent) that the packets do not show as such: this is the only listener in the capture, so the SYN queue was most likely its.", sent)}
 	if recv, ok := ev.counters.get("TcpExtSyncookiesRecv"); ok && recv > 0 {
-		signs = append(signs, forSign(Weak, FromCounters, "%d cookie ACKs came back (TcpExtSyncookiesRecv).", recv))
+		signs = append(signs, forSign(Weak, FromCounters, "%d cookie ACK{s} came back (TcpExtSyncookiesRecv).", recv))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: "counters_only", Syncookies: boolPtr(true), Signs: signs,
 		Summary: fmt.Sprintf("The SYN queue of %s overflowed too: the kernel answered with syncookies.", l.Server),
@@ -130,7 +134,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		if sg.QueueLevelsEstimated {
 			estimate = estimatedLevels
 		}
-		signs = append(signs, forSign(st, FromPackets, "%d attempts got no answer (%d SYN packets) while %d half-open handshakes were waiting for clients that never acknowledged their SYN-ACK (%d such attempts).%s",
+		signs = append(signs, forSign(st, FromPackets, "%d attempt{s} got no answer (%d SYN packet{s}) while %d half-open handshake{s} {was|were} waiting for clients that never acknowledged their SYN-ACK (%d such attempt{s}).%s",
 			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtFirstUnanswered, o[SYNACKUnacked], estimate))
 		if sg.NeverCompletedSources >= 20 {
 			signs = append(signs, forSign(Weak, FromPackets, "%s never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
@@ -138,7 +142,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	} else if unanswered > 0 && sg.HalfOpenAtStart > 0 {
 		// The capture began after the SYNs that filled the queue: only
 		// the SYN-ACKs the server kept retransmitting show them.
-		signs = append(signs, forSign(Weak, FromPackets, "%d attempts got no answer (%d SYN packets) while %d handshakes begun before the capture were half-open: the server retransmitted their SYN-ACKs to clients that never answered.",
+		signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer (%d SYN packet{s}) while %d handshake{s} begun before the capture {was|were} half-open: the server retransmitted their SYN-ACKs to clients that never answered.",
 			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtStart))
 	}
 	mode := ""
@@ -148,7 +152,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	lo, _ := c.get("TcpExtListenOverflows")
 	switch {
 	case okFull && full > 0:
-		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYNs dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop).", full))
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYN{s} dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop).", full))
 	case okDrops && drops > lo && c.gen != Gen2 && c.gen != Gen1:
 		signs = append(signs, forSign(Strong, FromCounters, "TcpExtListenDrops (%d) exceeds TcpExtListenOverflows (%d) with no TcpExtTCPReqQFullDrop: with syncookies off, SYNs from peers never seen before are dropped once the SYN queue is 3/4 of net.ipv4.tcp_max_syn_backlog%s.", drops, lo, sysctlNow(ev.host, "net.ipv4.tcp_max_syn_backlog")))
 		mode = "three_quarters"
@@ -159,7 +163,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		if v == 0 {
 			signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 0: a full SYN queue drops new SYNs."))
 		} else if mode != "three_quarters" {
-			signs = append(signs, againstSign(Strong, FromSysctls, "net.ipv4.tcp_syncookies is %d: a full SYN queue answers with cookies instead of dropping (if it was so during the capture).", v))
+			signs = append(signs, againstSign(Strong, FromSysctls, "net.ipv4.tcp_syncookies is %d: a full SYN queue answers with cookies instead of dropping (if it was so during the capture).", prose.Plain(v)))
 		}
 	}
 	if !hasFor(signs) {
@@ -172,7 +176,7 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		// The namespace-wide queue counters may be another listener's;
 		// corrupted segments as many as this listener's drops, with no
 		// half-open handshake of its own waiting, explain them as well.
-		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d TCP segments with a bad checksum (TcpInCsumErrors), enough for all %d unanswered SYN packets, and no half-open handshake of this listener was waiting.", bad, l.DroppedSYNPackets))
+		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d TCP segment{s} with a bad checksum (TcpInCsumErrors), enough for all %d unanswered SYN packet{s}, and no half-open handshake of this listener was waiting.", bad, l.DroppedSYNPackets))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(false), Affected: affected,
 		Summary: fmt.Sprintf("The SYN queue of %s was full and syncookies are off, so the kernel silently dropped new SYNs.", l.Server),

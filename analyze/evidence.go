@@ -1,11 +1,11 @@
 package analyze
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/internal/prose"
 )
 
 // Strength is how much one sign weighs for or against a cause
@@ -44,11 +44,11 @@ type Sign struct {
 }
 
 func forSign(s Strength, from Source, format string, args ...any) Sign {
-	return Sign{Says: fmt.Sprintf(format, args...), Strength: s, From: from}
+	return Sign{Says: prose.Sayf(format, args...), Strength: s, From: from}
 }
 
 func againstSign(s Strength, from Source, format string, args ...any) Sign {
-	return Sign{Says: fmt.Sprintf(format, args...), Strength: s, Against: true, From: from}
+	return Sign{Says: prose.Sayf(format, args...), Strength: s, Against: true, From: from}
 }
 
 // confidenceOf is the confidence the signs give a cause, and whether they
@@ -198,7 +198,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	}
 	if n, ok := h.Deltas["TcpPassiveOpens"]; ok && int(n)+coverageSlack(took) < took {
 		v.covers = false
-		v.note = fmt.Sprintf("The kernel counters do not cover this capture: TcpPassiveOpens rose by %d, but the capture shows the server using %d connections it accepted. The snapshots are from another host, network namespace or time, so they were not used; the diagnosis is from packets alone.", n, took)
+		v.note = prose.Sayf("The kernel counters do not cover this capture: TcpPassiveOpens rose by %d, but the capture shows the server using %d connection{s} it accepted. The snapshots are from another host, network namespace or time, so they were not used; the diagnosis is from packets alone.", n, took)
 		return v
 	}
 	if h.SingleSnapshot {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/synq/synq/internal/prose"
 )
 
 // FromKernel marks a sign from the kernel's own drop reports (synq live
@@ -109,7 +111,7 @@ func kernelSign(l *Listener, kind Kind) (Sign, bool) {
 	}
 	for _, r := range k.Reasons {
 		if kindOfReason[r.Reason] == kind && r.Packets > 0 {
-			return forSign(Decisive, FromKernel, "The kernel dropped %d packets to this listener as %s (eBPF, kfree_skb drop reason).", r.Packets, r.Reason), true
+			return forSign(Decisive, FromKernel, "The kernel dropped %d packet{s} to this listener as %s (eBPF, kfree_skb drop reason).", r.Packets, r.Reason), true
 		}
 	}
 	return Sign{}, false
@@ -126,7 +128,7 @@ func settleKernel(l *Listener) {
 	provingKinds := map[Kind]int{}
 	for _, r := range k.Reasons {
 		if kind, ok := kindOfReason[r.Reason]; ok {
-			proving = append(proving, fmt.Sprintf("%s %d", r.Reason, r.Packets))
+			proving = append(proving, prose.Sayf("%s %d", r.Reason, r.Packets))
 			provingKinds[kind] += r.Packets
 		}
 	}
@@ -152,7 +154,7 @@ func reasonList(k *KernelDrops) string {
 	}
 	var s []string
 	for _, r := range k.Reasons {
-		s = append(s, fmt.Sprintf("%s %d", r.Reason, r.Packets))
+		s = append(s, prose.Sayf("%s %d", r.Reason, r.Packets))
 	}
 	return strings.Join(s, ", ")
 }
@@ -202,7 +204,7 @@ func kernelDroppedElsewhere(l *Listener, kind Kind) (Sign, bool) {
 	for _, r := range droppedBeforeQueues {
 		if p := l.Kernel.Packets(r); p > 0 && kindOfReason[r] != kind {
 			n += p
-			named = append(named, fmt.Sprintf("%s %d", r, p))
+			named = append(named, prose.Sayf("%s %d", r, p))
 		}
 	}
 	if n < l.DroppedSYNPackets {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/internal/prose"
 )
 
 // Reconciliation compares one kernel counter's increase with what the
@@ -174,11 +175,11 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 			attribute(&rc)
 			switch diff := d - sum; {
 			case diff > 0 && diff <= rc.Unsure:
-				rc.Note += fmt.Sprintf("; %d more than the capture shows: of its %d completed handshakes whose SYN-ACK timestamp lagged the clock by 0 to 2 ticks, as a normal one does, %d were cookies too (a cookie's lags that little about one time in 21)", diff, rc.Unsure, diff)
+				rc.Note += prose.Sayf("; %d more than the capture shows: of its %d completed handshake{s} whose SYN-ACK timestamp lagged the clock by 0 to 2 ticks, as a normal one does, %d {was a cookie|were cookies} too (a cookie's lags that little about one time in 21)", diff, rc.Unsure, diff)
 			case diff > 0:
-				rc.Note += fmt.Sprintf("; %d not in the capture: other ports, other traffic, or outside the capture window (counters cover the whole host or namespace)", diff)
+				rc.Note += prose.Sayf("; %d not in the capture: other ports, other traffic, or outside the capture window (counters cover the whole host or namespace)", diff)
 			case diff < 0:
-				rc.Note += fmt.Sprintf("; the capture shows %d more than the kernel counted: was it taken on another host, or the snapshots at other times?", -diff)
+				rc.Note += prose.Sayf("; the capture shows %d more than the kernel counted: was it taken on another host, or the snapshots at other times?", -diff)
 			}
 		}
 		out = append(out, rc)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/internal/prose"
 )
 
 // Kind names what is dropping connection attempts. The strings are part of
@@ -155,7 +156,7 @@ func Diagnose(r *Result, h *host.Host) {
 				if f.Confidence == High {
 					f.Confidence = Medium
 				}
-				f.Evidence = append(f.Evidence, fmt.Sprintf("%d attempts were finished early to stay under --max-attempts: counts are lower bounds.", r.Evicted))
+				f.Evidence = append(f.Evidence, prose.Sayf("%d attempt{s} {was|were} finished early to stay under --max-attempts: counts are lower bounds.", r.Evicted))
 			}
 			d.Verdict = d.Findings[0]
 		}
@@ -329,7 +330,7 @@ func outcomeList(o *OutcomeCounts) string {
 	var parts []string
 	for _, oc := range AllOutcomes() {
 		if oc.Failed() && o[oc] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", o[oc], oc))
+			parts = append(parts, prose.Sayf("%d %s", o[oc], oc))
 		}
 	}
 	return strings.Join(parts, ", ")

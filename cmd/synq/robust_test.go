@@ -195,7 +195,7 @@ func TestFloodPastTheSourceCap(t *testing.T) {
 		t.Fatalf("%d attempts: the test needs more sources than the cap", r.Totals.Attempts)
 	}
 	if r.Verdict.Kind != "syn_queue_overflow" || !strings.Contains(r.Verdict.Summary, "SYN flood") ||
-		!mentions(r.Verdict.Evidence, "of the first 32768 source addresses") {
+		!mentions(r.Verdict.Evidence, "of the first 32,768 source addresses") {
 		t.Errorf("verdict %s: %s\nevidence: %v\nwant a SYN flood counted over the first 32768 sources", r.Verdict.Kind, r.Verdict.Summary, r.Verdict.Evidence)
 	}
 }
