@@ -96,6 +96,9 @@ type FileSummary struct {
 	// Backwards counts frames whose timestamp is earlier than the frame
 	// before them in the same file.
 	Backwards int64
+	// Start and End are the times (ns since the epoch) of the file's
+	// first frame and of its latest one.
+	Start, End int64
 }
 
 // Summary counts what the Reader saw. Packets = TCPPackets + ICMPErrors +
@@ -534,6 +537,10 @@ func (r *Reader) advance(s *source, strict bool) error {
 		s.lastTS = ts
 		r.sum.Packets++
 		s.fs.Packets++
+		if s.fs.Packets == 1 {
+			s.fs.Start = ts
+		}
+		s.fs.End = max(s.fs.End, ts)
 		if r.sum.Packets == 1 || ts < r.sum.Start {
 			r.sum.Start = ts
 		}
@@ -774,6 +781,7 @@ func (r *Reader) Summary() Summary {
 				src.name, f.Backwards, time.Duration(src.maxBack)))
 		}
 	}
+	s.Warnings = append(s.Warnings, endedEarly(s.Files)...)
 	if s.TunnelTooDeep > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d frames nested in more than %d tunnels (or more than %d MPLS labels)",
 			s.TunnelTooDeep, MaxTunnelDepth, maxMPLSLabels))
@@ -842,3 +850,45 @@ func (r *Reader) Close() error {
 	r.heap = nil
 	return first
 }
+
+// endedEarly warns of files that stopped while a file captured alongside
+// them (begun before their end) went on: the merged capture keeps going,
+// so an attempt in such a file's last seconds is judged as if it had been
+// watched to the end, and what the file could not see after it stopped (a
+// SYN-ACK retransmitted, a SYN answered) counts as never sent: a
+// syncookie, an unanswered SYN. A set of rotated files, each begun when
+// the one before ended, is one capture going on, and has no warning.
+func endedEarly(files []FileSummary) []string {
+	var ws []string
+	for i, a := range files {
+		if a.Packets == 0 {
+			continue
+		}
+		var longest *FileSummary
+		continued := false
+		for j := range files {
+			b := &files[j]
+			if j == i || b.Packets == 0 {
+				continue
+			}
+			if b.Start >= a.End {
+				continued = true
+				break
+			}
+			if b.End > a.End && (longest == nil || b.End > longest.End) {
+				longest = b
+			}
+		}
+		if continued || longest == nil || time.Duration(longest.End-a.End) < endedEarlyAfter {
+			continue
+		}
+		ws = append(ws, fmt.Sprintf("%s ended %v before %s, which was captured alongside it: attempts in its last seconds are judged as if it had gone on, so a SYN-ACK retransmission or an answer it could not see counts as never sent (a syncookie, an unanswered SYN): analyse each file alone to be sure",
+			a.Name, time.Duration(longest.End-a.End).Round(time.Second), longest.Name))
+	}
+	return ws
+}
+
+// endedEarlyAfter is how much longer a file captured alongside another
+// must go on for endedEarly to warn: the time in which an attempt's fate
+// shows (SYN and SYN-ACK retransmissions, analyze.SYNGrace).
+const endedEarlyAfter = 3 * time.Second

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -109,4 +110,61 @@ func movePorts(t *testing.T, f pcapFile, from, by uint16, shift time.Duration) [
 		out = append(out, pcapRecord{ci, data})
 	}
 	return out
+}
+
+// TestFileEndedEarlySaysSo: a capture read beside a longer one taken
+// alongside it (both begun together, the other on other ports and going
+// on after it) is said to have ended early, by name; the same capture
+// split in two where a rotation would split it, and beside a capture
+// cut to its span, is not.
+func TestFileEndedEarlySaysSo(t *testing.T) {
+	dir := t.TempDir()
+	a := readPcapFile(t, scenarioCapture(t, "healthy"))
+	aStart, aEnd := a.recs[0].ci.Timestamp, a.recs[len(a.recs)-1].ci.Timestamp
+	b := readPcapFile(t, scenarioCapture(t, "accept-overflow-long"))
+	if b.recs[len(b.recs)-1].ci.Timestamp.Sub(b.recs[0].ci.Timestamp) < aEnd.Sub(aStart)+10*time.Second {
+		t.Fatal("accept-overflow-long is not 10 s longer than healthy")
+	}
+	moved := movePorts(t, b, 8080, 10000, aStart.Sub(b.recs[0].ci.Timestamp))
+	var cut []pcapRecord
+	for _, r := range moved {
+		if !r.ci.Timestamp.After(aEnd) {
+			cut = append(cut, r)
+		}
+	}
+	write := func(name string, f pcapFile, recs []pcapRecord) string {
+		path := filepath.Join(dir, name)
+		f.write(t, path, recs)
+		return path
+	}
+	healthy := write("healthy.pcap", a, a.recs)
+	half := len(a.recs) / 2
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string // the file a warning names as ended early, "" for none
+	}{
+		{"beside a longer capture", []string{healthy, write("longer.pcap", b, moved)}, healthy},
+		{"beside a capture cut to its span", []string{healthy, write("cut.pcap", b, cut)}, ""},
+		{"rotated in two", []string{write("rot-0.pcap", a, a.recs[:half]), write("rot-1.pcap", a, a.recs[half:])}, ""},
+	} {
+		ios, out, errOut := testStreams(nil)
+		if code := run(append([]string{"analyze", "--format", "json"}, tc.files...), ios); code != exitOK {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, errOut)
+		}
+		var r reportJSON
+		must(t, json.Unmarshal(out.Bytes(), &r))
+		var early []string
+		for _, w := range r.Capture.Warnings {
+			if strings.Contains(w, "which was captured alongside it") {
+				early = append(early, w)
+			}
+		}
+		switch {
+		case tc.want == "" && len(early) > 0:
+			t.Errorf("%s: %q", tc.name, early)
+		case tc.want != "" && (len(early) != 1 || !strings.HasPrefix(early[0], tc.want+" ended ")):
+			t.Errorf("%s: warnings %q, want one saying %s ended early", tc.name, r.Capture.Warnings, tc.want)
+		}
+	}
 }
