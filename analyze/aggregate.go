@@ -569,7 +569,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}
 	if o == Incomplete && a.SYNACKs == 0 && a.SYNs > 0 {
-		l.waiting.add(time.Duration(g.CaptureEnd - a.LastSYN))
+		l.waiting.add(time.Duration(a.Watched(g.CaptureEnd) - a.LastSYN))
 	}
 	cookie := l.addSigns(a, o, g.CaptureEnd)
 	l.timeline.add(a, cookie)

@@ -96,6 +96,7 @@ const (
 // Classify gives an attempt its outcome. captureEnd is the time of the
 // capture's last packet, used to tell an unfinished attempt from a failed one.
 func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
+	captureEnd = a.Watched(captureEnd)
 	quietAtEnd := func(since int64, grace time.Duration) bool {
 		return a.End == reassemble.EndCaptureEnd && captureEnd-since < int64(grace)
 	}

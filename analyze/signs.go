@@ -39,6 +39,7 @@ func IsSyncookie(a *reassemble.Attempt, captureEnd int64) bool {
 // cookieSignOf classifies an attempt's SYN-ACK. captureEnd judges whether a
 // retransmission would have been seen.
 func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
+	captureEnd = a.Watched(captureEnd)
 	if a.SYNACKs == 0 || a.SYNACKRetransmits > 0 {
 		return notCookie
 	}

@@ -96,6 +96,12 @@ type Packet struct {
 	// (else 0); Time and Tunnel are the error's; the rest is zero.
 	ICMP ICMPError
 
+	// WatchEnds is set on the last packet of a file that stopped while
+	// a file captured alongside it went on (Reader.Next): from then on,
+	// what happened on the connections only the stopped file saw is
+	// unknown. It fills the padding after ICMP.
+	WatchEnds bool
+
 	// IPLen is the IP packet's total length, headers included, from its
 	// length field (what Zeek sums into orig_ip_bytes/resp_ip_bytes). It
 	// comes after the one-byte fields so that they share one padding.

@@ -96,9 +96,8 @@ type FileSummary struct {
 	// Backwards counts frames whose timestamp is earlier than the frame
 	// before them in the same file.
 	Backwards int64
-	// Start and End are the times (ns since the epoch) of the file's
-	// first frame and of its latest one.
-	Start, End int64
+	// End is the time (ns since the epoch) of the file's latest frame.
+	End int64
 }
 
 // Summary counts what the Reader saw. Packets = TCPPackets + ICMPErrors +
@@ -164,7 +163,10 @@ type Reader struct {
 	warnings   []string
 	dups       *dupTable // nil: duplicates kept
 	udp        map[uint16]*UDPPort
-	filter     *filter.Filter
+	// watchEnds: a file stopped while one captured alongside it goes on;
+	// the next packet returned says so (Packet.WatchEnds).
+	watchEnds bool
+	filter    *filter.Filter
 	// pending are files not opened yet, by the time of their first TCP
 	// packet: a file is opened when the merge reaches that time, so a
 	// set of rotated files (tcpdump -G) holds one or two open, not all.
@@ -204,6 +206,9 @@ type source struct {
 	ngIfs   int // interfaces of the current pcapng section already looked at
 	okLink  bool
 	unsup   map[layers.LinkType]int64 // frames per unsupported link type
+	// stoppedEarly: the file ended while one captured alongside it went
+	// on (Packet.WatchEnds).
+	stoppedEarly bool
 }
 
 // countingReader counts bytes read from the underlying (compressed) file.
@@ -537,9 +542,6 @@ func (r *Reader) advance(s *source, strict bool) error {
 		s.lastTS = ts
 		r.sum.Packets++
 		s.fs.Packets++
-		if s.fs.Packets == 1 {
-			s.fs.Start = ts
-		}
 		s.fs.End = max(s.fs.End, ts)
 		if r.sum.Packets == 1 || ts < r.sum.Start {
 			r.sum.Start = ts
@@ -695,6 +697,13 @@ func (r *Reader) Next(p *Packet) error {
 			r.heap[0] = r.heap[last]
 			r.heap[last] = nil
 			r.heap = r.heap[:last]
+			// Files still open began before this one ended: captured
+			// alongside it. With none waiting to begin after it, none
+			// goes on where it stopped (as a rotated file's successor
+			// does), so its connections are seen no more.
+			if len(r.heap) > 0 && len(r.pending) == 0 {
+				r.watchEnds, s.stoppedEarly = true, true
+			}
 		}
 		if len(r.heap) > 1 {
 			r.down(0)
@@ -707,6 +716,9 @@ func (r *Reader) Next(p *Packet) error {
 			}
 			r.sum.Duplicates++
 			continue
+		}
+		if r.watchEnds {
+			p.WatchEnds, r.watchEnds = true, false
 		}
 		return nil
 	}
@@ -781,7 +793,7 @@ func (r *Reader) Summary() Summary {
 				src.name, f.Backwards, time.Duration(src.maxBack)))
 		}
 	}
-	s.Warnings = append(s.Warnings, endedEarly(s.Files)...)
+	s.Warnings = append(s.Warnings, stoppedEarly(r.srcs)...)
 	if s.TunnelTooDeep > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d frames nested in more than %d tunnels (or more than %d MPLS labels)",
 			s.TunnelTooDeep, MaxTunnelDepth, maxMPLSLabels))
@@ -851,44 +863,28 @@ func (r *Reader) Close() error {
 	return first
 }
 
-// endedEarly warns of files that stopped while a file captured alongside
-// them (begun before their end) went on: the merged capture keeps going,
-// so an attempt in such a file's last seconds is judged as if it had been
-// watched to the end, and what the file could not see after it stopped (a
-// SYN-ACK retransmitted, a SYN answered) counts as never sent: a
-// syncookie, an unanswered SYN. A set of rotated files, each begun when
-// the one before ended, is one capture going on, and has no warning.
-func endedEarly(files []FileSummary) []string {
+// stoppedEarly warns of the files that stopped while a file captured
+// alongside them went on (Packet.WatchEnds), by 3 s or more (the time in
+// which an attempt's fate shows: SYN and SYN-ACK retransmissions). The
+// tracker judges their last attempts as at the end of a capture, but what
+// their connections did after is not in the capture.
+func stoppedEarly(srcs []*source) []string {
 	var ws []string
-	for i, a := range files {
-		if a.Packets == 0 {
+	for _, a := range srcs {
+		if !a.stoppedEarly {
 			continue
 		}
-		var longest *FileSummary
-		continued := false
-		for j := range files {
-			b := &files[j]
-			if j == i || b.Packets == 0 {
-				continue
-			}
-			if b.Start >= a.End {
-				continued = true
-				break
-			}
-			if b.End > a.End && (longest == nil || b.End > longest.End) {
+		var longest *source
+		for _, b := range srcs {
+			if b != a && b.fs.Packets > 0 && (longest == nil || b.fs.End > longest.fs.End) {
 				longest = b
 			}
 		}
-		if continued || longest == nil || time.Duration(longest.End-a.End) < endedEarlyAfter {
+		if longest == nil || time.Duration(longest.fs.End-a.fs.End) < 3*time.Second {
 			continue
 		}
-		ws = append(ws, fmt.Sprintf("%s ended %v before %s, which was captured alongside it: attempts in its last seconds are judged as if it had gone on, so a SYN-ACK retransmission or an answer it could not see counts as never sent (a syncookie, an unanswered SYN): analyse each file alone to be sure",
-			a.Name, time.Duration(longest.End-a.End).Round(time.Second), longest.Name))
+		ws = append(ws, fmt.Sprintf("%s stopped %v before %s, which was captured alongside it: what the connections it saw did after that is not in the capture, and their attempts of its last seconds are judged as at the end of a capture",
+			a.name, time.Duration(longest.fs.End-a.fs.End).Round(time.Second), longest.name))
 	}
 	return ws
 }
-
-// endedEarlyAfter is how much longer a file captured alongside another
-// must go on for endedEarly to warn: the time in which an attempt's fate
-// shows (SYN and SYN-ACK retransmissions, analyze.SYNGrace).
-const endedEarlyAfter = 3 * time.Second

@@ -79,7 +79,7 @@ func TestFormats(t *testing.T) {
 			}
 			s := r.Summary()
 			wantSum := Summary{
-				Files:      []FileSummary{{Name: "f", Format: c.format, Compressed: c.gz, LinkTypes: []string{"Ethernet"}, Packets: 5, Snaplen: map[string]uint32{"pcap": 65535, "pcapng": 0}[c.format], Start: first, End: ns(at(4, 0))}},
+				Files:      []FileSummary{{Name: "f", Format: c.format, Compressed: c.gz, LinkTypes: []string{"Ethernet"}, Packets: 5, Snaplen: map[string]uint32{"pcap": 65535, "pcapng": 0}[c.format], End: ns(at(4, 0))}},
 				Packets:    5,
 				TCPPackets: 3,
 				NonTCP:     2,

@@ -56,6 +56,22 @@ type Attempt struct {
 	// attempts in different tunnels are tracked apart even with the same
 	// inner 4-tuple.
 	Tunnel capture.Tunnel
+
+	// WatchEnd, when not 0, is when the capture stopped watching the
+	// attempt, before its end: a file stopped while another captured
+	// alongside it went on (capture.Packet.WatchEnds), and nothing of the
+	// attempt came after. End is then EndCaptureEnd: judge it as at the
+	// end of a capture that ended at WatchEnd (Watched).
+	WatchEnd int64
+}
+
+// Watched is the end of the capture for a: captureEnd, or WatchEnd when
+// the capture stopped watching it before.
+func (a *Attempt) Watched(captureEnd int64) int64 {
+	if a.WatchEnd != 0 {
+		return a.WatchEnd
+	}
+	return captureEnd
 }
 
 // Handshake is the part of an Attempt the tracker keeps for every attempt

@@ -164,6 +164,9 @@ func Run(src PacketSource, cfg Config, sinks []Sink, stop func() bool) (Stats, e
 	for b := range fullP {
 		for i := range b.p {
 			tr.add(&b.p[i], b.h[i])
+			if b.p[i].WatchEnds {
+				tr.watchEnded(b.p[i].Time)
+			}
 		}
 		if b.err != nil {
 			if b.err != io.EOF {

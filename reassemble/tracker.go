@@ -164,6 +164,12 @@ type Tracker struct {
 	// tunnelled maps the 4-tuple key (tun 0) of each tunnelled flow to its
 	// tunnel key (see otherCopy); nil until one starts.
 	tunnelled map[flowKey]uint64
+	// unwatched holds, by flow hash, the attempts in flight when a file
+	// captured alongside others stopped (capture.Packet.WatchEnds), with
+	// the time it did. Until a later packet shows another file still sees
+	// one, it is judged as if the capture had ended then. nil until a
+	// file stops so.
+	unwatched map[uint64]int64
 	hash      func(a, b netip.AddrPort, tun uint64) uint64 // flowHash; tests force collisions
 	conns     table[ConnState]                             // Zeek state of each full slot (Config.ConnState)
 	conn      *ConnState                                   // of the attempt update works on
@@ -233,11 +239,37 @@ func (t *Tracker) Stats() Stats {
 // Add feeds one packet. Packets must come in capture order.
 func (t *Tracker) Add(p *capture.Packet) {
 	t.add(p, t.hash(p.Src, p.Dst, tunnelKey(p.Tunnel)))
+	if p.WatchEnds {
+		t.watchEnded(p.Time)
+	}
+}
+
+// watchEnded notes the attempts in flight, closed ones aside (their fate
+// is known), as no longer watched since at: a file stopped then while
+// another went on (capture.Packet.WatchEnds). Which of them the stopped
+// file saw is not known, so all are noted, and a later packet of one
+// takes it off (add): an attempt of the other files that gets none is
+// judged as at the end of a capture, which asks for less, never more.
+// An attempt noted by an earlier file keeps the earlier time.
+func (t *Tracker) watchEnded(at int64) {
+	if t.unwatched == nil {
+		t.unwatched = make(map[uint64]int64)
+	}
+	t.each(func(_ int32, s *state) {
+		if h := t.hashOf(s); !s.closed {
+			if _, ok := t.unwatched[h]; !ok {
+				t.unwatched[h] = at
+			}
+		}
+	})
 }
 
 // add is Add with the flow's hash, h = t.hash(p.Src, p.Dst, its tunnel
 // key): Run computes it on the reading goroutine, which has time to spare.
 func (t *Tracker) add(p *capture.Packet, h uint64) {
+	if t.unwatched != nil {
+		delete(t.unwatched, h)
+	}
 	t.now = p.Time
 	if t.nextSweep == 0 {
 		t.nextSweep = p.Time + sweepEvery
@@ -807,13 +839,26 @@ func (t *Tracker) Flush() {
 // finish settles the counts that depend on what never came, emits the
 // attempt and frees its slot.
 func (t *Tracker) finish(pos uint64, ref int32, s *state) {
+	var watchEnd int64
+	if t.unwatched != nil {
+		if at, ok := t.unwatched[t.hashOf(s)]; ok {
+			delete(t.unwatched, t.hashOf(s))
+			if s.End == EndIdle || s.End == EndCaptureEnd {
+				// Nothing came after at: as at the end of a capture.
+				s.End, watchEnd = EndCaptureEnd, at
+				s.unansweredAtEnd(at)
+			}
+		}
+	}
 	s.settle()
 	t.stats.Attempts++
 	if s.MidStream {
 		t.stats.MidStream++
 	}
 	if t.emit != nil {
-		t.emit(t.attemptOf(ref, s))
+		a := t.attemptOf(ref, s)
+		a.WatchEnd = watchEnd
+		t.emit(a)
 	}
 	t.inFlight--
 	if s.tunKey != 0 {

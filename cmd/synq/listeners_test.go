@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -114,7 +115,7 @@ func movePorts(t *testing.T, f pcapFile, from, by uint16, shift time.Duration) [
 
 // TestFileEndedEarlySaysSo: a capture read beside a longer one taken
 // alongside it (both begun together, the other on other ports and going
-// on after it) is said to have ended early, by name; the same capture
+// on after it) is said to have stopped early, by name; the same capture
 // split in two where a rotation would split it, and beside a capture
 // cut to its span, is not.
 func TestFileEndedEarlySaysSo(t *testing.T) {
@@ -163,8 +164,89 @@ func TestFileEndedEarlySaysSo(t *testing.T) {
 		switch {
 		case tc.want == "" && len(early) > 0:
 			t.Errorf("%s: %q", tc.name, early)
-		case tc.want != "" && (len(early) != 1 || !strings.HasPrefix(early[0], tc.want+" ended ")):
+		case tc.want != "" && (len(early) != 1 || !strings.HasPrefix(early[0], tc.want+" stopped ")):
 			t.Errorf("%s: warnings %q, want one saying %s ended early", tc.name, r.Capture.Warnings, tc.want)
 		}
+	}
+}
+
+// TestFileBesideALongerOneJudgedAlone reads every real capture, stopped
+// early (its first k packets, as a capture stopped in the middle of
+// handshakes), beside another real capture on other ports that began with
+// it and went on: each listener of the first must get the outcomes and the
+// verdict the stopped capture gives alone. The merged set goes on, but the
+// first file saw nothing after its end: before, what it could not see (a
+// SYN-ACK retransmission, an answer) counted as never sent, and its last
+// attempts' SYN-ACKs became syncookies, their SYNs unanswered.
+func TestFileBesideALongerOneJudgedAlone(t *testing.T) {
+	var plain []scenario
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil || strings.Contains(sc.name, "vlan") || strings.Contains(sc.name, "vxlan") || strings.Contains(sc.name, "tunnel") || strings.Contains(sc.name, "icmp") {
+			continue
+		}
+		if readPcapFile(t, sc.capture).lt == layers.LinkTypeEthernet {
+			plain = append(plain, sc)
+		}
+	}
+	dir := t.TempDir()
+	longer := readPcapFile(t, scenarioCapture(t, "accept-overflow-long"))
+	longerSpan := longer.recs[len(longer.recs)-1].ci.Timestamp.Sub(longer.recs[0].ci.Timestamp)
+	checked := 0
+	for _, sc := range plain {
+		f := readPcapFile(t, sc.capture)
+		n := len(f.recs)
+		t.Run(sc.name, func(t *testing.T) {
+			for _, k := range []int{n / 4, n / 2, 3 * n / 4, n} {
+				first := f.recs[0].ci.Timestamp
+				if f.recs[k-1].ci.Timestamp.Sub(first)+10*time.Second > longerSpan {
+					continue // the other capture would not go on past it
+				}
+				stopped := scenario{name: sc.name + "-stopped", dir: sc.dir, capture: filepath.Join(dir, "stopped.pcap")}
+				f.write(t, stopped.capture, f.recs[:k])
+				other := filepath.Join(dir, "other.pcap")
+				longer.write(t, other, movePorts(t, longer, 8080, 10000, first.Sub(longer.recs[0].ci.Timestamp)))
+				alone := map[string]listenerJSON{}
+				for _, l := range scenarioJSON(t, stopped).Listeners {
+					alone[l.Server] = l
+				}
+				otherAlone := map[string]string{}
+				for _, l := range scenarioJSON(t, scenario{name: "other", dir: sc.dir, capture: other}).Listeners {
+					otherAlone[l.Server] = l.Verdict.Kind + "/" + l.Verdict.Confidence
+				}
+				ios, out, errOut := testStreams(nil)
+				if code := run([]string{"analyze", "--format", "json", stopped.capture, other}, ios); code != exitOK {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				var r reportJSON
+				must(t, json.Unmarshal(out.Bytes(), &r))
+				seen := 0
+				for _, l := range r.Listeners {
+					want, ok := alone[l.Server]
+					if !ok {
+						// The other capture's attempts in flight when the
+						// first stopped are judged as at an end until a
+						// packet of theirs comes: its verdict stands.
+						if got, w := l.Verdict.Kind+"/"+l.Verdict.Confidence, otherAlone[l.Server]; got != w {
+							t.Errorf("first %d of %d packets beside it, %s: %s, alone %s", k, n, l.Server, got, w)
+						}
+						continue
+					}
+					seen++
+					checked++
+					if !maps.Equal(l.Outcomes, want.Outcomes) || l.SyncookieSYNACKs != want.SyncookieSYNACKs {
+						t.Errorf("first %d of %d packets, %s: outcomes %v, %d cookies; alone %v, %d cookies", k, n, l.Server, l.Outcomes, l.SyncookieSYNACKs, want.Outcomes, want.SyncookieSYNACKs)
+					}
+					if got, w := l.Verdict.Kind+"/"+l.Verdict.Confidence, want.Verdict.Kind+"/"+want.Verdict.Confidence; got != w {
+						t.Errorf("first %d of %d packets, %s: %s, alone %s: %s", k, n, l.Server, got, w, strings.Join(l.Verdict.Evidence, " "))
+					}
+				}
+				if seen != len(alone) {
+					t.Errorf("first %d of %d packets: %d of its %d listeners in the report", k, n, seen, len(alone))
+				}
+			}
+		})
+	}
+	if checked < 40 {
+		t.Errorf("only %d listeners compared", checked)
 	}
 }
