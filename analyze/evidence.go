@@ -198,7 +198,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	}
 	if n, ok := h.Deltas["TcpPassiveOpens"]; ok && int(n)+coverageSlack(took) < took {
 		v.covers = false
-		v.note = prose.Sayf("The kernel counters do not cover this capture: TcpPassiveOpens rose by %d, but the capture shows the server using %d connection{s} it accepted. The snapshots are from another host, network namespace or time, so they were not used; the diagnosis is from packets alone.", n, took)
+		v.note = prose.Sayf("The kernel counters do not cover this capture: TcpPassiveOpens rose by %d, but the capture shows the server using %d connection{s} it accepted. The snapshots are from another host, network namespace or time, so they were not used; the diagnosis is from packets alone. A server in a container counts in its own namespace: take them there (nsenter -t <server PID> -n nstat -az).", n, took)
 		return v
 	}
 	if h.SingleSnapshot {

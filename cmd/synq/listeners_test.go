@@ -171,8 +171,8 @@ func TestFileEndedEarlySaysSo(t *testing.T) {
 }
 
 // TestFileBesideALongerOneJudgedAlone reads every real capture, stopped
-// early (its first k packets, as a capture stopped in the middle of
-// handshakes), beside another real capture on other ports that began with
+// early (its first k packets, at 24 points, as a capture stopped in the
+// middle of handshakes), beside another real capture on other ports that began with
 // it and went on: each listener of the first must get the outcomes and the
 // verdict the stopped capture gives alone. The merged set goes on, but the
 // first file saw nothing after its end: before, what it could not see (a
@@ -196,7 +196,7 @@ func TestFileBesideALongerOneJudgedAlone(t *testing.T) {
 		f := readPcapFile(t, sc.capture)
 		n := len(f.recs)
 		t.Run(sc.name, func(t *testing.T) {
-			for _, k := range []int{n / 4, n / 2, 3 * n / 4, n} {
+			for k := max(1, n/24); k <= n; k += max(1, n/24) {
 				first := f.recs[0].ci.Timestamp
 				if f.recs[k-1].ci.Timestamp.Sub(first)+10*time.Second > longerSpan {
 					continue // the other capture would not go on past it
@@ -247,6 +247,67 @@ func TestFileBesideALongerOneJudgedAlone(t *testing.T) {
 		})
 	}
 	if checked < 40 {
+		t.Errorf("only %d listeners compared", checked)
+	}
+}
+
+// TestCaptureBesideItsOwnStartClaimsNoMore reads every real capture
+// beside a copy of itself stopped early, as two capture points of the same
+// traffic (the copy's packets are duplicates, and the first of two copies
+// is the one kept): once the copy stops, the connections it carried go on
+// in the whole capture, whose later packets show them still watched. What
+// the copy's end leaves unknown is judged as at an end, so the pair may
+// claim less than the whole capture alone, never more: no outcome counts
+// more failures, no more SYN-ACKs are syncookies, and a medium or high
+// verdict names the whole capture's kind. Finishing every attempt in
+// flight when the copy stops, instead, split connections and made their
+// data "ignored".
+func TestCaptureBesideItsOwnStartClaimsNoMore(t *testing.T) {
+	dir := t.TempDir()
+	checked := 0
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil {
+			continue
+		}
+		whole := map[string]listenerJSON{}
+		for _, l := range scenarioJSON(t, sc).Listeners {
+			whole[l.Server] = l
+		}
+		f := readPcapFile(t, sc.capture)
+		n := len(f.recs)
+		t.Run(sc.name, func(t *testing.T) {
+			for k := max(1, n/24); k < n; k += max(1, n/24) {
+				start := filepath.Join(dir, "start.pcap")
+				f.write(t, start, f.recs[:k])
+				ios, out, errOut := testStreams(nil)
+				if code := run([]string{"analyze", "--format", "json", start, sc.capture}, ios); code != exitOK {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				var r reportJSON
+				must(t, json.Unmarshal(out.Bytes(), &r))
+				for _, l := range r.Listeners {
+					want, ok := whole[l.Server]
+					if !ok {
+						t.Errorf("first %d of %d packets beside the whole: listener %s, not in the whole capture", k, n, l.Server)
+						continue
+					}
+					checked++
+					for o, c := range l.Outcomes {
+						if o != "established" && o != "incomplete" && c > want.Outcomes[o] {
+							t.Errorf("first %d of %d packets beside the whole, %s: %d %s, the whole %d", k, n, l.Server, c, o, want.Outcomes[o])
+						}
+					}
+					if l.SyncookieSYNACKs > want.SyncookieSYNACKs {
+						t.Errorf("first %d of %d packets beside the whole, %s: %d syncookies, the whole %d", k, n, l.Server, l.SyncookieSYNACKs, want.SyncookieSYNACKs)
+					}
+					if v := l.Verdict; v.Confidence != "low" && v.Kind != want.Verdict.Kind {
+						t.Errorf("first %d of %d packets beside the whole, %s: %s/%s, the whole %s/%s", k, n, l.Server, v.Kind, v.Confidence, want.Verdict.Kind, want.Verdict.Confidence)
+					}
+				}
+			}
+		})
+	}
+	if checked < 60 {
 		t.Errorf("only %d listeners compared", checked)
 	}
 }
