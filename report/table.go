@@ -327,7 +327,7 @@ func (p *printer) packets(in *Input) {
 	for _, l := range in.Result.Listeners {
 		rows = append(rows, []string{
 			l.Server.String(), count(l.SYNPackets), count(l.DroppedSYNPackets), count(l.SYNACKPackets),
-			count(l.SYNACKRetransmits), count(l.IgnoredACKSegments), count(l.ServerRSTs)+"/"+count(l.ClientRSTs),
+			count(l.SYNACKRetransmits), count(l.IgnoredACKSegments), count(l.ServerRSTs) + "/" + count(l.ClientRSTs),
 		})
 	}
 	p.table("Handshake packets", []string{"LISTENER", "SYN", "SYN DROP", "SYN-ACK", "RETX", "IGNORED", "RST S/C"}, rows, "lrrrrrr")
