@@ -21,17 +21,7 @@ import (
 // verdicts must be what the first capture alone gives: what one listener
 // does (its drops, its clients, its timing) is no evidence about another.
 func TestAnotherListenerChangesNoVerdict(t *testing.T) {
-	var plain []scenario
-	for _, sc := range scenarios(t) {
-		// Ethernet, IPv4 or IPv6, no VLAN tag or tunnel, no ICMP quoting
-		// the ports.
-		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil || strings.Contains(sc.name, "vlan") || strings.Contains(sc.name, "vxlan") || strings.Contains(sc.name, "tunnel") || strings.Contains(sc.name, "icmp") {
-			continue
-		}
-		if readPcapFile(t, sc.capture).lt == layers.LinkTypeEthernet {
-			plain = append(plain, sc)
-		}
-	}
+	plain := plainScenarios(t)
 	if len(plain) < 20 {
 		t.Fatalf("only %d plain captures", len(plain))
 	}
@@ -179,15 +169,7 @@ func TestFileEndedEarlySaysSo(t *testing.T) {
 // SYN-ACK retransmission, an answer) counted as never sent, and its last
 // attempts' SYN-ACKs became syncookies, their SYNs unanswered.
 func TestFileBesideALongerOneJudgedAlone(t *testing.T) {
-	var plain []scenario
-	for _, sc := range scenarios(t) {
-		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil || strings.Contains(sc.name, "vlan") || strings.Contains(sc.name, "vxlan") || strings.Contains(sc.name, "tunnel") || strings.Contains(sc.name, "icmp") {
-			continue
-		}
-		if readPcapFile(t, sc.capture).lt == layers.LinkTypeEthernet {
-			plain = append(plain, sc)
-		}
-	}
+	plain := plainScenarios(t)
 	dir := t.TempDir()
 	longer := readPcapFile(t, scenarioCapture(t, "accept-overflow-long"))
 	longerSpan := longer.recs[len(longer.recs)-1].ci.Timestamp.Sub(longer.recs[0].ci.Timestamp)
@@ -310,4 +292,21 @@ func TestCaptureBesideItsOwnStartClaimsNoMore(t *testing.T) {
 	if checked < 60 {
 		t.Errorf("only %d listeners compared", checked)
 	}
+}
+
+// plainScenarios are the real captures on Ethernet, IPv4 or IPv6, with no
+// VLAN tag or tunnel and no ICMP quoting the ports: their ports can be
+// moved and their files merged as they are.
+func plainScenarios(t *testing.T) []scenario {
+	t.Helper()
+	var plain []scenario
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || scenarioArgs(t, sc) != nil || strings.Contains(sc.name, "vlan") || strings.Contains(sc.name, "vxlan") || strings.Contains(sc.name, "tunnel") || strings.Contains(sc.name, "icmp") {
+			continue
+		}
+		if readPcapFile(t, sc.capture).lt == layers.LinkTypeEthernet {
+			plain = append(plain, sc)
+		}
+	}
+	return plain
 }
