@@ -163,6 +163,8 @@ func Run(src PacketSource, cfg Config, sinks []Sink, stop func() bool) (Stats, e
 	var srcErr error
 	for b := range fullP {
 		for i := range b.p {
+			// As Tracker.Add does, written out: a wrapper that cannot
+			// be inlined cost 1.5-2.5% of the dense mix's CPU.
 			tr.add(&b.p[i], b.h[i])
 			if b.p[i].WatchEnds {
 				tr.watchEnded(b.p[i].Time)

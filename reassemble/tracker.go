@@ -256,16 +256,18 @@ func (t *Tracker) watchEnded(at int64) {
 		t.unwatched = make(map[uint64]int64)
 	}
 	t.each(func(_ int32, s *state) {
-		if h := t.hashOf(s); !s.closed {
-			if _, ok := t.unwatched[h]; !ok {
-				t.unwatched[h] = at
-			}
+		if s.closed {
+			return
+		}
+		if h := t.hashOf(s); t.unwatched[h] == 0 {
+			t.unwatched[h] = at
 		}
 	})
 }
 
 // add is Add with the flow's hash, h = t.hash(p.Src, p.Dst, its tunnel
 // key): Run computes it on the reading goroutine, which has time to spare.
+// Like Add, its caller notes a file's end (Packet.WatchEnds) after it.
 func (t *Tracker) add(p *capture.Packet, h uint64) {
 	if t.unwatched != nil {
 		delete(t.unwatched, h)
@@ -841,8 +843,9 @@ func (t *Tracker) Flush() {
 func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 	var watchEnd int64
 	if t.unwatched != nil {
-		if at, ok := t.unwatched[t.hashOf(s)]; ok {
-			delete(t.unwatched, t.hashOf(s))
+		h := t.hashOf(s)
+		if at, ok := t.unwatched[h]; ok {
+			delete(t.unwatched, h)
 			if s.End == EndIdle || s.End == EndCaptureEnd {
 				// Nothing came after at: as at the end of a capture.
 				s.End, watchEnd = EndCaptureEnd, at
