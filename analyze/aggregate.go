@@ -72,6 +72,15 @@ type Listener struct {
 	// Diagnosis is filled by Diagnose.
 	Diagnosis Diagnosis
 
+	// Forwards is set when the listener is a front, not where connections
+	// end: the capturing host translated and forwarded them (a NodePort,
+	// DNAT), and most of its attempts were seen again at these listeners,
+	// most first (forwardTable). Its attempts are then counted there, not
+	// in the result's totals, the counters' reconciliation or the verdict.
+	Forwards []Forward
+
+	id int32 // order of creation, for forwardTable
+
 	handshake      histogram
 	synGap, ackGap histogram
 	// waiting is how long each attempt still waiting for its SYN's
@@ -260,20 +269,21 @@ type clientTable struct {
 }
 
 // addVia counts one attempt of addr, whose entry in its listener's
-// source table is e (nil if the table had no room for it). The entry
+// source table is e (nil if the table had no room for it), and returns
+// the index + 1 of addr's record (0: the table was full). The entry
 // remembers where addr's record is here, so that an attempt costs one
 // address lookup, not two: the second was a tenth of the analysis's CPU
 // time on the dense mix.
-func (t *clientTable) addVia(e *sourceEntry, addr netip.Addr, o Outcome) {
+func (t *clientTable) addVia(e *sourceEntry, addr netip.Addr, o Outcome) int32 {
 	if e != nil && e.client > 0 {
 		t.outcomes[e.client-1].add(o)
-		return
+		return e.client
 	}
 	i, ok := t.index.find(addr)
 	if !ok {
 		if t.index.len() >= MaxTrackedClients {
 			t.overflow = true
-			return
+			return 0
 		}
 		i = t.index.add(addr)
 		t.outcomes = append(t.outcomes, outcomeTally{})
@@ -282,6 +292,15 @@ func (t *clientTable) addVia(e *sourceEntry, addr netip.Addr, o Outcome) {
 		e.client = i + 1
 	}
 	t.outcomes[i].add(o)
+	return i + 1
+}
+
+// take takes back one attempt with outcome o from the record at index
+// c-1: the second copy of a forwarded connection (forwardTable).
+func (t *clientTable) take(c int32, o Outcome) {
+	if n := &t.outcomes[c-1][o]; *n > 0 {
+		*n--
+	}
 }
 
 // worst returns the n clients with the most failed attempts, most first
@@ -356,16 +375,20 @@ func saturatingInc(n *uint32) {
 
 // Result is the outcome of an analysis.
 type Result struct {
-	Listeners []Listener // most failed attempts first
+	// Listeners are the listeners, most failed attempts first, fronts
+	// (Listener.Forwards) after the others.
+	Listeners []Listener
 	// WorstClients are the clients with the most failed attempts (at most
 	// MaxWorstClients, only clients with a failure).
 	WorstClients []Client
 	// ClientsOverflow is set when more distinct clients were seen than
 	// MaxTrackedClients: WorstClients then covers only the first ones.
 	ClientsOverflow bool
-	Totals          OutcomeCounts
-	Attempts        int
-	MidStream       int
+	// Totals, Attempts and MidStream count each connection once: fronts
+	// (Listener.Forwards) are left out.
+	Totals    OutcomeCounts
+	Attempts  int
+	MidStream int
 	// SYNACKsNotCaptured counts attempts that went on without their
 	// SYN-ACK in the capture (reassemble.Attempt.SYNACKNotCaptured): the
 	// capture missed packets.
@@ -403,9 +426,11 @@ type Aggregator struct {
 	synACKsNotCaptured int
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
-	last    *Listener
-	clients clientTable
-	closers closerTable
+	last     *Listener
+	byID     []*Listener
+	clients  clientTable
+	closers  closerTable
+	forwards forwardTable
 }
 
 // onTimerSlack is how late after its slot a SYN-ACK retransmission still
@@ -491,8 +516,9 @@ func NewAggregator() *Aggregator {
 // them to that limit anyway (coarsening merges buckets exactly, in any
 // order), and 2,000 listeners held 26 MB of buckets until then.
 func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
-	l := &Listener{Server: server}
+	l := &Listener{Server: server, id: int32(len(g.byID))}
 	g.listeners[server] = l
+	g.byID = append(g.byID, l)
 	n := timelineBucketsFor(len(g.listeners))
 	if n != timelineBucketsFor(len(g.listeners)-1) {
 		for _, o := range g.listeners {
@@ -583,7 +609,10 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 			l.LastFailure = a.LastPacket
 		}
 	}
-	g.clients.addVia(l.sources.add(a, o), a.Client.Addr(), o)
+	ci := g.clients.addVia(l.sources.add(a, o), a.Client.Addr(), o)
+	if c, co := g.forwards.add(a, l.id, ci, o, len(g.byID)); c != 0 {
+		g.clients.take(c, co)
+	}
 }
 
 // Result summarises everything added, in a deterministic order.
@@ -597,6 +626,14 @@ func (g *Aggregator) Result() Result {
 	// so that no verdict depends on how many listeners there were.
 	buckets := timelineBucketsFor(len(g.listeners))
 	g.last = nil
+	servers, attempts := make([]netip.AddrPort, len(g.byID)), make([]int, len(g.byID))
+	for i, l := range g.byID {
+		servers[i], attempts[i] = l.Server, l.Attempts
+	}
+	for id, fw := range g.forwards.fronts(servers, attempts) {
+		g.byID[id].Forwards = fw
+	}
+	g.byID, g.forwards = nil, forwardTable{}
 	// A Listener is over 2 KB: sized once, not grown by copying.
 	r.Listeners = make([]Listener, 0, len(g.listeners))
 	for k, l := range g.listeners {
@@ -614,6 +651,9 @@ func (g *Aggregator) Result() Result {
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline, cp.marks = countTimeline{}, markTimeline{}
 		r.Listeners = append(r.Listeners, cp)
+		if l.Forwards != nil {
+			continue
+		}
 		r.Attempts += l.Attempts
 		r.MidStream += l.MidStream
 		for o, v := range l.Outcomes {
@@ -622,6 +662,7 @@ func (g *Aggregator) Result() Result {
 	}
 	slices.SortFunc(r.Listeners, func(a, b Listener) int {
 		return cmp.Or(
+			cmp.Compare(min(len(a.Forwards), 1), min(len(b.Forwards), 1)),
 			cmp.Compare(b.Outcomes.Failed(), a.Outcomes.Failed()),
 			cmp.Compare(b.Attempts, a.Attempts),
 			a.Server.Compare(b.Server),

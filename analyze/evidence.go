@@ -194,7 +194,9 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	v.d, v.covers = h.Deltas, true
 	took := 0
 	for i := range r.Listeners {
-		took += r.Listeners[i].ServerTook
+		if r.Listeners[i].Forwards == nil {
+			took += r.Listeners[i].ServerTook
+		}
 	}
 	if n, ok := h.Deltas["TcpPassiveOpens"]; ok && int(n)+coverageSlack(took) < took {
 		v.covers = false

@@ -161,6 +161,9 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 		if c.explain != nil {
 			var sum int64
 			for i := range r.Listeners {
+				if r.Listeners[i].Forwards != nil {
+					continue // counted at its backend
+				}
 				if n := int64(c.explain(&r.Listeners[i])); n != 0 {
 					rc.Shares = append(rc.Shares, CounterShare{Listener: r.Listeners[i].Server, Predicted: n})
 					sum += n
@@ -169,7 +172,9 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 			rc.Explained = &sum
 			if c.unsure != nil {
 				for i := range r.Listeners {
-					rc.Unsure += int64(c.unsure(&r.Listeners[i]))
+					if r.Listeners[i].Forwards == nil {
+						rc.Unsure += int64(c.unsure(&r.Listeners[i]))
+					}
 				}
 			}
 			attribute(&rc)

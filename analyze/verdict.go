@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -17,7 +18,7 @@ type Kind string
 // AllKinds lists every kind, in the order the README's table gives them.
 func AllKinds() []Kind {
 	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindNoListener, KindFirewallReject,
-		KindNetworkLoss, KindOldState, KindDeferAccept, KindInconclusive, KindNotEnoughData, KindHealthy}
+		KindNetworkLoss, KindOldState, KindDeferAccept, KindInconclusive, KindNotEnoughData, KindHealthy, KindForwarded}
 }
 
 const (
@@ -33,13 +34,16 @@ const (
 	KindInconclusive   Kind = "inconclusive"
 	KindNotEnoughData  Kind = "not_enough_data"
 	KindOldState       Kind = "old_connection_state"
+	// KindForwarded is a front's (Listener.Forwards), never the overall
+	// verdict: its connections are judged where they were forwarded.
+	KindForwarded Kind = "forwarded"
 )
 
 // severity orders kinds when two findings are equally sure and equally
 // large: queue overflows first, the harmless last.
 var severity = map[Kind]int{
 	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindFirewallReject: 6, KindNoListener: 5,
-	KindNetworkLoss: 4, KindOldState: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0,
+	KindNetworkLoss: 4, KindOldState: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0, KindForwarded: -1,
 }
 
 // Confidence says how sure a finding is.
@@ -135,9 +139,19 @@ type evidence struct {
 // Diagnose gives every listener of r its diagnosis and r its overall
 // verdict (the most serious listener's) and counter reconciliation.
 func Diagnose(r *Result, h *host.Host) {
-	ev := &evidence{host: h, counters: viewCounters(r, h), listeners: len(r.Listeners)}
+	ev := &evidence{host: h, counters: viewCounters(r, h)}
+	// A front's attempts are its backends' seen again: each connection
+	// counts once, at its backend.
+	fronts := map[netip.AddrPort][]netip.AddrPort{}
 	for i := range r.Listeners {
 		l := &r.Listeners[i]
+		for _, fw := range l.Forwards {
+			fronts[fw.To] = append(fronts[fw.To], l.Server)
+		}
+		if l.Forwards != nil {
+			continue
+		}
+		ev.listeners++
 		ev.refused += l.Outcomes[Rejected]
 		ev.aqPredicted += aqPredicted(l)
 		ev.synDropsSeen += l.DroppedSYNPackets
@@ -147,7 +161,17 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.icmpOwnSeen += l.Signs.ICMPFromServer
 	}
 	for i := range r.Listeners {
+		if r.Listeners[i].Forwards != nil {
+			r.Listeners[i].Diagnosis = forwardedDiagnosis(&r.Listeners[i])
+			continue
+		}
 		d := diagnoseListener(&r.Listeners[i], ev)
+		if via := fronts[r.Listeners[i].Server]; via != nil {
+			for j := range d.Findings {
+				d.Findings[j].Evidence = append(d.Findings[j].Evidence, forwardedFrom(via))
+			}
+			d.Verdict = d.Findings[0]
+		}
 		if r.Evicted > 0 && r.Evicted*100 > r.Attempts {
 			// Evicted attempts were judged on what had been seen so
 			// far: above 1% of them, no finding is sure.
@@ -167,7 +191,7 @@ func Diagnose(r *Result, h *host.Host) {
 		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}, Signs: []Sign{}}
 	for i := range r.Listeners {
 		v := r.Listeners[i].Diagnosis.Verdict
-		if i == 0 || stronger(v, r.Verdict) {
+		if i == 0 || stronger(v, r.Verdict) && v.Kind != KindForwarded {
 			r.Verdict = v
 			r.VerdictListener = r.Listeners[i].Server
 		}

@@ -172,7 +172,7 @@ func verdictClass(f analyze.Finding) string {
 	switch f.Kind {
 	case analyze.KindHealthy:
 		return "ok"
-	case analyze.KindInconclusive, analyze.KindDeferAccept, analyze.KindNotEnoughData:
+	case analyze.KindInconclusive, analyze.KindDeferAccept, analyze.KindNotEnoughData, analyze.KindForwarded:
 		return "neutral"
 	}
 	return "bad"

@@ -151,6 +151,14 @@ type jsonListener struct {
 	RuledOut             []jsonVerdict    `json:"ruled_out"`
 	Signs                jsonSigns        `json:"signs"`
 	Kernel               *jsonKernel      `json:"kernel"`
+	// ForwardedTo: where this host forwarded the listener's connections
+	// (a front: a NodePort, DNAT), empty for a listener where they end.
+	ForwardedTo []jsonForward `json:"forwarded_to"`
+}
+
+type jsonForward struct {
+	Listener string `json:"listener"`
+	Attempts int    `json:"attempts"`
 }
 
 type jsonLatency struct {
@@ -317,6 +325,10 @@ func buildJSON(in *Input) jsonReport {
 			Kernel:               kernelJSON(l.Kernel),
 			HandshakeHistogram:   latencyJSON(l.HandshakeDistribution),
 			Timeline:             timelineJSON(&l.Timeline),
+			ForwardedTo:          []jsonForward{},
+		}
+		for _, fw := range l.Forwards {
+			jl.ForwardedTo = append(jl.ForwardedTo, jsonForward{fw.To.String(), fw.Attempts})
 		}
 		for _, f := range l.Diagnosis.Findings {
 			jl.Findings = append(jl.Findings, verdictJSON(f))

@@ -278,6 +278,10 @@ func (p *printer) listeners(in *Input, hidden []analyze.Listener) {
 		}
 		for _, l := range ls {
 			v := l.Diagnosis.Verdict
+			if to := forwardedTo(&l); to != "" {
+				p.line("  %s: %s to %s (%s confidence)", l.Server, v.Kind, to, v.Confidence)
+				continue
+			}
 			p.line("  %s: %s (%s confidence)", l.Server, v.Kind, v.Confidence)
 		}
 	}
@@ -446,4 +450,14 @@ func timeRange(from, to int64, clock string, dated bool) string {
 		clock = time.DateOnly + " " + clock
 	}
 	return time.Unix(0, from).UTC().Format(clock) + " to " + time.Unix(0, to).UTC().Format(clock)
+}
+
+// forwardedTo names where a front's connections went ("" for a listener
+// where they end).
+func forwardedTo(l *analyze.Listener) string {
+	var to []string
+	for _, fw := range l.Forwards {
+		to = append(to, fw.To.String())
+	}
+	return strings.Join(to, ", ")
 }

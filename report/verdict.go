@@ -234,6 +234,7 @@ var kindWords = map[analyze.Kind]string{
 	analyze.KindNotEnoughData:  "NOT ENOUGH DATA",
 	analyze.KindOldState:       "SYN ANSWERED FOR AN OLD CONNECTION (TIME_WAIT or port reuse)",
 	analyze.KindFirewallReject: "REFUSED BY A FIREWALL RULE (REJECT)",
+	analyze.KindForwarded:      "FORWARDED (address translation on this host)",
 }
 
 // explained is kindExplained for f's kind, or for its mode where the
@@ -256,6 +257,7 @@ var kindExplained = map[analyze.Kind]string{
 	analyze.KindDeferAccept:    "How it works: a listener with TCP_DEFER_ACCEPT does not wake the application until the client sends data; it ignores the bare handshake ACK on purpose.",
 	analyze.KindNoListener:     "How it works: a SYN to a port nothing listens on is answered with a reset; the client gets 'connection refused' at once.",
 	analyze.KindFirewallReject: "How it works: a firewall rule with `reject with tcp reset` answers a SYN with a reset it builds itself, before TCP sees the SYN: to the client it looks exactly like a port with nothing listening, but the kernel's TCP counters (TcpOutRsts) do not count those resets.",
+	analyze.KindForwarded:      "How it works: a host that forwards with destination NAT (kube-proxy for a NodePort or Service, a DNAT rule, IPVS) rewrites a connection's address and port on the way through, never its sequence numbers; a capture on every interface sees each packet before and after.",
 }
 
 // reconciliationTable compares the kernel's counters with the capture.

@@ -28,11 +28,11 @@ func (f failOn) String() string {
 
 func (f failOn) Type() string { return "kinds" }
 
-// problemKinds are the kinds "any" means: all but healthy and
-// not_enough_data, which name no problem.
+// problemKinds are the kinds "any" means: all but healthy,
+// not_enough_data and forwarded, which name no problem.
 func problemKinds() []analyze.Kind {
 	return slices.DeleteFunc(analyze.AllKinds(), func(k analyze.Kind) bool {
-		return k == analyze.KindHealthy || k == analyze.KindNotEnoughData
+		return k == analyze.KindHealthy || k == analyze.KindNotEnoughData || k == analyze.KindForwarded
 	})
 }
 
