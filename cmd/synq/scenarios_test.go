@@ -102,7 +102,15 @@ type reportJSON struct {
 	} `json:"capture"`
 	Listeners []listenerJSON `json:"listeners"`
 	Verdict   verdictJSON    `json:"verdict"`
-	Nstat     *struct {
+	Totals    struct {
+		Attempts int `json:"attempts"`
+	} `json:"totals"`
+	WorstClients []struct {
+		Client   string `json:"client"`
+		Attempts int    `json:"attempts"`
+		Failed   int    `json:"failed"`
+	} `json:"worst_clients"`
+	Nstat *struct {
 		Deltas         map[string]int64 `json:"deltas"`
 		Reconciliation []struct {
 			Counter   string `json:"counter"`
@@ -153,6 +161,10 @@ type listenerJSON struct {
 		SYNHeldCookie   int  `json:"half_open_at_first_cookie"`
 		SYNHeldDropping int  `json:"half_open_at_first_unanswered_syn"`
 	} `json:"signs"`
+	ForwardedTo []struct {
+		Listener string `json:"listener"`
+		Attempts int    `json:"attempts"`
+	} `json:"forwarded_to"`
 }
 
 func scenarioJSON(t *testing.T, sc scenario, extra ...string) reportJSON {
@@ -199,13 +211,52 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// total sums one listener field over all listeners.
+// total sums one listener field over the listeners where connections
+// end: a front's (forwarded_to) are its backends' seen again.
 func total(r reportJSON, f func(l listenerJSON) int) int {
 	n := 0
 	for _, l := range r.Listeners {
-		n += f(l)
+		if len(l.ForwardedTo) == 0 {
+			n += f(l)
+		}
 	}
 	return n
+}
+
+// wantNodePort checks a capture taken on a node that forwarded (DNAT)
+// 10.88.0.2:30080 and :30081 to the pod's 10.88.1.2:8080 and :8081
+// (testdata/lab/run.sh nat_topo): each node port is a front forwarding
+// every attempt to its pod port, the verdict is the pod's, and the totals
+// and clients count each connection once, as the real client's.
+func wantNodePort(t *testing.T, r reportJSON) {
+	t.Helper()
+	byServer := map[string]listenerJSON{}
+	for _, l := range r.Listeners {
+		byServer[l.Server] = l
+	}
+	backs := 0
+	for front, back := range map[string]string{"10.88.0.2:30080": "10.88.1.2:8080", "10.88.0.2:30081": "10.88.1.2:8081"} {
+		f, b := byServer[front], byServer[back]
+		if f.Attempts == 0 || b.Attempts != f.Attempts {
+			t.Errorf("%s: %d attempts, %s: %d; want the same, not 0", front, f.Attempts, back, b.Attempts)
+		}
+		if len(f.ForwardedTo) != 1 || f.ForwardedTo[0].Listener != back || f.ForwardedTo[0].Attempts != f.Attempts {
+			t.Errorf("%s: forwarded_to %+v, want all %d attempts to %s", front, f.ForwardedTo, f.Attempts, back)
+		}
+		if f.Verdict.Kind != "forwarded" || len(b.ForwardedTo) != 0 || b.Verdict.Kind == "forwarded" {
+			t.Errorf("%s: %s, %s: %s (forwarded_to %+v): want the front forwarded, the pod's port judged", front, f.Verdict.Kind, back, b.Verdict.Kind, b.ForwardedTo)
+		}
+		backs += b.Attempts
+	}
+	if r.Verdict.Listener != "10.88.1.2:8080" {
+		t.Errorf("verdict on %s, want the pod's 10.88.1.2:8080", r.Verdict.Listener)
+	}
+	if r.Totals.Attempts != backs {
+		t.Errorf("totals: %d attempts, want %d (each connection once)", r.Totals.Attempts, backs)
+	}
+	if len(r.WorstClients) != 1 || r.WorstClients[0].Client != "10.88.0.1" || r.WorstClients[0].Attempts != backs {
+		t.Errorf("worst clients %+v, want only 10.88.0.1 with %d attempts", r.WorstClients, backs)
+	}
 }
 
 func outcome(name string) func(listenerJSON) int {
@@ -303,6 +354,8 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	"nodeport":            wantNodePort,
+	"nodeport-masquerade": wantNodePort,
 	"syn-answered-by-ack": func(t *testing.T, r reportJSON) {
 		if len(r.Listeners) != 2 {
 			t.Fatalf("%d listeners, want 2", len(r.Listeners))
@@ -516,7 +569,8 @@ func TestScenarioOutcomes(t *testing.T) {
 // around the capture (the kernel counts each such packet once).
 func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
+		"nodeport", "nodeport-masquerade")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -525,7 +579,8 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 // it must equal what synq saw dropped and ignored too.
 func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
-		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool")
+		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
+		"nodeport", "nodeport-masquerade")
 }
 
 // TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
@@ -744,6 +799,12 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"vxlan-any": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
+	// Captured on a node that forwarded (DNAT) every connection to the
+	// pod: each is in the capture twice, and counts once.
+	"nodeport": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	"nodeport-masquerade": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	"vxlan-ipv6-8472": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"synthetic-tunnels-ipv4": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
@@ -928,6 +989,29 @@ func TestTimelineAddsUp(t *testing.T) {
 						t.Errorf("%s: histogram counts %d handshakes, handshake_ms %d", l.Server, n, want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestNodeCountersDoNotCoverForwardedCapture: a node that only forwards
+// (DNAT) counts none of the pod's drops or connections in its own TCP
+// counters. Given the node's snapshots with a capture taken there, synq
+// must set them aside as not covering the capture, never reconcile them
+// or judge on them.
+func TestNodeCountersDoNotCoverForwardedCapture(t *testing.T) {
+	for _, name := range []string{"nodeport", "nodeport-masquerade"} {
+		t.Run(name, func(t *testing.T) {
+			capture := scenarioCapture(t, name)
+			dir := filepath.Dir(capture)
+			sc := scenario{name: name, dir: dir, capture: capture}
+			r := scenarioJSON(t, sc, "--nstat", filepath.Join(dir, "nstat-node-before.txt"), "--nstat", filepath.Join(dir, "nstat-node-after.txt"))
+			v := r.Verdict
+			if v.Kind != "accept_queue_overflow" || v.Confidence != "medium" || v.Listener != "10.88.1.2:8080" {
+				t.Errorf("with the node's counters: %s/%s on %s, want accept_queue_overflow/medium on 10.88.1.2:8080", v.Kind, v.Confidence, v.Listener)
+			}
+			if !mentions(v.Evidence, "do not cover this capture") {
+				t.Errorf("the evidence does not say the node's counters do not cover the capture:\n%s", strings.Join(v.Evidence, "\n"))
 			}
 		})
 	}

@@ -29,7 +29,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
-	accept-overflow-long accept-overflow-pool)
+	nodeport nodeport-masquerade accept-overflow-long accept-overflow-pool)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -40,7 +40,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-*) need+=(nft) ;;
+	firewall-* | nodeport*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -319,11 +319,12 @@ inner_capture_stop() {
 }
 
 # snap before|after : nstat of the server namespace (and of the client
-# namespace when CLIENT_NSTAT=1).
+# namespace when CLIENT_NSTAT=1, of the forwarding node's when NODE_NSTAT=1).
 snap() {
 	nsx $NS_S nstat -asz >"$tmp/nstat-$1.txt"
 	SNAP_T[$1]=$EPOCHREALTIME
 	if [[ $CLIENT_NSTAT == 1 ]]; then nsx $NS_C nstat -asz >"$tmp/nstat-client-$1.txt"; fi
+	if [[ $NODE_NSTAT == 1 ]]; then nsx $NS_R nstat -asz >"$tmp/nstat-node-$1.txt"; fi
 	if [[ $EXTRA_SNAPS == 1 ]]; then
 		# the same moment in the formats users paste: nstat without -z
 		# (zero counters left out) and net-tools' netstat -s (prose)
@@ -429,6 +430,7 @@ finish() {
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
 	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/args.txt
+	rm -f "$out"/nstat-node-before.txt "$out"/nstat-node-after.txt
 	rm -f "$out"/nstat-a-before.txt "$out"/nstat-a-after.txt "$out"/netstat-before.txt "$out"/netstat-after.txt
 	if [[ $EXTRA_SNAPS == 1 ]]; then
 		local f
@@ -456,6 +458,10 @@ finish() {
 		cp "$tmp/nstat-client-before.txt" "$out/nstat-client-before.txt"
 		cp "$tmp/nstat-client-after.txt" "$out/nstat-client-after.txt"
 	fi
+	if [[ $NODE_NSTAT == 1 ]]; then
+		cp "$tmp/nstat-node-before.txt" "$out/nstat-node-before.txt"
+		cp "$tmp/nstat-node-after.txt" "$out/nstat-node-after.txt"
+	fi
 	local size linktype npkts
 	size=$(stat -c %s "$out/$CAP_FILE")
 	if ((size >= 1000000)); then
@@ -479,23 +485,32 @@ finish() {
 		echo "- Made by \`testdata/lab/run.sh $name\` on Linux kernel $(uname -r) ($(. /etc/os-release && echo "$PRETTY_NAME"), $(tcpdump --version 2>&1 | head -1 | sed 's/ version//'))."
 		if [[ $TOPO == direct ]]; then
 			echo "- Topology: namespace $NS_C (eth0 $MAC_C) <-> veth <-> namespace $NS_S (eth0 $MAC_S)."
+		elif [[ $TOPO == nat ]]; then
+			echo "- Topology: $NS_C (eth0 $MAC_C, $IP_C/24) <-> veth <-> $NS_R, the node (cli $MAC_S, $IP_S/24; srv $MAC_NODE_POD, $IP_NODE_POD/24; ip_forward=1) <-> veth <-> $NS_S, the pod (eth0 $MAC_POD, $IP_POD/24, default route via $IP_NODE_POD)."
 		else
 			echo "- Topology: $NS_C (eth0 $MAC_C) <-> veth <-> $NS_R <-> veth <-> $NS_S (eth0 $MAC_S); in $NS_R: $RELAY_DESC."
 		fi
-		echo "- Addresses: client $IP_C${EXTRA_ADDR_NOTE:-}, server $IP_S$([[ $V6 == 1 ]] && echo "; IPv6 client $IP6_C, server $IP6_S (nodad)"). Static neighbour entries, offloads off (ethtool -K tx/tso/gso/gro off), IPv6 disabled unless noted: nothing else talks."
+		local server="server $IP_S"
+		[[ $TOPO == nat ]] && server="node $IP_S (the address clients connect to), pod $IP_POD (the listeners)"
+		echo "- Addresses: client $IP_C${EXTRA_ADDR_NOTE:-}, $server$([[ $V6 == 1 ]] && echo "; IPv6 client $IP6_C, server $IP6_S (nodad)"). Static neighbour entries, offloads off (ethtool -K tx/tso/gso/gro off), IPv6 disabled unless noted: nothing else talks."
 		echo "- Server-namespace sysctls: \`$(sysctl_vals $NS_S net.core.somaxconn net.ipv4.tcp_syncookies net.ipv4.tcp_synack_retries net.ipv4.tcp_abort_on_overflow net.ipv4.tcp_max_syn_backlog)\`"
 		echo "- Client-namespace sysctls: \`$(sysctl_vals $NS_C net.ipv4.tcp_syn_retries net.ipv4.tcp_syn_linear_timeouts)\`"
 		local l
 		for l in "${LISTENERS[@]}"; do echo "- Listener $l"; done
 		for l in "${CLIENT_CMDS[@]}"; do echo "- Clients: \`$l\`"; done
 		for l in "${NOTES[@]}"; do echo "- $l"; done
-		if [[ $CAP_NS == "$NS_S" ]]; then
+		if [[ $CAP_NS == "$NS_R" ]]; then
+			echo "- Capture: \`$CAP_CMD\` in $NS_R (on the FORWARDING NODE, every interface: each forwarded packet appears twice, before and after translation), started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
+		elif [[ $CAP_NS == "$NS_S" ]]; then
 			echo "- Capture: \`$CAP_CMD\` in $NS_S, started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
 		else
 			echo "- Capture: \`$CAP_CMD\` in $CAP_NS (CLIENT-SIDE capture, on the client's own interface), started (and confirmed listening) before \`nstat -asz\` was saved to nstat-before.txt, stopped with SIGINT after nstat-after.txt; 0 packets dropped."
 		fi
 		if [[ $EXTRA_SNAPS == 1 ]]; then
 			echo "- Snapshot formats: at each of the two moments (before the load, after the settle delay) three files were written one right after the other in $NS_S: \`nstat -asz\` (nstat-before.txt / nstat-after.txt: absolute values, zero counters included), \`nstat -as\` (nstat-a-before.txt / nstat-a-after.txt: absolute values, counters that are 0 left out) and \`netstat -s\` from net-tools $(netstat --version 2>&1 | awk 'NR==1{print $2}') (netstat-before.txt / netstat-after.txt: the same /proc/net/snmp and /proc/net/netstat counters in prose, zero ones mostly left out). The three snapshots of one moment are a few ms apart; nothing but this scenario's traffic runs in the namespace, so they agree."
+		fi
+		if [[ $NODE_NSTAT == 1 ]]; then
+			echo "- nstat: \`nstat -asz\` in $NS_S (the pod, where the listeners are) saved to nstat-before.txt/nstat-after.txt, and in $NS_R (the node) to nstat-node-before.txt/nstat-node-after.txt, at the same moments."
 		fi
 		if [[ $CLIENT_NSTAT == 1 ]]; then
 			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
@@ -540,7 +555,7 @@ begin() {
 	: >"$tmp/clients-bg.log"
 	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
-	CAP_NS=$NS_S CLIENT_NSTAT=0 FLOOD_END=
+	CAP_NS=$NS_S CLIENT_NSTAT=0 NODE_NSTAT=0 FLOOD_END=
 	INNER_IF= INNER_PID= SYNQ_ARGS=
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
@@ -1108,6 +1123,97 @@ sc_two_listeners_idle_and_talking() {
 		wait_clients_bg
 	}
 	run_capture tcpdump load 1
+}
+
+# ---------------------------------------------------------------- forwarding node (NodePort)
+
+IP_POD=10.88.1.2 # the pod (server) behind the node, on the node's second subnet
+IP_NODE_POD=10.88.1.1
+MAC_POD=02:88:00:00:01:02
+MAC_NODE_POD=02:88:00:00:01:01
+
+# nat_topo MASQ : client <-> node <-> pod, on two subnets; the node
+# forwards and translates as kube-proxy does for a NodePort: TCP to
+# $IP_S:30080 goes to $IP_POD:8080, :30081 to :8081 (DNAT in prerouting);
+# with MASQ=1 it also masquerades what it sends to the pod, with random
+# source ports (kube-proxy's MASQUERADE --random-fully). The capture is
+# taken on the node, on every interface; nstat in the pod (and the node).
+nat_topo() {
+	TOPO=nat
+	new_ns $NS_C
+	new_ns $NS_R
+	new_ns $NS_S
+	ip -n $NS_C link add eth0 type veth peer name cli netns $NS_R
+	ip -n $NS_S link add eth0 type veth peer name srv netns $NS_R
+	setup_end $NS_C $MAC_C $IP_C $IP_S $MAC_S "" ""
+	nsx $NS_R ip link set cli address $MAC_S
+	nsx $NS_R ip link set srv address $MAC_NODE_POD
+	nsx $NS_S ip link set eth0 address $MAC_POD
+	local x
+	for x in "$NS_R cli" "$NS_R srv" "$NS_S eth0"; do
+		set -- $x
+		quiet_if "$1" "$2"
+		nsx "$1" ip link set "$2" up
+	done
+	nsx $NS_R ip addr add $IP_S/24 dev cli
+	nsx $NS_R ip addr add $IP_NODE_POD/24 dev srv
+	nsx $NS_R ip neigh replace $IP_C lladdr $MAC_C dev cli nud permanent
+	nsx $NS_R ip neigh replace $IP_POD lladdr $MAC_POD dev srv nud permanent
+	nsx $NS_S ip addr add $IP_POD/24 dev eth0
+	nsx $NS_S ip neigh replace $IP_NODE_POD lladdr $MAC_NODE_POD dev eth0 nud permanent
+	nsx $NS_S ip route add default via $IP_NODE_POD
+	nsx $NS_R sysctl -qw net.ipv4.ip_forward=1
+	nsx $NS_C sysctl -qw net.ipv4.tcp_syn_retries=2
+	nsx $NS_S sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_syncookies=1 \
+		net.ipv4.tcp_synack_retries=2 net.ipv4.tcp_abort_on_overflow=0
+	local masq=""
+	if [[ $1 == 1 ]]; then masq="ip daddr $IP_POD masquerade fully-random"; fi
+	nsx $NS_R nft -f - <<EOF
+table ip synqlab {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 30080 dnat to $IP_POD:8080
+		tcp dport 30081 dnat to $IP_POD:8081
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		$masq
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_R (the node): \`$(nsx $NS_R nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	CAP_NS=$NS_R
+	NODE_NSTAT=1
+}
+
+NODEPORT_EXPECT="On the pod: port 8080's accept queue holds backlog+1 = 3 connections; from the 4th client on every SYN (6 per client, retransmissions included) is dropped at the full queue (TcpExtListenOverflows = TcpExtListenDrops = unanswered SYNs); port 8081 completes every connection. In the capture (on the node, every interface) each connection appears twice, with the same client ISN and SYN options: to the node's $IP_S:30080/30081 on cli, and translated to the pod's $IP_POD:8080/8081 on srv microseconds later. synq must pair them: the node's ports are fronts (forwarded_to the pod's), the pod's ports carry the verdict and the only counts reconciled with the pod's counters (each drop once). The node's own TCP counters do not move for any of it (it only forwards): given them, synq must find they do not cover the capture."
+
+sc_nodeport() {
+	DESC="A Kubernetes NodePort without Kubernetes: clients in $NS_C connect to the node's address $IP_S, ports 30080 and 30081; the node ($NS_R) translates them (nftables DNAT, as kube-proxy does) to the pod ($NS_S) $IP_POD, ports 8080 and 8081, and forwards. Pod port 8080: listen(fd, 2), never accept(); 12 clients 100 ms apart connect, send \"hello\", hold 4 s. Pod port 8081: accepting listener; 5 clients 150 ms apart send \"hello\" and read the answer. Captured on the node with tcpdump -i any, as an SRE on a Kubernetes node does."
+	EXPECT="$NODEPORT_EXPECT No masquerade: the pod sees the client's own address and port."
+	nat_topo 0
+	serve $IP_POD:8080 -backlog 2 -accept=false
+	serve $IP_POD:8081 -backlog 4096 -accept=true
+	load() {
+		clients_bg -label stuck -addr $IP_S:30080 -n 12 -interval 100ms -send hello -hold 4s -timeout 8s
+		clients_bg -label ok -addr $IP_S:30081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture any load 1
+}
+
+sc_nodeport_masquerade() {
+	DESC="The nodeport scenario with the node masquerading what it forwards (nftables \`masquerade fully-random\`, kube-proxy's MASQUERADE --random-fully, as for externalTrafficPolicy: Cluster): the pod sees every connection from the node's $IP_NODE_POD with a random source port. Pod port 8080: listen(fd, 2), never accept(); 10 IDLE clients 100 ms apart connect and send nothing, hold 6 s. Pod port 8081: accepting listener; 5 clients 150 ms apart send \"hello\" and read the answer. Captured on the node with tcpdump -i any."
+	EXPECT="$NODEPORT_EXPECT Masqueraded: the two copies of a connection share only the client ISN and SYN options (timestamp included); the client's address and port differ."
+	nat_topo 1
+	serve $IP_POD:8080 -backlog 2 -accept=false
+	serve $IP_POD:8081 -backlog 4096 -accept=true
+	load() {
+		clients_bg -label idle -addr $IP_S:30080 -n 10 -interval 100ms -hold 6s -timeout 8s
+		clients_bg -label ok -addr $IP_S:30081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture any load 1
 }
 
 sc_slow_http_server() {
