@@ -591,7 +591,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 			l.CompletedSilent++
 		}
 	}
-	if a.ClientAcked && a.SYNs > 0 {
+	if a.ClientAcked && a.SYNs > 0 && !a.SpansClockStep {
 		l.handshake.add(time.Duration(a.FirstACK - a.FirstSYN))
 	}
 	if o == Incomplete && a.SYNACKs == 0 && a.SYNs > 0 {
@@ -688,10 +688,10 @@ const (
 // its SYN-ACKs were taken for syncookies.
 func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) (cookie bool) {
 	sg := &l.Signs
-	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 {
+	if a.SYNACKs > 0 && a.SYNBeforeSYNACK != 0 && !a.SpansClockStep {
 		l.synGap.add(time.Duration(a.FirstSYNACK - a.SYNBeforeSYNACK))
 	}
-	if a.ClientAcked && a.SYNACKs > 0 {
+	if a.ClientAcked && a.SYNACKs > 0 && !a.SpansClockStep {
 		l.ackGap.add(time.Duration(a.FirstACK - a.FirstSYNACK))
 	}
 	c := cookieSignOf(a, captureEnd)
@@ -748,7 +748,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			}
 		}
 	}
-	if a.SYNACKRetransAfterACK > 0 && a.ClientAcked {
+	if a.SYNACKRetransAfterACK > 0 && a.ClientAcked && !a.SpansClockStep {
 		wait, onTimer := retransOnTimer(a)
 		if onTimer {
 			sg.RetransOnTimer++

@@ -67,7 +67,9 @@ func cookieSignOf(a *reassemble.Attempt, captureEnd int64) cookieSign {
 // rounded down to 64 ticks (the low bits carry the SYN's options), a
 // normal SYN-ACK's lags by none (one of rounding).
 func synackTSLag(a *reassemble.Attempt) (int64, bool) {
-	if !a.SYNACKOpts.HasTS || !a.HasServerTSAfter {
+	if !a.SYNACKOpts.HasTS || !a.HasServerTSAfter || a.SpansClockStep {
+		// (Across a clock step the elapsed time is short by what the
+		// step hid: a quiet hold made SYN-ACKs lag like syncookies'.)
 		return 0, false
 	}
 	if a.SYNACKNotCaptured || a.ServerTSAfterTime < a.FirstSYNACK {

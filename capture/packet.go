@@ -101,6 +101,10 @@ type Packet struct {
 	// what happened on the connections only the stopped file saw is
 	// unknown. It fills the padding after ICMP.
 	WatchEnds bool
+	// ClockStep is set on a file's first packet after its clock was set
+	// back (Reader.Next moves that packet and the later ones forward to
+	// follow on): how long passed in between is unknown.
+	ClockStep bool
 
 	// IPLen is the IP packet's total length, headers included, from its
 	// length field (what Zeek sums into orig_ip_bytes/resp_ip_bytes). It

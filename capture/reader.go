@@ -21,6 +21,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/synq/synq/capture/filter"
+	"github.com/synq/synq/internal/prose"
 )
 
 // ErrNotCapture is wrapped by Open's error for input that is neither pcap
@@ -83,6 +84,12 @@ const DuplicateWindow = 1_000_000 // ns
 // record header means the file is damaged from there on; the Reader stops
 // reading it (with a warning) rather than allocate what the header says.
 const MaxRecordSize = 262144
+
+// clockStepMin is how far back in time one file's frames must go to be
+// the capturing host's clock being set (an NTP step, a VM resumed)
+// rather than frames the capture reordered (microseconds to a few
+// milliseconds, from several CPUs or NIC queues).
+const clockStepMin = int64(100 * time.Millisecond)
 
 // FileSummary describes one input file.
 type FileSummary struct {
@@ -209,6 +216,14 @@ type source struct {
 	// stoppedEarly: the file ended while one captured alongside it went
 	// on (Packet.WatchEnds).
 	stoppedEarly bool
+
+	// clockShift is added to every later frame's timestamp once the
+	// clock was set back (clockStepMin): clockSteps times, by up to
+	// maxStep. stepPending: the next TCP packet is the first after a
+	// step (Packet.ClockStep).
+	clockShift, maxStep int64
+	clockSteps          int
+	stepPending         bool
 }
 
 // countingReader counts bytes read from the underlying (compressed) file.
@@ -533,11 +548,24 @@ func (r *Reader) advance(s *source, strict bool) error {
 			r.finish(s, err)
 			return nil
 		}
-		ts := ci.Timestamp.UnixNano()
+		ts := ci.Timestamp.UnixNano() + s.clockShift
 		if s.fs.Packets > 0 && ts < s.lastTS {
-			s.fs.Backwards++
-			r.sum.Backwards++
-			s.maxBack = max(s.maxBack, s.lastTS-ts)
+			if back := s.lastTS - ts; back >= clockStepMin {
+				// The clock was set, time did not run back: later
+				// frames move forward to follow on. In file order
+				// the attempts in flight got negative intervals,
+				// and one TCP_DEFER_ACCEPT run became an accept
+				// queue overflow.
+				s.clockShift += back
+				ts = s.lastTS
+				s.clockSteps++
+				s.stepPending = true
+				s.maxStep = max(s.maxStep, back)
+			} else {
+				s.fs.Backwards++
+				r.sum.Backwards++
+				s.maxBack = max(s.maxBack, back)
+			}
 		}
 		s.lastTS = ts
 		r.sum.Packets++
@@ -564,6 +592,7 @@ func (r *Reader) advance(s *source, strict bool) error {
 			} else {
 				r.sum.ICMPErrors++
 			}
+			s.next.ClockStep, s.stepPending = s.stepPending, false
 			if r.dups != nil {
 				s.nextID = makeDupKey(&s.next, s.dec.ipID, s.dec.tcpSum)
 				s.nextAt = uint64(s.idx)<<48 ^ uint64(ci.InterfaceIndex)<<41 ^ s.dec.where
@@ -791,6 +820,10 @@ func (r *Reader) Summary() Summary {
 		if f.Backwards > 0 {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: timestamps went backwards %d times (by up to %v); packets are analysed in file order there",
 				src.name, f.Backwards, time.Duration(src.maxBack)))
+		}
+		if src.clockSteps > 0 {
+			s.Warnings = append(s.Warnings, prose.Sayf("%s: the clock was set back %d time{s} during the capture (by up to %s: an NTP step, a VM resumed); the packets after each step are moved forward to follow on, so their times show late by as much",
+				src.name, src.clockSteps, time.Duration(src.maxStep).String()))
 		}
 	}
 	s.Warnings = append(s.Warnings, stoppedEarly(r.srcs)...)

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -433,4 +434,41 @@ func TestHostileNames(t *testing.T) {
 		t.Errorf("name %q, warnings %q", s.Files[0].Name, s.Warnings)
 	}
 	_ = io.EOF
+}
+
+// TestClockSetBack: a file whose clock was set back by 5 s (an NTP step)
+// between two frames goes on from the frame before the step: the later
+// frames move forward by the step, the first TCP packet after it says so
+// (ClockStep: the UDP frame right after the step does not take the mark
+// away), and the warning names the file and the step. Reordering under
+// 100 ms stays frames out of order.
+func TestClockSetBack(t *testing.T) {
+	frame := func(ms int) []byte {
+		s := syn4
+		s.seq = uint32(ms)
+		return ether(0x0800, s.ip(t))
+	}
+	udp := ether(0x0800, udp4(t))
+	step := 5 * time.Second
+	data := rawPcap(65535, layers.LinkTypeEthernet,
+		record(at(0, 0), frame(0)), record(at(10, 0), frame(10)),
+		record(at(12, 0).Add(-step), udp), record(at(20, 0).Add(-step), frame(20)),
+		record(at(18, 0).Add(-step), frame(18)), record(at(30, 0).Add(-step), frame(30)))
+	r, err := Open([]string{"f"}, memFiles(map[string][]byte{"f": data}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ps := readAll(t, r)
+	for _, p := range ps {
+		got = append(got, fmt.Sprintf("%d@%v step=%v", p.Seq, time.Duration(p.Time-ps[0].Time), p.ClockStep))
+	}
+	want := []string{"0@0s step=false", "10@10ms step=false", "20@18ms step=true", "18@16ms step=false", "30@28ms step=false"}
+	if d := diff(want, got); d != "" {
+		t.Errorf("packets (-want +got):\n%s", d)
+	}
+	s := r.Summary()
+	if s.Backwards != 1 || len(s.Warnings) != 2 || !strings.HasPrefix(s.Warnings[1], "f: the clock was set back 1 time during the capture (by up to 4.998s: an NTP step") {
+		t.Errorf("Backwards %d, warnings %q", s.Backwards, s.Warnings)
+	}
 }

@@ -63,6 +63,12 @@ type Attempt struct {
 	// attempt came after. End is then EndCaptureEnd: judge it as at the
 	// end of a capture that ended at WatchEnd (Watched).
 	WatchEnd int64
+
+	// SpansClockStep: the capturing host's clock was set back while the
+	// attempt was in flight (capture.Packet.ClockStep). Its later packets
+	// follow on from the step as if no time had passed, so the lengths of
+	// its intervals across it are unknown (lower bounds).
+	SpansClockStep bool
 }
 
 // Watched is the end of the capture for a: captureEnd, or WatchEnd when

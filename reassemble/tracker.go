@@ -170,6 +170,9 @@ type Tracker struct {
 	// one, it is judged as if the capture had ended then. nil until a
 	// file stops so.
 	unwatched map[uint64]int64
+	// spanning holds, by flow hash, the attempts in flight when the clock
+	// was set back (clockStepped); nil until then.
+	spanning  map[uint64]struct{}
 	hash      func(a, b netip.AddrPort, tun uint64) uint64 // flowHash; tests force collisions
 	conns     table[ConnState]                             // Zeek state of each full slot (Config.ConnState)
 	conn      *ConnState                                   // of the attempt update works on
@@ -238,6 +241,9 @@ func (t *Tracker) Stats() Stats {
 
 // Add feeds one packet. Packets must come in capture order.
 func (t *Tracker) Add(p *capture.Packet) {
+	if p.ClockStep {
+		t.clockStepped()
+	}
 	t.add(p, t.hash(p.Src, p.Dst, tunnelKey(p.Tunnel)))
 	if p.WatchEnds {
 		t.watchEnded(p.Time)
@@ -261,6 +267,23 @@ func (t *Tracker) watchEnded(at int64) {
 		}
 		if h := t.hashOf(s); t.unwatched[h] == 0 {
 			t.unwatched[h] = at
+		}
+	})
+}
+
+// clockStepped notes every attempt in flight, closed ones aside, as
+// spanning a clock step (Attempt.SpansClockStep): the capturing host's
+// clock was set back before this packet (capture.Packet.ClockStep), and
+// how long passed until it is unknown. Finishing them there instead
+// split them: a SYN retransmitted once and answered by the next became
+// a failure.
+func (t *Tracker) clockStepped() {
+	if t.spanning == nil {
+		t.spanning = make(map[uint64]struct{})
+	}
+	t.each(func(_ int32, s *state) {
+		if !s.closed {
+			t.spanning[t.hashOf(s)] = struct{}{}
 		}
 	})
 }
@@ -858,9 +881,16 @@ func (t *Tracker) finish(pos uint64, ref int32, s *state) {
 	if s.MidStream {
 		t.stats.MidStream++
 	}
+	spans := false
+	if t.spanning != nil {
+		h := t.hashOf(s)
+		if _, spans = t.spanning[h]; spans {
+			delete(t.spanning, h)
+		}
+	}
 	if t.emit != nil {
 		a := t.attemptOf(ref, s)
-		a.WatchEnd = watchEnd
+		a.WatchEnd, a.SpansClockStep = watchEnd, spans
 		t.emit(a)
 	}
 	t.inFlight--

@@ -310,3 +310,72 @@ func plainScenarios(t *testing.T) []scenario {
 	}
 	return plain
 }
+
+// TestClockSetBackClaimsNoMore: the capturing host's clock set back
+// mid-capture (an NTP step, a VM resumed) by 2 s or by an hour, at a
+// quarter, half and three quarters of every real capture. Read in file
+// order, the attempts in flight across the step got negative intervals
+// (TCP_DEFER_ACCEPT's held-back SYN-ACKs became an accept-queue
+// overflow); with the later frames moved to follow on, they lost the
+// time the step hid (a quiet hold made SYN-ACK timestamps lag like
+// syncookies': "SYN queue overflow, high" of an accept queue's). What was
+// in flight is now judged as at an end, so the stepped capture may claim
+// less than the recorded one, never more: no outcome counts more
+// failures, no more syncookies, and a medium or high verdict names the
+// recorded kind. The warning says the clock was set back.
+func TestClockSetBackClaimsNoMore(t *testing.T) {
+	dir := t.TempDir()
+	checked := 0
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") {
+			continue
+		}
+		whole := map[string]listenerJSON{}
+		for _, l := range scenarioJSON(t, sc, scenarioArgs(t, sc)...).Listeners {
+			whole[l.Server] = l
+		}
+		f := readPcapFile(t, sc.capture)
+		n := len(f.recs)
+		if n < 8 {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			for _, k := range []int{n / 4, n / 2, 3 * n / 4} {
+				for _, step := range []time.Duration{-2 * time.Second, -time.Hour} {
+					recs := slices.Clone(f.recs)
+					for i := k; i < n; i++ {
+						recs[i].ci.Timestamp = recs[i].ci.Timestamp.Add(step)
+					}
+					stepped := scenario{name: sc.name, dir: sc.dir, capture: filepath.Join(dir, "stepped.pcap")}
+					f.write(t, stepped.capture, recs)
+					r := scenarioJSON(t, stepped)
+					if !mentions(r.Capture.Warnings, "the clock was set back 1 time") {
+						t.Errorf("set back %v at packet %d of %d: warnings %q", step, k, n, r.Capture.Warnings)
+					}
+					for _, l := range r.Listeners {
+						want, ok := whole[l.Server]
+						if !ok {
+							t.Errorf("set back %v at packet %d of %d: listener %s, not in the recorded capture", step, k, n, l.Server)
+							continue
+						}
+						checked++
+						for o, c := range l.Outcomes {
+							if o != "established" && o != "incomplete" && c > want.Outcomes[o] {
+								t.Errorf("set back %v at packet %d of %d, %s: %d %s, as recorded %d", step, k, n, l.Server, c, o, want.Outcomes[o])
+							}
+						}
+						if l.SyncookieSYNACKs > want.SyncookieSYNACKs {
+							t.Errorf("set back %v at packet %d of %d, %s: %d syncookies, as recorded %d", step, k, n, l.Server, l.SyncookieSYNACKs, want.SyncookieSYNACKs)
+						}
+						if v := l.Verdict; v.Confidence != "low" && v.Kind != want.Verdict.Kind {
+							t.Errorf("set back %v at packet %d of %d, %s: %s/%s, as recorded %s/%s", step, k, n, l.Server, v.Kind, v.Confidence, want.Verdict.Kind, want.Verdict.Confidence)
+						}
+					}
+				}
+			}
+		})
+	}
+	if checked < 100 {
+		t.Errorf("only %d listeners compared", checked)
+	}
+}
