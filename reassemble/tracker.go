@@ -144,6 +144,7 @@ type Tracker struct {
 	ports     [65536 / 64]uint64 // bitmap of --port values
 	havePorts bool
 	skipped   map[netip.AddrPort]int // SYNs to listeners left out (skippedSYN)
+	kept      keptSYNs               // what a kept listener forwarded to (--port, --server)
 	emit      func(*Attempt)
 
 	flows   flowIndex
@@ -304,7 +305,7 @@ func (t *Tracker) add(p *capture.Packet, h uint64) {
 	}
 	t.lighten(p.Time)
 	t.lingered(p.Time)
-	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) {
+	if t.havePorts && !t.portWanted(p.Src.Port()) && !t.portWanted(p.Dst.Port()) && !t.kept.forwarded(p) {
 		t.stats.SkippedPackets++
 		t.skippedSYN(p)
 		return
@@ -561,7 +562,7 @@ func (t *Tracker) otherCopy(f flow) (g flow, ref int32, pos uint64, ok bool) {
 func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	client, server := p.Src, p.Dst
 	if pureSYN {
-		if t.cfg.Server.IsValid() && !t.isServer(server) {
+		if t.cfg.Server.IsValid() && !t.isServer(server) && !t.kept.forwarded(p) {
 			t.stats.SkippedPackets++
 			t.skippedSYN(p)
 			return
@@ -569,9 +570,12 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	} else {
 		client, server = t.guessSides(p)
 	}
-	if !t.portWanted(server.Port()) || (t.cfg.Server.IsValid() && !t.isServer(server)) {
+	if (!t.portWanted(server.Port()) || (t.cfg.Server.IsValid() && !t.isServer(server))) && !t.kept.extra[server] {
 		t.stats.SkippedPackets++
 		return
+	}
+	if pureSYN && (t.havePorts || t.cfg.Server.IsValid()) {
+		t.kept.note(p)
 	}
 	if t.cfg.MaxAttempts > 0 && t.inFlight >= t.cfg.MaxAttempts {
 		t.evict()

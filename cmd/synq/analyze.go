@@ -198,7 +198,7 @@ func NewCmdAnalyze(ios *IOStreams, open func(string) (io.ReadCloser, error), run
 		},
 	}
 	f := cmd.Flags()
-	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
+	f.Var(portList{&opts.Ports}, "port", "only listeners on these ports, and those this host forwarded their connections to (DNAT: a NodePort's pod) (repeatable; comma-separated or ranges: 80,443,8000-8010; default every port)")
 	f.Var(portList{&opts.VXLANPorts}, "vxlan-port", "also decode UDP to these ports as VXLAN, besides 4789 (repeatable, comma-separated; e.g. 8472, Linux's and Flannel's default)")
 	f.StringVar(&opts.Server, "server", "", "the server's IP[:PORT]: only its flows are analysed, and it is always the server side")
 	f.StringVar(&opts.Filter, "filter", "", "keep only the frames this tcpdump filter expression matches, on their outer headers, as tcpdump -r would (e.g. 'tcp port 443 and not net 10.0.0.0/8'; also after --)")

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,5 +76,43 @@ func TestFilterEndToEnd(t *testing.T) {
 	none := analyse("--filter", "udp", capture)
 	if len(none.Listeners) != 0 || len(none.Capture.Hints) == 0 || !strings.Contains(none.Capture.Hints[0], "The filter 'udp' left out") {
 		t.Errorf("a filter that keeps nothing: listeners %v, hints %q", none.Listeners, none.Capture.Hints)
+	}
+}
+
+// TestPortKeepsWhereTheNodeForwards: on a node that forwards a NodePort
+// to a pod (DNAT), a user names the node's port or address. --port and
+// --server then also keep the listener the named one's connections were
+// forwarded to, found by the same client SYN, and only that one: the
+// verdict is the pod's listener's, the named one is its front, and with
+// the pod's counters the drops reconcile exactly.
+func TestPortKeepsWhereTheNodeForwards(t *testing.T) {
+	for _, name := range []string{"nodeport", "nodeport-masquerade"} {
+		capture := scenarioCapture(t, name)
+		sc := scenario{name: name, dir: filepath.Dir(capture), capture: capture}
+		for _, tc := range []struct {
+			args        []string
+			front, back string
+		}{
+			{[]string{"--port", "30080"}, "10.88.0.2:30080", "10.88.1.2:8080"},
+			{[]string{"--port", "30081"}, "10.88.0.2:30081", "10.88.1.2:8081"},
+			{[]string{"--server", "10.88.0.2:30080"}, "10.88.0.2:30080", "10.88.1.2:8080"},
+		} {
+			r := scenarioJSON(t, sc, append(tc.args, withNstat(sc)...)...)
+			var servers []string
+			for _, l := range r.Listeners {
+				servers = append(servers, l.Server)
+			}
+			if len(r.Listeners) != 2 || r.Listeners[0].Server != tc.back || r.Listeners[1].Server != tc.front ||
+				len(r.Listeners[1].ForwardedTo) != 1 || r.Listeners[1].ForwardedTo[0].Listener != tc.back {
+				t.Errorf("%s %v: listeners %v (the front forwarded to %+v), want %s, then %s forwarded to it", name, tc.args, servers, r.Listeners[len(r.Listeners)-1].ForwardedTo, tc.back, tc.front)
+				continue
+			}
+			if r.Verdict.Listener != tc.back {
+				t.Errorf("%s %v: verdict on %s, want %s", name, tc.args, r.Verdict.Listener, tc.back)
+			}
+			if tc.back == "10.88.1.2:8080" && (r.Verdict.Kind != "accept_queue_overflow" || r.Verdict.Confidence != "high") {
+				t.Errorf("%s %v: verdict %s/%s, want accept_queue_overflow/high", name, tc.args, r.Verdict.Kind, r.Verdict.Confidence)
+			}
+		}
 	}
 }
