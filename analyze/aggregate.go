@@ -78,6 +78,10 @@ type Listener struct {
 	// most first (forwardTable). Its attempts are then counted there, not
 	// in the result's totals, the counters' reconciliation or the verdict.
 	Forwards []Forward
+	// NotForwarded counts, for a front, the outcomes of its attempts
+	// never seen forwarded: the result's totals count them, and SYNs
+	// among them that got no answer were dropped on the forwarding host.
+	NotForwarded OutcomeCounts
 
 	id int32 // order of creation, for forwardTable
 
@@ -626,13 +630,7 @@ func (g *Aggregator) Result() Result {
 	// so that no verdict depends on how many listeners there were.
 	buckets := timelineBucketsFor(len(g.listeners))
 	g.last = nil
-	servers, attempts := make([]netip.AddrPort, len(g.byID)), make([]int, len(g.byID))
-	for i, l := range g.byID {
-		servers[i], attempts[i] = l.Server, l.Attempts
-	}
-	for id, fw := range g.forwards.fronts(servers, attempts) {
-		g.byID[id].Forwards = fw
-	}
+	g.forwards.markFronts(g.byID)
 	g.byID, g.forwards = nil, forwardTable{}
 	// A Listener is over 2 KB: sized once, not grown by copying.
 	r.Listeners = make([]Listener, 0, len(g.listeners))
@@ -651,12 +649,14 @@ func (g *Aggregator) Result() Result {
 		cp.halfOpen, cp.accept, cp.sources = occupancy{}, occupancy{}, sourceTable{}
 		cp.timeline, cp.marks = countTimeline{}, markTimeline{}
 		r.Listeners = append(r.Listeners, cp)
+		counted := &l.Outcomes
 		if l.Forwards != nil {
-			continue
+			counted = &l.NotForwarded
+		} else {
+			r.MidStream += l.MidStream
 		}
-		r.Attempts += l.Attempts
-		r.MidStream += l.MidStream
-		for o, v := range l.Outcomes {
+		for o, v := range counted {
+			r.Attempts += v
 			r.Totals[o] += v
 		}
 	}

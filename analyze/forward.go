@@ -45,6 +45,9 @@ type forwardTable struct {
 	// not one connection forwarded (NAT leaves the SYN-ACK's sequence
 	// number alone too). The same SYNs replayed to two ports do that.
 	unlike map[forwardPair]int
+	// copies counts, by (listener, the other's), the outcomes of the
+	// listener's copies in pairs with the other, front or back.
+	copies map[forwardPair]*OutcomeCounts
 }
 
 type forwardPair struct{ front, back int32 }
@@ -88,6 +91,7 @@ func (t *forwardTable) add(a *reassemble.Attempt, id, client int32, o Outcome, l
 		}
 		t.slots = make([]forwardSlot, forwardSlots)
 		t.pairs, t.unlike = make(map[forwardPair]int), make(map[forwardPair]int)
+		t.copies = make(map[forwardPair]*OutcomeCounts)
 		if t.last.listener != 0 {
 			t.slots[slotOf(t.last.isn)] = t.last
 		}
@@ -120,6 +124,8 @@ func (t *forwardTable) add(a *reassemble.Attempt, id, client int32, o Outcome, l
 		return 0, 0
 	}
 	t.pairs[p]++
+	t.copy(p, front.outcome)
+	t.copy(forwardPair{p.back, p.front}, back.outcome)
 	return back.client, back.outcome
 }
 
@@ -140,33 +146,65 @@ func sameSYN(x, y *forwardSlot) bool {
 	return x.port == y.port
 }
 
-// fronts returns, by listener id, where the listeners whose attempts were
-// mostly (at least half) seen again at other listeners forwarded them,
-// most first; attempts gives each listener's attempts by id. A listener
-// with a pair answered unlike is no front.
-func (t *forwardTable) fronts(servers []netip.AddrPort, attempts []int) map[int32][]Forward {
-	var out map[int32][]Forward
-	seen, unlike := map[int32]int{}, map[int32]int{}
-	for p, n := range t.pairs {
-		seen[p.front] += n
+func (t *forwardTable) copy(p forwardPair, o Outcome) {
+	oc := t.copies[p]
+	if oc == nil {
+		oc = new(OutcomeCounts)
+		t.copies[p] = oc
 	}
+	oc[o]++
+}
+
+// markFronts sets Forwards and NotForwarded on the listeners (by id)
+// that are fronts. Of two listeners whose attempts paired, the front is
+// the one whose copy came first in most pairs (a capture that reorders
+// packets turns a few the other way). A listener is a front when such
+// pairs are at least half its attempts or every one that got an answer (a
+// listener answers for itself; a front's answers come from where it
+// forwarded, so a front whose host dropped many SYNs before forwarding
+// them is still one). A listener with a pair answered unlike is no front.
+func (t *forwardTable) markFronts(ls []*Listener) {
+	unlike := map[int32]int{}
 	for p, n := range t.unlike {
 		unlike[p.front] += n
+		unlike[p.back] += n
 	}
+	seen := map[int32]int{}
+	var fronts []forwardPair
 	for p, n := range t.pairs {
-		if f := p.front; seen[f]*2 >= attempts[f] && unlike[f] == 0 {
-			if out == nil {
-				out = map[int32][]Forward{}
-			}
-			out[f] = append(out[f], Forward{To: servers[p.back], Attempts: n})
+		if back := t.pairs[forwardPair{p.back, p.front}]; n > back {
+			seen[p.front] += n + back
+			fronts = append(fronts, p)
 		}
 	}
-	for _, fw := range out {
-		slices.SortFunc(fw, func(a, b Forward) int {
+	for _, p := range fronts {
+		l := ls[p.front]
+		answered := l.Attempts - l.Outcomes[UnansweredSYN] - l.Outcomes[Incomplete]
+		if s := seen[p.front]; unlike[p.front] > 0 || s*2 < l.Attempts && s < answered {
+			continue
+		}
+		l.Forwards = append(l.Forwards, Forward{To: ls[p.back].Server, Attempts: t.pairs[p] + t.pairs[forwardPair{p.back, p.front}]})
+		l.NotForwarded = addOutcomes(l.NotForwarded, t.copies[p])
+	}
+	for _, l := range ls {
+		if l.Forwards == nil {
+			continue
+		}
+		slices.SortFunc(l.Forwards, func(a, b Forward) int {
 			return cmp.Or(cmp.Compare(b.Attempts, a.Attempts), a.To.Compare(b.To))
 		})
+		// NotForwarded held the forwarded ones' outcomes so far.
+		for o := range l.NotForwarded {
+			l.NotForwarded[o] = max(0, l.Outcomes[o]-l.NotForwarded[o])
+		}
 	}
-	return out
+}
+
+func addOutcomes(a OutcomeCounts, b *OutcomeCounts) OutcomeCounts {
+	for o := range a {
+		a[o] += b[o]
+	}
+	return a
 }
 
 // forwardedDiagnosis is a front's: where its connections went, and what
@@ -193,7 +231,30 @@ func forwardedDiagnosis(l *Listener) Diagnosis {
 		f.Confidence = Medium
 		f.Evidence = append(f.Evidence, prose.Sayf("%d attempt{s} {was|were} not seen forwarded: dropped on this host before the translation (a full conntrack table: conntrack -S; a firewall rule), forwarded where the capture did not look, or too many at once to pair.", rest))
 	}
-	return Diagnosis{Verdict: f, Findings: []Finding{f}, RuledOut: []Finding{}}
+	n := l.NotForwarded[UnansweredSYN]
+	if n == 0 {
+		return Diagnosis{Verdict: f, Findings: []Finding{f}, RuledOut: []Finding{}}
+	}
+	// SYNs that reached this host, were never answered and never went
+	// on, while others to the same port did: dropped here, before or at
+	// the translation. Nothing behind it counts them, so the backend's
+	// verdict (healthy, maybe) says nothing about them.
+	conf := Low
+	if n >= 3 {
+		conf = Medium
+	}
+	drop := Finding{Kind: KindFiltered, Mode: "before_forwarding", Confidence: conf, Affected: n, Signs: []Sign{},
+		Summary: prose.Sayf("SYNs to %s reached this host and were dropped before it forwarded them to %s: a full conntrack table, a firewall rule ahead of the translation, or reverse-path filtering.", l.Server, joinAnd(to)),
+		Evidence: []string{
+			prose.Sayf("%d attempt{s} to %s got no answer and never went on to %s, while this host forwarded %d other{s} there (the capture sees where they go).", n, l.Server, joinAnd(to), seen),
+			"No TCP counter counts these drops: nstat -az shows nothing for them, on this host or behind it (the SYNs never reached a socket); conntrack -S and the rules' drop counters decide it.",
+		},
+		Remedy: []string{
+			"Check conntrack on this host: conntrack -S (insert_failed, drop, early_drop); sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg | grep 'table full'.",
+			"List the rules ahead of the translation: nft list ruleset; iptables -t raw -nvL; iptables -t mangle -nvL; iptables -nvL (their drop counters).",
+			"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter.",
+		}}
+	return Diagnosis{Verdict: drop, Findings: []Finding{drop, f}, RuledOut: []Finding{}}
 }
 
 // forwardedFrom is the note a backend's findings get: which fronts its

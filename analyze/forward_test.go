@@ -72,6 +72,7 @@ func TestForwardedConnectionsCountOnce(t *testing.T) {
 		delay      time.Duration // backend copy after the front's
 		unlike     bool          // the backends answer with other ISNs than the front saw
 		unlikeHalf bool          // half of them do, the other half show no answer's ISN
+		reordered  int           // this many backend copies captured before their front's
 		wantFronts bool
 	}{
 		{name: "DNAT, answered", ok: true, ts: true, backends: 1, delay: 20 * time.Microsecond, wantFronts: true},
@@ -86,6 +87,8 @@ func TestForwardedConnectionsCountOnce(t *testing.T) {
 		{name: "one ISN without timestamps, other ports", ok: true, masq: true, backends: 1, delay: 30 * time.Microsecond},
 		{name: "the same SYNs replayed to two ports", ok: true, ts: true, backends: 1, delay: 30 * time.Microsecond, unlike: true},
 		{name: "replayed, half the answers unlike", ok: true, ts: true, backends: 1, delay: 30 * time.Microsecond, unlikeHalf: true},
+		{name: "reordered, answered", ok: true, ts: true, backends: 1, delay: 20 * time.Microsecond, reordered: 3, wantFronts: true},
+		{name: "reordered, never answered", ts: true, backends: 1, delay: 20 * time.Microsecond, reordered: 3, wantFronts: true},
 		{name: "a second apart", ok: true, ts: true, backends: 1, delay: 1500 * time.Millisecond},
 	}
 	for _, tt := range tests {
@@ -101,6 +104,9 @@ func TestForwardedConnectionsCountOnce(t *testing.T) {
 					back = podB
 				}
 				b := copyTo(a, back, tt.delay, tt.masq)
+				if i < tt.reordered {
+					b = copyTo(a, back, -tt.delay, tt.masq)
+				}
 				if tt.unlike || tt.unlikeHalf && i%2 == 1 {
 					b.ServerISN++
 				}
@@ -146,6 +152,9 @@ func TestForwardedConnectionsCountOnce(t *testing.T) {
 			}
 			if v := front.Diagnosis.Verdict; v.Kind != KindForwarded || v.Confidence != High {
 				t.Errorf("front's verdict %s/%s, want forwarded/high", v.Kind, v.Confidence)
+			}
+			if front.NotForwarded != (OutcomeCounts{}) {
+				t.Errorf("not forwarded: %v, want none", front.NotForwarded)
 			}
 			if r.Attempts != n || r.Totals.Failed() != front.Outcomes.Failed() {
 				t.Errorf("result: %d attempts, %d failed; want %d, %d (each connection once)", r.Attempts, r.Totals.Failed(), n, front.Outcomes.Failed())
@@ -195,6 +204,40 @@ func TestFrontWithAttemptsNotForwarded(t *testing.T) {
 		return
 	}
 	t.Fatal("no front")
+}
+
+// TestFrontThatDroppedSYNs: a forwarding host that dropped most SYNs to
+// a port before forwarding them (a full conntrack table) still has the
+// port as a front: every attempt that got an answer went on. Its dropped
+// SYNs are its verdict, which leads over the healthy backend's, and the
+// totals count them; two are too few to be sure.
+func TestFrontThatDroppedSYNs(t *testing.T) {
+	for _, dropped := range []int{7, 2} {
+		g := NewAggregator()
+		g.CaptureEnd = int64(100 * time.Second)
+		for i := range 3 + dropped {
+			a := conn(i, i < 3, true)
+			g.Add(&a)
+			if i < 3 {
+				b := copyTo(a, podA, 20*time.Microsecond, false)
+				g.Add(&b)
+			}
+		}
+		r := g.Result()
+		Diagnose(&r, nil)
+		want := Medium
+		if dropped < 3 {
+			want = Low
+		}
+		v := r.Verdict
+		if r.VerdictListener != nodePort || v.Kind != KindFiltered || v.Mode != "before_forwarding" || v.Confidence != want || v.Affected != dropped {
+			t.Errorf("%d dropped: verdict on %s %s/%s/%s affecting %d, want on %s filtered_before_tcp/before_forwarding/%s affecting %d",
+				dropped, r.VerdictListener, v.Kind, v.Mode, v.Confidence, v.Affected, nodePort, want, dropped)
+		}
+		if r.Attempts != 3+dropped || r.Totals[UnansweredSYN] != dropped || r.Totals[Established] != 3 {
+			t.Errorf("%d dropped: totals %d attempts %v, want %d, %d unanswered, 3 established", dropped, r.Attempts, r.Totals, 3+dropped, dropped)
+		}
+	}
 }
 
 func mentionsAll(lines []string, words ...string) bool {

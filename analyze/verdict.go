@@ -162,7 +162,15 @@ func Diagnose(r *Result, h *host.Host) {
 	}
 	for i := range r.Listeners {
 		if r.Listeners[i].Forwards != nil {
-			r.Listeners[i].Diagnosis = forwardedDiagnosis(&r.Listeners[i])
+			d := forwardedDiagnosis(&r.Listeners[i])
+			if note := ev.counters.note; note != "" {
+				// (Counters set aside: said, as on every verdict.)
+				for j := range d.Findings {
+					d.Findings[j].Evidence = append(d.Findings[j].Evidence, note)
+				}
+			}
+			d.Verdict = d.Findings[0]
+			r.Listeners[i].Diagnosis = d
 			continue
 		}
 		d := diagnoseListener(&r.Listeners[i], ev)

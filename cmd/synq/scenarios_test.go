@@ -356,6 +356,23 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	"nodeport":            wantNodePort,
 	"nodeport-masquerade": wantNodePort,
+	// The node's port is a front for the attempts it forwarded, and
+	// counts itself the ones it dropped: 4 and 4 of 8.
+	"nodeport-dropped-on-node": func(t *testing.T, r reportJSON) {
+		if len(r.Listeners) != 2 {
+			t.Fatalf("%d listeners, want 2", len(r.Listeners))
+		}
+		back, front := r.Listeners[0], r.Listeners[1]
+		if back.Server != "10.88.1.2:8080" || back.Outcomes["established"] != 4 || back.Attempts != 4 {
+			t.Errorf("pod's listener %s: %v, want 10.88.1.2:8080 with 4 established", back.Server, back.Outcomes)
+		}
+		if front.Server != "10.88.0.2:30080" || len(front.ForwardedTo) != 1 || front.ForwardedTo[0].Attempts != 4 || front.Outcomes["unanswered_syn"] != 4 {
+			t.Errorf("node's port %s: forwarded_to %+v, outcomes %v; want 4 forwarded to the pod's, 4 unanswered", front.Server, front.ForwardedTo, front.Outcomes)
+		}
+		if r.Totals.Attempts != 8 || r.Verdict.Listener != "10.88.0.2:30080" {
+			t.Errorf("totals %d attempts, verdict on %s; want 8, on the node's port", r.Totals.Attempts, r.Verdict.Listener)
+		}
+	},
 	"syn-answered-by-ack": func(t *testing.T, r reportJSON) {
 		if len(r.Listeners) != 2 {
 			t.Fatalf("%d listeners, want 2", len(r.Listeners))
@@ -805,6 +822,10 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	"nodeport-masquerade": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	// SYNs from one address dropped on the node ahead of the DNAT: no
+	// counter anywhere counts them, so medium with the pod's counters too.
+	"nodeport-dropped-on-node": {kind: "filtered_before_tcp", conf: "medium", mode: "before_forwarding",
+		bareKind: "filtered_before_tcp", bareConf: "medium", reconciled: []string{"TcpPassiveOpens", "TcpExtListenDrops"}},
 	"vxlan-ipv6-8472": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows"}},
 	"synthetic-tunnels-ipv4": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

@@ -29,7 +29,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
-	nodeport nodeport-masquerade accept-overflow-long accept-overflow-pool)
+	nodeport nodeport-masquerade nodeport-dropped-on-node accept-overflow-long
+	accept-overflow-pool)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1213,6 +1214,27 @@ sc_nodeport_masquerade() {
 		clients_bg -label ok -addr $IP_S:30081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
 		wait_clients_bg
 	}
+	run_capture any load 1
+}
+
+sc_nodeport_dropped_on_node() {
+	DESC="The nodeport topology (the node $IP_S translates port 30080 to the pod's $IP_POD:8080 with nftables DNAT and forwards), with a rule on the node, ahead of the translation, that drops SYNs from the client's second address $IP_C2 (\`ip saddr $IP_C2 tcp dport 30080 tcp flags & (syn|ack) == syn drop\` in a prerouting chain at priority raw: as a full conntrack table or a stray rule does). Pod port 8080: an accepting listener. 8 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer. Captured on the node with tcpdump -i any."
+	EXPECT="Clients from $IP_C connect through the node and are answered by the pod (each connection twice in the capture: to 30080 and, translated, to 8080). SYNs from $IP_C2 reach the node (the capture sees them on cli) and go no further: no translated copy, no answer; original + 5 retransmissions each, connect() fails with ETIMEDOUT. No TCP counter moves for them, in the pod or on the node. synq must say that SYNs to the node's port were dropped on the node before it forwarded them (filtered_before_tcp, before_forwarding), not call the pod's healthy listener the answer."
+	nat_topo 0
+	nsx $NS_C ip addr add $IP_C2/24 dev eth0
+	nsx $NS_R ip neigh replace $IP_C2 lladdr $MAC_C dev cli nud permanent
+	EXTRA_ADDR_NOTE=" and $IP_C2"
+	nsx $NS_R nft -f - <<EOF
+table ip synqlab_raw {
+	chain pre {
+		type filter hook prerouting priority raw; policy accept;
+		ip saddr $IP_C2 tcp dport 30080 tcp flags & (syn|ack) == syn drop
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_R (the node), after the drop rule: \`$(nsx $NS_R nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve $IP_POD:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:30080 -n 8 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 2s -timeout 8s; }
 	run_capture any load 1
 }
 
