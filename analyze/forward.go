@@ -70,12 +70,15 @@ const forwardSlots = 1 << 14
 const forwardSlack = int64(100 * time.Millisecond)
 
 // add holds a (an attempt of listener id, counted in the client table at
-// client, 0 if not, with outcome o; listeners is how many there are) and, when a held attempt of another
-// listener is the other copy of the same connection, counts the pair. It
-// returns the client-table record and outcome of the pair's backend copy,
-// which the client table counted twice (client 0: no pair). The backend
-// copy's is the one to take back: behind a masquerading node its client
-// is the node, the front's is the real one.
+// client, 0 if not, with outcome o; listeners is how many there are)
+// and, when a held attempt of another listener is the other copy of the
+// same connection, counts the pair. It returns the client-table record
+// and outcome of the pair's backend copy, which the client table counted
+// twice (client 0: no pair). The backend copy's is the one to take back:
+// behind a masquerading node its client is the node, the front's is the
+// real one. (A pair the capture reordered gives back the front's, and a
+// pair later found no forwarding, replayed SYNs, is taken back all the
+// same: the worst-clients list may be off by those.)
 func (t *forwardTable) add(a *reassemble.Attempt, id, client int32, o Outcome, listeners int) (int32, Outcome) {
 	if a.MidStream || a.SYNs == 0 {
 		return 0, 0
