@@ -177,22 +177,30 @@ func TestForwardedConnectionsCountOnce(t *testing.T) {
 	}
 }
 
-// TestFrontWithAttemptsNotForwarded: attempts to a front that were never
-// seen forwarded (dropped on the forwarding host, or forwarded where the
-// capture did not look) are said, and the front is no longer sure.
-func TestFrontWithAttemptsNotForwarded(t *testing.T) {
+// throughNode is n connections to the node port, the first forwarded of
+// them (DNAT, to podA) and the first answered of them established, the
+// rest unanswered, aggregated and diagnosed.
+func throughNode(n, forwarded, answered int) Result {
 	g := NewAggregator()
 	g.CaptureEnd = int64(100 * time.Second)
-	for i := range 8 {
-		a := conn(i, true, true)
+	for i := range n {
+		a := conn(i, i < answered, true)
 		g.Add(&a)
-		if i < 6 {
+		if i < forwarded {
 			b := copyTo(a, podA, 20*time.Microsecond, false)
 			g.Add(&b)
 		}
 	}
 	r := g.Result()
 	Diagnose(&r, nil)
+	return r
+}
+
+// TestFrontWithAttemptsNotForwarded: attempts to a front that were never
+// seen forwarded (dropped on the forwarding host, or forwarded where the
+// capture did not look) are said, and the front is no longer sure.
+func TestFrontWithAttemptsNotForwarded(t *testing.T) {
+	r := throughNode(8, 6, 8)
 	for _, l := range r.Listeners {
 		if l.Server != nodePort {
 			continue
@@ -213,18 +221,7 @@ func TestFrontWithAttemptsNotForwarded(t *testing.T) {
 // totals count them; two are too few to be sure.
 func TestFrontThatDroppedSYNs(t *testing.T) {
 	for _, dropped := range []int{7, 2} {
-		g := NewAggregator()
-		g.CaptureEnd = int64(100 * time.Second)
-		for i := range 3 + dropped {
-			a := conn(i, i < 3, true)
-			g.Add(&a)
-			if i < 3 {
-				b := copyTo(a, podA, 20*time.Microsecond, false)
-				g.Add(&b)
-			}
-		}
-		r := g.Result()
-		Diagnose(&r, nil)
+		r := throughNode(3+dropped, 3, 3)
 		want := Medium
 		if dropped < 3 {
 			want = Low

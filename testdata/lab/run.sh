@@ -1193,10 +1193,18 @@ sc_nodeport() {
 	DESC="A Kubernetes NodePort without Kubernetes: clients in $NS_C connect to the node's address $IP_S, ports 30080 and 30081; the node ($NS_R) translates them (nftables DNAT, as kube-proxy does) to the pod ($NS_S) $IP_POD, ports 8080 and 8081, and forwards. Pod port 8080: listen(fd, 2), never accept(); 12 clients 100 ms apart connect, send \"hello\", hold 4 s. Pod port 8081: accepting listener; 5 clients 150 ms apart send \"hello\" and read the answer. Captured on the node with tcpdump -i any, as an SRE on a Kubernetes node does."
 	EXPECT="$NODEPORT_EXPECT No masquerade: the pod sees the client's own address and port."
 	nat_topo 0
+	nodeport_mix -label stuck -n 12 -interval 100ms -send hello -hold 4s -timeout 8s
+}
+
+# nodeport_mix ARGS... : the nodeport scenarios' pod listeners (8080
+# never accepts, 8081 does) and load: labtool connect ARGS to the node's
+# 30080, 5 talking clients to its 30081; captured on the node.
+nodeport_mix() {
 	serve $IP_POD:8080 -backlog 2 -accept=false
 	serve $IP_POD:8081 -backlog 4096 -accept=true
+	STUCK_ARGS=("$@")
 	load() {
-		clients_bg -label stuck -addr $IP_S:30080 -n 12 -interval 100ms -send hello -hold 4s -timeout 8s
+		clients_bg -addr $IP_S:30080 "${STUCK_ARGS[@]}"
 		clients_bg -label ok -addr $IP_S:30081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
 		wait_clients_bg
 	}
@@ -1207,14 +1215,7 @@ sc_nodeport_masquerade() {
 	DESC="The nodeport scenario with the node masquerading what it forwards (nftables \`masquerade fully-random\`, kube-proxy's MASQUERADE --random-fully, as for externalTrafficPolicy: Cluster): the pod sees every connection from the node's $IP_NODE_POD with a random source port. Pod port 8080: listen(fd, 2), never accept(); 10 IDLE clients 100 ms apart connect and send nothing, hold 6 s. Pod port 8081: accepting listener; 5 clients 150 ms apart send \"hello\" and read the answer. Captured on the node with tcpdump -i any."
 	EXPECT="$NODEPORT_EXPECT Masqueraded: the two copies of a connection share only the client ISN and SYN options (timestamp included); the client's address and port differ."
 	nat_topo 1
-	serve $IP_POD:8080 -backlog 2 -accept=false
-	serve $IP_POD:8081 -backlog 4096 -accept=true
-	load() {
-		clients_bg -label idle -addr $IP_S:30080 -n 10 -interval 100ms -hold 6s -timeout 8s
-		clients_bg -label ok -addr $IP_S:30081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
-		wait_clients_bg
-	}
-	run_capture any load 1
+	nodeport_mix -label idle -n 10 -interval 100ms -hold 6s -timeout 8s
 }
 
 sc_nodeport_dropped_on_node() {
