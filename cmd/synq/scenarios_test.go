@@ -356,6 +356,16 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	"nodeport":            wantNodePort,
 	"nodeport-masquerade": wantNodePort,
+	// Nothing answered: each attempt once, at the pod's listener.
+	"nodeport-capture-late": func(t *testing.T, r reportJSON) {
+		if len(r.Listeners) != 2 || r.Listeners[1].Server != "10.88.0.2:30080" || len(r.Listeners[1].ForwardedTo) != 1 ||
+			r.Listeners[1].ForwardedTo[0].Listener != "10.88.1.2:8080" || r.Listeners[1].ForwardedTo[0].Attempts != r.Listeners[1].Attempts {
+			t.Fatalf("listeners %+v: want 10.88.1.2:8080, then 10.88.0.2:30080 forwarding every attempt to it", r.Listeners)
+		}
+		if un := r.Listeners[0].Outcomes["unanswered_syn"]; un == 0 || un != r.Totals.Attempts || r.Verdict.Listener != "10.88.1.2:8080" {
+			t.Errorf("pod's listener: %d unanswered, totals %d attempts, verdict on %s; want every attempt unanswered, counted once, the verdict the pod's", un, r.Totals.Attempts, r.Verdict.Listener)
+		}
+	},
 	// The node's port is a front for the attempts it forwarded, and
 	// counts itself the ones it dropped: 4 and 4 of 8.
 	"nodeport-dropped-on-node": func(t *testing.T, r reportJSON) {
@@ -587,7 +597,7 @@ func TestScenarioOutcomes(t *testing.T) {
 func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
-		"nodeport", "nodeport-masquerade")
+		"nodeport", "nodeport-masquerade", "nodeport-capture-late")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -597,7 +607,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
-		"nodeport", "nodeport-masquerade")
+		"nodeport", "nodeport-masquerade", "nodeport-capture-late")
 }
 
 // TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
@@ -822,6 +832,10 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	"nodeport-masquerade": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	// The pod's queue full before the capture: no SYN-ACK at all, so only
+	// the client's SYN pairs the copies.
+	"nodeport-capture-late": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// SYNs from one address dropped on the node ahead of the DNAT: no
 	// counter anywhere counts them, so medium with the pod's counters too.
 	"nodeport-dropped-on-node": {kind: "filtered_before_tcp", conf: "medium", mode: "before_forwarding",

@@ -29,8 +29,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-reject-icmp synqueue-no-cookies-client forced-cookies
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
-	nodeport nodeport-masquerade nodeport-dropped-on-node accept-overflow-long
-	accept-overflow-pool)
+	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
+	accept-overflow-long accept-overflow-pool)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1237,6 +1237,22 @@ EOF
 	serve $IP_POD:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:30080 -n 8 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 2s -timeout 8s; }
 	run_capture any load 1
+}
+
+sc_nodeport_capture_late() {
+	DESC="accept-overflow-capture-late behind a node: the nodeport topology (the node $IP_S translates port 30080 to the pod's $IP_POD:8080 with nftables DNAT and forwards), the pod's 8080 listen(fd, 2), never accept(). BEFORE tcpdump (on the node, -i any) and nstat-before.txt start, 3 \"prefill\" clients connect through the node, send nothing and hold 14 s, filling the accept queue; 1 s later the capture starts. Inside it, 5 \"late\" clients start 100 ms apart and try to connect through the node (sending nothing)."
+	EXPECT="Every SYN in the capture is dropped at the pod's full accept queue: 5 x 6 = 30 unanswered SYNs = TcpExtListenOverflows = TcpExtListenDrops in the pod; nothing from the server at all. Each SYN is in the capture twice (to 30080, then translated to 8080): with no SYN-ACK, only the client's ISN, timestamp and port pair them. synq must still count each attempt once, at the pod's listener (the node's port forwarded to it), and reconcile the pod's counters exactly."
+	nat_topo 0
+	serve $IP_POD:8080 -backlog 2 -accept=false
+	preload() {
+		clients_bg -label prefill -addr $IP_S:30080 -n 3 -interval 100ms -hold 14s -timeout 8s
+		sleep 1
+		NOTES+=("Before the capture: \`ss -lnt\` in $NS_S showed $(nsx $NS_S ss -Hlnt 'sport = :8080' | awk '{print "Recv-Q " $2 ", Send-Q " $3}') on the LISTEN row (the 3 prefill connections, never accepted).")
+	}
+	PRELOAD=preload
+	load() { clients -label late -addr $IP_S:30080 -n 5 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture any load 1
+	wait_clients_bg
 }
 
 sc_slow_http_server() {
