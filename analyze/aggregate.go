@@ -74,9 +74,9 @@ type Listener struct {
 
 	// Forwards is set when the listener is a front, not where connections
 	// end: the capturing host translated and forwarded them (a NodePort,
-	// DNAT), and most of its attempts were seen again at these listeners,
-	// most first (forwardTable). Its attempts are then counted there, not
-	// in the result's totals, the counters' reconciliation or the verdict.
+	// DNAT) to these listeners, most first (forwardTable.markFronts). Its
+	// forwarded attempts are counted there, not in the result's totals,
+	// the counters' reconciliation or the evidence sums.
 	Forwards []Forward
 	// NotForwarded counts, for a front, the outcomes of its attempts
 	// never seen forwarded: the result's totals count them, and SYNs
@@ -377,6 +377,17 @@ func saturatingInc(n *uint32) {
 	}
 }
 
+// Front reports whether l is a front (Forwards): where its connections
+// end is another listener.
+func (l *Listener) Front() bool { return l.Forwards != nil }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Result is the outcome of an analysis.
 type Result struct {
 	// Listeners are the listeners, most failed attempts first, fronts
@@ -650,7 +661,7 @@ func (g *Aggregator) Result() Result {
 		cp.timeline, cp.marks = countTimeline{}, markTimeline{}
 		r.Listeners = append(r.Listeners, cp)
 		counted := &l.Outcomes
-		if l.Forwards != nil {
+		if l.Front() {
 			counted = &l.NotForwarded
 		} else {
 			r.MidStream += l.MidStream
@@ -662,7 +673,7 @@ func (g *Aggregator) Result() Result {
 	}
 	slices.SortFunc(r.Listeners, func(a, b Listener) int {
 		return cmp.Or(
-			cmp.Compare(min(len(a.Forwards), 1), min(len(b.Forwards), 1)),
+			cmp.Compare(boolInt(a.Front()), boolInt(b.Front())),
 			cmp.Compare(b.Outcomes.Failed(), a.Outcomes.Failed()),
 			cmp.Compare(b.Attempts, a.Attempts),
 			a.Server.Compare(b.Server),

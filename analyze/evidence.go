@@ -194,7 +194,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	v.d, v.covers = h.Deltas, true
 	took := 0
 	for i := range r.Listeners {
-		if r.Listeners[i].Forwards == nil {
+		if !r.Listeners[i].Front() {
 			took += r.Listeners[i].ServerTook
 		}
 	}

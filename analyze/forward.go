@@ -54,15 +54,15 @@ type forwardPair struct{ front, back int32 }
 
 type forwardSlot struct {
 	firstSYN, lastSYN, firstSYNACK int64
-	isn, tsval, serverISN          uint32
+	print                          reassemble.SYNPrint
+	serverISN                      uint32
 	listener                       int32 // listener id + 1; 0: empty
 	client                         int32 // clientTable index + 1 of the attempt; 0: not counted there
-	port                           uint16
-	hasTS, hasServerISN            bool
+	hasServerISN                   bool
 	outcome                        Outcome
 }
 
-const forwardSlots = 1 << 14
+const forwardBits = 14
 
 // forwardSlack is how long after the front copy's last SYN the backend
 // copy's first may be captured: forwarding takes microseconds, but two
@@ -84,25 +84,24 @@ func (t *forwardTable) add(a *reassemble.Attempt, id, client int32, o Outcome, l
 		return 0, 0
 	}
 	cur := forwardSlot{firstSYN: a.FirstSYN, lastSYN: a.LastSYN, firstSYNACK: a.FirstSYNACK,
-		isn: a.ClientISN, tsval: a.SYNOpts.TSval, hasTS: a.SYNOpts.HasTS, port: a.Client.Port(),
-		serverISN: a.ServerISN, hasServerISN: a.HasServerISN,
+		print: a.SYNPrint(), serverISN: a.ServerISN, hasServerISN: a.HasServerISN,
 		listener: id + 1, client: client, outcome: o}
 	if t.slots == nil {
 		if listeners < 2 {
 			t.last = cur
 			return 0, 0
 		}
-		t.slots = make([]forwardSlot, forwardSlots)
+		t.slots = make([]forwardSlot, 1<<forwardBits)
 		t.pairs, t.unlike = make(map[forwardPair]int), make(map[forwardPair]int)
 		t.copies = make(map[forwardPair]*OutcomeCounts)
 		if t.last.listener != 0 {
-			t.slots[slotOf(t.last.isn)] = t.last
+			t.slots[t.last.print.Slot(forwardBits)] = t.last
 		}
 	}
-	s := &t.slots[slotOf(cur.isn)]
+	s := &t.slots[cur.print.Slot(forwardBits)]
 	held := *s
 	*s = cur
-	if held.listener == 0 || held.listener == cur.listener || !sameSYN(&held, &cur) {
+	if held.listener == 0 || held.listener == cur.listener || !held.print.Same(cur.print) {
 		return 0, 0
 	}
 	front, back := &held, &cur
@@ -130,23 +129,6 @@ func (t *forwardTable) add(a *reassemble.Attempt, id, client int32, o Outcome, l
 	t.copy(p, front.outcome)
 	t.copy(forwardPair{p.back, p.front}, back.outcome)
 	return back.client, back.outcome
-}
-
-func slotOf(isn uint32) uint32 { return (isn * 0x9E3779B1) >> (32 - 14) }
-
-// sameSYN reports whether two attempts' first SYNs can be one SYN: the
-// same ISN, and the same timestamp or the same client port (NAT keeps
-// the port unless told to randomise it, as kube-proxy's masquerade
-// does). A tool that sends every SYN with one ISN has other ports and
-// no timestamps.
-func sameSYN(x, y *forwardSlot) bool {
-	if x.isn != y.isn {
-		return false
-	}
-	if x.hasTS || y.hasTS {
-		return x.hasTS && y.hasTS && x.tsval == y.tsval
-	}
-	return x.port == y.port
 }
 
 func (t *forwardTable) copy(p forwardPair, o Outcome) {
@@ -190,7 +172,7 @@ func (t *forwardTable) markFronts(ls []*Listener) {
 		l.NotForwarded = addOutcomes(l.NotForwarded, t.copies[p])
 	}
 	for _, l := range ls {
-		if l.Forwards == nil {
+		if !l.Front() {
 			continue
 		}
 		slices.SortFunc(l.Forwards, func(a, b Forward) int {

@@ -161,7 +161,7 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 		if c.explain != nil {
 			var sum int64
 			for i := range r.Listeners {
-				if r.Listeners[i].Forwards != nil {
+				if r.Listeners[i].Front() {
 					continue // counted at its backend
 				}
 				if n := int64(c.explain(&r.Listeners[i])); n != 0 {
@@ -172,7 +172,7 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 			rc.Explained = &sum
 			if c.unsure != nil {
 				for i := range r.Listeners {
-					if r.Listeners[i].Forwards == nil {
+					if !r.Listeners[i].Front() {
 						rc.Unsure += int64(c.unsure(&r.Listeners[i]))
 					}
 				}

@@ -148,7 +148,7 @@ func Diagnose(r *Result, h *host.Host) {
 		for _, fw := range l.Forwards {
 			fronts[fw.To] = append(fronts[fw.To], l.Server)
 		}
-		if l.Forwards != nil {
+		if l.Front() {
 			continue
 		}
 		ev.listeners++
@@ -161,7 +161,7 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.icmpOwnSeen += l.Signs.ICMPFromServer
 	}
 	for i := range r.Listeners {
-		if r.Listeners[i].Forwards != nil {
+		if r.Listeners[i].Front() {
 			d := forwardedDiagnosis(&r.Listeners[i])
 			if note := ev.counters.note; note != "" {
 				// (Counters set aside: said, as on every verdict.)

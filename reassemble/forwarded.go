@@ -22,30 +22,64 @@ type keptSYNs struct {
 }
 
 type keptSYN struct {
-	at         int64
-	isn, tsval uint32
-	port       uint16 // the client's
-	hasTS      bool
+	at    int64
+	print SYNPrint
 }
 
+// SYNPrint is what a client's SYN keeps through destination NAT, which
+// rewrites addresses and ports, never sequence numbers or options: the
+// ISN and the timestamp. Its client port too, unless the translation
+// masquerades with random ports (kube-proxy's --random-fully), so the
+// port stands in only where the SYN has no timestamp.
+type SYNPrint struct {
+	ISN, TSval uint32
+	Port       uint16 // the client's
+	HasTS      bool
+}
+
+// SYNPrintOf is p's (a SYN's) print.
+func SYNPrintOf(p *capture.Packet) SYNPrint {
+	return SYNPrint{ISN: p.Seq, TSval: p.Opts.TSval, Port: p.Src.Port(), HasTS: p.Opts.HasTS}
+}
+
+// SYNPrint is the print of the attempt's first SYN.
+func (a *Attempt) SYNPrint() SYNPrint {
+	return SYNPrint{ISN: a.ClientISN, TSval: a.SYNOpts.TSval, Port: a.Client.Port(), HasTS: a.SYNOpts.HasTS}
+}
+
+// Same reports whether two SYNs can be one SYN seen before and after the
+// translation. An ISN and a timestamp both equal by chance are out of
+// reach; an ISN and a client port, nearly so. A tool that sends every
+// SYN with one ISN has other ports and no timestamps.
+func (x SYNPrint) Same(y SYNPrint) bool {
+	if x.ISN != y.ISN || x.HasTS != y.HasTS {
+		return false
+	}
+	if x.HasTS {
+		return x.TSval == y.TSval
+	}
+	return x.Port == y.Port
+}
+
+// Slot is where x goes in a direct-mapped table of 1<<bits slots.
+func (x SYNPrint) Slot(bits uint) uint32 { return (x.ISN * 0x9E3779B1) >> (32 - bits) }
+
 const (
-	keptSYNSlots = 1 << 12
+	keptSYNSlots = 1 << keptSYNBits
+	keptSYNBits  = 12
 	// keptSYNWindow is how long after the kept SYN its copy may come (the
-	// forwarding host may have dropped the first SYNs). An ISN and a
-	// timestamp both equal by chance within it are out of reach; an ISN
-	// and a client port, nearly so.
+	// forwarding host may have dropped the first SYNs).
 	keptSYNWindow = int64(3 * time.Second)
 	maxExtra      = 256
 )
-
-func keptSlot(isn uint32) uint32 { return (isn * 0x9E3779B1) >> (32 - 12) }
 
 // note remembers a kept attempt's first SYN.
 func (k *keptSYNs) note(p *capture.Packet) {
 	if k.slots == nil {
 		k.slots = make([]keptSYN, keptSYNSlots)
 	}
-	k.slots[keptSlot(p.Seq)] = keptSYN{at: p.Time, isn: p.Seq, tsval: p.Opts.TSval, hasTS: p.Opts.HasTS, port: p.Src.Port()}
+	x := SYNPrintOf(p)
+	k.slots[x.Slot(keptSYNBits)] = keptSYN{at: p.Time, print: x}
 }
 
 // forwarded reports whether p, left out by the filters, belongs to a
@@ -57,11 +91,9 @@ func (k *keptSYNs) forwarded(p *capture.Packet) bool {
 	if k.slots == nil || p.Flags&(capture.FlagSYN|capture.FlagACK) != capture.FlagSYN || p.ICMP.IsSet() || len(k.extra) >= maxExtra {
 		return false
 	}
-	s := &k.slots[keptSlot(p.Seq)]
-	if s.isn != p.Seq || s.at == 0 || p.Time < s.at || p.Time-s.at > keptSYNWindow || s.hasTS != p.Opts.HasTS {
-		return false
-	}
-	if s.hasTS && s.tsval != p.Opts.TSval || !s.hasTS && s.port != p.Src.Port() {
+	x := SYNPrintOf(p)
+	s := &k.slots[x.Slot(keptSYNBits)]
+	if s.at == 0 || p.Time < s.at || p.Time-s.at > keptSYNWindow || !s.print.Same(x) {
 		return false
 	}
 	if k.extra == nil {
