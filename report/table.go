@@ -278,14 +278,14 @@ func (p *printer) listeners(in *Input, hidden []analyze.Listener) {
 		}
 		for _, l := range ls {
 			v := l.Diagnosis.Verdict
-			if to := forwardedTo(&l); to != "" && v.Kind == analyze.KindForwarded {
+			switch to := forwardedTo(&l); {
+			case to == "":
+				p.line("  %s: %s (%s confidence)", l.Server, v.Kind, v.Confidence)
+			case v.Kind == analyze.KindForwarded:
 				p.line("  %s: %s to %s (%s confidence)", l.Server, v.Kind, to, v.Confidence)
-				continue
-			} else if to != "" {
+			default: // a front with its own verdict (SYNs dropped before forwarding)
 				p.line("  %s: %s (%s confidence); forwards to %s", l.Server, v.Kind, v.Confidence, to)
-				continue
 			}
-			p.line("  %s: %s (%s confidence)", l.Server, v.Kind, v.Confidence)
 		}
 	}
 }
