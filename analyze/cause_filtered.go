@@ -33,15 +33,54 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	c := &ev.counters
 	drops, okDrops := c.get("TcpExtListenDrops")
+	fam := ipFamily(l.Server.Addr())
+	seen := ev.synDropsOf(fam)
+	u := answersUnseen(l, ev)
+	// TCP dropping none of them fits an answer lost on the way out just
+	// as well, unless IP's ledger shows the SYNs dropped on the way in.
+	answered := u.mode != "" && !u.inDrops
 	switch {
 	case okDrops && drops == 0:
 		if st := c.genDecisive(Gen2); st > 0 {
-			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): the kernel's TCP never saw these SYNs%s.", genCaveat(c, Gen2)))
+			if answered {
+				st = min(st, Strong)
+			}
+			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): TCP did not drop these SYNs itself%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
 		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
 	case okDrops:
 		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
+	}
+	mode, summary := "", fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server)
+	remedy := []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",
+		"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
+		"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}
+	inLeft, okIn := c.unaccountedIn(fam)
+	rp, _ := c.get("TcpExtIPReversePathFilter")
+	switch {
+	case fam == 4 && seen > 0 && rp >= int64(seen):
+		mode = "rp_filter"
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter), as many as the %d unanswered SYN packet{s}: the route back to their source leaves by another interface than the one they came in on (rp_filter 1, strict), or there is none (2, loose).", rp, seen))
+		summary = fmt.Sprintf("SYNs to %s were dropped by reverse-path filtering (rp_filter) before TCP saw them: the route back to their source leaves by another interface than the one they arrived on.", l.Server)
+		src := "SOURCE"
+		if sg.TopUnansweredSource.IsValid() {
+			src = sg.TopUnansweredSource.String()
+		}
+		remedy = []string{fmt.Sprintf("See which interface the answer would take: ip route get %s; it must be the one the SYNs arrive on (ip -s link: RX on it).", src),
+			"Fix the route (or policy routing) back to those clients, or make the check loose: sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.<interface>.rp_filter=2 (the higher of 'all' and the interface's value applies)."}
+	case fam == 4 && rp > 0:
+		signs = append(signs, forSign(Weak, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter): rp_filter dropped some of them.", rp))
+	}
+	switch {
+	case !okIn || seen == 0:
+	case inLeft >= int64(seen):
+		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
+	case inLeft == 0:
+		signs = append(signs, againstSign(Strong, FromCounters, "IP delivered, forwarded or counted as an error every packet it received (%s): nothing was dropped between IP and TCP, so the SYNs reached TCP (unless a tc or XDP program dropped them ahead of IP, unseen by these counters).", inLedgerNames(fam)))
+	}
+	if answered && !u.inClean {
+		signs = append(signs, againstSign(Strong, FromCounters, "%s", u.says))
 	}
 	if sg.Vantage == VantageClient {
 		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the SYNs may have been lost before they reached the server."))
@@ -52,10 +91,13 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if s, ok := kernelDroppedElsewhere(l, KindFiltered); ok {
 		signs = append(signs, s)
 	}
-	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Affected: unanswered, Signs: signs,
-		Summary: fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server),
-		Remedy: []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",
-			"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
-			"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}},
+	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: mode, Affected: unanswered, Signs: signs,
+		Summary: summary, Remedy: remedy},
 		explainsUnanswered: true}}
+}
+
+// inLedgerNames names the counters unaccountedIn reads, for evidence.
+func inLedgerNames(fam int) string {
+	n := ledgers[fam]
+	return fmt.Sprintf("%s against %s, %s and the error counters", n.in, n.delivered, n.forwarded)
 }

@@ -185,6 +185,38 @@ func TestDiagnose(t *testing.T) {
 		{name: "firewall drop, kernel unknown: RHEL 6 would not count SYN drops", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3)},
 			kind: KindFiltered, conf: Medium, evidence: "RHEL 5/6"},
+		// IP's ledger (ipledger.go): the firewall-drop wire, with the
+		// counters of testdata/firewall-drop, synack-dropped-on-egress,
+		// synack-other-route and variations the lab does not make.
+		{name: "ledger: dropped on the way in", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 15, "IpOutTransmits", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High, evidence: "IP received 18 packets it neither delivered", notKind: KindEgress},
+		{name: "ledger: SYN-ACKs dropped on the way out", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 15), Sysctls: modern},
+			kind: KindEgress, conf: High, mode: "dropped"},
+		{name: "ledger: SYN-ACKs sent by another route", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 39, "IpOutTransmits", 39), Sysctls: modern},
+			kind: KindEgress, conf: High, mode: "other_route"},
+		// A host whose firewall drops on the way in and, for something
+		// else, on the way out: the SYNs' drop stays the verdict.
+		{name: "ledger: drops both ways", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 60, "IpOutTransmits", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High},
+		// Other traffic's SYN retransmissions, the SYNs dropped on the
+		// way in: no other route.
+		{name: "ledger: retransmissions elsewhere, SYNs dropped on the way in", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 40, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 55, "IpOutTransmits", 55), Sysctls: modern},
+			kind: KindFiltered, conf: High, notKind: KindEgress},
+		// Before 6.7 nothing counts a packet dropped on the way out, and
+		// TCP does not count a SYN-ACK it failed to send as sent again:
+		// the SYNs reached TCP (nothing dropped on the way in), so a drop
+		// before TCP is no longer sure.
+		{name: "ledger: nothing dropped on the way in, kernel without IpOutTransmits", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 15), Sysctls: modern},
+			kind: KindFiltered, conf: Medium, evidence: "nothing was dropped between IP and TCP", notKind: KindEgress},
+		{name: "ledger: rp_filter", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtIPReversePathFilter", 18, "IpInReceives", 33, "IpInDelivers", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High, mode: "rp_filter", evidence: "failing the reverse-path check"},
 		{name: "ACKs ignored, counters say no overflow", l: ackIgnored(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
 			kind: KindInconclusive, conf: Low, ruledOut: []Kind{KindAcceptQueue}},

@@ -17,7 +17,7 @@ type Kind string
 
 // AllKinds lists every kind, in the order the README's table gives them.
 func AllKinds() []Kind {
-	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindNoListener, KindFirewallReject,
+	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindEgress, KindNoListener, KindFirewallReject,
 		KindNetworkLoss, KindOldState, KindDeferAccept, KindInconclusive, KindNotEnoughData, KindHealthy, KindForwarded}
 }
 
@@ -29,6 +29,7 @@ const (
 	KindNoListener     Kind = "no_listener"
 	KindFirewallReject Kind = "firewall_reject"
 	KindFiltered       Kind = "filtered_before_tcp"
+	KindEgress         Kind = "synack_lost_on_egress"
 	KindNetworkLoss    Kind = "network_loss"
 	KindDeferAccept    Kind = "defer_accept"
 	KindInconclusive   Kind = "inconclusive"
@@ -42,7 +43,7 @@ const (
 // severity orders kinds when two findings are equally sure and equally
 // large: queue overflows first, the harmless last.
 var severity = map[Kind]int{
-	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindFirewallReject: 6, KindNoListener: 5,
+	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindEgress: 7, KindFirewallReject: 6, KindNoListener: 5,
 	KindNetworkLoss: 4, KindOldState: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0, KindForwarded: -1,
 }
 
@@ -116,7 +117,7 @@ type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
 	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
-	pathLossCause, filteredCause, deferAcceptCause, oldStateCause,
+	pathLossCause, filteredCause, egressCause, deferAcceptCause, oldStateCause,
 }
 
 // evidence is what every cause reads besides the listener: the counters
@@ -127,13 +128,16 @@ type evidence struct {
 	counters  counterView
 	listeners int
 	// Sums over all listeners, for counters that cover the namespace.
-	refused      int // attempts answered by RST
-	aqPredicted  int // packets an accept-queue overflow would have counted
-	synDropsSeen int // unanswered SYN packets
-	ignoredSeen  int // ignored handshake segments (defer accept's excluded)
-	cookiesSeen  int // syncookie SYN-ACKs
-	pawsSeen     int // SYNs rejected for an old timestamp
-	icmpOwnSeen  int // attempts refused by ICMP from the server's address
+	refused        int // attempts answered by RST
+	aqPredicted    int // packets an accept-queue overflow would have counted
+	synDropsSeen   int // unanswered SYN packets
+	synDrops6      int // of which to IPv6 listeners
+	unansweredSeen int // attempts whose SYNs were never answered
+	synackRetxSeen int // SYN-ACK retransmissions
+	ignoredSeen    int // ignored handshake segments (defer accept's excluded)
+	cookiesSeen    int // syncookie SYN-ACKs
+	pawsSeen       int // SYNs rejected for an old timestamp
+	icmpOwnSeen    int // attempts refused by ICMP from the server's address
 }
 
 // Diagnose gives every listener of r its diagnosis and r its overall
@@ -155,6 +159,11 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.refused += l.Outcomes[Rejected]
 		ev.aqPredicted += aqPredicted(l)
 		ev.synDropsSeen += l.DroppedSYNPackets
+		if ipFamily(l.Server.Addr()) == 6 {
+			ev.synDrops6 += l.DroppedSYNPackets
+		}
+		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
+		ev.synackRetxSeen += l.SYNACKRetransmits
 		ev.ignoredSeen += overflowIgnored(l)
 		ev.cookiesSeen += l.Signs.SyncookieSYNACKs
 		ev.pawsSeen += l.Signs.PAWS.Rejected
@@ -322,6 +331,7 @@ var kindPhrase = map[Kind]string{
 	KindNoListener:     "a missing listener",
 	KindFirewallReject: "a firewall REJECT",
 	KindFiltered:       "a drop before TCP",
+	KindEgress:         "SYN-ACKs lost on the way out",
 	KindNetworkLoss:    "loss on the path",
 	KindDeferAccept:    "TCP_DEFER_ACCEPT",
 	KindOldState:       "old state for the 4-tuple",
@@ -332,7 +342,7 @@ var decidingCounter = map[Kind]string{
 	KindAcceptQueue:    "TcpExtListenOverflows",
 	KindSYNQueue:       "TcpExtTCPReqQFullDrop and TcpExtSyncookiesSent",
 	KindPAWS:           "TcpExtPAWSPassive",
-	KindFiltered:       "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs)",
+	KindFiltered:       "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs), and IpInReceives against IpInDelivers (SYNs dropped on the way in) or IpOutRequests against IpOutTransmits (SYN-ACKs dropped on the way out)",
 	KindDeferAccept:    "TcpExtTCPDeferAcceptDrop",
 	KindNetworkLoss:    "TcpExtListenDrops on the server (it stays 0 when the path loses packets)",
 	KindNoListener:     "TcpOutRsts (it does not count the resets a firewall REJECT builds)",

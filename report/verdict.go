@@ -228,6 +228,7 @@ var kindWords = map[analyze.Kind]string{
 	analyze.KindPAWS:           "SYNs REJECTED FOR OLD TIMESTAMPS (PAWS, tcp_tw_recycle)",
 	analyze.KindNoListener:     "NO LISTENER",
 	analyze.KindFiltered:       "SYNs DROPPED BEFORE TCP (firewall, conntrack, rp_filter)",
+	analyze.KindEgress:         "SYN-ACKs LOST ON THE WAY OUT (egress rule, or another route)",
 	analyze.KindNetworkLoss:    "LOSS ON THE NETWORK PATH",
 	analyze.KindDeferAccept:    "TCP_DEFER_ACCEPT at work (not an overflow)",
 	analyze.KindInconclusive:   "INCONCLUSIVE",
@@ -243,6 +244,10 @@ func explained(f analyze.Finding) string {
 	if f.Kind == analyze.KindFirewallReject && (f.Mode == "icmp" || f.Mode == "icmp_path") {
 		return "How it works: a firewall rule with `reject with icmp ...` answers a SYN with an ICMP destination-unreachable error that quotes it, before TCP sees the SYN; a Linux client's connect() fails at once (connection refused, or no route to host) without retrying. TCP itself never answers a SYN with ICMP."
 	}
+	if f.Kind == analyze.KindFiltered && f.Mode == "" {
+		// Not yet told apart (modes say how it was).
+		return kindExplained[f.Kind] + " On the wire a SYN-ACK dropped on its way out looks the same (the capture sees outgoing packets after the firewall): IP's counters tell the two apart."
+	}
 	return kindExplained[f.Kind]
 }
 
@@ -253,6 +258,7 @@ var kindExplained = map[analyze.Kind]string{
 	analyze.KindSYNQueue:       "How it works: handshakes in progress (SYN received, SYN-ACK sent, waiting for the client's ACK) wait in the listener's SYN queue. When it is full, the kernel either answers with a syncookie, which keeps no state and still lets real clients in, or, with syncookies off, drops the SYN.",
 	analyze.KindPAWS:           "How it works: with net.ipv4.tcp_tw_recycle=1 (kernels before 4.12) the server remembered each client address's latest TCP timestamp and dropped SYNs carrying an older one. Behind a NAT, many hosts share one address and each has its own clock, so some of them are always \"older\".",
 	analyze.KindFiltered:       "How it works: a SYN that reaches the host passes the firewall (netfilter), connection tracking and reverse-path checks before TCP sees it. The listener's own drop counters do not move for these drops.",
+	analyze.KindEgress:         "How it works: TCP answers a SYN with a SYN-ACK, which then takes the route back to the client and passes the firewall's output and postrouting rules before it reaches an interface. A capture sees it only where it leaves: dropped on the way, or sent by another interface, it never shows, and the SYN looks unanswered. IP's counters (IpOutRequests against IpOutTransmits) and TCP's retransmission count show the answers were made.",
 	analyze.KindNetworkLoss:    "How it works: when a SYN or SYN-ACK is lost, the client retransmits its SYN after about 1 s (then 1 s or doubling), so lost packets show up as slow connects and timeouts.",
 	analyze.KindDeferAccept:    "How it works: a listener with TCP_DEFER_ACCEPT does not wake the application until the client sends data; it ignores the bare handshake ACK on purpose.",
 	analyze.KindNoListener:     "How it works: a SYN to a port nothing listens on is answered with a reset; the client gets 'connection refused' at once.",

@@ -466,10 +466,13 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"synthetic-tunnels-ipv6": wantTunnels(false, "teredo", "ipip", "gre", "mpls", "erspan", "vxlan", "geneve", "gtpu", "pppoe"),
 	// The SYNs the firewall drops are in the capture (the tap sits before
 	// netfilter) and go unanswered; the others complete.
-	"firewall-drop": func(t *testing.T, r reportJSON) {
-		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
-		wantPositive(t, r, "established", outcome("established"))
-	},
+	"firewall-drop": wantFirewallDropWire,
+	// The same wire as firewall-drop, three other causes: rp_filter
+	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
+	// way out or leave by another interface.
+	"rp-filter":                wantFirewallDropWire,
+	"synack-dropped-on-egress": wantFirewallDropWire,
+	"synack-other-route":       wantFirewallDropWire,
 	// Loss on the path, captured on the server: the lost SYNs never reach
 	// it, so every attempt it sees completes.
 	"path-loss": func(t *testing.T, r reportJSON) {
@@ -543,6 +546,16 @@ func wantTunnels(all bool, kinds ...string) func(t *testing.T, r reportJSON) {
 	}
 }
 
+// wantFirewallDropWire: SYNs from one of two client addresses go
+// unanswered (6 packets each), the other's complete.
+func wantFirewallDropWire(t *testing.T, r reportJSON) {
+	wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+	wantPositive(t, r, "established", outcome("established"))
+	if u, d := total(r, outcome("unanswered_syn")), total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); d != 6*u {
+		t.Errorf("%d unanswered attempts, %d unanswered SYN packets: want 6 each (the first and 5 retransmissions)", u, d)
+	}
+}
+
 func wantPositive(t *testing.T, r reportJSON, what string, f func(listenerJSON) int) {
 	t.Helper()
 	if total(r, f) <= 0 {
@@ -608,6 +621,78 @@ func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late")
+}
+
+// TestRPFilterDropsMatchKernel: every SYN that fails the reverse-path check
+// counts in TcpExtIPReversePathFilter and nowhere else, so wherever that
+// counter moved it must equal the SYN packets synq saw unanswered.
+func TestRPFilterDropsMatchKernel(t *testing.T) {
+	checkDropsMatchCounter(t, "TcpExtIPReversePathFilter", "rp-filter")
+}
+
+// TestIPLedgerMatchesKernel is the referee for the two directions the wire
+// cannot tell apart (the tap sees packets coming in before netfilter and
+// going out after it): in every scenario captured on the server where
+// packets went unanswered and no listen counter moved, the packets IP
+// received and never handed on (IpInReceives - IpInDelivers -
+// IpForwDatagrams) must be the unanswered SYN packets when the verdict
+// says they were dropped before TCP, and none when it says TCP answered;
+// in the latter, the SYN-ACKs must be missing from IP's output
+// (IpOutRequests - IpOutTransmits, at least one per unanswered SYN) or
+// from the capture while TCP counted them sent again (TcpExtTCPSynRetrans).
+func TestIPLedgerMatchesKernel(t *testing.T) {
+	checked := map[string]bool{}
+	for _, sc := range scenarios(t) {
+		d, err := nstatDelta(sc)
+		if err != nil {
+			continue
+		}
+		get := func(name string) int64 { v, _ := d(name); return v }
+		if _, ok := d("IpOutTransmits"); !ok || get("TcpExtListenDrops") != 0 {
+			continue
+		}
+		r := scenarioJSON(t, sc, withNstat(sc)...)
+		dropped := int64(total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }))
+		if dropped == 0 || r.Verdict.Kind == "network_loss" {
+			continue
+		}
+		checked[sc.name] = true
+		t.Run(sc.name, func(t *testing.T) {
+			in := get("IpInReceives") - get("IpInDelivers") - get("IpForwDatagrams")
+			out := get("IpOutRequests") + get("IpForwDatagrams") - get("IpOutTransmits")
+			switch v := r.Verdict; v.Kind {
+			case "filtered_before_tcp":
+				if in != dropped || out != 0 {
+					t.Errorf("%s: IP dropped %d on the way in and %d on the way out, the capture shows %d SYN packets unanswered", v.Kind, in, out, dropped)
+				}
+				if rp := get("TcpExtIPReversePathFilter"); (rp > 0) != (v.Mode == "rp_filter") {
+					t.Errorf("mode %q with TcpExtIPReversePathFilter %d", v.Mode, rp)
+				}
+			case "synack_lost_on_egress":
+				if in != 0 {
+					t.Errorf("%s: IP dropped %d packets on the way in", v.Kind, in)
+				}
+				retx := get("TcpExtTCPSynRetrans") - int64(total(r, func(l listenerJSON) int { return l.SYNACKRetransmits }))
+				switch v.Mode {
+				case "dropped":
+					if out < dropped {
+						t.Errorf("dropped: %d SYN-ACKs missing from IP's output for %d unanswered SYN packets", out, dropped)
+					}
+				case "other_route":
+					if out != 0 || retx < 1 {
+						t.Errorf("other_route: IP dropped %d on the way out; TCP's retransmissions not in the capture %d", out, retx)
+					}
+				default:
+					t.Errorf("mode %q", v.Mode)
+				}
+			}
+		})
+	}
+	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-other-route"} {
+		if !checked[name] {
+			t.Errorf("%s: not checked (no IpOutTransmits in its snapshots, or nothing unanswered)", name)
+		}
+	}
 }
 
 // TestICMPRefusalsMatchKernel: in every scenario, the attempts the capture
@@ -859,6 +944,16 @@ var verdictCases = map[string]verdictCase{
 	// The firewall drops SYNs before TCP: only the counters make it sure.
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// The same wire; TcpExtIPReversePathFilter names rp_filter.
+	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// The same wire again, but TCP answered: IP's ledger shows the
+	// SYN-ACKs dropped between IpOutRequests and IpOutTransmits, or
+	// TCP's retransmissions that never reached the captured interface.
+	"synack-dropped-on-egress": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	"synack-other-route": {kind: "synack_lost_on_egress", mode: "other_route", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// Captured on the server, loss on the path leaves no trace: from
 	// there the listener is healthy (path-loss-client sees the loss).
 	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "medium"},

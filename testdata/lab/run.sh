@@ -22,7 +22,7 @@ set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop path-loss path-loss-client
+	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route path-loss path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
@@ -41,7 +41,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -768,6 +768,66 @@ table inet synqlab {
 EOF
 	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
 	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synack_dropped_on_egress() {
+	DESC="An nftables rule in the server namespace drops SYN-ACKs to $IP_C2 on their way out (\`nft add rule inet synqlab output ip daddr $IP_C2 tcp flags & (syn|ack) == syn|ack drop\`, output hook, priority 0): a host firewall's egress policy, a tc egress filter or a full qdisc look the same. Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). SYNs from $IP_C2 reach TCP, which makes a request and answers: the SYN-ACK is dropped in the output hook, before the capture tap (tcpdump sees egress after netfilter), so on the wire those SYNs look exactly like firewall-drop's: original + 5 retransmissions each, never answered, connect() fails with ETIMEDOUT. But TCP saw them: TcpInSegs counts them (IpInReceives = IpInDelivers), no listen counter moves, and every SYN-ACK it handed to IP is counted in IpOutRequests (before the output hook) and not in IpOutTransmits (after it): IpOutRequests - IpOutTransmits = the SYN-ACKs dropped. A send the hook refuses is an error to TCP: the request's timer does not retry it (TcpExtTCPSynRetrans stays 0, TcpExtTCPTimeouts counts each expiry) and the request is dropped, so each retransmitted SYN makes a new request and a new SYN-ACK, dropped again."
+	topo direct
+	second_client_addr
+	nsx $NS_S nft -f - <<EOF
+table inet synqlab {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr $IP_C2 tcp flags & (syn|ack) == syn|ack drop
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+# route_c2_elsewhere : the server's route back to $IP_C2 leaves by a second
+# interface, eth1 (a veth whose peer, eth1-sink, sits in the same namespace
+# and answers nothing), while $IP_C2's SYNs arrive on eth0.
+route_c2_elsewhere() {
+	ip -n $NS_S link add eth1 type veth peer name eth1-sink
+	quiet_if $NS_S eth1
+	nsx $NS_S ip link set eth1 up
+	nsx $NS_S ip link set eth1-sink up
+	nsx $NS_S ip addr add 10.88.7.1/24 dev eth1
+	nsx $NS_S ip neigh replace 10.88.7.2 lladdr 02:88:00:00:07:02 dev eth1 nud permanent
+	nsx $NS_S ip route add $IP_C2/32 via 10.88.7.2 dev eth1
+	NOTES+=("Server routes in $NS_S: \`$(nsx $NS_S ip -4 route show | tr '\n' ';' | sed 's/;$//')\`; eth1's peer eth1-sink is up in the same namespace with no address, so what leaves by eth1 goes nowhere.")
+}
+
+sc_rp_filter() {
+	DESC="Reverse-path filtering: the server's route back to $IP_C2 leaves by another interface (eth1) than the one its SYNs arrive on (eth0), and net.ipv4.conf.{all,eth0}.rp_filter=1 (strict). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). Each SYN from $IP_C2 fails the reverse-path check in IP's input route lookup (the best route to its source is not via eth0) and is dropped before netfilter's input hook and before TCP: original + 5 retransmissions each, never answered. TcpExtIPReversePathFilter counts every one of them (18); IpInReceives counts them and IpInDelivers does not; no TCP counter moves for them."
+	topo direct
+	second_client_addr
+	route_c2_elsewhere
+	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synack_other_route() {
+	DESC="Asymmetric routing: the server's route back to $IP_C2 leaves by another interface (eth1, which leads nowhere) than the one its SYNs arrive on and the capture watches (eth0); rp_filter=0, so the SYNs are taken. Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). SYNs from $IP_C2 reach TCP, which answers; the SYN-ACKs leave by eth1 and never reach the client, and the capture on eth0 never sees them: on the wire the same as firewall-drop (original + 5 retransmissions each, never answered). The kernel counts them as sent: TcpExtTCPSynRetrans = TcpRetransSegs = the SYN-ACKs TCP sent again (on its timer and on each retransmitted SYN), none in the capture; no listen counter moves; IpInReceives = IpInDelivers, and nothing is dropped on the way out (IpOutRequests = IpOutTransmits)."
+	topo direct
+	second_client_addr
+	route_c2_elsewhere
+	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
 }

@@ -1,0 +1,116 @@
+package analyze
+
+import "fmt"
+
+// unseenAnswers is the counters' case that TCP answered SYNs the capture
+// shows unanswered: its SYN-ACKs never reached the captured interface.
+// From the server's tap that looks exactly like a drop before TCP (the
+// tap sees packets coming in before netfilter and going out after it),
+// so only IP's ledger (ipledger.go) and TCP's retransmission count tell.
+type unseenAnswers struct {
+	// mode: "dropped" (IP was given packets it never transmitted: an
+	// output or postrouting rule), "other_route" (TCP sent SYN-ACKs
+	// again that the capture does not show: they left by another
+	// interface), "" when the counters show neither.
+	mode string
+	says string
+	// inClean: IP's ledger shows nothing dropped on the way in, so the
+	// SYNs reached TCP; inDrops: it shows at least as many dropped as
+	// SYN packets went unanswered.
+	inClean, inDrops bool
+}
+
+// answersUnseen reads the counters for l's unanswered SYNs. Only while
+// TCP dropped none of them itself (TcpExtListenDrops 0) and the capture
+// is not the client's.
+func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
+	var u unseenAnswers
+	c := &ev.counters
+	fam := ipFamily(l.Server.Addr())
+	seen := ev.synDropsOf(fam)
+	drops, ok := c.get("TcpExtListenDrops")
+	if l.Outcomes[UnansweredSYN] == 0 || seen == 0 || !ok || drops != 0 || l.Signs.Vantage == VantageClient {
+		return u
+	}
+	inLeft, okIn := c.unaccountedIn(fam)
+	u.inClean, u.inDrops = okIn && inLeft == 0, okIn && inLeft >= int64(seen)
+	n := ledgers[fam]
+	if outLeft, okOut := c.unaccountedOut(fam); okOut && outLeft >= int64(seen) {
+		u.mode = "dropped"
+		u.says = fmt.Sprintf("IP was given %d packet%s to send that never left the host (%s and %s against %s), at least one for each of the %d unanswered SYN packet%s: TCP answered them, and its SYN-ACKs were dropped on the way out, after TCP and before the capture's tap (an output or postrouting rule).",
+			outLeft, plural(outLeft), n.outRequests, n.forwarded, n.transmits, seen, plural(int64(seen)))
+		return u
+	}
+	retx, okRetx := c.get("TcpExtTCPSynRetrans")
+	// TCP answers every SYN it takes: a client's retransmitted SYN gets
+	// the SYN-ACK again while the request lives, and the request's timer
+	// resends it too. k SYN packets of one attempt, all taken, mean at
+	// least k-1 SYN-ACKs sent again.
+	need := max(1, ev.synDropsSeen-ev.unansweredSeen)
+	if unseen := retx - int64(ev.synackRetxSeen); okRetx && u.inClean && unseen >= int64(need) {
+		u.mode = "other_route"
+		u.says = fmt.Sprintf("TCP sent %d SYN or SYN-ACK packet%s again (TcpExtTCPSynRetrans %d) that the capture does not show (it shows %d SYN-ACK retransmission%s), while nothing was dropped on the way in or out: TCP answered these SYNs, and its SYN-ACKs left by a route or interface the capture does not watch.",
+			unseen, plural(unseen), retx, ev.synackRetxSeen, plural(int64(ev.synackRetxSeen)))
+	}
+	return u
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// egressCause: TCP answered the SYNs, and the SYN-ACKs never appeared on
+// the captured interface: dropped on the way out, or sent by another
+// route (testdata/synack-dropped-on-egress, synack-other-route).
+func egressCause(l *Listener, ev *evidence) []hypothesis {
+	u := answersUnseen(l, ev)
+	if u.mode == "" {
+		return nil
+	}
+	unanswered := l.Outcomes[UnansweredSYN]
+	fam := ipFamily(l.Server.Addr())
+	st := Strong
+	switch {
+	case u.inClean:
+		// TCP got the SYNs (IP handed on every packet it received) and
+		// the answers went missing after it.
+		st = Decisive
+	case u.inDrops:
+		// Drops both ways: the SYNs may as well have been dropped on
+		// the way in (filteredCause says so).
+		st = Weak
+	}
+	signs := []Sign{
+		forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer on the wire.", unanswered, l.DroppedSYNPackets),
+		forSign(st, FromCounters, "%s", u.says),
+	}
+	if u.inClean {
+		signs = append(signs, forSign(Weak, FromCounters, "IP delivered, forwarded or counted as an error every packet it received (%s): the SYNs reached TCP.", inLedgerNames(fam)))
+	}
+	if s, ok := kernelDroppedElsewhere(l, KindEgress); ok {
+		signs = append(signs, s)
+	}
+	client := "CLIENT"
+	if sg := &l.Signs; sg.TopUnansweredSource.IsValid() {
+		client = sg.TopUnansweredSource.String()
+	}
+	f := Finding{Kind: KindEgress, Mode: u.mode, Affected: unanswered, Signs: signs}
+	switch u.mode {
+	case "dropped":
+		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs were dropped on the way out of the host, after TCP and before the capture: an output or postrouting firewall rule.", l.Server)
+		f.Remedy = []string{
+			"List the rules on the way out: nft list chain inet filter output (and every output/postrouting chain in nft list ruleset); iptables -nvL OUTPUT; iptables -t mangle -nvL POSTROUTING. Look at their drop counters.",
+			fmt.Sprintf("Check what the answer to one client would meet: ip route get %s from %s.", client, l.Server.Addr()),
+		}
+	default:
+		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs left by a route the capture does not watch and never reached the clients: asymmetric routing, or policy routing sending the answers elsewhere.", l.Server)
+		f.Remedy = []string{
+			fmt.Sprintf("See which interface the answer takes: ip route get %s from %s; it should be the one the SYNs arrive on.", client, l.Server.Addr()),
+			"Capture on every interface (tcpdump -i any) to see where the SYN-ACKs go; check ip rule and the routes back to the clients' networks.",
+		}
+	}
+	return []hypothesis{{Finding: f, explainsUnanswered: true}}
+}
