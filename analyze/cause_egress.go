@@ -22,14 +22,19 @@ type unseenAnswers struct {
 
 // answersUnseen reads the counters for l's unanswered SYNs. Only while
 // TCP dropped none of them itself (TcpExtListenDrops 0) and the capture
-// is not the client's.
+// may be the server's: from a client or a hop in between, SYNs lost on
+// the path never reached the server, and its counters speak of other
+// traffic.
 func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	var u unseenAnswers
 	c := &ev.counters
 	fam := ipFamily(l.Server.Addr())
 	seen := ev.synDropsOf(fam)
 	drops, ok := c.get("TcpExtListenDrops")
-	if l.Outcomes[UnansweredSYN] == 0 || seen == 0 || !ok || drops != 0 || l.Signs.Vantage == VantageClient {
+	if v := l.Signs.Vantage; v == VantageClient || v == VantageMiddle {
+		return u
+	}
+	if l.Outcomes[UnansweredSYN] == 0 || seen == 0 || !ok || drops != 0 {
 		return u
 	}
 	inLeft, okIn := c.unaccountedIn(fam)

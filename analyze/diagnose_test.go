@@ -199,6 +199,11 @@ func TestDiagnose(t *testing.T) {
 			kind: KindEgress, conf: High, mode: "other_route"},
 		// A host whose firewall drops on the way in and, for something
 		// else, on the way out: the SYNs' drop stays the verdict.
+		// From a hop in between, unanswered SYNs may never have reached
+		// the server: its retransmissions are other traffic's.
+		{name: "ledger: captured in between", l: func() Listener { l := firewallDrop(); l.Signs.Vantage = VantageMiddle; return l }(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 15, "IpInDelivers", 15, "IpOutRequests", 36, "IpOutTransmits", 36), Sysctls: modern},
+			kind: KindFiltered, notKind: KindEgress, conf: Medium},
 		{name: "ledger: drops both ways", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 60, "IpOutTransmits", 15), Sysctls: modern},
 			kind: KindFiltered, conf: High},
