@@ -72,7 +72,19 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case fam == 4 && rp > 0:
 		signs = append(signs, forSign(Weak, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter): rp_filter dropped some of them.", rp))
 	}
+	short, beforeIP := c.neverReachedIP(fam, ev)
+	if sg.Vantage == VantageMiddle || sg.Vantage == VantageClient {
+		// Not this host's tap: lost on the way here, as likely.
+		beforeIP = false
+	}
 	switch {
+	case beforeIP && seen > 0:
+		mode = "before_ip"
+		signs = append(signs, forSign(Strong, FromCounters, "The capture holds %d SYN packet{s} to listeners here, %d more than every packet IP received while the counters ran (%s %d), and IP dropped nothing unseen: at least %d never reached IP, dropped after the capture's tap and before the IP stack.",
+			ev.synsOf(fam), short, ledgers[fam].in, int64(ev.synsOf(fam))-short, short))
+		summary = fmt.Sprintf("SYNs to %s were captured but never reached the IP stack: dropped between the capture's tap and IP, by a tc ingress filter or policer or an eBPF program (Cilium, Calico's eBPF data plane), where neither netfilter nor TCP counts them.", l.Server)
+		remedy = []string{"List what runs on the way in: tc filter show dev <interface> ingress; bpftool net show (tcx, tc and XDP programs per interface); ip -s link show <interface> (RX dropped).",
+			"With Cilium: cilium-dbg monitor --type drop (or hubble observe --verdict DROPPED); with Calico's eBPF data plane: its policy drop counters."}
 	case !okIn || seen == 0:
 	case inLeft >= int64(seen):
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))

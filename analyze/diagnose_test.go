@@ -219,6 +219,20 @@ func TestDiagnose(t *testing.T) {
 		{name: "ledger: nothing dropped on the way in, kernel without IpOutTransmits", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 15), Sysctls: modern},
 			kind: KindFiltered, conf: Medium, evidence: "nothing was dropped between IP and TCP", notKind: KindEgress},
+		// tc ingress (testdata/tc-ingress-drop): the SYNs outnumber all
+		// IP received, and IP dropped nothing itself.
+		{name: "ledger: dropped before IP", l: withSYNs(firewallDrop(), 21),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 15, "IpInDelivers", 15, "IpOutRequests", 15, "IpOutTransmits", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High, mode: "before_ip", notKind: KindEgress},
+		// A capture that ran longer than the snapshots, netfilter
+		// dropping: more SYNs than IP received, but IP dropped some.
+		{name: "ledger: more SYNs than IP received, netfilter dropping", l: withSYNs(firewallDrop(), 40),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High, evidence: "IP received 18 packets it neither delivered"},
+		// ... or within what a capture's edges outside the snapshots add.
+		{name: "ledger: a few more SYNs than IP received", l: withSYNs(firewallDrop(), 21),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 19, "IpInDelivers", 19), Sysctls: modern},
+			kind: KindFiltered, conf: Medium},
 		{name: "ledger: rp_filter", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtIPReversePathFilter", 18, "IpInReceives", 33, "IpInDelivers", 15), Sysctls: modern},
 			kind: KindFiltered, conf: High, mode: "rp_filter", evidence: "failing the reverse-path check"},
@@ -300,6 +314,11 @@ func TestDiagnose(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withSYNs(l Listener, n int) Listener {
+	l.SYNPackets = n
+	return l
 }
 
 // countersAt0 is a delta map as nstat -az gives it on a 6.x kernel: every

@@ -108,3 +108,27 @@ func (ev *evidence) synDropsOf(fam int) int {
 	}
 	return ev.synDropsSeen - ev.synDrops6
 }
+
+// synsOf is the client SYN packets to listeners of family fam.
+func (ev *evidence) synsOf(fam int) int {
+	if fam == 6 {
+		return ev.syns6
+	}
+	return ev.synsSeen - ev.syns6
+}
+
+// neverReachedIP is how many of the captured SYN packets of family fam IP
+// can never have received: the SYNs alone outnumber everything it took in
+// (by more than a capture's edges outside the snapshots could), and it
+// dropped nothing unseen itself. Dropped after the capture's tap and
+// before IP: tc ingress, an eBPF program (testdata/tc-ingress-drop: 21
+// SYN packets, IpInReceives +15).
+func (c *counterView) neverReachedIP(fam int, ev *evidence) (int64, bool) {
+	in, ok := c.get(ledgers[fam].in)
+	left, okLeft := c.unaccountedIn(fam)
+	syns := int64(ev.synsOf(fam))
+	if !ok || !okLeft || left != 0 || syns-in <= int64(coverageSlack(int(syns))) {
+		return 0, false
+	}
+	return syns - in, true
+}

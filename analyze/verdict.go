@@ -133,6 +133,8 @@ type evidence struct {
 	synDropsSeen   int // unanswered SYN packets
 	synDrops6      int // of which to IPv6 listeners
 	unansweredSeen int // attempts whose SYNs were never answered
+	synsSeen       int // client SYN packets, retransmissions included
+	syns6          int // of which to IPv6 listeners
 	synackRetxSeen int // SYN-ACK retransmissions
 	ignoredSeen    int // ignored handshake segments (defer accept's excluded)
 	cookiesSeen    int // syncookie SYN-ACKs
@@ -159,8 +161,10 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.refused += l.Outcomes[Rejected]
 		ev.aqPredicted += aqPredicted(l)
 		ev.synDropsSeen += l.DroppedSYNPackets
+		ev.synsSeen += l.SYNPackets
 		if ipFamily(l.Server.Addr()) == 6 {
 			ev.synDrops6 += l.DroppedSYNPackets
+			ev.syns6 += l.SYNPackets
 		}
 		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
 		ev.synackRetxSeen += l.SYNACKRetransmits

@@ -473,6 +473,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"rp-filter":                wantFirewallDropWire,
 	"synack-dropped-on-egress": wantFirewallDropWire,
 	"synack-other-route":       wantFirewallDropWire,
+	"tc-ingress-drop":          wantFirewallDropWire,
 	// Loss on the path, captured on the server: the lost SYNs never reach
 	// it, so every attempt it sees completes.
 	"path-loss": func(t *testing.T, r reportJSON) {
@@ -662,6 +663,14 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 			out := get("IpOutRequests") + get("IpForwDatagrams") - get("IpOutTransmits")
 			switch v := r.Verdict; v.Kind {
 			case "filtered_before_tcp":
+				syns := int64(total(r, func(l listenerJSON) int { return l.SYNPackets }))
+				if v.Mode == "before_ip" {
+					// Dropped before IP counted them at all.
+					if in != 0 || out != 0 || get("IpInReceives") >= syns {
+						t.Errorf("before_ip: IP dropped %d on the way in and %d on the way out, received %d packets for %d captured SYN packets", in, out, get("IpInReceives"), syns)
+					}
+					break
+				}
 				if in != dropped || out != 0 {
 					t.Errorf("%s: IP dropped %d on the way in and %d on the way out, the capture shows %d SYN packets unanswered", v.Kind, in, out, dropped)
 				}
@@ -688,7 +697,7 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-other-route"} {
+	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-other-route", "tc-ingress-drop"} {
 		if !checked[name] {
 			t.Errorf("%s: not checked (no IpOutTransmits in its snapshots, or nothing unanswered)", name)
 		}
@@ -946,6 +955,10 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenDrops"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// The same wire; the SYNs outnumber what IP received: dropped in
+	// tcx ingress, after the tap and before IP.
+	"tc-ingress-drop": {kind: "filtered_before_tcp", mode: "before_ip", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire again, but TCP answered: IP's ledger shows the
 	// SYN-ACKs dropped between IpOutRequests and IpOutTransmits, or

@@ -22,7 +22,7 @@ set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route path-loss path-loss-client
+	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route tc-ingress-drop path-loss path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
@@ -786,6 +786,19 @@ table inet synqlab {
 }
 EOF
 	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_tc_ingress_drop() {
+	DESC="A tcx BPF program on the server's eth0 ingress drops SYNs from $IP_C2 (\`labtool tcdrop -dev eth0 -src $IP_C2\`: the kernel has no cls_flower nor act_gact), as a tc policer or an eBPF network policy (Cilium, Calico's eBPF data plane) does. No netfilter rule. Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). SYNs from $IP_C2 appear in the capture (packet taps run before tcx on ingress) and are never answered: original + 5 retransmissions each. IP never sees them: IpInReceives counts only $IP_C's packets (fewer than the SYN packets in the capture), and no IP or TCP counter moves for the dropped SYNs."
+	topo direct
+	second_client_addr
+	bg tcdrop $NS_S "$LABTOOL" tcdrop -dev eth0 -src $IP_C2 -duration 60s
+	sleep 0.5
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }

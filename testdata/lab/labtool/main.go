@@ -8,6 +8,8 @@
 //	          frames (there is no sch_netem) and can drop client SYNs;
 //	vlantag   attaches tcx BPF programs that push an 802.1Q tag on egress and
 //	          pop it on ingress (there is no 8021q module nor act_vlan);
+//	tcdrop    attaches a tcx BPF program that drops one source's SYNs on
+//	          ingress (there is no cls_flower nor act_gact);
 //	synflood  sends a bounded number of SYNs from spoofed source addresses.
 //
 // It is test tooling only; it is not part of synq.
@@ -33,6 +35,8 @@ func main() {
 		err = relay(args)
 	case "vlantag":
 		err = vlantag(args)
+	case "tcdrop":
+		err = tcdrop(args)
 	case "synflood":
 		err = synflood(args)
 	default:
@@ -45,6 +49,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: labtool serve|connect|relay|vlantag|synflood [flags]")
+	fmt.Fprintln(os.Stderr, "usage: labtool serve|connect|relay|vlantag|tcdrop|synflood [flags]")
 	os.Exit(2)
 }

@@ -271,6 +271,87 @@ func vlantag(args []string) error {
 	return nil
 }
 
+// --- dropping SYNs in tcx ingress ----------------------------------------
+
+func ldx(size uint8, dst, src uint8, off int16) bpfInsn {
+	return bpfInsn{code: 0x61 | size, regs: dst | src<<4, off: off} // BPF_LDX|BPF_MEM|size
+}
+
+const (
+	sizeW, sizeH, sizeB = 0x00, 0x08, 0x10
+)
+
+func movReg(dst, src uint8) bpfInsn       { return bpfInsn{code: 0xbf, regs: dst | src<<4} }
+func addImm(dst uint8, imm int32) bpfInsn { return bpfInsn{code: 0x07, regs: dst, imm: imm} }
+func andImm(dst uint8, imm int32) bpfInsn { return bpfInsn{code: 0x57, regs: dst, imm: imm} }
+
+// jgtReg: if dst > src (unsigned, 64-bit) skip off instructions.
+func jgtReg(dst, src uint8, off int16) bpfInsn {
+	return bpfInsn{code: 0x2d, regs: dst | src<<4, off: off}
+}
+
+// jne32: if uint32(dst) != imm skip off instructions (BPF_JMP32).
+func jne32(dst uint8, imm int32, off int16) bpfInsn {
+	return bpfInsn{code: 0x56, regs: dst, off: off, imm: imm}
+}
+
+// tcdrop drops, in tcx ingress on -dev, every IPv4 TCP SYN (SYN set, ACK
+// not) from -src, for as long as it runs: what a tc policer or an eBPF
+// network policy (Cilium, Calico's eBPF data plane) does. Packet taps see
+// the SYNs (they run before tcx on ingress); IP never does, so no IP or
+// TCP counter moves for them.
+func tcdrop(args []string) error {
+	fs := flag.NewFlagSet("tcdrop", flag.ExitOnError)
+	dev := fs.String("dev", "", "interface")
+	src := fs.String("src", "", "IPv4 source address whose SYNs to drop")
+	duration := fs.Duration("duration", 60*time.Second, "detach after this long")
+	fs.Parse(args)
+	ifi, err := net.InterfaceByName(*dev)
+	if err != nil {
+		return err
+	}
+	a, err := netip.ParseAddr(*src)
+	if err != nil || !a.Is4() {
+		return fmt.Errorf("bad -src %q", *src)
+	}
+	b := a.As4()
+	srcLE := int32(binary.LittleEndian.Uint32(b[:])) // as loaded from the packet on a little-endian host
+	const data, dataEnd = 76, 80                     // offsetof(struct __sk_buff, data), data_end
+	const pass = 18
+	prog := []bpfInsn{
+		ldx(sizeW, 2, 1, data),    // 0: r2 = skb->data
+		ldx(sizeW, 3, 1, dataEnd), // 1: r3 = skb->data_end
+		movReg(4, 2),              // 2
+		addImm(4, 14+20+14),       // 3: Ethernet, a 20-byte IPv4 header, TCP up to its flags
+		jgtReg(4, 3, pass-5),      // 4: short frame
+		ldx(sizeH, 5, 2, 12),      // 5: EtherType
+		jne32(5, 0x0008, pass-7),  // 6: ETH_P_IP as loaded little-endian
+		ldx(sizeB, 5, 2, 14),      // 7: version, IHL
+		jne32(5, 0x45, pass-9),    // 8
+		ldx(sizeB, 5, 2, 23),      // 9: protocol
+		jne32(5, 6, pass-11),      // 10: TCP
+		ldx(sizeW, 5, 2, 26),      // 11: source address
+		jne32(5, srcLE, pass-13),  // 12
+		ldx(sizeB, 5, 2, 47),      // 13: TCP flags
+		andImm(5, 0x12),           // 14: SYN|ACK
+		jne32(5, 0x02, pass-16),   // 15: SYN without ACK
+		movImm(0, 2),              // 16: TCX_DROP
+		exit(),                    // 17
+		movImm(0, 0),              // 18 (pass): TCX_PASS
+		exit(),                    // 19
+	}
+	fd, err := bpfLoad("synq_syn_drop", prog)
+	if err != nil {
+		return err
+	}
+	if _, err := tcxAttach(fd, ifi.Index, unix.BPF_TCX_INGRESS); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "tcdrop: %s dropping SYNs from %s\n", *dev, a)
+	waitSignalOr(*duration)
+	return nil
+}
+
 // --- SYN flood from spoofed sources -------------------------------------
 
 func csumAdd(sum uint32, b []byte) uint32 {
