@@ -88,6 +88,14 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 		// the way in (filteredCause says so).
 		st = Weak
 	}
+	// TCP dropping none of them rests on TcpExtListenDrops 0, which
+	// RHEL 5/6 kernels do not count SYNs at a full accept queue in.
+	switch g := ev.counters.genDecisive(Gen2); {
+	case g == 0:
+		return nil
+	case g < st:
+		st = g
+	}
 	signs := []Sign{
 		forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer on the wire.", unanswered, l.DroppedSYNPackets),
 		forSign(st, FromCounters, "%s", u.says),
