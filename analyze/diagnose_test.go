@@ -207,7 +207,7 @@ func TestDiagnose(t *testing.T) {
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 15)},
 			kind: KindEgress, conf: Medium, mode: "dropped"},
 		{name: "ledger: SYN-ACKs dropped on the way out, RHEL 6", l: firewallDrop(),
-			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 15), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
+			host:    &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 15), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
 			notKind: KindEgress, kind: KindInconclusive, conf: Low},
 		{name: "ledger: captured in between", l: func() Listener { l := firewallDrop(); l.Signs.Vantage = VantageMiddle; return l }(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 15, "IpInDelivers", 15, "IpOutRequests", 36, "IpOutTransmits", 36), Sysctls: modern},
