@@ -161,6 +161,20 @@ func truncate60(s string) string { return truncate(s, 60) }
 // is; matching is on the rest of the sentence. Unknown sentences are
 // skipped; "Name: N" lines under TcpExt: are taken as they are.
 var netstatPhrases = []struct{ section, phrase, name string }{
+	// IP's ledger (analyze/ipledger.go); net-tools leaves the error
+	// lines out while they are 0.
+	{"Ip", "total packets received", "IpInReceives"},
+	{"Ip", "with invalid headers", "IpInHdrErrors"},
+	{"Ip", "with invalid addresses", "IpInAddrErrors"},
+	{"Ip", "forwarded", "IpForwDatagrams"},
+	{"Ip", "with unknown protocol", "IpInUnknownProtos"},
+	{"Ip", "incoming packets discarded", "IpInDiscards"},
+	{"Ip", "incoming packets delivered", "IpInDelivers"},
+	{"Ip", "requests sent out", "IpOutRequests"},
+	{"Ip", "reassemblies required", "IpReasmReqds"},
+	{"Ip", "packets reassembled ok", "IpReasmOKs"},
+	{"Ip", "fragments received ok", "IpFragOKs"},
+	{"Ip", "fragments created", "IpFragCreates"},
 	{"TcpExt", "times the listen queue of a socket overflowed", "TcpExtListenOverflows"},
 	{"TcpExt", "SYNs to LISTEN sockets dropped", "TcpExtListenDrops"},
 	{"TcpExt", "SYNs to LISTEN sockets ignored", "TcpExtListenDrops"},

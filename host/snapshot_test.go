@@ -76,6 +76,12 @@ func TestNetstatPhrases(t *testing.T) {
 	in := `Ip:
     Forwarding: 2
     12 total packets received
+    3 with invalid headers
+    0 forwarded
+    1 incoming packets discarded
+    8 incoming packets delivered
+    9 requests sent out
+    OutTransmits: 6
 Tcp:
     7 active connections openings
     3 passive connection openings
@@ -92,7 +98,8 @@ TcpExt:
 		t.Fatal(err)
 	}
 	want := Counters{"TcpActiveOpens": 7, "TcpPassiveOpens": 3, "TcpExtListenOverflows": 41, "TcpExtListenDrops": 45,
-		"TcpExtSyncookiesSent": 2, "TcpExtSyncookiesFailed": 1, "TcpExtPAWSPassive": 4, "TcpExtTCPReqQFullDrop": 4, "IpForwarding": 2}
+		"TcpExtSyncookiesSent": 2, "TcpExtSyncookiesFailed": 1, "TcpExtPAWSPassive": 4, "TcpExtTCPReqQFullDrop": 4, "IpForwarding": 2,
+		"IpInReceives": 12, "IpInHdrErrors": 3, "IpForwDatagrams": 0, "IpInDiscards": 1, "IpInDelivers": 8, "IpOutRequests": 9, "IpOutTransmits": 6}
 	for k, v := range want {
 		if s.Counters[k] != v {
 			t.Errorf("%s = %d, want %d", k, s.Counters[k], v)

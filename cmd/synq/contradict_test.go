@@ -114,9 +114,10 @@ func TestCountersFromAnotherNamespace(t *testing.T) {
 // TestSnapshotFormatsAgree: where a scenario saved the same moments as
 // nstat -az, nstat -a (zeros left out) and netstat -s (TcpExt zeros left
 // out, phrased in words), each gives the verdict and the listen-counter
-// deltas nstat -az gives.
+// and IP-ledger deltas nstat -az gives.
 func TestSnapshotFormatsAgree(t *testing.T) {
-	listen := []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent", "TcpPassiveOpens"}
+	listen := []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent", "TcpPassiveOpens",
+		"IpInReceives", "IpInDelivers", "IpOutRequests", "IpOutTransmits"}
 	checked := 0
 	for _, sc := range scenarios(t) {
 		ref := scenarioJSON(t, sc, withNstat(sc)...)
