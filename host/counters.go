@@ -11,32 +11,50 @@
 package host
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// CounterFiles are the files under /proc/net that ReadCounters reads.
+// CounterFiles are the files under /proc/net that ReadCounters reads:
+// header and value line pairs. snmp6 ("Ip6InReceives 12" lines, as nstat
+// prints them) is read too where it exists (not with IPv6 disabled).
 var CounterFiles = []string{"netstat", "snmp"}
 
 // ReadCounters reads and merges the counter files under procNet (normally
 // /proc/net, which is the network namespace of the calling thread).
 func ReadCounters(procNet string) (Counters, error) {
 	all := Counters{}
-	for _, name := range CounterFiles {
+	read := func(name string, parse func(io.Reader) (Counters, error), optional bool) error {
 		path := filepath.Join(procNet, name)
 		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		c, err := ParseProcNetstat(f)
-		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return err
+		}
+		defer f.Close()
+		c, err := parse(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		for k, v := range c {
 			all[k] = v
 		}
+		return nil
+	}
+	for _, name := range CounterFiles {
+		if err := read(name, ParseProcNetstat, false); err != nil {
+			return nil, err
+		}
+	}
+	// IPv6's side of IP's ledger (Ip6InReceives, Ip6OutTransmits...).
+	if err := read("snmp6", ParseNstat, true); err != nil {
+		return nil, err
 	}
 	return all, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,6 +90,31 @@ func TestReadCountersAndSysctls(t *testing.T) {
 		if _, ok := c[name]; !ok {
 			t.Errorf("no %s", name)
 		}
+	}
+	if _, err := os.Stat("/proc/net/snmp6"); err == nil {
+		if _, ok := c["Ip6InReceives"]; !ok {
+			t.Error("/proc/net/snmp6 is there, but no Ip6InReceives")
+		}
+	}
+	// Without snmp6 (IPv6 disabled) the rest is still read.
+	dir := t.TempDir()
+	for _, name := range CounterFiles {
+		b, err := os.ReadFile(filepath.Join("/proc/net", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := ReadCounters(dir); err != nil || c["IpInReceives"] == 0 {
+		t.Errorf("without snmp6: %v, IpInReceives %d", err, c["IpInReceives"])
+	}
+	if err := os.WriteFile(filepath.Join(dir, "snmp6"), []byte("Ip6InReceives \tx\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCounters(dir); err == nil {
+		t.Error("a malformed snmp6 read without an error")
 	}
 	s, err := ReadSysctls("/proc/sys", append(QueueSysctls, "net.ipv4.no_such_sysctl"))
 	if err != nil {
