@@ -3,7 +3,10 @@ package analyze
 import "fmt"
 
 // filteredCause: SYNs reached the host and TCP never saw them: a firewall
-// drop, a full conntrack table, reverse-path filtering.
+// drop, a full conntrack table, reverse-path filtering, or a tc or eBPF
+// program ahead of IP. IP's ledger (ipledger.go) tells these apart from
+// SYN-ACKs lost on the way out (egressCause), which look the same on the
+// wire.
 func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	sg := &l.Signs
 	unanswered := l.Outcomes[UnansweredSYN]
@@ -70,7 +73,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		remedy = []string{fmt.Sprintf("See which interface the answer would take: ip route get %s; it must be the one the SYNs arrive on (ip -s link: RX on it).", src),
 			"Fix the route (or policy routing) back to those clients, or make the check loose: sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.<interface>.rp_filter=2 (the higher of 'all' and the interface's value applies)."}
 	case fam == 4 && rp > 0:
-		signs = append(signs, forSign(Weak, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter): rp_filter dropped some of them.", rp))
+		signs = append(signs, forSign(Weak, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter): some of these SYNs may be among them.", rp))
 	}
 	short, beforeIP := c.neverReachedIP(fam, ev)
 	if sg.Vantage == VantageMiddle || sg.Vantage == VantageClient {

@@ -22,7 +22,7 @@ set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route tc-ingress-drop path-loss path-loss-client
+	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route tc-ingress-drop path-loss path-loss-synack path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
@@ -850,6 +850,16 @@ sc_path_loss() {
 	EXPECT="Seen from the server, SYNs that the relay dropped are simply absent; their clients retransmit the SYN (same ISN) about 1 s later, and the retransmission is answered. On the server side it looks like a late SYN, every handshake completes, and no listen counter moves."
 	topo relay
 	relay -delay 5ms -drop-syn-every 3
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_path_loss_synack() {
+	DESC="Healthy accepting listener behind a relay (5 ms one-way delay) that drops every 3rd SYN-ACK travelling towards the clients (counted across all SYN-ACKs, retransmissions included): loss on the return path, captured on the server. 9 clients 100 ms apart send \"hello\" and read the answer."
+	EXPECT="The server answers every SYN at once; the SYN-ACKs the relay drops are in the capture (it is taken on the server, before the loss). Their clients retransmit the SYN (same ISN) about 1 s later and the server answers it again with the same SYN-ACK (a SYN-ACK retransmission, TcpExtTCPSynRetrans and TcpRetransSegs +1 each), which gets through unless it is itself a 3rd one. Every handshake completes; no listen counter moves."
+	topo relay
+	relay -delay 5ms -drop-synack-every 3
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1

@@ -52,32 +52,43 @@ func packetSocket(ifname string) (int, error) {
 
 // isClientSYN reports whether an Ethernet frame is a TCP SYN without ACK.
 func isClientSYN(f []byte) bool {
+	flags, ok := tcpFlags(f)
+	return ok && flags&0x02 != 0 && flags&0x10 == 0
+}
+
+func isSYNACK(f []byte) bool {
+	flags, ok := tcpFlags(f)
+	return ok && flags&0x12 == 0x12
+}
+
+// tcpFlags is an Ethernet frame's TCP flags, if it carries TCP over IPv4
+// or IPv6 (no extension headers).
+func tcpFlags(f []byte) (byte, bool) {
 	if len(f) < 14 {
-		return false
+		return 0, false
 	}
 	var tcp []byte
 	switch binary.BigEndian.Uint16(f[12:14]) {
 	case 0x0800:
 		ip := f[14:]
 		if len(ip) < 20 || ip[9] != 6 {
-			return false
+			return 0, false
 		}
 		ihl := int(ip[0]&0xf) * 4
 		if len(ip) < ihl+14 {
-			return false
+			return 0, false
 		}
 		tcp = ip[ihl:]
 	case 0x86dd:
 		ip := f[14:]
 		if len(ip) < 40+14 || ip[6] != 6 {
-			return false
+			return 0, false
 		}
 		tcp = ip[40:]
 	default:
-		return false
+		return 0, false
 	}
-	flags := tcp[13]
-	return flags&0x02 != 0 && flags&0x10 == 0
+	return tcp[13], true
 }
 
 type frame struct {
@@ -92,6 +103,7 @@ func relay(args []string) error {
 	b := fs.String("b", "", "server-side interface")
 	delay := fs.Duration("delay", 50*time.Millisecond, "one-way delay added in each direction")
 	dropEvery := fs.Int("drop-syn-every", 0, "drop every Nth client SYN going a->b (0: none)")
+	dropSYNACKEvery := fs.Int("drop-synack-every", 0, "drop every Nth SYN-ACK going b->a (0: none)")
 	duration := fs.Duration("duration", 60*time.Second, "exit after this long")
 	fs.Parse(args)
 	fa, err := packetSocket(*a)
@@ -103,7 +115,7 @@ func relay(args []string) error {
 		return fmt.Errorf("%s: %w", *b, err)
 	}
 	var dropped, forwarded atomic.Int64
-	pump := func(in, out int, dropSYN int) {
+	pump := func(in, out int, dropEvery int, drops func([]byte) bool) {
 		ch := make(chan frame, 8192)
 		go func() {
 			for fr := range ch {
@@ -116,7 +128,7 @@ func relay(args []string) error {
 				forwarded.Add(1)
 			}
 		}()
-		syns := 0
+		seen := 0
 		buf := make([]byte, 65536)
 		for {
 			n, _, err := unix.Recvfrom(in, buf, 0)
@@ -129,9 +141,9 @@ func relay(args []string) error {
 			}
 			now := time.Now()
 			data := append([]byte(nil), buf[:n]...)
-			if dropSYN > 0 && isClientSYN(data) {
-				syns++
-				if syns%dropSYN == 0 {
+			if dropEvery > 0 && drops(data) {
+				seen++
+				if seen%dropEvery == 0 {
 					dropped.Add(1)
 					continue
 				}
@@ -139,11 +151,11 @@ func relay(args []string) error {
 			ch <- frame{due: now.Add(*delay), data: data}
 		}
 	}
-	go pump(fa, fb, *dropEvery)
-	go pump(fb, fa, 0)
-	fmt.Fprintf(os.Stderr, "relay: %s <-> %s delay=%v drop-syn-every=%d\n", *a, *b, *delay, *dropEvery)
+	go pump(fa, fb, *dropEvery, isClientSYN)
+	go pump(fb, fa, *dropSYNACKEvery, isSYNACK)
+	fmt.Fprintf(os.Stderr, "relay: %s <-> %s delay=%v drop-syn-every=%d drop-synack-every=%d\n", *a, *b, *delay, *dropEvery, *dropSYNACKEvery)
 	waitSignalOr(*duration)
-	fmt.Fprintf(os.Stderr, "relay: forwarded %d frames, dropped %d SYNs\n", forwarded.Load(), dropped.Load())
+	fmt.Fprintf(os.Stderr, "relay: forwarded %d frames, dropped %d SYNs or SYN-ACKs\n", forwarded.Load(), dropped.Load())
 	return nil
 }
 
