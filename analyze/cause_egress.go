@@ -71,11 +71,22 @@ func plural(n int64) string {
 // the captured interface: dropped on the way out, or sent by another
 // route (testdata/synack-dropped-on-egress, synack-other-route).
 func egressCause(l *Listener, ev *evidence) []hypothesis {
-	u := answersUnseen(l, ev)
-	if u.mode == "" {
+	unanswered := l.Outcomes[UnansweredSYN]
+	if unanswered == 0 {
 		return nil
 	}
-	unanswered := l.Outcomes[UnansweredSYN]
+	u := answersUnseen(l, ev)
+	// The kernel's own word: it dropped this listener's packets on their
+	// way out (synq live with drop reasons).
+	ks, byKernel := kernelSign(l, KindEgress)
+	if u.mode == "" && !byKernel {
+		return nil
+	}
+	if u.mode == "" {
+		return []hypothesis{{Finding: egressFinding(l, "dropped", []Sign{
+			forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer on the wire.", unanswered, l.DroppedSYNPackets), ks}),
+			explainsUnanswered: true}}
+	}
 	fam := ipFamily(l.Server.Addr())
 	st := Strong
 	switch {
@@ -106,15 +117,23 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 	if short, ok := ev.counters.neverReachedIP(fam, ev); ok {
 		signs = append(signs, againstSign(Decisive, FromCounters, "the capture holds %d more SYN packets than IP received in all while the counters ran: those SYNs never reached IP, so TCP never answered them.", short))
 	}
+	if byKernel {
+		signs = append(signs, ks)
+	}
 	if s, ok := kernelDroppedElsewhere(l, KindEgress); ok {
 		signs = append(signs, s)
 	}
+	return []hypothesis{{Finding: egressFinding(l, u.mode, signs), explainsUnanswered: true}}
+}
+
+// egressFinding is the finding of mode with its summary and remedy.
+func egressFinding(l *Listener, mode string, signs []Sign) Finding {
 	client := "CLIENT"
 	if sg := &l.Signs; sg.TopUnansweredSource.IsValid() {
 		client = sg.TopUnansweredSource.String()
 	}
-	f := Finding{Kind: KindEgress, Mode: u.mode, Affected: unanswered, Signs: signs}
-	switch u.mode {
+	f := Finding{Kind: KindEgress, Mode: mode, Affected: l.Outcomes[UnansweredSYN], Signs: signs}
+	switch mode {
 	case "dropped":
 		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs were dropped on the way out of the host, after TCP and before the capture: an output or postrouting firewall rule.", l.Server)
 		f.Remedy = []string{
@@ -128,5 +147,5 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 			"Capture on every interface (tcpdump -i any) to see where the SYN-ACKs go; check ip rule and the routes back to the clients' networks.",
 		}
 	}
-	return []hypothesis{{Finding: f, explainsUnanswered: true}}
+	return f
 }

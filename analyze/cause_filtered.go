@@ -52,6 +52,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
 		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
+	case okDrops && l.Kernel.Packets(ReasonNetfilter) >= l.DroppedSYNPackets:
+		// The kernel's reasons put every one of these SYNs in netfilter:
+		// the listen drops were other listeners'.
 	case okDrops:
 		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
 	}
@@ -102,6 +105,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	if s, ok := kernelSign(l, KindFiltered); ok {
 		signs = append(signs, s)
+	}
+	if out := l.Kernel.Packets(ReasonNetfilterOut); out >= l.DroppedSYNPackets && out > 0 && l.Kernel.Packets(ReasonNetfilter) == 0 {
+		signs = append(signs, againstSign(Decisive, FromKernel, "the kernel dropped %d of this listener's own packets on their way out (%s) and none of the SYNs coming in: TCP answered the SYNs, and a rule dropped the SYN-ACKs.", out, ReasonNetfilterOut))
 	}
 	if s, ok := kernelDroppedElsewhere(l, KindFiltered); ok {
 		signs = append(signs, s)

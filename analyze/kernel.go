@@ -89,6 +89,10 @@ const (
 	ReasonNoSocket       = "NO_SOCKET"
 	ReasonPAWS           = "TCP_RFC7323_PAWS"
 	ReasonTCPChecksum    = "TCP_CSUM"
+	// OutboundSuffix marks a reason given for the listener's own packet
+	// on its way out (a SYN-ACK, a RST), not one sent to it.
+	OutboundSuffix     = " (outbound)"
+	ReasonNetfilterOut = ReasonNetfilter + OutboundSuffix
 )
 
 // kindOfReason is the cause a kernel drop reason proves; reasons absent
@@ -97,6 +101,7 @@ const (
 var kindOfReason = map[string]Kind{
 	ReasonListenOverflow: KindAcceptQueue,
 	ReasonNetfilter:      KindFiltered,
+	ReasonNetfilterOut:   KindEgress,
 	ReasonNoSocket:       KindNoListener,
 	ReasonPAWS:           KindPAWS,
 	ReasonTCPChecksum:    KindNetworkLoss,
@@ -111,7 +116,11 @@ func kernelSign(l *Listener, kind Kind) (Sign, bool) {
 	}
 	for _, r := range k.Reasons {
 		if kindOfReason[r.Reason] == kind && r.Packets > 0 {
-			return forSign(Decisive, FromKernel, "The kernel dropped %d packet{s} to this listener as %s (eBPF, kfree_skb drop reason).", r.Packets, r.Reason), true
+			dir := "to"
+			if strings.HasSuffix(r.Reason, OutboundSuffix) {
+				dir = "from"
+			}
+			return forSign(Decisive, FromKernel, "The kernel dropped %d packet{s} %s this listener as %s (eBPF, kfree_skb drop reason).", r.Packets, dir, r.Reason), true
 		}
 	}
 	return Sign{}, false

@@ -41,6 +41,11 @@ func TestKernelReasonsInTheVerdict(t *testing.T) {
 		{"ignored ACKs the kernel dropped at the accept queue", ackIgnored(drops(ReasonListenOverflow, 18, ACKIgnored, 2)), KindAcceptQueue, High, true, "TCP_LISTEN_OVERFLOW 18"},
 		{"ignored ACKs the kernel says a rule dropped", ackIgnored(drops(ReasonNetfilter, 18, ACKIgnored, 2)), "", "", false, "disagrees"},
 		{"unanswered SYNs, no reason given", unanswered(&KernelDrops{}), "", "", true, "neither confirm nor contradict"},
+		// An output rule dropped the SYN-ACKs (reported with the
+		// listener as the packets' source): TCP answered, nothing was
+		// dropped before it. Without the direction this was
+		// filtered_before_tcp, high, "the kernel agrees".
+		{"unanswered SYNs whose SYN-ACKs the kernel dropped on the way out", unanswered(drops(ReasonNetfilterOut, 36, UnansweredSYN, 3)), KindEgress, High, true, "The kernel agrees"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

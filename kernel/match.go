@@ -72,12 +72,22 @@ func (m *Matcher) tally(server netip.AddrPort) *tally {
 	return t
 }
 
+// reasonOf is the name a report counts under: the kernel's reason, marked
+// when the packet was the listener's own on its way out (a SYN-ACK an
+// output rule dropped proves the opposite of a SYN an input rule did).
+func reasonOf(d *Drop) string {
+	if d.Inbound {
+		return d.Reason
+	}
+	return d.Reason + analyze.OutboundSuffix
+}
+
 // Drop takes one report. Every report counts toward its listener's
 // reasons at once; matching to an attempt waits for the attempt.
 func (m *Matcher) Drop(d Drop) {
 	f := flowOf(&d)
 	t := m.tally(f.server)
-	t.reasons[d.Reason]++
+	t.reasons[reasonOf(&d)]++
 	if m.nPending >= maxPending {
 		t.unmatched++
 		return
@@ -102,7 +112,7 @@ func (m *Matcher) Attempt(a *reassemble.Attempt, o analyze.Outcome) []analyze.Re
 			if mine == nil {
 				mine = map[string]int{}
 			}
-			mine[d.Reason]++
+			mine[reasonOf(&d)]++
 			continue
 		}
 		kept = append(kept, d)

@@ -47,7 +47,9 @@ func TestMatcherJoinsReportsToAttempts(t *testing.T) {
 	m.Finish()
 
 	k := m.For(srv)
-	wantReasons := []analyze.ReasonCount{{Reason: analyze.ReasonListenOverflow, Packets: 2}, {Reason: "NEIGH_FAILED", Packets: 1}, {Reason: analyze.ReasonNetfilter, Packets: 1}, {Reason: "TCP_FLAGS", Packets: 1}}
+	// The outbound drop counts under its own name: a SYN-ACK dropped on
+	// the way out proves the opposite of a SYN dropped on the way in.
+	wantReasons := []analyze.ReasonCount{{Reason: analyze.ReasonListenOverflow, Packets: 2}, {Reason: "NEIGH_FAILED (outbound)", Packets: 1}, {Reason: analyze.ReasonNetfilter, Packets: 1}, {Reason: "TCP_FLAGS", Packets: 1}}
 	if len(k.Reasons) != len(wantReasons) {
 		t.Fatalf("reasons %v, want %v", k.Reasons, wantReasons)
 	}
@@ -62,7 +64,7 @@ func TestMatcherJoinsReportsToAttempts(t *testing.T) {
 	want := map[analyze.OutcomeReason]bool{
 		{Outcome: analyze.ACKIgnored, Reason: analyze.ReasonListenOverflow, Packets: 2, Attempts: 1}: true,
 		{Outcome: analyze.UnansweredSYN, Reason: analyze.ReasonNetfilter, Packets: 1, Attempts: 1}:   true,
-		{Outcome: analyze.UnansweredSYN, Reason: "NEIGH_FAILED", Packets: 1, Attempts: 1}:            true,
+		{Outcome: analyze.UnansweredSYN, Reason: "NEIGH_FAILED (outbound)", Packets: 1, Attempts: 1}: true,
 	}
 	for _, o := range k.ByOutcome {
 		if !want[o] {

@@ -25,9 +25,10 @@ import (
 )
 
 // TestLiveKernelReasons runs synq live with the kernel's drop reasons
-// and the metrics endpoint over three listeners in one run: an nftables
-// drop rule (8081), a port with no listener (8082), and a listener with
-// backlog 1 that never accepts (8083). The kernel is the referee: its
+// and the metrics endpoint over four listeners in one run: an nftables
+// drop rule (8081), a port with no listener (8082), a listener with
+// backlog 1 that never accepts (8083), and an output rule that drops the
+// SYN-ACKs of a healthy listener (8085: on the wire the same as 8081). The kernel is the referee: its
 // reasons are matched to the attempts synq classified, they agree with
 // the inferred verdicts, NETFILTER_DROP counts the same packets synq saw
 // unanswered, and a SYN dropped at a full accept queue gets no reason
@@ -42,6 +43,8 @@ func TestLiveKernelReasons(t *testing.T) {
 		{"add", "table", "inet", "synqtest"},
 		{"add", "chain", "inet", "synqtest", "in", "{ type filter hook input priority 0; }"},
 		{"add", "rule", "inet", "synqtest", "in", "tcp", "dport", "8081", "drop"},
+		{"add", "chain", "inet", "synqtest", "out", "{ type filter hook output priority 0; }"},
+		{"add", "rule", "inet", "synqtest", "out", "tcp", "sport", "8085", "tcp", "flags", "&", "(syn|ack)", "==", "syn|ack", "drop"},
 	} {
 		if out, err := exec.Command("ip", append([]string{"netns", "exec", l.srv, "nft"}, rule...)...).CombinedOutput(); err != nil {
 			t.Fatalf("nft %v: %v\n%s", rule, err, out)
@@ -50,10 +53,11 @@ func TestLiveKernelReasons(t *testing.T) {
 	var so, se bytes.Buffer
 	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8081", "-duration", "60s")
 	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8083", "-backlog", "1", "-accept=false", "-duration", "60s")
+	l.start(l.srv, &so, &se, l.labtool, "serve", "-addr", liveSrvAddr+":8085", "-duration", "60s")
 	time.Sleep(300 * time.Millisecond)
 
 	reportPath := filepath.Join(l.dir, "report.json")
-	cmd, synqOut, synqErr := startLiveWithKernel(t, l, "--port", "8081-8083",
+	cmd, synqOut, synqErr := startLiveWithKernel(t, l, "--port", "8081-8085",
 		"--duration", "10s", "--format", "json", "-o", reportPath, "--metrics", "127.0.0.1:9464")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -68,6 +72,7 @@ func TestLiveKernelReasons(t *testing.T) {
 		clients("8081", "-n", "2", "-timeout", "3s"),
 		clients("8082", "-n", "2", "-timeout", "2s"),
 		clients("8083", "-n", "5", "-interval", "100ms", "-timeout", "3s", "-hold", "4s"),
+		clients("8085", "-n", "2", "-timeout", "3s"),
 	}
 	for _, c := range running {
 		_ = c.Wait() // connect failures are the point
@@ -85,8 +90,20 @@ func TestLiveKernelReasons(t *testing.T) {
 	if n := packets(fw, "NETFILTER_DROP"); n == 0 || n != r.Listeners[fw].DroppedSYNPackets {
 		t.Errorf("8081: kernel NETFILTER_DROP %d, synq's unanswered SYN packets %d: want equal and > 0", n, r.Listeners[fw].DroppedSYNPackets)
 	}
-	if !matched(fw, "unanswered_syn", "NETFILTER_DROP") || !r.Listeners[fw].Kernel.Agrees || r.Listeners[fw].Verdict.Kind != "filtered_before_tcp" {
-		t.Errorf("8081: verdict %s, kernel %+v: want filtered_before_tcp, NETFILTER_DROP on unanswered_syn, agreeing", r.Listeners[fw].Verdict.Kind, r.Listeners[fw].Kernel)
+	// High: the listen drops the counters show are 8083's, and the
+	// kernel put each of 8081's SYNs in netfilter.
+	if !matched(fw, "unanswered_syn", "NETFILTER_DROP") || !r.Listeners[fw].Kernel.Agrees || r.Listeners[fw].Verdict.Kind != "filtered_before_tcp" || r.Listeners[fw].Verdict.Confidence != "high" {
+		t.Errorf("8081: verdict %s/%s, kernel %+v: want filtered_before_tcp/high, NETFILTER_DROP on unanswered_syn, agreeing", r.Listeners[fw].Verdict.Kind, r.Listeners[fw].Verdict.Confidence, r.Listeners[fw].Kernel)
+	}
+	// The SYN-ACKs dropped on the way out: reported with the listener
+	// as their source, and not taken for a drop before TCP.
+	eg := get("8085")
+	if n := packets(eg, "NETFILTER_DROP (outbound)"); n < r.Listeners[eg].DroppedSYNPackets || n == 0 || packets(eg, "NETFILTER_DROP") != 0 {
+		t.Errorf("8085: kernel NETFILTER_DROP outbound %d, inbound %d, synq's unanswered SYN packets %d: want outbound at least one per SYN, none inbound",
+			n, packets(eg, "NETFILTER_DROP"), r.Listeners[eg].DroppedSYNPackets)
+	}
+	if v := r.Listeners[eg].Verdict; v.Kind != "synack_lost_on_egress" || v.Confidence != "high" || !r.Listeners[eg].Kernel.Agrees {
+		t.Errorf("8085: verdict %s/%s, kernel %+v: want synack_lost_on_egress/high, agreeing", v.Kind, v.Confidence, r.Listeners[eg].Kernel)
 	}
 	closed := get("8082")
 	if packets(closed, "NO_SOCKET") != r.Listeners[closed].Outcomes["rejected"] || !matched(closed, "rejected", "NO_SOCKET") ||
