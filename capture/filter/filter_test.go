@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,8 +72,23 @@ func TestAgainstTcpdump(t *testing.T) {
 		t.Fatalf("only %d captures found", len(files))
 	}
 	compared := 0
+	// synq looks past IPv6 extension headers for the protocol and ports,
+	// tcpdump does not (its "ip6 proto" does not chase the header chain):
+	// such frames (an MLD report's hop-by-hop header) are compared
+	// without them. TestMatchFrames covers them.
+	const noExt = "not (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60))"
 	for _, file := range files {
 		lt, frames := readFrames(t, file)
+		ext := 0
+		for i := 0; i < len(frames); i++ {
+			var fr frame
+			fr.parse(lt, frames[i])
+			if fr.ipv6Ext {
+				frames = slices.Delete(frames, i, i+1)
+				i--
+				ext++
+			}
+		}
 		ether := lt == layers.LinkTypeEthernet
 		tagged := ether && tcpdumpCount(t, tcpdump, file, "vlan") > 0
 		for _, expr := range tcpdumpExprs {
@@ -94,7 +110,11 @@ func TestAgainstTcpdump(t *testing.T) {
 					got++
 				}
 			}
-			if want := tcpdumpCount(t, tcpdump, file, expr); got != want {
+			tdExpr := expr
+			if ext > 0 {
+				tdExpr = "(" + expr + ") and " + noExt
+			}
+			if want := tcpdumpCount(t, tcpdump, file, tdExpr); got != want {
 				t.Errorf("%s: %q selects %d frames, tcpdump %d", file, expr, got, want)
 			}
 			compared++
@@ -186,6 +206,7 @@ func TestMatchFrames(t *testing.T) {
 		{"QinQ looked through", layers.LinkTypeEthernet, eth(0x0800, 2, ip4(6, 0, ports...)), "tcp dst port 80 and vlan 100", true},
 		{"untagged is not vlan", layers.LinkTypeEthernet, eth(0x0800, 0, ip4(6, 0, ports...)), "vlan", false},
 		{"IPv6 hop-by-hop skipped", layers.LinkTypeEthernet, eth(0x86dd, 0, ip6(0, []byte{6, 0, 0, 0, 0, 0, 0, 0}, ports...)), "ip6 and src port 8080", true},
+		{"MLD report behind hop-by-hop", layers.LinkTypeEthernet, eth(0x86dd, 0, ip6(0, []byte{58, 0, 5, 2, 0, 0, 1, 0}, 143, 0)), "icmp6", true},
 		{"IPv6 later fragment", layers.LinkTypeEthernet, eth(0x86dd, 0, ip6(44, []byte{6, 0, 0, 8, 0, 0, 0, 1}, ports...)), "port 80", false},
 		{"IPv6 net", layers.LinkTypeEthernet, eth(0x86dd, 0, ip6(6, nil, ports...)), "src net fd00::/8 and dst host fd00::2", true},
 		{"cooked", layers.LinkTypeLinuxSLL, sll(ip4(17, 0, ports...)), "udp src port 8080 and host 10.0.0.2", true},

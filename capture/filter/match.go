@@ -16,7 +16,8 @@ type frame struct {
 	sport, dport uint16
 	hasPorts     bool // TCP, UDP or SCTP ports, in the first fragment only
 	vlan         bool
-	vlanID       int // of the outer tag
+	vlanID       int  // of the outer tag
+	ipv6Ext      bool // IPv6 extension headers were skipped (tcpdump does not)
 }
 
 // Match reports whether the frame (of link type lt, as captured) passes
@@ -108,6 +109,7 @@ func (fr *frame) network(et uint16, b []byte) {
 					return
 				}
 				nh, rest = rest[0], rest[min(int(rest[1]+1)*8, len(rest)):]
+				fr.ipv6Ext = true
 				continue
 			case 44: // fragment
 				if len(rest) < 8 {
@@ -116,6 +118,7 @@ func (fr *frame) network(et uint16, b []byte) {
 				}
 				later := binary.BigEndian.Uint16(rest[2:])&0xfff8 != 0
 				nh, rest = rest[0], rest[8:]
+				fr.ipv6Ext = true
 				if later {
 					fr.proto, fr.hasProto = nh, true
 					return
