@@ -14,10 +14,11 @@ type unseenAnswers struct {
 	// interface), "" when the counters show neither.
 	mode string
 	says string
-	// inClean: IP's ledger shows nothing dropped on the way in, so the
-	// SYNs reached TCP; inDrops: it shows at least as many dropped as
-	// SYN packets went unanswered.
+	// inClean: IP's ledger shows (next to) nothing dropped on the way in
+	// (inLeft packets, inLedgerClean), so the SYNs reached TCP; inDrops:
+	// it shows at least as many dropped as SYN packets went unanswered.
 	inClean, inDrops bool
+	inLeft           int64
 }
 
 // answersUnseen reads the counters for l's unanswered SYNs. Only while
@@ -38,7 +39,8 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 		return u
 	}
 	inLeft, okIn := c.unaccountedIn(fam)
-	u.inClean, u.inDrops = okIn && inLeft == 0, okIn && inLeft >= int64(seen)
+	u.inLeft = inLeft
+	u.inClean, u.inDrops = okIn && inLedgerClean(inLeft, seen), okIn && inLeft >= int64(seen)
 	n := ledgers[fam]
 	if outLeft, okOut := c.unaccountedOut(fam); okOut && outLeft >= int64(seen) {
 		u.mode = "dropped"
@@ -112,7 +114,7 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 		forSign(st, FromCounters, "%s", u.says),
 	}
 	if u.inClean {
-		signs = append(signs, forSign(Weak, FromCounters, "IP delivered, forwarded or counted as an error every packet it received (%s): the SYNs reached TCP.", inLedgerNames(fam)))
+		signs = append(signs, forSign(Weak, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): the SYNs reached TCP.", everyPacket(u.inLeft), inLedgerNames(fam)))
 	}
 	if short, ok := ev.counters.neverReachedIP(fam, ev); ok {
 		signs = append(signs, againstSign(Decisive, FromCounters, "the capture holds %d more SYN packets than IP received in all while the counters ran: those SYNs never reached IP, so TCP never answered them.", short))

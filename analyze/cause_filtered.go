@@ -94,8 +94,8 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case !okIn || seen == 0:
 	case inLeft >= int64(seen):
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
-	case inLeft == 0:
-		signs = append(signs, againstSign(Strong, FromCounters, "IP delivered, forwarded or counted as an error every packet it received (%s): nothing was dropped between IP and TCP, so the SYNs reached TCP (unless a tc or XDP program dropped them ahead of IP, unseen by these counters).", inLedgerNames(fam)))
+	case inLedgerClean(inLeft, seen):
+		signs = append(signs, againstSign(Strong, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): nothing was dropped between IP and TCP, so the SYNs reached TCP (unless a tc or XDP program dropped them ahead of IP, unseen by these counters).", everyPacket(inLeft), inLedgerNames(fam)))
 	}
 	if answered && !u.inClean {
 		signs = append(signs, againstSign(Strong, FromCounters, "%s", u.says))

@@ -40,7 +40,10 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 	if h, ok := corruptedCause(l, ev); ok {
 		out = append(out, h)
 	}
-	if sg.Vantage != VantageClient && sg.SYNsAfterSYNACK > 0 {
+	// Wherever the capture was taken: a client that sent its SYN again
+	// after the SYN-ACK did not take that SYN-ACK (a vantage read from
+	// few, reordered handshakes can say "client" of a server-side capture).
+	if sg.SYNsAfterSYNACK > 0 {
 		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.SYNsAfterSYNACK,
 			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK.", sg.SYNsAfterSYNACK)},
 			Summary: fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", l.Server),

@@ -22,7 +22,7 @@ set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress rp-filter synack-other-route tc-ingress-drop path-loss path-loss-synack path-loss-client
+	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress synack-dropped-on-egress-ipv6 rp-filter synack-other-route tc-ingress-drop path-loss path-loss-synack path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
@@ -41,7 +41,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -802,6 +802,28 @@ sc_tc_ingress_drop() {
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synack_dropped_on_egress_ipv6() {
+	DESC="IPv6 (fd88::1 and fd88::3 -> fd88::2, nodad, no link-local addresses). An nftables rule in the server namespace drops SYN-ACKs to fd88::3 on their way out (\`ip6 daddr fd88::3 tcp flags & (syn|ack) == syn|ack\` in an output-hook chain). Healthy accepting listener on [fd88::2]:8080. 6 clients alternate source addresses fd88::1 and fd88::3, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="As synack-dropped-on-egress, on IPv6's counters: clients from fd88::1 complete (TcpPassiveOpens 3); SYNs from fd88::3 reach TCP (Ip6InReceives = Ip6InDelivers) and are answered, and every SYN-ACK is counted in Ip6OutRequests (before the output hook) and not in Ip6OutTransmits (after it)."
+	V6=1
+	topo direct
+	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
+	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
+	EXTRA_ADDR_NOTE=" and fd88::3"
+	nsx $NS_S nft -f - <<EOF
+table inet synqlab {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip6 daddr fd88::3 tcp flags & (syn|ack) == syn|ack drop
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
+	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,fd88::3 -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
