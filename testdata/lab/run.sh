@@ -758,18 +758,8 @@ sc_firewall_drop() {
 	EXPECT="Clients from $IP_C complete normally. SYNs from $IP_C2 appear in the capture (the tap sits before netfilter) and are never answered: original + 5 retransmissions each, connect() fails with ETIMEDOUT. No TCP counter moves for them (ListenDrops/ListenOverflows stay 0)."
 	topo direct
 	second_client_addr
-	nsx $NS_S nft -f - <<EOF
-table inet synqlab {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop
-	}
-}
-EOF
-	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	nft_one_rule input "ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop"
+	two_address_run
 }
 
 sc_synack_dropped_on_egress() {
@@ -777,19 +767,8 @@ sc_synack_dropped_on_egress() {
 	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). SYNs from $IP_C2 reach TCP, which makes a request and answers: the SYN-ACK is dropped in the output hook, before the capture tap (tcpdump sees egress after netfilter), so on the wire those SYNs look exactly like firewall-drop's: original + 5 retransmissions each, never answered, connect() fails with ETIMEDOUT. But TCP saw them: TcpInSegs counts them (IpInReceives = IpInDelivers), no listen counter moves, and every SYN-ACK it handed to IP is counted in IpOutRequests (before the output hook) and not in IpOutTransmits (after it): IpOutRequests - IpOutTransmits = the SYN-ACKs dropped. A send the hook refuses is an error to TCP: the request's timer does not retry it (TcpExtTCPSynRetrans stays 0, TcpExtTCPTimeouts counts each expiry) and the request is dropped, so each retransmitted SYN makes a new request and a new SYN-ACK, dropped again."
 	topo direct
 	second_client_addr
-	nsx $NS_S nft -f - <<EOF
-table inet synqlab {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ip daddr $IP_C2 tcp flags & (syn|ack) == syn|ack drop
-	}
-}
-EOF
-	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	nft_one_rule output "ip daddr $IP_C2 tcp flags & (syn|ack) == syn|ack drop"
+	two_address_run
 }
 
 sc_tc_ingress_drop() {
@@ -799,10 +778,7 @@ sc_tc_ingress_drop() {
 	second_client_addr
 	bg tcdrop $NS_S "$LABTOOL" tcdrop -dev eth0 -src $IP_C2 -duration 60s
 	sleep 0.5
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	two_address_run
 }
 
 sc_synack_dropped_on_egress_ipv6() {
@@ -813,17 +789,35 @@ sc_synack_dropped_on_egress_ipv6() {
 	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
 	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
 	EXTRA_ADDR_NOTE=" and fd88::3"
+	nft_one_rule output "ip6 daddr fd88::3 tcp flags & (syn|ack) == syn|ack drop"
+	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
+	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,fd88::3 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+# nft_one_rule HOOK RULE : an inet table in the server namespace with one
+# filter chain on HOOK (input, output) holding RULE; the ruleset goes into
+# the scenario's notes.
+nft_one_rule() {
 	nsx $NS_S nft -f - <<EOF
 table inet synqlab {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ip6 daddr fd88::3 tcp flags & (syn|ack) == syn|ack drop
+	chain $1 {
+		type filter hook $1 priority 0; policy accept;
+		$2
 	}
 }
 EOF
 	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
-	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
-	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,fd88::3 -send hello -read -hold 3s -timeout 8s; }
+}
+
+# two_address_run : firewall-drop's run, which the scenarios that look the
+# same on the wire share: a healthy accepting listener on 8080, 6 clients
+# alternating source addresses $IP_C and $IP_C2 (second_client_addr), 100
+# ms apart, sending "hello" and reading the answer.
+two_address_run() {
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
@@ -848,10 +842,7 @@ sc_rp_filter() {
 	second_client_addr
 	route_c2_elsewhere
 	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	two_address_run
 }
 
 sc_synack_other_route() {
@@ -861,10 +852,7 @@ sc_synack_other_route() {
 	second_client_addr
 	route_c2_elsewhere
 	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	two_address_run
 }
 
 sc_path_loss() {
@@ -1071,19 +1059,8 @@ sc_short_capture_cookies() {
 firewall_reject() {
 	topo direct
 	second_client_addr
-	nsx $NS_S nft -f - <<EOT
-table inet synqlab {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip saddr $IP_C2 tcp flags & (syn|ack) == syn $1
-	}
-}
-EOT
-	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	nft_one_rule input "ip saddr $IP_C2 tcp flags & (syn|ack) == syn $1"
+	two_address_run
 }
 
 sc_firewall_reject_rst() {
