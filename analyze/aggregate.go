@@ -169,6 +169,16 @@ type Signs struct {
 	// answered it, over ResetAfterACK attempts: the kernel's abort answers
 	// at once.
 	ResetDelayMax time.Duration
+	// AcceptedThenReset: ResetAfterACK attempts whose reset carried the
+	// ACK flag (Attempt.AbortRSTAcked): a connected socket's reset, the
+	// application's, not the listener's abort on overflow.
+	AcceptedThenReset int
+	// EstablishedThenReset: established attempts the server reset within
+	// appResetWindow of the handshake, having sent no data and no FIN: the client's
+	// first bytes were taken (and acknowledged) before the application
+	// aborted, as an application at its limit does to a client that
+	// speaks first.
+	EstablishedThenReset int
 	// OldStateServerClosed and OldStateClientClosed count SYNs answered by
 	// a bare ACK whose 4-tuple's previous connection in the capture was
 	// closed first by the server (which then holds its TIME_WAIT) or by
@@ -768,7 +778,14 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		}
 		sg.RetransAfterACKMax = max(sg.RetransAfterACKMax, wait)
 	}
-	if o == ResetAfterACK {
+	switch {
+	case o == Established && a.ServerRSTs > 0 && !a.ServerData && !a.ServerFIN && a.FirstACK != 0 && a.FirstServerRST-a.FirstACK < int64(appResetWindow):
+		// (A FIN first is a close; the reset then answers data sent
+		// after it, testdata/listener-restart.)
+		sg.EstablishedThenReset++
+	case o == ResetAfterACK && a.AbortRSTAcked:
+		sg.AcceptedThenReset++
+	case o == ResetAfterACK:
 		sg.ResetDelayMax = max(sg.ResetDelayMax, time.Duration(a.FirstServerRST-a.FirstACK))
 	}
 	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {

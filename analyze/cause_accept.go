@@ -57,7 +57,9 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "transient"
 		}
 	}
-	if n := o[ResetAfterACK]; n > 0 {
+	// The listener's aborts only: a reset with ACK set is an accepted
+	// socket's (appResetCause).
+	if n := o[ResetAfterACK] - sg.AcceptedThenReset; n > 0 {
 		signs = append(signs, forSign(Strong, FromPackets, "The server answered %d handshake ACK{s} with a reset: with net.ipv4.tcp_abort_on_overflow=1 an accept-queue overflow resets the connection.", n))
 		// The kernel's abort answers the ACK at once: a round trip away
 		// at most, wherever the capture was taken.
@@ -208,7 +210,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		fmt.Sprintf("Raise the listen backlog: the application's listen(fd, N) and net.core.somaxconn%s; the queue holds min(backlog, somaxconn)+1, and somaxconn is read at listen(), so the service must listen again.", sysctlNow(ev.host, "net.core.somaxconn")),
 		fmt.Sprintf("Watch it: ss -lnt 'sport = :%d' shows the queue length (Recv-Q) against its limit (Send-Q).", port),
 	}
-	if o[ResetAfterACK] > 0 {
+	if o[ResetAfterACK] > sg.AcceptedThenReset {
 		remedy = append(remedy, "Set net.ipv4.tcp_abort_on_overflow=0 so that an overflow makes clients retry instead of failing at once.")
 	}
 	return []hypothesis{{Finding: Finding{

@@ -87,7 +87,9 @@ var reconciled = []struct {
 	}, "handshakes completed through a cookie", cookiesUnsure},
 	{"TcpExtSyncookiesFailed", nil, "ACKs with an invalid cookie: not visible as such in packets", nil},
 	{"TcpExtPAWSPassive", func(l *Listener) int { return l.Signs.PAWS.Rejected }, "SYNs rejected for an old timestamp (attempts)", nil},
-	{"TcpExtEmbryonicRsts", func(l *Listener) int { return l.Outcomes[ResetAfterACK] + l.Outcomes[ClientReset] }, "resets of half-open handshakes", nil},
+	{"TcpExtEmbryonicRsts", func(l *Listener) int {
+		return l.Outcomes[ResetAfterACK] - l.Signs.AcceptedThenReset + l.Outcomes[ClientReset]
+	}, "resets of half-open handshakes", nil},
 	{"TcpExtTCPDeferAcceptDrop", func(l *Listener) int { return l.Signs.DeferIgnoredACKs }, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace", nil},
 	{"TcpExtTCPSynRetrans", func(l *Listener) int { return l.SYNACKRetransmits }, "this host's SYN and SYN-ACK retransmissions", nil},
 	// A TIME_WAIT's ACK to a SYN it will not reuse moves no counter
@@ -95,7 +97,8 @@ var reconciled = []struct {
 	// countable from packets.
 	{"TcpExtTCPChallengeACK", nil, "challenge ACKs, all kinds; a TIME_WAIT's ACK to a new SYN is not one of them", nil},
 	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent", nil},
-	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] }, "connections accepted by the kernel", nil},
+	// The kernel made the connections an application reset at once too.
+	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] + l.Signs.AcceptedThenReset }, "connections accepted by the kernel", nil},
 }
 
 // overflowIgnored is the ignored handshake segments an overflowing accept

@@ -17,7 +17,7 @@ type Kind string
 
 // AllKinds lists every kind, in the order the README's table gives them.
 func AllKinds() []Kind {
-	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindEgress, KindNoListener, KindFirewallReject,
+	return []Kind{KindAcceptQueue, KindSYNQueue, KindPAWS, KindFiltered, KindEgress, KindNoListener, KindFirewallReject, KindAppReset,
 		KindNetworkLoss, KindOldState, KindDeferAccept, KindInconclusive, KindNotEnoughData, KindHealthy, KindForwarded}
 }
 
@@ -30,6 +30,7 @@ const (
 	KindFirewallReject Kind = "firewall_reject"
 	KindFiltered       Kind = "filtered_before_tcp"
 	KindEgress         Kind = "synack_lost_on_egress"
+	KindAppReset       Kind = "application_reset"
 	KindNetworkLoss    Kind = "network_loss"
 	KindDeferAccept    Kind = "defer_accept"
 	KindInconclusive   Kind = "inconclusive"
@@ -43,7 +44,7 @@ const (
 // severity orders kinds when two findings are equally sure and equally
 // large: queue overflows first, the harmless last.
 var severity = map[Kind]int{
-	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindEgress: 7, KindFirewallReject: 6, KindNoListener: 5,
+	KindAcceptQueue: 10, KindSYNQueue: 9, KindPAWS: 8, KindFiltered: 7, KindEgress: 7, KindFirewallReject: 6, KindAppReset: 6, KindNoListener: 5,
 	KindNetworkLoss: 4, KindOldState: 4, KindInconclusive: 3, KindNotEnoughData: 2, KindDeferAccept: 1, KindHealthy: 0, KindForwarded: -1,
 }
 
@@ -117,7 +118,7 @@ type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
 	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
-	pathLossCause, filteredCause, egressCause, deferAcceptCause, oldStateCause,
+	pathLossCause, filteredCause, egressCause, appResetCause, deferAcceptCause, oldStateCause,
 }
 
 // evidence is what every cause reads besides the listener: the counters
@@ -336,6 +337,7 @@ var kindPhrase = map[Kind]string{
 	KindFirewallReject: "a firewall REJECT",
 	KindFiltered:       "a drop before TCP",
 	KindEgress:         "SYN-ACKs lost on the way out",
+	KindAppReset:       "the application resetting accepted connections",
 	KindNetworkLoss:    "loss on the path",
 	KindDeferAccept:    "TCP_DEFER_ACCEPT",
 	KindOldState:       "old state for the 4-tuple",
@@ -350,6 +352,7 @@ var decidingCounter = map[Kind]string{
 	KindDeferAccept:    "TcpExtTCPDeferAcceptDrop",
 	KindNetworkLoss:    "TcpExtListenDrops on the server (it stays 0 when the path loses packets)",
 	KindNoListener:     "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
+	KindAppReset:       "TcpExtEmbryonicRsts (it stays 0: the listener did not abort them) and TcpPassiveOpens (the kernel made each connection)",
 	KindFirewallReject: "TcpOutRsts (it does not count the resets a firewall REJECT builds)",
 	KindInconclusive:   "TcpExtListenOverflows, TcpExtTCPReqQFullDrop and TcpExtListenDrops",
 	KindNotEnoughData:  "TcpExtListenOverflows, TcpExtListenDrops and TcpExtTCPReqQFullDrop, which count drops a short capture misses",

@@ -131,6 +131,12 @@ type Handshake struct {
 	SYNOpts    capture.TCPOptions // options of the first client SYN
 	SYNACKOpts capture.TCPOptions // options of the first SYN-ACK
 	SYNOptsCut bool               // snap length cut the SYN's options
+	// AbortRSTAcked: the AbortRST reset carried the ACK flag, as a
+	// connected socket's does (tcp_send_active_reset: the application
+	// aborted a connection it had accepted); the listener's abort on
+	// overflow answers the ACK with a bare RST (tcp_v4_send_reset). Here,
+	// not beside AbortRST, where a byte more would cost 8 (state budget).
+	AbortRSTAcked bool
 
 	// DroppedSYNs counts client SYNs (retransmissions included) that got
 	// no answer from the server before the client's next packet of this

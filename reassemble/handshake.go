@@ -151,9 +151,13 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 		if s.ClientAcked && !s.ServerAccepted && s.pendingSegs > 0 {
 			if !s.sinceRetrans && s.ServerRSTs == 1 {
 				// First answer to the handshake ACK is a reset: the
-				// accept queue was full and tcp_abort_on_overflow=1.
+				// accept queue was full and tcp_abort_on_overflow=1,
+				// or, with ACK set, the application took the
+				// connection and reset it (nothing was ignored).
 				s.AbortRST = true
-				s.ignore(s.pendingSegs, s.pendingData)
+				if s.AbortRSTAcked = f&capture.FlagACK != 0; !s.AbortRSTAcked {
+					s.ignore(s.pendingSegs, s.pendingData)
+				}
 			} else {
 				// The request had expired: the segment that drew this
 				// reset met no request; the ones before it were ignored.

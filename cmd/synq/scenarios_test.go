@@ -475,6 +475,17 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"synack-other-route":            wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
 	"synack-dropped-on-egress-ipv6": wantFirewallDropWire,
+	// Every handshake completes, and the application resets each
+	// connection: reset_after_ack (RST+ACK) or established and reset.
+	"app-reset-after-accept": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if n := total(r, outcome("established")) + total(r, outcome("reset_after_ack")); atts == 0 || n != atts {
+			t.Errorf("established or reset_after_ack: %d of %d attempts, want all", n, atts)
+		}
+		if n := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments }); n != 0 {
+			t.Errorf("%d ignored ACK segments: an accepted connection's reset ignores nothing", n)
+		}
+	},
 	// SYN-ACKs lost on the way back, captured on the server: every
 	// attempt completes, some after the client sent its SYN again.
 	"path-loss-synack": func(t *testing.T, r reportJSON) {
@@ -988,6 +999,10 @@ var verdictCases = map[string]verdictCase{
 	// Captured on the server, loss on the path leaves no trace: from
 	// there the listener is healthy (path-loss-client sees the loss).
 	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "medium"},
+	// The application resets what it accepts: RST+ACK, not the listener's
+	// bare RST (abort-on-overflow), and no listen counter moves.
+	"app-reset-after-accept": {kind: "application_reset", bareKind: "application_reset", bareConf: "medium",
+		reconciled: []string{"TcpExtEmbryonicRsts", "TcpExtListenOverflows", "TcpOutRsts", "TcpPassiveOpens"}},
 	// SYN-ACKs lost on the way back: the server answered a SYN its
 	// client sent again. Low: every attempt got in, a second late.
 	"path-loss-synack": {kind: "network_loss", conf: "low", bareKind: "network_loss", bareConf: "low",

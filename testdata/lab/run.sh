@@ -21,7 +21,7 @@
 set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
-	abort-on-overflow no-listener ipv6 any-sll2 pcapng vlan
+	abort-on-overflow app-reset-after-accept no-listener ipv6 any-sll2 pcapng vlan
 	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress synack-dropped-on-egress-ipv6 rp-filter synack-other-route tc-ingress-drop path-loss path-loss-synack path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
@@ -862,6 +862,15 @@ sc_path_loss() {
 	relay -delay 5ms -drop-syn-every 3
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 9 -interval 100ms -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_app_reset_after_accept() {
+	DESC="An application that accepts every connection and closes it at once with a reset (\`labtool serve -reset\`: SO_LINGER 0, then close, before reading), as a server at its connection limit or refusing by an access rule does. Backlog 4096, tcp_abort_on_overflow=0. 8 clients 100 ms apart connect, send \"hello\" and read the answer."
+	EXPECT="Every handshake completes (TcpPassiveOpens 8) and the application resets each connection right after: RST+ACK from the server (a connected socket's reset, tcp_send_active_reset; TcpOutRsts 8), the client's read fails with ECONNRESET. No listen counter moves (ListenOverflows 0, EmbryonicRsts 0). Compare abort-on-overflow, whose resets answer the ACK as bare RSTs from the listener."
+	topo direct
+	serve $IP_S:8080 -backlog 4096 -accept=true -reset
+	load() { clients -addr $IP_S:8080 -n 8 -interval 100ms -send hello -read -hold 2s -timeout 5s; }
 	run_capture tcpdump load 1
 }
 

@@ -30,6 +30,7 @@ func serve(args []string) error {
 	duration := fs.Duration("duration", 30*time.Second, "exit after this long")
 	reusePort := fs.Bool("reuseport", false, "set SO_REUSEPORT (several listeners on one port)")
 	readBytes := fs.Int("read-bytes", 0, "read until this many bytes (or EOF) before replying (0: one read)")
+	reset := fs.Bool("reset", false, "close every accepted connection at once with a reset (SO_LINGER 0), as an application at its connection limit does")
 	fs.Parse(args)
 
 	ap, err := netip.ParseAddrPort(*addr)
@@ -79,7 +80,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v reuseport=%v read-bytes=%d\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay, *reusePort, *readBytes)
+	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v reuseport=%v read-bytes=%d reset=%v\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay, *reusePort, *readBytes, *reset)
 
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
@@ -92,6 +93,11 @@ func serve(args []string) error {
 					return
 				}
 				n++
+				if *reset {
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+					continue
+				}
 				go func(c net.Conn) {
 					defer c.Close()
 					buf := make([]byte, 1024)
