@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/synq/synq/internal/prose"
+)
 
 // unseenAnswers is the counters' case that TCP answered SYNs the capture
 // shows unanswered: its SYN-ACKs never reached the captured interface.
@@ -44,8 +48,8 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	n := ledgers[fam]
 	if outLeft, okOut := c.unaccountedOut(fam); okOut && outLeft >= int64(seen) {
 		u.mode = "dropped"
-		u.says = fmt.Sprintf("IP was given %d packet%s to send that never left the host (%s and %s against %s), at least one for each of the %d unanswered SYN packet%s: TCP answered them, and its SYN-ACKs were dropped on the way out, after TCP and before the capture's tap (an output or postrouting rule).",
-			outLeft, plural(outLeft), n.outRequests, n.forwarded, n.transmits, seen, plural(int64(seen)))
+		u.says = prose.Sayf("IP was given %d packet{s} to send that never left the host (%s and %s against %s), at least one for each of the %d unanswered SYN packet{s}: TCP answered them, and its SYN-ACKs were dropped on the way out, after TCP and before the capture's tap (an output or postrouting rule).",
+			outLeft, n.outRequests, n.forwarded, n.transmits, seen)
 		return u
 	}
 	retx, okRetx := c.get("TcpExtTCPSynRetrans")
@@ -56,17 +60,10 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	need := max(1, ev.synDropsSeen-ev.unansweredSeen)
 	if unseen := retx - int64(ev.synackRetxSeen); okRetx && u.inClean && unseen >= int64(need) {
 		u.mode = "other_route"
-		u.says = fmt.Sprintf("TCP sent %d SYN or SYN-ACK packet%s again (TcpExtTCPSynRetrans %d) that the capture does not show (it shows %d SYN-ACK retransmission%s), while nothing was dropped on the way in or out: TCP answered these SYNs, and its SYN-ACKs left by a route or interface the capture does not watch.",
-			unseen, plural(unseen), retx, ev.synackRetxSeen, plural(int64(ev.synackRetxSeen)))
+		u.says = prose.Sayf("TCP sent %d SYN or SYN-ACK packet{s} again (TcpExtTCPSynRetrans %d) that the capture does not show (it shows %d SYN-ACK retransmission{s}), while nothing was dropped on the way in or out: TCP answered these SYNs, and its SYN-ACKs left by a route or interface the capture does not watch.",
+			unseen, retx, ev.synackRetxSeen)
 	}
 	return u
-}
-
-func plural(n int64) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // egressCause: TCP answered the SYNs, and the SYN-ACKs never appeared on
