@@ -15,7 +15,9 @@ type unseenAnswers struct {
 	// mode: "dropped" (IP was given packets it never transmitted: an
 	// output or postrouting rule), "other_route" (TCP sent SYN-ACKs
 	// again that the capture does not show: they left by another
-	// interface), "" when the counters show neither.
+	// interface), "after_ip" (TCP's timers fired for SYN-ACKs that never
+	// reached the wire though IP transmitted them: tc egress, a qdisc),
+	// "" when the counters show none of these.
 	mode string
 	says string
 	// inClean: IP's ledger shows (next to) nothing dropped on the way in
@@ -42,6 +44,10 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	if l.Outcomes[UnansweredSYN] == 0 || seen == 0 || !ok || drops != 0 {
 		return u
 	}
+	if _, never := c.neverReachedIP(fam, ev); never {
+		// The SYNs never reached IP: TCP answered none of them.
+		return u
+	}
 	inLeft, okIn := c.unaccountedIn(fam)
 	u.inLeft = inLeft
 	u.inClean, u.inDrops = okIn && inLedgerClean(inLeft, seen), okIn && inLeft >= int64(seen)
@@ -62,6 +68,19 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 		u.mode = "other_route"
 		u.says = prose.Sayf("TCP sent %d SYN or SYN-ACK packet{s} again (TcpExtTCPSynRetrans %d) that the capture does not show (it shows %d SYN-ACK retransmission{s}), while nothing was dropped on the way in or out: TCP answered these SYNs, and its SYN-ACKs left by a route or interface the capture does not watch.",
 			unseen, retx, ev.synackRetxSeen)
+		return u
+	}
+	// A send refused below IP (tc egress, a qdisc) is an error to TCP
+	// too: not counted sent again, and the request is dropped at its
+	// timer, which counts TcpExtTCPTimeouts once per SYN that made one
+	// (a tcx egress drop, measured: 18 timeouts for 18 SYN packets, IP
+	// counting all 51 packets transmitted, 15 on the wire). Timeouts
+	// of other connections add to it: strong at most (egressCause).
+	to, okTo := c.get("TcpExtTCPTimeouts")
+	if late := to - int64(ev.synackRetxSeen); okTo && u.inClean && late >= int64(seen) {
+		u.mode = "after_ip"
+		u.says = prose.Sayf("TCP's SYN-ACK timer fired %d time{s} with no SYN-ACK retransmission on the wire (TcpExtTCPTimeouts %d, the capture shows %d SYN-ACK retransmission{s}), at least once for each of the %d unanswered SYN packet{s}, while IP counted every packet it was given as transmitted and TCP none as sent again: its SYN-ACKs were refused after IP, on their way to the wire.",
+			late, to, ev.synackRetxSeen, seen)
 	}
 	return u
 }
@@ -89,6 +108,9 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 	fam := ipFamily(l.Server.Addr())
 	st := Strong
 	switch {
+	case u.inClean && u.mode == "after_ip":
+		// Timeouts are anyone's: other connections' add to them.
+		st = Strong
 	case u.inClean:
 		// TCP got the SYNs (IP handed on every packet it received) and
 		// the answers went missing after it.
@@ -138,6 +160,12 @@ func egressFinding(l *Listener, mode string, signs []Sign) Finding {
 		f.Remedy = []string{
 			"List the rules on the way out: nft list chain inet filter output (and every output/postrouting chain in nft list ruleset); iptables -nvL OUTPUT; iptables -t mangle -nvL POSTROUTING. Look at their drop counters.",
 			fmt.Sprintf("Check what the answer to one client would meet: ip route get %s from %s.", client, l.Server.Addr()),
+		}
+	case "after_ip":
+		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs were dropped after IP on their way to the wire: a tc egress filter or eBPF program, or a qdisc dropping.", l.Server)
+		f.Remedy = []string{
+			"List what runs on the way out: tc filter show dev <interface> egress; bpftool net show (tcx and tc programs per interface); tc -s qdisc show dev <interface> (drops); ip -s link show <interface> (TX dropped).",
+			"With Cilium: cilium-dbg monitor --type drop (or hubble observe --verdict DROPPED).",
 		}
 	default:
 		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs left by a route the capture does not watch and never reached the clients: asymmetric routing, or policy routing sending the answers elsewhere.", l.Server)

@@ -197,6 +197,16 @@ func TestDiagnose(t *testing.T) {
 		{name: "ledger: SYN-ACKs sent by another route", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 39, "IpOutTransmits", 39), Sysctls: modern},
 			kind: KindEgress, conf: High, mode: "other_route"},
+		// A tcx egress program dropping the SYN-ACKs: IP transmitted
+		// them all, TCP's timers fired for each (measured in namespaces).
+		{name: "ledger: SYN-ACKs dropped after IP", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPTimeouts", 18, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 51), Sysctls: modern},
+			kind: KindEgress, conf: Medium, mode: "after_ip"},
+		// The same timeouts, but the SYNs never reached IP (tc ingress):
+		// they were other connections'.
+		{name: "ledger: timeouts, SYNs never reached IP", l: withSYNs(firewallDrop(), 21),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPTimeouts", 18, "IpInReceives", 15, "IpInDelivers", 15, "IpOutRequests", 15, "IpOutTransmits", 15), Sysctls: modern},
+			kind: KindFiltered, conf: High, mode: "before_ip"},
 		// A host whose firewall drops on the way in and, for something
 		// else, on the way out: the SYNs' drop stays the verdict.
 		// From a hop in between, unanswered SYNs may never have reached

@@ -718,6 +718,13 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 					if out != 0 || retx < 1 {
 						t.Errorf("other_route: IP dropped %d on the way out; TCP's retransmissions not in the capture %d", out, retx)
 					}
+				case "after_ip":
+					// Each SYN made a request whose timer fired with
+					// nothing sent: one timeout per SYN packet.
+					late := get("TcpExtTCPTimeouts") - int64(total(r, func(l listenerJSON) int { return l.SYNACKRetransmits }))
+					if out != 0 || retx != 0 || late != dropped {
+						t.Errorf("after_ip: IP dropped %d on the way out, TCP sent %d again, %d timeouts with nothing sent for %d unanswered SYN packets", out, retx, late, dropped)
+					}
 				default:
 					t.Errorf("mode %q", v.Mode)
 				}

@@ -311,20 +311,27 @@ func jne32(dst uint8, imm int32, off int16) bpfInsn {
 // not) from -src, for as long as it runs: what a tc policer or an eBPF
 // network policy (Cilium, Calico's eBPF data plane) does. Packet taps see
 // the SYNs (they run before tcx on ingress); IP never does, so no IP or
-// TCP counter moves for them.
+// TCP counter moves for them. With -egress it drops, in tcx egress, every
+// SYN-ACK to -dst instead: after IP counted it sent, before the taps.
 func tcdrop(args []string) error {
 	fs := flag.NewFlagSet("tcdrop", flag.ExitOnError)
 	dev := fs.String("dev", "", "interface")
-	src := fs.String("src", "", "IPv4 source address whose SYNs to drop")
+	src := fs.String("src", "", "IPv4 source address whose SYNs to drop (ingress)")
+	dst := fs.String("dst", "", "IPv4 destination address whose SYN-ACKs to drop (with -egress)")
+	egress := fs.Bool("egress", false, "drop SYN-ACKs to -dst on egress instead")
 	duration := fs.Duration("duration", 60*time.Second, "detach after this long")
 	fs.Parse(args)
 	ifi, err := net.InterfaceByName(*dev)
 	if err != nil {
 		return err
 	}
-	a, err := netip.ParseAddr(*src)
+	addr, addrOff, flags, attach := *src, int16(26), int32(0x02), uint32(unix.BPF_TCX_INGRESS)
+	if *egress {
+		addr, addrOff, flags, attach = *dst, 30, 0x12, unix.BPF_TCX_EGRESS
+	}
+	a, err := netip.ParseAddr(addr)
 	if err != nil || !a.Is4() {
-		return fmt.Errorf("bad -src %q", *src)
+		return fmt.Errorf("bad address %q", addr)
 	}
 	b := a.As4()
 	srcLE := int32(binary.LittleEndian.Uint32(b[:])) // as loaded from the packet on a little-endian host
@@ -342,11 +349,11 @@ func tcdrop(args []string) error {
 		jne32(5, 0x45, pass-9),    // 8
 		ldx(sizeB, 5, 2, 23),      // 9: protocol
 		jne32(5, 6, pass-11),      // 10: TCP
-		ldx(sizeW, 5, 2, 26),      // 11: source address
+		ldx(sizeW, 5, 2, addrOff), // 11: source (destination) address
 		jne32(5, srcLE, pass-13),  // 12
 		ldx(sizeB, 5, 2, 47),      // 13: TCP flags
 		andImm(5, 0x12),           // 14: SYN|ACK
-		jne32(5, 0x02, pass-16),   // 15: SYN without ACK
+		jne32(5, flags, pass-16),  // 15: SYN without ACK (SYN-ACK)
 		movImm(0, 2),              // 16: TCX_DROP
 		exit(),                    // 17
 		movImm(0, 0),              // 18 (pass): TCX_PASS
@@ -356,10 +363,10 @@ func tcdrop(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tcxAttach(fd, ifi.Index, unix.BPF_TCX_INGRESS); err != nil {
+	if _, err := tcxAttach(fd, ifi.Index, attach); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "tcdrop: %s dropping SYNs from %s\n", *dev, a)
+	fmt.Fprintf(os.Stderr, "tcdrop: %s dropping SYNs from %s (egress: SYN-ACKs to it: %v)\n", *dev, a, *egress)
 	waitSignalOr(*duration)
 	return nil
 }
