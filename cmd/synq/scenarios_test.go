@@ -474,6 +474,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"synack-dropped-on-egress":      wantFirewallDropWire,
 	"synack-other-route":            wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
+	"tc-egress-drop":                wantFirewallDropWire,
 	"synack-dropped-on-egress-ipv6": wantFirewallDropWire,
 	// Every handshake completes, and the application resets each
 	// connection: reset_after_ack (RST+ACK) or established and reset.
@@ -731,7 +732,7 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop"} {
+	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop", "tc-egress-drop"} {
 		if !checked[name] {
 			t.Errorf("%s: not checked (no IpOutTransmits in its snapshots, or nothing unanswered)", name)
 		}
@@ -998,6 +999,10 @@ var verdictCases = map[string]verdictCase{
 	// SYN-ACKs dropped between IpOutRequests and IpOutTransmits, or
 	// TCP's retransmissions that never reached the captured interface.
 	"synack-dropped-on-egress": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// Dropped after IP (tcx egress): only TCP's timeouts show it,
+	// and anyone's timeouts add to that counter: medium.
+	"tc-egress-drop": {kind: "synack_lost_on_egress", mode: "after_ip", conf: "medium", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	"synack-dropped-on-egress-ipv6": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

@@ -22,7 +22,7 @@ set -euo pipefail
 
 ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	abort-on-overflow app-reset-after-accept no-listener ipv6 any-sll2 pcapng vlan
-	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress synack-dropped-on-egress-ipv6 rp-filter synack-other-route tc-ingress-drop path-loss path-loss-synack path-loss-client
+	syncookies-flood synflood-no-cookies firewall-drop synack-dropped-on-egress synack-dropped-on-egress-ipv6 rp-filter synack-other-route tc-ingress-drop tc-egress-drop path-loss path-loss-synack path-loss-client
 	defer-accept vxlan vxlan-ipv6-8472 vxlan-any
 	accept-overflow-idle accept-overflow-slow-accept somaxconn-clamp
 	accept-overflow-capture-late short-capture-cookies firewall-reject-rst
@@ -793,6 +793,16 @@ sc_synack_dropped_on_egress_ipv6() {
 	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
 	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,fd88::3 -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
+}
+
+sc_tc_egress_drop() {
+	DESC="A tcx BPF program on the server's eth0 egress drops SYN-ACKs to $IP_C2 (\`labtool tcdrop -egress -dev eth0 -dst $IP_C2\`), as a tc egress filter or policer, an eBPF policy or a dropping qdisc does: after IP, before the packet taps. No netfilter rule. Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). SYNs from $IP_C2 reach TCP (IpInReceives = IpInDelivers) and are answered; IP counts every SYN-ACK transmitted (IpOutRequests = IpOutTransmits) and tcx drops it before the tap: on the wire the same as firewall-drop. TCP takes the refused send as an error: TcpExtTCPSynRetrans does not count it, the request is dropped at its first timer (TcpExtTCPTimeouts = the 18 unanswered SYN packets), and each retransmitted SYN makes a new request."
+	topo direct
+	second_client_addr
+	bg tcdrop $NS_S "$LABTOOL" tcdrop -egress -dev eth0 -dst $IP_C2 -duration 60s
+	sleep 0.5
+	two_address_run
 }
 
 # nft_one_rule HOOK RULE : an inet table in the server namespace with one
