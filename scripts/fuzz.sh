@@ -10,6 +10,13 @@
 # script goes on with the other targets, prints each target's executions
 # and outcome at the end, and fails if any target failed. FUZZ_PARALLEL
 # sets -parallel (default: all CPUs).
+#
+# A bare "context deadline exceeded" at the end of -fuzztime, with no
+# failing input written, is Go's own coordinator racing its deadline
+# (go.dev/issue/75804, fixed in Go 1.27; seen here on go1.26.8 under load:
+# FuzzDecode and bundle's FuzzRead, both passing on rerun): reported as
+# "deadline-flake", not a failure. Any other failure, or a new file under
+# testdata/fuzz/<Target>/, fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 time=${1:-1m}
@@ -33,7 +40,16 @@ for pt in "${targets[@]}"; do
 	pkg=${pt%%:*} t=${pt##*:}
 	echo "== $pkg $t for $time"
 	result=ok
-	go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}" 2>&1 | tee "$log" || { result=FAILED; failed=1; }
+	corpus="$pkg/testdata/fuzz/$t"
+	before=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
+	if ! go test "$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$time" -fuzzminimizetime 5s "${par[@]}" 2>&1 | tee "$log"; then
+		after=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
+		if [ "$after" -eq "$before" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -qE 'panic:|Failing input written|^    [a-z_]+_test\.go:[0-9]+:' "$log"; then
+			result=deadline-flake
+		else
+			result=FAILED failed=1
+		fi
+	fi
 	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
 	summary+=("$(printf '%-40s %12s execs  %s' "$pkg:$t" "${execs:-?}" "$result")")
 done
