@@ -135,9 +135,6 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 	if u.inClean {
 		signs = append(signs, forSign(Weak, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): the SYNs reached TCP.", everyPacket(u.inLeft), inLedgerNames(fam)))
 	}
-	if short, ok := ev.counters.neverReachedIP(fam, ev); ok {
-		signs = append(signs, againstSign(Decisive, FromCounters, "the capture holds %d more SYN packets than IP received in all while the counters ran: those SYNs never reached IP, so TCP never answered them.", short))
-	}
 	if byKernel {
 		signs = append(signs, ks)
 	}
