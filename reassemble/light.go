@@ -200,12 +200,15 @@ func (t *Tracker) unpack(l *light, s *state) {
 		a.SYNBeforeSYNACK = l.lastSYN
 	}
 	a.FirstPacket = l.firstSYN
-	a.LastPacket = max(l.lastSYN, l.lastSYNACK)
+	a.LastPacket = l.lastPacket()
 	a.Packets = a.SYNs + a.SYNACKs
 	a.LastClientTSval = l.lastClientTSval
 	a.SYNOpts, a.SYNACKOpts = l.synOpts.unpack(), l.synackOpts.unpack()
 	s.inUse = true
 }
+
+// lastPacket is the attempt's LastPacket, as unpack gives it.
+func (l *light) lastPacket() int64 { return max(l.lastSYN, l.lastSYNACK) }
 
 // clientAddrPort is the client end of a light attempt.
 func (l *light) clientAddrPort() netip.AddrPort {

@@ -149,6 +149,12 @@ func (p *parked) time(i int) int64 {
 // flag is bit i of p.flags.
 func (p *parked) flag(i uint) bool { return p.flags>>i&1 != 0 }
 
+// lastPacket, closedAt and closed are the attempt's LastPacket, closedAt
+// and closed, as unpackParked gives them.
+func (p *parked) lastPacket() int64 { return p.time(6) }
+func (p *parked) closedAt() int64   { return p.time(12) }
+func (p *parked) closed() bool      { return p.flag(19) }
+
 // clientAddrPort is the client end of a parked attempt.
 func (p *parked) clientAddrPort() netip.AddrPort {
 	return unpackAddrPort(p.client, p.clientPort, p.flags&parkedIs4 != 0)

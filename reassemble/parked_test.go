@@ -66,6 +66,11 @@ func TestParkedHoldsEveryField(t *testing.T) {
 			if back != s {
 				t.Errorf("%s changed (large %v): packParked holds the state, unpacking loses it", path, big)
 			}
+			// The sweep reads these without unpacking (eachDue).
+			if p.lastPacket() != back.LastPacket || p.closedAt() != back.closedAt || p.closed() != back.closed {
+				t.Errorf("%s changed (large %v): parked reads last packet %d, closed at %d, closed %v; unpacked %d, %d, %v",
+					path, big, p.lastPacket(), p.closedAt(), p.closed(), back.LastPacket, back.closedAt, back.closed)
+			}
 		}
 	}
 	visit(reflect.ValueOf(&base).Elem(), "state")
