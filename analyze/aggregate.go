@@ -544,6 +544,7 @@ func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
 	l := &Listener{Server: server, id: int32(len(g.byID))}
 	g.listeners[server] = l
 	g.byID = append(g.byID, l)
+	g.forwards.listenerAdded(server)
 	n := timelineBucketsFor(len(g.listeners))
 	if n != timelineBucketsFor(len(g.listeners)-1) {
 		for _, o := range g.listeners {
@@ -635,7 +636,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		}
 	}
 	ci := g.clients.addVia(l.sources.add(a, o), a.Client.Addr(), o)
-	if c, co := g.forwards.add(a, l.id, ci, o, len(g.byID)); c != 0 {
+	if c, co := g.forwards.add(a, l.id, ci, o); c != 0 {
 		g.clients.take(c, co)
 	}
 }

@@ -251,3 +251,43 @@ func mentionsAll(lines []string, words ...string) bool {
 	}
 	return true
 }
+
+// TestForwardPairsWithinAFamily: copies are paired within an address
+// family, so a dual-stack server's two listeners need no pairing table.
+// A front's attempt held while the family had one listener is still
+// paired when its backend copy comes after another family's attempt;
+// the same SYN to an IPv4 and an IPv6 listener is not a pair.
+func TestForwardPairsWithinAFamily(t *testing.T) {
+	v6 := netip.MustParseAddrPort("[2001:db8::2]:8080")
+	other := netip.MustParseAddrPort("[2001:db8::2]:443")
+	for _, tt := range []struct {
+		name      string
+		back      netip.AddrPort
+		wantPairs int
+	}{
+		{"DNAT within IPv4, another family's attempt between", podA, 1},
+		{"the same SYN to an IPv6 listener", v6, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewAggregator()
+			g.CaptureEnd = int64(100 * time.Second)
+			a := conn(0, true, true)
+			g.Add(&a)
+			between := established(nthClient(1), 9)
+			between.Server = other
+			g.Add(&between)
+			b := copyTo(a, tt.back, 20*time.Microsecond, false)
+			g.Add(&b)
+			r := g.Result()
+			pairs := 0
+			for _, l := range r.Listeners {
+				for _, f := range l.Forwards {
+					pairs += f.Attempts
+				}
+			}
+			if pairs != tt.wantPairs {
+				t.Errorf("%d pairs, want %d", pairs, tt.wantPairs)
+			}
+		})
+	}
+}
