@@ -84,6 +84,9 @@ type Listener struct {
 	NotForwarded OutcomeCounts
 
 	id int32 // order of creation, for forwardTable
+	// sameHost counts the attempts from the server's own host (see
+	// Signs.SameHost).
+	sameHost int
 
 	handshake      histogram
 	synGap, ackGap histogram
@@ -258,11 +261,21 @@ type Signs struct {
 	SourceAttempts, SourceUnanswered int
 	SourcesCapped                    bool
 
-	Vantage           Vantage
-	SYNGapP50         time.Duration
-	ACKGapP50         time.Duration
-	PAWS              pawsEvidence
-	PAWSSourcesCapped bool
+	Vantage Vantage
+	// SameHost: every attempt came from the server's own host (a loopback
+	// address, or the server's address as the client's: traffic to a
+	// local address goes through lo), so the capture saw both ends on
+	// that host; Vantage is then VantageServer.
+	SameHost bool
+	// ClientSYNRetransmits counts the SYNs sent again by clients on the
+	// server's own host: that host's TCP counted them too
+	// (TcpExtTCPSynRetrans, and TcpExtTCPTimeouts for the timer that
+	// sent them), as it counts its SYN-ACKs sent again.
+	ClientSYNRetransmits int
+	SYNGapP50            time.Duration
+	ACKGapP50            time.Duration
+	PAWS                 pawsEvidence
+	PAWSSourcesCapped    bool
 }
 
 // Client aggregates one client address over all listeners.
@@ -585,6 +598,10 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		g.OnAttempt(a, o)
 	}
 	l.Attempts++
+	if sameHost(a) {
+		l.sameHost++
+		l.Signs.ClientSYNRetransmits += max(a.SYNs-1, 0)
+	}
 	l.Outcomes[o]++
 	l.SYNPackets += a.SYNs
 	l.DroppedSYNPackets += a.DroppedSYNs
@@ -820,6 +837,11 @@ func (l *Listener) settleSigns() {
 		sg.HalfOpenAtFirstUnanswered = level(&l.halfOpen, sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	if sg.SameHost = l.Attempts > 0 && l.sameHost == l.Attempts; sg.SameHost {
+		// No path delay to tell by, and none needed: the capture was
+		// on the server's host.
+		sg.Vantage = VantageServer
+	}
 	sg.SYNAnswerP99, _ = l.synGap.quantile(0.99)
 	sg.CookieLagNoisy = sg.Vantage != VantageServer &&
 		(sg.SYNGapP50 >= 3*time.Millisecond || sg.SYNAnswerP99-sg.SYNGapP50 >= time.Millisecond)

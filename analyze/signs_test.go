@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -430,5 +431,49 @@ func TestCookieLagNoisyAwayFromTheServer(t *testing.T) {
 		if want := map[bool]int{false: 1, true: 0}[tc.noisy]; sg.TrustedCookies() != want || sg.TrustedCookieSYNACKs() != want {
 			t.Errorf("gap %v: %d trusted cookies, %d SYN-ACKs; want %d", tc.gap, sg.TrustedCookies(), sg.TrustedCookieSYNACKs(), want)
 		}
+	}
+}
+
+// TestSameHostVantage: attempts from the server's own host (a loopback
+// listener, or the server's address as the client's) are captured where
+// the server is, and the clients' SYN retransmissions are that host's
+// TCP's too; one client from elsewhere leaves the vantage to the gaps.
+func TestSameHostVantage(t *testing.T) {
+	lo := netip.MustParseAddrPort("127.0.0.1:9000")
+	tests := []struct {
+		name         string
+		server       netip.AddrPort
+		clients      []netip.Addr
+		wantSameHost bool
+		wantRetx     int
+	}{
+		{"loopback listener", lo, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1")}, true, 2},
+		{"the server's own address", testServer, []netip.Addr{testServer.Addr(), testServer.Addr()}, true, 2},
+		{"one client from elsewhere", testServer, []netip.Addr{testServer.Addr(), nthClient(7)}, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewAggregator()
+			g.CaptureEnd = int64(100 * time.Second)
+			for i, c := range tt.clients {
+				ok := established(c, 1+i)
+				ok.Server = tt.server
+				lost := unanswered(c, 10+i) // two SYNs: one sent again
+				lost.Server = tt.server
+				g.Add(&ok)
+				g.Add(&lost)
+			}
+			r := g.Result()
+			sg := r.Listeners[0].Signs
+			if sg.SameHost != tt.wantSameHost || sg.ClientSYNRetransmits != tt.wantRetx {
+				t.Errorf("same host %v, client SYN retransmissions %d; want %v, %d", sg.SameHost, sg.ClientSYNRetransmits, tt.wantSameHost, tt.wantRetx)
+			}
+			if tt.wantSameHost && sg.Vantage != VantageServer {
+				t.Errorf("vantage %s, want server", sg.Vantage)
+			}
+			if !tt.wantSameHost && sg.Vantage != VantageUnknown {
+				t.Errorf("vantage %s, want unknown (no path delay)", sg.Vantage)
+			}
+		})
 	}
 }

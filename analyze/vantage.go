@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"time"
+
+	"github.com/synq/synq/reassemble"
 )
 
 // Vantage is where the capture was taken, judged from handshake gaps.
@@ -42,4 +44,12 @@ func vantageOf(synGap, ackGap *histogram) (Vantage, time.Duration, time.Duration
 		return VantageMiddle, s, a
 	}
 	return VantageUnknown, s, a
+}
+
+// sameHost reports whether a came from the server's own host: a loopback
+// server address, or the server's address as the client's (Linux routes
+// a connection to a local address through lo, from that address).
+func sameHost(a *reassemble.Attempt) bool {
+	s := a.Server.Addr()
+	return s.IsLoopback() || a.Client.Addr() == s
 }

@@ -136,7 +136,7 @@ type evidence struct {
 	unansweredSeen int // attempts whose SYNs were never answered
 	synsSeen       int // client SYN packets, retransmissions included
 	syns6          int // of which to IPv6 listeners
-	synackRetxSeen int // SYN-ACK retransmissions
+	synackRetxSeen int // SYN-ACK retransmissions, and SYN ones of clients on the server's host
 	ignoredSeen    int // ignored handshake segments (defer accept's excluded)
 	cookiesSeen    int // syncookie SYN-ACKs
 	pawsSeen       int // SYNs rejected for an old timestamp
@@ -168,7 +168,7 @@ func Diagnose(r *Result, h *host.Host) {
 			ev.syns6 += l.SYNPackets
 		}
 		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
-		ev.synackRetxSeen += l.SYNACKRetransmits
+		ev.synackRetxSeen += l.SYNACKRetransmits + l.Signs.ClientSYNRetransmits
 		ev.ignoredSeen += overflowIgnored(l)
 		ev.cookiesSeen += l.Signs.SyncookieSYNACKs
 		ev.pawsSeen += l.Signs.PAWS.Rejected

@@ -391,6 +391,9 @@ func (p *printer) warnings(in *Input) {
 func vantageWords(s *analyze.Signs) string {
 	gaps := fmt.Sprintf("(median SYN to SYN-ACK %s, SYN-ACK to ACK %s)",
 		analyze.FormatDuration(s.SYNGapP50), analyze.FormatDuration(s.ACKGapP50))
+	if s.SameHost {
+		return "on loopback: clients and server on one host, both ends seen " + gaps
+	}
 	switch s.Vantage {
 	case analyze.VantageServer:
 		return "on the server side " + gaps

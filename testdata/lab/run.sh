@@ -30,7 +30,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
-	accept-overflow-long accept-overflow-pool)
+	accept-overflow-long accept-overflow-pool loopback)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -234,9 +234,10 @@ capture_start() {
 	CAP_MODE=$1
 	: >"$tmp/capture.err"
 	case $CAP_MODE in
-	tcpdump | any)
+	tcpdump | any | lo)
 		local ifc=eth0 extra=()
 		[[ $CAP_MODE == any ]] && { ifc=any; extra=(-y LINUX_SLL2); }
+		[[ $CAP_MODE == lo ]] && ifc=lo
 		# Immediate mode: without it libpcap hands packets over per ring
 		# block (1 s timeout), and a capture stopped less than a second
 		# after its packets loses them.
@@ -1028,6 +1029,22 @@ sc_somaxconn_clamp() {
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 14 -interval 100ms -hold 8s -timeout 8s; }
 	run_capture tcpdump load 1
+}
+
+sc_loopback() {
+	DESC="Clients on the server's own host, captured on lo (a php-fpm pool or a sidecar's app behind 127.0.0.1): in the server namespace, a listener on 127.0.0.1:9000 with listen(fd, 2) that never accept()s, and a healthy one on the namespace's own address $IP_S:8080. From the same namespace (tcp_syn_retries=2 set there), 8 clients start 100 ms apart, connect to 127.0.0.1:9000, send a request, hold 4 s and close; and 6 clients connect to $IP_S:8080 (which Linux routes through lo, from $IP_S itself), send, read the answer and close. tcpdump -i lo in the server namespace; the namespace's counters count both ends."
+	EXPECT="127.0.0.1:9000 holds backlog+1 = 3 connections; clients 3-7 get no answer: 5 x 6 SYNs = 30 unanswered SYN packets = TcpExtListenOverflows = TcpExtListenDrops. $IP_S:8080: 6 established. TcpPassiveOpens 3 + 6 = 9, TcpActiveOpens 14; TcpExtTCPSynRetrans 25 = the clients' SYN retransmissions (5 x 5), counted by this namespace's TCP because the clients are in it; no SYN-ACK is sent again."
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syn_retries=2
+	serve 127.0.0.1:9000 -backlog 2 -accept=false
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	NOTES+=("The clients ran in $NS_S, the server's namespace (labtool connect there); $NS_C and the veth are unused. No hand count: its awk tells clients from the server by address, and here they share one.")
+	load() {
+		NS_C=$NS_S clients_bg -label local-ok -addr $IP_S:8080 -n 6 -interval 50ms -send hello -read -hold 2s -timeout 8s
+		NS_C=$NS_S clients -label php -addr 127.0.0.1:9000 -n 8 -interval 100ms -send 'GET / HTTP/1.0' -hold 4s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture lo load 1
 }
 
 sc_accept_overflow_capture_late() {
