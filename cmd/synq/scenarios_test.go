@@ -318,6 +318,16 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantExactly(t, r, "established", 9, outcome("established"))
 		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
 	},
+	// 8080 overflows, 8081 serves every request sent in a SYN.
+	"fastopen": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 13, outcome("established"))
+		wantExactly(t, r, "unanswered_syn", 5, outcome("unanswered_syn"))
+		for _, l := range r.Listeners {
+			if strings.HasSuffix(l.Server, ":8081") && (l.Verdict.Kind != "healthy" || l.Attempts != 10) {
+				t.Errorf("%s: %s with %d attempts, want healthy with 10", l.Server, l.Verdict.Kind, l.Attempts)
+			}
+		}
+	},
 	// 127.0.0.1:9000 overflows, the namespace's own address is served
 	// through lo; both are captured where they run.
 	"loopback": func(t *testing.T, r reportJSON) {
@@ -917,6 +927,10 @@ var verdictCases = map[string]verdictCase{
 	// Clients on the server's host, captured on lo: the namespace's TCP
 	// counted the clients' SYN retransmissions too (synq left all 25
 	// unexplained, and called the capture point unknown).
+	// TCP Fast Open: requests in the SYNs, children straight into the
+	// accept queue; the dropped SYNs are sent again without their data.
+	"fastopen": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	"loopback": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, acceptHeld: 3},
 	// Only unanswered SYNs: packets alone cannot tell the accept queue

@@ -31,6 +31,7 @@ func serve(args []string) error {
 	reusePort := fs.Bool("reuseport", false, "set SO_REUSEPORT (several listeners on one port)")
 	readBytes := fs.Int("read-bytes", 0, "read until this many bytes (or EOF) before replying (0: one read)")
 	reset := fs.Bool("reset", false, "close every accepted connection at once with a reset (SO_LINGER 0), as an application at its connection limit does")
+	fastOpen := fs.Int("fastopen", 0, "TCP_FASTOPEN queue length (0: off); the namespace needs net.ipv4.tcp_fastopen with the server bit (2)")
 	fs.Parse(args)
 
 	ap, err := netip.ParseAddrPort(*addr)
@@ -68,6 +69,11 @@ func serve(args []string) error {
 	if *deferAccept > 0 {
 		secs := int((*deferAccept + time.Second - 1) / time.Second)
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs); err != nil {
+			return err
+		}
+	}
+	if *fastOpen > 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, *fastOpen); err != nil {
 			return err
 		}
 	}
@@ -157,6 +163,7 @@ func connect(args []string) error {
 	sport := fs.Int("sport", 0, "fixed local port (SO_REUSEADDR; retried while the previous socket with that port still exists)")
 	sendSize := fs.Int("send-size", 0, "send this many bytes ('x') instead of -send")
 	keepalive := fs.Duration("keepalive", 0, "TCP keepalive: a probe after this long idle and every this long after (0: off), as connection pools keep idle connections alive")
+	fastOpen := fs.Bool("fastopen", false, "TCP Fast Open (TCP_FASTOPEN_CONNECT): with a cookie cached from an earlier connection, the first -send goes in the SYN")
 	fs.Parse(args)
 	if *sendSize > 0 {
 		*send = strings.Repeat("x", *sendSize)
@@ -197,10 +204,17 @@ func connect(args []string) error {
 				}
 				la.Port = *sport
 				d.LocalAddr = la
+			}
+			if *sport > 0 || *fastOpen {
 				d.Control = func(network, address string, rc syscall.RawConn) error {
 					var serr error
 					rc.Control(func(fd uintptr) {
-						serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+						if *sport > 0 {
+							serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+						}
+						if serr == nil && *fastOpen {
+							serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
+						}
 					})
 					return serr
 				}
