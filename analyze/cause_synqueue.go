@@ -65,9 +65,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	switch {
 	case forced:
-		mode = "forced_cookies"
-		summary = fmt.Sprintf("%s answers every SYN with a syncookie because net.ipv4.tcp_syncookies=2 forces it: configuration, not an overflow.", l.Server)
-		remedy = append(remedy, "Set net.ipv4.tcp_syncookies=1 unless cookies are wanted for every connection: cookies lose TCP options for clients without timestamps.")
+		mode, summary, remedy = forcedCookiesFinding(l)
 	case flood:
 		signs = append(signs, forSign(Strong, FromPackets, "%s sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
 		summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: real clients still connect.", l.Server)
@@ -91,13 +89,25 @@ func neverCompleted(sg *Signs) string {
 	return prose.Sayf("%d source address{|es}", sg.NeverCompletedSources)
 }
 
+// forcedCookiesFinding is the mode, summary and remedy of cookies forced by
+// configuration.
+func forcedCookiesFinding(l *Listener) (mode, summary string, remedy []string) {
+	return "forced_cookies",
+		fmt.Sprintf("%s answers every SYN with a syncookie because net.ipv4.tcp_syncookies=2 forces it: configuration, not an overflow.", l.Server),
+		[]string{"Set net.ipv4.tcp_syncookies=1 unless cookies are wanted for every connection: cookies lose TCP options for clients without timestamps."}
+}
+
 // cookiesFromCounters: the kernel sent syncookies the packets do not show
-// (a short capture, a capture that cut the handshakes): on the only
-// listener in the capture, most likely its SYN queue.
+// (a short capture, a capture that cut the handshakes, or a snap length
+// that cut the TCP options a cookie shows in): on the only listener in the
+// capture, most likely its SYN queue, unless cookies are forced.
 func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
 	sent, ok := ev.counters.get("TcpExtSyncookiesSent")
 	if !ok || ev.listeners != 1 || int(sent) <= ev.cookiesSeen+coverageSlack(ev.cookiesSeen) {
 		return nil
+	}
+	if f := forcedFromCounters(l, ev, int(sent)); f != nil {
+		return []hypothesis{{Finding: *f}}
 	}
 	signs := []Sign{forSign(Strong, FromCounters, "The kernel sent %d syncookie{s} (TcpExtSyncookiesSent) that the packets do not show as such: this is the only listener in the capture, so the SYN queue was most likely its.", sent)}
 	if recv, ok := ev.counters.get("TcpExtSyncookiesRecv"); ok && recv > 0 {
@@ -107,6 +117,44 @@ func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
 		Summary: fmt.Sprintf("The SYN queue of %s overflowed too: the kernel answered with syncookies.", l.Server),
 		Remedy: []string{"Bursts larger than the listen backlog trigger syncookies: raise the application's listen backlog, net.core.somaxconn and net.ipv4.tcp_max_syn_backlog.",
 			"A SYN queue full of handshakes whose ACK was ignored is an accept-queue problem: cookies do not help, their ACKs meet the same full accept queue."}}}}
+}
+
+// forcedFromCounters: the kernel sent as many cookies as the listener
+// sent first SYN-ACKs, while the packets show at most one handshake ever
+// half-open (a SYN queue that never filled), or net.ipv4.tcp_syncookies
+// is 2. A snap length that cut the TCP options hides every cookie sign in
+// the packets (tcpdump -s 68 on forced-cookies: "the SYN queue
+// overflowed", with the remedy to raise the backlog).
+func forcedFromCounters(l *Listener, ev *evidence, sent int) *Finding {
+	sg := &l.Signs
+	first := l.SYNACKPackets - l.SYNACKRetransmits
+	finished := l.Attempts - l.Outcomes[Incomplete]
+	everyOne := finished >= 3 && sent*10 >= finished*9 && sent <= first+coverageSlack(first)
+	queueEmpty := !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1
+	v, okSys := sysctlInt(ev.host, "net.ipv4.tcp_syncookies")
+	if !(okSys && v == 2) && !(everyOne && queueEmpty) {
+		return nil
+	}
+	var signs []Sign
+	if everyOne {
+		st := Strong
+		if okSys && v == 2 {
+			st = Decisive
+		}
+		says := prose.Sayf("The kernel sent %d syncookie{s} (TcpExtSyncookiesSent) for the %d SYN-ACK{s} this listener sent first (%d finished attempt{s})", sent, first, finished)
+		if queueEmpty {
+			says += ", though at most one handshake was ever half-open: not a full queue"
+		}
+		signs = append(signs, forSign(st, FromCounters, "%s.", says))
+	} else {
+		signs = append(signs, forSign(Weak, FromCounters, "The kernel sent %d syncookie{s} (TcpExtSyncookiesSent) that the packets do not show as such.", sent))
+	}
+	if okSys && v == 2 {
+		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
+	}
+	mode, summary, remedy := forcedCookiesFinding(l)
+	return &Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: min(sent, first),
+		Summary: summary, Signs: signs, Remedy: remedy}
 }
 
 // synQueueDropCause: the SYN queue was full with syncookies off (or the
