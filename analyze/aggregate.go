@@ -110,6 +110,16 @@ type Signs struct {
 	SyncookieSYNACKs                                      int
 	CookieAttempts                                        int
 	CookiesByTSLag, CookiesByStripped, CookiesByNoRetrans int
+	// CookieNoRetransSYNACKs is the SYN-ACKs of CookiesByNoRetrans.
+	CookieNoRetransSYNACKs int
+	// HalfOpenUnseen: the capture holds no ACK, and some SYN-ACK was
+	// never sent again (Result.ACKsNotCaptured): a capture filtered to
+	// SYNs and RSTs, or a flood no client answered. A SYN-ACK never sent
+	// again nor acknowledged is then a cookie or one whose ACK was left
+	// out, and one sent again a request whose ACK never came or was
+	// ignored at a full accept queue: only a cookie's own signature
+	// (timestamp, stripped options) still tells the SYN queue.
+	HalfOpenUnseen bool
 	CookiesCompleted                                      int
 	// CookieLagNoisy: the capture was not taken at the server, and the
 	// path between them is long enough for its jitter to reach the
@@ -431,6 +441,14 @@ type Result struct {
 	// SYN-ACK in the capture (reassemble.Attempt.SYNACKNotCaptured): the
 	// capture missed packets.
 	SYNACKsNotCaptured int
+	// ACKsNotCaptured counts the attempts answered by a SYN-ACK never
+	// sent again in a capture with no packet without SYN or RST at all
+	// (no ACK, no data, no FIN; 0 otherwise): either no client ever
+	// answered (spoofed sources) or a capture filter such as
+	// 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0' kept only those packets,
+	// and whether these clients acknowledged their SYN-ACKs cannot be
+	// seen. A SYN-ACK sent again shows its ACK never came.
+	ACKsNotCaptured int
 
 	// Verdict is the most serious listener's verdict, at VerdictListener
 	// (filled by Diagnose, with Reconciliation).
@@ -462,6 +480,10 @@ type Aggregator struct {
 
 	listeners          map[netip.AddrPort]*Listener
 	synACKsNotCaptured int
+	// plainPackets counts the packets with neither SYN nor RST (ACKs,
+	// data, FINs), answeredOnce the attempts answered by a SYN-ACK never
+	// sent again: see Result.ACKsNotCaptured.
+	plainPackets, answeredOnce int
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
 	last     *Listener
@@ -580,6 +602,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
 	if a.MidStream {
+		g.plainPackets += a.Packets
 		l.MidStream++
 		if a.SYNACKRetransmits > 0 && a.Packets == a.SYNACKs {
 			l.Signs.HalfOpenAtStart++
@@ -593,6 +616,10 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	o := Classify(a, g.CaptureEnd)
 	if a.SYNACKNotCaptured {
 		g.synACKsNotCaptured++
+	}
+	g.plainPackets += max(0, a.Packets-a.SYNs-a.SYNACKs-a.ServerRSTs-a.ClientRSTs)
+	if a.SYNACKs > 0 && a.SYNACKRetransmits == 0 {
+		g.answeredOnce++
 	}
 	if g.OnAttempt != nil {
 		g.OnAttempt(a, o)
@@ -673,8 +700,12 @@ func (g *Aggregator) Result() Result {
 	g.byID, g.forwards = nil, forwardTable{}
 	// A Listener is over 2 KB: sized once, not grown by copying.
 	r.Listeners = make([]Listener, 0, len(g.listeners))
+	if g.plainPackets == 0 {
+		r.ACKsNotCaptured = g.answeredOnce
+	}
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
+		l.Signs.HalfOpenUnseen = r.ACKsNotCaptured > 0
 		l.settleSigns()
 		cp := *l
 		if p50, ok := l.handshake.quantile(0.5); ok {
@@ -753,6 +784,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			sg.CookiesByStripped++
 		case cookieNeverRetransmitted:
 			sg.CookiesByNoRetrans++
+			sg.CookieNoRetransSYNACKs += a.SYNACKs
 		}
 		if a.ServerAccepted {
 			sg.CookiesCompleted++
@@ -846,7 +878,7 @@ func (l *Listener) settleSigns() {
 	sg.CookieLagNoisy = sg.Vantage != VantageServer &&
 		(sg.SYNGapP50 >= 3*time.Millisecond || sg.SYNAnswerP99-sg.SYNGapP50 >= time.Millisecond)
 	sg.SYNsWaiting, sg.SYNWaitLimit, sg.SYNWaitedMax = synsWaiting(&l.waiting, sg.SYNAnswerP99)
-	sg.RefusedInterleaved = l.marks.refusalsInterleaved()
+	sg.RefusedInterleaved = l.marks.refusalsInterleaved(sg.HalfOpenUnseen)
 	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
 	if sg.Vantage != VantageClient {
 		// A SYN the server dropped and answered on retry is a drop too;
@@ -928,17 +960,27 @@ func synsWaiting(waiting *histogram, answerP99 time.Duration) (n int, limit, lon
 // answers: all CookieAttempts, less those known by their timestamp alone
 // when the capture's timing is too noisy to read it (CookieLagNoisy).
 func (sg *Signs) TrustedCookies() int {
+	n := sg.CookieAttempts
 	if sg.CookieLagNoisy {
-		return sg.CookieAttempts - sg.CookiesByTSLag
+		n -= sg.CookiesByTSLag
 	}
-	return sg.CookieAttempts
+	if sg.HalfOpenUnseen {
+		n -= sg.CookiesByNoRetrans
+	}
+	return n
 }
+
+
 
 // TrustedCookieSYNACKs is SyncookieSYNACKs less the SYN-ACKs of the
 // cookies TrustedCookies leaves out.
 func (sg *Signs) TrustedCookieSYNACKs() int {
+	n := sg.SyncookieSYNACKs
 	if sg.CookieLagNoisy {
-		return sg.SyncookieSYNACKs - sg.CookieTSLagSYNACKs
+		n -= sg.CookieTSLagSYNACKs
 	}
-	return sg.SyncookieSYNACKs
+	if sg.HalfOpenUnseen {
+		n -= sg.CookieNoRetransSYNACKs
+	}
+	return n
 }

@@ -170,7 +170,9 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		return nil
 	}
 	var signs []Sign
-	if unanswered > 0 && sg.HalfOpenAtFirstUnanswered > 0 && o[SYNACKUnacked] > 0 {
+	// Without a single ACK in the capture, a SYN-ACK "never acknowledged"
+	// is one whose ACK was left out, unless the server sent it again.
+	if unanswered > 0 && sg.HalfOpenAtFirstUnanswered > 0 && o[SYNACKUnacked] > 0 && !sg.HalfOpenUnseen {
 		// Drops that begin with the SYN queue at its peak and nothing
 		// waiting for accept() point at the SYN queue, as drops that
 		// begin with connections waiting point at the accept queue.

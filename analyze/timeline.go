@@ -137,6 +137,7 @@ type outcomeMarks uint8
 const (
 	markRefused outcomeMarks = 1 << iota
 	markEstablished
+	markAnswered // by a SYN-ACK, established or not
 )
 
 func (m outcomeMarks) plus(n outcomeMarks) outcomeMarks { return m | n }
@@ -304,24 +305,34 @@ func (tl *countTimeline) addOutcome(a *reassemble.Attempt, o Outcome) {
 	}
 }
 
-// mark marks a refused or established attempt at its first SYN.
+// mark marks a refused, established or otherwise SYN-ACK-answered
+// attempt at its first SYN.
 func (tl *markTimeline) mark(a *reassemble.Attempt, o Outcome) {
 	if a.FirstSYN == 0 {
 		return
 	}
-	switch o {
-	case Rejected:
+	switch {
+	case o == Rejected:
 		*tl.bucket(a.FirstSYN) |= markRefused
-	case Established:
-		*tl.bucket(a.FirstSYN) |= markEstablished
+	case o == Established:
+		*tl.bucket(a.FirstSYN) |= markEstablished | markAnswered
+	case a.SYNACKs > 0:
+		*tl.bucket(a.FirstSYN) |= markAnswered
 	}
 }
 
 // refusalsInterleaved reports whether an attempt was established in a bucket
 // strictly between the first and the last with a refused one: the
 // refusals did not come in one stretch, as a listener that is down
-// refuses (the buckets at either end may hold both by chance).
-func (tl *markTimeline) refusalsInterleaved() bool {
+// refuses (the buckets at either end may hold both by chance). With
+// answeredCounts (a capture without ACKs, Signs.HalfOpenUnseen, where no
+// attempt can be seen established) an attempt answered by a SYN-ACK
+// counts: a listener was there to answer it.
+func (tl *markTimeline) refusalsInterleaved(answeredCounts bool) bool {
+	want := markEstablished
+	if answeredCounts {
+		want = markAnswered
+	}
 	first, last := -1, -1
 	for i, b := range tl.buckets {
 		if b&markRefused != 0 {
@@ -332,7 +343,7 @@ func (tl *markTimeline) refusalsInterleaved() bool {
 		}
 	}
 	for i := first + 1; first >= 0 && i < last; i++ {
-		if tl.buckets[i]&markEstablished != 0 {
+		if tl.buckets[i]&want != 0 {
 			return true
 		}
 	}

@@ -170,7 +170,7 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
 		ev.synackRetxSeen += l.SYNACKRetransmits + l.Signs.ClientSYNRetransmits
 		ev.ignoredSeen += overflowIgnored(l)
-		ev.cookiesSeen += l.Signs.SyncookieSYNACKs
+		ev.cookiesSeen += l.Signs.TrustedCookieSYNACKs()
 		ev.pawsSeen += l.Signs.PAWS.Rejected
 		ev.icmpOwnSeen += l.Signs.ICMPFromServer
 	}

@@ -678,3 +678,35 @@ func TestShortSnaplenChangesNoClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestSYNOnlyFilterChangesNoClaim keeps only the TCP segments with SYN or
+// RST of every real capture, as an incident runbook's
+// `tcpdump 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0'` does: every answered
+// handshake then looks unacknowledged, and a SYN-ACK never sent again
+// looks like a syncookie. synq said "SYN queue overflow, medium" without
+// counters on accept-overflow-syn-drops, firewall-drop and
+// slow-http-server filtered so. A medium or high verdict must keep the
+// whole capture's kind, with the counters and without them (where it may
+// be as unsure as it likes), and the report must say what is missing.
+func TestSYNOnlyFilterChangesNoClaim(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range scenarios(t) {
+		// Tunnelled TCP that gopacket does not decode would keep its
+		// ACKs: a mix no capture filter makes.
+		if !strings.HasSuffix(sc.capture, ".pcap") || strings.HasPrefix(sc.name, "synthetic-tunnels") {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			filtered := scenario{name: sc.name + "-syn-only", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
+			copyPcapWithout(t, sc.capture, filtered.capture, func(tcp *layers.TCP) bool { return !tcp.SYN && !tcp.RST })
+			for _, extra := range [][]string{withNstat(sc), nil} {
+				whole := scenarioJSON(t, sc, extra...).Verdict
+				got := scenarioJSON(t, filtered, extra...)
+				v := got.Verdict
+				if v.Confidence != "low" && v.Kind != whole.Kind {
+					t.Errorf("counters %v: %s/%s, the whole capture %s/%s", extra != nil, v.Kind, v.Confidence, whole.Kind, whole.Confidence)
+				}
+			}
+		})
+	}
+}

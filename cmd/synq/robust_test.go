@@ -163,8 +163,10 @@ func TestFloodUnderMaxAttempts(t *testing.T) {
 		Verdict verdictJSON `json:"verdict"`
 	}
 	must(t, json.Unmarshal(out.Bytes(), &r))
-	if r.Totals.Peak > 2000 || r.Totals.Evicted == 0 || r.Totals.Attempts < 29000 {
-		t.Errorf("attempts %d, peak in flight %d, evicted %d: want ~30000, <= 2000, > 0", r.Totals.Attempts, r.Totals.Peak, r.Totals.Evicted)
+	// 60,000 packets: two a spoofed attempt, ten each for the real
+	// clients, one in a hundred.
+	if r.Totals.Peak > 2000 || r.Totals.Evicted == 0 || r.Totals.Attempts < 28500 {
+		t.Errorf("attempts %d, peak in flight %d, evicted %d: want ~29000, <= 2000, > 0", r.Totals.Attempts, r.Totals.Peak, r.Totals.Evicted)
 	}
 	if r.Verdict.Confidence == "high" || !mentions(r.Verdict.Evidence, "--max-attempts") {
 		t.Errorf("verdict %s/%s should say attempts were evicted and not be sure:\n%v", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Evidence)

@@ -21,7 +21,8 @@ type Config struct {
 	Rate float64
 	// IPv6Share is the fraction of attempts over IPv6.
 	IPv6Share float64
-	// Flood, when set, makes every attempt a spoofed SYN from a distinct
+	// Flood, when set, makes every attempt but one in a hundred (real
+	// clients, completing) a spoofed SYN from a distinct
 	// source, answered by a SYN-ACK that is never acknowledged.
 	Flood bool
 	// Snaplen cuts frames (0: whole frames); payload bytes are zeros.
@@ -67,7 +68,15 @@ const (
 	ignored                // ACK and data ignored, SYN-ACK retransmitted, then reset
 	refused                // RST to SYN
 	flood                  // spoofed SYN, SYN-ACK never acknowledged
+	// floodHead is one of a flood's first floodQueue attempts: the SYN
+	// queue's requests, whose SYN-ACKs the server sends again (the rest
+	// are answered with cookies, never sent again). A real flood always
+	// shows some, as requests expire and new SYNs take their place.
+	floodHead
 )
+
+// floodQueue is the generated listener's SYN queue: backlog 16, plus one.
+const floodQueue = 17
 
 // conn is the state of one generated attempt.
 type conn struct {
@@ -146,6 +155,12 @@ var scripts = [...][]step{
 		{0, C, fSYN, 0, 0, 0},
 		{20 * us, S, fSYN | fACK, 0, 0, 1},
 	},
+	floodHead: {
+		{0, C, fSYN, 0, 0, 0},
+		{20 * us, S, fSYN | fACK, 0, 0, 1},
+		{time.Second, S, fSYN | fACK, 0, 0, 1},
+		{3 * time.Second, S, fSYN | fACK, 0, 0, 1},
+	},
 }
 
 // Write generates the capture as a classic pcap with microsecond
@@ -189,6 +204,11 @@ func Write(w io.Writer, cfg Config) (packets int, err error) {
 			c := conn{start: next, isn: rng.Uint32(), sisn: rng.Uint32(), ts: rng.Uint32()}
 			r := rng.Float64()
 			switch {
+			case cfg.Flood && started < floodQueue:
+				c.kind = floodHead
+			case cfg.Flood && r < 0.01:
+				// Real clients still connect through the cookies.
+				c.kind = normal
 			case cfg.Flood:
 				c.kind = flood
 			case r < 0.85:
