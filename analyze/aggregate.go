@@ -119,8 +119,8 @@ type Signs struct {
 	// out, and one sent again a request whose ACK never came or was
 	// ignored at a full accept queue: only a cookie's own signature
 	// (timestamp, stripped options) still tells the SYN queue.
-	HalfOpenUnseen bool
-	CookiesCompleted                                      int
+	HalfOpenUnseen   bool
+	CookiesCompleted int
 	// CookieLagNoisy: the capture was not taken at the server, and the
 	// path between them is long enough for its jitter to reach the
 	// cookie test's 3 ticks (SYN to SYN-ACK median 3 ms or more) or
@@ -969,8 +969,6 @@ func (sg *Signs) TrustedCookies() int {
 	}
 	return n
 }
-
-
 
 // TrustedCookieSYNACKs is SyncookieSYNACKs less the SYN-ACKs of the
 // cookies TrustedCookies leaves out.
