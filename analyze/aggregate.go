@@ -110,6 +110,7 @@ type Signs struct {
 	SyncookieSYNACKs                                      int
 	CookieAttempts                                        int
 	CookiesByTSLag, CookiesByStripped, CookiesByNoRetrans int
+	CookiesCompleted                                      int
 	// CookieNoRetransSYNACKs is the SYN-ACKs of CookiesByNoRetrans.
 	CookieNoRetransSYNACKs int
 	// HalfOpenUnseen: the capture holds no ACK, and some SYN-ACK was
@@ -119,8 +120,7 @@ type Signs struct {
 	// out, and one sent again a request whose ACK never came or was
 	// ignored at a full accept queue: only a cookie's own signature
 	// (timestamp, stripped options) still tells the SYN queue.
-	HalfOpenUnseen   bool
-	CookiesCompleted int
+	HalfOpenUnseen bool
 	// CookieLagNoisy: the capture was not taken at the server, and the
 	// path between them is long enough for its jitter to reach the
 	// cookie test's 3 ticks (SYN to SYN-ACK median 3 ms or more) or
