@@ -56,12 +56,9 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
 		forced = true
 		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
-	} else if finished := l.Attempts - l.Outcomes[Incomplete]; finished >= 3 && sg.HalfOpenAtFirstCookie == 0 && !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1 && cookies*10 >= finished*9 {
-		// A cookie whose timestamp lags by 0 or 1 tick passes for a
-		// normal SYN-ACK (and is then the one "half-open" request), so
-		// nine in ten is all a forced-cookie capture can show.
+	} else if sg.HalfOpenAtFirstCookie == 0 && cookiesOnEmptyQueue(l, cookies) {
 		forced = true
-		signs = append(signs, forSign(Weak, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake was half-open: that is tcp_syncookies=2 (forced), not a full queue.", cookies, finished))
+		signs = append(signs, forSign(Weak, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake was half-open: that is tcp_syncookies=2 (forced), not a full queue.", cookies, finishedAttempts(l)))
 	}
 	switch {
 	case forced:
@@ -126,13 +123,12 @@ func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
 // the packets (tcpdump -s 68 on forced-cookies: "the SYN queue
 // overflowed", with the remedy to raise the backlog).
 func forcedFromCounters(l *Listener, ev *evidence, sent int) *Finding {
-	sg := &l.Signs
 	first := l.SYNACKPackets - l.SYNACKRetransmits
-	finished := l.Attempts - l.Outcomes[Incomplete]
+	finished := finishedAttempts(l)
 	everyOne := finished >= 3 && sent*10 >= finished*9 && sent <= first+coverageSlack(first)
-	queueEmpty := !sg.QueueLevelsEstimated && sg.MaxHalfOpen <= 1
+	onEmpty := cookiesOnEmptyQueue(l, sent)
 	v, okSys := sysctlInt(ev.host, "net.ipv4.tcp_syncookies")
-	if !(okSys && v == 2) && !(everyOne && queueEmpty) {
+	if !(okSys && v == 2) && !(everyOne && onEmpty) {
 		return nil
 	}
 	var signs []Sign
@@ -142,7 +138,7 @@ func forcedFromCounters(l *Listener, ev *evidence, sent int) *Finding {
 			st = Decisive
 		}
 		says := prose.Sayf("The kernel sent %d syncookie{s} (TcpExtSyncookiesSent) for the %d SYN-ACK{s} this listener sent first (%d finished attempt{s})", sent, first, finished)
-		if queueEmpty {
+		if onEmpty {
 			says += ", though at most one handshake was ever half-open: not a full queue"
 		}
 		signs = append(signs, forSign(st, FromCounters, "%s.", says))
@@ -155,6 +151,21 @@ func forcedFromCounters(l *Listener, ev *evidence, sent int) *Finding {
 	mode, summary, remedy := forcedCookiesFinding(l)
 	return &Finding{Kind: KindSYNQueue, Mode: mode, Syncookies: boolPtr(true), Affected: min(sent, first),
 		Summary: summary, Signs: signs, Remedy: remedy}
+}
+
+// finishedAttempts is the listener's attempts that did not end still in
+// progress.
+func finishedAttempts(l *Listener) int { return l.Attempts - l.Outcomes[Incomplete] }
+
+// cookiesOnEmptyQueue reports whether cookies, of the listener's finished
+// attempts, came while at most one handshake was ever half-open: cookies
+// forced by configuration, not a full queue. A cookie whose timestamp lags
+// by 0 or 1 tick passes for a normal SYN-ACK (and is then the one
+// "half-open" request), so nine in ten is all a forced-cookie capture can
+// show.
+func cookiesOnEmptyQueue(l *Listener, cookies int) bool {
+	finished := finishedAttempts(l)
+	return finished >= 3 && !l.Signs.QueueLevelsEstimated && l.Signs.MaxHalfOpen <= 1 && cookies*10 >= finished*9
 }
 
 // synQueueDropCause: the SYN queue was full with syncookies off (or the
