@@ -120,8 +120,8 @@ func (t *Tracker) unpackParked(p *parked, s *state) {
 	a := t.unpackEnds(s, p.clientAddrPort(), p.server)
 	a.FirstPacket = p.firstPacket
 	a.FirstSYN, a.LastSYN, a.FirstSYNACK, a.LastSYNACK, a.FirstACK = p.time(0), p.time(1), p.time(2), p.time(3), p.time(4)
-	a.Accepted, a.LastPacket, a.SYNBeforeSYNACK, a.FirstServerRST, a.FirstClientRST = p.time(5), p.time(6), p.time(7), p.time(8), p.time(9)
-	a.ServerTSAfterTime, a.Served, s.closedAt, a.FirstRetransAfterACK = p.time(10), p.time(11), p.time(12), p.time(13)
+	a.Accepted, a.LastPacket, a.SYNBeforeSYNACK, a.FirstServerRST, a.FirstClientRST = p.time(5), p.lastPacket(), p.time(7), p.time(8), p.time(9)
+	a.ServerTSAfterTime, a.Served, s.closedAt, a.FirstRetransAfterACK = p.time(10), p.time(11), p.closedAt(), p.time(13)
 	w := &p.words
 	a.ClientISN, a.ServerISN, s.prevServerISN, a.ServerTSAfter, a.LastClientTSval, s.clientSeqLimit = w[0], w[1], w[2], w[3], w[4], w[5]
 	c := &p.counts
@@ -131,7 +131,7 @@ func (t *Tracker) unpackParked(p *parked, s *state) {
 	a.MidStream, a.HasServerISN, a.SYNOptsCut, a.BareACKAnswer = p.flag(0), p.flag(1), p.flag(2), p.flag(3)
 	a.RSTBeforeSYNACK, a.AbortRST, a.ClientAcked, a.ServerAccepted, a.HasServerTSAfter = p.flag(4), p.flag(5), p.flag(6), p.flag(7), p.flag(8)
 	a.HasServed, a.HasClientTS, a.ClientData, a.ServerData, a.ServerAckedData = p.flag(9), p.flag(10), p.flag(11), p.flag(12), p.flag(13)
-	a.ClientFIN, a.ServerFIN, s.hasPrevISN, s.pendingSYN, s.sinceRetrans, s.closed = p.flag(14), p.flag(15), p.flag(16), p.flag(17), p.flag(18), p.flag(19)
+	a.ClientFIN, a.ServerFIN, s.hasPrevISN, s.pendingSYN, s.sinceRetrans, s.closed = p.flag(14), p.flag(15), p.flag(16), p.flag(17), p.flag(18), p.closed()
 	s.clientSent, a.ServerClosedFirst, a.SYNACKNotCaptured, a.AbortRSTAcked = p.flag(20), p.flag(21), p.flag(22), p.flag(23)
 	a.Packets = int(p.packets)
 	a.SYNOpts, a.SYNACKOpts = p.synOpts.unpack(), p.synackOpts.unpack()
