@@ -91,8 +91,7 @@ var reconciled = []struct {
 		return l.Outcomes[ResetAfterACK] - l.Signs.AcceptedThenReset + l.Outcomes[ClientReset]
 	}, "resets of half-open handshakes", nil},
 	{"TcpExtTCPDeferAcceptDrop", func(l *Listener) int { return l.Signs.DeferIgnoredACKs }, "bare ACKs held back by TCP_DEFER_ACCEPT; those followed by data in time leave no trace", nil},
-	{"TcpExtTCPSynRetrans", func(l *Listener) int { return l.SYNACKRetransmits + l.Signs.ClientSYNRetransmits },
-		"this host's SYN and SYN-ACK retransmissions", nil},
+	{"TcpExtTCPSynRetrans", (*Listener).synRetransmitsSeen, "this host's SYN and SYN-ACK retransmissions", nil},
 	// A TIME_WAIT's ACK to a SYN it will not reuse moves no counter
 	// (testdata/syn-answered-by-ack), a live connection's does: not
 	// countable from packets.

@@ -53,3 +53,10 @@ func sameHost(a *reassemble.Attempt) bool {
 	s := a.Server.Addr()
 	return s.IsLoopback() || a.Client.Addr() == s
 }
+
+// synRetransmitsSeen is the SYN and SYN-ACK retransmissions the capture
+// shows this listener's host made: its SYN-ACKs sent again, and the SYNs
+// of clients on the same host (Signs.ClientSYNRetransmits).
+func (l *Listener) synRetransmitsSeen() int {
+	return l.SYNACKRetransmits + l.Signs.ClientSYNRetransmits
+}

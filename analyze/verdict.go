@@ -168,7 +168,7 @@ func Diagnose(r *Result, h *host.Host) {
 			ev.syns6 += l.SYNPackets
 		}
 		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
-		ev.synackRetxSeen += l.SYNACKRetransmits + l.Signs.ClientSYNRetransmits
+		ev.synackRetxSeen += l.synRetransmitsSeen()
 		ev.ignoredSeen += overflowIgnored(l)
 		ev.cookiesSeen += l.Signs.TrustedCookieSYNACKs()
 		ev.pawsSeen += l.Signs.PAWS.Rejected
