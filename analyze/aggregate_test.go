@@ -286,8 +286,8 @@ func TestMemoryPerAddress(t *testing.T) {
 		samples  int // attempts per address with a SYN timestamp; 0: one without
 		maxBytes float64
 	}{
-		{name: "one attempt without timestamps", addrs: maxSourcesPerListener, maxBytes: 150},
-		{name: "16 attempts with timestamps", addrs: maxPAWSSources, samples: 16, maxBytes: 800},
+		{name: "one attempt without timestamps", addrs: maxSourcesPerListener, maxBytes: 130},
+		{name: "16 attempts with timestamps", addrs: maxPAWSSources, samples: 16, maxBytes: 450},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,7 @@ const (
 	clockLineGap = 10_000
 )
 
-// pawsSample is one attempt of an address, 32 bytes.
+// pawsSample is one attempt of an address, as evidence reads it.
 type pawsSample struct {
 	synTime int64
 	endTime int64 // last packet of the attempt
@@ -42,19 +42,35 @@ type pawsSample struct {
 	// TIME_WAIT on the server, the only ones tcp_tw_recycle kept
 	// (kernel-evidence.md K15).
 	lastTS   uint32
-	next     int32 // the address's next sample (see pawsChain)
 	answered bool
 	hasLast  bool
 }
 
-// pawsChain is where one address's samples are: n of them, from first
-// linked through pawsSample.next, in the order they were added; last is
-// the latest, to link the next one to. The addresses' samples interleave
-// in pawsSamples, so a chain costs 9 bytes and a sample 32, with no slice
-// per address growing by doubling.
+// pawsSlot is how a sample is stored, 16 bytes: its SYN's time and TSval,
+// and a link to the address's previous sample with the sample's two flags
+// in the top bits. A sample the server remembered (hasLast) takes a second
+// slot, right after its own, holding endTime and lastTS, which only such
+// a sample is ever asked for (olderThanRemembered): most attempts were
+// closed by the client or never established, and cost 16 bytes, not 32.
+type pawsSlot struct {
+	time int64  // synTime; endTime in a second slot
+	ts   uint32 // synTS; lastTS in a second slot
+	link uint32 // previous sample's index | pawsAnswered | pawsHasLast
+}
+
+const (
+	pawsAnswered = 1 << 31
+	pawsHasLast  = 1 << 30
+	pawsLinkMask = pawsHasLast - 1 // at most 2 x maxPAWSSources x maxPAWSSamples slots: 2^21
+)
+
+// pawsChain is where one address's samples are: n of them, the latest at
+// head, each linking to the one added before it. The addresses' samples
+// interleave in pawsSamples, so a chain costs 5 bytes and a sample 16 or
+// 32, with no slice per address growing by doubling.
 type pawsChain struct {
-	first, last int32
-	n           uint8
+	head int32
+	n    uint8
 }
 
 // hasPAWSSample reports whether a is a sample: a SYN with a timestamp.
@@ -81,48 +97,56 @@ func (p *pawsTracker) add(c *pawsChain, a *reassemble.Attempt) {
 	if c.n >= maxPAWSSamples {
 		return
 	}
-	i := p.samples.append(pawsSample{
-		synTime: a.FirstSYN, synTS: a.SYNOpts.TSval,
-		answered: a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer,
-		endTime:  a.LastPacket, lastTS: a.LastClientTSval, hasLast: a.HasClientTS && a.ServerAccepted && a.ServerClosedFirst,
-	})
-	if c.n == 0 {
-		c.first = i
-	} else {
-		p.samples.at(c.last).next = i
+	link := uint32(c.head) // meaningless while c.n == 0: never followed
+	if a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer {
+		link |= pawsAnswered
 	}
-	c.last = i
+	remembered := a.HasClientTS && a.ServerAccepted && a.ServerClosedFirst
+	if remembered {
+		link |= pawsHasLast
+	}
+	c.head = p.samples.append(pawsSlot{time: a.FirstSYN, ts: a.SYNOpts.TSval, link: link})
+	if remembered {
+		p.samples.append(pawsSlot{time: a.LastPacket, ts: a.LastClientTSval})
+	}
 	c.n++
 }
 
 // gather appends c's samples to dst, in the order they were added.
 func (p *pawsTracker) gather(c pawsChain, dst []pawsSample) []pawsSample {
-	i := c.first
+	start := len(dst)
+	i := c.head
 	for range c.n {
 		s := p.samples.at(i)
-		dst = append(dst, *s)
-		i = s.next
+		v := pawsSample{synTime: s.time, synTS: s.ts, answered: s.link&pawsAnswered != 0, hasLast: s.link&pawsHasLast != 0}
+		if v.hasLast {
+			last := p.samples.at(i + 1)
+			v.endTime, v.lastTS = last.time, last.ts
+		}
+		dst = append(dst, v)
+		i = int32(s.link & pawsLinkMask)
 	}
+	slices.Reverse(dst[start:])
 	return dst
 }
 
-// pawsSamples holds samples in blocks of pawsBlock, so that growing never
+// pawsSamples holds slots in blocks of pawsBlock, so that growing never
 // copies the whole set (nor holds it twice while it does) and a listener
 // with a few samples holds a small slice.
 type pawsSamples struct {
-	blocks [][]pawsSample
+	blocks [][]pawsSlot
 }
 
 const pawsBlock = 1024
 
 // append stores s and returns its index.
-func (ps *pawsSamples) append(s pawsSample) int32 {
+func (ps *pawsSamples) append(s pawsSlot) int32 {
 	n := len(ps.blocks)
 	if n == 0 {
 		ps.blocks = append(ps.blocks, nil)
 		n = 1
 	} else if len(ps.blocks[n-1]) == pawsBlock {
-		ps.blocks = append(ps.blocks, make([]pawsSample, 0, pawsBlock))
+		ps.blocks = append(ps.blocks, make([]pawsSlot, 0, pawsBlock))
 		n++
 	}
 	b := &ps.blocks[n-1]
@@ -130,7 +154,7 @@ func (ps *pawsSamples) append(s pawsSample) int32 {
 	return int32((n-1)*pawsBlock + len(*b) - 1)
 }
 
-func (ps *pawsSamples) at(i int32) *pawsSample {
+func (ps *pawsSamples) at(i int32) *pawsSlot {
 	return &ps.blocks[i/pawsBlock][i%pawsBlock]
 }
 

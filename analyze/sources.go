@@ -16,9 +16,12 @@ const maxSourcesPerListener = 1 << 15
 // serves both, so an attempt costs one lookup; an address is in it when
 // either kept it, which bounds it by the sum of the two caps.
 type sourceTable struct {
+	// index numbers addresses in the order they came, so the first
+	// maxSourcesPerListener entries are the counted ones: an address
+	// came while the count table had room. Once full it stays full, so
+	// an address kept only for its PAWS samples is never counted.
 	index   addrIndex
 	entries []sourceEntry // by index
-	counted int           // entries whose attempts are counted
 	// countedAttempts is how many attempts the counted entries hold;
 	// capped says an address came when the count table was full. Past
 	// the cap, per-source shares must be taken of countedAttempts, not
@@ -29,18 +32,17 @@ type sourceTable struct {
 	paws            pawsTracker
 }
 
-// sourceEntry is one address's state on one listener, 40 bytes.
+// sourceEntry is one address's state on one listener, 32 bytes.
 type sourceEntry struct {
-	stat    sourceStat
+	stat    sourceStat // zero unless counted (see sourceTable.index)
 	samples pawsChain
 	// client is the address's index in the aggregator's clientTable plus
 	// one; 0 until it has one (see clientTable.addVia).
 	client int32
-	// counted: the address came while the count table had room, so stat
-	// counts its attempts. Once full it stays full, so an address kept
-	// only for its PAWS samples is never counted.
-	counted bool
 }
+
+// counted reports whether the entry at index i counts its attempts.
+func counted(i int32) bool { return i < maxSourcesPerListener }
 
 // sourceStat counts one client address's attempts on one listener. The
 // counts saturate (see outcomeTally). Refused attempts (a RST to the
@@ -54,15 +56,16 @@ type sourceStat struct {
 // the address's entry, valid until the next add (nil if neither table
 // had room for it).
 func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) *sourceEntry {
-	e := t.entry(a)
-	if e == nil {
+	i, ok := t.entry(a)
+	if !ok {
 		// Neither table had room: the PAWS tracker still notes that it
 		// turned an address away.
 		var none pawsChain
 		t.paws.add(&none, a)
 		return nil
 	}
-	if e.counted {
+	e := &t.entries[i]
+	if counted(i) {
 		e.stat.add(a, o)
 		t.countedAttempts++
 	}
@@ -70,24 +73,21 @@ func (t *sourceTable) add(a *reassemble.Attempt, o Outcome) *sourceEntry {
 	return e
 }
 
-// entry returns the state of a's client address, adding the address if
-// one of the tables has room for it, or nil if neither has.
-func (t *sourceTable) entry(a *reassemble.Attempt) *sourceEntry {
+// entry returns the index of a's client address's entry, adding the
+// address if one of the tables has room for it; false if neither has.
+func (t *sourceTable) entry(a *reassemble.Attempt) (int32, bool) {
 	addr := a.Client.Addr()
 	i, ok := t.index.find(addr)
 	if !ok {
-		countable := t.counted < maxSourcesPerListener
+		countable := counted(int32(len(t.entries)))
 		t.capped = t.capped || !countable
 		if !countable && !t.paws.takesNewSource(a) {
-			return nil
+			return 0, false
 		}
 		i = t.index.add(addr)
-		t.entries = append(t.entries, sourceEntry{counted: countable})
-		if countable {
-			t.counted++
-		}
+		t.entries = append(t.entries, sourceEntry{})
 	}
-	return &t.entries[i]
+	return i, true
 }
 
 func (s *sourceStat) add(a *reassemble.Attempt, o Outcome) {
@@ -110,7 +110,7 @@ func (s *sourceStat) add(a *reassemble.Attempt, o Outcome) {
 func (t *sourceTable) counts() iter.Seq2[netip.Addr, sourceStat] {
 	return func(yield func(netip.Addr, sourceStat) bool) {
 		for addr, i := range t.index.all() {
-			if e := &t.entries[i]; e.counted && !yield(addr, e.stat) {
+			if counted(i) && !yield(addr, t.entries[i].stat) {
 				return
 			}
 		}
