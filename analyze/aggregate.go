@@ -284,8 +284,12 @@ type Signs struct {
 	ClientSYNRetransmits int
 	SYNGapP50            time.Duration
 	ACKGapP50            time.Duration
-	PAWS                 pawsEvidence
-	PAWSSourcesCapped    bool
+	// SYNGaps and ACKGaps are how many handshakes each median is of: 0
+	// when the capture showed no SYN-ACK, or no ACK to one (a capture
+	// filtered to SYNs and resets), and the median reads 0.
+	SYNGaps, ACKGaps  int
+	PAWS              pawsEvidence
+	PAWSSourcesCapped bool
 }
 
 // Client aggregates one client address over all listeners.
@@ -869,6 +873,7 @@ func (l *Listener) settleSigns() {
 		sg.HalfOpenAtFirstUnanswered = level(&l.halfOpen, sg.FirstUnanswered)
 	}
 	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	sg.SYNGaps, sg.ACKGaps = int(l.synGap.n), int(l.ackGap.n)
 	if sg.SameHost = l.Attempts > 0 && l.sameHost == l.Attempts; sg.SameHost {
 		// No path delay to tell by, and none needed: the capture was
 		// on the server's host.

@@ -392,8 +392,8 @@ func (p *printer) warnings(in *Input) {
 
 // vantageWords says where the capture was taken, with the gaps that show it.
 func vantageWords(s *analyze.Signs) string {
-	gaps := fmt.Sprintf("(median SYN to SYN-ACK %s, SYN-ACK to ACK %s)",
-		analyze.FormatDuration(s.SYNGapP50), analyze.FormatDuration(s.ACKGapP50))
+	gaps := "(" + gapWords("SYN to SYN-ACK", s.SYNGapP50, s.SYNGaps, "no SYN answered") + ", " +
+		gapWords("SYN-ACK to ACK", s.ACKGapP50, s.ACKGaps, "no SYN-ACK acknowledged") + ")"
 	if s.SameHost {
 		return "on loopback: clients and server on one host, both ends seen " + gaps
 	}
@@ -406,6 +406,15 @@ func vantageWords(s *analyze.Signs) string {
 		return "between client and server " + gaps
 	}
 	return "at an unknown point: no path delay to tell by " + gaps + "; read as if on the server"
+}
+
+// gapWords is a median gap, or what the capture lacked to time one: a
+// median of no handshakes is not 0µs.
+func gapWords(gap string, median time.Duration, n int, none string) string {
+	if n == 0 {
+		return none
+	}
+	return "median " + gap + " " + analyze.FormatDuration(median)
 }
 
 func mostlyOutcome(c *analyze.OutcomeCounts) string {

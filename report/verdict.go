@@ -45,6 +45,8 @@ type jsonSigns struct {
 	Vantage                string  `json:"vantage"`
 	SYNToSYNACKMS          float64 `json:"syn_to_synack_p50_ms"`
 	SYNACKToACKMS          float64 `json:"synack_to_ack_p50_ms"`
+	SYNToSYNACKTimed       int     `json:"syn_to_synack_timed"`
+	SYNACKToACKTimed       int     `json:"synack_to_ack_timed"`
 	CookiesByTimestampLag  int     `json:"cookies_by_timestamp_lag"`
 	CookiesByStripped      int     `json:"cookies_by_stripped_options"`
 	CookiesByNoRetransmit  int     `json:"cookies_by_no_retransmission"`
@@ -65,6 +67,7 @@ func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
 		CompletedSilent: completedSilent,
 		Vantage:         string(s.Vantage),
 		SYNToSYNACKMS:   ms(s.SYNGapP50), SYNACKToACKMS: ms(s.ACKGapP50),
+		SYNToSYNACKTimed: s.SYNGaps, SYNACKToACKTimed: s.ACKGaps,
 		CookiesByTimestampLag: s.CookiesByTSLag, CookiesByStripped: s.CookiesByStripped,
 		CookiesByNoRetransmit: s.CookiesByNoRetrans, CookiesCompleted: s.CookiesCompleted,
 		MaxHalfOpen: s.MaxHalfOpen, HalfOpenAtFirstCookie: s.HalfOpenAtFirstCookie,
