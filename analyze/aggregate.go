@@ -145,6 +145,11 @@ type Signs struct {
 	// bare ACKs, accepted once data came (TCP_DEFER_ACCEPT).
 	DeferAccepted    int
 	DeferIgnoredACKs int
+	// ResentThenEstablished: established attempts whose SYN-ACK the
+	// server sent again. With the ACKs in the capture each says why (ACK
+	// lost, ignored at a full accept queue, held for TCP_DEFER_ACCEPT);
+	// without them (HalfOpenUnseen) only counters can.
+	ResentThenEstablished int
 	// RetransmittedThenAnswered: attempts whose first SYNs went
 	// unanswered and a later one was answered.
 	RetransmittedThenAnswered int
@@ -446,12 +451,13 @@ type Result struct {
 	// capture missed packets.
 	SYNACKsNotCaptured int
 	// ACKsNotCaptured counts the attempts answered by a SYN-ACK never
-	// sent again in a capture with no packet without SYN or RST at all
-	// (no ACK, no data, no FIN; 0 otherwise): either no client ever
+	// sent again in a capture with no packet without SYN, FIN or RST at
+	// all (no bare ACK, no data; 0 otherwise): either no client ever
 	// answered (spoofed sources) or a capture filter such as
-	// 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0' kept only those packets,
-	// and whether these clients acknowledged their SYN-ACKs cannot be
-	// seen. A SYN-ACK sent again shows its ACK never came.
+	// 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0' (or with tcp-fin) kept
+	// only those packets, and whether these clients acknowledged their
+	// SYN-ACKs cannot be seen: a FIN comes at the end, if at all. A
+	// SYN-ACK sent again shows its ACK never came.
 	ACKsNotCaptured int
 
 	// Verdict is the most serious listener's verdict, at VerdictListener
@@ -484,9 +490,9 @@ type Aggregator struct {
 
 	listeners          map[netip.AddrPort]*Listener
 	synACKsNotCaptured int
-	// plainPackets counts the packets with neither SYN nor RST (ACKs,
-	// data, FINs), answeredOnce the attempts answered by a SYN-ACK never
-	// sent again: see Result.ACKsNotCaptured.
+	// plainPackets counts the packets with none of SYN, FIN and RST
+	// (bare ACKs, data), answeredOnce the attempts answered by a SYN-ACK
+	// never sent again: see Result.ACKsNotCaptured.
 	plainPackets, answeredOnce int
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
@@ -594,6 +600,21 @@ func (g *Aggregator) newListener(server netip.AddrPort) *Listener {
 	return l
 }
 
+// plainPackets is how many of a's packets had none of SYN, FIN and RST,
+// or more if its FINs were sent again (one FIN each way is known): a
+// capture's ACK blindness must not be read from an attempt that could
+// have shown an ACK.
+func plainPackets(a *reassemble.Attempt) int {
+	n := a.Packets - a.SYNs - a.SYNACKs - a.ServerRSTs - a.ClientRSTs
+	if a.ClientFIN {
+		n--
+	}
+	if a.ServerFIN {
+		n--
+	}
+	return max(0, n)
+}
+
 // Add takes one finished attempt. Use it as the tracker's emit function.
 func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l := g.last
@@ -606,7 +627,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
 	if a.MidStream {
-		g.plainPackets += a.Packets
+		g.plainPackets += plainPackets(a)
 		l.MidStream++
 		if a.SYNACKRetransmits > 0 && a.Packets == a.SYNACKs {
 			l.Signs.HalfOpenAtStart++
@@ -621,7 +642,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	if a.SYNACKNotCaptured {
 		g.synACKsNotCaptured++
 	}
-	g.plainPackets += max(0, a.Packets-a.SYNs-a.SYNACKs-a.ServerRSTs-a.ClientRSTs)
+	g.plainPackets += plainPackets(a)
 	if a.SYNACKs > 0 && a.SYNACKRetransmits == 0 {
 		g.answeredOnce++
 	}
@@ -814,6 +835,9 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
 		l.accept.pin(pinFirstIgnoredACK, sg.FirstIgnoredACK)
 	case Established:
+		if a.SYNACKRetransmits > 0 {
+			sg.ResentThenEstablished++
+		}
 		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
 			if _, onTimer := retransOnTimer(a); a.SYNACKRetransAfterACK > 0 && onTimer {
 				sg.IgnoredThenAccepted++

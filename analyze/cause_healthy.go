@@ -98,6 +98,11 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		st = Decisive
 	}
 	signs[0].Strength = st
+	if n := l.Signs.ResentThenEstablished; n > 0 && l.Signs.HalfOpenUnseen && !ev.counters.usable() {
+		// The ACKs that would tell a lost ACK from one ignored at a full
+		// accept queue are not in the capture.
+		signs = append(signs, againstSign(Strong, FromPackets, "%d of them got in only after the server sent its SYN-ACK again, and the capture holds no bare ACK to show why: ACKs lost on the way, held back for TCP_DEFER_ACCEPT, or ignored while the accept queue was full. What decides it: nstat -az before and after on the server (TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).", n))
+	}
 	var remedy []string
 	if l.Signs.Vantage != VantageClient {
 		// Healthy here says nothing of SYNs lost before they arrived

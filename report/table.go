@@ -364,7 +364,7 @@ func captureWarnings(in *Input) []string {
 		ws = append(ws[:len(ws):len(ws)], prose.Sayf("%d connection{s} went on without {its|their} SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", n))
 	}
 	if n := in.Result.ACKsNotCaptured; n > 0 {
-		ws = append(ws[:len(ws):len(ws)], prose.Sayf("no packet in the capture is an ACK, data or a FIN, only SYNs, SYN-ACKs and resets: either no client ever answered a SYN-ACK (spoofed sources) or a capture filter (such as 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0') left those packets out, and %d attempt{s} whose SYN-ACK was never sent again may have completed (counted as synack_unacked); unanswered SYNs still show drops. Capture without a flags filter, or pass the server's nstat snapshots (--nstat)", n))
+		ws = append(ws[:len(ws):len(ws)], prose.Sayf("no packet in the capture is a bare ACK or data, only SYNs, SYN-ACKs, resets and FINs: either no client ever answered a SYN-ACK (spoofed sources) or a capture filter (such as 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0', or with tcp-fin) left those packets out, and %d attempt{s} whose SYN-ACK was never sent again may have completed (counted as synack_unacked); unanswered SYNs still show drops. Capture without a flags filter, or pass the server's nstat snapshots (--nstat)", n))
 	}
 	return ws
 }
