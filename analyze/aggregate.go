@@ -228,6 +228,14 @@ type Signs struct {
 	LastDrop          int64
 	DrainedAtLastDrop bool
 	MaxUnserved       int
+	// SamePortWaiting is how many completed connections to the other
+	// listeners on this port (other addresses of the host: 127.0.0.1 and
+	// the pod's address, say) were waiting at this one's first drop,
+	// counted, not estimated; SamePort names them. One socket bound to
+	// 0.0.0.0 or :: holds them all in one accept queue, which
+	// AcceptAtFirstDrop alone would make look smaller.
+	SamePortWaiting int
+	SamePort        []netip.AddrPort
 	// QueueLevelsEstimated: one of the levels at a first drop or cookie
 	// is an estimate, not a count (the attempt that showed it finished
 	// more than occWindow of capture time after it, as a long-lived
@@ -728,6 +736,7 @@ func (g *Aggregator) Result() Result {
 	if g.plainPackets == 0 {
 		r.ACKsNotCaptured = g.answeredOnce
 	}
+	g.samePortWaiting()
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
 		l.Signs.HalfOpenUnseen = r.ACKsNotCaptured > 0
@@ -878,6 +887,72 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	return c != notCookie
 }
 
+// vantage is where the capture was taken, with the median gaps that tell,
+// and whether every attempt came from the listener's own host.
+func (l *Listener) vantage() (v Vantage, synGap, ackGap time.Duration, sameHost bool) {
+	v, synGap, ackGap = vantageOf(&l.synGap, &l.ackGap)
+	if sameHost = l.Attempts > 0 && l.sameHost == l.Attempts; sameHost {
+		// No path delay to tell by, and none needed: the capture was
+		// on the server's host.
+		v = VantageServer
+	}
+	return v, synGap, ackGap, sameHost
+}
+
+// firstDrop is the time of the listener's first dropped SYN or ignored
+// handshake ACK, 0 if none, seen from v.
+func (l *Listener) firstDrop(v Vantage) int64 {
+	sg := &l.Signs
+	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
+	if v != VantageClient {
+		// A SYN the server dropped and answered on retry is a drop too;
+		// from the client it may have been lost on the way.
+		first = minTime(first, sg.FirstDelayed)
+	}
+	return first
+}
+
+// samePortWaiting sets Signs.SamePortWaiting and SamePort on the
+// listeners that share a port with others, before settleSigns lets their
+// occupancies go. Only counts: a level the occupancy can only estimate
+// leaves the sum out.
+func (g *Aggregator) samePortWaiting() {
+	byPort := map[uint16][]*Listener{}
+	for _, l := range g.listeners {
+		if !l.Front() {
+			byPort[l.Server.Port()] = append(byPort[l.Server.Port()], l)
+		}
+	}
+	for _, ls := range byPort {
+		if len(ls) < 2 {
+			continue
+		}
+		for _, l := range ls {
+			v, _, _, _ := l.vantage()
+			first := l.firstDrop(v)
+			if first == 0 {
+				continue
+			}
+			waiting, exact := 0, true
+			var others []netip.AddrPort
+			for _, o := range ls {
+				if o == l {
+					continue
+				}
+				if n := o.accept.at(first); n > 0 {
+					exact = exact && o.accept.exactAt(first)
+					waiting += n
+					others = append(others, o.Server)
+				}
+			}
+			if exact && waiting > 0 {
+				slices.SortFunc(others, netip.AddrPort.Compare)
+				l.Signs.SamePortWaiting, l.Signs.SamePort = waiting, others
+			}
+		}
+	}
+}
+
 // settleSigns computes the facts that need every attempt: queue levels at
 // the first drops, vantage, per-source concentration, PAWS.
 func (l *Listener) settleSigns() {
@@ -896,24 +971,14 @@ func (l *Listener) settleSigns() {
 	if sg.FirstUnanswered != 0 {
 		sg.HalfOpenAtFirstUnanswered = level(&l.halfOpen, sg.FirstUnanswered)
 	}
-	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50 = vantageOf(&l.synGap, &l.ackGap)
+	sg.Vantage, sg.SYNGapP50, sg.ACKGapP50, sg.SameHost = l.vantage()
 	sg.SYNGaps, sg.ACKGaps = int(l.synGap.n), int(l.ackGap.n)
-	if sg.SameHost = l.Attempts > 0 && l.sameHost == l.Attempts; sg.SameHost {
-		// No path delay to tell by, and none needed: the capture was
-		// on the server's host.
-		sg.Vantage = VantageServer
-	}
 	sg.SYNAnswerP99, _ = l.synGap.quantile(0.99)
 	sg.CookieLagNoisy = sg.Vantage != VantageServer &&
 		(sg.SYNGapP50 >= 3*time.Millisecond || sg.SYNAnswerP99-sg.SYNGapP50 >= time.Millisecond)
 	sg.SYNsWaiting, sg.SYNWaitLimit, sg.SYNWaitedMax = synsWaiting(&l.waiting, sg.SYNAnswerP99)
 	sg.RefusedInterleaved = l.marks.refusalsInterleaved(sg.HalfOpenUnseen)
-	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
-	if sg.Vantage != VantageClient {
-		// A SYN the server dropped and answered on retry is a drop too;
-		// from the client it may have been lost on the way.
-		first = minTime(first, sg.FirstDelayed)
-	}
+	first := l.firstDrop(sg.Vantage)
 	if first != 0 {
 		sg.AcceptAtFirstDrop = level(&l.accept, first)
 	}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -81,12 +82,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		} else if sg.AcceptAtFirstDrop > 0 && sg.QueueLevelsEstimated {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while, by an estimate, completed connections were still waiting for the application.%s",
 				unanswered, l.DroppedSYNPackets, estimatedLevels))
+		} else if sg.AcceptAtFirstDrop == 1 && samePortNote(sg) != "" {
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while 1 completed connection was waiting for the application%s.",
+				unanswered, l.DroppedSYNPackets, samePortNote(sg)))
 		} else if sg.AcceptAtFirstDrop == 1 {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while 1 completed connection was waiting for the application: %s",
 				unanswered, l.DroppedSYNPackets, oneWaiting))
 		} else {
-			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
-				unanswered, l.DroppedSYNPackets))
+			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}%s): a full accept queue drops SYNs without a trace, even when it filled before the capture started.",
+				unanswered, l.DroppedSYNPackets, samePortNote(sg)))
 		}
 		affected += unanswered
 		explainsUnanswered = true
@@ -195,7 +199,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
-		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, prose.Plain(k-1)))
+		if m := sg.SamePortWaiting; m > 0 && len(sg.SamePort) > 0 && sharedSocketSampled(l, ev) {
+			q, _ := ev.host.QueueFor(l.Server)
+			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began%s; the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, samePortNote(sg), q.Listener, prose.Plain(k+m-1)))
+		} else if m > 0 && len(sg.SamePort) > 0 {
+			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began%s; Linux holds backlog+1, so the backlog looks like %d, or like %d if one socket took them all (ss -lnt shows which), less if the application was busy with some of them.", k, samePortNote(sg), prose.Plain(k-1), prose.Plain(k+m-1)))
+		} else {
+			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, prose.Plain(k-1)))
+		}
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
 				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", prose.Plain(max)))
@@ -257,3 +268,36 @@ func waitedAtFirstDrop(sg *Signs) bool {
 
 // oneWaiting says why one connection waiting at a drop proves little.
 const oneWaiting = "a backlog of 0, which listen() is hardly ever given; a connection being answered in the instant a SYN was dropped looks the same."
+
+// samePortNote says how many connections waited on the port's other
+// listeners at the first drop (Signs.SamePortWaiting), or "".
+func samePortNote(sg *Signs) string {
+	if sg.SamePortWaiting == 0 || len(sg.SamePort) == 0 {
+		return ""
+	}
+	return prose.Sayf(", and %d more to %s on the same port (one socket listening on 0.0.0.0 or :: holds them all in one accept queue)", sg.SamePortWaiting, joinAnd(addrPortStrings(sg.SamePort)))
+}
+
+// sharedSocketSampled reports whether the listen-queue samples show one
+// socket on a wildcard address behind l and every listener its port
+// shares connections with (Signs.SamePort).
+func sharedSocketSampled(l *Listener, ev *evidence) bool {
+	q, ok := ev.host.QueueFor(l.Server)
+	if !ok || !q.Listener.Addr().IsUnspecified() {
+		return false
+	}
+	for _, o := range l.Signs.SamePort {
+		if p, ok := ev.host.QueueFor(o); !ok || p.Listener != q.Listener {
+			return false
+		}
+	}
+	return true
+}
+
+func addrPortStrings(aps []netip.AddrPort) []string {
+	out := make([]string, len(aps))
+	for i, ap := range aps {
+		out[i] = ap.String()
+	}
+	return out
+}

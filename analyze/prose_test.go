@@ -38,6 +38,9 @@ func TestSentencesAgreeWithTheirCounts(t *testing.T) {
 		randomCounts(reflect.ValueOf(&l).Elem(), rng, values)
 		l.Server = netip.MustParseAddrPort("10.0.0.2:8080")
 		l.Signs.TopUnansweredSource = netip.MustParseAddr("10.0.0.3")
+		if i%3 == 0 {
+			l.Signs.SamePort = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8080")}
+		}
 		l.Kernel = nil
 		var h host.Host
 		if i%2 == 1 {

@@ -328,6 +328,34 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// One socket on 0.0.0.0:8080, listen(2), never accept(), reached at
+	// 127.0.0.1 from its own namespace and at its address from outside:
+	// two listeners to synq, one accept queue of 3 to the kernel. No
+	// backlog may be put below 2 without naming the queue they share;
+	// with ss.txt, which shows the one socket, it is 2.
+	"wildcard-local-and-remote": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantExactly(t, r, "unanswered_syn", 9, outcome("unanswered_syn"))
+		if len(r.Listeners) != 2 {
+			t.Fatalf("%d listeners, want 127.0.0.1:8080 and 10.88.0.2:8080", len(r.Listeners))
+		}
+		c := scenarioCapture(t, "wildcard-local-and-remote")
+		sc := scenario{name: "wildcard-local-and-remote", dir: filepath.Dir(c), capture: c}
+		withSS := scenarioJSON(t, sc, "--ss", filepath.Join(sc.dir, "ss.txt"))
+		for _, run := range []struct {
+			name string
+			r    reportJSON
+			want string
+		}{{"packets alone", r, "or like 2 if one socket took them all"}, {"with ss.txt", withSS, "looks like 2 ("}} {
+			for _, l := range run.r.Listeners {
+				for _, e := range l.Verdict.Evidence {
+					if strings.Contains(e, "the backlog looks like") && !strings.Contains(e, run.want) && !strings.Contains(e, "looks like 2 (") {
+						t.Errorf("%s, %s: %q", run.name, l.Server, e)
+					}
+				}
+			}
+		}
+	},
 	// 127.0.0.1:9000 overflows, the namespace's own address is served
 	// through lo; both are captured where they run.
 	"loopback": func(t *testing.T, r reportJSON) {
@@ -931,6 +959,8 @@ var verdictCases = map[string]verdictCase{
 	// accept queue; the dropped SYNs are sent again without their data.
 	"fastopen": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	"wildcard-local-and-remote": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
 	"loopback": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, acceptHeld: 3},
 	// Only unanswered SYNs: packets alone cannot tell the accept queue

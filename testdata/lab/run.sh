@@ -30,7 +30,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	three-quarters-rule syn-answered-by-ack listener-restart reuseport-stuck
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
-	accept-overflow-long accept-overflow-pool loopback fastopen)
+	accept-overflow-long accept-overflow-pool loopback fastopen
+	wildcard-local-and-remote)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1063,6 +1064,21 @@ sc_fastopen() {
 	}
 	NOTES+=("The cookie client's connection to 8081 (before nstat-before.txt and the capture) is not in capture.pcap; it taught the client namespace the server's Fast Open cookie.")
 	run_capture tcpdump load 1
+}
+
+sc_wildcard_local_and_remote() {
+	DESC="One socket on 0.0.0.0:8080 with listen(fd, 2) that never accept()s, reached two ways at once, as a pod's application is by its sidecar and by remote clients: 4 clients in the server namespace itself connect to 127.0.0.1:8080 (150 ms apart; tcp_syn_retries=2 set there too), and 8 in the client namespace to $IP_S:8080 (100 ms apart); each sends a request, holds 4 s and closes. tcpdump -i any in the server namespace (the local clients go through lo, the remote ones through eth0)."
+	EXPECT="The one accept queue holds backlog+1 = 3 connections, whichever address they came to: the first three to arrive (about a remote one at 0 ms, a local one at 0 ms, a remote one at 100 ms) complete, every later SYN to either address is dropped (6 SYNs a client, tcp_syn_retries=2 on both sides). 9 x 6 = 54 unanswered SYN packets = TcpExtListenOverflows = TcpExtListenDrops; TcpPassiveOpens 3; TcpExtTCPSynRetrans = the local clients' SYNs sent again (5 each), counted by this namespace because they run in it. synq sees two listeners, 127.0.0.1:8080 and $IP_S:8080: at each one's first drop the connections waiting on the other count in the same queue, and ss.txt shows the one socket, 0.0.0.0:8080, with Send-Q 2."
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syn_retries=2
+	serve 0.0.0.0:8080 -backlog 2 -accept=false
+	NOTES+=("The local clients ran in $NS_S (labtool connect there). No hand count: its awk tells clients from the server by address, and the local clients' replies come from 127.0.0.1.")
+	load() {
+		NS_C=$NS_S clients_bg -label local -addr 127.0.0.1:8080 -n 4 -interval 150ms -send hello -hold 4s -timeout 8s
+		clients -label remote -addr $IP_S:8080 -n 8 -interval 100ms -send hello -hold 4s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture any load 1
 }
 
 sc_accept_overflow_capture_late() {
