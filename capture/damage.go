@@ -129,13 +129,25 @@ func makeDupKey(p *Packet, ipID, tcpSum uint16) dupKey {
 }
 
 // seen reports whether the packet with key k captured at point where at
-// time t is a copy of one kept less than DuplicateWindow from t at another
-// point. If not, it is the one kept for its slot.
-func (d *dupTable) seen(k dupKey, where uint64, t int64) bool {
+// time t is a copy of one kept at another point less than DuplicateWindow
+// from t, or CrossFileWindow when the two came from different files (see
+// OpenOptions.KeepDuplicates); across says they did. If not, it is the one
+// kept for its slot.
+func (d *dupTable) seen(k dupKey, where uint64, t int64) (dup, across bool) {
 	e := &d[uint64(k)>>52] // top 12 bits: dupSlots = 1<<12
-	if dt := t - e.t; e.key == k && e.where != where && dt < DuplicateWindow && dt > -DuplicateWindow {
-		return true
+	if e.key == k && e.where != where {
+		window := int64(DuplicateWindow)
+		if across = e.where>>whereFileShift != where>>whereFileShift; across {
+			window = CrossFileWindow
+		}
+		if dt := t - e.t; dt < window && dt > -window {
+			return true, across
+		}
 	}
 	*e = dupEntry{key: k, where: where, t: t}
-	return false
+	return false, false
 }
+
+// whereFileShift puts a packet's file index above the rest of where it
+// was captured (pcapng interface, cooked header): see Reader.nextAt.
+const whereFileShift = 48

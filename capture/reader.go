@@ -79,6 +79,13 @@ type OpenOptions struct {
 // the earliest (1 s for a SYN).
 const DuplicateWindow = 1_000_000 // ns
 
+// CrossFileWindow is DuplicateWindow for copies in two files: captures
+// taken at two points of one path (a client's and the server's), where a
+// packet is seen a path delay and the two hosts' clock offset apart.
+// Below the 200 ms a retransmission takes at the earliest, so that one is
+// never taken for a copy.
+const CrossFileWindow = 150_000_000 // ns
+
 // MaxRecordSize is the largest record the Reader accepts: libpcap's
 // MAXIMUM_SNAPLEN, which no capture tool exceeds. A larger length in a
 // record header means the file is damaged from there on; the Reader stops
@@ -112,15 +119,18 @@ type FileSummary struct {
 // has returned io.EOF, TCPPackets + ICMPErrors is the number of packets it
 // returned.
 type Summary struct {
-	Files           []FileSummary
-	Packets         int64 // all frames
-	TCPPackets      int64
-	ICMPErrors      int64 // ICMP destination-unreachable errors quoting TCP, returned as packets (Packet.ICMP)
-	Duplicates      int64 // TCP packets captured twice, skipped (see OpenOptions.KeepDuplicates)
-	NonTCP          int64
-	Fragments       int64
-	Truncated       int64 // frames cut before the TCP flags, or before the protocol could be told
-	UnsupportedLink int64 // frames on pcapng interfaces with an unsupported link type
+	Files      []FileSummary
+	Packets    int64 // all frames
+	TCPPackets int64
+	ICMPErrors int64 // ICMP destination-unreachable errors quoting TCP, returned as packets (Packet.ICMP)
+	Duplicates int64 // TCP packets captured twice, skipped (see OpenOptions.KeepDuplicates)
+	// DuplicatesAcrossFiles counts the Duplicates whose copies were in
+	// two files: the files were taken at two points of one path.
+	DuplicatesAcrossFiles int64
+	NonTCP                int64
+	Fragments             int64
+	Truncated             int64 // frames cut before the TCP flags, or before the protocol could be told
+	UnsupportedLink       int64 // frames on pcapng interfaces with an unsupported link type
 	// Filter is the capture filter's expression ("" for none) and
 	// Filtered the frames it left out.
 	Filter     string
@@ -595,7 +605,7 @@ func (r *Reader) advance(s *source, strict bool) error {
 			s.next.ClockStep, s.stepPending = s.stepPending, false
 			if r.dups != nil {
 				s.nextID = makeDupKey(&s.next, s.dec.ipID, s.dec.tcpSum)
-				s.nextAt = uint64(s.idx)<<48 ^ uint64(ci.InterfaceIndex)<<41 ^ s.dec.where
+				s.nextAt = uint64(s.idx)<<whereFileShift | (uint64(ci.InterfaceIndex)<<41^s.dec.where)&(1<<whereFileShift-1)
 			}
 			return nil
 		case KindNonTCP:
@@ -737,14 +747,19 @@ func (r *Reader) Next(p *Packet) error {
 		if len(r.heap) > 1 {
 			r.down(0)
 		}
-		if r.dups != nil && r.dups.seen(key, at, p.Time) {
-			if p.ICMP.IsSet() {
-				r.sum.ICMPErrors--
-			} else {
-				r.sum.TCPPackets--
+		if r.dups != nil {
+			if dup, across := r.dups.seen(key, at, p.Time); dup {
+				if p.ICMP.IsSet() {
+					r.sum.ICMPErrors--
+				} else {
+					r.sum.TCPPackets--
+				}
+				r.sum.Duplicates++
+				if across {
+					r.sum.DuplicatesAcrossFiles++
+				}
+				continue
 			}
-			r.sum.Duplicates++
-			continue
 		}
 		if r.watchEnds {
 			p.WatchEnds, r.watchEnds = true, false
@@ -834,9 +849,13 @@ func (r *Reader) Summary() Summary {
 	if s.Truncated > 0 {
 		s.Warnings = append(s.Warnings, truncatedWarning(s.Truncated, s.MinSnaplen()))
 	}
-	if s.Duplicates > 0 {
+	if n := s.Duplicates - s.DuplicatesAcrossFiles; n > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d duplicate TCP packets: the same packet captured twice within %v (tcpdump -i any sees a packet on each interface it crosses)",
-			s.Duplicates, time.Duration(DuplicateWindow)))
+			n, time.Duration(DuplicateWindow)))
+	}
+	if n := s.DuplicatesAcrossFiles; n > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %d TCP packets found in two of the files within %v of each other: the files were captured at two points of one path (a client's and the server's, say), and each packet counts once, at the point that saw it first; the gaps between packets then mix the two points' clocks: for the server's own timing, analyze its file alone",
+			n, time.Duration(CrossFileWindow)))
 	}
 	for lt := range lts {
 		s.LinkTypes = append(s.LinkTypes, lt)

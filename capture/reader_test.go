@@ -151,10 +151,15 @@ func TestMerge(t *testing.T) {
 		frame{ts: at(3, 0), data: ether(0x0800, data4.ip(t))},
 		frame{ts: at(6, 0), data: ether(0x0800, rst4.ip(t))},
 	)
+	// b's segments are a's others (another sequence number): the same
+	// bytes milliseconds apart in two files would be one packet captured
+	// at two points (CrossFileWindow).
+	rstB, synB := rst4, syn4
+	rstB.seq, synB.seq = rst4.seq+1, syn4.seq+1
 	b := ngSection(t, []layers.LinkType{layers.LinkTypeLinuxSLL},
 		frame{ts: at(1, 0), data: sll(synack6.ip(t))},
-		frame{ts: at(3, 0), data: sll(rst4.ip(t))},
-		frame{ts: at(5, 0), data: sll(syn4.ip(t))},
+		frame{ts: at(3, 0), data: sll(rstB.ip(t))},
+		frame{ts: at(5, 0), data: sll(synB.ip(t))},
 	)
 	r, err := Open([]string{"a", "b.gz"}, memFiles(map[string][]byte{"a": a, "b.gz": gzipBytes(t, b)}))
 	if err != nil {
@@ -295,7 +300,9 @@ func TestOSFiles(t *testing.T) {
 	a := filepath.Join(dir, "a.pcap")
 	b := filepath.Join(dir, "b.pcap.gz")
 	pa := pcapBytes(t, false, layers.LinkTypeEthernet, mixFrames(t)...)
-	pb := gzipBytes(t, pcapBytes(t, true, layers.LinkTypeRaw, frame{ts: at(10, 0), data: syn4.ip(t)}))
+	synB := syn4
+	synB.seq++ // not a's SYN captured again (CrossFileWindow)
+	pb := gzipBytes(t, pcapBytes(t, true, layers.LinkTypeRaw, frame{ts: at(10, 0), data: synB.ip(t)}))
 	os.WriteFile(a, pa, 0o644)
 	os.WriteFile(b, pb, 0o644)
 
@@ -440,10 +447,15 @@ func TestRotatedSetOpensFilesAsNeeded(t *testing.T) {
 		name := fmt.Sprintf("rot-%03d.pcap", k)
 		names = append(names, name)
 		base := 10 * k
+		// Each file's segments its own (sequence numbers): identical
+		// bytes 10 ms apart in two files would be one packet captured at
+		// two points (CrossFileWindow).
+		syn, rst := syn4, rst4
+		syn.seq, rst.seq = syn4.seq+uint32(k), rst4.seq+uint32(k)
 		frames := []frame{
 			{ts: at(base, 0), data: ether(0x0800, udp4(t))}, // a frame before the first TCP one
-			{ts: at(base+1, 0), data: ether(0x0800, syn4.ip(t))},
-			{ts: at(base+5, 0), data: ether(0x0800, rst4.ip(t))},
+			{ts: at(base+1, 0), data: ether(0x0800, syn.ip(t))},
+			{ts: at(base+5, 0), data: ether(0x0800, rst.ip(t))},
 		}
 		switch k {
 		case 4: // overlaps the next file

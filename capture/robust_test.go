@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,6 +386,61 @@ func TestDuplicatesAcrossFiles(t *testing.T) {
 	}
 	if s := r.Summary(); s.Duplicates != 0 || len(s.Warnings) != 0 {
 		t.Errorf("KeepDuplicates: Duplicates %d, warnings %q", s.Duplicates, s.Warnings)
+	}
+}
+
+// TestCopiesAcrossFilesWithinAPathDelay: captures from two points of one
+// path (a client's and the server's) hold the same packets a path delay
+// apart: within CrossFileWindow they are one packet each, counted once;
+// identical packets further apart are kept (a retransmission comes 200 ms
+// later at the earliest), and so are identical packets that far apart in
+// one file's two pcapng interfaces (DuplicateWindow there).
+func TestCopiesAcrossFilesWithinAPathDelay(t *testing.T) {
+	for _, tc := range []struct {
+		offset time.Duration
+		copies bool
+	}{{0, true}, {20 * time.Millisecond, true}, {-20 * time.Millisecond, true}, {149 * time.Millisecond, true}, {200 * time.Millisecond, false}, {time.Second, false}} {
+		frames := mixFrames(t)
+		shifted := slices.Clone(frames)
+		for i := range shifted {
+			shifted[i].ts = shifted[i].ts.Add(tc.offset)
+		}
+		files := memFiles(map[string][]byte{
+			"client": pcapBytes(t, true, layers.LinkTypeEthernet, frames...),
+			"server": pcapBytes(t, true, layers.LinkTypeEthernet, shifted...),
+		})
+		r, err := Open([]string{"client", "server"}, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := len(readAll(t, r))
+		s := r.Summary()
+		want, wantDups := 6, int64(0)
+		if tc.copies {
+			want, wantDups = 3, 3
+		}
+		if got != want || s.Duplicates != wantDups || s.DuplicatesAcrossFiles != wantDups {
+			t.Errorf("%v apart: %d packets, Duplicates %d, across files %d; want %d, %d, %d", tc.offset, got, s.Duplicates, s.DuplicatesAcrossFiles, want, wantDups, wantDups)
+		}
+		if tc.copies && (len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "two points of one path")) {
+			t.Errorf("%v apart: warnings %q", tc.offset, s.Warnings)
+		}
+	}
+	// Two interfaces of one pcapng file: tcpdump -i any's copies come
+	// microseconds apart, so 20 ms apart is two packets.
+	frames := mixFrames(t)
+	var both []frame
+	for _, f := range frames {
+		g := f
+		g.ts, g.ifc = g.ts.Add(20*time.Millisecond), 1
+		both = append(both, f, g)
+	}
+	r, err := Open([]string{"ng"}, memFiles(map[string][]byte{"ng": ngSection(t, []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeEthernet}, both...)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, s := len(readAll(t, r)), r.Summary(); n != 6 || s.Duplicates != 0 {
+		t.Errorf("one file, two interfaces 20 ms apart: %d packets, Duplicates %d; want 6, 0", n, s.Duplicates)
 	}
 }
 

@@ -285,6 +285,13 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantExactly(t, r, "established", 3, outcome("established"))
 		wantExactly(t, r, "ignored_ack_segments", 0, func(l listenerJSON) int { return l.IgnoredACKSegments })
 	},
+	// The server's own capture of an overflow also captured at the
+	// client (client.pcap, TestTwoCapturePointsCountOnce).
+	"two-capture-points": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantExactly(t, r, "unanswered_syn", 7, outcome("unanswered_syn"))
+		wantExactly(t, r, "dropped_syn_packets", 42, func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
 	// A server that accepts one connection a second: some SYNs dropped,
 	// the rest served late.
 	"accept-overflow-slow-accept": func(t *testing.T, r reportJSON) {
@@ -942,6 +949,8 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
 	"accept-overflow-idle": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
+	"two-capture-points": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	"accept-overflow-slow-accept": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	// The same, for 2.5 minutes: the variation of length.
@@ -1267,5 +1276,58 @@ func TestNodeCountersDoNotCoverForwardedCapture(t *testing.T) {
 				t.Errorf("the evidence does not say the node's counters do not cover the capture:\n%s", strings.Join(v.Evidence, "\n"))
 			}
 		})
+	}
+}
+
+// TestTwoCapturePointsCountOnce: the server's capture and the client's of
+// the same run (testdata/two-capture-points), given together in either
+// order, hold every packet twice, 10 ms apart. Read as one they must
+// count each packet once, as the kernel did, and give the server's
+// capture's verdict; the report says the files were two points of one
+// path. Before, the copies were 84 dropped SYNs against the kernel's 42,
+// nine "ignored" ACKs and three "retransmitted" SYN-ACKs: inconclusive.
+func TestTwoCapturePointsCountOnce(t *testing.T) {
+	server := scenarioCapture(t, "two-capture-points")
+	dir := filepath.Dir(server)
+	client := filepath.Join(dir, "client.pcap")
+	sc := scenario{name: "two-capture-points", dir: dir, capture: server}
+	alone := scenarioJSON(t, sc)
+	delta, err := nstatDelta(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflows, ok := delta("TcpExtListenOverflows")
+	if !ok || overflows == 0 {
+		t.Fatalf("TcpExtListenOverflows delta %d (%v): the scenario must overflow", overflows, ok)
+	}
+	for _, files := range [][]string{{client, server}, {server, client}} {
+		ios, out, errOut := testStreams(nil)
+		for _, counters := range [][]string{nil, withNstat(sc)} {
+			out.Reset()
+			args := append(append([]string{"analyze", "--format", "json"}, counters...), files...)
+			if code := run(args, ios); code != exitOK {
+				t.Fatalf("%v: exit %d: %s", args, code, errOut)
+			}
+			var r reportJSON
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%s then %s, counters %v", filepath.Base(files[0]), filepath.Base(files[1]), counters != nil)
+			dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
+			ignored := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments })
+			if int64(dropped+ignored) != overflows {
+				t.Errorf("%s: %d dropped SYNs + %d ignored segments, kernel TcpExtListenOverflows %d", name, dropped, ignored, overflows)
+			}
+			wantConf := alone.Verdict.Confidence
+			if counters != nil {
+				wantConf = "high"
+			}
+			if r.Verdict.Kind != alone.Verdict.Kind || r.Verdict.Confidence != wantConf {
+				t.Errorf("%s: verdict %s/%s, want %s/%s", name, r.Verdict.Kind, r.Verdict.Confidence, alone.Verdict.Kind, wantConf)
+			}
+			if !slices.ContainsFunc(r.Capture.Warnings, func(w string) bool { return strings.Contains(w, "two points of one path") }) {
+				t.Errorf("%s: warnings %q, want one saying the files were two capture points", name, r.Capture.Warnings)
+			}
+		}
 	}
 }

@@ -13,7 +13,8 @@
 # Writes testdata/<scenario>/{capture.pcap|capture.pcapng,nstat-before.txt,
 # nstat-after.txt,sysctl.txt,ss.txt,README.md} (the client-side captures also
 # nstat-client-before.txt, nstat-client-after.txt; the vxlan scenarios also
-# inner.pcap, and args.txt with the flags synq needs; snapshot-formats also
+# inner.pcap, and args.txt with the flags synq needs; two-capture-points
+# also client.pcap; snapshot-formats also
 # nstat-a-before/after.txt and netstat-before/after.txt). Everything runs in
 # namespaces named synqlab-* that this script creates and deletes; only
 # 10.88.0.0/16 and fd88::/64 addresses inside them are used (10.89.0.0/24
@@ -31,7 +32,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
 	accept-overflow-long accept-overflow-pool loopback fastopen
-	wildcard-local-and-remote)
+	wildcard-local-and-remote two-capture-points)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -321,6 +322,33 @@ inner_capture_stop() {
 	fi
 }
 
+# client_capture_start / _stop: a second tcpdump, on the client's eth0 in
+# $NS_C, at the same time as the server's: the same connections seen from
+# the other end of the path (client.pcap).
+client_capture_start() {
+	ip netns exec $NS_C tcpdump -i eth0 -n -s 200 -U -Z root -w "$tmp/client.pcap" 2>"$tmp/client.err" &
+	CLIENT_CAP_PID=$!
+	PIDS+=($CLIENT_CAP_PID)
+	local i
+	for i in $(seq 100); do
+		if grep -q 'listening on' "$tmp/client.err"; then return; fi
+		sleep 0.1
+	done
+	echo "client capture did not start" >&2
+	cat "$tmp/client.err" >&2
+	return 1
+}
+
+client_capture_stop() {
+	kill -INT "$CLIENT_CAP_PID"
+	wait "$CLIENT_CAP_PID" || true
+	cat "$tmp/client.err" >&2
+	if ! grep -qE '^0 packets dropped by kernel' "$tmp/client.err"; then
+		echo "client capture dropped packets" >&2
+		return 1
+	fi
+}
+
 # snap before|after : nstat of the server namespace (and of the client
 # namespace when CLIENT_NSTAT=1, of the forwarding node's when NODE_NSTAT=1).
 snap() {
@@ -432,7 +460,7 @@ finish() {
 	cp "$tmp/$CAP_FILE" "$out/$CAP_FILE"
 	cp "$tmp/nstat-before.txt" "$out/nstat-before.txt"
 	cp "$tmp/nstat-after.txt" "$out/nstat-after.txt"
-	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/args.txt
+	rm -f "$out"/nstat-client-before.txt "$out"/nstat-client-after.txt "$out"/inner.pcap "$out"/client.pcap "$out"/args.txt
 	rm -f "$out"/nstat-node-before.txt "$out"/nstat-node-after.txt
 	rm -f "$out"/nstat-a-before.txt "$out"/nstat-a-after.txt "$out"/netstat-before.txt "$out"/netstat-after.txt
 	if [[ $EXTRA_SNAPS == 1 ]]; then
@@ -452,6 +480,10 @@ finish() {
 	if [[ -n $INNER_IF ]]; then
 		cp "$tmp/inner.pcap" "$out/inner.pcap"
 		NOTES+=("Inner capture: \`tcpdump -i $INNER_IF -n -s 200 -U -w inner.pcap\` in $NS_S at the same time as capture.pcap: the same connections as the server's own stack sees them, without the tunnel ($(stat -c %s "$out/inner.pcap") bytes, $(tcpdump --count -nr "$out/inner.pcap" 2>/dev/null | awk '{print $1}') packets).")
+	fi
+	if [[ $CLIENT_CAP == 1 ]]; then
+		cp "$tmp/client.pcap" "$out/client.pcap"
+		NOTES+=("Client capture: \`tcpdump -i eth0 -n -s 200 -U -w client.pcap\` in $NS_C at the same time as capture.pcap: the same connections from the client's end ($(stat -c %s "$out/client.pcap") bytes, $(tcpdump --count -nr "$out/client.pcap" 2>/dev/null | awk '{print $1}') packets).")
 	fi
 	if [[ -n $SYNQ_ARGS ]]; then
 		echo "$SYNQ_ARGS" >"$out/args.txt"
@@ -559,7 +591,7 @@ begin() {
 	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
 	CAP_NS=$NS_S CLIENT_NSTAT=0 NODE_NSTAT=0 FLOOD_END=
-	INNER_IF= INNER_PID= SYNQ_ARGS=
+	INNER_IF= INNER_PID= SYNQ_ARGS= CLIENT_CAP=0 CLIENT_CAP_PID=
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
@@ -575,6 +607,7 @@ run_capture() {
 	if [[ -n $PRELOAD ]]; then "$PRELOAD"; fi
 	capture_start "$mode"
 	if [[ -n $INNER_IF ]]; then inner_capture_start "$INNER_IF"; fi
+	if [[ $CLIENT_CAP == 1 ]]; then client_capture_start; fi
 	ss_start
 	snap before
 	"$fn"
@@ -583,6 +616,7 @@ run_capture() {
 	capture_stop
 	ss_stop
 	if [[ -n $INNER_IF ]]; then inner_capture_stop; fi
+	if [[ $CLIENT_CAP == 1 ]]; then client_capture_stop; fi
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -1079,6 +1113,17 @@ sc_wildcard_local_and_remote() {
 		wait_clients_bg
 	}
 	run_capture any load 1
+}
+
+sc_two_capture_points() {
+	DESC="The same accept-queue overflow captured at both ends of the path: listen(fd, 2), never accept(), a relay adding 10 ms each way; 10 clients 100 ms apart send \"hello\", hold 4 s and close. capture.pcap is taken on the server's eth0, client.pcap at the same time on the client's: a user with both files may give synq both."
+	EXPECT="The accept queue holds backlog+1 = 3; clients 3-9 get no answer: 7 x 6 = 42 unanswered SYN packets = TcpExtListenOverflows = TcpExtListenDrops, TcpPassiveOpens 3. Every packet is in both files, about 10 ms apart (it crosses the relay once). Read together they must still count each packet once: 42 dropped SYNs, not 84."
+	topo relay
+	relay -delay 10ms
+	CLIENT_CAP=1
+	serve $IP_S:8080 -backlog 2 -accept=false
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -hold 4s -timeout 8s; }
+	run_capture tcpdump load 1
 }
 
 sc_accept_overflow_capture_late() {
