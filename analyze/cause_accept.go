@@ -41,8 +41,16 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	unanswered := o[UnansweredSYN]
 	explainsUnanswered := false
 	if n := o[ACKIgnored]; n > 0 {
-		signs = append(signs, forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived.",
-			n, overflowIgnored(l), l.SYNACKRetransmits))
+		s := forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived.",
+			n, overflowIgnored(l), l.SYNACKRetransmits)
+		if sg.AcceptAtFirstDrop == 0 {
+			// A rule before TCP that passes only SYNs looks the same
+			// (filteredACKsCause); a queue full before the capture began
+			// shows nothing waiting either.
+			s.Strength = Weak
+			s.Says += " No completed connection was waiting when the first was ignored: the queue may have filled before the capture started, or something before TCP dropped the ACKs."
+		}
+		signs = append(signs, s)
 		affected, mode = affected+n, "ack_ignored"
 	}
 	if sg.RetransOnTimer > 0 && (o[ACKIgnored] > 0 || sg.IgnoredThenAccepted > 0) {

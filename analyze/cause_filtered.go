@@ -122,3 +122,52 @@ func inLedgerNames(fam int) string {
 	n := ledgers[fam]
 	return fmt.Sprintf("%s against %s, %s and the error counters", n.in, n.delivered, n.forwarded)
 }
+
+// filteredACKsCause: the SYNs got through and were answered, but the
+// client's handshake ACK and what followed never reached TCP: a rule that
+// passes SYNs only (a stateless allow-SYN rule, conntrack marking the
+// segments INVALID). On the wire it is an overflowing accept queue's
+// ignored ACKs; only a queue that was seen full, or TCP's counters, tell
+// them apart.
+func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
+	n := l.Outcomes[ACKIgnored]
+	if n == 0 {
+		return nil
+	}
+	sg := &l.Signs
+	ignored := overflowIgnored(l)
+	signs := []Sign{forSign(Weak, FromPackets, "%d handshake{s} completed on the client's side and went no further: the server retransmitted its SYN-ACK as if none of the %d client segment{s} that followed (ACKs and data) had arrived.", n, ignored)}
+	if sg.AcceptAtFirstDrop == 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "No completed connection was waiting for the application when the first ACK was ignored: nothing in the capture shows a full accept queue."))
+	}
+	c := &ev.counters
+	fam := ipFamily(l.Server.Addr())
+	lo, okLO := c.get("TcpExtListenOverflows")
+	inLeft, okIn := c.unaccountedIn(fam)
+	switch {
+	case okLO && lo == 0 && okIn && inLeft >= int64(ignored):
+		signs = append(signs, forSign(c.genDecisive(Gen2), FromCounters, "TCP counted none of them (TcpExtListenOverflows 0: a full accept queue counts every ACK it ignores), and IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d ignored segment{s}: dropped between the wire and TCP%s.",
+			inLeft, inLedgerNames(fam), ignored, genCaveat(c, Gen2)))
+	case okLO && lo == 0:
+		signs = append(signs, forSign(Strong, FromCounters, "TCP counted none of them: TcpExtListenOverflows did not move (a full accept queue counts every ACK it ignores)."))
+	case okLO && int(lo)+coverageSlack(ignored) >= ignored:
+		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), as many as the %d ignored segment{s}: TCP got the ACKs and dropped them itself.", lo, ignored))
+	}
+	if okIn && inLedgerClean(inLeft, ignored) {
+		// Netfilter drops on the way in before IP delivers; what IP
+		// never received (lost after the tap, tc) does not count here.
+		signs = append(signs, againstSign(Decisive, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): no firewall or conntrack rule dropped the ACKs on this host.", everyPacket(inLeft), inLedgerNames(fam)))
+	}
+	if d, ok := c.get("TcpExtTCPDeferAcceptDrop"); ok && d > 0 {
+		signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d ACK{s} dropped for TCP_DEFER_ACCEPT (TcpExtTCPDeferAcceptDrop): TCP held ACKs back on purpose.", d))
+	}
+	if sg.Vantage == VantageClient {
+		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the ACKs may have been lost before they reached the server."))
+	}
+	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: "ack_dropped", Affected: n, Signs: signs,
+		Summary: fmt.Sprintf("Handshake ACKs to %s reached the host but were dropped before TCP saw them: the SYNs got through and were answered, what followed was not (a firewall rule that passes SYNs only, conntrack marking the segments INVALID).", l.Server),
+		Remedy: []string{
+			"List the rules that could match segments without SYN: nft list ruleset; iptables -nvL (look at the drop counters, and at rules on 'ct state invalid').",
+			"Check conntrack: conntrack -S (invalid, drop); sysctl net.netfilter.nf_conntrack_tcp_loose; packets of one connection arriving by two paths (asymmetric routing) look INVALID to it.",
+		}}}}
+}

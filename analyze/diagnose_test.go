@@ -254,8 +254,16 @@ func TestDiagnose(t *testing.T) {
 		{name: "ledger: rp_filter", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtIPReversePathFilter", 18, "IpInReceives", 33, "IpInDelivers", 15), Sysctls: modern},
 			kind: KindFiltered, conf: High, mode: "rp_filter", evidence: "failing the reverse-path check"},
+		// TCP counted no overflow: the ACKs went somewhere before TCP, or
+		// TCP dropped them silently (IP's ledger tells which).
 		{name: "ACKs ignored, counters say no overflow", l: ackIgnored(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3), Sysctls: modern},
+			kind: KindFiltered, conf: Medium, mode: "ack_dropped", ruledOut: []Kind{KindAcceptQueue}},
+		{name: "ACKs ignored, no overflow, IP dropped them", l: ackIgnored(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 40, "IpInDelivers", 22), Sysctls: modern},
+			kind: KindFiltered, conf: High, mode: "ack_dropped", ruledOut: []Kind{KindAcceptQueue}, evidence: "dropped between the wire and TCP"},
+		{name: "ACKs ignored, no overflow, IP delivered them", l: ackIgnored(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 40, "IpInDelivers", 40), Sysctls: modern},
 			kind: KindInconclusive, conf: Low, ruledOut: []Kind{KindAcceptQueue}},
 		{name: "ACKs ignored, counters agree", l: ackIgnored(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 18, "TcpExtListenDrops", 18)},

@@ -58,18 +58,18 @@ var reconciled = []struct {
 }{
 	{"TcpExtListenOverflows", func(l *Listener) int {
 		if hasFinding(l, KindAcceptQueue) {
-			return l.DroppedSYNPackets + overflowIgnored(l)
+			return l.DroppedSYNPackets + queueIgnored(l)
 		}
-		return overflowIgnored(l)
+		return queueIgnored(l)
 	}, "accept queue full: SYNs dropped and handshake segments ignored", nil},
 	{"TcpExtListenDrops", func(l *Listener) int {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
-			return l.DroppedSYNPackets + overflowIgnored(l)
+			return l.DroppedSYNPackets + queueIgnored(l)
 		case hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0, hasFinding(l, KindPAWS):
 			return l.DroppedSYNPackets
 		}
-		return overflowIgnored(l)
+		return queueIgnored(l)
 	}, "every silent drop at a listener", nil},
 	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
 		if hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0 {
@@ -99,6 +99,16 @@ var reconciled = []struct {
 	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent", nil},
 	// The kernel made the connections an application reset at once too.
 	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] + l.Signs.AcceptedThenReset }, "connections accepted by the kernel", nil},
+}
+
+// queueIgnored is the ignored handshake segments the listener's queue
+// counted: none when the verdict is that they were dropped before TCP
+// (filteredACKsCause).
+func queueIgnored(l *Listener) int {
+	if v := l.Diagnosis.Verdict; v.Kind == KindFiltered && v.Mode == "ack_dropped" {
+		return 0
+	}
+	return overflowIgnored(l)
 }
 
 // overflowIgnored is the ignored handshake segments an overflowing accept

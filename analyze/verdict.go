@@ -118,7 +118,7 @@ type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
 	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
-	pathLossCause, filteredCause, egressCause, appResetCause, deferAcceptCause, oldStateCause,
+	pathLossCause, filteredCause, filteredACKsCause, egressCause, appResetCause, deferAcceptCause, oldStateCause,
 }
 
 // evidence is what every cause reads besides the listener: the counters

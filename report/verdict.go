@@ -218,8 +218,11 @@ func alsoFound(r *analyze.Result) []string {
 // headline names a finding for a person: its kind, or its mode where the
 // mode changes what the kind means.
 func headline(f analyze.Finding) string {
-	if f.Mode == "forced_cookies" {
+	switch f.Mode {
+	case "forced_cookies":
 		return "SYNCOOKIES FORCED BY CONFIGURATION (tcp_syncookies=2, not an overflow)"
+	case "ack_dropped":
+		return "HANDSHAKE ACKs DROPPED BEFORE TCP (firewall, conntrack)"
 	}
 	return kindWords[f.Kind]
 }
@@ -247,6 +250,9 @@ var kindWords = map[analyze.Kind]string{
 func explained(f analyze.Finding) string {
 	if f.Kind == analyze.KindFirewallReject && (f.Mode == "icmp" || f.Mode == "icmp_path") {
 		return "How it works: a firewall rule with `reject with icmp ...` answers a SYN with an ICMP destination-unreachable error that quotes it, before TCP sees the SYN; a Linux client's connect() fails at once (connection refused, or no route to host) without retrying. TCP itself never answers a SYN with ICMP."
+	}
+	if f.Kind == analyze.KindFiltered && f.Mode == "ack_dropped" {
+		return "How it works: every segment that reaches the host passes the firewall (netfilter) and connection tracking before TCP sees it; a capture sees it before them. A rule that lets SYNs through but not what follows (a stateless allow-SYN rule; conntrack calling the segments INVALID, as it does when a connection's packets arrive by two paths) lets TCP answer the SYN and never see the client's ACK: the server retransmits its SYN-ACK, the client believes it is connected, as with a full accept queue, but TCP counts no overflow."
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "" {
 		// Not yet told apart (modes say how it was).

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/synq/synq/analyze"
 	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/golden"
@@ -524,6 +526,34 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// The SYNs the firewall drops are in the capture (the tap sits before
 	// netfilter) and go unanswered; the others complete.
 	"firewall-drop": wantFirewallDropWire,
+	// A rule passes one address's SYNs and drops what follows: ignored
+	// ACKs as at a full accept queue. The kernel is the referee: IP
+	// received the ignored segments and delivered none of them.
+	"firewall-drops-acks": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantExactly(t, r, "ack_ignored", 3, outcome("ack_ignored"))
+		c := scenarioCapture(t, "firewall-drops-acks")
+		delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, ok1 := delta("IpInReceives")
+		delivered, ok2 := delta("IpInDelivers")
+		ignored := int64(total(r, func(l listenerJSON) int { return l.IgnoredACKSegments }))
+		// nstat and tcpdump start and stop a moment apart: what IP
+		// received beyond the packets the capture shows coming in may be
+		// undelivered too, nothing else.
+		incoming := int64(0)
+		for _, rec := range readPcapFile(t, c).recs {
+			if ip, ok := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.DstIP.String() == "10.88.0.2" {
+				incoming++
+			}
+		}
+		unseen := max(in-incoming, 0)
+		if undelivered := in - delivered; !ok1 || !ok2 || ignored == 0 || undelivered < ignored || undelivered > ignored+unseen {
+			t.Errorf("IpInReceives %d - IpInDelivers %d = %d undelivered, capture's ignored segments %d (IP received %d packets the capture does not show coming in): want the ignored segments, and at most those more", in, delivered, undelivered, ignored, unseen)
+		}
+	},
 	// The same wire as firewall-drop, three other causes: rp_filter
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
 	// way out or leave by another interface.
@@ -1056,6 +1086,10 @@ var verdictCases = map[string]verdictCase{
 	"synflood-no-cookies": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "syn_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops"}, synHeld: 17},
 	// The firewall drops SYNs before TCP: only the counters make it sure.
+	// Packets alone cannot tell it from a queue full before the capture:
+	// low, either way.
+	"firewall-drops-acks": {kind: "filtered_before_tcp", mode: "ack_dropped", bareKind: "accept_queue_overflow", bareOr: "filtered_before_tcp", bareConf: "low",
+		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.

@@ -32,7 +32,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
 	accept-overflow-long accept-overflow-pool loopback fastopen
-	wildcard-local-and-remote two-capture-points)
+	wildcard-local-and-remote two-capture-points firewall-drops-acks)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -795,6 +795,15 @@ sc_firewall_drop() {
 	topo direct
 	second_client_addr
 	nft_one_rule input "ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop"
+	two_address_run
+}
+
+sc_firewall_drops_acks() {
+	DESC="An nftables rule in the server namespace lets SYNs from $IP_C2 through but drops everything else it sends to 8080 (\`nft add rule inet synqlab input ip saddr $IP_C2 tcp dport 8080 tcp flags & syn == 0 drop\`, input hook: a stateless allow-SYN rule, or conntrack calling a connection's segments INVALID). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete and are served. Clients from $IP_C2 get a SYN-ACK, believe they are connected and send their ACK and request, which the rule drops before TCP: the server retransmits its SYN-ACK (+1 s, +3 s; tcp_synack_retries=2) and expires the request; the clients retransmit their request and give up. On the wire this is an overflowing accept queue's ignored ACKs, but TcpExtListenOverflows stays 0, and IP received every dropped segment without delivering it (IpInReceives minus IpInDelivers = the ignored segments)."
+	topo direct
+	second_client_addr
+	nft_one_rule input "ip saddr $IP_C2 tcp dport 8080 tcp flags & syn == 0 drop"
 	two_address_run
 }
 
