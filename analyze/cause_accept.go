@@ -43,6 +43,12 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	if n := o[ACKIgnored]; n > 0 {
 		s := forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived.",
 			n, overflowIgnored(l), l.SYNACKRetransmits)
+		if l.SYNACKRetransmits == 0 {
+			// tcp_synack_retries=0: the request expired on the SYN-ACK
+			// timer without a retransmission.
+			s = forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, never acknowledged, until the request expired and a reset answered the next one (the server never sent its SYN-ACK again: tcp_synack_retries=0?).",
+				n, overflowIgnored(l))
+		}
 		if sg.AcceptAtFirstDrop == 0 {
 			// A rule before TCP that passes only SYNs looks the same
 			// (filteredACKsCause); a queue full before the capture began

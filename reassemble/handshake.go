@@ -1,6 +1,8 @@
 package reassemble
 
 import (
+	"time"
+
 	"github.com/synq/synq/capture"
 )
 
@@ -132,6 +134,12 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 	}
 }
 
+// requestExpiryMin is the earliest a request can expire: the SYN-ACK
+// timer's first expiry, TCP_TIMEOUT_INIT (1 s). An overflowing accept
+// queue with tcp_abort_on_overflow=1 resets at the handshake ACK, a round
+// trip after the SYN-ACK at most.
+const requestExpiryMin = int64(time.Second)
+
 func (s *handshakeState) fromServer(p *capture.Packet) {
 	f := p.Flags
 	s.pendingSYN = false
@@ -149,7 +157,12 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 			s.RSTBeforeSYNACK = true
 		}
 		if s.ClientAcked && !s.ServerAccepted && s.pendingSegs > 0 {
-			if !s.sinceRetrans && s.ServerRSTs == 1 {
+			// A bare reset a request's lifetime after the SYN-ACK
+			// answers a segment that met none: with
+			// tcp_synack_retries=0 the request expires on the SYN-ACK
+			// timer's first expiry without a retransmission to show it.
+			expired := f&capture.FlagACK == 0 && p.Time-s.FirstSYNACK >= requestExpiryMin
+			if !s.sinceRetrans && s.ServerRSTs == 1 && !expired {
 				// First answer to the handshake ACK is a reset: the
 				// accept queue was full and tcp_abort_on_overflow=1,
 				// or, with ACK set, the application took the

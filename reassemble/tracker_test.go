@@ -642,3 +642,40 @@ func TestSYNACKMissingFromTheCapture(t *testing.T) {
 		}
 	}
 }
+
+// TestLateBareResetIsNoAbort: a bare reset that answers the handshake ACK
+// at once is tcp_abort_on_overflow's; one that comes a request's lifetime
+// (1 s) after the SYN-ACK, with no SYN-ACK sent again (tcp_synack_retries
+// =0, testdata/accept-overflow-synack-retries-0), answers a segment that
+// met an expired request: the ones before it were ignored. A reset with
+// ACK is a connected socket's whenever it comes.
+func TestLateBareResetIsNoAbort(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rst     string
+		abort   bool
+		ignored int
+	}{
+		{"bare, at the ACK", "0.1001 s R seq=5001", true, 2},
+		{"bare, 1.3 s after the SYN-ACK", "1.3 s R seq=5001", false, 3},
+		{"with ACK, 1.3 s after the SYN-ACK", "1.3 s R. seq=5001 ack=1006", true, 0},
+	} {
+		script := `
+			0 c S
+			0.001 s S.
+			0.1 c .
+			0.1 c P. len=5`
+		if !tc.abort || tc.ignored == 0 {
+			script += `
+			0.4 c P. len=5
+			0.9 c P. len=5`
+		}
+		atts, _ := run(t, Config{}, script+"\n"+tc.rst)
+		if len(atts) != 1 {
+			t.Fatalf("%s: %d attempts", tc.name, len(atts))
+		}
+		if a := atts[0]; a.AbortRST != tc.abort || (tc.ignored > 0 && a.IgnoredSegments != tc.ignored) {
+			t.Errorf("%s: AbortRST %v, ignored %d; want %v, %d", tc.name, a.AbortRST, a.IgnoredSegments, tc.abort, tc.ignored)
+		}
+	}
+}

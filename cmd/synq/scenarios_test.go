@@ -486,6 +486,14 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"abort-on-overflow": func(t *testing.T, r reportJSON) {
 		wantPositive(t, r, "reset_after_ack", outcome("reset_after_ack"))
 	},
+	// tcp_synack_retries=0: nothing retransmitted; the late bare resets
+	// answer segments that met an expired request, not an abort.
+	"accept-overflow-synack-retries-0": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "ack_ignored", 2, outcome("ack_ignored"))
+		wantExactly(t, r, "reset_after_ack", 0, outcome("reset_after_ack"))
+		wantExactly(t, r, "synack_retransmits", 0, func(l listenerJSON) int { return l.SYNACKRetransmits })
+	},
+
 	"no-listener": func(t *testing.T, r reportJSON) {
 		atts := total(r, func(l listenerJSON) int { return l.Attempts })
 		if rej := total(r, outcome("rejected")); atts == 0 || rej != atts {
@@ -975,6 +983,8 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}, acceptHeld: 3},
 	"accept-overflow-ack-ignored": {kind: "accept_queue_overflow", mode: "ack_ignored", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans"}, acceptHeld: 3},
+	"accept-overflow-synack-retries-0": {kind: "accept_queue_overflow", mode: "ack_ignored", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts", "TcpPassiveOpens"}, acceptHeld: 3},
 	"abort-on-overflow": {kind: "accept_queue_overflow", mode: "ack_reset", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtEmbryonicRsts", "TcpOutRsts"}, acceptHeld: 3},
 	"accept-overflow-idle": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",

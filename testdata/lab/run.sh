@@ -32,7 +32,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	two-listeners-idle-and-talking snapshot-formats slow-http-server
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
 	accept-overflow-long accept-overflow-pool loopback fastopen
-	wildcard-local-and-remote two-capture-points firewall-drops-acks)
+	wildcard-local-and-remote two-capture-points firewall-drops-acks
+	accept-overflow-synack-retries-0)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -658,6 +659,17 @@ sc_accept_overflow_ack_ignored() {
 	serve $IP_S:8080 -backlog 2 -accept=false
 	BURST_HOLD=12s
 	NOTES+=("Hand count on the reference capture: each of the two ignored connections has 10 client segments after the SYN-ACK: handshake ACK, data, 5 data retransmissions and 2 dup-ACKs answering the SYN-ACK retransmissions are ignored (9), and the 6th data retransmission, after the request expired, is answered by RST (not an overflow). 2 x 9 = 18 = TcpExtListenOverflows; 0 unanswered SYNs.")
+	run_capture tcpdump ack_overflow_load 1
+}
+
+sc_accept_overflow_synack_retries_0() {
+	DESC="accept-overflow-ack-ignored with net.ipv4.tcp_synack_retries=0 on the server (a SYN-flood tuning some guides give): listen(fd, 2), never accept(), 50 ms one-way delay via the relay, 2 filler connections, then a burst of 3 that send \"hello\" at once and hold 12 s."
+	EXPECT="As in accept-overflow-ack-ignored the first burst ACK takes the last accept-queue slot and the other two are ignored, but the server never sends its SYN-ACK again: the request expires on the SYN-ACK timer's first expiry, 1 s after the SYN-ACK, silently. Until then every client segment (ACK, data, data retransmissions) is ignored (TcpExtListenOverflows = TcpExtListenDrops each); the next data retransmission meets no request and is answered with a bare RST, 1 s or more after the ACK (TcpOutRsts, not TcpExtEmbryonicRsts: no abort). No SYN-ACK or SYN retransmission."
+	topo relay
+	relay -delay 50ms
+	nsx $NS_S sysctl -qw net.ipv4.tcp_synack_retries=0
+	serve $IP_S:8080 -backlog 2 -accept=false
+	BURST_HOLD=12s
 	run_capture tcpdump ack_overflow_load 1
 }
 
