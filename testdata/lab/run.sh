@@ -295,57 +295,34 @@ capture_stop() {
 	fi
 }
 
-# inner_capture_start IF : a second tcpdump in the server namespace, on the
-# tunnel interface IF, at the same time as the main (underlay) capture:
-# what the server itself sees, to compare with the tunnelled capture.
-inner_capture_start() {
-	INNER_IF=$1
-	ip netns exec $NS_S tcpdump -i "$INNER_IF" -n -s 200 -U -Z root -w "$tmp/inner.pcap" 2>"$tmp/inner.err" &
-	INNER_PID=$!
-	PIDS+=($INNER_PID)
+# side_capture_start NAME NS IF : a second tcpdump beside the main one, in
+# namespace NS on interface IF, into $tmp/NAME.pcap: the server's tunnel
+# interface (inner.pcap: what the server itself sees, to compare with the
+# tunnelled underlay capture), or the client's eth0 (client.pcap: the same
+# connections from the other end of the path).
+declare -A SIDE_PIDS=()
+side_capture_start() {
+	local name=$1 ns=$2 ifc=$3
+	ip netns exec "$ns" tcpdump -i "$ifc" -n -s 200 -U -Z root -w "$tmp/$name.pcap" 2>"$tmp/$name.err" &
+	SIDE_PIDS[$name]=$!
+	PIDS+=($!)
 	local i
 	for i in $(seq 100); do
-		if grep -q 'listening on' "$tmp/inner.err"; then return; fi
+		if grep -q 'listening on' "$tmp/$name.err"; then return; fi
 		sleep 0.1
 	done
-	echo "inner capture did not start" >&2
-	cat "$tmp/inner.err" >&2
+	echo "$name capture did not start" >&2
+	cat "$tmp/$name.err" >&2
 	return 1
 }
 
-inner_capture_stop() {
-	kill -INT "$INNER_PID"
-	wait "$INNER_PID" || true
-	cat "$tmp/inner.err" >&2
-	if ! grep -qE '^0 packets dropped by kernel' "$tmp/inner.err"; then
-		echo "inner capture dropped packets" >&2
-		return 1
-	fi
-}
-
-# client_capture_start / _stop: a second tcpdump, on the client's eth0 in
-# $NS_C, at the same time as the server's: the same connections seen from
-# the other end of the path (client.pcap).
-client_capture_start() {
-	ip netns exec $NS_C tcpdump -i eth0 -n -s 200 -U -Z root -w "$tmp/client.pcap" 2>"$tmp/client.err" &
-	CLIENT_CAP_PID=$!
-	PIDS+=($CLIENT_CAP_PID)
-	local i
-	for i in $(seq 100); do
-		if grep -q 'listening on' "$tmp/client.err"; then return; fi
-		sleep 0.1
-	done
-	echo "client capture did not start" >&2
-	cat "$tmp/client.err" >&2
-	return 1
-}
-
-client_capture_stop() {
-	kill -INT "$CLIENT_CAP_PID"
-	wait "$CLIENT_CAP_PID" || true
-	cat "$tmp/client.err" >&2
-	if ! grep -qE '^0 packets dropped by kernel' "$tmp/client.err"; then
-		echo "client capture dropped packets" >&2
+side_capture_stop() {
+	local name=$1
+	kill -INT "${SIDE_PIDS[$name]}"
+	wait "${SIDE_PIDS[$name]}" || true
+	cat "$tmp/$name.err" >&2
+	if ! grep -qE '^0 packets dropped by kernel' "$tmp/$name.err"; then
+		echo "$name capture dropped packets" >&2
 		return 1
 	fi
 }
@@ -592,7 +569,8 @@ begin() {
 	LISTENERS=() CLIENT_CMDS=() NOTES=() BG_CLIENTS=()
 	V6=0 TOPO= RELAY_DESC= EXTRA_ADDR_NOTE= DESC= EXPECT=
 	CAP_NS=$NS_S CLIENT_NSTAT=0 NODE_NSTAT=0 FLOOD_END=
-	INNER_IF= INNER_PID= SYNQ_ARGS= CLIENT_CAP=0 CLIENT_CAP_PID=
+	INNER_IF= SYNQ_ARGS= CLIENT_CAP=0
+	SIDE_PIDS=()
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
@@ -607,8 +585,8 @@ run_capture() {
 	local mode=$1 fn=$2 settle=$3
 	if [[ -n $PRELOAD ]]; then "$PRELOAD"; fi
 	capture_start "$mode"
-	if [[ -n $INNER_IF ]]; then inner_capture_start "$INNER_IF"; fi
-	if [[ $CLIENT_CAP == 1 ]]; then client_capture_start; fi
+	if [[ -n $INNER_IF ]]; then side_capture_start inner $NS_S "$INNER_IF"; fi
+	if [[ $CLIENT_CAP == 1 ]]; then side_capture_start client $NS_C eth0; fi
 	ss_start
 	snap before
 	"$fn"
@@ -616,8 +594,8 @@ run_capture() {
 	snap after
 	capture_stop
 	ss_stop
-	if [[ -n $INNER_IF ]]; then inner_capture_stop; fi
-	if [[ $CLIENT_CAP == 1 ]]; then client_capture_stop; fi
+	if [[ -n $INNER_IF ]]; then side_capture_stop inner; fi
+	if [[ $CLIENT_CAP == 1 ]]; then side_capture_stop client; fi
 }
 
 # ---------------------------------------------------------------- scenarios
