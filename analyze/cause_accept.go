@@ -41,14 +41,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	unanswered := o[UnansweredSYN]
 	explainsUnanswered := false
 	if n := o[ACKIgnored]; n > 0 {
-		s := forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived.",
-			n, overflowIgnored(l), l.SYNACKRetransmits)
+		how := prose.Sayf("and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived", l.SYNACKRetransmits)
 		if l.SYNACKRetransmits == 0 {
 			// tcp_synack_retries=0: the request expired on the SYN-ACK
 			// timer without a retransmission.
-			s = forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, never acknowledged, until the request expired and a reset answered the next one (the server never sent its SYN-ACK again: tcp_synack_retries=0?).",
-				n, overflowIgnored(l))
+			how = "never acknowledged, until the request expired and a reset answered the next one (the server never sent its SYN-ACK again: tcp_synack_retries=0?)"
 		}
+		s := forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, %s.",
+			n, overflowIgnored(l), how)
 		if sg.AcceptAtFirstDrop == 0 {
 			// A rule before TCP that passes only SYNs looks the same
 			// (filteredACKsCause); a queue full before the capture began
@@ -213,14 +213,16 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
-		if m := sg.SamePortWaiting; m > 0 && len(sg.SamePort) > 0 && sharedSocketSampled(l, ev) {
+		// Listeners on one port (127.0.0.1 and the host's address) may
+		// be one socket on 0.0.0.0 or ::, whose queue holds them all.
+		looks := fmt.Sprintf("Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", k-1)
+		if m := sg.SamePortWaiting; samePortNote(sg) != "" && sharedSocketSampled(l, ev) {
 			q, _ := ev.host.QueueFor(l.Server)
-			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began%s; the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, samePortNote(sg), q.Listener, prose.Plain(k+m-1)))
-		} else if m > 0 && len(sg.SamePort) > 0 {
-			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began%s; Linux holds backlog+1, so the backlog looks like %d, or like %d if one socket took them all (ss -lnt shows which), less if the application was busy with some of them.", k, samePortNote(sg), prose.Plain(k-1), prose.Plain(k+m-1)))
-		} else {
-			signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began; Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them).", k, prose.Plain(k-1)))
+			looks = fmt.Sprintf("the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", q.Listener, k+m-1)
+		} else if samePortNote(sg) != "" {
+			looks = fmt.Sprintf("Linux holds backlog+1, so the backlog looks like %d, or like %d if one socket took them all (ss -lnt shows which), less if the application was busy with some of them", k-1, k+m-1)
 		}
+		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting (for accept(), or for an answer) when drops began%s; %s.", k, samePortNote(sg), looks))
 		if max, ok := sysctlInt(ev.host, "net.core.somaxconn"); ok {
 			if k-1 < max {
 				signs = append(signs, forSign(Weak, FromSysctls, "net.core.somaxconn is %d, so that limit comes from the application's listen() backlog.", prose.Plain(max)))
