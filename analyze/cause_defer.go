@@ -19,9 +19,15 @@ func deferAcceptCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPDeferAcceptDrop did not move: no ACK was held back for TCP_DEFER_ACCEPT."))
 		}
 	}
-	return []hypothesis{{Finding: Finding{Kind: KindDeferAccept, Affected: sg.DeferAccepted, Signs: signs,
-		Summary: fmt.Sprintf("%s uses TCP_DEFER_ACCEPT: it waits for the client's first data before accepting. That is intended, not an overflow.", l.Server),
-		Remedy:  []string{"Nothing to fix if clients speak first. For protocols where the server speaks first, remove TCP_DEFER_ACCEPT from the listener."}}}}
+	return []hypothesis{{Finding: deferFinding(l, "uses", sg.DeferAccepted, signs)}}
+}
+
+// deferFinding is the defer-accept finding: l "uses" it, or "most likely
+// uses" it where only a counter says so.
+func deferFinding(l *Listener, uses string, affected int, signs []Sign) Finding {
+	return Finding{Kind: KindDeferAccept, Affected: affected, Signs: signs,
+		Summary: fmt.Sprintf("%s %s TCP_DEFER_ACCEPT: it waits for the client's first data before accepting. That is intended, not an overflow.", l.Server, uses),
+		Remedy:  []string{"Nothing to fix if clients speak first. For protocols where the server speaks first, remove TCP_DEFER_ACCEPT from the listener."}}
 }
 
 // deferFromCounters: a capture without bare ACKs (Signs.HalfOpenUnseen:
@@ -39,7 +45,5 @@ func deferFromCounters(l *Listener, ev *evidence) []hypothesis {
 		forSign(Strong, FromCounters, "The kernel counted %d ACK{s} dropped for TCP_DEFER_ACCEPT (TcpExtTCPDeferAcceptDrop).", n),
 		forSign(Weak, FromPackets, "%d connection{s} got in only after the server sent its SYN-ACK again; the capture holds no bare ACK to show the ACKs it held back.", sg.ResentThenEstablished),
 	}
-	return []hypothesis{{Finding: Finding{Kind: KindDeferAccept, Affected: sg.ResentThenEstablished, Signs: signs,
-		Summary: fmt.Sprintf("%s most likely uses TCP_DEFER_ACCEPT: it waits for the client's first data before accepting. That is intended, not an overflow.", l.Server),
-		Remedy:  []string{"Nothing to fix if clients speak first. For protocols where the server speaks first, remove TCP_DEFER_ACCEPT from the listener."}}}}
+	return []hypothesis{{Finding: deferFinding(l, "most likely uses", sg.ResentThenEstablished, signs)}}
 }
