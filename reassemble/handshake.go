@@ -176,6 +176,10 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 				// reset met no request; the ones before it were ignored.
 				s.ignore(s.pendingSegs-1, max(s.pendingData-1, 0))
 			}
+			// Judged: a second reset (a connected socket's RST+ACK, then
+			// a bare one for data that was in flight) must not judge
+			// them again, nor settle.
+			s.pendingSegs, s.pendingData = 0, 0
 		}
 		s.close(p.Time)
 	case f&capture.FlagSYN != 0 && f&capture.FlagACK != 0:

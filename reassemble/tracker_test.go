@@ -679,3 +679,24 @@ func TestLateBareResetIsNoAbort(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondResetJudgesNothing: an application that takes a connection and
+// resets it (RST+ACK) while the client's request is in flight draws a
+// second, bare reset for that request; both answer segments the first
+// already judged (a fresh recording of testdata/app-reset-after-accept
+// counted one ignored segment, and an overflow the kernel never saw).
+func TestSecondResetJudgesNothing(t *testing.T) {
+	atts, _ := run(t, Config{}, `
+		0 c S
+		0.001 s S.
+		0.002 c .
+		0.0021 c P. len=5
+		0.0022 s R. seq=5001 ack=1001
+		0.0023 s R seq=5001`)
+	if len(atts) != 1 {
+		t.Fatalf("%d attempts", len(atts))
+	}
+	if a := atts[0]; !a.AbortRST || !a.AbortRSTAcked || a.IgnoredSegments != 0 {
+		t.Errorf("AbortRST %v (acked %v), ignored %d; want true, true, 0", a.AbortRST, a.AbortRSTAcked, a.IgnoredSegments)
+	}
+}
