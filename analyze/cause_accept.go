@@ -184,7 +184,11 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(c.genDecisive(Gen2), FromCounters, "TcpExtListenOverflows did not move: the accept queue never overflowed%s.", genCaveat(c, Gen2)))
 		}
 	}
-	if q, sampled := ev.host.QueueFor(l.Server); sampled {
+	// The samples are of a socket on the port, which may not be the one
+	// this address reached: an IPv6 wildcard that is IPV6_V6ONLY serves
+	// no IPv4 client (they were refused). Only a listener that answered a
+	// SYN or dropped something can be the sampled socket's.
+	if q, sampled := ev.host.QueueFor(l.Server); sampled && (affected > 0 || sg.IncompleteDropped > 0 || l.SYNACKPackets > 0) {
 		switch {
 		case q.Full > 0:
 			signs = append(signs, forSign(Decisive, FromQueues, "Sampled on the host: the accept queue held %d connection{s} against a limit of %d (full in %d of %d samples).",

@@ -155,6 +155,10 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		switch {
 		case !found:
 			noListener = append(noListener, forSign(Strong, FromQueues, "No socket listened on port %d in any of the %d listen-queue samples taken on the host.", port, h.QueueSamples))
+		case l.Server.Addr().Unmap().Is4() && !q.Listener.Addr().Unmap().Is4():
+			// An IPv6 wildcard serves IPv4 clients only without
+			// IPV6_V6ONLY: the samples cannot say which.
+			noListener = append(noListener, forSign(Weak, FromQueues, "The only socket on port %d in the listen-queue samples is IPv6, %s: with IPV6_V6ONLY (set by the application, or net.ipv6.bindv6only=1) it takes no IPv4 client, and the kernel refuses them as if nothing listened.", port, q.Listener))
 		case q.Samples >= h.QueueSamples:
 			noListener = append(noListener, againstSign(Strong, FromQueues, "A socket listened on %s in each of the %d listen-queue samples taken on the host.", q.Listener, h.QueueSamples))
 			reject = append(reject, forSign(Weak, FromQueues, "A socket listened on %s in each of the %d listen-queue samples taken on the host, yet SYNs were refused.", q.Listener, h.QueueSamples))

@@ -534,6 +534,19 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// The SYNs the firewall drops are in the capture (the tap sits before
 	// netfilter) and go unanswered; the others complete.
 	"firewall-drop": wantFirewallDropWire,
+	// One IPV6_V6ONLY socket on [::]:8080: the IPv4 clients are refused
+	// (no IPv4 socket), whatever ss.txt's [::]:8080 row says of its full
+	// queue: that queue is the IPv6 listeners'.
+	"v6only-wildcard": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "rejected", 2, outcome("rejected"))
+		c := scenarioCapture(t, "v6only-wildcard")
+		withSS := scenarioJSON(t, scenario{name: "v6only-wildcard", dir: filepath.Dir(c), capture: c}, "--ss", filepath.Join(filepath.Dir(c), "ss.txt"))
+		for _, l := range withSS.Listeners {
+			if strings.HasPrefix(l.Server, "10.88.0.2:") && l.Verdict.Kind != "no_listener" {
+				t.Errorf("with ss.txt, %s (every SYN refused): %s/%s, want no_listener", l.Server, l.Verdict.Kind, l.Verdict.Confidence)
+			}
+		}
+	},
 	// A rule passes one address's SYNs and drops what follows: ignored
 	// ACKs as at a full accept queue. The kernel is the referee: IP
 	// received the ignored segments and delivered none of them.
@@ -1096,6 +1109,11 @@ var verdictCases = map[string]verdictCase{
 	"synflood-no-cookies": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "syn_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops"}, synHeld: 17},
 	// The firewall drops SYNs before TCP: only the counters make it sure.
+	// The overflowing queue leads (2 or more SYNs dropped on one of its
+	// addresses, against the 2 refused IPv4 clients); the refused
+	// listener is TestScenarioOutcomes's.
+	"v6only-wildcard": {kind: "accept_queue_overflow", mode: "syn_dropped", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpOutRsts", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
 	// Packets alone cannot tell it from a queue full before the capture:
 	// low, either way.
 	"firewall-drops-acks": {kind: "filtered_before_tcp", mode: "ack_dropped", bareKind: "accept_queue_overflow", bareOr: "filtered_before_tcp", bareConf: "low",

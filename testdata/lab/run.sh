@@ -33,7 +33,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
 	accept-overflow-long accept-overflow-pool loopback fastopen
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
-	accept-overflow-synack-retries-0)
+	accept-overflow-synack-retries-0 v6only-wildcard)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1123,6 +1123,23 @@ sc_two_capture_points() {
 	serve $IP_S:8080 -backlog 2 -accept=false
 	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -hold 4s -timeout 8s; }
 	run_capture tcpdump load 1
+}
+
+sc_v6only_wildcard() {
+	DESC="One IPv6 socket on [::]:8080 with IPV6_V6ONLY (labtool serve sets it for an IPv6 address, as Go's tcp6 and many servers do), listen(fd, 2), never accept(): 3 clients in the server namespace connect to [::1]:8080 (150 ms apart), 4 from the client namespace to [$IP6_S]:8080 (120 ms apart) and 2 to $IP_S:8080 (100 ms apart); each sends a request and holds 4 s. tcp_syn_retries=2 on both sides. tcpdump -i any in the server namespace."
+	EXPECT="The IPv6 clients share one accept queue of backlog+1 = 3 (whichever address they came to); later IPv6 SYNs are dropped (TcpExtListenOverflows = TcpExtListenDrops). The 2 IPv4 clients find no IPv4 socket: each SYN is answered with a RST by the kernel (TcpOutRsts), connect() fails at once. ss.txt shows only [::]:8080, which an IPv4 client could reach only without IPV6_V6ONLY."
+	V6=1
+	topo direct
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syn_retries=2 net.ipv6.conf.lo.disable_ipv6=0
+	serve "[::]:8080" -backlog 2 -accept=false
+	NOTES+=("The local clients ran in $NS_S (labtool connect there).")
+	load() {
+		NS_C=$NS_S clients_bg -label local -addr "[::1]:8080" -n 3 -interval 150ms -send hello -hold 4s -timeout 8s
+		clients_bg -label remote6 -addr "[$IP6_S]:8080" -n 4 -interval 120ms -send hello -hold 4s -timeout 8s
+		clients -label remote4 -addr $IP_S:8080 -n 2 -interval 100ms -send hello -hold 4s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture any load 1
 }
 
 sc_accept_overflow_capture_late() {
