@@ -137,6 +137,13 @@ type Handshake struct {
 	// overflow answers the ACK with a bare RST (tcp_v4_send_reset). Here,
 	// not beside AbortRST, where a byte more would cost 8 (state budget).
 	AbortRSTAcked bool
+	// SYNACKZeroWindow: the first SYN-ACK offered a zero window. Linux's
+	// TCP never does; a SYN proxy does (netfilter's SYNPROXY,
+	// synproxy_send_client_synack): it answers for the listener with a
+	// cookie and opens the window only once the listener has answered the
+	// SYN it passes on, a handshake not on this wire (analyze:
+	// ProxiedUnanswered). In padding beside AbortRSTAcked.
+	SYNACKZeroWindow bool
 
 	// DroppedSYNs counts client SYNs (retransmissions included) that got
 	// no answer from the server before the client's next packet of this

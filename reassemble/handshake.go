@@ -116,7 +116,12 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 		s.FirstACK = p.Time
 	}
 	if s.ClientAcked && !s.ServerAccepted {
-		if resent && s.pendingSegs > 0 {
+		// Past a SYN proxy the client resends data its race with the
+		// proxy lost, not data a full queue dropped: an ACK before it
+		// may have completed the listener's handshake, which answers a
+		// pure ACK with nothing. Judged by the SYN-ACK's next
+		// retransmission or the listener's answer instead.
+		if resent && s.pendingSegs > 0 && !s.SYNACKZeroWindow {
 			// The client resends what the server never acknowledged:
 			// the segments since the server's last packet were not
 			// taken. A full accept queue drops each one (each counts in
@@ -187,11 +192,20 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 		if s.SYNACKs == 1 {
 			s.FirstSYNACK = p.Time
 			s.SYNACKOpts = p.Opts
+			s.SYNACKZeroWindow = p.Window == 0
 			s.SYNBeforeSYNACK = s.LastSYN
 		}
 		s.LastSYNACK = p.Time
 		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
 			s.SYNACKRetransmits++
+			if s.SYNACKZeroWindow && s.ServerAccepted && p.Window != 0 && !s.ServerData && !s.ServerAckedData && !s.ServerFIN {
+				// The listener's own SYN-ACK, sent again past a SYN
+				// proxy: the window-opening ACK was the proxy's, and
+				// the listener's handshake never completed (SYNPROXY's
+				// race: client data that overtakes the proxy's ACK to
+				// the listener). An unaccepted attempt from here on.
+				s.ServerAccepted, s.Accepted = false, 0
+			}
 			if s.ClientAcked && !s.ServerAccepted {
 				if s.SYNACKRetransAfterACK == 0 {
 					s.FirstRetransAfterACK = p.Time

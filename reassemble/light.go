@@ -88,6 +88,7 @@ const (
 	// neither bit: 0, no SYN-ACK yet); another SYN's takes a full state.
 	lightSYNBeforeIsFirst
 	lightSYNBeforeIsLast
+	lightSYNACKZeroWindow
 )
 
 // lightServers numbers the server ends of light attempts (listeners are
@@ -163,6 +164,9 @@ func (t *Tracker) pack(s *state) (light, bool) {
 	if a.SYNOptsCut {
 		l.flags |= lightSYNOptsCut
 	}
+	if a.SYNACKZeroWindow {
+		l.flags |= lightSYNACKZeroWindow
+	}
 	l.firstSYN, l.lastSYN = a.FirstSYN, a.LastSYN
 	l.firstSYNACK, l.lastSYNACK = a.FirstSYNACK, a.LastSYNACK
 	switch a.SYNBeforeSYNACK {
@@ -189,6 +193,7 @@ func (t *Tracker) unpack(l *light, s *state) {
 	s.pendingSYN = l.flags&lightPendingSYN != 0
 	a.HasClientTS = l.flags&lightHasClientTS != 0
 	a.SYNOptsCut = l.flags&lightSYNOptsCut != 0
+	a.SYNACKZeroWindow = l.flags&lightSYNACKZeroWindow != 0
 	a.SYNs, a.SYNACKs, a.SYNACKRetransmits = int(l.syns), int(l.synacks), int(l.synackRetx)
 	a.DroppedSYNs, a.SYNsAfterSYNACK = int(l.droppedSYNs), int(l.synsAfter)
 	a.FirstSYN, a.LastSYN = l.firstSYN, l.lastSYN
