@@ -155,6 +155,16 @@ type Signs struct {
 	RetransmittedThenAnswered int
 	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
 	SYNsAfterSYNACK int
+	// Proxied counts attempts a SYN proxy answered (a zero-window
+	// SYN-ACK), ProxiedPassed those whose SYN the listener then answered
+	// (the proxy opened the window); FirstProxiedUnanswered is the
+	// client's ACK of the first ProxiedUnanswered attempt, when the
+	// proxy sent the listener the SYN it dropped.
+	Proxied, ProxiedPassed int
+	// ProxiedRefused: Rejected attempts whose reset answered the SYN a
+	// proxy passed on, after it had completed the client's handshake.
+	ProxiedRefused         int
+	FirstProxiedUnanswered int64
 	// BareACKThenAnswered: attempts whose SYN was first answered by a
 	// bare ACK (old state for the 4-tuple) and later by a SYN-ACK.
 	BareACKThenAnswered int
@@ -839,9 +849,19 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
 		l.halfOpen.pin(pinFirstUnanswered, sg.FirstUnanswered)
 		l.accept.pin(pinFirstUnanswered, sg.FirstUnanswered)
-	case ACKIgnored, ResetAfterACK:
+	case ProxiedUnanswered:
 		sg.LastDrop = max(sg.LastDrop, a.FirstACK)
-		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, a.FirstACK)
+		sg.FirstProxiedUnanswered = minTime(sg.FirstProxiedUnanswered, a.FirstACK)
+		l.accept.pin(pinFirstUnanswered, sg.FirstProxiedUnanswered)
+	case ACKIgnored, ResetAfterACK:
+		at := a.FirstACK
+		if a.SYNACKZeroWindow && a.FirstRetransAfterACK != 0 {
+			// Past a SYN proxy the listener ignores what follows its
+			// own SYN-ACK, sent again (reassemble: SYNPROXY's race).
+			at = a.FirstRetransAfterACK
+		}
+		sg.LastDrop = max(sg.LastDrop, at)
+		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, at)
 		l.accept.pin(pinFirstIgnoredACK, sg.FirstIgnoredACK)
 	case Established:
 		if a.SYNACKRetransmits > 0 {
@@ -881,6 +901,15 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		l.accept.pin(pinFirstDelayed, sg.FirstDelayed)
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
+	if a.SYNACKZeroWindow {
+		sg.Proxied++
+		switch {
+		case a.ServerAccepted:
+			sg.ProxiedPassed++
+		case o == Rejected:
+			sg.ProxiedRefused++
+		}
+	}
 	if a.BareACKAnswer && a.SYNACKs > 0 {
 		sg.BareACKThenAnswered++
 	}
@@ -903,7 +932,7 @@ func (l *Listener) vantage() (v Vantage, synGap, ackGap time.Duration, sameHost 
 // handshake ACK, 0 if none, seen from v.
 func (l *Listener) firstDrop(v Vantage) int64 {
 	sg := &l.Signs
-	first := minTime(sg.FirstUnanswered, sg.FirstIgnoredACK)
+	first := minTime(minTime(sg.FirstUnanswered, sg.FirstIgnoredACK), sg.FirstProxiedUnanswered)
 	if v != VantageClient {
 		// A SYN the server dropped and answered on retry is a drop too;
 		// from the client it may have been lost on the way.

@@ -14,7 +14,8 @@ import (
 // segments: one per dropped SYN packet and per ignored segment, the ACKs
 // an abort reset answered among them (kernel-evidence.md, "Accounting").
 func aqPredicted(l *Listener) int {
-	n := overflowIgnored(l)
+	// A SYN proxy sends the listener one SYN per handshake.
+	n := overflowIgnored(l) + l.Outcomes[ProxiedUnanswered]
 	if l.Outcomes[UnansweredSYN] > 0 || l.Outcomes[Incomplete] > 0 || delayedBySYNDrops(l) > 0 {
 		n += l.DroppedSYNPackets
 	}
@@ -112,6 +113,17 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
+	if n := o[ProxiedUnanswered]; n > 0 {
+		st, waiting := Weak, ""
+		if waitedAtFirstDrop(sg) {
+			st, waiting = Strong, prose.Sayf(" while %d connection{s} it had taken {was|were} still waiting for the application", sg.AcceptAtFirstDrop)
+		}
+		signs = append(signs, forSign(st, FromPackets, "%d handshake{s} a SYN proxy completed for the listener (zero-window SYN-ACKs: netfilter's SYNPROXY) {was|were} never passed on: the listener did not answer the SYN the proxy sent it%s, so the proxy never opened the window. A full accept queue drops that SYN as it drops a client's.", n, waiting))
+		affected += n
+		if mode == "" {
+			mode = "syn_dropped"
+		}
+	}
 	if delayed := delayedBySYNDrops(l); delayed > 0 && !syncookieQueue {
 		// A busy server that keeps up on average: SYNs dropped while
 		// the queue is full, answered on retry once accept() catches
@@ -145,7 +157,11 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		case lo > 0 && predicted > 0 && int(lo)+coverageSlack(ev.aqPredicted) >= ev.aqPredicted:
 			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)
 			if int(lo) == predicted && predicted == ev.aqPredicted {
-				s.Says += prose.Sayf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows.", predicted)
+				s.Says += prose.Sayf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows", predicted)
+				if n := o[ProxiedUnanswered]; n > 0 {
+					s.Says += prose.Sayf(", counting one SYN for each of the %d handshake{s} the proxy never passed on", n)
+				}
+				s.Says += "."
 			} else if ev.listeners > 1 && int(lo) == ev.aqPredicted {
 				s.Says += prose.Sayf("; the capture shows %d on this port and %d on all its listeners together: exactly the kernel's count.", predicted, ev.aqPredicted)
 			} else {

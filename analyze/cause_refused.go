@@ -120,6 +120,9 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		seenStrength = Weak
 	}
 	seen := forSign(seenStrength, FromPackets, "%d SYN{s} {was|were} answered with RST instead of SYN-ACK.", n)
+	if p := l.Signs.ProxiedRefused; p > 0 {
+		seen.Says = prose.Sayf("%d SYN{s} {was|were} answered with RST instead of SYN-ACK (%d through a SYN proxy, which completed the client's handshake and passed on the listener's reset to the SYN it sent).", n, p)
+	}
 	noListener := []Sign{seen}
 	reject := []Sign{forSign(Weak, FromPackets, "%d SYN{s} {was|were} answered with RST: a firewall rule `reject with tcp reset` answers exactly like a port with no listener.", n)}
 	sg := &l.Signs

@@ -197,6 +197,81 @@ func TestClassify(t *testing.T) {
 				0.004 s . seq=4294967291 ack=10`,
 			want: Established, syns: 1, synacks: 1,
 		},
+		// A SYN proxy (netfilter's SYNPROXY) answers with a zero
+		// window and opens it once the listener has answered the SYN
+		// it passes on, off this wire (testdata/synproxy-*).
+		{
+			name: "SYN proxy, the listener answered: window opened",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.00008 s . win=502
+				0.0002 c P. len=5
+				0.0003 s . ack=1006`,
+			want: Established, syns: 1, synacks: 1,
+		},
+		{
+			name: "SYN proxy, the listener never answered",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.2 c .
+				0.6 c .
+				9 c S from=10.0.0.9:1`,
+			want: ProxiedUnanswered, syns: 1, synacks: 1,
+		},
+		{
+			name: "SYN proxy, capture ends just after the client's ACK",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.1 c S from=10.0.0.9:1`,
+			want: Incomplete, syns: 1, synacks: 1,
+		},
+		{
+			name: "SYN proxy, the listener refused: its reset passed on",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.00007 s R. seq=5001 ack=1001 win=0
+				9 c S from=10.0.0.9:1`,
+			want: Rejected, syns: 1, synacks: 1,
+		},
+		{
+			// The client's data overtook the proxy's ACK to the
+			// listener: the listener's own SYN-ACK (a real window)
+			// comes on its timer, and what follows it meets a full
+			// accept queue.
+			name: "SYN proxy race, the listener's SYN-ACK sent again, then ignored",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.00008 s . win=502
+				0.0001 c P. len=5
+				0.00012 s . ack=1001 win=502
+				1 s S.
+				1.0001 c . ack=5001
+				1.7 c P. len=5
+				3 s S.
+				3.0001 c . ack=5001
+				3.5 c P. len=5
+				9 c S from=10.0.0.9:1`,
+			want: ACKIgnored, syns: 1, synacks: 3, retx: 2, ignored: 4,
+		},
+		{
+			name: "SYN proxy race, the listener's SYN-ACK sent again, then taken",
+			script: `0 c S
+				0.00003 s S. win=0
+				0.00005 c .
+				0.00008 s . win=502
+				0.0001 c P. len=5
+				0.00012 s . ack=1001 win=502
+				1 s S.
+				1.0001 c . ack=5001
+				1.7 c P. len=5
+				1.7001 s . ack=1006`,
+			want: Established, syns: 1, synacks: 2, retx: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,13 @@ const (
 	// SYNAnsweredByACK: the SYN got a bare ACK (challenge ACK, stale state
 	// on the server) and never a SYN-ACK.
 	SYNAnsweredByACK
+	// ProxiedUnanswered: a SYN proxy answered the SYN for the listener
+	// (a zero-window SYN-ACK: netfilter's SYNPROXY) and the client
+	// acknowledged it, but the listener never answered the SYN the proxy
+	// then sent it: the proxy never opened the window, and the client's
+	// segments went unanswered. The listener dropped that SYN (a full
+	// accept queue does); its handshake is not on this wire.
+	ProxiedUnanswered
 	// Incomplete: the capture ended while the attempt was still inside its
 	// retransmission window: not counted as failed.
 	Incomplete
@@ -50,16 +57,17 @@ const (
 )
 
 var outcomeNames = [numOutcomes]string{
-	Established:      "established",
-	UnansweredSYN:    "unanswered_syn",
-	Rejected:         "rejected",
-	ICMPUnreachable:  "icmp_unreachable",
-	SYNACKUnacked:    "synack_unacked",
-	ACKIgnored:       "ack_ignored",
-	ResetAfterACK:    "reset_after_ack",
-	ClientReset:      "client_reset",
-	SYNAnsweredByACK: "syn_answered_by_ack",
-	Incomplete:       "incomplete",
+	Established:       "established",
+	UnansweredSYN:     "unanswered_syn",
+	Rejected:          "rejected",
+	ICMPUnreachable:   "icmp_unreachable",
+	SYNACKUnacked:     "synack_unacked",
+	ACKIgnored:        "ack_ignored",
+	ResetAfterACK:     "reset_after_ack",
+	ClientReset:       "client_reset",
+	SYNAnsweredByACK:  "syn_answered_by_ack",
+	ProxiedUnanswered: "proxied_unanswered",
+	Incomplete:        "incomplete",
 }
 
 // String returns the outcome's stable name, as used in JSON.
@@ -116,11 +124,23 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 		return UnansweredSYN
 	}
 	if a.ClientAcked {
+		proxied := a.SYNACKZeroWindow && !a.ServerAccepted && a.SYNACKRetransAfterACK == 0
 		switch {
+		case proxied && a.AbortRST:
+			// The listener's answer to the proxy's SYN was a reset,
+			// which the proxy passed on: nothing listened.
+			return Rejected
 		case a.AbortRST:
 			return ResetAfterACK
 		case a.ServerAccepted:
 			return Established
+		case proxied && a.ServerRSTs == 0:
+			// The proxy opens the window once the listener answers its
+			// SYN, within microseconds on the same host.
+			if a.SYNACKs == 1 && quietAtEnd(a.FirstACK, SYNACKGrace) {
+				return Incomplete
+			}
+			return ProxiedUnanswered
 		case a.SYNACKRetransAfterACK > 0 || a.IgnoredSegments > 0:
 			return ACKIgnored
 		case a.SYNACKs == 1 && quietAtEnd(a.FirstACK, SYNACKGrace):

@@ -58,22 +58,22 @@ var reconciled = []struct {
 }{
 	{"TcpExtListenOverflows", func(l *Listener) int {
 		if hasFinding(l, KindAcceptQueue) {
-			return l.DroppedSYNPackets + queueIgnored(l)
+			return listenerSYNDrops(l) + queueIgnored(l)
 		}
 		return queueIgnored(l)
 	}, "accept queue full: SYNs dropped and handshake segments ignored", nil},
 	{"TcpExtListenDrops", func(l *Listener) int {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
-			return l.DroppedSYNPackets + queueIgnored(l)
+			return listenerSYNDrops(l) + queueIgnored(l)
 		case hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0, hasFinding(l, KindPAWS):
-			return l.DroppedSYNPackets
+			return listenerSYNDrops(l)
 		}
 		return queueIgnored(l)
 	}, "every silent drop at a listener", nil},
 	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
 		if hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0 {
-			return l.DroppedSYNPackets
+			return listenerSYNDrops(l)
 		}
 		return 0
 	}, "SYN queue full, syncookies off", nil},
@@ -99,6 +99,13 @@ var reconciled = []struct {
 	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent", nil},
 	// The kernel made the connections an application reset at once too.
 	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] + l.Signs.AcceptedThenReset }, "connections accepted by the kernel", nil},
+}
+
+// listenerSYNDrops is the SYNs the listener dropped: its clients' that
+// the capture shows unanswered, and one a SYN proxy sent for each
+// handshake it completed and the listener never answered.
+func listenerSYNDrops(l *Listener) int {
+	return l.DroppedSYNPackets + l.Outcomes[ProxiedUnanswered]
 }
 
 // queueIgnored is the ignored handshake segments the listener's queue

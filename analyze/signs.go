@@ -128,6 +128,10 @@ func acceptSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
 	if !a.ClientAcked {
 		return 0, 0, false
 	}
+	if !a.ServerAccepted && a.SYNACKZeroWindow {
+		// A SYN proxy completed it; the listener never did.
+		return 0, 0, false
+	}
 	if !a.ServerAccepted {
 		// Completed and silent: the server took the ACK (it never
 		// retransmitted its SYN-ACK, nor reset) and sent nothing since.

@@ -314,6 +314,11 @@ func (tl *markTimeline) mark(a *reassemble.Attempt, o Outcome) {
 	switch {
 	case o == Rejected:
 		*tl.bucket(a.FirstSYN) |= markRefused
+	case o == Established && a.SYNACKs == 0 && a.RSTBeforeSYNACK:
+		// Its SYN-ACK not captured, and the server's first packet a
+		// reset: nothing shows a listener took it (a SYN proxy's
+		// handshake that the listener refused looks the same).
+		*tl.bucket(a.FirstSYN) |= markAnswered
 	case o == Established:
 		*tl.bucket(a.FirstSYN) |= markEstablished | markAnswered
 	case a.SYNACKs > 0:

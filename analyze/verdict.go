@@ -194,6 +194,12 @@ func Diagnose(r *Result, h *host.Host) {
 			}
 			d.Verdict = d.Findings[0]
 		}
+		if note := proxiedNote(&r.Listeners[i]); note != "" {
+			for j := range d.Findings {
+				d.Findings[j].Evidence = append(d.Findings[j].Evidence, note)
+			}
+			d.Verdict = d.Findings[0]
+		}
 		if r.Evicted > 0 && r.Evicted*100 > r.Attempts {
 			// Evicted attempts were judged on what had been seen so
 			// far: above 1% of them, no finding is sure.

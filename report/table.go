@@ -318,15 +318,16 @@ func (p *printer) outcomes(in *Input) {
 }
 
 var outcomeHint = map[analyze.Outcome]string{
-	analyze.UnansweredSYN:    "SYN never answered",
-	analyze.Rejected:         "RST to SYN: no listener",
-	analyze.ICMPUnreachable:  "ICMP error to SYN",
-	analyze.SYNACKUnacked:    "client never ACKed SYN-ACK",
-	analyze.ACKIgnored:       "server ignored client ACK",
-	analyze.ResetAfterACK:    "RST after client ACK",
-	analyze.ClientReset:      "client sent RST",
-	analyze.SYNAnsweredByACK: "SYN got a bare ACK",
-	analyze.Incomplete:       "capture ended mid-handshake",
+	analyze.UnansweredSYN:     "SYN never answered",
+	analyze.Rejected:          "RST to SYN: no listener",
+	analyze.ICMPUnreachable:   "ICMP error to SYN",
+	analyze.SYNACKUnacked:     "client never ACKed SYN-ACK",
+	analyze.ACKIgnored:        "server ignored client ACK",
+	analyze.ResetAfterACK:     "RST after client ACK",
+	analyze.ClientReset:       "client sent RST",
+	analyze.SYNAnsweredByACK:  "SYN got a bare ACK",
+	analyze.ProxiedUnanswered: "SYN proxy's SYN never answered",
+	analyze.Incomplete:        "capture ended mid-handshake",
 }
 
 func (p *printer) packets(in *Input) {

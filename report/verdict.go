@@ -60,6 +60,8 @@ type jsonSigns struct {
 	CompletedSilent        int     `json:"completed_silent_connections"`
 	DeferAccepted          int     `json:"defer_accepted"`
 	PAWSRejected           int     `json:"paws_rejected_syns"`
+	SYNProxyAnswered       int     `json:"syn_proxy_answered"`
+	SYNProxyPassed         int     `json:"syn_proxy_passed"`
 }
 
 func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
@@ -73,7 +75,8 @@ func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
 		MaxHalfOpen: s.MaxHalfOpen, HalfOpenAtFirstCookie: s.HalfOpenAtFirstCookie,
 		HalfOpenAtFirstDrop: s.HalfOpenAtFirstUnanswered, AcceptQueueAtFirstDrop: s.AcceptAtFirstDrop,
 		QueueLevelsEstimated: s.QueueLevelsEstimated,
-		MaxUnserved:          s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
+		SYNProxyAnswered:     s.Proxied, SYNProxyPassed: s.ProxiedPassed,
+		MaxUnserved: s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
 	}
 }
 

@@ -95,6 +95,9 @@ it). Every attempt gets exactly one outcome:
                        (tcp_abort_on_overflow=1)
   client_reset         the client reset after the SYN-ACK
   syn_answered_by_ack  the SYN got a bare ACK (challenge ACK, stale state)
+  proxied_unanswered   a SYN proxy (zero-window SYN-ACK: netfilter SYNPROXY)
+                       completed the handshake; the listener never answered
+                       the SYN the proxy then sent it (accept queue full?)
   incomplete           the capture ended inside the retransmission window: its
                        only SYN less than 3 s, or its only SYN-ACK less than
                        1.5 s, before the end (not counted as failed)
