@@ -547,6 +547,28 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// netfilter's SYNPROXY completes every client's handshake itself;
+	// the listener's shows only as the ACK opening the client's window,
+	// or not at all when its accept queue dropped the proxy's SYN.
+	"synproxy-accept-overflow": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantPositive(t, r, "proxied_unanswered", outcome("proxied_unanswered"))
+		wantExactly(t, r, "unanswered_syn", 0, outcome("unanswered_syn"))
+		wantExactly(t, r, "dropped_syn_packets", 0, func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
+	"synproxy-slow-accept": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "established", outcome("established"))
+		wantPositive(t, r, "proxied_unanswered", outcome("proxied_unanswered"))
+		wantExactly(t, r, "unanswered_syn", 0, outcome("unanswered_syn"))
+	},
+	// The kernel's reset to the proxy's SYN, passed on after the
+	// client's handshake ACK: a refusal, not an application's abort.
+	"synproxy-no-listener": func(t *testing.T, r reportJSON) {
+		atts := total(r, func(l listenerJSON) int { return l.Attempts })
+		if rej := total(r, outcome("rejected")); atts == 0 || rej != atts {
+			t.Errorf("rejected %d of %d attempts, want all", rej, atts)
+		}
+	},
 	// A rule passes one address's SYNs and drops what follows: ignored
 	// ACKs as at a full accept queue. The kernel is the referee: IP
 	// received the ignored segments and delivered none of them.
@@ -733,6 +755,11 @@ func TestScenarioOutcomes(t *testing.T) {
 	}
 }
 
+// listenerDrops is the SYNs l's listener dropped: the clients' the
+// capture shows unanswered, and the one a SYN proxy sent it for each
+// handshake it completed and never passed on (proxied_unanswered).
+func listenerDrops(l listenerJSON) int { return l.DroppedSYNPackets + l.Outcomes["proxied_unanswered"] }
+
 // TestListenOverflowsMatchKernel is the referee test: in every scenario
 // captured on the server where the kernel counted accept-queue overflows,
 // the SYNs synq saw dropped plus the client segments it saw ignored must
@@ -741,7 +768,8 @@ func TestScenarioOutcomes(t *testing.T) {
 func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
-		"nodeport", "nodeport-masquerade", "nodeport-capture-late")
+		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
+		"synproxy-accept-overflow", "synproxy-slow-accept")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -751,7 +779,8 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
-		"nodeport", "nodeport-masquerade", "nodeport-capture-late")
+		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
+		"synproxy-accept-overflow", "synproxy-slow-accept")
 }
 
 // TestRPFilterDropsMatchKernel: every SYN that fails the reverse-path check
@@ -930,7 +959,7 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 			t.Run(sc.name, func(t *testing.T) {
 				// Still run: the shortfall must be exactly the known gap.
 				r := scenarioJSON(t, sc)
-				seen := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets + l.IgnoredACKSegments })
+				seen := total(r, func(l listenerJSON) int { return listenerDrops(l) + l.IgnoredACKSegments })
 				known, _ := host.Delta(before, after, why.gapCounter)
 				if gap := delta - int64(seen); gap <= 0 || gap > known {
 					t.Errorf("%s: capture %d, kernel %d: gap %d, want 1 to %d, %s's delta (%s)", counter, seen, delta, gap, known, why.gapCounter, why.reason)
@@ -940,7 +969,7 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 		}
 		t.Run(sc.name, func(t *testing.T) {
 			r := scenarioJSON(t, sc)
-			dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
+			dropped := total(r, listenerDrops)
 			ignored := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments })
 			if int64(dropped+ignored) != delta {
 				t.Errorf("dropped SYNs %d + ignored segments %d = %d, kernel %s delta %d",
@@ -1120,6 +1149,14 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// The listener's handshakes are behind the proxy, off the wire:
+	// connections waiting when its SYNs went unanswered make it medium.
+	"synproxy-accept-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, acceptHeld: 3},
+	"synproxy-slow-accept": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, acceptHeld: 3},
+	"synproxy-no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium",
+		reconciled: []string{"TcpOutRsts", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

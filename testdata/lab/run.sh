@@ -33,7 +33,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	nodeport nodeport-masquerade nodeport-dropped-on-node nodeport-capture-late
 	accept-overflow-long accept-overflow-pool loopback fastopen
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
-	accept-overflow-synack-retries-0 v6only-wildcard)
+	accept-overflow-synack-retries-0 v6only-wildcard
+	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1336,6 +1337,59 @@ sc_two_listeners_idle_and_talking() {
 		clients_bg -label talking -addr $IP_S:8081 -n 8 -interval 100ms -send hello -hold 8s -timeout 8s
 		wait_clients_bg
 	}
+	run_capture tcpdump load 1
+}
+
+# synproxy_rules : netfilter's SYNPROXY in front of port 8080 in the server
+# namespace, as the nftables wiki sets it up: client SYNs untracked in the
+# raw hook, answered by the synproxy statement with a cookie SYN-ACK; the
+# proxy checks the client's ACK, then sends the listener a SYN of its own
+# (on lo, not on the captured eth0) and turns the listener's SYN-ACK into
+# an ACK opening the client's window (the SYN-ACK offered a zero window).
+synproxy_rules() {
+	nsx $NS_S sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	nsx $NS_S nft -f - <<EOF
+table inet synqlab {
+	chain pre {
+		type filter hook prerouting priority raw; policy accept;
+		tcp dport 8080 tcp flags & (fin|syn|rst|ack) == syn notrack
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 8080 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		ct state invalid drop
+	}
+}
+EOF
+	NOTES+=("nftables ruleset in $NS_S (net.netfilter.nf_conntrack_tcp_loose=0): \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
+}
+
+sc_synproxy_accept_overflow() {
+	DESC="Accept-queue overflow behind netfilter's SYNPROXY (a DDoS protection: \`synproxy_rules\`, the nft synproxy statement on port 8080): listen(fd, 2), never accept(). 10 clients start 100 ms apart, connect, send \"hello\" as soon as they can, hold the connection 4 s and close."
+	EXPECT="The proxy answers every SYN itself (a cookie SYN-ACK offering a zero window) and completes every client's handshake; only then does it send the listener a SYN of its own, on lo. Clients 0-2: the listener answers, the proxy opens the window (an ACK to the client right after its ACK), their data is ACKed, and they wait in the accept queue (backlog+1 = 3). Clients 3-9: the proxy's SYN meets the full accept queue and is dropped (TcpExtListenOverflows + TcpExtListenDrops, once each: the proxy never sends it again); the window stays shut, the client's zero-window probes go unanswered, and on the wire nothing but the proxy's SYN-ACK ever answers it. A client whose data overtakes the proxy's ACK to the listener (SYNPROXY's race) leaves the listener's handshake open: the listener's own SYN-ACK (a non-zero window) reaches the wire at +1 s and +3 s (TcpExtTCPSynRetrans), and each client segment after it meets the full queue (TcpExtListenOverflows + TcpExtListenDrops each). TcpExtListenOverflows = TcpExtListenDrops = the handshakes the proxy completed and never passed on (7 without the race) + the segments ignored after such a SYN-ACK; TcpPassiveOpens 3; no SYN unanswered on the wire, no syncookie counter (the proxy's cookies are netfilter's, not TCP's). The recording caught the race on client 0: 6 handshakes never passed on + 4 segments ignored = 10."
+	topo direct
+	synproxy_rules
+	serve $IP_S:8080 -backlog 2 -accept=false
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -hold 4s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synproxy_slow_accept() {
+	DESC="A slow application behind netfilter's SYNPROXY (\`synproxy_rules\`): listen(fd, 2), accept() one connection a second (\`labtool serve -accept-delay 1s\`; each accepted connection is read, answered with \"ok\" and closed). 12 clients start 100 ms apart, send \"hello\" as soon as they can and read the answer until EOF."
+	EXPECT="As synproxy-accept-overflow while the queue is full: the proxy completes every client's handshake, and the SYN it then sends the listener is dropped whenever 3 connections wait for accept() (TcpExtListenOverflows + TcpExtListenDrops once per such handshake; the proxy does not retry, so those clients wait behind a shut window and time out); the handshakes passed on while there is room are served. TcpExtListenOverflows = TcpExtListenDrops = the handshakes never passed on; TcpPassiveOpens = the ones that were."
+	topo direct
+	synproxy_rules
+	serve $IP_S:8080 -backlog 2 -accept=true -accept-delay 1s
+	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 10s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synproxy_no_listener() {
+	DESC="netfilter's SYNPROXY on port 8080 (\`synproxy_rules\`) and nothing listening there. 6 clients start 100 ms apart and connect."
+	EXPECT="The proxy answers each SYN with its cookie SYN-ACK and the client completes the handshake; the proxy's SYN to the listener is answered by the kernel with a reset (TcpOutRsts + 1: no socket), which the proxy passes on to the client as RST+ACK right after its ACK. Every connect() succeeds and the first read or write fails with ECONNRESET. TcpOutRsts = 6; no listen counter moves; TcpPassiveOpens 0."
+	topo direct
+	synproxy_rules
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -send hello -hold 2s -timeout 5s; }
 	run_capture tcpdump load 1
 }
 
