@@ -176,6 +176,10 @@ type Signs struct {
 	// wait.
 	RetransOnTimer, RetransHeldBack int
 	RetransAfterACKMax              time.Duration
+	// HeldBackIgnoredData: data segments (payload or FIN) the server
+	// ignored on the ack_ignored attempts of RetransHeldBack whose client
+	// sent its data again.
+	HeldBackIgnoredData int
 	// RefusedInterleaved: attempts refused with a RST came between
 	// established ones (see timeline.refusalsInterleaved), not in one
 	// stretch as while a listener is down.
@@ -882,6 +886,18 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			sg.RetransOnTimer++
 		} else {
 			sg.RetransHeldBack++
+			if o == ACKIgnored && a.IgnoredDataSegments >= 2 {
+				// Data sent again, so ignored for a retransmission
+				// timeout at least: not data the capture ended, or was
+				// cut, just before the server's answer.
+				sg.HeldBackIgnoredData += a.IgnoredDataSegments
+				if a.IgnoredSegments > a.IgnoredDataSegments {
+					// The handshake ACK was deferred on purpose
+					// (TcpExtTCPDeferAcceptDrop); what came after
+					// the deferral met the full queue.
+					sg.DeferIgnoredACKs++
+				}
+			}
 		}
 		sg.RetransAfterACKMax = max(sg.RetransAfterACKMax, wait)
 	}

@@ -64,7 +64,13 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, forSign(Weak, FromPackets, "On %d of those attempts the first SYN-ACK retransmission after the ignored ACK came in the SYN-ACK timer's next slot (1 s after the SYN-ACK, then 3 s, 7 s, ...): an overflowing queue's, not TCP_DEFER_ACCEPT's, which skips slots.", sg.RetransOnTimer))
 	}
 	if sg.RetransHeldBack > 0 && sg.RetransOnTimer == 0 && o[ACKIgnored] > 0 {
-		signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs, past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits in every slot.", FormatDuration(sg.RetransAfterACKMax)))
+		if n := sg.HeldBackIgnoredData; n > 0 {
+			// TCP_DEFER_ACCEPT defers bare ACKs only: the first data
+			// makes the connection, unless the accept queue is full.
+			signs = append(signs, forSign(Weak, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs, as TCP_DEFER_ACCEPT does, yet ignored %d segment{s} carrying data, sent again and again: TCP_DEFER_ACCEPT takes a connection when its first data arrives, so the accept queue had no room.", FormatDuration(sg.RetransAfterACKMax), n))
+		} else {
+			signs = append(signs, againstSign(Strong, FromPackets, "The server held its SYN-ACK retransmissions back for up to %s after the ACKs, past the SYN-ACK timer's next slot: TCP_DEFER_ACCEPT does that; an overflowing queue retransmits in every slot.", FormatDuration(sg.RetransAfterACKMax)))
+		}
 	}
 	if n := sg.IgnoredThenAccepted; n > 0 {
 		signs = append(signs, forSign(Strong, FromPackets, "%d connection{s} {was|were} taken only after the server had ignored {its|their} handshake ACK and retransmitted its SYN-ACK on its timer: the accept queue was full, then had room again.", n))

@@ -59,6 +59,7 @@ type jsonSigns struct {
 	MaxUnserved            int     `json:"max_unserved_connections"`
 	CompletedSilent        int     `json:"completed_silent_connections"`
 	DeferAccepted          int     `json:"defer_accepted"`
+	DeferredACKs           int     `json:"deferred_ack_segments"`
 	PAWSRejected           int     `json:"paws_rejected_syns"`
 	SYNProxyAnswered       int     `json:"syn_proxy_answered"`
 	SYNProxyPassed         int     `json:"syn_proxy_passed"`
@@ -76,7 +77,8 @@ func signsJSON(s *analyze.Signs, completedSilent int) jsonSigns {
 		HalfOpenAtFirstDrop: s.HalfOpenAtFirstUnanswered, AcceptQueueAtFirstDrop: s.AcceptAtFirstDrop,
 		QueueLevelsEstimated: s.QueueLevelsEstimated,
 		SYNProxyAnswered:     s.Proxied, SYNProxyPassed: s.ProxiedPassed,
-		MaxUnserved: s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
+		DeferredACKs: s.DeferIgnoredACKs,
+		MaxUnserved:  s.MaxUnserved, DeferAccepted: s.DeferAccepted, PAWSRejected: s.PAWS.Rejected,
 	}
 }
 
