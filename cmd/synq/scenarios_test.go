@@ -163,6 +163,7 @@ type listenerJSON struct {
 		SYNHeldCookie   int    `json:"half_open_at_first_cookie"`
 		SYNHeldDropping int    `json:"half_open_at_first_unanswered_syn"`
 		Vantage         string `json:"vantage"`
+		DeferredACKs    int    `json:"deferred_ack_segments"`
 	} `json:"signs"`
 	ForwardedTo []struct {
 		Listener string `json:"listener"`
@@ -547,6 +548,13 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// TCP_DEFER_ACCEPT and a full accept queue: the deferred handshake
+	// ACKs are not overflows, the data after them is.
+	"defer-accept-overflow": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantPositive(t, r, "ack_ignored", outcome("ack_ignored"))
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+	},
 	// netfilter's SYNPROXY completes every client's handshake itself;
 	// the listener's shows only as the ACK opening the client's window,
 	// or not at all when its accept queue dropped the proxy's SYN.
@@ -760,6 +768,11 @@ func TestScenarioOutcomes(t *testing.T) {
 // handshake it completed and never passed on (proxied_unanswered).
 func listenerDrops(l listenerJSON) int { return l.DroppedSYNPackets + l.Outcomes["proxied_unanswered"] }
 
+// queueIgnored is the client segments l's listener ignored at its queue:
+// TCP_DEFER_ACCEPT's deferred handshake ACKs are dropped on purpose and
+// counted in TcpExtTCPDeferAcceptDrop instead.
+func queueIgnored(l listenerJSON) int { return l.IgnoredACKSegments - l.Signs.DeferredACKs }
+
 // TestListenOverflowsMatchKernel is the referee test: in every scenario
 // captured on the server where the kernel counted accept-queue overflows,
 // the SYNs synq saw dropped plus the client segments it saw ignored must
@@ -769,7 +782,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -780,7 +793,7 @@ func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow")
 }
 
 // TestRPFilterDropsMatchKernel: every SYN that fails the reverse-path check
@@ -959,7 +972,7 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 			t.Run(sc.name, func(t *testing.T) {
 				// Still run: the shortfall must be exactly the known gap.
 				r := scenarioJSON(t, sc)
-				seen := total(r, func(l listenerJSON) int { return listenerDrops(l) + l.IgnoredACKSegments })
+				seen := total(r, func(l listenerJSON) int { return listenerDrops(l) + queueIgnored(l) })
 				known, _ := host.Delta(before, after, why.gapCounter)
 				if gap := delta - int64(seen); gap <= 0 || gap > known {
 					t.Errorf("%s: capture %d, kernel %d: gap %d, want 1 to %d, %s's delta (%s)", counter, seen, delta, gap, known, why.gapCounter, why.reason)
@@ -970,7 +983,7 @@ func checkDropsMatchCounter(t *testing.T, counter string, required ...string) {
 		t.Run(sc.name, func(t *testing.T) {
 			r := scenarioJSON(t, sc)
 			dropped := total(r, listenerDrops)
-			ignored := total(r, func(l listenerJSON) int { return l.IgnoredACKSegments })
+			ignored := total(r, queueIgnored)
 			if int64(dropped+ignored) != delta {
 				t.Errorf("dropped SYNs %d + ignored segments %d = %d, kernel %s delta %d",
 					dropped, ignored, dropped+ignored, counter, delta)
@@ -1149,6 +1162,10 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// SYN-ACK retransmissions held back by the deferral do not make the
+	// ignored data TCP_DEFER_ACCEPT's.
+	"defer-accept-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpOutRsts", "TcpPassiveOpens"}, acceptHeld: 3},
 	// The listener's handshakes are behind the proxy, off the wire:
 	// connections waiting when its SYNs went unanswered make it medium.
 	"synproxy-accept-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

@@ -34,7 +34,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	accept-overflow-long accept-overflow-pool loopback fastopen
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
 	accept-overflow-synack-retries-0 v6only-wildcard
-	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener)
+	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
+	defer-accept-overflow)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -952,6 +953,15 @@ sc_defer_accept() {
 		clients_bg -label slow -addr $IP_S:8080 -n 3 -send hello -send-delay 4s -read -hold 3s -timeout 8s
 		wait_clients_bg
 	}
+	run_capture tcpdump load 1
+}
+
+sc_defer_accept_overflow() {
+	DESC="Accept-queue overflow on a listener with TCP_DEFER_ACCEPT (nginx's \`listen ... deferred\`): TCP_DEFER_ACCEPT = 2 s, listen(fd, 2), never accept(). 10 clients start 100 ms apart, connect, send \"hello\" 200 ms after connect() returns, hold the connection 5 s and close."
+	EXPECT="Every client's bare handshake ACK is dropped on purpose (TcpExtTCPDeferAcceptDrop +1 each) and its SYN-ACK held back. Clients 0-2: the data 200 ms later makes the connection, which waits in the accept queue (backlog+1 = 3; the server's kernel ACKs the data). A client whose handshake completes before the queue is full but whose data comes after (client 3; client 4 too when its SYN beats client 2's data) is ignored: each data segment and retransmission is dropped at the full queue (TcpExtListenOverflows + TcpExtListenDrops each); its SYN-ACK comes again only at +3 s (the defer period's end), the client's ACK to it is no longer deferred and is dropped too; the request expires and a later segment draws a RST. Later clients' SYNs meet the full queue and are dropped (6 each). TcpExtListenOverflows = TcpExtListenDrops = unanswered SYN packets + the ignored clients' segments after their deferred handshake ACK; TcpExtTCPDeferAcceptDrop = one deferred ACK per client that completed a handshake (the capture shows only the ignored clients': the others were followed by data in time); TcpPassiveOpens 3."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false -defer-accept 2s
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -send hello -send-delay 200ms -hold 5s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
