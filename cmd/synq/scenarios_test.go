@@ -379,16 +379,10 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	// The queue filled before the capture: only unanswered SYNs.
 	"accept-overflow-capture-late": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if un := total(r, outcome("unanswered_syn")); atts == 0 || un != atts {
-			t.Errorf("unanswered %d of %d attempts, want all", un, atts)
-		}
+		wantEvery(t, r, "unanswered_syn")
 	},
 	"forced-cookies": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 		wantPositive(t, r, "syncookie_synacks", func(l listenerJSON) int { return l.SyncookieSYNACKs })
 	},
 	"listener-restart": func(t *testing.T, r reportJSON) {
@@ -465,10 +459,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// A real single-threaded HTTP server: every client gets in, many only
 	// after their SYNs were dropped at the full accept queue.
 	"slow-http-server": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
 	"short-capture-cookies": func(t *testing.T, r reportJSON) {
@@ -496,10 +487,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 
 	"no-listener": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if rej := total(r, outcome("rejected")); atts == 0 || rej != atts {
-			t.Errorf("rejected %d of %d attempts, want all", rej, atts)
-		}
+		wantEvery(t, r, "rejected")
 	},
 	"ipv6": func(t *testing.T, r reportJSON) {
 		for _, l := range r.Listeners {
@@ -572,10 +560,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// The kernel's reset to the proxy's SYN, passed on after the
 	// client's handshake ACK: a refusal, not an application's abort.
 	"synproxy-no-listener": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if rej := total(r, outcome("rejected")); atts == 0 || rej != atts {
-			t.Errorf("rejected %d of %d attempts, want all", rej, atts)
-		}
+		wantEvery(t, r, "rejected")
 	},
 	// A rule passes one address's SYNs and drops what follows: ignored
 	// ACKs as at a full accept queue. The kernel is the referee: IP
@@ -628,36 +613,24 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// SYN-ACKs lost on the way back, captured on the server: every
 	// attempt completes, some after the client sent its SYN again.
 	"path-loss-synack": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 		wantPositive(t, r, "synack_retransmits", func(l listenerJSON) int { return l.SYNACKRetransmits })
 	},
 	// Loss on the path, captured on the server: the lost SYNs never reach
 	// it, so every attempt it sees completes.
 	"path-loss": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 	},
 	// The same loss seen from the client: some SYNs are retransmitted
 	// before the server answers, and every attempt completes.
 	"path-loss-client": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 		wantPositive(t, r, "dropped_syn_packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
 	// TCP_DEFER_ACCEPT holds back bare ACKs, but clients that send data
 	// are accepted: nothing fails.
 	"defer-accept": func(t *testing.T, r reportJSON) {
-		atts := total(r, func(l listenerJSON) int { return l.Attempts })
-		if est := total(r, outcome("established")); atts == 0 || est != atts {
-			t.Errorf("established %d of %d attempts, want all", est, atts)
-		}
+		wantEvery(t, r, "established")
 	},
 	// Spoofed sources never answer their (mostly syncookie) SYN-ACKs; the
 	// five real clients complete.
@@ -721,6 +694,15 @@ func wantPositive(t *testing.T, r reportJSON, what string, f func(listenerJSON) 
 	t.Helper()
 	if total(r, f) <= 0 {
 		t.Errorf("%s = 0, want > 0", what)
+	}
+}
+
+// wantEvery checks that every attempt (at least one) had outcome name.
+func wantEvery(t *testing.T, r reportJSON, name string) {
+	t.Helper()
+	atts := total(r, func(l listenerJSON) int { return l.Attempts })
+	if n := total(r, outcome(name)); atts == 0 || n != atts {
+		t.Errorf("%s %d of %d attempts, want all", name, n, atts)
 	}
 }
 
