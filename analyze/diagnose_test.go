@@ -296,6 +296,14 @@ func TestDiagnose(t *testing.T) {
 		{name: "forced syncookies", l: cookies(),
 			host: &host.Host{Sysctls: map[string]string{"net.ipv4.tcp_syncookies": "2"}},
 			kind: KindSYNQueue, mode: "forced_cookies", conf: High},
+		// A cookie whose timestamp lags 0 to 2 ticks passes for a plain
+		// SYN-ACK: a fresh forced-cookies recording showed 8 of 10.
+		{name: "forced syncookies, two lagging too little to tell", l: func() Listener {
+			l := cookies()
+			l.Signs.CookieAttempts, l.Signs.SyncookieSYNACKs, l.Signs.CookiesByTSLag, l.Signs.CookiesCompleted = 8, 8, 8, 8
+			l.Signs.CookieLagUnsure, l.Signs.MaxHalfOpen = 2, 1
+			return l
+		}(), kind: KindSYNQueue, mode: "forced_cookies", conf: High},
 		{name: "cookies the counters deny", l: cookies(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10)},
 			kind: KindHealthy, conf: High, ruledOut: []Kind{KindSYNQueue}},
