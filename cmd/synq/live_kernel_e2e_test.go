@@ -236,10 +236,16 @@ func TestLiveKernelQueueReasons(t *testing.T) {
 	counter := func(name string) int { return int(r.Host.Counters[name]) }
 
 	ack := r.listener(t, "8084")
-	if a := r.Listeners[ack]; a.IgnoredACKSegments == 0 || r.packets(ack, "TCP_LISTEN_OVERFLOW") != a.IgnoredACKSegments ||
-		counter("TcpExtListenOverflows") != a.IgnoredACKSegments {
-		t.Errorf("8084: kernel TCP_LISTEN_OVERFLOW %d, synq's ignored ACK segments %d, TcpExtListenOverflows %d: want all equal and > 0",
-			r.packets(ack, "TCP_LISTEN_OVERFLOW"), a.IgnoredACKSegments, counter("TcpExtListenOverflows"))
+	// The counter is the referee: exact. The drop reasons are the
+	// tracer's: a segment that met an expired request (the client's
+	// late retransmission, answered by a reset) is freed as TCP_FLAGS,
+	// no overflow, and one run in CI (on 9fe8f3c) traced 6 overflows of
+	// the 7 counted: one missing trace at most.
+	overflow := r.packets(ack, "TCP_LISTEN_OVERFLOW")
+	if a := r.Listeners[ack]; a.IgnoredACKSegments == 0 || counter("TcpExtListenOverflows") != a.IgnoredACKSegments ||
+		overflow > a.IgnoredACKSegments || overflow < a.IgnoredACKSegments-1 {
+		t.Errorf("8084: kernel TCP_LISTEN_OVERFLOW %d, synq's ignored ACK segments %d, TcpExtListenOverflows %d: want the last two equal and > 0, the first the same or one less",
+			overflow, a.IgnoredACKSegments, counter("TcpExtListenOverflows"))
 	}
 	if a := r.Listeners[ack]; a.Verdict.Kind != "accept_queue_overflow" || !r.matched(ack, "ack_ignored", "TCP_LISTEN_OVERFLOW") || !a.Kernel.Agrees {
 		t.Errorf("8084: verdict %s, kernel %+v: want accept_queue_overflow, TCP_LISTEN_OVERFLOW on ack_ignored, agreeing", a.Verdict.Kind, *a.Kernel)
