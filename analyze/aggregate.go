@@ -151,8 +151,11 @@ type Signs struct {
 	// without them (HalfOpenUnseen) only counters can.
 	ResentThenEstablished int
 	// RetransmittedThenAnswered: attempts whose first SYNs went
-	// unanswered and a later one was answered.
-	RetransmittedThenAnswered int
+	// unanswered and a later one was answered. UnansweredPackets and
+	// DelayedPackets are the dropped SYN packets of UnansweredSYN
+	// attempts and of these.
+	RetransmittedThenAnswered         int
+	UnansweredPackets, DelayedPackets int
 	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
 	SYNsAfterSYNACK int
 	// Proxied counts attempts a SYN proxy answered (a zero-window
@@ -849,6 +852,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 			sg.IncompleteDropped++
 		}
 	case UnansweredSYN:
+		sg.UnansweredPackets += a.DroppedSYNs
 		sg.LastDrop = max(sg.LastDrop, a.LastSYN)
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
 		l.halfOpen.pin(pinFirstUnanswered, sg.FirstUnanswered)
@@ -913,6 +917,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	}
 	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
 		sg.RetransmittedThenAnswered++
+		sg.DelayedPackets += a.DroppedSYNs
 		sg.FirstDelayed = minTime(sg.FirstDelayed, a.FirstSYN)
 		l.accept.pin(pinFirstDelayed, sg.FirstDelayed)
 	}

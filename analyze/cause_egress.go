@@ -102,7 +102,7 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	if u.mode == "" {
 		return []hypothesis{{Finding: egressFinding(l, "dropped", []Sign{
-			forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer on the wire.", unanswered, l.DroppedSYNPackets), ks}),
+			forSign(Weak, FromPackets, "%s reached this host and got no answer on the wire.", unansweredSYNs(l, unanswered)), ks}),
 			explainsUnanswered: true}}
 	}
 	fam := ipFamily(l.Server.Addr())
@@ -129,7 +129,7 @@ func egressCause(l *Listener, ev *evidence) []hypothesis {
 		st = g
 	}
 	signs := []Sign{
-		forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer on the wire.", unanswered, l.DroppedSYNPackets),
+		forSign(Weak, FromPackets, "%s reached this host and got no answer on the wire.", unansweredSYNs(l, unanswered)),
 		forSign(st, FromCounters, "%s", u.says),
 	}
 	if u.inClean {

@@ -13,7 +13,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if unanswered == 0 {
 		return nil
 	}
-	signs := []Sign{forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer.", unanswered, l.DroppedSYNPackets)}
+	signs := []Sign{forSign(Weak, FromPackets, "%s reached this host and got no answer.", unansweredSYNs(l, unanswered))}
 	// Drops selective by source point at a rule, unless half-open
 	// requests that clients never completed were waiting too: with
 	// syncookies off, that is also how the 3/4 rule looks (it drops

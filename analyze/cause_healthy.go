@@ -185,8 +185,8 @@ func tie(l *Listener, tied []hypothesis) *Finding {
 		return nil
 	}
 	port := l.Server.Port()
-	signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) got no answer at %s. From packets alone %s look the same.",
-		l.Outcomes[UnansweredSYN], l.DroppedSYNPackets, l.Server, joinAnd(names)))
+	signs = append(signs, forSign(Weak, FromPackets, "%s got no answer at %s. From packets alone %s look the same.",
+		unansweredSYNs(l, l.Outcomes[UnansweredSYN]), l.Server, joinAnd(names)))
 	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),

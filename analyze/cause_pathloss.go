@@ -77,7 +77,7 @@ func corruptedCause(l *Listener, ev *evidence) (hypothesis, bool) {
 	if len(signs) == 0 {
 		return hypothesis{}, false
 	}
-	signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's SYN|attempts' SYNs} (%d packet{s}) reached this host and got no answer.", unanswered, l.DroppedSYNPackets))
+	signs = append(signs, forSign(Weak, FromPackets, "%s reached this host and got no answer.", unansweredSYNs(l, unanswered)))
 	if s, ok := kernelDroppedElsewhere(l, KindNetworkLoss); ok {
 		signs = append(signs, s)
 	}

@@ -3,6 +3,7 @@ package analyze
 import (
 	"time"
 
+	"github.com/synq/synq/internal/prose"
 	"github.com/synq/synq/reassemble"
 )
 
@@ -117,6 +118,17 @@ func halfOpenSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
 		to = 0
 	}
 	return from, to, true
+}
+
+// unansweredSYNs says "N attempts' SYNs (P packets)" of unanswered
+// attempts, with the SYN packets dropped on attempts answered only on a
+// retry apart: a rate limit drops many of those and few whole attempts.
+func unansweredSYNs(l *Listener, unanswered int) string {
+	s := prose.Sayf("%d {attempt's SYN|attempts' SYNs} (%d packet{s}", unanswered, l.Signs.UnansweredPackets)
+	if d := l.Signs.DelayedPackets; d > 0 {
+		s += prose.Sayf("; and %d SYN packet{s} of %d attempt{s} answered only on a retry", d, l.Signs.RetransmittedThenAnswered)
+	}
+	return s + ")"
 }
 
 // acceptSpan is when a completed connection waited for the application, as
