@@ -66,13 +66,13 @@ var reconciled = []struct {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
 			return listenerSYNDrops(l) + queueIgnored(l)
-		case hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0, hasFinding(l, KindPAWS):
+		case synQueueDropped(l), hasFinding(l, KindPAWS):
 			return listenerSYNDrops(l)
 		}
 		return queueIgnored(l)
 	}, "every silent drop at a listener", nil},
 	{"TcpExtTCPReqQFullDrop", func(l *Listener) int {
-		if hasFinding(l, KindSYNQueue) && l.Signs.TrustedCookies() == 0 {
+		if synQueueDropped(l) {
 			return listenerSYNDrops(l)
 		}
 		return 0
@@ -150,6 +150,19 @@ func cookiesUnsure(l *Listener) int {
 func forcedCookies(l *Listener) bool {
 	for _, f := range l.Diagnosis.Findings {
 		if f.Kind == KindSYNQueue && f.Mode == "forced_cookies" {
+			return true
+		}
+	}
+	return false
+}
+
+// synQueueDropped reports whether the diagnosis found l's SYN queue
+// dropping SYNs (syncookies off), not answering with cookies: cookies
+// only the counters show (a listener behind a SYN proxy sends them to the
+// proxy, off the wire) are cookies too.
+func synQueueDropped(l *Listener) bool {
+	for _, f := range l.Diagnosis.Findings {
+		if f.Kind == KindSYNQueue && f.Syncookies != nil && !*f.Syncookies {
 			return true
 		}
 	}

@@ -1070,7 +1070,10 @@ var verdictCases = map[string]verdictCase{
 	// A run whose capture ends 200 ms or more after a dropped SYN has
 	// SYNs waiting (2026-12-06: 274 ms): inconclusive rather than not
 	// enough data, both low.
-	"short-capture-cookies": {kind: "accept_queue_overflow", mode: "cookie_ack_dropped", bareKind: "not_enough_data", bareConf: "low", bareOr: "inconclusive"},
+	// Cookies only the counters show are cookies: no SYN-queue drops
+	// (TcpExtTCPReqQFullDrop) to predict.
+	"short-capture-cookies": {kind: "accept_queue_overflow", mode: "cookie_ack_dropped", bareKind: "not_enough_data", bareConf: "low", bareOr: "inconclusive",
+		reconciled: []string{"TcpExtTCPReqQFullDrop"}},
 	// From the client a SYN dropped by the server and one lost on the
 	// path look alike; the server's TCPReqQFullDrop decides.
 	"synqueue-no-cookies-client": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "network_loss", bareConf: "low",
