@@ -30,6 +30,20 @@ func track(t *testing.T, script string) ([]reassemble.Attempt, []Outcome) {
 // The scripts are synthetic: each states the packet sequence that the
 // domain notes (shared/docs/listen-queues.md) give for one outcome. The
 // real-kernel versions of these are the scenario tests in cmd/synq.
+// proxyRace is a handshake past a SYN proxy whose client data overtook
+// the proxy's ACK to the listener: the listener's own SYN-ACK (a real
+// window) comes again on its timer, and the client answers and resends.
+const proxyRace = `0 c S
+	0.00003 s S. win=0
+	0.00005 c .
+	0.00008 s . win=502
+	0.0001 c P. len=5
+	0.00012 s . ack=1001 win=502
+	1 s S.
+	1.0001 c . ack=5001
+	1.7 c P. len=5
+	`
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -243,34 +257,16 @@ func TestClassify(t *testing.T) {
 			// comes on its timer, and what follows it meets a full
 			// accept queue.
 			name: "SYN proxy race, the listener's SYN-ACK sent again, then ignored",
-			script: `0 c S
-				0.00003 s S. win=0
-				0.00005 c .
-				0.00008 s . win=502
-				0.0001 c P. len=5
-				0.00012 s . ack=1001 win=502
-				1 s S.
-				1.0001 c . ack=5001
-				1.7 c P. len=5
-				3 s S.
+			script: proxyRace + `3 s S.
 				3.0001 c . ack=5001
 				3.5 c P. len=5
 				9 c S from=10.0.0.9:1`,
 			want: ACKIgnored, syns: 1, synacks: 3, retx: 2, ignored: 4,
 		},
 		{
-			name: "SYN proxy race, the listener's SYN-ACK sent again, then taken",
-			script: `0 c S
-				0.00003 s S. win=0
-				0.00005 c .
-				0.00008 s . win=502
-				0.0001 c P. len=5
-				0.00012 s . ack=1001 win=502
-				1 s S.
-				1.0001 c . ack=5001
-				1.7 c P. len=5
-				1.7001 s . ack=1006`,
-			want: Established, syns: 1, synacks: 2, retx: 1,
+			name:   "SYN proxy race, the listener's SYN-ACK sent again, then taken",
+			script: proxyRace + `1.7001 s . ack=1006`,
+			want:   Established, syns: 1, synacks: 2, retx: 1,
 		},
 	}
 	for _, tt := range tests {
