@@ -89,7 +89,18 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		return []Finding{f}, false
 	}
 	st := Strong
+	// Drops past what the capture shows, but within the slack other
+	// ports are allowed: too few to call the listener unhealthy, and too
+	// many to say that nothing dropped (abort_on_overflow's 2 resets, in
+	// a capture of the clients' packets only, read "no drop counter
+	// moved" beside TcpExtListenOverflows 2).
+	few := ""
+	if ev.counters.usable() {
+		few = dropsPast(ev, func(int) int { return 0 })
+	}
 	switch c := &ev.counters; {
+	case few != "":
+		signs = append(signs, forSign(Weak, FromCounters, "%s Too few to name a cause (other ports count too), too many to rule drops out here.", few))
 	case c.usable() && ev.aqPredicted+ev.synDropsSeen+ev.cookiesSeen == 0:
 		signs = append(signs, forSign(Decisive, FromCounters, "No drop counter moved (TcpExtListenOverflows, TcpExtListenDrops, TcpExtTCPReqQFullDrop)."))
 	case c.usable():
@@ -145,6 +156,12 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 // capture (every listener in it) can account for, or "" when none did
 // (or the counters may not be used).
 func unexplainedDrops(ev *evidence) string {
+	return dropsPast(ev, coverageSlack)
+}
+
+// dropsPast names the drop counters that rose more than slack(seen) past
+// what the whole capture can account for (seen), or "" when none did.
+func dropsPast(ev *evidence, slack func(seen int) int) string {
 	var moved []string
 	for _, c := range dropCounters {
 		n, ok := ev.counters.get(c.name)
@@ -152,7 +169,7 @@ func unexplainedDrops(ev *evidence) string {
 			continue
 		}
 		seen := c.inSight(ev)
-		if int(n) > seen+coverageSlack(seen) {
+		if int(n) > seen+slack(seen) {
 			moved = append(moved, prose.Sayf("%s %d (the capture shows at most %d)", c.name, n, seen))
 		}
 	}
