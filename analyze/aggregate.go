@@ -50,6 +50,13 @@ type Listener struct {
 	// accept queue look the same on the wire.
 	ServerTook      int
 	CompletedSilent int
+	// TookUnseen counts, where the capture holds none of the listener's
+	// packets (Signs.ServerUnseen), the attempts whose clients went on,
+	// sent data or a FIN and never sent anything again, ending
+	// reassemble.AnswerGrace or more before the capture did: the server
+	// must have acknowledged them, so a full socket existed (the
+	// counters' coverage check reads them as it reads ServerTook).
+	TookUnseen int
 
 	// Handshake is the first SYN to the client's handshake ACK, over the
 	// attempts that completed it; HandshakeN is how many those were.
@@ -87,6 +94,12 @@ type Listener struct {
 	// sameHost counts the attempts from the server's own host (see
 	// Signs.SameHost).
 	sameHost int
+	// serverSeen: some attempt had a TCP packet from the listener;
+	// wentOnUnseen counts the attempts whose clients went on as if
+	// answered while none of theirs came from it (Signs.ServerUnseen).
+	serverSeen   bool
+	wentOnUnseen int
+	tookUnseen   int
 
 	handshake      histogram
 	synGap, ackGap histogram
@@ -121,6 +134,16 @@ type Signs struct {
 	// ignored at a full accept queue: only a cookie's own signature
 	// (timestamp, stripped options) still tells the SYN queue.
 	HalfOpenUnseen bool
+	// ServerUnseen: the capture holds no TCP packet from the listener,
+	// while its clients (or, in a capture with no listener's packet at
+	// all, any listener's) went on as if answered: it holds one
+	// direction only, and what the server answered cannot be seen
+	// (oneway.go, Result.OneWay).
+	ServerUnseen bool
+	// ResentUnanswered counts attempts whose clients went on without a
+	// SYN-ACK in the capture and then sent data or a FIN again
+	// (reassemble.Attempt.ResentUnanswered).
+	ResentUnanswered int
 	// CookieLagNoisy: the capture was not taken at the server, and the
 	// path between them is long enough for its jitter to reach the
 	// cookie test's 3 ticks (SYN to SYN-ACK median 3 ms or more) or
@@ -484,6 +507,15 @@ type Result struct {
 	// SYN-ACKs cannot be seen: a FIN comes at the end, if at all. A
 	// SYN-ACK sent again shows its ACK never came.
 	ACKsNotCaptured int
+	// AnswersNotCaptured counts the attempts whose clients went on as if
+	// answered (they acknowledged a SYN-ACK) to listeners the capture
+	// holds no packet from (no SYN-ACK, reset, ACK or data; see
+	// Signs.ServerUnseen): a capture of one direction ('dst port 8080',
+	// tcpdump -Q in, a one-way mirror), or of a host whose answers leave
+	// by another path.
+	AnswersNotCaptured int
+	// OneWay lists the listeners read as seen one way (Signs.ServerUnseen).
+	OneWay []netip.AddrPort
 
 	// Verdict is the most serious listener's verdict, at VerdictListener
 	// (filled by Diagnose, with Reconciliation).
@@ -519,6 +551,9 @@ type Aggregator struct {
 	// (bare ACKs, data), answeredOnce the attempts answered by a SYN-ACK
 	// never sent again: see Result.ACKsNotCaptured.
 	plainPackets, answeredOnce int
+	// serverSeen: some attempt had a packet from its listener's side
+	// (Listener.serverSeen, over all of them).
+	serverSeen bool
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
 	last     *Listener
@@ -640,6 +675,14 @@ func plainPackets(a *reassemble.Attempt) int {
 	return max(0, n)
 }
 
+// fromServer reports whether the capture holds a TCP packet of a's from
+// the listener's side. An ICMP error does not count: a client that went
+// on got a SYN-ACK, and a capture that holds ICMP errors but no SYN-ACK
+// still lacks the server's TCP answers.
+func fromServer(a *reassemble.Attempt) bool {
+	return a.SYNACKs > 0 || a.ServerRSTs > 0 || a.BareACKAnswer || a.ServerAccepted || a.ServerData || a.ServerFIN
+}
+
 // Add takes one finished attempt. Use it as the tracker's emit function.
 func (g *Aggregator) Add(a *reassemble.Attempt) {
 	l := g.last
@@ -651,6 +694,9 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	}
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
+	if !l.serverSeen && fromServer(a) {
+		l.serverSeen, g.serverSeen = true, true
+	}
 	if a.MidStream {
 		g.plainPackets += plainPackets(a)
 		l.MidStream++
@@ -666,6 +712,14 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	o := Classify(a, g.CaptureEnd)
 	if a.SYNACKNotCaptured {
 		g.synACKsNotCaptured++
+		if !fromServer(a) {
+			l.wentOnUnseen++
+			if a.ResentUnanswered {
+				l.Signs.ResentUnanswered++
+			} else if (a.ClientData || a.ClientFIN) && g.CaptureEnd-a.LastPacket >= int64(reassemble.AnswerGrace) {
+				l.tookUnseen++
+			}
+		}
 	}
 	g.plainPackets += plainPackets(a)
 	if a.SYNACKs > 0 && a.SYNACKRetransmits == 0 {
@@ -753,10 +807,30 @@ func (g *Aggregator) Result() Result {
 	if g.plainPackets == 0 {
 		r.ACKsNotCaptured = g.answeredOnce
 	}
+	// A listener none of whose packets is in the capture while its
+	// clients went on was seen one way; so is every listener of a
+	// capture that holds no listener's packet at all, though its own
+	// clients never went on (a queue full since before the capture).
+	oneWayCapture := !g.serverSeen
+	if oneWayCapture {
+		wentOn := 0
+		for _, l := range g.listeners {
+			wentOn += l.wentOnUnseen
+		}
+		oneWayCapture = wentOn > 0
+	}
 	g.samePortWaiting()
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
 		l.Signs.HalfOpenUnseen = r.ACKsNotCaptured > 0
+		if !l.serverSeen && (l.wentOnUnseen > 0 || oneWayCapture) {
+			l.Signs.ServerUnseen = true
+			l.TookUnseen = l.tookUnseen
+			// Not silent: unseen (the server's bytes would not show).
+			l.CompletedSilent = max(0, l.CompletedSilent-l.wentOnUnseen)
+			r.AnswersNotCaptured += l.wentOnUnseen
+			r.OneWay = append(r.OneWay, l.Server)
+		}
 		l.settleSigns()
 		cp := *l
 		if p50, ok := l.handshake.quantile(0.5); ok {
@@ -789,6 +863,7 @@ func (g *Aggregator) Result() Result {
 			a.Server.Compare(b.Server),
 		)
 	})
+	slices.SortFunc(r.OneWay, netip.AddrPort.Compare)
 	r.WorstClients = g.clients.worst(MaxWorstClients)
 	r.SYNACKsNotCaptured = g.synACKsNotCaptured
 	r.ClientsOverflow = g.clients.overflow
@@ -915,7 +990,7 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	case o == ResetAfterACK:
 		sg.ResetDelayMax = max(sg.ResetDelayMax, time.Duration(a.FirstServerRST-a.FirstACK))
 	}
-	if a.SYNACKs > 0 && a.DroppedSYNs > 0 {
+	if (a.SYNACKs > 0 || a.SYNACKNotCaptured) && a.DroppedSYNs > 0 {
 		sg.RetransmittedThenAnswered++
 		sg.DelayedPackets += a.DroppedSYNs
 		sg.FirstDelayed = minTime(sg.FirstDelayed, a.FirstSYN)

@@ -32,6 +32,13 @@ func TestDiagnose(t *testing.T) {
 		l.Outcomes[UnansweredSYN] = 5
 		return l
 	}
+	// oneWay is l as a capture of its clients' packets only shows it:
+	// whoever went on, went on unseen.
+	oneWay := func(l Listener) Listener {
+		l.Signs.ServerUnseen = true
+		l.TookUnseen, l.ServerTook, l.CompletedSilent = l.ServerTook, 0, 0
+		return l
+	}
 	healthyN := func(n int) Listener {
 		l := Listener{Server: server, Attempts: n, ServerTook: n}
 		l.Outcomes[Established] = n
@@ -131,6 +138,20 @@ func TestDiagnose(t *testing.T) {
 		{name: "healthy packets beside 2 overflows", l: healthyN(30),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 30, "TcpExtListenOverflows", 2, "TcpExtListenDrops", 2)},
 			kind: KindHealthy, conf: Medium, evidence: "TcpExtListenOverflows 2 (the capture shows at most 0)"},
+		// A capture of the clients' packets only (oneway.go).
+		{name: "one way: every client went on, packets alone", l: oneWay(healthyN(30)),
+			kind: KindHealthy, conf: Low, evidence: "only its clients'"},
+		{name: "one way: every client went on, the host sent resets", l: oneWay(healthyN(30)),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 30, "TcpOutRsts", 2)},
+			kind: KindInconclusive, conf: Low, evidence: "TcpOutRsts 2"},
+		{name: "one way: every client went on, nothing counted", l: oneWay(healthyN(30)),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 30)},
+			kind: KindHealthy, conf: High, evidence: "only its clients'"},
+		{name: "one way: SYNs sent again, packets alone", l: oneWay(idleOverflow()),
+			kind: KindInconclusive, conf: Low, evidence: "never went on"},
+		{name: "one way: SYNs sent again, the counters match them", l: oneWay(idleOverflow()),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenOverflows", 42, "TcpExtListenDrops", 42)},
+			kind: KindAcceptQueue, conf: High, evidence: "only its clients'"},
 		{name: "healthy packets against a moving drop counter", l: healthyN(30),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 30, "TcpExtListenOverflows", 12, "TcpExtListenDrops", 12)},
 			kind: KindAcceptQueue, conf: Medium, mode: "counters_only", notHealth: true},

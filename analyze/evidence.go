@@ -195,7 +195,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	took := 0
 	for i := range r.Listeners {
 		if !r.Listeners[i].Front() {
-			took += r.Listeners[i].ServerTook
+			took += r.Listeners[i].ServerTook + r.Listeners[i].TookUnseen
 		}
 	}
 	if n, ok := h.Deltas["TcpPassiveOpens"]; ok && int(n)+coverageSlack(took) < took {

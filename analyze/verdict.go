@@ -247,6 +247,11 @@ func boolPtr(b bool) *bool { return &b }
 // confidence or rules the cause out, and what no surviving cause explains
 // decides between healthy, not enough data, a tie and inconclusive.
 func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
+	if l.Signs.ServerUnseen && oneWayAlone(l, ev) && l.Outcomes[ICMPUnreachable] == 0 {
+		// (ICMP errors still say who refused, and the causes read them.)
+		f := withInputNotes(oneWayFinding(l, ""), ev)
+		return Diagnosis{Verdict: f, Findings: []Finding{f}, RuledOut: []Finding{}}
+	}
 	var fs, out []Finding
 	var tied []hypothesis
 	for _, c := range causes {
@@ -264,6 +269,17 @@ func diagnoseListener(l *Listener, ev *evidence) Diagnosis {
 		}
 	}
 	extra, lead := closingFindings(l, ev, fs, tied, out)
+	if l.Signs.ServerUnseen {
+		if len(fs) == 0 && len(extra) == 1 && extra[0].Kind == KindHealthy {
+			// Healthy needs what the capture lacks: the clients' side
+			// and the counters must both show nothing.
+			if f := oneWayFinding(l, oneWayMoved(ev)); f.Kind != KindHealthy {
+				extra[0] = f
+			}
+		}
+		oneWay(l, fs)
+		oneWay(l, extra)
+	}
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		if stronger(a, b) {
 			return -1

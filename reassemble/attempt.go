@@ -144,6 +144,12 @@ type Handshake struct {
 	// SYN it passes on, a handshake not on this wire (analyze:
 	// ProxiedUnanswered). In padding beside AbortRSTAcked.
 	SYNACKZeroWindow bool
+	// ResentUnanswered: the client sent payload or a FIN again while the
+	// capture held no SYN-ACK: in a capture of the clients' packets only
+	// (analyze: Signs.ServerUnseen), the one sign left that the server
+	// did not take what the client sent (a full accept queue, a firewall
+	// on ACKs, or its acknowledgements lost). Padding, as above.
+	ResentUnanswered bool
 
 	// DroppedSYNs counts client SYNs (retransmissions included) that got
 	// no answer from the server before the client's next packet of this

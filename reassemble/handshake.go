@@ -103,6 +103,9 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 		s.clientSeqLimit, s.clientSent = end, true
 	}
 	if s.MidStream || s.SYNACKs == 0 {
+		if resent && !s.MidStream {
+			s.ResentUnanswered = true
+		}
 		if s.MidStream && s.ServerFIN && s.ClientFIN {
 			// A mid-stream connection the server closed first: the
 			// client's FIN completes the close here (the check below is

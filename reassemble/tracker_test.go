@@ -700,3 +700,43 @@ func TestSecondResetJudgesNothing(t *testing.T) {
 		t.Errorf("AbortRST %v (acked %v), ignored %d; want true, true, 0", a.AbortRST, a.AbortRSTAcked, a.IgnoredSegments)
 	}
 }
+
+// TestResentWithoutTheServer: in a capture of the clients' packets only,
+// a client that sends its data (or FIN) again shows that nothing it took
+// acknowledged it; a first sending, or one after a SYN-ACK, does not.
+func TestResentWithoutTheServer(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		want         bool
+	}{
+		{"data sent again, no server packet", `
+			0 c S
+			0.002 c .
+			0.003 c P. len=5
+			0.250 c P. len=5`, true},
+		{"FIN sent again, no server packet", `
+			0 c S
+			0.002 c .
+			0.003 c F.
+			0.250 c F.`, true},
+		{"data sent once, then more", `
+			0 c S
+			0.002 c .
+			0.003 c P. len=5
+			0.004 c P. seq=1006 len=5`, false},
+		{"data sent again after a SYN-ACK", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.003 c P. len=5
+			0.250 c P. len=5`, false},
+	} {
+		atts, _ := run(t, Config{}, tc.script)
+		if len(atts) != 1 {
+			t.Fatalf("%s: %d attempts", tc.name, len(atts))
+		}
+		if got := atts[0].ResentUnanswered; got != tc.want {
+			t.Errorf("%s: resent unanswered %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

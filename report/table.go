@@ -361,7 +361,22 @@ func (p *printer) worstClients(in *Input) {
 // found missing from it.
 func captureWarnings(in *Input) []string {
 	ws := in.Capture.Warnings
-	if n := in.Result.SYNACKsNotCaptured; n > 0 {
+	if ow := in.Result.OneWay; len(ow) > 0 {
+		names := make([]string, 0, 3)
+		for _, ap := range ow[:min(len(ow), 3)] {
+			names = append(names, ap.String())
+		}
+		if len(ow) > 3 {
+			names = append(names, prose.Sayf("%d more", len(ow)-3))
+		}
+		their := "its"
+		if len(ow) > 1 {
+			their = "their"
+		}
+		ws = append(ws[:len(ws):len(ws)], prose.Sayf("the capture holds no packet from %s, only %s clients': it was filtered to one direction ('dst port %d', tcpdump -Q in), taken from a one-way mirror or tap, or the answers leave by another path. %d attempt{s} went on as if answered; what the server answered, dropped or reset cannot be seen. Capture both directions (tcpdump -i any 'tcp port %d')",
+			strings.Join(names, ", "), their, ow[0].Port(), in.Result.AnswersNotCaptured, ow[0].Port()))
+	}
+	if n := in.Result.SYNACKsNotCaptured - in.Result.AnswersNotCaptured; n > 0 {
 		ws = append(ws[:len(ws):len(ws)], prose.Sayf("%d connection{s} went on without {its|their} SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", n))
 	}
 	if n := in.Result.ACKsNotCaptured; n > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -736,4 +737,78 @@ func TestSYNOnlyFilterChangesNoClaim(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestOneDirectionChangesNoClaim keeps only the packets of every real
+// capture that no listener sent, as a capture filtered to one direction
+// ('dst port 8080', tcpdump -Q in) or taken from a one-way mirror holds
+// them: a medium or high verdict must keep the whole capture's kind, with
+// the counters and without them, and where a client went on as if
+// answered the report must say that the servers' packets are missing.
+// Read as if both directions were there, the full accept queues' captures
+// said "SYNs dropped before TCP, medium" (the dropped SYNs and the
+// answered ones look alike), and abort-on-overflow "healthy, high" with
+// TcpExtListenOverflows 2 (and "no drop counter moved").
+func TestOneDirectionChangesNoClaim(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || strings.HasPrefix(sc.name, "synthetic-tunnels") {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			servers := map[netip.AddrPort]bool{}
+			for _, l := range scenarioJSON(t, sc).Listeners {
+				servers[netip.MustParseAddrPort(l.Server)] = true
+			}
+			filtered := scenario{name: sc.name + "-in", dir: sc.dir, capture: filepath.Join(dir, sc.name+"-in.pcap")}
+			removed := 0
+			filterPcap(t, sc.capture, filtered.capture, func(_ int, data []byte, lt layers.LinkType) bool {
+				src, ok := tcpSource(data, lt)
+				if ok && servers[src] {
+					removed++
+					return false
+				}
+				return true
+			})
+			if removed == 0 {
+				t.Skip("no segment from a listener to leave out (none sent one, or gopacket does not decode it: VXLAN on port 8472)")
+			}
+			for _, extra := range [][]string{withNstat(sc), nil} {
+				whole := scenarioJSON(t, sc, extra...).Verdict
+				r := scenarioJSON(t, filtered, extra...)
+				if v := listenerVerdict(r, whole.Listener); v.Confidence != "low" && v.Kind != whole.Kind {
+					t.Errorf("counters %v: %s/%s, the whole capture %s/%s", extra != nil, v.Kind, v.Confidence, whole.Kind, whole.Confidence)
+				}
+				wentOn := false
+				for _, l := range r.Listeners {
+					wentOn = wentOn || l.Outcomes["established"] > 0
+				}
+				said := slices.ContainsFunc(r.Capture.Warnings, func(w string) bool { return strings.Contains(w, "filtered to one direction") })
+				if wentOn && !said {
+					t.Errorf("counters %v: clients went on, and the warnings do not say the servers' packets are missing: %q", extra != nil, r.Capture.Warnings)
+				}
+			}
+		})
+	}
+}
+
+// tcpSource is the source address and port of the innermost TCP segment
+// in a frame.
+func tcpSource(data []byte, lt layers.LinkType) (netip.AddrPort, bool) {
+	var src netip.Addr
+	var tcp *layers.TCP
+	for _, l := range gopacket.NewPacket(data, lt, gopacket.Default).Layers() {
+		switch l := l.(type) {
+		case *layers.IPv4:
+			src, _ = netip.AddrFromSlice(l.SrcIP.To4())
+		case *layers.IPv6:
+			src, _ = netip.AddrFromSlice(l.SrcIP)
+		case *layers.TCP:
+			tcp = l
+		}
+	}
+	if tcp == nil || !src.IsValid() {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(src, uint16(tcp.SrcPort)), true
 }
