@@ -536,6 +536,19 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// tcpdump -Q in: the clients' packets only. The 3 idle clients the
+	// full queue took went on, the other 5 sent their SYN 6 times; every
+	// talking client went on; nothing of the server's is in the capture,
+	// and the report says so.
+	"one-direction": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 11, outcome("established"))
+		wantExactly(t, r, "unanswered_syn", 5, outcome("unanswered_syn"))
+		wantExactly(t, r, "dropped_syn_packets", 30, func(l listenerJSON) int { return l.DroppedSYNPackets })
+		wantExactly(t, r, "synack_packets", 0, func(l listenerJSON) int { return l.SYNACKPackets + l.ServerRSTs })
+		if !slices.ContainsFunc(r.Capture.Warnings, func(w string) bool { return strings.Contains(w, "filtered to one direction") }) {
+			t.Errorf("no warning that the servers' packets are missing: %q", r.Capture.Warnings)
+		}
+	},
 	// TCP_DEFER_ACCEPT and a full accept queue: the deferred handshake
 	// ACKs are not overflows, the data after them is.
 	"defer-accept-overflow": func(t *testing.T, r reportJSON) {
@@ -764,7 +777,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -775,7 +788,7 @@ func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction")
 }
 
 // TestRPFilterDropsMatchKernel: every SYN that fails the reverse-path check
@@ -1147,6 +1160,11 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// One direction only: from packets a full queue, a firewall and lost
+	// answers look alike (inconclusive, low); the counters, matching the
+	// SYNs the clients sent again, name the accept queue.
+	"one-direction": {kind: "accept_queue_overflow", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}},
 	// SYN-ACK retransmissions held back by the deferral do not make the
 	// ignored data TCP_DEFER_ACCEPT's.
 	"defer-accept-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

@@ -35,7 +35,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
-	defer-accept-overflow)
+	defer-accept-overflow one-direction)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -247,6 +247,9 @@ capture_start() {
 		# block (1 s timeout), and a capture stopped less than a second
 		# after its packets loses them.
 		[[ $CAP_IMMEDIATE == 1 ]] && extra+=(--immediate-mode)
+		# One direction only (tcpdump -Q in), as a capture filtered with
+		# 'dst port', or a one-way mirror, holds it.
+		[[ -n $CAP_DIRECTION ]] && extra+=(-Q "$CAP_DIRECTION")
 		CAP_FILE=capture.pcap
 		CAP_CMD="tcpdump -i $ifc${extra[*]:+ ${extra[*]}} -n -s 200 -U -w capture.pcap"
 		ip netns exec "$CAP_NS" tcpdump -i $ifc "${extra[@]}" -n -s 200 -U -Z root \
@@ -573,7 +576,7 @@ begin() {
 	CAP_NS=$NS_S CLIENT_NSTAT=0 NODE_NSTAT=0 FLOOD_END=
 	INNER_IF= SYNQ_ARGS= CLIENT_CAP=0
 	SIDE_PIDS=()
-	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 SS_PID= SS_SAMPLES=0 LOAD_T0=
+	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 CAP_DIRECTION= SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
 	rm -f "$tmp/ss.txt"
@@ -1332,6 +1335,24 @@ sc_reuseport_stuck() {
 	queued=$(grep -c 'hold expired' "$tmp/clients.log" || true)
 	timedout=$(grep -c 'ETIMEDOUT' "$tmp/clients.log" || true)
 	NOTES+=("This run: $((queued + timedout)) of 20 clients hashed to the stuck socket: $queued queued there (connected, \"hello\" ACKed, no answer until the hold expired) and $timedout timed out (all SYNs dropped); the other $((20 - queued - timedout)) were served by the accepting socket.")
+}
+
+sc_one_direction() {
+	DESC="A capture of one direction only: tcpdump -Q in on the server's eth0 (what a capture filtered to 'dst port', or a one-way mirror or tap, holds: the clients' packets, none of the server's). Two listeners: $IP_S:8080 with listen(fd, 2) that never accept()s, and a healthy one on $IP_S:8081 that accepts, reads and answers \"ok\". 8 idle clients to 8080 (100 ms apart) connect and send nothing, holding 8 s; 8 talking clients to 8081 (100 ms apart, 50 ms behind the idle ones) send \"hello\" and read the answer."
+	EXPECT="8080: the accept queue holds backlog+1 = 3: clients 0-2 complete their handshakes (their ACKs are in the capture; the SYN-ACKs are not), clients 3-7 have all 6 SYNs dropped at the full accept queue (5 x 6 = 30 SYN packets, each client's SYN sent again 1, 2, 4, ... s later) and fail with ETIMEDOUT. 8081: 8 established, each client's request and FIN in the capture, nothing of the server's. TcpExtListenOverflows = TcpExtListenDrops = 30 = the SYN packets the capture shows unanswered; TcpPassiveOpens 11; no cookies, no SYN-ACK retransmissions, no resets. From the capture alone a full queue, a firewall and SYN-ACKs lost on the way look the same: only the counters tell."
+	topo direct
+	serve $IP_S:8080 -backlog 2 -accept=false
+	serve $IP_S:8081 -backlog 4096
+	# (No hand count: with no SYN-ACK in the capture it would take every
+	# SYN for unanswered.)
+	CAP_DIRECTION=in
+	load() {
+		clients_bg -label idle -addr $IP_S:8080 -n 8 -interval 100ms -hold 8s -timeout 8s
+		sleep 0.05
+		clients_bg -label talking -addr $IP_S:8081 -n 8 -interval 100ms -send hello -read -hold 2s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
 }
 
 sc_two_listeners_idle_and_talking() {
