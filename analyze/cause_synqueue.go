@@ -111,7 +111,7 @@ func cookiesFromCounters(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, forSign(Weak, FromCounters, "%d cookie ACK{s} came back (TcpExtSyncookiesRecv).", recv))
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindSYNQueue, Mode: "counters_only", Syncookies: boolPtr(true), Signs: signs,
-		Summary: fmt.Sprintf("The SYN queue of %s overflowed too: the kernel answered with syncookies.", l.Server),
+		Summary: fmt.Sprintf("The SYN queue of %s overflowed: the kernel answered with syncookies the packets do not show.", l.Server),
 		Remedy: []string{"Bursts larger than the listen backlog trigger syncookies: raise the application's listen backlog, net.core.somaxconn and net.ipv4.tcp_max_syn_backlog.",
 			"A SYN queue full of handshakes whose ACK was ignored is an accept-queue problem: cookies do not help, their ACKs meet the same full accept queue."}}}}
 }
