@@ -444,6 +444,25 @@ func TestMissingPacketsChangeNoClaim(t *testing.T) {
 	}
 }
 
+// foundAsSurely reports whether r (the whole capture's report) made v's
+// claim on listener too, at v's confidence or above: with two causes at
+// work (a SYN flood on a slow application), a capture that hides one's
+// signs may lead with the other, and that is no new claim.
+func foundAsSurely(r reportJSON, listener string, v verdictJSON) bool {
+	rank := map[string]int{"low": 1, "medium": 2, "high": 3}
+	for _, l := range r.Listeners {
+		if l.Server != listener {
+			continue
+		}
+		for _, f := range l.Findings {
+			if f.Kind == v.Kind && rank[f.Confidence] >= rank[v.Confidence] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // listenerVerdict is r's verdict on listener (the one the whole capture's
 // verdict is of), or r's verdict if it has no such listener: with two
 // causes on two listeners (testdata/v6only-wildcard), which one leads a
@@ -728,9 +747,10 @@ func TestSYNOnlyFilterChangesNoClaim(t *testing.T) {
 				filtered := scenario{name: sc.name + "-" + f.name, dir: sc.dir, capture: filepath.Join(dir, sc.name+"-"+f.name+".pcap")}
 				copyPcapWithout(t, sc.capture, filtered.capture, f.drop)
 				for _, extra := range [][]string{withNstat(sc), nil} {
-					whole := scenarioJSON(t, sc, extra...).Verdict
+					wholeR := scenarioJSON(t, sc, extra...)
+					whole := wholeR.Verdict
 					v := listenerVerdict(scenarioJSON(t, filtered, extra...), whole.Listener)
-					if v.Confidence != "low" && v.Kind != whole.Kind {
+					if v.Confidence != "low" && v.Kind != whole.Kind && !foundAsSurely(wholeR, whole.Listener, v) {
 						t.Errorf("counters %v: %s/%s, the whole capture %s/%s", extra != nil, v.Kind, v.Confidence, whole.Kind, whole.Confidence)
 					}
 				}

@@ -137,6 +137,7 @@ type verdictJSON struct {
 type listenerJSON struct {
 	Server             string         `json:"server"`
 	Verdict            verdictJSON    `json:"verdict"`
+	Findings           []verdictJSON  `json:"findings"`
 	Attempts           int            `json:"attempts"`
 	Outcomes           map[string]int `json:"outcomes"`
 	SYNPackets         int            `json:"syn_packets"`
@@ -536,6 +537,17 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// A SYN flood answered with cookies on a listener that accepts one
+	// connection a second: cookies for the flood and the real clients,
+	// then SYNs dropped at the full accept queue.
+	"syncookies-flood-slow-accept": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "syncookie SYN-ACKs", func(l listenerJSON) int { return l.SyncookieSYNACKs })
+		if n := total(r, outcome("synack_unacked")); n < 250 {
+			t.Errorf("synack_unacked %d, want the flood's (most of 300)", n)
+		}
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+	},
 	// tcpdump -Q in: the clients' packets only. The 3 idle clients the
 	// full queue took went on, the other 5 sent their SYN 6 times; every
 	// talking client went on; nothing of the server's is in the capture,
@@ -777,7 +789,7 @@ func TestListenOverflowsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenOverflows",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction", "syncookies-flood-slow-accept")
 }
 
 // TestListenDropsMatchKernel: every SYN or handshake segment a listener
@@ -788,7 +800,34 @@ func TestListenDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtListenDrops",
 		"accept-overflow-syn-drops", "accept-overflow-ack-ignored", "abort-on-overflow", "synflood-no-cookies", "accept-overflow-long", "accept-overflow-pool",
 		"nodeport", "nodeport-masquerade", "nodeport-capture-late",
-		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction")
+		"synproxy-accept-overflow", "synproxy-slow-accept", "defer-accept-overflow", "one-direction", "syncookies-flood-slow-accept")
+}
+
+// TestCookieDecisionCountsAcceptQueueDrops: tcp_conn_request counts a
+// cookie in TcpExtTCPReqQFullDoCookies when the SYN queue is full and
+// only then looks at the accept queue, so a SYN dropped there while the
+// SYN queue was full counts in both. On the flood on a slow application
+// the kernel's own excess over the cookies it sent must be such drops (at
+// least one, at most the SYNs the capture shows dropped), and the
+// reconciliation must allow for it and say why.
+func TestCookieDecisionCountsAcceptQueueDrops(t *testing.T) {
+	c := scenarioCapture(t, "syncookies-flood-slow-accept")
+	sc := scenario{name: "syncookies-flood-slow-accept", dir: filepath.Dir(c), capture: c}
+	r := scenarioJSON(t, sc, withNstat(sc)...)
+	rows := map[string]int64{}
+	for _, rc := range r.Nstat.Reconciliation {
+		rows[rc.Counter] = rc.Delta
+		if rc.Counter != "TcpExtTCPReqQFullDoCookies" {
+			continue
+		}
+		if rc.Explained == nil || rc.Delta < *rc.Explained || rc.Delta > *rc.Explained+rc.Unsure {
+			t.Errorf("DoCookies %d outside what the capture explains: %v (+%d?)", rc.Delta, rc.Explained, rc.Unsure)
+		}
+	}
+	excess := rows["TcpExtTCPReqQFullDoCookies"] - rows["TcpExtSyncookiesSent"]
+	if dropped := int64(total(r, listenerDrops)); excess < 1 || excess > dropped {
+		t.Errorf("DoCookies exceeds SyncookiesSent by %d, want 1 to the %d SYNs dropped at the full accept queue", excess, dropped)
+	}
 }
 
 // TestRPFilterDropsMatchKernel: every SYN that fails the reverse-path check
@@ -1160,6 +1199,11 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// The flood leads (its cookies, high from packets alone); the accept
+	// queue's drops are a second finding, and DoCookies is explained
+	// only up to them (TestCookieDecisionCountsAcceptQueueDrops).
+	"syncookies-flood-slow-accept": {kind: "syn_queue_overflow", syncookies: ptr(true), bareKind: "syn_queue_overflow", bareConf: "high",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, synHeld: 17},
 	// One direction only: from packets a full queue, a firewall and lost
 	// answers look alike (inconclusive, low); the counters, matching the
 	// SYNs the clients sent again, name the accept queue.

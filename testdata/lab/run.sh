@@ -35,7 +35,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
-	defer-accept-overflow one-direction)
+	defer-accept-overflow one-direction syncookies-flood-slow-accept)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -762,6 +762,22 @@ sc_syncookies_flood() {
 		flood
 		clients -addr $IP_S:8080 -n 5 -interval 100ms -send hello -read -hold 3s -timeout 8s
 		sleep 3
+		wait_after_flood $FLOOD_TAIL
+	}
+	run_capture tcpdump load 1
+}
+
+sc_syncookies_flood_slow_accept() {
+	DESC="Two incidents at once: the SYN flood of syncookies-flood (300 spoofed SYNs over 1 s, tcp_syncookies=1) on a listener with listen(fd, 16) that accepts one connection a second (\`labtool serve -accept-delay 1s\`; each accepted connection is read, answered with \"ok\" and closed). 30 real clients, 100 ms apart from just before the flood, send \"hello\" and read the answer."
+	EXPECT="The flood fills the SYN queue (17 requests, their SYN-ACKs retransmitted at +1 s, +3 s: TcpExtTCPSynRetrans 34) and the kernel answers later SYNs with cookies, the real clients' too; their cookie ACKs complete while the accept queue (17) has room, and it fills, since the application takes one a second: from then on SYNs are dropped at the full accept queue (TcpExtListenOverflows = TcpExtListenDrops = unanswered SYN packets + ignored handshake segments), some clients get in on a retry, some time out. tcp_conn_request decides on a cookie, and counts it in TcpExtTCPReqQFullDoCookies, before it looks at the accept queue: a SYN dropped at the full accept queue while the SYN queue was full counts there too, so TcpExtTCPReqQFullDoCookies = TcpExtSyncookiesSent + such drops (at most the unanswered SYN packets)."
+	topo direct
+	nsx $NS_S ip route add $SPOOF_NET via $IP_C
+	serve $IP_S:8080 -backlog 16 -accept=true -accept-delay 1s
+	NOTES+=("$FLOOD_NOTE")
+	load() {
+		clients_bg -label real -addr $IP_S:8080 -n 30 -interval 100ms -send hello -read -hold 3s -timeout 8s
+		flood
+		wait_clients_bg
 		wait_after_flood $FLOOD_TAIL
 	}
 	run_capture tcpdump load 1
