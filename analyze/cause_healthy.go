@@ -146,8 +146,14 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 		forSign(Weak, FromPackets, "%d established, none failed, %d still in progress when the capture ended.", l.Outcomes[Established], l.Outcomes[Incomplete]),
 		forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or a longer capture, in which the clients' retries show."),
 	}
+	summary := prose.Sayf("No attempt to %s failed in the capture, but %d SYN{s} {was|were} still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting)
+	if sg.SYNAnswerP99 == 0 && l.SYNACKPackets+l.ServerRSTs == 0 && l.Outcomes[Established] == 0 {
+		// Nothing at all from the server: a capture filtered to the
+		// clients' SYNs ('tcp-syn and dst port 8080') looks the same.
+		summary = prose.Sayf("No attempt to %s failed in the capture, but %d SYN{s} {was|were} still unanswered when it ended, and the capture holds nothing from the server at all: either they were dropped and the capture stopped before their clients retried, or a capture filter ('dst port %d', 'tcp-syn') left the answers out.", l.Server, sg.SYNsWaiting, port)
+	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: sg.SYNsWaiting, Signs: signs,
-		Summary: prose.Sayf("No attempt to %s failed in the capture, but %d SYN{s} {was|were} still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting),
+		Summary: summary,
 		Remedy:  []string{"Capture longer (clients retry a SYN after 1 s, then 2, 4, ... s), with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
 	return &f
 }

@@ -662,3 +662,32 @@ func TestWaitingSYNsAreNotHealthy(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingSYNsWithNothingFromTheServer: SYNs waiting at the end of a
+// capture that holds nothing from the server at all may be a capture
+// filtered to the clients' SYNs ('tcp-syn and dst port 8080'); the
+// verdict says so, and does not where the server answered others.
+func TestWaitingSYNsWithNothingFromTheServer(t *testing.T) {
+	const end = int64(1000 * time.Second)
+	var atts []reassemble.Attempt
+	for i := range 10 {
+		t0 := end - int64(time.Second) + int64(i)*int64(20*time.Millisecond)
+		atts = append(atts, reassemble.Attempt{Handshake: reassemble.Handshake{
+			Client: netip.AddrPortFrom(nthClient(i), 40000), Server: testServer,
+			SYNs: 1, DroppedSYNs: 1, FirstSYN: t0, LastSYN: t0, FirstPacket: t0, LastPacket: t0,
+			End: reassemble.EndCaptureEnd,
+		}})
+	}
+	r := aggregate(atts...)
+	Diagnose(&r, nil)
+	v := r.Listeners[0].Diagnosis.Verdict
+	if v.Kind != KindInconclusive || !strings.Contains(v.Summary, "left the answers out") {
+		t.Errorf("only SYNs in the capture: %s, %q", v.Kind, v.Summary)
+	}
+	atts = append(atts, established(nthClient(50), 5))
+	r = aggregate(atts...)
+	Diagnose(&r, nil)
+	if v := r.Listeners[0].Diagnosis.Verdict; strings.Contains(v.Summary, "left the answers out") {
+		t.Errorf("the server answered one: %q", v.Summary)
+	}
+}
