@@ -181,6 +181,11 @@ type Signs struct {
 	UnansweredPackets, DelayedPackets int
 	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
 	SYNsAfterSYNACK int
+	// ResetFirstAnswer counts client_reset attempts whose client sent
+	// one SYN, got one SYN-ACK and reset it: the server answered, the
+	// client declined (a half-open health check, a SYN scan, a SYN sent
+	// in someone else's name and reset by its owner).
+	ResetFirstAnswer int
 	// Proxied counts attempts a SYN proxy answered (a zero-window
 	// SYN-ACK), ProxiedPassed those whose SYN the listener then answered
 	// (the proxy opened the window); FirstProxiedUnanswered is the
@@ -932,6 +937,10 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.FirstUnanswered = minTime(sg.FirstUnanswered, a.FirstSYN)
 		l.halfOpen.pin(pinFirstUnanswered, sg.FirstUnanswered)
 		l.accept.pin(pinFirstUnanswered, sg.FirstUnanswered)
+	case ClientReset:
+		if a.SYNs == 1 && (a.SYNACKs == 1 || a.SYNACKs == 0 && a.SYNACKNotCaptured) {
+			sg.ResetFirstAnswer++
+		}
 	case ProxiedUnanswered:
 		sg.LastDrop = max(sg.LastDrop, a.FirstACK)
 		sg.FirstProxiedUnanswered = minTime(sg.FirstProxiedUnanswered, a.FirstACK)

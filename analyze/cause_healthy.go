@@ -41,7 +41,10 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	if t := tie(l, tied); t != nil {
 		return []Finding{*t}, true
 	}
-	if failed := o.Failed(); failed > 0 && len(fs) == 0 {
+	// Resets of a first SYN-ACK are the clients' doing: the server
+	// answered (half-open health checks said "inconclusive, low").
+	declined := l.Signs.ResetFirstAnswer
+	if failed := o.Failed() - declined; failed > 0 && len(fs) == 0 {
 		signs := []Sign{forSign(Weak, FromPackets, "%d attempt{s} failed: %s.", failed, outcomeList(o))}
 		for _, r := range ruledOut {
 			signs = append(signs, forSign(Weak, FromPackets, "%s", r.Summary))
@@ -69,9 +72,12 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 	if waiting := waitingSYNs(l, ev); waiting != nil {
 		return []Finding{*waiting}, false
 	}
-	finished := o[Established] + o.Failed()
+	finished := o[Established] + o.Failed() - declined
 	var signs []Sign
 	signs = append(signs, forSign(Weak, FromPackets, "%d established, %d still in progress when the capture ended.", o[Established], o[Incomplete]))
+	if declined > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d more {was|were} reset by {its client|their clients} on the server's first SYN-ACK: half-open health checks (a SYN, then a reset to the answer), SYN scans, or SYNs sent in another host's name and reset by it. The server answered; the clients declined.", declined))
+	}
 	if unexplained := unexplainedDrops(ev); unexplained != "" {
 		signs = append(signs, forSign(Weak, FromCounters, "%s", unexplained))
 		f := weigh(Finding{Kind: KindInconclusive, Signs: signs,
@@ -120,8 +126,11 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		// (testdata/path-loss): name the capture that would show them.
 		remedy = append(remedy, fmt.Sprintf("If clients still time out, their SYNs may be lost before they reach this host: capture on a client too (tcpdump -i any 'tcp port %d') and compare the SYNs it sends with those seen here.", port))
 	}
-	f := weigh(Finding{Kind: KindHealthy, Signs: signs, Remedy: remedy,
-		Summary: prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])})
+	summary := prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])
+	if declined > 0 {
+		summary = prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established, besides %d whose clients reset the server's first answer (health checks or scans).", l.Server, o[Established], declined)
+	}
+	f := weigh(Finding{Kind: KindHealthy, Signs: signs, Remedy: remedy, Summary: summary})
 	return []Finding{f}, false
 }
 

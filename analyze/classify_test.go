@@ -174,6 +174,22 @@ func TestClassify(t *testing.T) {
 			want: ClientReset, syns: 1, synacks: 1,
 		},
 		{
+			// A capture of the clients' packets only: the reset shows the
+			// SYN-ACK it answers.
+			name: "client resets a SYN-ACK the capture missed",
+			script: `0 c S
+				0.002 c R seq=1001`,
+			want: ClientReset, syns: 1,
+		},
+		{
+			name: "client resets a SYN-ACK the capture missed, after talking",
+			script: `0 c S
+				0.002 c .
+				0.003 c P. len=5
+				0.004 c R seq=1006`,
+			want: Established, syns: 1,
+		},
+		{
 			name: "challenge ACK, never a SYN-ACK",
 			script: `0 c S
 				0.001 s . seq=777 ack=99

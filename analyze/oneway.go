@@ -36,9 +36,13 @@ func oneWayFinding(l *Listener, moved string) Finding {
 	o, sg := &l.Outcomes, &l.Signs
 	port := l.Server.Port()
 	signs := []Sign{forSign(Weak, FromPackets, "%d attempt{s} went on as if answered (the client acknowledged a SYN-ACK the capture does not hold), %d still in progress when the capture ended.", o[Established], o[Incomplete])}
-	failed, delayed, waiting, resent := o.Failed(), sg.RetransmittedThenAnswered, sg.SYNsWaiting, sg.ResentUnanswered
+	declined := sg.ResetFirstAnswer
+	failed, delayed, waiting, resent := o.Failed()-declined, sg.RetransmittedThenAnswered, sg.SYNsWaiting, sg.ResentUnanswered
 	if failed > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "%s never went on: {its|their} client{s} took no answer, or gave up.", unansweredSYNs(l, o[UnansweredSYN])))
+	}
+	if declined > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d client{s} reset the answer to {its|their} SYN at once (the reset acknowledges a SYN-ACK the capture does not hold): half-open health checks or SYN scans, not failures.", declined))
 	}
 	if delayed > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} went on only after {its|their} client sent the SYN again (%d SYN packet{s} got no answer the client took).", delayed, sg.DelayedPackets))

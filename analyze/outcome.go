@@ -110,6 +110,9 @@ func Classify(a *reassemble.Attempt, captureEnd int64) Outcome {
 	}
 	if a.SYNACKs == 0 {
 		switch {
+		case a.SYNACKNotCaptured && a.ClientRSTs > 0 && a.Packets == a.SYNs+a.ClientRSTs:
+			// Reset on a SYN-ACK the capture missed, and nothing else.
+			return ClientReset
 		case a.SYNACKNotCaptured:
 			return Established // the capture missed the SYN-ACK
 		case a.RSTBeforeSYNACK:

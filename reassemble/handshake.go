@@ -46,13 +46,21 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 	f := p.Flags
 	if s.pendingSYN {
 		s.pendingSYN = false
-		if s.SYNACKs == 0 && f&capture.FlagACK != 0 && f&(capture.FlagSYN|capture.FlagRST) == 0 {
+		switch {
+		case s.SYNACKs == 0 && f&capture.FlagACK != 0 && f&(capture.FlagSYN|capture.FlagRST) == 0:
 			// A client in SYN-SENT sends SYNs or a reset: one that
 			// acknowledges got a SYN-ACK the capture missed (5% of
 			// defer-accept's packets deleted made its SYN "dropped" and
 			// the verdict an accept queue overflow, medium).
 			s.SYNACKNotCaptured = true
-		} else {
+		case s.SYNACKs == 0 && f&capture.FlagRST != 0 && f&capture.FlagSYN == 0 && p.Seq == s.ClientISN+1:
+			// Nor does Linux reset from SYN-SENT on its own (closing
+			// such a socket sends nothing): a reset at the SYN's next
+			// sequence number answers a SYN-ACK acknowledging it, which
+			// the capture missed (a half-open health check seen in a
+			// capture of the clients' packets only).
+			s.SYNACKNotCaptured = true
+		default:
 			// The previous SYN got no answer before this next client
 			// packet.
 			s.DroppedSYNs++

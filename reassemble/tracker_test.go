@@ -618,6 +618,12 @@ func TestSYNACKMissingFromTheCapture(t *testing.T) {
 			0.002 c .
 			1.001 s S.
 			1.002 c .`, true, false, false, 0},
+		{"a reset at the SYN's next sequence number: the SYN-ACK's", `
+			0 c S
+			0.002 c R seq=1001`, true, false, false, 0},
+		{"a reset elsewhere: nothing answered", `
+			0 c S
+			0.002 c R seq=5000`, false, false, false, 1},
 		{"SYN retransmitted: dropped, not missed", `
 			0 c S
 			1 c S
