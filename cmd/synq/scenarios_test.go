@@ -537,6 +537,14 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			}
 		}
 	},
+	// Half-open health checks: every probe's SYN-ACK reset by the client
+	// at once; the real clients complete.
+	"half-open-checks": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "client_reset", 20, outcome("client_reset"))
+		wantExactly(t, r, "established", 10, outcome("established"))
+		wantExactly(t, r, "dropped_syn_packets", 0, func(l listenerJSON) int { return l.DroppedSYNPackets })
+		wantExactly(t, r, "synack_retransmits", 0, func(l listenerJSON) int { return l.SYNACKRetransmits })
+	},
 	// A SYN flood answered with cookies on a listener that accepts one
 	// connection a second: cookies for the flood and the real clients,
 	// then SYNs dropped at the full accept queue.
@@ -1199,6 +1207,11 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
+	// The clients' resets of the first SYN-ACK are theirs, not the
+	// listener's failures: healthy (the counters: EmbryonicRsts, one per
+	// reset request, and no drop).
+	"half-open-checks": {kind: "healthy", bareKind: "healthy", bareConf: "medium",
+		reconciled: []string{"TcpExtEmbryonicRsts", "TcpPassiveOpens"}},
 	// The flood leads (its cookies, high from packets alone); the accept
 	// queue's drops are a second finding, and DoCookies is explained
 	// only up to them (TestCookieDecisionCountsAcceptQueueDrops).

@@ -35,7 +35,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
-	defer-accept-overflow one-direction syncookies-flood-slow-accept)
+	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -779,6 +779,21 @@ sc_syncookies_flood_slow_accept() {
 		flood
 		wait_clients_bg
 		wait_after_flood $FLOOD_TAIL
+	}
+	run_capture tcpdump load 1
+}
+
+sc_half_open_checks() {
+	DESC="Half-open health checks (an F5 tcp_half_open monitor, a SYN scan): \`labtool synflood -src $IP_C\` sends 20 SYNs over 2 s by raw socket from the client's own address, and the client's kernel, which knows no such connection, resets each SYN-ACK. A healthy accepting listener; 10 real clients (200 ms apart) send \"hello\" and read the answer."
+	EXPECT="Every SYN is answered at once. The 20 probes: SYN, SYN-ACK, the client's RST (TcpExtEmbryonicRsts 20, one per reset request); the 10 real clients complete (TcpPassiveOpens 10). No drop counter moves, nothing is retransmitted: a healthy listener whose failed attempts are the clients' own doing."
+	topo direct
+	serve $IP_S:8080 -backlog 128 -accept=true
+	load() {
+		clients_bg -label real -addr $IP_S:8080 -n 10 -interval 200ms -send hello -read -hold 1s -timeout 8s
+		CLIENT_CMDS+=("labtool synflood -src $IP_C -dst $IP_S:8080 -n 20 -over 2s")
+		nsx $NS_C "$LABTOOL" synflood -src $IP_C -dst $IP_S:8080 -n 20 -over 2s >>"$tmp/clients.log" 2>&1
+		wait_clients_bg
+		sleep 1
 	}
 	run_capture tcpdump load 1
 }

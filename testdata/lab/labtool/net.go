@@ -398,6 +398,7 @@ func synflood(args []string) error {
 	over := fs.Duration("over", time.Second, "spread the SYNs over this long")
 	seed := fs.Uint64("seed", 1, "PRNG seed (ISNs, ports, timestamps)")
 	badChecksum := fs.Bool("bad-checksum", false, "send every SYN with a wrong TCP checksum (the receiver drops it as TCP_CSUM)")
+	one := fs.String("src", "", "one source address instead of -src-net: the sender's own makes a half-open health check (its kernel resets each SYN-ACK)")
 	fs.Parse(args)
 	if *n > 10000 {
 		return fmt.Errorf("-n too large")
@@ -418,6 +419,14 @@ func synflood(args []string) error {
 	rng := rand.New(rand.NewPCG(*seed, 0x5e9))
 	hosts := uint32(1)<<(32-pfx.Bits()) - 2
 	base := binary.BigEndian.Uint32(pfx.Masked().Addr().AsSlice())
+	if *one != "" {
+		a, err := netip.ParseAddr(*one)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("bad -src %q", *one)
+		}
+		pfx = netip.PrefixFrom(a, 32)
+		hosts, base = 1, binary.BigEndian.Uint32(a.AsSlice())-1
+	}
 	dstIP := ap.Addr().As4()
 	start := time.Now()
 	for i := 0; i < *n; i++ {
