@@ -126,7 +126,12 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 		s.ClientAcked = true
 		s.FirstACK = p.Time
 	}
-	if s.ClientAcked && !s.ServerAccepted {
+	if s.ClientAcked && !s.ServerAccepted && s.ServerRSTs == 0 {
+		// (After the server's reset a segment meets no request and no
+		// socket: it draws another reset, and no queue ignores it. A
+		// capture cut right after the data an application's reset
+		// overtook showed that data ignored.)
+		//
 		// Past a SYN proxy the client resends data its race with the
 		// proxy lost, not data a full queue dropped: an ACK before it
 		// may have completed the listener's handshake, which answers a

@@ -582,6 +582,21 @@ func TestRequestAtTheEndIsNotIgnored(t *testing.T) {
 			1.001 s S.
 			1.002 c .
 			1.3 c P. len=5`, 3},
+		// The application reset the connection before the request came
+		// (app-reset-after-accept cut after 37 packets).
+		{"request the application's reset overtook", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.0021 s R. seq=5001 ack=1001
+			0.0022 c P. len=5`, 0},
+		{"the same, the capture going on", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.0021 s R. seq=5001 ack=1001
+			0.0022 c P. len=5
+			2.3 c S from=10.0.0.9:5000`, 0},
 	} {
 		atts, _ := run(t, Config{}, tc.script)
 		for _, a := range atts {
