@@ -163,6 +163,17 @@ func TestSourceCapKeepsFirstComers(t *testing.T) {
 			atts:       []reassemble.Attempt{unanswered(mapped, 1), unanswered(nthClient(3), 2), unanswered(latecomer, 3)},
 			unanswered: 3, never: 3, top: nthClient(3), topAttempts: 1,
 		},
+		{
+			// Its other attempt went on, the SYN-ACK missing from the
+			// capture: answered, not "never answered".
+			name: "a SYN-ACK the capture missed answered the source",
+			atts: func() []reassemble.Attempt {
+				a := established(latecomer, 1)
+				a.SYNACKs, a.FirstSYNACK, a.LastSYNACK, a.SYNACKNotCaptured = 0, 0, 0, true
+				return []reassemble.Attempt{a, unanswered(latecomer, 2)}
+			}(),
+			unanswered: 1, never: 0, top: latecomer, topAttempts: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

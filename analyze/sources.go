@@ -98,7 +98,10 @@ func (s *sourceStat) add(a *reassemble.Attempt, o Outcome) {
 		saturatingInc(&s.unacked)
 	case o == Rejected:
 		saturatingInc(&s.refused)
-	case a.SYNACKs > 0 || a.RSTBeforeSYNACK || a.BareACKAnswer:
+	case a.SYNACKs > 0 || a.SYNACKNotCaptured || a.RSTBeforeSYNACK || a.BareACKAnswer:
+		// (A SYN-ACK the capture missed answered too: a thinned capture
+		// made "one address never got any answer" of a source whose
+		// other attempts had gone on.)
 		saturatingInc(&s.answered)
 	default:
 		saturatingInc(&s.other)
