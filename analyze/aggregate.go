@@ -322,6 +322,11 @@ type Signs struct {
 	// NeverCompletedSources: addresses whose every attempt got a SYN-ACK
 	// they never acknowledged nor reset (spoofed SYN flood sources).
 	NeverCompletedSources int
+	// SilentSources: addresses none of whose attempts was answered,
+	// refused or went on as far as the capture shows (unanswered or still
+	// waiting): in a capture of the clients' packets only, a SYN flood's
+	// spoofed sources look so (oneway.go).
+	SilentSources int
 	// SourceAttempts is how many attempts the counted addresses made, and
 	// SourceUnanswered how many of those were unanswered: all of them
 	// unless SourcesCapped (more addresses came than a listener's source
@@ -1118,7 +1123,7 @@ func (l *Listener) settleSigns() {
 	}
 	sg.DrainedAtLastDrop = sg.AcceptAtFirstDrop > 0 && sg.LastDrop > first &&
 		l.accept.exactAt(sg.LastDrop) && l.accept.at(sg.LastDrop) == 0
-	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources = 0, 0, 0
+	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources, sg.SilentSources = 0, 0, 0, 0
 	sg.RefusedSources, sg.RefusedSourcesAnswered = 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0
 	for ip, s := range l.sources.counts() {
@@ -1135,6 +1140,9 @@ func (l *Listener) settleSigns() {
 		}
 		if s.unacked > 0 && s.answered == 0 && s.refused == 0 && s.unanswered == 0 && s.other == 0 {
 			sg.NeverCompletedSources++
+		}
+		if s.answered == 0 && s.refused == 0 && s.unacked == 0 && s.unanswered+s.other > 0 {
+			sg.SilentSources++
 		}
 		if s.refused > 0 {
 			sg.RefusedSources++

@@ -691,3 +691,32 @@ func TestWaitingSYNsWithNothingFromTheServer(t *testing.T) {
 		t.Errorf("the server answered one: %q", v.Summary)
 	}
 }
+
+// TestOneWayFloodSources: in a capture of the clients' packets only, many
+// sources none of whose SYNs went on are named as a flood's shape, and a
+// few are not.
+func TestOneWayFloodSources(t *testing.T) {
+	for _, tc := range []struct {
+		sources int
+		want    bool
+	}{{30, true}, {5, false}} {
+		var atts []reassemble.Attempt
+		for i := range 5 {
+			a := established(nthClient(100+i), 1+i)
+			a.SYNACKs, a.FirstSYNACK, a.LastSYNACK, a.SYNACKNotCaptured, a.ServerAccepted = 0, 0, 0, true, false
+			atts = append(atts, a)
+		}
+		for i := range tc.sources {
+			atts = append(atts, unanswered(nthClient(i), 10+i))
+		}
+		r := aggregate(atts...)
+		Diagnose(&r, nil)
+		l := r.Listeners[0]
+		if !l.Signs.ServerUnseen || l.Signs.SilentSources != tc.sources {
+			t.Fatalf("%d sources: one way %v, %d silent sources", tc.sources, l.Signs.ServerUnseen, l.Signs.SilentSources)
+		}
+		if got := strings.Contains(strings.Join(l.Diagnosis.Verdict.Evidence, " "), "SYN flood"); got != tc.want || l.Diagnosis.Verdict.Confidence != Low {
+			t.Errorf("%d sources: flood named %v, want %v; %s/%s", tc.sources, got, tc.want, l.Diagnosis.Verdict.Kind, l.Diagnosis.Verdict.Confidence)
+		}
+	}
+}

@@ -50,6 +50,9 @@ func oneWayFinding(l *Listener, moved string) Finding {
 	if waiting > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "%d {attempt's|attempts'} only SYN was still unanswered when the capture ended, after waiting up to %s (each %s or more), while other clients went on at once.", waiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(sg.SYNWaitLimit)))
 	}
+	if n := sg.SilentSources; n >= 20 && (failed > 0 || waiting > 0) {
+		signs = append(signs, forSign(Weak, FromPackets, "%d source addresses sent SYNs and never went on: many sources that never complete a handshake are what a SYN flood from spoofed addresses looks like.", n))
+	}
 	if resent > 0 {
 		signs = append(signs, forSign(Weak, FromPackets, "%d client{s} went on and then sent {its|their} data or FIN again: nothing the capture can show acknowledged it (ignored at a full accept queue, dropped by a firewall, or the server's answers lost).", resent))
 	}
