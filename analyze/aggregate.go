@@ -99,7 +99,6 @@ type Listener struct {
 	// answered while none of theirs came from it (Signs.ServerUnseen).
 	serverSeen   bool
 	wentOnUnseen int
-	tookUnseen   int
 
 	handshake      histogram
 	synGap, ackGap histogram
@@ -561,9 +560,6 @@ type Aggregator struct {
 	// (bare ACKs, data), answeredOnce the attempts answered by a SYN-ACK
 	// never sent again: see Result.ACKsNotCaptured.
 	plainPackets, answeredOnce int
-	// serverSeen: some attempt had a packet from its listener's side
-	// (Listener.serverSeen, over all of them).
-	serverSeen bool
 	// last is the listener of the last attempt added: most captures have
 	// one or a few, and consecutive attempts mostly share it.
 	last     *Listener
@@ -704,9 +700,8 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	}
 	l.ServerRSTs += a.ServerRSTs
 	l.ClientRSTs += a.ClientRSTs
-	if !l.serverSeen && fromServer(a) {
-		l.serverSeen, g.serverSeen = true, true
-	}
+	fromSrv := fromServer(a)
+	l.serverSeen = l.serverSeen || fromSrv
 	if a.MidStream {
 		g.plainPackets += plainPackets(a)
 		l.MidStream++
@@ -722,12 +717,12 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 	o := Classify(a, g.CaptureEnd)
 	if a.SYNACKNotCaptured {
 		g.synACKsNotCaptured++
-		if !fromServer(a) {
+		if !fromSrv {
 			l.wentOnUnseen++
 			if a.ResentUnanswered {
 				l.Signs.ResentUnanswered++
 			} else if (a.ClientData || a.ClientFIN) && g.CaptureEnd-a.LastPacket >= int64(reassemble.AnswerGrace) {
-				l.tookUnseen++
+				l.TookUnseen++
 			}
 		}
 	}
@@ -821,25 +816,24 @@ func (g *Aggregator) Result() Result {
 	// clients went on was seen one way; so is every listener of a
 	// capture that holds no listener's packet at all, though its own
 	// clients never went on (a queue full since before the capture).
-	oneWayCapture := !g.serverSeen
-	if oneWayCapture {
-		wentOn := 0
-		for _, l := range g.listeners {
-			wentOn += l.wentOnUnseen
-		}
-		oneWayCapture = wentOn > 0
+	serverSeen, wentOn := false, 0
+	for _, l := range g.listeners {
+		serverSeen = serverSeen || l.serverSeen
+		wentOn += l.wentOnUnseen
 	}
+	oneWayCapture := !serverSeen && wentOn > 0
 	g.samePortWaiting()
 	for k, l := range g.listeners {
 		delete(g.listeners, k)
 		l.Signs.HalfOpenUnseen = r.ACKsNotCaptured > 0
 		if !l.serverSeen && (l.wentOnUnseen > 0 || oneWayCapture) {
 			l.Signs.ServerUnseen = true
-			l.TookUnseen = l.tookUnseen
 			// Not silent: unseen (the server's bytes would not show).
 			l.CompletedSilent = max(0, l.CompletedSilent-l.wentOnUnseen)
 			r.AnswersNotCaptured += l.wentOnUnseen
 			r.OneWay = append(r.OneWay, l.Server)
+		} else {
+			l.TookUnseen = 0 // its packets were seen: ServerTook counts
 		}
 		l.settleSigns()
 		cp := *l
