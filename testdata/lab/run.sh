@@ -5,6 +5,10 @@
 #
 # usage: testdata/lab/run.sh [scenario...]    (no arguments: all scenarios)
 #        SYNQ_LAB_OUT=/tmp/x testdata/lab/run.sh ...  (write there, not testdata/)
+#        LAB_OFFLOADS=on testdata/lab/run.sh ...  (leave the interfaces'
+#            offloads as the kernel sets them: a capture as most hosts take
+#            one, with TSO super-segments and unfinished checksums on what
+#            the host sends; testdata's captures are made with them off)
 #
 # Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
 # tshark) for the pcapng scenario, nft for the firewall-* scenarios, python3
@@ -128,6 +132,7 @@ new_ns() {
 }
 
 quiet_if() { # ns ifname: no offloads (correct checksums, MTU-sized segments)
+	[[ ${LAB_OFFLOADS:-off} == on ]] && return
 	nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 ||
 		log "warning: ethtool -K $2 in $1 failed: its offloads may stay on"
 }
@@ -510,7 +515,7 @@ finish() {
 		fi
 		local server="server $IP_S"
 		[[ $TOPO == nat ]] && server="node $IP_S (the address clients connect to), pod $IP_POD (the listeners)"
-		echo "- Addresses: client $IP_C${EXTRA_ADDR_NOTE:-}, $server$([[ $V6 == 1 ]] && echo "; IPv6 client $IP6_C, server $IP6_S (nodad)"). Static neighbour entries, offloads off (ethtool -K tx/tso/gso/gro off), IPv6 disabled unless noted: nothing else talks."
+		echo "- Addresses: client $IP_C${EXTRA_ADDR_NOTE:-}, $server$([[ $V6 == 1 ]] && echo "; IPv6 client $IP6_C, server $IP6_S (nodad)"). Static neighbour entries, $([[ ${LAB_OFFLOADS:-off} == on ]] && echo "offloads as the kernel set them (LAB_OFFLOADS=on)" || echo "offloads off (ethtool -K tx/tso/gso/gro off)"), IPv6 disabled unless noted: nothing else talks."
 		echo "- Server-namespace sysctls: \`$(sysctl_vals $NS_S net.core.somaxconn net.ipv4.tcp_syncookies net.ipv4.tcp_synack_retries net.ipv4.tcp_abort_on_overflow net.ipv4.tcp_max_syn_backlog)\`"
 		echo "- Client-namespace sysctls: \`$(sysctl_vals $NS_C net.ipv4.tcp_syn_retries net.ipv4.tcp_syn_linear_timeouts)\`"
 		local l

@@ -44,6 +44,11 @@ func packetSocket(ifname string) (int, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		return -1, err
 	}
+	// The kernel says which frames carry a checksum left for the NIC
+	// (relay finishes them, as the NIC would before the wire).
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		return -1, err
+	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		return -1, err
 	}
@@ -91,6 +96,77 @@ func tcpFlags(f []byte) (byte, bool) {
 	return tcp[13], true
 }
 
+// finishChecksum fills in the TCP checksum of an Ethernet frame whose
+// sender left it to the NIC (transmit checksum offload, on by default on
+// veth: LAB_OFFLOADS=on). A relay copying such a frame as it is would put
+// a wrong checksum on the wire, which no NIC does, and the receiving
+// kernel would drop the segment (TcpInCsumErrors).
+func finishChecksum(f []byte) {
+	if len(f) < 14 {
+		return
+	}
+	var sum uint32
+	var tcp []byte
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(binary.BigEndian.Uint16(b))
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	switch binary.BigEndian.Uint16(f[12:14]) {
+	case 0x0800:
+		ip := f[14:]
+		if len(ip) < 20 || ip[9] != 6 {
+			return
+		}
+		ihl := int(ip[0]&0xf) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:4]))
+		if total > len(ip) || total < ihl+20 {
+			return
+		}
+		tcp = ip[ihl:total]
+		add(ip[12:20])
+	case 0x86dd:
+		ip := f[14:]
+		if len(ip) < 40 || ip[6] != 6 {
+			return
+		}
+		end := 40 + int(binary.BigEndian.Uint16(ip[4:6]))
+		if end > len(ip) || end < 60 {
+			return
+		}
+		tcp = ip[40:end]
+		add(ip[8:40])
+	default:
+		return
+	}
+	sum += 6 + uint32(len(tcp))
+	tcp[16], tcp[17] = 0, 0
+	add(tcp)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(tcp[16:18], ^uint16(sum))
+}
+
+// checksumLeftToNIC reads PACKET_AUXDATA: TP_STATUS_CSUMNOTREADY says
+// the frame's checksum is still to be filled in.
+func checksumLeftToNIC(oob []byte) bool {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= 4 {
+			return binary.NativeEndian.Uint32(m.Data[:4])&unix.TP_STATUS_CSUMNOTREADY != 0
+		}
+	}
+	return false
+}
+
 type frame struct {
 	due  time.Time
 	data []byte
@@ -130,8 +206,9 @@ func relay(args []string) error {
 		}()
 		seen := 0
 		buf := make([]byte, 65536)
+		oob := make([]byte, 256)
 		for {
-			n, _, err := unix.Recvfrom(in, buf, 0)
+			n, oobn, _, _, err := unix.Recvmsg(in, buf, oob, 0)
 			if err != nil {
 				if err == unix.EINTR {
 					continue
@@ -141,6 +218,9 @@ func relay(args []string) error {
 			}
 			now := time.Now()
 			data := append([]byte(nil), buf[:n]...)
+			if checksumLeftToNIC(oob[:oobn]) {
+				finishChecksum(data)
+			}
 			if dropEvery > 0 && drops(data) {
 				seen++
 				if seen%dropEvery == 0 {
