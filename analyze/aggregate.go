@@ -210,6 +210,18 @@ type Signs struct {
 	// ignored on the ack_ignored attempts of RetransHeldBack whose client
 	// sent its data again.
 	HeldBackIgnoredData int
+	// Of the ack_ignored attempts whose SYN-ACK was never sent again:
+	// IgnoredThenReset had a reset from the server (the request expired
+	// on its first timer, tcp_synack_retries=0, and the next segment
+	// found no request); ACKTaken had none, though the client sent its
+	// data again past the SYN-ACK timer's first slot (ackTakenAfter), and
+	// the SYN-ACK was no cookie: the server took the ACK and never
+	// acknowledged what followed. ACKTakenWatched is the longest such
+	// wait.
+	IgnoredThenReset, ACKTaken int
+	ACKTakenWatched            time.Duration
+	// ACKTakenData: the data segments ignored on the ACKTaken attempts.
+	ACKTakenData int
 	// RefusedInterleaved: attempts refused with a RST came between
 	// established ones (see timeline.refusalsInterleaved), not in one
 	// stretch as while a listener is down.
@@ -581,6 +593,14 @@ const onTimerSlack = 500 * time.Millisecond
 // period nears its end (syn_ack_recalc). Measuring from the ACK instead
 // (within 1.5 s) called an overflow whose first ACK answered a
 // retransmission "deferred": the next slot is then 2 s or more away.
+// ackTakenAfter: a request whose ACK the listener ignored has its SYN-ACK
+// sent again when its timer first fires, 1 s after the SYN-ACK (Linux
+// 3.1 on; TCP_TIMEOUT_INIT), or expires then (tcp_synack_retries=0) and
+// the client's next segment is answered by a reset. A client still sent
+// to past that, with neither, had its ACK taken. The slack covers timer
+// granularity and, seen from the client, the path delay.
+const ackTakenAfter = time.Second + 200*time.Millisecond
+
 func retransOnTimer(a *reassemble.Attempt) (time.Duration, bool) {
 	wait := time.Duration(a.FirstRetransAfterACK - a.FirstACK)
 	step, slot := int64(time.Second), a.FirstSYNACK+int64(time.Second)
@@ -954,6 +974,18 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		sg.LastDrop = max(sg.LastDrop, at)
 		sg.FirstIgnoredACK = minTime(sg.FirstIgnoredACK, at)
 		l.accept.pin(pinFirstIgnoredACK, sg.FirstIgnoredACK)
+		if o == ACKIgnored && a.SYNACKRetransmits == 0 {
+			// The server sent nothing after its SYN-ACK but, perhaps,
+			// resets: the attempt's last packet is the client's.
+			switch waited := time.Duration(a.LastPacket - a.LastSYNACK); {
+			case a.ServerRSTs > 0:
+				sg.IgnoredThenReset++
+			case c == notCookie && !a.SpansClockStep && !a.SYNACKZeroWindow && a.IgnoredDataSegments >= 2 && waited > ackTakenAfter:
+				sg.ACKTaken++
+				sg.ACKTakenWatched = max(sg.ACKTakenWatched, waited)
+				sg.ACKTakenData += a.IgnoredDataSegments
+			}
+		}
 	case Established:
 		if a.SYNACKRetransmits > 0 {
 			sg.ResentThenEstablished++

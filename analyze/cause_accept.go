@@ -43,10 +43,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	explainsUnanswered := false
 	if n := o[ACKIgnored]; n > 0 {
 		how := prose.Sayf("and the server kept retransmitting its SYN-ACK (%d retransmission{s}) as if the ACK had never arrived", l.SYNACKRetransmits)
-		if l.SYNACKRetransmits == 0 {
+		switch {
+		case l.SYNACKRetransmits > 0:
+		case sg.IgnoredThenReset > 0:
 			// tcp_synack_retries=0: the request expired on the SYN-ACK
 			// timer without a retransmission.
 			how = "never acknowledged, until the request expired and a reset answered the next one (the server never sent its SYN-ACK again: tcp_synack_retries=0?)"
+		default:
+			how = "never acknowledged; the server neither sent its SYN-ACK again nor reset them"
 		}
 		s := forSign(Strong, FromPackets, "%d handshake{s} completed on the client's side but the server ignored {it|them}: %d client segment{s} (handshake ACKs and data) {was|were} not taken, %s.",
 			n, overflowIgnored(l), how)
@@ -59,6 +63,13 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		}
 		signs = append(signs, s)
 		affected, mode = affected+n, "ack_ignored"
+		if sg.ACKTaken > 0 {
+			// TCP_DEFER_ACCEPT holds the SYN-ACK back while a full
+			// queue ignores the data (defer-accept-overflow), for
+			// seconds: strong, not decisive.
+			signs = append(signs, againstSign(Strong, FromPackets, "%d of them never had {its|their} SYN-ACK sent again nor a reset, though {its|their} client{s} sent {its|their} data again for up to %s after it: the server took {its|their} ACK{s}. A request whose ACK a full accept queue ignores has its SYN-ACK sent again 1 s later, or expires then and the next segment is answered by a reset; what the server never acknowledged was the data that followed (unless the listener uses TCP_DEFER_ACCEPT, which holds the SYN-ACK back).",
+				sg.ACKTaken, FormatDuration(sg.ACKTakenWatched)))
+		}
 	}
 	if sg.RetransOnTimer > 0 && (o[ACKIgnored] > 0 || sg.IgnoredThenAccepted > 0) {
 		signs = append(signs, forSign(Weak, FromPackets, "On %d of those attempts the first SYN-ACK retransmission after the ignored ACK came in the SYN-ACK timer's next slot (1 s after the SYN-ACK, then 3 s, 7 s, ...): an overflowing queue's, not TCP_DEFER_ACCEPT's, which skips slots.", sg.RetransOnTimer))

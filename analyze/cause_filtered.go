@@ -136,9 +136,25 @@ func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	sg := &l.Signs
 	ignored := overflowIgnored(l)
-	signs := []Sign{forSign(Weak, FromPackets, "%d handshake{s} completed on the client's side and went no further: the server retransmitted its SYN-ACK as if none of the %d client segment{s} that followed (ACKs and data) had arrived.", n, ignored)}
-	if sg.AcceptAtFirstDrop == 0 {
+	// dataOnly: every one of them had its ACK taken (Signs.ACKTaken):
+	// what never reached TCP was the data after the handshake.
+	dataOnly := sg.ACKTaken == n
+	var signs []Sign
+	switch {
+	case dataOnly:
+		ignored = sg.ACKTakenData
+		signs = append(signs, forSign(Strong, FromPackets, "%d handshake{s} completed and the server took {its|their} ACK{s}: it never sent its SYN-ACK again nor a reset, though the client{s} sent {its|their} data again for up to %s after it. It acknowledged none of the %d data segment{s} that followed: TCP never saw them.", n, FormatDuration(sg.ACKTakenWatched), ignored))
+	case l.SYNACKRetransmits > 0:
+		signs = append(signs, forSign(Weak, FromPackets, "%d handshake{s} completed on the client's side and went no further: the server retransmitted its SYN-ACK as if none of the %d client segment{s} that followed (ACKs and data) had arrived.", n, ignored))
+	default:
+		signs = append(signs, forSign(Weak, FromPackets, "%d handshake{s} completed on the client's side and went no further: the server acknowledged none of the %d client segment{s} that followed (ACKs and data).", n, ignored))
+	}
+	if sg.AcceptAtFirstDrop == 0 && !dataOnly {
 		signs = append(signs, forSign(Weak, FromPackets, "No completed connection was waiting for the application when the first ACK was ignored: nothing in the capture shows a full accept queue."))
+	}
+	what := "ACK"
+	if dataOnly {
+		what = "segment"
 	}
 	c := &ev.counters
 	fam := ipFamily(l.Server.Addr())
@@ -146,10 +162,10 @@ func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
 	inLeft, okIn := c.unaccountedIn(fam)
 	switch {
 	case okLO && lo == 0 && okIn && inLeft >= int64(ignored):
-		signs = append(signs, forSign(c.genDecisive(Gen2), FromCounters, "TCP counted none of them (TcpExtListenOverflows 0: a full accept queue counts every ACK it ignores), and IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d ignored segment{s}: dropped between the wire and TCP%s.",
-			inLeft, inLedgerNames(fam), ignored, genCaveat(c, Gen2)))
+		signs = append(signs, forSign(c.genDecisive(Gen2), FromCounters, "TCP counted none of them (TcpExtListenOverflows 0: a full accept queue counts every %s it ignores), and IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d ignored segment{s} or more: dropped between the wire and TCP%s.",
+			what, inLeft, inLedgerNames(fam), ignored, genCaveat(c, Gen2)))
 	case okLO && lo == 0:
-		signs = append(signs, forSign(Strong, FromCounters, "TCP counted none of them: TcpExtListenOverflows did not move (a full accept queue counts every ACK it ignores)."))
+		signs = append(signs, forSign(Strong, FromCounters, "TCP counted none of them: TcpExtListenOverflows did not move (a full accept queue counts every %s it ignores).", what))
 	case okLO && int(lo)+coverageSlack(ignored) >= ignored:
 		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), as many as the %d ignored segment{s}: TCP got the ACKs and dropped them itself.", lo, ignored))
 	}
@@ -163,6 +179,15 @@ func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	if sg.Vantage == VantageClient {
 		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the ACKs may have been lost before they reached the server."))
+	}
+	if dataOnly {
+		return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: "data_dropped", Affected: n, Signs: signs,
+			Summary: fmt.Sprintf("What clients sent to %s after the handshake reached the host but was dropped before TCP saw it: the handshakes completed, the server took the connections, and their requests never arrived (a firewall or conntrack rule on those segments: a length or content match, an IPS, 'ct state invalid').", l.Server),
+			Remedy: []string{
+				"List the rules that could match the requests' segments: nft list ruleset; iptables -nvL (drop counters; rules on length, content or 'ct state invalid').",
+				"If only large segments are lost (compare the request sizes that fail with those that pass), look for an MTU on the way in: a tunnel or overlay whose MTU is below the segments', a middlebox that drops oversize segments instead of fragmenting.",
+				"Check conntrack: conntrack -S (invalid, drop); packets of one connection arriving by two paths (asymmetric routing) look INVALID to it.",
+			}}}}
 	}
 	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: "ack_dropped", Affected: n, Signs: signs,
 		Summary: fmt.Sprintf("Handshake ACKs to %s reached the host but were dropped before TCP saw them: the SYNs got through and were answered, what followed was not (a firewall rule that passes SYNs only, conntrack marking the segments INVALID).", l.Server),

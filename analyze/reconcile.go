@@ -111,8 +111,9 @@ var reconciled = []struct {
 	// countable from packets.
 	{"TcpExtTCPChallengeACK", nil, "challenge ACKs, all kinds; a TIME_WAIT's ACK to a new SYN is not one of them", nil},
 	{"TcpOutRsts", func(l *Listener) int { return l.ServerRSTs }, "resets sent", nil},
-	// The kernel made the connections an application reset at once too.
-	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] + l.Signs.AcceptedThenReset }, "connections accepted by the kernel", nil},
+	// The kernel made the connections an application reset at once too,
+	// and those whose data never reached TCP after it took the ACK.
+	{"TcpPassiveOpens", func(l *Listener) int { return l.Outcomes[Established] + l.Signs.AcceptedThenReset + l.Signs.ACKTaken }, "connections accepted by the kernel", nil},
 }
 
 // listenerSYNDrops is the SYNs the listener dropped: its clients' that
@@ -124,9 +125,10 @@ func listenerSYNDrops(l *Listener) int {
 
 // queueIgnored is the ignored handshake segments the listener's queue
 // counted: none when the verdict is that they were dropped before TCP
-// (filteredACKsCause).
+// (filteredACKsCause), or that the ACKs were taken and the data after
+// them dropped.
 func queueIgnored(l *Listener) int {
-	if v := l.Diagnosis.Verdict; v.Kind == KindFiltered && v.Mode == "ack_dropped" {
+	if v := l.Diagnosis.Verdict; v.Kind == KindFiltered && (v.Mode == "ack_dropped" || v.Mode == "data_dropped") {
 		return 0
 	}
 	return overflowIgnored(l)

@@ -228,6 +228,8 @@ func headline(f analyze.Finding) string {
 		return "SYNCOOKIES FORCED BY CONFIGURATION (tcp_syncookies=2, not an overflow)"
 	case "ack_dropped":
 		return "HANDSHAKE ACKs DROPPED BEFORE TCP (firewall, conntrack)"
+	case "data_dropped":
+		return "REQUESTS DROPPED BEFORE TCP (firewall, conntrack, MTU)"
 	}
 	return kindWords[f.Kind]
 }
@@ -258,6 +260,9 @@ func explained(f analyze.Finding) string {
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "ack_dropped" {
 		return "How it works: every segment that reaches the host passes the firewall (netfilter) and connection tracking before TCP sees it; a capture sees it before them. A rule that lets SYNs through but not what follows (a stateless allow-SYN rule; conntrack calling the segments INVALID, as it does when a connection's packets arrive by two paths) lets TCP answer the SYN and never see the client's ACK: the server retransmits its SYN-ACK, the client believes it is connected, as with a full accept queue, but TCP counts no overflow."
+	}
+	if f.Kind == analyze.KindFiltered && f.Mode == "data_dropped" {
+		return "How it works: every segment that reaches the host passes the firewall (netfilter) and connection tracking before TCP sees it; a capture sees it before them. Here the handshake got through: TCP answered the SYN and took the ACK (it would have sent its SYN-ACK again 1 s later otherwise), and the application had its connection; what the client sent next never reached TCP, so nothing acknowledged it, and the client sent it again until it gave up. A rule matching some segments only (length, content, conntrack state) or a packet too large for a hop does that; no listen queue is involved."
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "" {
 		// Not yet told apart (modes say how it was).

@@ -601,27 +601,36 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"firewall-drops-acks": func(t *testing.T, r reportJSON) {
 		wantExactly(t, r, "established", 3, outcome("established"))
 		wantExactly(t, r, "ack_ignored", 3, outcome("ack_ignored"))
-		c := scenarioCapture(t, "firewall-drops-acks")
+		ignored := int64(total(r, func(l listenerJSON) int { return l.IgnoredACKSegments }))
+		wantUndelivered(t, "firewall-drops-acks", ignored, "ignored segments")
+	},
+	// A rule drops one address's large segments: the handshakes
+	// complete and the requests vanish. The kernel is the referee twice:
+	// it made a connection of every attempt (TcpPassiveOpens counts the
+	// children it creates when it takes an ACK: the SYN-ACK was never
+	// sent again because the ACK was taken), and IP received the
+	// requests' segments and delivered none of them.
+	"firewall-drops-requests": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 3, outcome("established"))
+		wantExactly(t, r, "ack_ignored", 3, outcome("ack_ignored"))
+		c := scenarioCapture(t, "firewall-drops-requests")
 		delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, ok1 := delta("IpInReceives")
-		delivered, ok2 := delta("IpInDelivers")
-		ignored := int64(total(r, func(l listenerJSON) int { return l.IgnoredACKSegments }))
-		// nstat and tcpdump start and stop a moment apart: what IP
-		// received beyond the packets the capture shows coming in may be
-		// undelivered too, nothing else.
-		incoming := int64(0)
+		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 6 {
+			t.Errorf("TcpPassiveOpens %d, want 6: the kernel took every handshake ACK", opens)
+		}
+		var requests int64
 		for _, rec := range readPcapFile(t, c).recs {
-			if ip, ok := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.DstIP.String() == "10.88.0.2" {
-				incoming++
+			pkt := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default)
+			ip, ok1 := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+			tcp, ok2 := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if ok1 && ok2 && ip.SrcIP.String() == "10.88.0.3" && len(tcp.Payload) > 0 {
+				requests++
 			}
 		}
-		unseen := max(in-incoming, 0)
-		if undelivered := in - delivered; !ok1 || !ok2 || ignored == 0 || undelivered < ignored || undelivered > ignored+unseen {
-			t.Errorf("IpInReceives %d - IpInDelivers %d = %d undelivered, capture's ignored segments %d (IP received %d packets the capture does not show coming in): want the ignored segments, and at most those more", in, delivered, undelivered, ignored, unseen)
-		}
+		wantUndelivered(t, "firewall-drops-requests", requests, "request segments from 10.88.0.3")
 	},
 	// The same wire as firewall-drop, three other causes: rp_filter
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
@@ -1205,6 +1214,11 @@ var verdictCases = map[string]verdictCase{
 	// low, either way.
 	"firewall-drops-acks": {kind: "filtered_before_tcp", mode: "ack_dropped", bareKind: "accept_queue_overflow", bareOr: "filtered_before_tcp", bareConf: "low",
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
+	// The handshakes completed (no SYN-ACK sent again, no reset, while
+	// the clients resent their requests for seconds): not a queue, from
+	// the packets too.
+	"firewall-drops-requests": {kind: "filtered_before_tcp", mode: "data_dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
 	// The clients' resets of the first SYN-ACK are theirs, not the
@@ -1505,5 +1519,30 @@ func TestTwoCapturePointsCountOnce(t *testing.T) {
 				t.Errorf("%s: warnings %q, want one saying the files were two capture points", name, r.Capture.Warnings)
 			}
 		}
+	}
+}
+
+// wantUndelivered checks that IP received and never delivered the n
+// segments the capture shows the server ignoring (what), and at most
+// those IP received beyond the capture: nstat and tcpdump start and stop
+// a moment apart.
+func wantUndelivered(t *testing.T, name string, n int64, what string) {
+	t.Helper()
+	c := scenarioCapture(t, name)
+	delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, ok1 := delta("IpInReceives")
+	delivered, ok2 := delta("IpInDelivers")
+	incoming := int64(0)
+	for _, rec := range readPcapFile(t, c).recs {
+		if ip, ok := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.DstIP.String() == "10.88.0.2" {
+			incoming++
+		}
+	}
+	unseen := max(in-incoming, 0)
+	if undelivered := in - delivered; !ok1 || !ok2 || n == 0 || undelivered < n || undelivered > n+unseen {
+		t.Errorf("IpInReceives %d - IpInDelivers %d = %d undelivered, capture's %s %d (IP received %d packets the capture does not show coming in): want those, and at most those more", in, delivered, undelivered, what, n, unseen)
 	}
 }

@@ -39,7 +39,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	wildcard-local-and-remote two-capture-points firewall-drops-acks
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
-	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks)
+	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
+	firewall-drops-requests)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -836,6 +837,18 @@ sc_firewall_drops_acks() {
 	second_client_addr
 	nft_one_rule input "ip saddr $IP_C2 tcp dport 8080 tcp flags & syn == 0 drop"
 	two_address_run
+}
+
+sc_firewall_drops_requests() {
+	DESC="An nftables rule in the server namespace drops segments over 1000 bytes from $IP_C2 to 8080 (\`nft add rule inet synqlab input ip saddr $IP_C2 tcp dport 8080 meta length > 1000 drop\`, input hook): a length match, an IPS signature, or a tunnel's MTU on a middlebox that drops oversize segments. Healthy accepting listener that reads 1400 bytes before it answers. 6 clients alternate source addresses $IP_C and $IP_C2, 100 ms apart, send a 1400-byte request and read the answer."
+	EXPECT="Clients from $IP_C complete and are served. Clients from $IP_C2 complete their handshake: the bare ACK is small and reaches TCP, which takes the connection (no SYN-ACK is sent again, the application accepts it and waits for the request). Their 1400-byte requests are dropped before TCP, again at every retransmission (200 ms, 400 ms, 800 ms, 1.6 s): the server acknowledges none of them and sends nothing. TcpExtListenOverflows stays 0; IP received every dropped segment without delivering it (IpInReceives minus IpInDelivers = the requests' segments)."
+	topo direct
+	second_client_addr
+	nft_one_rule input "ip saddr $IP_C2 tcp dport 8080 meta length > 1000 drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true -read-bytes 1400
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send-size 1400 -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
 }
 
 sc_synack_dropped_on_egress() {
