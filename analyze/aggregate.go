@@ -179,7 +179,19 @@ type Signs struct {
 	RetransmittedThenAnswered         int
 	UnansweredPackets, DelayedPackets int
 	// SYNsAfterSYNACK: client SYNs sent after the server had answered.
-	SYNsAfterSYNACK int
+	// LateAnswerSYNs of them were sent while the answer was on its way:
+	// their clients' ACKs echoed the first SYN-ACK's timestamp, so it
+	// arrived, after their SYN timer had fired (a round trip longer than
+	// that timer); LateAnswerRTT is the longest SYN-ACK to ACK among
+	// those attempts.
+	SYNsAfterSYNACK, LateAnswerSYNs int
+	LateAnswerRTT                   time.Duration
+	// FirstSYNAnswered: attempts whose client sent its SYN again before
+	// the answer came, which echoes the first SYN's timestamp
+	// (Handshake.FirstSYNAnswered: seen from the client);
+	// FirstAnswerWait is the longest first SYN to SYN-ACK among them.
+	FirstSYNAnswered int
+	FirstAnswerWait  time.Duration
 	// ResetFirstAnswer counts client_reset attempts whose client sent
 	// one SYN, got one SYN-ACK and reset it: the server answered, the
 	// client declined (a half-open health check, a SYN scan, a SYN sent
@@ -1037,6 +1049,14 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 		l.accept.pin(pinFirstDelayed, sg.FirstDelayed)
 	}
 	sg.SYNsAfterSYNACK += a.SYNsAfterSYNACK
+	if a.FirstSYNAnswered && !a.SpansClockStep {
+		sg.FirstSYNAnswered++
+		sg.FirstAnswerWait = max(sg.FirstAnswerWait, time.Duration(a.FirstSYNACK-a.FirstSYN))
+	}
+	if a.SYNsAfterSYNACK > 0 && a.ACKEchoedFirstSYNACK && !a.SpansClockStep {
+		sg.LateAnswerSYNs += a.SYNsAfterSYNACK
+		sg.LateAnswerRTT = max(sg.LateAnswerRTT, time.Duration(a.FirstACK-a.FirstSYNACK))
+	}
 	if a.SYNACKZeroWindow {
 		sg.Proxied++
 		switch {

@@ -121,6 +121,13 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		signs = append(signs, againstSign(Strong, FromPackets, "%d of them got in only after the server sent its SYN-ACK again, and the capture holds no bare ACK to show why: ACKs lost on the way, held back for TCP_DEFER_ACCEPT, or ignored while the accept queue was full. What decides it: nstat -az before and after on the server (TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).", n))
 	}
 	var remedy []string
+	if n := l.Signs.LateAnswerSYNs; n > 0 {
+		// Read as SYN-ACKs lost on the path until their ACKs' echoes
+		// were (testdata/long-round-trip).
+		rtt := FormatDuration(l.Signs.LateAnswerRTT)
+		signs = append(signs, forSign(Weak, FromPackets, "%d SYN{s} {was|were} sent again while the server's SYN-ACK was on its way: the clients' ACKs echo the first SYN-ACK's timestamp, so it arrived, up to %s after it was sent (SYN-ACK to ACK), later than the clients' SYN timer (1 s on Linux and macOS, 3 s on Windows). Nothing was lost.", n, rtt))
+		remedy = append(remedy, fmt.Sprintf("Connects take a round trip of up to %s here: a client or health check whose connect timeout is shorter fails though nothing is dropped. Look at the path's delay (a saturated link or queue, a distant region, a VPN) or lengthen those timeouts.", rtt))
+	}
 	if l.Signs.Vantage != VantageClient {
 		// Healthy here says nothing of SYNs lost before they arrived
 		// (testdata/path-loss): name the capture that would show them.

@@ -37,15 +37,28 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 				"A capture on the server at the same time shows whether the lost SYNs arrived there."}},
 			explainsUnanswered: unanswered > 0})
 	}
+	if n := sg.FirstSYNAnswered; n > 0 {
+		// Seen from the client (testdata/long-round-trip's client.pcap):
+		// the SYN sent again does not mean the first was lost.
+		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Mode: "answer_late", Affected: n,
+			Signs:   []Sign{forSign(Weak, FromPackets, "%d client{s} sent {its|their} SYN again before the server's answer came, up to %s after the first SYN, and the answer echoes the first SYN's timestamp: that SYN reached the server and was answered at once. Its SYN-ACK was lost on the way back (the server sends it again for the second SYN) or took longer than the client's SYN timer: a round trip over 1 s.", n, FormatDuration(sg.FirstAnswerWait))},
+			Summary: fmt.Sprintf("SYN-ACKs from %s reached clients late or not at all: the first SYNs got there and were answered, but clients sent them again before the answer came.", l.Server),
+			Remedy: []string{"A capture on the server decides: if the clients' ACKs echo the first SYN-ACK's timestamp, it arrived late (a slow path: a saturated queue, a distant region); if they echo a later one, the first was lost on the way back.",
+				"Look at the path's delay and loss back to the clients (ping, mtr from the server)."}}})
+	}
 	if h, ok := corruptedCause(l, ev); ok {
 		out = append(out, h)
 	}
 	// Wherever the capture was taken: a client that sent its SYN again
 	// after the SYN-ACK did not take that SYN-ACK (a vantage read from
 	// few, reordered handshakes can say "client" of a server-side capture).
-	if sg.SYNsAfterSYNACK > 0 {
-		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: sg.SYNsAfterSYNACK,
-			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK.", sg.SYNsAfterSYNACK)},
+	//
+	// Not a SYN sent again while the answer was on its way: the client's
+	// ACK then echoes the first SYN-ACK's timestamp (a long round trip,
+	// testdata/long-round-trip).
+	if n := sg.SYNsAfterSYNACK - sg.LateAnswerSYNs; n > 0 {
+		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: n,
+			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK.", n)},
 			Summary: fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", l.Server),
 			Remedy:  []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}}})
 	}

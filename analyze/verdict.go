@@ -339,7 +339,9 @@ func withInputNotes(f Finding, ev *evidence) Finding {
 	if c.usable() && ev.listeners > 1 {
 		f.Evidence = append(f.Evidence, "Kernel counters cover the whole host (or network namespace), not just this port.")
 	}
-	if !c.given && f.Kind != KindHealthy && f.Confidence != High && !mentionsNstat(f.Evidence) {
+	// (A late or lost SYN-ACK moves no counter of the server's that
+	// tells the two apart: answer_late names the capture that does.)
+	if !c.given && f.Kind != KindHealthy && f.Confidence != High && !mentionsNstat(f.Evidence) && f.Mode != "answer_late" {
 		if ctr, ok := decidingCounter[f.Kind]; ok {
 			f.Evidence = append(f.Evidence, fmt.Sprintf("An nstat snapshot from the server before and after (nstat -az) would settle it: watch %s.", ctr))
 		}

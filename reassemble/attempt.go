@@ -150,6 +150,16 @@ type Handshake struct {
 	// did not take what the client sent (a full accept queue, a firewall
 	// on ACKs, or its acknowledgements lost). Padding, as above.
 	ResentUnanswered bool
+	// ACKEchoedFirstSYNACK: the client's first ACK of the SYN-ACK echoed
+	// the first SYN-ACK's timestamp (TSecr = its TSval): a SYN-ACK sent
+	// then reached the client, whatever the client sent before it came.
+	ACKEchoedFirstSYNACK bool
+	// FirstSYNAnswered: the client sent its SYN again before the first
+	// SYN-ACK came (a capture on the client's side), and that SYN-ACK
+	// echoes the first SYN's timestamp: the first SYN reached the
+	// server and was answered; the answer was lost or slow on its way
+	// back. DroppedSYNs is then 0.
+	FirstSYNAnswered bool
 
 	// DroppedSYNs counts client SYNs (retransmissions included) that got
 	// no answer from the server before the client's next packet of this

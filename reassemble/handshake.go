@@ -125,6 +125,7 @@ func (s *handshakeState) fromClient(p *capture.Packet) {
 	if !s.ClientAcked && f&capture.FlagACK != 0 && !seqBefore(p.Ack, s.ServerISN+1) {
 		s.ClientAcked = true
 		s.FirstACK = p.Time
+		s.ACKEchoedFirstSYNACK = p.Opts.HasTS && s.SYNACKOpts.HasTS && p.Opts.TSecr == s.SYNACKOpts.TSval
 	}
 	if s.ClientAcked && !s.ServerAccepted && s.ServerRSTs == 0 {
 		// (After the server's reset a segment meets no request and no
@@ -210,6 +211,14 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 			s.SYNACKOpts = p.Opts
 			s.SYNACKZeroWindow = p.Window == 0
 			s.SYNBeforeSYNACK = s.LastSYN
+			if s.SYNs > 1 && s.SYNOpts.HasTS && p.Opts.HasTS && p.Opts.TSecr == s.SYNOpts.TSval && s.LastClientTSval != s.SYNOpts.TSval {
+				// The answer echoes the first SYN's timestamp, not
+				// the one sent again before it came: the first SYN
+				// was answered (its SYN-ACK lost or slow on the way
+				// back, seen from the client), none was dropped.
+				s.FirstSYNAnswered = true
+				s.DroppedSYNs = 0
+			}
 		}
 		s.LastSYNACK = p.Time
 		if (s.HasServerISN && p.Seq == s.ServerISN) || (s.hasPrevISN && p.Seq == s.prevServerISN) {
@@ -222,7 +231,11 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 				// the listener). An unaccepted attempt from here on.
 				s.ServerAccepted, s.Accepted = false, 0
 			}
-			if s.ClientAcked && !s.ServerAccepted {
+			// The answers to the SYNs the client sent again before
+			// the first answer came (FirstSYNAnswered) are owed, not a
+			// sign that its ACK was ignored.
+			owed := s.FirstSYNAnswered && s.SYNACKRetransmits < s.SYNs
+			if s.ClientAcked && !s.ServerAccepted && !owed {
 				if s.SYNACKRetransAfterACK == 0 {
 					s.FirstRetransAfterACK = p.Time
 				}

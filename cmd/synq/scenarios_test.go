@@ -296,6 +296,29 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantExactly(t, r, "unanswered_syn", 7, outcome("unanswered_syn"))
 		wantExactly(t, r, "dropped_syn_packets", 42, func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
+	// A 1.4 s round trip, over the clients' 1 s SYN timer: every client
+	// sends its SYN again while the answer is on its way. Nothing is
+	// dropped (the relay drops nothing; the server's drop counters stay
+	// 0, the verdicts' referee), from either end: the server's capture
+	// shows no SYN dropped and no ACK ignored, and neither does the
+	// client's, read alone, whose second SYN-ACK answers the second SYN.
+	"long-round-trip": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 8, outcome("established"))
+		sc := scenario{name: "long-round-trip-client", dir: filepath.Dir(scenarioCapture(t, "long-round-trip")),
+			capture: filepath.Join(filepath.Dir(scenarioCapture(t, "long-round-trip")), "client.pcap")}
+		for _, v := range []struct {
+			side string
+			r    reportJSON
+		}{{"server", r}, {"client", scenarioJSON(t, sc)}} {
+			wantExactly(t, v.r, v.side+": established", 8, outcome("established"))
+			wantExactly(t, v.r, v.side+": dropped_syn_packets", 0, func(l listenerJSON) int { return l.DroppedSYNPackets })
+			wantExactly(t, v.r, v.side+": ignored_ack_segments", 0, func(l listenerJSON) int { return l.IgnoredACKSegments })
+		}
+		c := scenarioJSON(t, sc)
+		if v := c.Listeners[0].Verdict; v.Kind != "network_loss" || v.Confidence != "low" || !strings.Contains(v.Summary, "late or not at all") {
+			t.Errorf("the client's capture alone: %s/%s %q, want network_loss/low, late or lost answers", v.Kind, v.Confidence, v.Summary)
+		}
+	},
 	// A server that accepts one connection a second: some SYNs dropped,
 	// the rest served late.
 	"accept-overflow-slow-accept": func(t *testing.T, r reportJSON) {
@@ -1219,6 +1242,11 @@ var verdictCases = map[string]verdictCase{
 	// the packets too.
 	"firewall-drops-requests": {kind: "filtered_before_tcp", mode: "data_dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
+	// Clients sent their SYNs again while the answers were on the way:
+	// healthy (medium from packets: 8 attempts), the SYN-ACKs sent
+	// again for those SYNs counted by the server (TCPSynRetrans).
+	"long-round-trip": {kind: "healthy", bareKind: "healthy", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
 	// The clients' resets of the first SYN-ACK are theirs, not the

@@ -40,7 +40,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
-	firewall-drops-requests)
+	firewall-drops-requests long-round-trip)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -952,6 +952,17 @@ sc_synack_other_route() {
 	route_c2_elsewhere
 	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
 	two_address_run
+}
+
+sc_long_round_trip() {
+	DESC="A healthy listener behind a slow path: the relay delays every frame 700 ms each way, a 1.4 s round trip, longer than the clients' 1 s SYN timer (a saturated queue, a satellite link, a distant region over a VPN). Nothing is dropped. 8 clients 200 ms apart send \"hello\" and read the answer. capture.pcap on the server, client.pcap on the client at the same time."
+	EXPECT="Every client sends its SYN again 1 s after the first, while the server's SYN-ACK is still on its way; the server answers that SYN with its SYN-ACK again (TcpExtTCPSynRetrans 8). The clients' ACKs, 1.4 s after the first SYN-ACK, echo its timestamp: it arrived, nothing was lost (the relay dropped nothing), no drop counter moves, and all 8 connections are served."
+	topo relay
+	relay -delay 700ms
+	CLIENT_CAP=1
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 5s -timeout 12s; }
+	run_capture tcpdump load 1
 }
 
 sc_path_loss() {
