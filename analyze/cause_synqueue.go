@@ -49,7 +49,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	case okSent && (!okDo || do == 0):
 		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted no syncookies sent (TcpExtSyncookiesSent 0): these SYN-ACKs were ordinary ones the clients did not answer."))
 	}
-	mode, summary := "", fmt.Sprintf("The SYN queue of %s overflowed; the kernel kept answering with syncookies, so clients that really exist can still connect.", l.Server)
+	mode, summary := "", fmt.Sprintf("The SYN queue of %s overflowed; the kernel kept answering with syncookies, so the SYN queue itself turned no real client away.", l.Server)
 	var remedy []string
 	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= sg.SourceAttempts
 	forced := false
@@ -65,7 +65,7 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 		mode, summary, remedy = forcedCookiesFinding(l)
 	case flood:
 		signs = append(signs, forSign(Strong, FromPackets, "%s sent SYNs and never completed a handshake: a SYN flood (spoofed sources).", neverCompleted(sg)))
-		summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: real clients still connect.", l.Server)
+		summary = fmt.Sprintf("A SYN flood filled the SYN queue of %s; syncookies are protecting it: the flood itself turns no real client away.", l.Server)
 		remedy = append(remedy, "Keep net.ipv4.tcp_syncookies=1: it is what keeps real clients connecting during the flood.",
 			"Filter or rate-limit the flood upstream (DDoS protection, edge firewall); the sources are likely spoofed, so blocking addresses one by one does not help.")
 	default:

@@ -235,9 +235,23 @@ func stronger(a, b Finding) bool {
 	}
 	return cmp.Or(
 		cmp.Compare(a.Confidence.rank(), b.Confidence.rank()),
+		cmp.Compare(turnedAway(a), turnedAway(b)),
 		cmp.Compare(a.Affected, b.Affected),
 		cmp.Compare(severity[a.Kind], severity[b.Kind]),
 	) > 0
+}
+
+// turnedAway is 0 for a SYN queue that syncookies protected and 1 for
+// anything else: with cookies a full SYN queue turns no client away, a
+// full accept queue does (it drops the cookies' ACKs too), so an equally
+// sure accept queue leads however many cookies a flood or a burst drew
+// (a short burst at a listener that never accepts, with clients without
+// timestamps, led with "clients that really exist can still connect").
+func turnedAway(f Finding) int {
+	if f.Kind == KindSYNQueue && f.Syncookies != nil && *f.Syncookies {
+		return 0
+	}
+	return 1
 }
 
 func boolPtr(b bool) *bool { return &b }

@@ -499,7 +499,8 @@ func TestReorderedPacketsChangeNoClaim(t *testing.T) {
 		if !strings.HasSuffix(sc.capture, ".pcap") {
 			continue
 		}
-		whole := scenarioJSON(t, sc).Verdict
+		wholeR := scenarioJSON(t, sc)
+		whole := wholeR.Verdict
 		full := whole.Kind
 		if whole.Mode == "forced_cookies" {
 			// Cookies by configuration: no overflow, as healthy says.
@@ -532,7 +533,10 @@ func TestReorderedPacketsChangeNoClaim(t *testing.T) {
 				if v.Mode == "forced_cookies" {
 					kind = "healthy"
 				}
-				if v.Confidence != "low" && kind != full {
+				// (A second finding the whole capture made as surely
+				// may lead: a flood's cookies and a slow application's
+				// accept queue, equally sure.)
+				if v.Confidence != "low" && kind != full && !foundAsSurely(wholeR, whole.Listener, v) {
 					t.Errorf("seed %d: %s/%s, the whole capture %s: %s", seed, v.Kind, v.Confidence, full, strings.Join(v.Evidence, " "))
 				}
 			}
@@ -703,9 +707,10 @@ func TestShortSnaplenChangesNoClaim(t *testing.T) {
 				if got.Confidence != "low" && (got.Kind != whole.Kind || got.Mode != whole.Mode) {
 					t.Errorf("with counters: %s %q/%s, the whole capture %s %q/%s", got.Kind, got.Mode, got.Confidence, whole.Kind, whole.Mode, whole.Confidence)
 				}
-				wholeBare := scenarioJSON(t, sc).Verdict
+				wholeBareR := scenarioJSON(t, sc)
+				wholeBare := wholeBareR.Verdict
 				bare := scenarioJSON(t, cut).Verdict
-				if bare.Confidence != "low" && bare.Kind != wholeBare.Kind && bare.Kind != "healthy" {
+				if bare.Confidence != "low" && bare.Kind != wholeBare.Kind && bare.Kind != "healthy" && !foundAsSurely(wholeBareR, wholeBare.Listener, bare) {
 					t.Errorf("without counters: %s/%s, the whole capture %s/%s", bare.Kind, bare.Confidence, wholeBare.Kind, wholeBare.Confidence)
 				}
 			})

@@ -1254,10 +1254,12 @@ var verdictCases = map[string]verdictCase{
 	// reset request, and no drop).
 	"half-open-checks": {kind: "healthy", bareKind: "healthy", bareConf: "medium",
 		reconciled: []string{"TcpExtEmbryonicRsts", "TcpPassiveOpens"}},
-	// The flood leads (its cookies, high from packets alone); the accept
-	// queue's drops are a second finding, and DoCookies is explained
-	// only up to them (TestCookieDecisionCountsAcceptQueueDrops).
-	"syncookies-flood-slow-accept": {kind: "syn_queue_overflow", syncookies: ptr(true), bareKind: "syn_queue_overflow", bareConf: "high",
+	// With the counters the accept queue leads: as sure as the flood's
+	// cookies, and what turned the real clients away (the cookies turn
+	// none away). From packets alone the cookies are high and the accept
+	// queue medium: the flood leads. DoCookies is explained only up to
+	// the accept queue's drops (TestCookieDecisionCountsAcceptQueueDrops).
+	"syncookies-flood-slow-accept": {kind: "accept_queue_overflow", bareKind: "syn_queue_overflow", bareConf: "high",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, synHeld: 17},
 	// One direction only: from packets a full queue, a firewall and lost
 	// answers look alike (inconclusive, low); the counters, matching the

@@ -9,6 +9,8 @@
 #            offloads as the kernel sets them: a capture as most hosts take
 #            one, with TSO super-segments and unfinished checksums on what
 #            the host sends; testdata's captures are made with them off)
+#        LAB_CLIENT_TIMESTAMPS=0 testdata/lab/run.sh ...  (clients without
+#            TCP timestamps, as Windows sends its SYNs by default)
 #
 # Needs root, iproute2 (ip, ss, nstat), tcpdump, ethtool, Go; dumpcap (package
 # tshark) for the pcapng scenario, nft for the firewall-* scenarios, python3
@@ -178,6 +180,9 @@ topo() {
 	setup_end $NS_S $MAC_S $IP_S $IP_C $MAC_C $IP6_S $IP6_C
 	# Fixed, short retry budgets so runs end quickly and identically.
 	nsx $NS_C sysctl -qw net.ipv4.tcp_syn_retries=2
+	if [[ ${LAB_CLIENT_TIMESTAMPS:-1} == 0 ]]; then
+		nsx $NS_C sysctl -qw net.ipv4.tcp_timestamps=0
+	fi
 	nsx $NS_S sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_syncookies=1 \
 		net.ipv4.tcp_synack_retries=2 net.ipv4.tcp_abort_on_overflow=0
 	# Adding IPv6 addresses sends unsolicited MLD reports (repeated within
