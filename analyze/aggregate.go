@@ -186,6 +186,10 @@ type Signs struct {
 	// those attempts.
 	SYNsAfterSYNACK, LateAnswerSYNs int
 	LateAnswerRTT                   time.Duration
+	// LostAnswerSYNs: the SYNsAfterSYNACK of attempts whose client's ACK
+	// echoed a later SYN-ACK's timestamp than the first's: the first
+	// never reached the client.
+	LostAnswerSYNs int
 	// FirstSYNAnswered: attempts whose client sent its SYN again before
 	// the answer came, which echoes the first SYN's timestamp
 	// (Handshake.FirstSYNAnswered: seen from the client);
@@ -1056,6 +1060,11 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	if a.SYNsAfterSYNACK > 0 && a.ACKEchoedFirstSYNACK && !a.SpansClockStep {
 		sg.LateAnswerSYNs += a.SYNsAfterSYNACK
 		sg.LateAnswerRTT = max(sg.LateAnswerRTT, time.Duration(a.FirstACK-a.FirstSYNACK))
+	} else if a.SYNsAfterSYNACK > 0 && a.ClientAcked && a.HasClientTS && a.SYNACKOpts.HasTS {
+		// Timestamps agreed, so the ACK carried one, and it echoed
+		// another SYN-ACK: the one that completed the client's
+		// handshake, the first it got.
+		sg.LostAnswerSYNs += a.SYNsAfterSYNACK
 	}
 	if a.SYNACKZeroWindow {
 		sg.Proxied++

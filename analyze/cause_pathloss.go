@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/synq/synq/internal/prose"
+)
 
 // pathLossCause: SYNs or SYN-ACKs lost between client and server.
 func pathLossCause(l *Listener, ev *evidence) []hypothesis {
@@ -57,10 +61,18 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 	// ACK then echoes the first SYN-ACK's timestamp (a long round trip,
 	// testdata/long-round-trip).
 	if n := sg.SYNsAfterSYNACK - sg.LateAnswerSYNs; n > 0 {
+		says := prose.Sayf("%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK; no timestamp echo tells whether the first SYN-ACK arrived late or not at all.", n)
+		summary := fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients, or reached them after the clients' SYN timer (a round trip over 1 s): they sent SYNs again that the server had already answered.", l.Server)
+		remedy := "Look for loss or delay on the path back to the clients (ip -s link, firewall or load balancer drops; ping for the round trip)."
+		if sg.LostAnswerSYNs == n {
+			remedy = "Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."
+			says = prose.Sayf("%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK, and the clients' ACKs echo a later SYN-ACK's timestamp: the first never reached them.", n)
+			summary = fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they sent SYNs again that the server had already answered.", l.Server)
+		}
 		out = append(out, hypothesis{Finding: Finding{Kind: KindNetworkLoss, Affected: n,
-			Signs:   []Sign{forSign(Weak, FromPackets, "%d client SYN{s} arrived after the server had answered {it|them} with a SYN-ACK.", n)},
-			Summary: fmt.Sprintf("Some SYN-ACKs from %s did not reach their clients: they retransmitted SYNs the server had already answered.", l.Server),
-			Remedy:  []string{"Look for loss on the path back to the clients (ip -s link, firewall or load balancer drops)."}}})
+			Signs:   []Sign{forSign(Weak, FromPackets, "%s", says)},
+			Summary: summary,
+			Remedy:  []string{remedy}}})
 	}
 	return out
 }

@@ -319,6 +319,15 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("the client's capture alone: %s/%s %q, want network_loss/low, late or lost answers", v.Kind, v.Confidence, v.Summary)
 		}
 	},
+	// The same without timestamps: no echo tells a late SYN-ACK from a
+	// lost one, and the verdict must say both (the relay dropped none).
+	"long-round-trip-no-timestamps": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 8, outcome("established"))
+		wantExactly(t, r, "dropped_syn_packets", 0, func(l listenerJSON) int { return l.DroppedSYNPackets })
+		if v := r.Listeners[0].Verdict; !strings.Contains(v.Summary, "or reached them after the clients' SYN timer") {
+			t.Errorf("verdict %s/%s %q: want a late answer named beside a lost one", v.Kind, v.Confidence, v.Summary)
+		}
+	},
 	// A server that accepts one connection a second: some SYNs dropped,
 	// the rest served late.
 	"accept-overflow-slow-accept": func(t *testing.T, r reportJSON) {
@@ -1247,6 +1256,8 @@ var verdictCases = map[string]verdictCase{
 	// again for those SYNs counted by the server (TCPSynRetrans).
 	"long-round-trip": {kind: "healthy", bareKind: "healthy", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
+	"long-round-trip-no-timestamps": {kind: "network_loss", conf: "low", bareKind: "network_loss", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops"}},
 	// The clients' resets of the first SYN-ACK are theirs, not the

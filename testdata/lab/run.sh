@@ -42,7 +42,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	accept-overflow-synack-retries-0 v6only-wildcard
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
-	firewall-drops-requests long-round-trip)
+	firewall-drops-requests long-round-trip
+	long-round-trip-no-timestamps)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -965,6 +966,17 @@ sc_long_round_trip() {
 	topo relay
 	relay -delay 700ms
 	CLIENT_CAP=1
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 5s -timeout 12s; }
+	run_capture tcpdump load 1
+}
+
+sc_long_round_trip_no_timestamps() {
+	DESC="long-round-trip with clients that send no TCP timestamps (net.ipv4.tcp_timestamps=0 in the client namespace, as Windows sends its SYNs): the relay delays every frame 700 ms each way, nothing is dropped. 8 clients 200 ms apart send \"hello\" and read the answer."
+	EXPECT="As long-round-trip: every client sends its SYN again while the answer is on its way and the server answers it again (TcpExtTCPSynRetrans 8); no drop counter moves. Without timestamps no echo says which SYN-ACK a client acknowledged: on the wire a first SYN-ACK lost on the way back looks the same."
+	topo relay
+	nsx $NS_C sysctl -qw net.ipv4.tcp_timestamps=0
+	relay -delay 700ms
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 5s -timeout 12s; }
 	run_capture tcpdump load 1
