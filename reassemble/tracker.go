@@ -80,11 +80,14 @@ const (
 
 // Stats counts what the tracker saw beyond the attempts it emitted.
 type Stats struct {
-	Attempts       int // attempts emitted (MidStream ones included)
-	MidStream      int // connections first seen without a SYN
-	PeakInFlight   int // most attempts held at once
-	Evicted        int // attempts finished early to stay under MaxAttempts
-	SkippedPackets int // packets outside --port / --server, or of outbound connections
+	Attempts  int // attempts emitted (MidStream ones included)
+	MidStream int // connections first seen without a SYN
+	// MidStreamSYNACK: of those, connections first seen on the
+	// server's SYN-ACK, their client's SYN not in the capture.
+	MidStreamSYNACK int
+	PeakInFlight    int // most attempts held at once
+	Evicted         int // attempts finished early to stay under MaxAttempts
+	SkippedPackets  int // packets outside --port / --server, or of outbound connections
 	// BadChecksums counts segments dropped for a bad checksum
 	// (Config.DropBadChecksums).
 	BadChecksums int
@@ -589,6 +592,9 @@ func (t *Tracker) start(f flow, pos uint64, p *capture.Packet, pureSYN bool) {
 	s.Client, s.Server = client, server
 	s.FirstPacket = p.Time
 	s.MidStream = !pureSYN
+	if s.MidStream && p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN|capture.FlagACK && p.Src == server {
+		t.stats.MidStreamSYNACK++
+	}
 	s.tunKey = f.tun
 	if pureSYN {
 		s.ClientISN = p.Seq

@@ -32,7 +32,13 @@ func emptyHints(in *Input) []string {
 				u.Port, count(int(u.Packets)), u.Port))
 		}
 	}
-	if r.MidStream > 0 {
+	if n := in.Tracker.MidStreamSYNACK; n >= 3 && 2*n >= r.MidStream && len(r.Listeners) > 0 {
+		// Not connections begun before the capture: a SYN-ACK is
+		// the second packet of a handshake (a capture of 'tcpdump -Q
+		// out' read as 5 connections already open).
+		out = append(out, fmt.Sprintf("%s connections began with the server's SYN-ACK, and the capture holds no SYN from any client: it has the servers' packets only (tcpdump -Q out, a filter such as 'src port %d', a one-way mirror), and shows nothing of what the clients sent. Capture both directions.",
+			count(n), r.Listeners[0].Server.Port()))
+	} else if r.MidStream > 0 {
 		out = append(out, fmt.Sprintf("%s connections were already open when the capture started, and no handshake is in it: synq judges connection attempts, so capture while clients connect (during the incident, and from before it starts).", count(r.MidStream)))
 	}
 	if cs.TCPPackets == 0 && cs.Truncated > 0 && capture.ShortSnaplen(cs.MinSnaplen()) {

@@ -817,6 +817,69 @@ func TestOneDirectionChangesNoClaim(t *testing.T) {
 	}
 }
 
+// TestServerPacketsOnlyNameTheFilter keeps only the packets every real
+// capture's listeners sent, as 'tcpdump -Q out' or a filter on the
+// source port takes them: no handshake is left to judge, so no verdict
+// from the packets may be more than low, and where the listeners'
+// SYN-ACKs open the connections the report must say that the clients'
+// packets are missing (it said "5 connections already open when the
+// capture started").
+func TestServerPacketsOnlyNameTheFilter(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range scenarios(t) {
+		if !strings.HasSuffix(sc.capture, ".pcap") || strings.HasPrefix(sc.name, "synthetic-tunnels") {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			servers := map[netip.AddrPort]bool{}
+			for _, l := range scenarioJSON(t, sc).Listeners {
+				servers[netip.MustParseAddrPort(l.Server)] = true
+			}
+			out := scenario{name: sc.name + "-out", dir: sc.dir, capture: filepath.Join(dir, sc.name+"-out.pcap")}
+			kept, synacks := 0, 0 // synacks: connections whose first packet kept is a SYN-ACK
+			seen := map[string]bool{}
+			filterPcap(t, sc.capture, out.capture, func(_ int, data []byte, lt layers.LinkType) bool {
+				src, ok := tcpSource(data, lt)
+				if !ok || !servers[src] {
+					return false
+				}
+				kept++
+				var tcp *layers.TCP
+				var dst string
+				for _, l := range gopacket.NewPacket(data, lt, gopacket.Default).Layers() {
+					switch l := l.(type) {
+					case *layers.IPv4:
+						dst = l.DstIP.String()
+					case *layers.IPv6:
+						dst = l.DstIP.String()
+					case *layers.TCP:
+						tcp = l
+					}
+				}
+				flow := fmt.Sprint(src, dst, tcp.DstPort)
+				if !seen[flow] && tcp.SYN && tcp.ACK {
+					synacks++
+				}
+				seen[flow] = true
+				return true
+			})
+			if kept == 0 {
+				t.Skip("no segment from a listener (none sent one, or gopacket does not decode it: VXLAN on port 8472)")
+			}
+			r := scenarioJSON(t, out)
+			for _, l := range r.Listeners {
+				if l.Verdict.Confidence != "low" {
+					t.Errorf("%s: %s/%s from the servers' packets alone", l.Server, l.Verdict.Kind, l.Verdict.Confidence)
+				}
+			}
+			said := slices.ContainsFunc(r.Capture.Hints, func(h string) bool { return strings.Contains(h, "began with the server's SYN-ACK") })
+			if synacks >= 3 && !said {
+				t.Errorf("%d connections open with a SYN-ACK, and the hints do not say the clients' packets are missing: %q", synacks, r.Capture.Hints)
+			}
+		})
+	}
+}
+
 // tcpSource is the source address and port of the innermost TCP segment
 // in a frame.
 func tcpSource(data []byte, lt layers.LinkType) (netip.AddrPort, bool) {

@@ -100,6 +100,7 @@ type reportJSON struct {
 		TCPPackets int              `json:"tcp_packets"`
 		LinkTypes  []string         `json:"link_types"`
 		Warnings   []string         `json:"warnings"`
+		Hints      []string         `json:"hints"`
 		Tunnels    map[string]int64 `json:"tunnels"`
 	} `json:"capture"`
 	Listeners []listenerJSON `json:"listeners"`
