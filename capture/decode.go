@@ -157,13 +157,12 @@ type Decoder struct {
 	decoded []gopacket.LayerType
 
 	// Of the last KindTCP frame, for the Reader's duplicate detection:
-	// the IPv4 identification (0 for IPv6), the TCP checksum (0 if not
-	// captured), and where it was captured as far as the link header says
-	// (Linux cooked headers: interface index and direction; else 0). They
-	// are not in Packet: nothing above the Reader needs them.
-	ipID   uint16
-	tcpSum uint16
-	where  uint64
+	// the IPv4 identification (0 for IPv6) and where it was captured as
+	// far as the link header says (Linux cooked headers: interface index
+	// and direction; else 0). They are not in Packet: nothing above the
+	// Reader needs them.
+	ipID  uint16
+	where uint64
 
 	// Tunnels (tunnel.go): the layers gopacket decodes without allocating,
 	// the last frame's tunnel (also for non-TCP frames, for the Reader's
@@ -585,12 +584,9 @@ func (d *Decoder) fillTCP(seg []byte, payload, tcpLen, ipTotal int, ts int64, sr
 	if d.tun.Kinds != 0 {
 		p.Tunnel = d.tun
 	}
-	d.ipID, d.tcpSum = ipID, 0
+	d.ipID = ipID
 	if len(seg) >= 16 {
 		p.Window = binary.BigEndian.Uint16(seg[14:16])
-	}
-	if len(seg) >= 18 {
-		d.tcpSum = binary.BigEndian.Uint16(seg[16:18])
 	}
 
 	hdrLen := int(seg[12]>>4) * 4

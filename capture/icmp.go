@@ -65,7 +65,7 @@ func (d *Decoder) fillICMP(v6 bool, msg []byte, ts int64, p *Packet) Kind {
 	if d.tun.Kinds != 0 {
 		p.Tunnel = d.tun
 	}
-	d.ipID, d.tcpSum = ipID, 0
+	d.ipID = ipID
 	return KindICMPError
 }
 

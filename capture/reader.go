@@ -54,7 +54,8 @@ type OpenOptions struct {
 	// packet is the same packet captured twice, and Next skips it, when it
 	// is identical to one seen less than DuplicateWindow before (same
 	// addresses, ports, IPv4 ID, sequence and acknowledgement numbers,
-	// flags, window, TCP checksum, payload length and timestamps option)
+	// flags, window, payload length and timestamps option: not the TCP
+	// checksum, which offload leaves unfinished on the capturing host's own packets)
 	// at another capture point: another file, another pcapng interface,
 	// or, in Linux cooked captures (tcpdump -i any), another interface
 	// index or direction. tcpdump -i any shows a packet once per interface
@@ -604,7 +605,7 @@ func (r *Reader) advance(s *source, strict bool) error {
 			}
 			s.next.ClockStep, s.stepPending = s.stepPending, false
 			if r.dups != nil {
-				s.nextID = makeDupKey(&s.next, s.dec.ipID, s.dec.tcpSum)
+				s.nextID = makeDupKey(&s.next, s.dec.ipID)
 				s.nextAt = uint64(s.idx)<<whereFileShift | (uint64(ci.InterfaceIndex)<<41^s.dec.where)&(1<<whereFileShift-1)
 			}
 			return nil
