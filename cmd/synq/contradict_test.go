@@ -781,10 +781,7 @@ func TestOneDirectionChangesNoClaim(t *testing.T) {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
-			servers := map[netip.AddrPort]bool{}
-			for _, l := range scenarioJSON(t, sc).Listeners {
-				servers[netip.MustParseAddrPort(l.Server)] = true
-			}
+			servers := listenerAddrs(t, sc)
 			filtered := scenario{name: sc.name + "-in", dir: sc.dir, capture: filepath.Join(dir, sc.name+"-in.pcap")}
 			removed := 0
 			filterPcap(t, sc.capture, filtered.capture, func(_ int, data []byte, lt layers.LinkType) bool {
@@ -831,10 +828,7 @@ func TestServerPacketsOnlyNameTheFilter(t *testing.T) {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
-			servers := map[netip.AddrPort]bool{}
-			for _, l := range scenarioJSON(t, sc).Listeners {
-				servers[netip.MustParseAddrPort(l.Server)] = true
-			}
+			servers := listenerAddrs(t, sc)
 			out := scenario{name: sc.name + "-out", dir: sc.dir, capture: filepath.Join(dir, sc.name+"-out.pcap")}
 			kept, synacks := 0, 0 // synacks: connections whose first packet kept is a SYN-ACK
 			seen := map[string]bool{}
@@ -878,6 +872,16 @@ func TestServerPacketsOnlyNameTheFilter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listenerAddrs is the set of the listeners the whole capture of sc
+// shows.
+func listenerAddrs(t *testing.T, sc scenario) map[netip.AddrPort]bool {
+	servers := map[netip.AddrPort]bool{}
+	for _, l := range scenarioJSON(t, sc).Listeners {
+		servers[netip.MustParseAddrPort(l.Server)] = true
+	}
+	return servers
 }
 
 // tcpSource is the source address and port of the innermost TCP segment

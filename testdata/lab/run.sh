@@ -963,9 +963,18 @@ sc_synack_other_route() {
 sc_long_round_trip() {
 	DESC="A healthy listener behind a slow path: the relay delays every frame 700 ms each way, a 1.4 s round trip, longer than the clients' 1 s SYN timer (a saturated queue, a satellite link, a distant region over a VPN). Nothing is dropped. 8 clients 200 ms apart send \"hello\" and read the answer. capture.pcap on the server, client.pcap on the client at the same time."
 	EXPECT="Every client sends its SYN again 1 s after the first, while the server's SYN-ACK is still on its way; the server answers that SYN with its SYN-ACK again (TcpExtTCPSynRetrans 8). The clients' ACKs, 1.4 s after the first SYN-ACK, echo its timestamp: it arrived, nothing was lost (the relay dropped nothing), no drop counter moves, and all 8 connections are served."
-	topo relay
-	relay -delay 700ms
 	CLIENT_CAP=1
+	long_round_trip_run
+}
+
+# long_round_trip_run [no-timestamps] : a healthy listener behind a relay
+# that delays every frame 700 ms each way; 8 clients 200 ms apart.
+long_round_trip_run() {
+	topo relay
+	if [[ ${1:-} == no-timestamps ]]; then
+		nsx $NS_C sysctl -qw net.ipv4.tcp_timestamps=0
+	fi
+	relay -delay 700ms
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 5s -timeout 12s; }
 	run_capture tcpdump load 1
@@ -974,12 +983,7 @@ sc_long_round_trip() {
 sc_long_round_trip_no_timestamps() {
 	DESC="long-round-trip with clients that send no TCP timestamps (net.ipv4.tcp_timestamps=0 in the client namespace, as Windows sends its SYNs): the relay delays every frame 700 ms each way, nothing is dropped. 8 clients 200 ms apart send \"hello\" and read the answer."
 	EXPECT="As long-round-trip: every client sends its SYN again while the answer is on its way and the server answers it again (TcpExtTCPSynRetrans 8); no drop counter moves. Without timestamps no echo says which SYN-ACK a client acknowledged: on the wire a first SYN-ACK lost on the way back looks the same."
-	topo relay
-	nsx $NS_C sysctl -qw net.ipv4.tcp_timestamps=0
-	relay -delay 700ms
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	load() { clients -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 5s -timeout 12s; }
-	run_capture tcpdump load 1
+	long_round_trip_run no-timestamps
 }
 
 sc_path_loss() {
