@@ -231,10 +231,15 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 				// the listener). An unaccepted attempt from here on.
 				s.ServerAccepted, s.Accepted = false, 0
 			}
-			// The answers to the SYNs the client sent again before
-			// the first answer came (FirstSYNAnswered) are owed, not a
-			// sign that its ACK was ignored.
-			owed := s.FirstSYNAnswered && s.SYNACKRetransmits < s.SYNs
+			// Seen from a client whose first answer came late
+			// (FirstSYNAnswered), a SYN-ACK sent again is no sign that
+			// its ACK was ignored when it answers a SYN sent again, or
+			// comes within a round trip of the ACK: the server sent it
+			// before the ACK could reach it (its timer fires 1 s after
+			// the first SYN-ACK; a fresh long-round-trip showed both).
+			// The first SYN to the first SYN-ACK is a round trip at
+			// least.
+			owed := s.FirstSYNAnswered && (s.SYNACKRetransmits < s.SYNs || p.Time-s.FirstACK < s.FirstSYNACK-s.FirstSYN)
 			if s.ClientAcked && !s.ServerAccepted && !owed {
 				if s.SYNACKRetransAfterACK == 0 {
 					s.FirstRetransAfterACK = p.Time
