@@ -587,6 +587,8 @@ func (d *Decoder) fillTCP(seg []byte, payload, tcpLen, ipTotal int, ts int64, sr
 	d.ipID = ipID
 	if len(seg) >= 16 {
 		p.Window = binary.BigEndian.Uint16(seg[14:16])
+	} else {
+		p.WindowCut = true
 	}
 
 	hdrLen := int(seg[12]>>4) * 4

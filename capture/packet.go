@@ -79,10 +79,10 @@ type Packet struct {
 	PayloadLen uint32
 	// OptionsCut is true when the snap length cut the TCP header (or its
 	// data offset points past the captured bytes): Opts holds only what was
-	// captured, and Window is 0 if fewer than 16 bytes of TCP header were.
-	// Ports, Seq, Ack and Flags are always there: a frame cut before them
-	// is not a Packet.
-	OptionsCut bool
+	// captured, and Window is 0 if fewer than 16 bytes of TCP header were
+	// (WindowCut). Ports, Seq, Ack and Flags are always there: a frame cut
+	// before them is not a Packet.
+	OptionsCut, WindowCut bool
 
 	// Checksum is the TCP checksum's validity: ChecksumUnknown unless the
 	// Decoder was asked to verify checksums and the whole segment was

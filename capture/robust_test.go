@@ -34,7 +34,7 @@ func malformedCases(tb testing.TB) []decodeCase {
 	// Snap length inside the fixed TCP header: the flags (offset 13) are
 	// there, so is the handshake; window and options are not.
 	cut14 := syn4.want(ts, TCPOptions{})
-	cut14.Window, cut14.OptionsCut = 0, true
+	cut14.Window, cut14.OptionsCut, cut14.WindowCut = 0, true, true
 	cut16 := syn4.want(ts, TCPOptions{})
 	cut16.OptionsCut = true
 

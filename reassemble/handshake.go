@@ -209,7 +209,10 @@ func (s *handshakeState) fromServer(p *capture.Packet) {
 		if s.SYNACKs == 1 {
 			s.FirstSYNACK = p.Time
 			s.SYNACKOpts = p.Opts
-			s.SYNACKZeroWindow = p.Window == 0
+			// (A window the snap length cut is no zero window: IPv6
+			// at tcpdump -s 68 read as SYNPROXY's, and hid ignored
+			// requests.)
+			s.SYNACKZeroWindow = p.Window == 0 && !p.WindowCut
 			s.SYNBeforeSYNACK = s.LastSYN
 			if s.SYNs > 1 && s.SYNOpts.HasTS && p.Opts.HasTS && p.Opts.TSecr == s.SYNOpts.TSval && s.LastClientTSval != s.SYNOpts.TSval {
 				// The answer echoes the first SYN's timestamp, not
