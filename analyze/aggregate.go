@@ -236,8 +236,12 @@ type Signs struct {
 	// wait.
 	IgnoredThenReset, ACKTaken int
 	ACKTakenWatched            time.Duration
-	// ACKTakenData: the data segments ignored on the ACKTaken attempts.
-	ACKTakenData int
+	// DataNeverTaken: established attempts whose client sent its data
+	// again and again and the server never acknowledged any of it,
+	// though it had the connection (it answered or closed it: its
+	// application gave up waiting). ACKTakenData: the data segments
+	// ignored on these and the ACKTaken attempts.
+	DataNeverTaken, ACKTakenData int
 	// RefusedInterleaved: attempts refused with a RST came between
 	// established ones (see timeline.refusalsInterleaved), not in one
 	// stretch as while a listener is down.
@@ -1005,6 +1009,15 @@ func (l *Listener) addSigns(a *reassemble.Attempt, o Outcome, captureEnd int64) 
 	case Established:
 		if a.SYNACKRetransmits > 0 {
 			sg.ResentThenEstablished++
+		}
+		if a.ClientData && !a.ServerAckedData && a.IgnoredDataSegments >= 2 {
+			// TCP acknowledges what it receives whatever the
+			// application does: data never acknowledged on a taken
+			// connection never reached it (an IPv6 run of
+			// firewall-drops-requests whose server timed out and
+			// closed read "healthy, high").
+			sg.DataNeverTaken++
+			sg.ACKTakenData += a.IgnoredDataSegments
 		}
 		if a.IgnoredSegments > 0 && a.IgnoredDataSegments == 0 {
 			if _, onTimer := retransOnTimer(a); a.SYNACKRetransAfterACK > 0 && onTimer {

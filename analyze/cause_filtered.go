@@ -130,20 +130,29 @@ func inLedgerNames(fam int) string {
 // ignored ACKs; only a queue that was seen full, or TCP's counters, tell
 // them apart.
 func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
+	sg := &l.Signs
 	n := l.Outcomes[ACKIgnored]
-	if n == 0 {
+	if n == 0 && sg.DataNeverTaken == 0 {
 		return nil
 	}
-	sg := &l.Signs
 	ignored := overflowIgnored(l)
-	// dataOnly: every one of them had its ACK taken (Signs.ACKTaken):
-	// what never reached TCP was the data after the handshake.
+	// dataOnly: every one of them had its ACK taken (Signs.ACKTaken),
+	// and connections the server took never got their data
+	// (Signs.DataNeverTaken): what never reached TCP was the data after
+	// the handshake.
 	dataOnly := sg.ACKTaken == n
 	var signs []Sign
 	switch {
 	case dataOnly:
 		ignored = sg.ACKTakenData
-		signs = append(signs, forSign(Strong, FromPackets, "%d handshake{s} completed and the server took {its|their} ACK{s}: it never sent its SYN-ACK again nor a reset, though the client{s} sent {its|their} data again for up to %s after it. It acknowledged none of the %d data segment{s} that followed: TCP never saw them.", n, FormatDuration(sg.ACKTakenWatched), ignored))
+		if sg.ACKTaken > 0 {
+			signs = append(signs, forSign(Strong, FromPackets, "%d handshake{s} completed and the server took {its|their} ACK{s}: it never sent its SYN-ACK again nor a reset, though the client{s} sent {its|their} data again for up to %s after it.", sg.ACKTaken, FormatDuration(sg.ACKTakenWatched)))
+		}
+		if sg.DataNeverTaken > 0 {
+			signs = append(signs, forSign(Strong, FromPackets, "%d connection{s} the server took (it answered or closed {it|them}: the application gave up waiting) never had {its|their} data acknowledged, though the client{s} sent it again and again: TCP acknowledges what it receives, whatever the application does.", sg.DataNeverTaken))
+		}
+		signs = append(signs, forSign(Weak, FromPackets, "The server acknowledged none of the %d data segment{s} those clients sent: TCP never saw them.", ignored))
+		n += sg.DataNeverTaken
 	case l.SYNACKRetransmits > 0:
 		signs = append(signs, forSign(Weak, FromPackets, "%d handshake{s} completed on the client's side and went no further: the server retransmitted its SYN-ACK as if none of the %d client segment{s} that followed (ACKs and data) had arrived.", n, ignored))
 	default:

@@ -128,6 +128,7 @@ type verdictJSON struct {
 	Kind       string   `json:"kind"`
 	Mode       string   `json:"mode"`
 	Confidence string   `json:"confidence"`
+	Affected   int      `json:"affected_attempts"`
 	Syncookies *bool    `json:"syncookies"`
 	Listener   string   `json:"listener"`
 	Summary    string   `json:"summary"`
@@ -318,6 +319,42 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		c := scenarioJSON(t, sc)
 		if v := c.Listeners[0].Verdict; v.Kind != "network_loss" || v.Confidence != "low" || !strings.Contains(v.Summary, "late or not at all") {
 			t.Errorf("the client's capture alone: %s/%s %q, want network_loss/low, late or lost answers", v.Kind, v.Confidence, v.Summary)
+		}
+	},
+	// Over IPv6, and the application gives up first: established
+	// attempts whose requests never reached TCP. The kernel referees:
+	// every handshake made a connection, and IP received the requests'
+	// segments and delivered none.
+	"firewall-drops-requests-ipv6": func(t *testing.T, r reportJSON) {
+		wantExactly(t, r, "established", 8, outcome("established"))
+		c := scenarioCapture(t, "firewall-drops-requests-ipv6")
+		delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 8 {
+			t.Errorf("TcpPassiveOpens %d, want 8", opens)
+		}
+		in, ok1 := delta("Ip6InReceives")
+		delivered, ok2 := delta("Ip6InDelivers")
+		var requests, incoming int64
+		for _, rec := range readPcapFile(t, c).recs {
+			pkt := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default)
+			ip, ok := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+			if !ok || ip.DstIP.String() != "fd88::2" {
+				continue
+			}
+			incoming++
+			if tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && ip.SrcIP.String() == "fd88::3" && len(tcp.Payload) > 0 {
+				requests++
+			}
+		}
+		unseen := max(in-incoming, 0)
+		if undelivered := in - delivered; !ok1 || !ok2 || requests == 0 || undelivered < requests || undelivered > requests+unseen {
+			t.Errorf("Ip6InReceives %d - Ip6InDelivers %d = %d, the capture's requests from fd88::3 %d (%d received beyond the capture): want those, and at most those more", in, delivered, undelivered, requests, unseen)
+		}
+		if v := r.Listeners[0].Verdict; v.Mode != "data_dropped" || v.Affected != 4 {
+			t.Errorf("verdict %s %q affecting %d, want data_dropped, the 4 clients from fd88::3", v.Kind, v.Mode, v.Affected)
 		}
 	},
 	// The same without timestamps: no echo tells a late SYN-ACK from a
@@ -1257,6 +1294,8 @@ var verdictCases = map[string]verdictCase{
 	// again for those SYNs counted by the server (TCPSynRetrans).
 	"long-round-trip": {kind: "healthy", bareKind: "healthy", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
+	"firewall-drops-requests-ipv6": {kind: "filtered_before_tcp", mode: "data_dropped", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpPassiveOpens"}},
 	"long-round-trip-no-timestamps": {kind: "network_loss", conf: "low", bareKind: "network_loss", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}},
 	"firewall-drop": {kind: "filtered_before_tcp", bareKind: "filtered_before_tcp", bareConf: "medium",

@@ -43,7 +43,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
-	long-round-trip-no-timestamps)
+	long-round-trip-no-timestamps firewall-drops-requests-ipv6)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -854,6 +854,20 @@ sc_firewall_drops_requests() {
 	serve $IP_S:8080 -backlog 4096 -accept=true -read-bytes 1400
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send-size 1400 -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_firewall_drops_requests_ipv6() {
+	DESC="IPv6 (fd88::1 and fd88::3 -> fd88::2, nodad). An nftables rule in the server namespace drops segments over 1000 bytes from fd88::3 to 8080 (\`ip6 saddr fd88::3 tcp dport 8080 meta length > 1000 drop\`, input hook). Healthy accepting listener that reads 1400 bytes before it answers, and gives up after 5 s (labtool serve's read timeout). 8 clients alternate fd88::1 and fd88::3, 150 ms apart, send a 1400-byte request, read the answer and hold 6 s: longer than the server waits."
+	EXPECT="As firewall-drops-requests, on IPv6's counters: the handshakes from fd88::3 complete (TcpPassiveOpens 8), their requests are dropped before TCP at every retransmission and never acknowledged (Ip6InReceives minus Ip6InDelivers = the requests' segments). After 5 s the server's application gives up and closes those connections: its FIN, which acknowledges nothing of the request, makes them look taken."
+	V6=1
+	topo direct
+	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
+	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
+	EXTRA_ADDR_NOTE=" and fd88::3"
+	nft_one_rule input "ip6 saddr fd88::3 tcp dport 8080 meta length > 1000 drop"
+	serve "[$IP6_S]:8080" -backlog 4096 -accept=true -read-bytes 1400
+	load() { clients -addr "[$IP6_S]:8080" -n 8 -interval 150ms -bind $IP6_C,fd88::3 -send-size 1400 -read -hold 6s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
