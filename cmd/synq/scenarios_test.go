@@ -335,24 +335,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 8 {
 			t.Errorf("TcpPassiveOpens %d, want 8", opens)
 		}
-		in, ok1 := delta("Ip6InReceives")
-		delivered, ok2 := delta("Ip6InDelivers")
-		var requests, incoming int64
-		for _, rec := range readPcapFile(t, c).recs {
-			pkt := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default)
-			ip, ok := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
-			if !ok || ip.DstIP.String() != "fd88::2" {
-				continue
-			}
-			incoming++
-			if tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && ip.SrcIP.String() == "fd88::3" && len(tcp.Payload) > 0 {
-				requests++
-			}
-		}
-		unseen := max(in-incoming, 0)
-		if undelivered := in - delivered; !ok1 || !ok2 || requests == 0 || undelivered < requests || undelivered > requests+unseen {
-			t.Errorf("Ip6InReceives %d - Ip6InDelivers %d = %d, the capture's requests from fd88::3 %d (%d received beyond the capture): want those, and at most those more", in, delivered, undelivered, requests, unseen)
-		}
+		wantUndelivered(t, "firewall-drops-requests-ipv6", true, requestSegments(t, "firewall-drops-requests-ipv6", "fd88::3"), "request segments from fd88::3")
 		if v := r.Listeners[0].Verdict; v.Mode != "data_dropped" || v.Affected != 4 {
 			t.Errorf("verdict %s %q affecting %d, want data_dropped, the 4 clients from fd88::3", v.Kind, v.Mode, v.Affected)
 		}
@@ -672,7 +655,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantExactly(t, r, "established", 3, outcome("established"))
 		wantExactly(t, r, "ack_ignored", 3, outcome("ack_ignored"))
 		ignored := int64(total(r, func(l listenerJSON) int { return l.IgnoredACKSegments }))
-		wantUndelivered(t, "firewall-drops-acks", ignored, "ignored segments")
+		wantUndelivered(t, "firewall-drops-acks", false, ignored, "ignored segments")
 	},
 	// A rule drops one address's large segments: the handshakes
 	// complete and the requests vanish. The kernel is the referee twice:
@@ -691,16 +674,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 6 {
 			t.Errorf("TcpPassiveOpens %d, want 6: the kernel took every handshake ACK", opens)
 		}
-		var requests int64
-		for _, rec := range readPcapFile(t, c).recs {
-			pkt := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default)
-			ip, ok1 := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-			tcp, ok2 := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if ok1 && ok2 && ip.SrcIP.String() == "10.88.0.3" && len(tcp.Payload) > 0 {
-				requests++
-			}
-		}
-		wantUndelivered(t, "firewall-drops-requests", requests, "request segments from 10.88.0.3")
+		wantUndelivered(t, "firewall-drops-requests", false, requestSegments(t, "firewall-drops-requests", "10.88.0.3"), "request segments from 10.88.0.3")
 	},
 	// The same wire as firewall-drop, three other causes: rp_filter
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
@@ -1607,23 +1581,41 @@ func TestTwoCapturePointsCountOnce(t *testing.T) {
 // segments the capture shows the server ignoring (what), and at most
 // those IP received beyond the capture: nstat and tcpdump start and stop
 // a moment apart.
-func wantUndelivered(t *testing.T, name string, n int64, what string) {
+func wantUndelivered(t *testing.T, name string, v6 bool, n int64, what string) {
 	t.Helper()
 	c := scenarioCapture(t, name)
 	delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, ok1 := delta("IpInReceives")
-	delivered, ok2 := delta("IpInDelivers")
+	inName, deliveredName, server := "IpInReceives", "IpInDelivers", "10.88.0.2"
+	if v6 {
+		inName, deliveredName, server = "Ip6InReceives", "Ip6InDelivers", "fd88::2"
+	}
+	in, ok1 := delta(inName)
+	delivered, ok2 := delta(deliveredName)
 	incoming := int64(0)
 	for _, rec := range readPcapFile(t, c).recs {
-		if ip, ok := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.DstIP.String() == "10.88.0.2" {
+		if nl := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default).NetworkLayer(); nl != nil && nl.NetworkFlow().Dst().String() == server {
 			incoming++
 		}
 	}
 	unseen := max(in-incoming, 0)
 	if undelivered := in - delivered; !ok1 || !ok2 || n == 0 || undelivered < n || undelivered > n+unseen {
-		t.Errorf("IpInReceives %d - IpInDelivers %d = %d undelivered, capture's %s %d (IP received %d packets the capture does not show coming in): want those, and at most those more", in, delivered, undelivered, what, n, unseen)
+		t.Errorf("%s %d - %s %d = %d undelivered, capture's %s %d (IP received %d packets the capture does not show coming in): want those, and at most those more", inName, in, deliveredName, delivered, undelivered, what, n, unseen)
 	}
+}
+
+// requestSegments counts the segments with payload that src sent in the
+// scenario's capture.
+func requestSegments(t *testing.T, name, src string) int64 {
+	var n int64
+	for _, rec := range readPcapFile(t, scenarioCapture(t, name)).recs {
+		pkt := gopacket.NewPacket(rec.data, layers.LinkTypeEthernet, gopacket.Default)
+		nl := pkt.NetworkLayer()
+		if tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && nl != nil && nl.NetworkFlow().Src().String() == src && len(tcp.Payload) > 0 {
+			n++
+		}
+	}
+	return n
 }

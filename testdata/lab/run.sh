@@ -197,6 +197,12 @@ second_client_addr() { # a second client address, $IP_C2, on the client's eth0
 	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
 }
 
+second_client_addr6() { # a second IPv6 client address, fd88::3, on the client's eth0
+	EXTRA_ADDR_NOTE=" and fd88::3"
+	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
+	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
+}
+
 relay() { # relay ARGS... : start the L2 relay in the middle namespace
 	bg relay $NS_R "$LABTOOL" relay -a cli -b srv -duration 60s "$@"
 	RELAY_DESC="labtool relay $* (between veths cli and srv in $NS_R)"
@@ -862,9 +868,7 @@ sc_firewall_drops_requests_ipv6() {
 	EXPECT="As firewall-drops-requests, on IPv6's counters: the handshakes from fd88::3 complete (TcpPassiveOpens 8), their requests are dropped before TCP at every retransmission and never acknowledged (Ip6InReceives minus Ip6InDelivers = the requests' segments). After 5 s the server's application gives up and closes those connections: its FIN, which acknowledges nothing of the request, makes them look taken."
 	V6=1
 	topo direct
-	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
-	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
-	EXTRA_ADDR_NOTE=" and fd88::3"
+	second_client_addr6
 	nft_one_rule input "ip6 saddr fd88::3 tcp dport 8080 meta length > 1000 drop"
 	serve "[$IP6_S]:8080" -backlog 4096 -accept=true -read-bytes 1400
 	load() { clients -addr "[$IP6_S]:8080" -n 8 -interval 150ms -bind $IP6_C,fd88::3 -send-size 1400 -read -hold 6s -timeout 8s; }
@@ -895,9 +899,7 @@ sc_synack_dropped_on_egress_ipv6() {
 	EXPECT="As synack-dropped-on-egress, on IPv6's counters: clients from fd88::1 complete (TcpPassiveOpens 3); SYNs from fd88::3 reach TCP (Ip6InReceives = Ip6InDelivers) and are answered, and every SYN-ACK is counted in Ip6OutRequests (before the output hook) and not in Ip6OutTransmits (after it)."
 	V6=1
 	topo direct
-	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
-	nsx $NS_S ip -6 neigh replace fd88::3 lladdr $MAC_C dev eth0 nud permanent
-	EXTRA_ADDR_NOTE=" and fd88::3"
+	second_client_addr6
 	nft_one_rule output "ip6 daddr fd88::3 tcp flags & (syn|ack) == syn|ack drop"
 	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
 	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,fd88::3 -send hello -read -hold 3s -timeout 8s; }
