@@ -106,8 +106,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	syncookieQueue := sg.TrustedCookies() > 0 && sg.FirstCookie != 0 && sg.AcceptAtFirstDrop == 0
 	if unanswered > 0 && !syncookieQueue {
 		if waitedAtFirstDrop(sg) {
-			signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %d completed connection{s} {was|were} still waiting for the application (the server had sent them nothing).",
-				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
+			// A limit on open connections ahead of TCP drops SYNs the
+			// same way (lab scenario conntrack-full): said, as the tie
+			// the counters break, while there are none.
+			tie := ""
+			if _, ok := ev.counters.get("TcpExtListenOverflows"); !ok {
+				tie = " A limit on open connections ahead of TCP (a full conntrack table, a connlimit rule) drops SYNs the same way once that many are open; TCP's listen counters tell the two apart."
+			}
+			signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %d completed connection{s} {was|were} still waiting for the application (the server had sent them nothing).%s",
+				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop, tie))
 		} else if sg.DrainedAtLastDrop {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included); %d completed connection{s} {was|were} waiting for the application at the first drop, but none at the last: SYNs were still dropped with none of the capture's connections waiting for accept().",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))

@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/synq/synq/host"
+)
 
 // filteredCause: SYNs reached the host and TCP never saw them: a firewall
 // drop, a full conntrack table, reverse-path filtering, or a tc or eBPF
@@ -96,6 +100,21 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
 	case inLedgerClean(inLeft, seen):
 		signs = append(signs, againstSign(Strong, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): nothing was dropped between IP and TCP, so the SYNs reached TCP (unless a tc or XDP program dropped them ahead of IP, unseen by these counters).", everyPacket(inLeft), inLedgerNames(fam)))
+	}
+	if mode == "" {
+		if ct, ok := conntrackFill(ev.host); ok {
+			if sign, ok := ct.sign(okIn && seen > 0 && inLeft >= int64(seen)); ok {
+				signs = append(signs, sign)
+			}
+			if ct.full() {
+				mode = "conntrack_full"
+				summary = fmt.Sprintf("SYNs to %s were dropped by connection tracking before TCP saw them: its table was full (%d of %d entries), and the kernel drops the first packet of every new connection it cannot make room for.", l.Server, ct.count, ct.max)
+				remedy = []string{"Confirm: dmesg | grep 'table full'; conntrack -S (drop=, early_drop=).",
+					"See what fills it: conntrack -L | awk '{print $1}' | sort | uniq -c (by protocol); conntrack -L -p tcp | awk '{print $4, $8}' | sort | uniq -c | sort -rn | head (TCP entries by state and destination port).",
+					fmt.Sprintf("Raise the limit (each entry takes about 300 bytes): sysctl -w net.netfilter.nf_conntrack_max=%d, and net.netfilter.nf_conntrack_buckets (or the nf_conntrack hashsize module parameter) to a quarter of it.", max(ct.max*2, 262144)),
+					"Or track less: shorten net.netfilter.nf_conntrack_tcp_timeout_time_wait and _established, or exempt this port from tracking (nft: a 'notrack' rule in a raw-priority prerouting chain; iptables -t raw -j NOTRACK)."}
+			}
+		}
 	}
 	if answered && !u.inClean {
 		signs = append(signs, againstSign(Strong, FromCounters, "%s", u.says))
@@ -204,4 +223,41 @@ func filteredACKsCause(l *Listener, ev *evidence) []hypothesis {
 			"List the rules that could match segments without SYN: nft list ruleset; iptables -nvL (look at the drop counters, and at rules on 'ct state invalid').",
 			"Check conntrack: conntrack -S (invalid, drop); sysctl net.netfilter.nf_conntrack_tcp_loose; packets of one connection arriving by two paths (asymmetric routing) look INVALID to it.",
 		}}}}
+}
+
+// conntrackTable is the connection-tracking table's fill when the
+// sysctls were read: nf_conntrack_count (the network namespace's
+// entries) against nf_conntrack_max (the host's limit). A new connection
+// past the limit gets an entry only if one not yet assured can be evicted
+// (early_drop); otherwise its first packet is dropped before TCP, logged
+// as "nf_conntrack: table full, dropping packet", and no TCP or IP
+// counter names the cause.
+type conntrackTable struct{ count, max int }
+
+func conntrackFill(h *host.Host) (conntrackTable, bool) {
+	n, okN := sysctlInt(h, "net.netfilter.nf_conntrack_count")
+	m, okM := sysctlInt(h, "net.netfilter.nf_conntrack_max")
+	// max 0 means no limit.
+	return conntrackTable{n, m}, okN && okM && m > 0 && n >= 0
+}
+
+func (t conntrackTable) full() bool { return t.count >= t.max }
+
+// sign says what the table's fill makes of SYNs dropped before TCP;
+// beforeTCP: IP's ledger shows them dropped between IP and TCP, where
+// conntrack drops. The sysctls are one reading, not the capture's whole
+// span: a table full then was full while it ran, unless the reading came
+// long after; one with room may still have been full during it.
+func (t conntrackTable) sign(beforeTCP bool) (Sign, bool) {
+	switch {
+	case t.full() && beforeTCP:
+		return forSign(Decisive, FromSysctls, "The connection-tracking table was full when the sysctls were read (net.netfilter.nf_conntrack_count %d, nf_conntrack_max %d), and IP's counters put these drops between IP and TCP, where conntrack drops a new connection's first packet when it cannot make room.", t.count, t.max), true
+	case t.full():
+		return forSign(Strong, FromSysctls, "The connection-tracking table was full when the sysctls were read (net.netfilter.nf_conntrack_count %d, nf_conntrack_max %d): the kernel drops a new connection's first packet when it cannot make room, before TCP sees it.", t.count, t.max), true
+	case t.count*10 >= t.max*9:
+		return forSign(Weak, FromSysctls, "The connection-tracking table was nearly full when the sysctls were read (net.netfilter.nf_conntrack_count %d of nf_conntrack_max %d): a burst of new connections fills it, and it then drops their first packets.", t.count, t.max), true
+	}
+	// Room then says little about a rule, nor about the table during
+	// the capture: no sign.
+	return Sign{}, false
 }

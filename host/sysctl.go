@@ -22,6 +22,10 @@ var QueueSysctls = []string{
 	"net.ipv4.tcp_abort_on_overflow",
 	"net.ipv4.tcp_synack_retries",
 	"net.ipv4.tcp_timestamps",
+	// A full connection-tracking table drops new connections' SYNs
+	// before TCP (absent while nf_conntrack is not loaded).
+	"net.netfilter.nf_conntrack_count",
+	"net.netfilter.nf_conntrack_max",
 }
 
 // SysctlPath is the file under procSys (normally /proc/sys) of a sysctl

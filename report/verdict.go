@@ -230,6 +230,8 @@ func headline(f analyze.Finding) string {
 		return "HANDSHAKE ACKs DROPPED BEFORE TCP (firewall, conntrack)"
 	case "data_dropped":
 		return "REQUESTS DROPPED BEFORE TCP (firewall, conntrack, MTU)"
+	case "conntrack_full":
+		return "SYNs DROPPED BY A FULL CONNTRACK TABLE (nf_conntrack_max)"
 	}
 	return kindWords[f.Kind]
 }
@@ -263,6 +265,9 @@ func explained(f analyze.Finding) string {
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "data_dropped" {
 		return "How it works: every segment that reaches the host passes the firewall (netfilter) and connection tracking before TCP sees it; a capture sees it before them. Here the handshake got through: TCP answered the SYN and took the ACK (it would have sent its SYN-ACK again 1 s later otherwise), and the application had its connection; what the client sent next never reached TCP, so nothing acknowledged it, and the client sent it again until it gave up. A rule matching some segments only (length, content, conntrack state) or a packet too large for a hop does that; no listen queue is involved."
+	}
+	if f.Kind == analyze.KindFiltered && f.Mode == "conntrack_full" {
+		return "How it works: with connection tracking in use (a stateful firewall rule, NAT, Docker or Kubernetes), every new connection's first packet needs an entry in the conntrack table before netfilter lets it on to TCP. Once the table holds net.netfilter.nf_conntrack_max entries, a new one gets a place only by evicting an entry whose connection never completed; when none can be, the packet is dropped (\"nf_conntrack: table full, dropping packet\" in the kernel log) and the client sends its SYN again until it gives up. Connections already tracked go on working; TCP's own counters never see the drops."
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "" {
 		// Not yet told apart (modes say how it was).

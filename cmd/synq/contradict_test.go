@@ -364,6 +364,12 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 		for _, k := range ruledOut {
 			checked[k]++
 		}
+		// A limit on open connections ahead of TCP (conntrack-full's
+		// table of 4) drops SYNs exactly as a full accept queue holding
+		// as many silent connections does: until the server closes one,
+		// no packet tells them apart. There a medium accept-queue verdict
+		// must name that tie.
+		limited := conntrackDropped(t, sc)
 		n := len(packetTimes(t, sc.capture))
 		t.Run(sc.name, func(t *testing.T) {
 			window := scenario{name: sc.name + "-window", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
@@ -374,7 +380,12 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 					if late {
 						what = "all but " + what
 					}
-					if v := scenarioJSON(t, window).Verdict; slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {
+					v := scenarioJSON(t, window).Verdict
+					if limited && v.Kind == "accept_queue_overflow" && v.Confidence == "medium" &&
+						slices.ContainsFunc(v.Evidence, func(e string) bool { return strings.Contains(e, "a full conntrack table") }) {
+						continue
+					}
+					if slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {
 						t.Errorf("%s: %s/%s, which the kernel's counters rule out: %s", what, v.Kind, v.Confidence, strings.Join(v.Evidence, " "))
 					}
 				}

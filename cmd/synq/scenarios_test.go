@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -680,6 +681,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
 	// way out or leave by another interface.
 	"rp-filter":                     wantFirewallDropWire,
+	"conntrack-full":                wantFirewallDropWire,
 	"synack-dropped-on-egress":      wantFirewallDropWire,
 	"synack-other-route":            wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
@@ -898,6 +900,84 @@ func TestRPFilterDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtIPReversePathFilter", "rp-filter")
 }
 
+// TestConntrackDropsMatchKernel: a full conntrack table drops SYNs that
+// no TCP or IP counter names; its own statistics do (the drop column of
+// /proc/net/stat/nf_conntrack, saved before and after the capture), so
+// wherever they moved they must equal the SYN packets synq saw
+// unanswered, and the verdict with the sysctls must name the table.
+func TestConntrackDropsMatchKernel(t *testing.T) {
+	checked := 0
+	for _, sc := range scenarios(t) {
+		before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
+		after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
+		if errors.Is(errB, fs.ErrNotExist) && errors.Is(errA, fs.ErrNotExist) {
+			continue
+		}
+		if errB != nil || errA != nil {
+			t.Errorf("%s: %v %v", sc.name, errB, errA)
+			continue
+		}
+		if after == before {
+			continue
+		}
+		checked++
+		t.Run(sc.name, func(t *testing.T) {
+			r := scenarioJSON(t, sc, withNstat(sc)...)
+			if dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); int64(dropped) != after-before {
+				t.Errorf("unanswered SYN packets %d, conntrack drops %d", dropped, after-before)
+			}
+			if r.Verdict.Mode != "conntrack_full" {
+				t.Errorf("verdict %s/%s mode %q, want conntrack_full", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Mode)
+			}
+		})
+	}
+	if checked == 0 {
+		t.Error("no scenario's conntrack drop count moved: conntrack-full's capture is missing")
+	}
+}
+
+// conntrackDropped reports whether sc's conntrack statistics (saved by
+// run.sh where a scenario limits the table) counted drops.
+func conntrackDropped(t *testing.T, sc scenario) bool {
+	t.Helper()
+	before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
+	after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
+	if errors.Is(errB, fs.ErrNotExist) && errors.Is(errA, fs.ErrNotExist) {
+		return false
+	}
+	if errB != nil || errA != nil {
+		t.Fatalf("%s: %v %v", sc.name, errB, errA)
+	}
+	return after > before
+}
+
+// conntrackDrops sums the drop column over the per-CPU rows of a copy of
+// /proc/net/stat/nf_conntrack (hexadecimal, columns named in the header).
+func conntrackDrops(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "drop")
+	if col < 0 || len(lines) < 2 {
+		return 0, fmt.Errorf("%s: no drop column or no rows", path)
+	}
+	var sum int64
+	for _, ln := range lines[1:] {
+		f := strings.Fields(ln)
+		if col >= len(f) {
+			return 0, fmt.Errorf("%s: short row %q", path, ln)
+		}
+		v, err := strconv.ParseInt(f[col], 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
 // TestIPLedgerMatchesKernel is the referee for the two directions the wire
 // cannot tell apart (the tap sees packets coming in before netfilter and
 // going out after it): in every scenario captured on the server where
@@ -977,7 +1057,7 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"firewall-drop", "rp-filter", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop", "tc-egress-drop"} {
+	for _, name := range []string{"firewall-drop", "rp-filter", "conntrack-full", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop", "tc-egress-drop"} {
 		if !checked[name] {
 			t.Errorf("%s: not checked (no IpOutTransmits in its snapshots, or nothing unanswered)", name)
 		}
@@ -1303,6 +1383,11 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpPassiveOpens"}, acceptHeld: 3},
 	"synproxy-no-listener": {kind: "no_listener", bareKind: "no_listener", bareConf: "medium",
 		reconciled: []string{"TcpOutRsts", "TcpPassiveOpens"}},
+	// The same wire, but the completed connections went idle before the
+	// drops began: from packets alone a full accept queue as much as a
+	// drop before TCP. The sysctls name the full conntrack table.
+	"conntrack-full": {kind: "filtered_before_tcp", mode: "conntrack_full", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

@@ -43,7 +43,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
-	long-round-trip-no-timestamps firewall-drops-requests-ipv6)
+	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -54,7 +54,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -100,11 +100,22 @@ del_namespaces() {
 	done
 }
 
+# restore_conntrack_max : undo set_conntrack_max (conntrack-full), at the
+# scenario's end and on any exit.
+CONNTRACK_MAX_WAS=
+restore_conntrack_max() {
+	if [[ -n $CONNTRACK_MAX_WAS ]]; then
+		echo "$CONNTRACK_MAX_WAS" >/proc/sys/net/netfilter/nf_conntrack_max
+		CONNTRACK_MAX_WAS=
+	fi
+}
+
 cleanup() {
 	local rc=$?
 	set +e
 	kill_pids
 	del_namespaces
+	restore_conntrack_max
 	rm -rf "$tmp"
 	exit $rc
 }
@@ -468,8 +479,14 @@ finish() {
 		local f
 		for f in nstat-a-before nstat-a-after netstat-before netstat-after; do cp "$tmp/$f.txt" "$out/$f.txt"; done
 	fi
-	nsx $NS_S sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.core\.somaxconn|net\.ipv4\.tcp_)' >"$out/sysctl.txt" || true
+	nsx $NS_S sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.core\.somaxconn|net\.ipv4\.tcp_|net\.netfilter\.nf_conntrack_(count|max) )' >"$out/sysctl.txt" || true
+	restore_conntrack_max
 	rm -f "$out"/ss.txt
+	local f
+	for f in conntrack-stat-before conntrack-stat-after; do
+		rm -f "$out/$f.txt"
+		if [[ -s $tmp/$f.txt ]]; then cp "$tmp/$f.txt" "$out/$f.txt"; fi
+	done
 	if [[ -s $tmp/ss.txt ]]; then cp "$tmp/ss.txt" "$out/ss.txt"; fi
 	if [[ $HANDCOUNT == 1 ]]; then
 		local hc lo ld
@@ -552,7 +569,10 @@ finish() {
 			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
 		fi
 		echo "- File: $CAP_FILE, $size bytes, $npkts packets, link type $linktype."
-		echo "- sysctl.txt: \`sysctl -a\` in $NS_S restricted to kernel.osrelease, net.core.somaxconn and net.ipv4.tcp_*, saved after nstat-after.txt."
+		echo "- sysctl.txt: \`sysctl -a\` in $NS_S restricted to kernel.osrelease, net.core.somaxconn, net.ipv4.tcp_* and net.netfilter.nf_conntrack_{count,max} (when nf_conntrack is loaded), saved after nstat-after.txt."
+		if [[ -s $tmp/conntrack-stat-before.txt ]]; then
+			echo "- conntrack-stat-before.txt, conntrack-stat-after.txt: /proc/net/stat/nf_conntrack in $NS_S just before the capture and after the settle time (one row per CPU, hexadecimal; the drop column counts packets dropped for want of a table entry)."
+		fi
 		if [[ -s $tmp/ss.txt ]]; then
 			echo "- ss.txt: \`ss -lnt\` in $NS_S every 200 ms from just before nstat-before.txt to just after nstat-after.txt ($SS_SAMPLES samples, each after a \`# t=<unix time>\` line); on a LISTEN row Recv-Q is the accept queue's current length, Send-Q its limit min(backlog, somaxconn)."
 		fi
@@ -597,7 +617,7 @@ begin() {
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 CAP_DIRECTION= SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
-	rm -f "$tmp/ss.txt"
+	rm -f "$tmp/ss.txt" "$tmp/conntrack-stat-before.txt" "$tmp/conntrack-stat-after.txt"
 }
 
 # run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
@@ -840,6 +860,37 @@ sc_firewall_drop() {
 	second_client_addr
 	nft_one_rule input "ip saddr $IP_C2 tcp flags & (syn|ack) == syn drop"
 	two_address_run
+}
+
+sc_conntrack_full() {
+	DESC="A full connection-tracking table: conntrack is in use in the server namespace (\`nft add rule inet synqlab input ct state invalid drop\`, a rule any stateful firewall has) and the host's net.netfilter.nf_conntrack_max is 4 (a global limit; the count is per namespace). Healthy accepting listener that reads one request and times idle connections out after 5 s. 10 idle clients start 100 ms apart, connect, send nothing and hold the connection 8 s."
+	EXPECT="The first 4 connections each take a conntrack entry, assured once their handshake completes, and are accepted (TcpPassiveOpens 4). From then on the table is full and no entry can be evicted (early_drop takes only entries not yet assured): the first SYN of every later client is dropped in netfilter's prerouting hook before TCP (\"nf_conntrack: table full, dropping packet\"), and so is each retransmission (original + 5 retransmissions 1 s apart, same ISN), until connect() fails with ETIMEDOUT. 6 clients x 6 SYNs = 36 unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs = the sum of /proc/net/stat/nf_conntrack's drop column (notes). sysctl.txt reads nf_conntrack_count 4 = nf_conntrack_max 4 (the entries outlive the capture: closed connections keep theirs for nf_conntrack_tcp_timeout_time_wait, 120 s)."
+	topo direct
+	nft_one_rule input "ct state invalid drop"
+	set_conntrack_max 4
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
+	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
+	run_capture tcpdump load 1
+	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
+}
+
+# set_conntrack_max N : the host's nf_conntrack_max (global: only the
+# initial namespace may write it; each namespace counts its own entries
+# against it) set to N until the scenario ends. Refused when the initial
+# namespace tracks connections itself: a small limit would drop its new
+# connections too.
+set_conntrack_max() {
+	local f=/proc/sys/net/netfilter/nf_conntrack_max n
+	n=$(cat /proc/sys/net/netfilter/nf_conntrack_count)
+	if ((n > 0)); then
+		echo "run.sh: the host's own namespace tracks $n connections; setting nf_conntrack_max to $1 would drop its new ones too. Run this scenario on a machine whose initial namespace does not use conntrack." >&2
+		exit 1
+	fi
+	CONNTRACK_MAX_WAS=$(cat $f)
+	echo "$1" >$f
+	NOTES+=("net.netfilter.nf_conntrack_max set to $1 for the run (was $CONNTRACK_MAX_WAS, restored after).")
 }
 
 sc_firewall_drops_acks() {
