@@ -365,11 +365,12 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 			checked[k]++
 		}
 		// A limit on open connections ahead of TCP (conntrack-full's
-		// table of 4) drops SYNs exactly as a full accept queue holding
-		// as many silent connections does: until the server closes one,
-		// no packet tells them apart. There a medium accept-queue verdict
-		// must name that tie.
-		limited := conntrackDropped(t, sc)
+		// table of 4, connlimit-drop's rule) drops SYNs exactly as a
+		// full accept queue holding as many silent connections does:
+		// until the server closes one, no packet tells them apart. There
+		// a medium accept-queue verdict must name that tie.
+		limitDrops, _ := connLimitDrops(t, sc)
+		limited := limitDrops > 0
 		n := len(packetTimes(t, sc.capture))
 		t.Run(sc.name, func(t *testing.T) {
 			window := scenario{name: sc.name + "-window", dir: sc.dir, capture: filepath.Join(dir, sc.name+".pcap")}
@@ -382,7 +383,7 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 					}
 					v := scenarioJSON(t, window).Verdict
 					if limited && v.Kind == "accept_queue_overflow" && v.Confidence == "medium" &&
-						slices.ContainsFunc(v.Evidence, func(e string) bool { return strings.Contains(e, "a full conntrack table") }) {
+						slices.ContainsFunc(v.Evidence, func(e string) bool { return strings.Contains(e, "a full conntrack table, a connlimit rule") }) {
 						continue
 					}
 					if slices.Contains(ruledOut, v.Kind) && v.Confidence != "low" {

@@ -682,6 +682,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// way out or leave by another interface.
 	"rp-filter":                     wantFirewallDropWire,
 	"conntrack-full":                wantFirewallDropWire,
+	"connlimit-drop":                wantFirewallDropWire,
 	"synack-dropped-on-egress":      wantFirewallDropWire,
 	"synack-other-route":            wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
@@ -900,55 +901,75 @@ func TestRPFilterDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtIPReversePathFilter", "rp-filter")
 }
 
-// TestConntrackDropsMatchKernel: a full conntrack table drops SYNs that
-// no TCP or IP counter names; its own statistics do (the drop column of
-// /proc/net/stat/nf_conntrack, saved before and after the capture), so
-// wherever they moved they must equal the SYN packets synq saw
-// unanswered, and the verdict with the sysctls must name the table.
-func TestConntrackDropsMatchKernel(t *testing.T) {
-	checked := 0
+// TestConnectionLimitDropsMatchKernel: a limit on open connections ahead
+// of TCP drops SYNs that no TCP or IP counter names; the limit's own
+// count does: conntrack's statistics for a full table (the drop column of
+// /proc/net/stat/nf_conntrack, saved before and after the capture), the
+// rule's counter for an nftables connection limit (ct count over). Wherever
+// one moved it must equal the SYN packets synq saw unanswered, and the
+// verdict with the sysctls must name a full table as such.
+func TestConnectionLimitDropsMatchKernel(t *testing.T) {
+	checked := map[string]bool{}
 	for _, sc := range scenarios(t) {
-		before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
-		after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
-		if errors.Is(errB, fs.ErrNotExist) && errors.Is(errA, fs.ErrNotExist) {
+		drops, table := connLimitDrops(t, sc)
+		if drops == 0 {
 			continue
 		}
-		if errB != nil || errA != nil {
-			t.Errorf("%s: %v %v", sc.name, errB, errA)
-			continue
-		}
-		if after == before {
-			continue
-		}
-		checked++
+		checked[sc.name] = true
 		t.Run(sc.name, func(t *testing.T) {
 			r := scenarioJSON(t, sc, withNstat(sc)...)
-			if dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); int64(dropped) != after-before {
-				t.Errorf("unanswered SYN packets %d, conntrack drops %d", dropped, after-before)
+			if dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); int64(dropped) != drops {
+				t.Errorf("unanswered SYN packets %d, dropped by the limit %d", dropped, drops)
 			}
-			if r.Verdict.Mode != "conntrack_full" {
-				t.Errorf("verdict %s/%s mode %q, want conntrack_full", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Mode)
+			wantMode := ""
+			if table {
+				wantMode = "conntrack_full"
+			}
+			if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Mode != wantMode {
+				t.Errorf("verdict %s/%s mode %q, want filtered_before_tcp mode %q", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Mode, wantMode)
 			}
 		})
 	}
-	if checked == 0 {
-		t.Error("no scenario's conntrack drop count moved: conntrack-full's capture is missing")
+	for _, name := range []string{"conntrack-full", "connlimit-drop"} {
+		if !checked[name] {
+			t.Errorf("%s: no drops by a connection limit to check against", name)
+		}
 	}
 }
 
-// conntrackDropped reports whether sc's conntrack statistics (saved by
-// run.sh where a scenario limits the table) counted drops.
-func conntrackDropped(t *testing.T, sc scenario) bool {
+// connLimitDrops is what a limit on open connections ahead of TCP dropped
+// in sc, by its own count, and whether the limit was conntrack's table
+// (else an nftables ct count rule); 0 where the scenario saved neither.
+func connLimitDrops(t *testing.T, sc scenario) (drops int64, table bool) {
 	t.Helper()
 	before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
 	after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
-	if errors.Is(errB, fs.ErrNotExist) && errors.Is(errA, fs.ErrNotExist) {
-		return false
-	}
-	if errB != nil || errA != nil {
+	switch {
+	case errB == nil && errA == nil:
+		return after - before, true
+	case !errors.Is(errB, fs.ErrNotExist) || !errors.Is(errA, fs.ErrNotExist):
 		t.Fatalf("%s: %v %v", sc.name, errB, errA)
 	}
-	return after > before
+	b, err := os.ReadFile(filepath.Join(sc.dir, "nft-ruleset-after.txt"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		f := strings.Fields(ln)
+		at := slices.Index(f, "packets")
+		if !strings.Contains(ln, "ct count over") || !strings.HasSuffix(ln, " drop") || at < 0 || at+1 >= len(f) {
+			continue
+		}
+		n, err := strconv.ParseInt(f[at+1], 10, 64)
+		if err != nil {
+			t.Fatalf("%s: nft-ruleset-after.txt: %v", sc.name, err)
+		}
+		drops += n
+	}
+	return drops, false
 }
 
 // conntrackDrops sums the drop column over the per-CPU rows of a copy of
@@ -1057,7 +1078,7 @@ func TestIPLedgerMatchesKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"firewall-drop", "rp-filter", "conntrack-full", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop", "tc-egress-drop"} {
+	for _, name := range []string{"firewall-drop", "rp-filter", "conntrack-full", "connlimit-drop", "synack-dropped-on-egress", "synack-dropped-on-egress-ipv6", "synack-other-route", "tc-ingress-drop", "tc-egress-drop"} {
 		if !checked[name] {
 			t.Errorf("%s: not checked (no IpOutTransmits in its snapshots, or nothing unanswered)", name)
 		}
@@ -1387,6 +1408,9 @@ var verdictCases = map[string]verdictCase{
 	// drops began: from packets alone a full accept queue as much as a
 	// drop before TCP. The sysctls name the full conntrack table.
 	"conntrack-full": {kind: "filtered_before_tcp", mode: "conntrack_full", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// conntrack-full's wire, a rule's limit: no sysctl names it.
+	"connlimit-drop": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",

@@ -43,7 +43,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
-	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full)
+	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -54,7 +54,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -483,7 +483,7 @@ finish() {
 	restore_conntrack_max
 	rm -f "$out"/ss.txt
 	local f
-	for f in conntrack-stat-before conntrack-stat-after; do
+	for f in conntrack-stat-before conntrack-stat-after nft-ruleset-after; do
 		rm -f "$out/$f.txt"
 		if [[ -s $tmp/$f.txt ]]; then cp "$tmp/$f.txt" "$out/$f.txt"; fi
 	done
@@ -573,6 +573,9 @@ finish() {
 		if [[ -s $tmp/conntrack-stat-before.txt ]]; then
 			echo "- conntrack-stat-before.txt, conntrack-stat-after.txt: /proc/net/stat/nf_conntrack in $NS_S just before the capture and after the settle time (one row per CPU, hexadecimal; the drop column counts packets dropped for want of a table entry)."
 		fi
+		if [[ -s $tmp/nft-ruleset-after.txt ]]; then
+			echo "- nft-ruleset-after.txt: \`nft list ruleset\` in $NS_S after the settle time, with the rules' counters."
+		fi
 		if [[ -s $tmp/ss.txt ]]; then
 			echo "- ss.txt: \`ss -lnt\` in $NS_S every 200 ms from just before nstat-before.txt to just after nstat-after.txt ($SS_SAMPLES samples, each after a \`# t=<unix time>\` line); on a LISTEN row Recv-Q is the accept queue's current length, Send-Q its limit min(backlog, somaxconn)."
 		fi
@@ -617,7 +620,7 @@ begin() {
 	PRELOAD= HANDCOUNT=0 CAP_IMMEDIATE=0 CAP_DIRECTION= SS_PID= SS_SAMPLES=0 LOAD_T0=
 	EXTRA_SNAPS=0 SERVE_PID= FLOOD_N=300 FLOOD_OVER=1s
 	SNAP_T=()
-	rm -f "$tmp/ss.txt" "$tmp/conntrack-stat-before.txt" "$tmp/conntrack-stat-after.txt"
+	rm -f "$tmp/ss.txt" "$tmp/conntrack-stat-before.txt" "$tmp/conntrack-stat-after.txt" "$tmp/nft-ruleset-after.txt"
 }
 
 # run_capture CAPMODE LOADFN SETTLE : capture around LOADFN, then wait SETTLE
@@ -874,6 +877,18 @@ sc_conntrack_full() {
 	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
 	run_capture tcpdump load 1
 	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
+}
+
+sc_connlimit_drop() {
+	DESC="A connection limit in the firewall: an nftables rule in the server namespace drops new connections to 8080 while 3 are open (\`nft add rule inet synqlab input tcp dport 8080 ct state new ct count over 3 counter drop\`, iptables' -m connlimit --connlimit-above 3 --connlimit-mask 0). Healthy accepting listener that reads one request and times idle connections out after 5 s. 10 idle clients start 100 ms apart, connect, send nothing and hold the connection 8 s."
+	EXPECT="The first 3 connections are accepted (TcpPassiveOpens 3). From then on every SYN to 8080 is dropped by the rule before TCP (original + 5 retransmissions 1 s apart) until the server's 5 s read timeout closes the first connections; a SYN arriving after that gets in. The rule's counter (nft-ruleset-after.txt) = the unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs. Until the server closes its idle connections, the wire is that of accept-overflow-idle."
+	topo direct
+	nft_one_rule input "tcp dport 8080 ct state new ct count over 3 counter drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
 # set_conntrack_max N : the host's nf_conntrack_max (global: only the
