@@ -38,7 +38,7 @@ var dropCounters = []struct {
 func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis, ruledOut []Finding) (extra []Finding, lead bool) {
 	o := &l.Outcomes
 	port := l.Server.Port()
-	if t := tie(l, tied); t != nil {
+	if t := tie(l, ev, tied); t != nil {
 		return []Finding{*t}, true
 	}
 	// Resets of a first SYN-ACK are the clients' doing: the server
@@ -203,7 +203,7 @@ func dropsPast(ev *evidence, slack func(seen int) int) string {
 
 // tie is an inconclusive verdict when the best causes of the unanswered
 // SYNs are equally unsure: what was seen, what ties, and what decides it.
-func tie(l *Listener, tied []hypothesis) *Finding {
+func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 	best := Confidence("")
 	for _, h := range tied {
 		if best == "" || h.Confidence.rank() > best.rank() {
@@ -226,13 +226,22 @@ func tie(l *Listener, tied []hypothesis) *Finding {
 	port := l.Server.Port()
 	signs = append(signs, forSign(Weak, FromPackets, "%s got no answer at %s. From packets alone %s look the same.",
 		unansweredSYNs(l, l.Outcomes[UnansweredSYN]), l.Server, joinAnd(names)))
-	signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
+	remedy := []string{
+		fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
+		"Take nstat -az before and after a new capture and pass both with --nstat.",
+	}
+	if q, sampled := ev.host.QueueFor(l.Server); sampled && q.Full == 0 {
+		// The queue samples given were looked at (the accept queue's
+		// weak sign against): asking for them again helps nobody. A
+		// queue full for a moment between samples still ties.
+		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP). The %d listen-queue sample{s} given never showed the accept queue full, which leans away from it without ruling out a queue full between samples.", q.Samples))
+		remedy = remedy[1:]
+	} else {
+		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
+	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
-		Remedy: []string{
-			fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
-			"Take nstat -az before and after a new capture and pass both with --nstat.",
-		}})
+		Remedy:  remedy})
 	return &f
 }
 

@@ -1526,6 +1526,11 @@ func TestScenarioVerdicts(t *testing.T) {
 				if q.Kind != wantKind || q.Confidence != wantConf {
 					t.Errorf("with --ss: verdict %s/%s, want %s/%s", q.Kind, q.Confidence, wantKind, wantConf)
 				}
+				// A tie left open with the samples given must not ask
+				// for them again.
+				if q.Kind == "inconclusive" && slices.ContainsFunc(q.Remedy, func(r string) bool { return strings.HasPrefix(r, "Run ss -lnt") }) {
+					t.Errorf("with --ss: the remedy asks for the ss samples it was given: %q", q.Remedy)
+				}
 				// Samples with no LISTEN row on the port are what a
 				// missing listener looks like on the host; a restart
 				// leaves it out of some.
