@@ -680,9 +680,17 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// The same wire as firewall-drop, three other causes: rp_filter
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
 	// way out or leave by another interface.
-	"rp-filter":                     wantFirewallDropWire,
-	"conntrack-full":                wantFirewallDropWire,
-	"connlimit-drop":                wantFirewallDropWire,
+	"rp-filter":      wantFirewallDropWire,
+	"conntrack-full": wantFirewallDropWire,
+	"connlimit-drop": wantFirewallDropWire,
+	// Drops interleaved with answers: some attempts got in on a retry.
+	"ratelimit-drop": func(t *testing.T, r reportJSON) {
+		wantPositive(t, r, "unanswered_syn", outcome("unanswered_syn"))
+		wantPositive(t, r, "established", outcome("established"))
+		if u, d := total(r, outcome("unanswered_syn")), total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); d <= 6*u {
+			t.Errorf("%d unanswered SYN packets for %d unanswered attempts: want more (SYNs of attempts answered on a retry)", d, u)
+		}
+	},
 	"synack-dropped-on-egress":      wantFirewallDropWire,
 	"synack-other-route":            wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
@@ -901,17 +909,18 @@ func TestRPFilterDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtIPReversePathFilter", "rp-filter")
 }
 
-// TestConnectionLimitDropsMatchKernel: a limit on open connections ahead
+// TestConnectionLimitDropsMatchKernel: a limit on new connections ahead
 // of TCP drops SYNs that no TCP or IP counter names; the limit's own
 // count does: conntrack's statistics for a full table (the drop column of
 // /proc/net/stat/nf_conntrack, saved before and after the capture), the
-// rule's counter for an nftables connection limit (ct count over). Wherever
-// one moved it must equal the SYN packets synq saw unanswered, and the
-// verdict with the sysctls must name a full table as such.
+// rule's counter for an nftables limit on open connections (ct count
+// over) or on their rate (limit rate over). Wherever one moved it must
+// equal the SYN packets synq saw unanswered, and the verdict with the
+// sysctls must name a full table as such.
 func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 	checked := map[string]bool{}
 	for _, sc := range scenarios(t) {
-		drops, table := connLimitDrops(t, sc)
+		drops, kind := connLimitDrops(t, sc)
 		if drops == 0 {
 			continue
 		}
@@ -922,7 +931,7 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 				t.Errorf("unanswered SYN packets %d, dropped by the limit %d", dropped, drops)
 			}
 			wantMode := ""
-			if table {
+			if kind == limitTable {
 				wantMode = "conntrack_full"
 			}
 			if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Mode != wantMode {
@@ -930,37 +939,54 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"conntrack-full", "connlimit-drop"} {
+	for _, name := range []string{"conntrack-full", "connlimit-drop", "ratelimit-drop"} {
 		if !checked[name] {
 			t.Errorf("%s: no drops by a connection limit to check against", name)
 		}
 	}
 }
 
-// connLimitDrops is what a limit on open connections ahead of TCP dropped
-// in sc, by its own count, and whether the limit was conntrack's table
-// (else an nftables ct count rule); 0 where the scenario saved neither.
-func connLimitDrops(t *testing.T, sc scenario) (drops int64, table bool) {
+// What limited new connections ahead of TCP in a scenario.
+const (
+	limitTable = "conntrack table" // nf_conntrack_max
+	limitCount = "ct count"        // open connections, per rule
+	limitRate  = "limit rate"      // new connections a second
+)
+
+// connLimitDrops is what a limit on new connections ahead of TCP dropped
+// in sc, by its own count, and which limit it was ("" where the scenario
+// saved no such count).
+func connLimitDrops(t *testing.T, sc scenario) (drops int64, kind string) {
 	t.Helper()
 	before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
 	after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
 	switch {
 	case errB == nil && errA == nil:
-		return after - before, true
+		return after - before, limitTable
 	case !errors.Is(errB, fs.ErrNotExist) || !errors.Is(errA, fs.ErrNotExist):
 		t.Fatalf("%s: %v %v", sc.name, errB, errA)
 	}
 	b, err := os.ReadFile(filepath.Join(sc.dir, "nft-ruleset-after.txt"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false
+		return 0, ""
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, ln := range strings.Split(string(b), "\n") {
+		// "... counter packets N bytes M drop" (a rate's burst is in
+		// packets too).
 		f := strings.Fields(ln)
-		at := slices.Index(f, "packets")
-		if !strings.Contains(ln, "ct count over") || !strings.HasSuffix(ln, " drop") || at < 0 || at+1 >= len(f) {
+		at := slices.Index(f, "counter") + 1
+		if !strings.Contains(ln, "ct state new") || !strings.HasSuffix(ln, " drop") || at == 0 || at+1 >= len(f) || f[at] != "packets" {
+			continue
+		}
+		for _, k := range []string{limitCount, limitRate} {
+			if strings.Contains(ln, k+" over") {
+				kind = k
+			}
+		}
+		if kind == "" {
 			continue
 		}
 		n, err := strconv.ParseInt(f[at+1], 10, 64)
@@ -969,7 +995,7 @@ func connLimitDrops(t *testing.T, sc scenario) (drops int64, table bool) {
 		}
 		drops += n
 	}
-	return drops, false
+	return drops, kind
 }
 
 // conntrackDrops sums the drop column over the per-CPU rows of a copy of
@@ -1411,6 +1437,10 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// conntrack-full's wire, a rule's limit: no sysctl names it.
 	"connlimit-drop": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// A rate limit: drops interleaved with answers, every connection
+	// served at once: no queue held anything.
+	"ratelimit-drop": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",

@@ -43,7 +43,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
-	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop)
+	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -54,7 +54,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -887,6 +887,18 @@ sc_connlimit_drop() {
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_ratelimit_drop() {
+	DESC="A rate limit on new connections in the firewall: an nftables rule in the server namespace drops new connections to 8080 beyond 2 a second (\`nft add rule inet synqlab input tcp dport 8080 ct state new limit rate over 2/second burst 2 packets counter drop\`, iptables' -m hashlimit or -m limit in front of a DROP). Healthy accepting listener. 20 clients start 50 ms apart, send \"hello\" and read the answer."
+	EXPECT="About 2 connections a second get through (plus the burst) and are served at once; every other SYN is dropped by the rule before TCP, and the clients send theirs again (1 s apart), some of them getting in on a later try, others still trying when the capture stops. The rule's counter (nft-ruleset-after.txt) = the unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs. No connection ever waits for the application, so nothing on the wire points at a queue."
+	topo direct
+	nft_one_rule input "tcp dport 8080 ct state new limit rate over 2/second burst 2 packets counter drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 20 -interval 50ms -send hello -read -hold 1s -timeout 12s; }
 	run_capture tcpdump load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
