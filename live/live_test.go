@@ -733,3 +733,62 @@ func (s *session) verdictAt(t *testing.T, pkts []capture.Packet, start, now int6
 	}
 	return v
 }
+
+// TestConntrackFillReadAgain: the connection-tracking table that fills
+// during a session names the SYNs it drops (analyze's conntrack_full,
+// tested on conntrack-full's capture). The count is read again for every
+// verdict and kept at its fullest, in the report and in the bundle's
+// sysctl.txt.
+func TestConntrackFillReadAgain(t *testing.T) {
+	pkts := synth.MustScript(`
+		0.2 c S from=10.0.0.1:40000
+		1.2 c S from=10.0.0.1:40000
+		3.2 c S from=10.0.0.1:40000
+		0.5 c S from=10.0.0.4:40002
+		0.501 s S. from=10.0.0.4:40002
+		0.502 c . from=10.0.0.4:40002
+		0.503 c P. len=10 from=10.0.0.4:40002
+		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002`)
+	sortByTime(pkts)
+	clock := &fakeClock{}
+	cfg := fakeConfig(t, clock, newFakeSource(t, clock, pkts), 8*time.Second)
+	cfg.Dir = filepath.Join(t.TempDir(), "bundle")
+	dir := filepath.Join(cfg.ProcSys, "net", "netfilter")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	set := func(name, v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("nf_conntrack_max", "4")
+	set("nf_conntrack_count", "2")
+	intervals := 0
+	cfg.OnInterval = func(Interval) error {
+		// Full from the second interval on, and room again at the end:
+		// the fullest reading stays.
+		switch intervals++; intervals {
+		case 1:
+			set("nf_conntrack_count", "4")
+		case 6:
+			set("nf_conntrack_count", "1")
+		}
+		return nil
+	}
+	in, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := in.Host.Sysctl("net.netfilter.nf_conntrack_count"); v != "4" {
+		t.Errorf("report: nf_conntrack_count %q, want 4 (the fullest reading)", v)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Dir, "sysctl.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "net.netfilter.nf_conntrack_count = 4\n") {
+		t.Errorf("bundle sysctl.txt:\n%s\nwant nf_conntrack_count = 4", b)
+	}
+}

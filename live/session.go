@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/synq/synq/analyze"
@@ -93,6 +95,29 @@ func (s *session) open() error {
 		cfg.OnStart(Start{Time: s.start, Interface: cfg.Interface, Ports: s.ports, LinkType: s.src.LinkType()})
 	}
 	return nil
+}
+
+// refreshConntrack reads the connection-tracking table's fill again and
+// keeps the fuller reading: the other sysctls do not change during an
+// incident, but a table that fills during the session is what explains
+// the SYNs it drops (analyze's conntrack_full).
+func (s *session) refreshConntrack() {
+	const name = "net.netfilter.nf_conntrack_count"
+	was, ok := s.sysctls[name]
+	if !ok {
+		return
+	}
+	now, err := host.ReadSysctls(s.cfg.ProcSys, []string{name})
+	if err != nil {
+		return
+	}
+	a, errA := strconv.Atoi(was)
+	b, errB := strconv.Atoi(now[name])
+	if errB == nil && (errA != nil || b > a) {
+		// A new map: the report of an earlier interval may hold the old.
+		s.sysctls = maps.Clone(s.sysctls)
+		s.sysctls[name] = now[name]
+	}
 }
 
 func (s *session) createBundle() error {
@@ -324,6 +349,7 @@ func (s *session) interval(now time.Time, span time.Duration, ring capture.RingS
 			}
 		}
 	}
+	s.refreshConntrack()
 	h := hostEvidence(s.before, after, s.sysctls, host.Peaks(s.queues.Since(windowStart)), s.queues.RoundsSince(windowStart))
 	return Interval{Time: now, Elapsed: now.Sub(s.start), Span: span, Rows: rows, Ring: ring, Before: before, After: after,
 		Verdicts: verdicts(&res, h, now.Sub(s.start))}
@@ -366,6 +392,7 @@ func (s *session) end() (*report.Input, error) {
 			sum.Warnings = append(sum.Warnings, w)
 		}
 	}
+	s.refreshConntrack()
 	h := hostEvidence(s.before, after, s.sysctls, peaks, s.queues.Rounds())
 	in := &report.Input{Version: cfg.Version, Capture: sum, Tracker: s.tr.Stats(), Result: res, Host: h, Live: live,
 		Run: report.RunOf(cfg.Args, nil, h)}
@@ -380,6 +407,10 @@ func (s *session) end() (*report.Input, error) {
 			return nil, outputErr(err)
 		}
 		if err := s.bw.WriteNstat(bundle.NstatAfterFile, after); err != nil {
+			return nil, outputErr(fmt.Errorf("-w: %w", err))
+		}
+		// Again: the conntrack table's fill may have risen since.
+		if err := s.bw.WriteSysctls(s.sysctls); err != nil {
 			return nil, outputErr(fmt.Errorf("-w: %w", err))
 		}
 		m := bundle.Manifest{Version: cfg.Version, Interface: cfg.Interface, Ports: s.ports,
