@@ -531,8 +531,9 @@ func (r *kernelRecords) Close() error        { return nil }
 // per-interval verdict and the report use them, and a report still in
 // the kernel's ring when the run ends (held back until Flush) is matched
 // to its attempt rather than left unmatched.
-func TestKernelReportsJoinTheRun(t *testing.T) {
-	pkts := synth.MustScript(`
+// unansweredAndServed is a SYN sent three times and never answered, and
+// a connection served.
+const unansweredAndServed = `
 		0.2 c S from=10.0.0.1:40000
 		1.2 c S from=10.0.0.1:40000
 		3.2 c S from=10.0.0.1:40000
@@ -540,7 +541,10 @@ func TestKernelReportsJoinTheRun(t *testing.T) {
 		0.501 s S. from=10.0.0.4:40002
 		0.502 c . from=10.0.0.4:40002
 		0.503 c P. len=10 from=10.0.0.4:40002
-		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002`)
+		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002`
+
+func TestKernelReportsJoinTheRun(t *testing.T) {
+	pkts := synth.MustScript(unansweredAndServed)
 	sortByTime(pkts)
 	var drops []kernel.Drop
 	for _, p := range pkts {
@@ -740,15 +744,7 @@ func (s *session) verdictAt(t *testing.T, pkts []capture.Packet, start, now int6
 // verdict and kept at its fullest, in the report and in the bundle's
 // sysctl.txt.
 func TestConntrackFillReadAgain(t *testing.T) {
-	pkts := synth.MustScript(`
-		0.2 c S from=10.0.0.1:40000
-		1.2 c S from=10.0.0.1:40000
-		3.2 c S from=10.0.0.1:40000
-		0.5 c S from=10.0.0.4:40002
-		0.501 s S. from=10.0.0.4:40002
-		0.502 c . from=10.0.0.4:40002
-		0.503 c P. len=10 from=10.0.0.4:40002
-		0.504 s P. len=10 ack=1011 from=10.0.0.4:40002`)
+	pkts := synth.MustScript(unansweredAndServed)
 	sortByTime(pkts)
 	clock := &fakeClock{}
 	cfg := fakeConfig(t, clock, newFakeSource(t, clock, pkts), 8*time.Second)

@@ -882,23 +882,28 @@ sc_conntrack_full() {
 sc_connlimit_drop() {
 	DESC="A connection limit in the firewall: an nftables rule in the server namespace drops new connections to 8080 while 3 are open (\`nft add rule inet synqlab input tcp dport 8080 ct state new ct count over 3 counter drop\`, iptables' -m connlimit --connlimit-above 3 --connlimit-mask 0). Healthy accepting listener that reads one request and times idle connections out after 5 s. 10 idle clients start 100 ms apart, connect, send nothing and hold the connection 8 s."
 	EXPECT="The first 3 connections are accepted (TcpPassiveOpens 3). From then on every SYN to 8080 is dropped by the rule before TCP (original + 5 retransmissions 1 s apart) until the server's 5 s read timeout closes the first connections; a SYN arriving after that gets in. The rule's counter (nft-ruleset-after.txt) = the unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs. Until the server closes its idle connections, the wire is that of accept-overflow-idle."
-	topo direct
-	nft_one_rule input "tcp dport 8080 ct state new ct count over 3 counter drop"
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	new_connection_limit_run "ct count over 3" -n 10 -interval 100ms -hold 8s -timeout 8s
 }
 
 sc_ratelimit_drop() {
 	DESC="A rate limit on new connections in the firewall: an nftables rule in the server namespace drops new connections to 8080 beyond 2 a second (\`nft add rule inet synqlab input tcp dport 8080 ct state new limit rate over 2/second burst 2 packets counter drop\`, iptables' -m hashlimit or -m limit in front of a DROP). Healthy accepting listener. 20 clients start 50 ms apart, send \"hello\" and read the answer."
 	EXPECT="About 2 connections a second get through (plus the burst) and are served at once; every other SYN is dropped by the rule before TCP, and the clients send theirs again (1 s apart), some of them getting in on a later try, others still trying when the capture stops. The rule's counter (nft-ruleset-after.txt) = the unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs. No connection ever waits for the application, so nothing on the wire points at a queue."
+	new_connection_limit_run "limit rate over 2/second burst 2 packets" -n 20 -interval 50ms -send hello -read -hold 1s -timeout 12s
+}
+
+# new_connection_limit_run LIMIT CLIENT-ARGS... : a healthy listener on 8080
+# behind an nftables rule that drops new connections to it past LIMIT
+# (with a counter, saved in nft-ruleset-after.txt as the referee), and
+# clients run with CLIENT-ARGS.
+new_connection_limit_run() {
+	local limit=$1
+	shift
+	CLIENT_ARGS=("$@")
 	topo direct
-	nft_one_rule input "tcp dport 8080 ct state new limit rate over 2/second burst 2 packets counter drop"
+	nft_one_rule input "tcp dport 8080 ct state new $limit counter drop"
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 20 -interval 50ms -send hello -read -hold 1s -timeout 12s; }
+	load() { clients -addr $IP_S:8080 "${CLIENT_ARGS[@]}"; }
 	run_capture tcpdump load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
