@@ -63,7 +63,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
 	}
 	mode, summary := "", fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server)
-	remedy := []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters).",
+	remedy := []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters). A limit on connections (nft ct count, iptables connlimit) or on their rate (limit, hashlimit) drops only past it, so some clients of an address get in and others do not.",
 		"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
 		"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}
 	inLeft, okIn := c.unaccountedIn(fam)
