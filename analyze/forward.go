@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/synq/synq/host"
 	"github.com/synq/synq/internal/prose"
 	"github.com/synq/synq/reassemble"
 )
@@ -219,7 +220,7 @@ func addOutcomes(a OutcomeCounts, b *OutcomeCounts) OutcomeCounts {
 // forwardedDiagnosis is a front's: where its connections went, and what
 // the capture did not see forwarded. Its attempts are judged at the
 // backends.
-func forwardedDiagnosis(l *Listener) Diagnosis {
+func forwardedDiagnosis(l *Listener, h *host.Host) Diagnosis {
 	seen := 0
 	var to []string
 	for _, fw := range l.Forwards {
@@ -263,6 +264,22 @@ func forwardedDiagnosis(l *Listener) Diagnosis {
 			"List the rules ahead of the translation: nft list ruleset; iptables -t raw -nvL; iptables -t mangle -nvL; iptables -nvL (their drop counters).",
 			"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter.",
 		}}
+	// The translation needs a conntrack entry: a full table (the
+	// forwarding host's sysctls) drops the SYN before it, the commonest
+	// cause on a Kubernetes node.
+	if ct, ok := conntrackFill(h); ok && ct.full() {
+		drop.Mode = "conntrack_full"
+		drop.Confidence = High
+		if n < 3 {
+			drop.Confidence = Medium
+		}
+		drop.Summary = prose.Sayf("SYNs to %s reached this host and were dropped by connection tracking before it forwarded them to %s: its table was full (%d of %d entries), and the translation needs an entry for every new connection.", l.Server, joinAnd(to), ct.count, ct.max)
+		drop.Evidence = append(drop.Evidence, prose.Sayf("The connection-tracking table was full when the sysctls were read (net.netfilter.nf_conntrack_count %d, nf_conntrack_max %d).", ct.count, ct.max))
+		drop.Remedy = []string{"Confirm: dmesg | grep 'table full'; conntrack -S (drop=, early_drop=).",
+			"See what fills it: conntrack -L | awk '{print $1}' | sort | uniq -c (by protocol); conntrack -L -p tcp | awk '{print $4, $8}' | sort | uniq -c | sort -rn | head (TCP entries by state and destination port).",
+			ct.raiseLimit(),
+			"On Kubernetes, kube-proxy sets the limit from --conntrack-max-per-core and --conntrack-min (its conntrack settings in the kube-proxy configuration): raise those, or the node's sysctl is set back when kube-proxy restarts."}
+	}
 	return Diagnosis{Verdict: drop, Findings: []Finding{drop, f}, RuledOut: []Finding{}}
 }
 

@@ -176,7 +176,7 @@ func Diagnose(r *Result, h *host.Host) {
 	}
 	for i := range r.Listeners {
 		if r.Listeners[i].Front() {
-			d := forwardedDiagnosis(&r.Listeners[i])
+			d := forwardedDiagnosis(&r.Listeners[i], h)
 			if note := ev.counters.note; note != "" {
 				// (Counters set aside: said, as on every verdict.)
 				for j := range d.Findings {

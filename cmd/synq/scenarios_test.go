@@ -477,6 +477,19 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	},
 	// The node's port is a front for the attempts it forwarded, and
 	// counts itself the ones it dropped: 4 and 4 of 8.
+	// The node's full conntrack table drops what it cannot translate.
+	"nodeport-conntrack-full": func(t *testing.T, r reportJSON) {
+		if len(r.Listeners) != 2 {
+			t.Fatalf("%d listeners, want 2", len(r.Listeners))
+		}
+		back, front := r.Listeners[0], r.Listeners[1]
+		if back.Server != "10.88.1.2:8080" || back.Outcomes["established"] != 4 || back.Attempts != 4 {
+			t.Errorf("pod's listener %s: %v, want 10.88.1.2:8080 with 4 established", back.Server, back.Outcomes)
+		}
+		if front.Server != "10.88.0.2:30080" || len(front.ForwardedTo) != 1 || front.ForwardedTo[0].Attempts != 4 || front.Outcomes["unanswered_syn"] != 6 {
+			t.Errorf("node's port %s: forwarded_to %+v, outcomes %v; want 4 forwarded to the pod's, 6 unanswered", front.Server, front.ForwardedTo, front.Outcomes)
+		}
+	},
 	"nodeport-dropped-on-node": func(t *testing.T, r reportJSON) {
 		if len(r.Listeners) != 2 {
 			t.Fatalf("%d listeners, want 2", len(r.Listeners))
@@ -926,8 +939,19 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 		}
 		checked[sc.name] = true
 		t.Run(sc.name, func(t *testing.T) {
-			r := scenarioJSON(t, sc, withNstat(sc)...)
-			if dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); int64(dropped) != drops {
+			args := withNstat(sc)
+			if node := filepath.Join(sc.dir, "sysctl-node.txt"); fileExists(node) {
+				// Captured on a node that translates: its table, not
+				// the pod's.
+				args = append(args[:slices.Index(args, "--sysctl")], "--sysctl", node)
+			}
+			r := scenarioJSON(t, sc, args...)
+			// Fronts included: a node's drops are its port's.
+			dropped := 0
+			for _, l := range r.Listeners {
+				dropped += l.DroppedSYNPackets
+			}
+			if int64(dropped) != drops {
 				t.Errorf("unanswered SYN packets %d, dropped by the limit %d", dropped, drops)
 			}
 			wantMode := ""
@@ -939,7 +963,7 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"conntrack-full", "connlimit-drop", "ratelimit-drop"} {
+	for _, name := range []string{"conntrack-full", "connlimit-drop", "ratelimit-drop", "nodeport-conntrack-full"} {
 		if !checked[name] {
 			t.Errorf("%s: no drops by a connection limit to check against", name)
 		}
@@ -1357,6 +1381,11 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops"}},
 	// SYNs from one address dropped on the node ahead of the DNAT: no
 	// counter anywhere counts them, so medium with the pod's counters too.
+	// The pod's sysctls do not see the node's table: with them, a drop
+	// before the translation; TestConnectionLimitDropsMatchKernel gives
+	// the node's.
+	"nodeport-conntrack-full": {kind: "filtered_before_tcp", conf: "medium", mode: "before_forwarding",
+		bareKind: "filtered_before_tcp", bareConf: "medium", reconciled: []string{"TcpPassiveOpens", "TcpExtListenDrops"}},
 	"nodeport-dropped-on-node": {kind: "filtered_before_tcp", conf: "medium", mode: "before_forwarding",
 		bareKind: "filtered_before_tcp", bareConf: "medium", reconciled: []string{"TcpPassiveOpens", "TcpExtListenDrops"}},
 	"vxlan-ipv6-8472": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

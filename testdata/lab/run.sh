@@ -43,7 +43,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	synproxy-accept-overflow synproxy-slow-accept synproxy-no-listener
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
-	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop)
+	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
+	nodeport-conntrack-full)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -480,6 +481,10 @@ finish() {
 		for f in nstat-a-before nstat-a-after netstat-before netstat-after; do cp "$tmp/$f.txt" "$out/$f.txt"; done
 	fi
 	nsx $NS_S sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.core\.somaxconn|net\.ipv4\.tcp_|net\.netfilter\.nf_conntrack_(count|max) )' >"$out/sysctl.txt" || true
+	rm -f "$out"/sysctl-node.txt
+	if [[ $NODE_NSTAT == 1 ]]; then
+		nsx $NS_R sysctl -a 2>/dev/null | grep -E '^(kernel\.osrelease|net\.netfilter\.nf_conntrack_(count|max) )' >"$out/sysctl-node.txt" || true
+	fi
 	restore_conntrack_max
 	rm -f "$out"/ss.txt
 	local f
@@ -564,6 +569,7 @@ finish() {
 		fi
 		if [[ $NODE_NSTAT == 1 ]]; then
 			echo "- nstat: \`nstat -asz\` in $NS_S (the pod, where the listeners are) saved to nstat-before.txt/nstat-after.txt, and in $NS_R (the node) to nstat-node-before.txt/nstat-node-after.txt, at the same moments."
+			echo "- sysctl-node.txt: kernel.osrelease and net.netfilter.nf_conntrack_{count,max} in $NS_R (the node, whose connection tracking the translation uses), saved with sysctl.txt."
 		fi
 		if [[ $CLIENT_NSTAT == 1 ]]; then
 			echo "- nstat: \`nstat -asz\` in $NS_S saved to nstat-before.txt/nstat-after.txt (server), and in $NS_C to nstat-client-before.txt/nstat-client-after.txt (client), at the same moments."
@@ -1715,6 +1721,18 @@ EOF
 	serve $IP_POD:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:30080 -n 8 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 2s -timeout 8s; }
 	run_capture any load 1
+}
+
+sc_nodeport_conntrack_full() {
+	DESC="A Kubernetes node whose connection-tracking table is full: the nodeport topology (the node $IP_S translates port 30080 to the pod's $IP_POD:8080 with nftables DNAT, which needs a conntrack entry per connection, and forwards), the host's net.netfilter.nf_conntrack_max set to 4 (global; each namespace counts its own entries against it: the node's are the translated connections). Pod port 8080: an accepting listener that times idle connections out after 5 s. 10 idle clients start 100 ms apart, connect to the node's 30080, send nothing and hold 8 s. Captured on the node with tcpdump -i any."
+	EXPECT="The first 4 connections take the node's table and are forwarded to the pod (each twice in the capture: to 30080 and, translated, to 8080; the pod's TcpPassiveOpens 4). Every later SYN is dropped by conntrack on the node, before the translation (original + 5 retransmissions 1 s apart): no translated copy, no answer, no counter in the pod. The node's /proc/net/stat/nf_conntrack (conntrack-stat-before.txt, conntrack-stat-after.txt) drop column = those SYN packets; sysctl-node.txt reads nf_conntrack_count 4 = nf_conntrack_max 4."
+	nat_topo 0
+	set_conntrack_max 4
+	serve $IP_POD:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:30080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
+	nsx $NS_R cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
+	run_capture any load 1
+	nsx $NS_R cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
 }
 
 sc_nodeport_capture_late() {
