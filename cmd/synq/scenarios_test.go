@@ -475,32 +475,12 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("pod's listener: %d unanswered, totals %d attempts, verdict on %s; want every attempt unanswered, counted once, the verdict the pod's", un, r.Totals.Attempts, r.Verdict.Listener)
 		}
 	},
+	// The node's full conntrack table drops what it cannot translate.
+	"nodeport-conntrack-full": func(t *testing.T, r reportJSON) { wantDroppedOnNode(t, r, 4, 6) },
 	// The node's port is a front for the attempts it forwarded, and
 	// counts itself the ones it dropped: 4 and 4 of 8.
-	// The node's full conntrack table drops what it cannot translate.
-	"nodeport-conntrack-full": func(t *testing.T, r reportJSON) {
-		if len(r.Listeners) != 2 {
-			t.Fatalf("%d listeners, want 2", len(r.Listeners))
-		}
-		back, front := r.Listeners[0], r.Listeners[1]
-		if back.Server != "10.88.1.2:8080" || back.Outcomes["established"] != 4 || back.Attempts != 4 {
-			t.Errorf("pod's listener %s: %v, want 10.88.1.2:8080 with 4 established", back.Server, back.Outcomes)
-		}
-		if front.Server != "10.88.0.2:30080" || len(front.ForwardedTo) != 1 || front.ForwardedTo[0].Attempts != 4 || front.Outcomes["unanswered_syn"] != 6 {
-			t.Errorf("node's port %s: forwarded_to %+v, outcomes %v; want 4 forwarded to the pod's, 6 unanswered", front.Server, front.ForwardedTo, front.Outcomes)
-		}
-	},
 	"nodeport-dropped-on-node": func(t *testing.T, r reportJSON) {
-		if len(r.Listeners) != 2 {
-			t.Fatalf("%d listeners, want 2", len(r.Listeners))
-		}
-		back, front := r.Listeners[0], r.Listeners[1]
-		if back.Server != "10.88.1.2:8080" || back.Outcomes["established"] != 4 || back.Attempts != 4 {
-			t.Errorf("pod's listener %s: %v, want 10.88.1.2:8080 with 4 established", back.Server, back.Outcomes)
-		}
-		if front.Server != "10.88.0.2:30080" || len(front.ForwardedTo) != 1 || front.ForwardedTo[0].Attempts != 4 || front.Outcomes["unanswered_syn"] != 4 {
-			t.Errorf("node's port %s: forwarded_to %+v, outcomes %v; want 4 forwarded to the pod's, 4 unanswered", front.Server, front.ForwardedTo, front.Outcomes)
-		}
+		wantDroppedOnNode(t, r, 4, 4)
 		if r.Totals.Attempts != 8 || r.Verdict.Listener != "10.88.0.2:30080" {
 			t.Errorf("totals %d attempts, verdict on %s; want 8, on the node's port", r.Totals.Attempts, r.Verdict.Listener)
 		}
@@ -797,6 +777,24 @@ func wantFirewallDropWire(t *testing.T, r reportJSON) {
 	wantPositive(t, r, "established", outcome("established"))
 	if u, d := total(r, outcome("unanswered_syn")), total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); d != 6*u {
 		t.Errorf("%d unanswered attempts, %d unanswered SYN packets: want 6 each (the first and 5 retransmissions)", u, d)
+	}
+}
+
+// wantDroppedOnNode checks a nodeport capture whose node dropped SYNs
+// before translating them: the pod's listener saw the forwarded attempts
+// only, all established; the node's port forwarded them and counts the
+// dropped ones itself.
+func wantDroppedOnNode(t *testing.T, r reportJSON, forwarded, dropped int) {
+	t.Helper()
+	if len(r.Listeners) != 2 {
+		t.Fatalf("%d listeners, want 2", len(r.Listeners))
+	}
+	back, front := r.Listeners[0], r.Listeners[1]
+	if back.Server != "10.88.1.2:8080" || back.Outcomes["established"] != forwarded || back.Attempts != forwarded {
+		t.Errorf("pod's listener %s: %v, want 10.88.1.2:8080 with %d established", back.Server, back.Outcomes, forwarded)
+	}
+	if front.Server != "10.88.0.2:30080" || len(front.ForwardedTo) != 1 || front.ForwardedTo[0].Attempts != forwarded || front.Outcomes["unanswered_syn"] != dropped {
+		t.Errorf("node's port %s: forwarded_to %+v, outcomes %v; want %d forwarded to the pod's, %d unanswered", front.Server, front.ForwardedTo, front.Outcomes, forwarded, dropped)
 	}
 }
 

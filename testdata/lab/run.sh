@@ -880,9 +880,17 @@ sc_conntrack_full() {
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
-	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
-	run_capture tcpdump load 1
-	nsx $NS_S cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
+	conntrack_counted_run $NS_S tcpdump
+}
+
+# conntrack_counted_run NS CAPMODE : run_capture CAPMODE load 1, with the
+# conntrack statistics of namespace NS saved just before and after
+# (conntrack-stat-before.txt, conntrack-stat-after.txt: the referee for
+# what a full table dropped).
+conntrack_counted_run() {
+	nsx "$1" cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
+	run_capture "$2" load 1
+	nsx "$1" cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
 }
 
 sc_connlimit_drop() {
@@ -1730,9 +1738,7 @@ sc_nodeport_conntrack_full() {
 	set_conntrack_max 4
 	serve $IP_POD:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:30080 -n 10 -interval 100ms -hold 8s -timeout 8s; }
-	nsx $NS_R cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-before.txt"
-	run_capture any load 1
-	nsx $NS_R cat /proc/net/stat/nf_conntrack >"$tmp/conntrack-stat-after.txt"
+	conntrack_counted_run $NS_R any
 }
 
 sc_nodeport_capture_late() {
