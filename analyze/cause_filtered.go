@@ -109,10 +109,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			if ct.full() {
 				mode = "conntrack_full"
 				summary = fmt.Sprintf("SYNs to %s were dropped by connection tracking before TCP saw them: its table was full (%d of %d entries), and the kernel drops the first packet of every new connection it cannot make room for.", l.Server, ct.count, ct.max)
-				remedy = []string{"Confirm: dmesg | grep 'table full'; conntrack -S (drop=, early_drop=).",
-					"See what fills it: conntrack -L | awk '{print $1}' | sort | uniq -c (by protocol); conntrack -L -p tcp | awk '{print $4, $8}' | sort | uniq -c | sort -rn | head (TCP entries by state and destination port).",
-					ct.raiseLimit(),
-					"Or track less: shorten net.netfilter.nf_conntrack_tcp_timeout_time_wait and _established, or exempt this port from tracking (nft: a 'notrack' rule in a raw-priority prerouting chain; iptables -t raw -j NOTRACK)."}
+				remedy = append(ct.remedy(), "Or track less: shorten net.netfilter.nf_conntrack_tcp_timeout_time_wait and _established, or exempt this port from tracking (nft: a 'notrack' rule in a raw-priority prerouting chain; iptables -t raw -j NOTRACK).")
 			}
 		}
 	}
@@ -243,9 +240,11 @@ func conntrackFill(h *host.Host) (conntrackTable, bool) {
 
 func (t conntrackTable) full() bool { return t.count >= t.max }
 
-// raiseLimit is the remedy that makes room.
-func (t conntrackTable) raiseLimit() string {
-	return fmt.Sprintf("Raise the limit (each entry takes about 300 bytes): sysctl -w net.netfilter.nf_conntrack_max=%d, and net.netfilter.nf_conntrack_buckets (or the nf_conntrack hashsize module parameter) to a quarter of it.", max(t.max*2, 262144))
+// remedy confirms a full table, shows what fills it and makes room.
+func (t conntrackTable) remedy() []string {
+	return []string{"Confirm: dmesg | grep 'table full'; conntrack -S (drop=, early_drop=).",
+		"See what fills it: conntrack -L | awk '{print $1}' | sort | uniq -c (by protocol); conntrack -L -p tcp | awk '{print $4, $8}' | sort | uniq -c | sort -rn | head (TCP entries by state and destination port).",
+		fmt.Sprintf("Raise the limit (each entry takes about 300 bytes): sysctl -w net.netfilter.nf_conntrack_max=%d, and net.netfilter.nf_conntrack_buckets (or the nf_conntrack hashsize module parameter) to a quarter of it.", max(t.max*2, 262144))}
 }
 
 // sign says what the table's fill makes of SYNs dropped before TCP;

@@ -230,14 +230,15 @@ func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 		fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
 		"Take nstat -az before and after a new capture and pass both with --nstat.",
 	}
+	decides := "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP)"
 	if q, sampled := ev.host.QueueFor(l.Server); sampled && q.Full == 0 {
 		// The queue samples given were looked at (the accept queue's
 		// weak sign against): asking for them again helps nobody. A
 		// queue full for a moment between samples still ties.
-		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP). The %d listen-queue sample{s} given never showed the accept queue full, which leans away from it without ruling out a queue full between samples.", q.Samples))
+		signs = append(signs, forSign(Weak, FromPackets, "%s. The %d listen-queue sample{s} given never showed the accept queue full, which leans away from it without ruling out a queue full between samples.", decides, q.Samples))
 		remedy = remedy[1:]
 	} else {
-		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP), or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", port))
+		signs = append(signs, forSign(Weak, FromPackets, "%s, or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", decides, port))
 	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),

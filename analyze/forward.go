@@ -275,10 +275,7 @@ func forwardedDiagnosis(l *Listener, h *host.Host) Diagnosis {
 		}
 		drop.Summary = prose.Sayf("SYNs to %s reached this host and were dropped by connection tracking before it forwarded them to %s: its table was full (%d of %d entries), and the translation needs an entry for every new connection.", l.Server, joinAnd(to), ct.count, ct.max)
 		drop.Evidence = append(drop.Evidence, prose.Sayf("The connection-tracking table was full when the sysctls were read (net.netfilter.nf_conntrack_count %d, nf_conntrack_max %d).", ct.count, ct.max))
-		drop.Remedy = []string{"Confirm: dmesg | grep 'table full'; conntrack -S (drop=, early_drop=).",
-			"See what fills it: conntrack -L | awk '{print $1}' | sort | uniq -c (by protocol); conntrack -L -p tcp | awk '{print $4, $8}' | sort | uniq -c | sort -rn | head (TCP entries by state and destination port).",
-			ct.raiseLimit(),
-			"On Kubernetes, kube-proxy sets the limit from --conntrack-max-per-core and --conntrack-min (its conntrack settings in the kube-proxy configuration): raise those, or the node's sysctl is set back when kube-proxy restarts."}
+		drop.Remedy = append(ct.remedy(), "On Kubernetes, kube-proxy sets the limit from --conntrack-max-per-core and --conntrack-min (its conntrack settings in the kube-proxy configuration): raise those, or the node's sysctl is set back when kube-proxy restarts.")
 	}
 	return Diagnosis{Verdict: drop, Findings: []Finding{drop, f}, RuledOut: []Finding{}}
 }
