@@ -328,15 +328,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// segments and delivered none.
 	"firewall-drops-requests-ipv6": func(t *testing.T, r reportJSON) {
 		wantExactly(t, r, "established", 8, outcome("established"))
-		c := scenarioCapture(t, "firewall-drops-requests-ipv6")
-		delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 8 {
-			t.Errorf("TcpPassiveOpens %d, want 8", opens)
-		}
-		wantUndelivered(t, "firewall-drops-requests-ipv6", true, requestSegments(t, "firewall-drops-requests-ipv6", "fd88::3"), "request segments from fd88::3")
+		wantRequestsDroppedAfterOpens(t, "firewall-drops-requests-ipv6", true, "fd88::3", 8)
 		if v := r.Listeners[0].Verdict; v.Mode != "data_dropped" || v.Affected != 4 {
 			t.Errorf("verdict %s %q affecting %d, want data_dropped, the 4 clients from fd88::3", v.Kind, v.Mode, v.Affected)
 		}
@@ -660,15 +652,7 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	"firewall-drops-requests": func(t *testing.T, r reportJSON) {
 		wantExactly(t, r, "established", 3, outcome("established"))
 		wantExactly(t, r, "ack_ignored", 3, outcome("ack_ignored"))
-		c := scenarioCapture(t, "firewall-drops-requests")
-		delta, err := nstatDelta(scenario{dir: filepath.Dir(c)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if opens, ok := delta("TcpPassiveOpens"); !ok || opens != 6 {
-			t.Errorf("TcpPassiveOpens %d, want 6: the kernel took every handshake ACK", opens)
-		}
-		wantUndelivered(t, "firewall-drops-requests", false, requestSegments(t, "firewall-drops-requests", "10.88.0.3"), "request segments from 10.88.0.3")
+		wantRequestsDroppedAfterOpens(t, "firewall-drops-requests", false, "10.88.0.3", 6)
 	},
 	// The same wire as firewall-drop, three other causes: rp_filter
 	// drops the SYNs, or TCP answers and its SYN-ACKs are dropped on the
@@ -778,6 +762,22 @@ func wantFirewallDropWire(t *testing.T, r reportJSON) {
 	if u, d := total(r, outcome("unanswered_syn")), total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); d != 6*u {
 		t.Errorf("%d unanswered attempts, %d unanswered SYN packets: want 6 each (the first and 5 retransmissions)", u, d)
 	}
+}
+
+// wantRequestsDroppedAfterOpens is the kernel's word on a scenario whose
+// requests from src were dropped after the handshake: TCP took every
+// handshake ACK (TcpPassiveOpens = opens) and IP received the requests'
+// segments and delivered none of them.
+func wantRequestsDroppedAfterOpens(t *testing.T, name string, v6 bool, src string, opens int64) {
+	t.Helper()
+	delta, err := nstatDelta(scenario{dir: filepath.Dir(scenarioCapture(t, name))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := delta("TcpPassiveOpens"); !ok || n != opens {
+		t.Errorf("TcpPassiveOpens %d, want %d: the kernel took every handshake ACK", n, opens)
+	}
+	wantUndelivered(t, name, v6, requestSegments(t, name, src), "request segments from "+src)
 }
 
 // wantDroppedOnNode checks a nodeport capture whose node dropped SYNs
