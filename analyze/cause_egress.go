@@ -158,6 +158,13 @@ func egressFinding(l *Listener, mode string, signs []Sign) Finding {
 			"List the rules on the way out: nft list chain inet filter output (and every output/postrouting chain in nft list ruleset); iptables -nvL OUTPUT; iptables -t mangle -nvL POSTROUTING. Look at their drop counters.",
 			fmt.Sprintf("Check what the answer to one client would meet: ip route get %s from %s.", client, l.Server.Addr()),
 		}
+	case "no_route":
+		f.Summary = fmt.Sprintf("TCP had no route back to some clients of %s: it dropped their SYNs without an answer, counting them as listen drops though no queue was full.", l.Server)
+		f.Remedy = []string{
+			fmt.Sprintf("See what the answer meets: ip route get %s from %s (\"Network is unreachable\", or a blackhole, unreachable or prohibit route).", client, l.Server.Addr()),
+			"Look for the route that is missing or refusing: ip route show table all | grep -E 'blackhole|unreachable|prohibit'; ip rule (policy routing may send the server's address to a table without the route).",
+			"Add the route back to those clients' networks (or a default route), or remove the blackhole route if it was meant for someone else.",
+		}
 	case "after_ip":
 		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs were dropped after IP on their way to the wire: a tc egress filter or eBPF program, or a qdisc dropping.", l.Server)
 		f.Remedy = []string{

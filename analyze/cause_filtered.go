@@ -26,17 +26,20 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if l.Outcomes[SYNACKUnacked] > 0 || sg.HalfOpenAtStart > 0 {
 		selective = Weak
 	}
-	// Per-source claims need every unanswered attempt's source counted;
-	// past the source table's cap the later addresses are not.
-	bySource := sg.SourceUnanswered == unanswered
+	neverAnswered := sourcesNeverAnswered(l)
 	switch {
-	case !bySource:
-	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1 && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempt{s}), which never got any answer while the listener answered others: a rule matching that source (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+	case !neverAnswered:
+	case sg.NeverAnsweredSources == 1 && sg.UnansweredSources == 1:
+		signs = append(signs, forSign(selective, FromPackets, "All of them came from one address, %s (%d attempt{s}), which never got any answer while the listener answered others: a rule matching that source, or no route back to it (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.TopUnansweredSource, sg.TopUnansweredAttempts))
-	case sg.NeverAnsweredSources > 0 && sg.NeverAnsweredSources == sg.UnansweredSources && l.Outcomes[Established] > 0:
-		signs = append(signs, forSign(selective, FromPackets, "%d of the %d source address{|es} with unanswered SYNs never got any answer (most from %s, %d attempt{s}) while the listener answered others: a rule matching those sources (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
+	default:
+		signs = append(signs, forSign(selective, FromPackets, "%d of the %d source address{|es} with unanswered SYNs never got any answer (most from %s, %d attempt{s}) while the listener answered others: a rule matching those sources, or no route back to them (or, with syncookies off, the rule that drops SYNs from peers never seen before once the SYN queue is 3/4 full).",
 			sg.NeverAnsweredSources, sg.UnansweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts))
+	}
+	routeCheck := ""
+	if neverAnswered {
+		// Their route back may be what fails (noRouteCause).
+		routeCheck = fmt.Sprintf("Check the route back to %s: ip route get %s from %s. With none (or a blackhole, unreachable or prohibit route) TCP drops the SYNs itself, and TcpExtListenDrops and IpOutNoRoutes count them.", sg.TopUnansweredSource, sg.TopUnansweredSource, l.Server.Addr())
 	}
 	c := &ev.counters
 	drops, okDrops := c.get("TcpExtListenDrops")
@@ -116,6 +119,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if answered && !u.inClean {
 		signs = append(signs, againstSign(Strong, FromCounters, "%s", u.says))
 	}
+	if routeCheck != "" && mode == "" && !(okDrops && drops == 0) {
+		remedy = append(remedy, routeCheck)
+	}
 	if sg.Vantage == VantageClient {
 		signs = append(signs, againstSign(Strong, FromPackets, "the capture was taken on the client side: the SYNs may have been lost before they reached the server."))
 	}
@@ -131,6 +137,16 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: mode, Affected: unanswered, Signs: signs,
 		Summary: summary, Remedy: remedy},
 		explainsUnanswered: true}}
+}
+
+// sourcesNeverAnswered reports whether every source with unanswered SYNs
+// never got an answer while the listener answered others. Per-source
+// claims need every unanswered attempt's source counted; past the source
+// table's cap the later addresses are not.
+func sourcesNeverAnswered(l *Listener) bool {
+	sg := &l.Signs
+	return sg.SourceUnanswered == l.Outcomes[UnansweredSYN] && sg.NeverAnsweredSources > 0 &&
+		sg.NeverAnsweredSources == sg.UnansweredSources && l.Outcomes[Established] > 0
 }
 
 // inLedgerNames names the counters unaccountedIn reads, for evidence.

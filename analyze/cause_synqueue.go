@@ -210,23 +210,38 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	mode := ""
 	c := &ev.counters
+	// The 3/4 rule drops only while syncookies are off.
+	cookies, okCookies := sysctlInt(ev.host, "net.ipv4.tcp_syncookies")
+	cookiesOn := okCookies && cookies != 0
 	full, okFull := c.get("TcpExtTCPReqQFullDrop")
 	drops, okDrops := c.get("TcpExtListenDrops")
 	lo, _ := c.get("TcpExtListenOverflows")
 	switch {
 	case okFull && full > 0:
 		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYN{s} dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop).", full))
-	case okDrops && drops > lo && c.gen != Gen2 && c.gen != Gen1:
-		signs = append(signs, forSign(Strong, FromCounters, "TcpExtListenDrops (%d) exceeds TcpExtListenOverflows (%d) with no TcpExtTCPReqQFullDrop: with syncookies off, SYNs from peers never seen before are dropped once the SYN queue is 3/4 of net.ipv4.tcp_max_syn_backlog%s.", drops, lo, sysctlNow(ev.host, "net.ipv4.tcp_max_syn_backlog")))
+	case okDrops && drops > lo && c.gen != Gen2 && c.gen != Gen1 && !cookiesOn:
+		st := Strong
+		excess := drops - lo
+		fam := ipFamily(l.Server.Addr())
+		noRoutes, okRoutes := c.get(outNoRoutes[fam])
+		if okRoutes && noRoutes >= excess {
+			// A SYN-ACK with no route back is dropped the same way
+			// (noRouteCause), and IP counted that many.
+			st = Weak
+		}
+		signs = append(signs, forSign(st, FromCounters, "TcpExtListenDrops (%d) exceeds TcpExtListenOverflows (%d) with no TcpExtTCPReqQFullDrop: with syncookies off, SYNs from peers never seen before are dropped once the SYN queue is 3/4 of net.ipv4.tcp_max_syn_backlog%s.", drops, lo, sysctlNow(ev.host, "net.ipv4.tcp_max_syn_backlog")))
+		if st == Weak {
+			signs = append(signs, againstSign(Strong, FromCounters, "IP found no route for %d packet{s} it was to send (%s), as many as the %d listen drop{s} no queue accounts for: TCP drops a SYN it has no route to answer the same way.", noRoutes, outNoRoutes[fam], excess))
+		}
 		mode = "three_quarters"
 	case okDrops && drops <= lo:
 		signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPReqQFullDrop did not move and every listen drop was an accept-queue overflow (ListenDrops %d, ListenOverflows %d).", drops, lo))
 	}
-	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok {
-		if v == 0 {
+	if okCookies {
+		if cookies == 0 {
 			signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 0: a full SYN queue drops new SYNs."))
-		} else if mode != "three_quarters" {
-			signs = append(signs, againstSign(Strong, FromSysctls, "net.ipv4.tcp_syncookies is %d: a full SYN queue answers with cookies instead of dropping (if it was so during the capture).", prose.Plain(v)))
+		} else {
+			signs = append(signs, againstSign(Strong, FromSysctls, "net.ipv4.tcp_syncookies is %d: a full SYN queue answers with cookies instead of dropping (if it was so during the capture).", prose.Plain(cookies)))
 		}
 	}
 	if !hasFor(signs) {

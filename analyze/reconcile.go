@@ -66,7 +66,7 @@ var reconciled = []struct {
 		switch {
 		case hasFinding(l, KindAcceptQueue):
 			return listenerSYNDrops(l) + queueIgnored(l)
-		case synQueueDropped(l), hasFinding(l, KindPAWS):
+		case synQueueDropped(l), hasFinding(l, KindPAWS), hasFindingMode(l, KindEgress, "no_route"):
 			return listenerSYNDrops(l)
 		}
 		return queueIgnored(l)
@@ -190,6 +190,17 @@ func forcedCookies(l *Listener) bool {
 func synQueueDropped(l *Listener) bool {
 	for _, f := range l.Diagnosis.Findings {
 		if f.Kind == KindSYNQueue && f.Syncookies != nil && !*f.Syncookies {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFindingMode reports whether l's diagnosis has a finding of kind k
+// and mode m.
+func hasFindingMode(l *Listener, k Kind, m string) bool {
+	for _, f := range l.Diagnosis.Findings {
+		if f.Kind == k && f.Mode == m {
 			return true
 		}
 	}

@@ -118,7 +118,7 @@ type cause func(l *Listener, ev *evidence) []hypothesis
 
 var causes = []cause{
 	refusedCause, icmpRejectCause, acceptQueueCause, syncookieCause, synQueueDropCause, pawsCause,
-	pathLossCause, filteredCause, filteredACKsCause, egressCause, appResetCause, deferAcceptCause, oldStateCause,
+	pathLossCause, filteredCause, filteredACKsCause, egressCause, noRouteCause, appResetCause, deferAcceptCause, oldStateCause,
 }
 
 // evidence is what every cause reads besides the listener: the counters
@@ -386,7 +386,7 @@ var decidingCounter = map[Kind]string{
 	KindAcceptQueue:    "TcpExtListenOverflows",
 	KindSYNQueue:       "TcpExtTCPReqQFullDrop and TcpExtSyncookiesSent",
 	KindPAWS:           "TcpExtPAWSPassive",
-	KindFiltered:       "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs), and IpInReceives against IpInDelivers (SYNs dropped on the way in) or IpOutRequests against IpOutTransmits (SYN-ACKs dropped on the way out)",
+	KindFiltered:       "TcpExtListenDrops (it stays 0 when a firewall drops the SYNs; it counts them, with IpOutNoRoutes, when there is no route back to answer them), and IpInReceives against IpInDelivers (SYNs dropped on the way in) or IpOutRequests against IpOutTransmits (SYN-ACKs dropped on the way out)",
 	KindDeferAccept:    "TcpExtTCPDeferAcceptDrop",
 	KindNetworkLoss:    "TcpExtListenDrops on the server (it stays 0 when the path loses packets)",
 	KindNoListener:     "TcpOutRsts (it does not count the resets a firewall REJECT builds)",

@@ -232,6 +232,8 @@ func headline(f analyze.Finding) string {
 		return "REQUESTS DROPPED BEFORE TCP (firewall, conntrack, MTU)"
 	case "conntrack_full":
 		return "SYNs DROPPED BY A FULL CONNTRACK TABLE (nf_conntrack_max)"
+	case "no_route":
+		return "NO ROUTE BACK TO THE CLIENTS (TCP dropped the SYNs: not a queue)"
 	}
 	return kindWords[f.Kind]
 }
@@ -268,6 +270,9 @@ func explained(f analyze.Finding) string {
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "conntrack_full" {
 		return "How it works: with connection tracking in use (a stateful firewall rule, NAT, Docker or Kubernetes), every new connection's first packet needs an entry in the conntrack table before netfilter lets it on to TCP. Once the table holds net.netfilter.nf_conntrack_max entries, a new one gets a place only by evicting an entry whose connection never completed; when none can be, the packet is dropped (\"nf_conntrack: table full, dropping packet\" in the kernel log) and the client sends its SYN again until it gives up. Connections already tracked go on working; TCP's own counters never see the drops."
+	}
+	if f.Kind == analyze.KindEgress && f.Mode == "no_route" {
+		return "How it works: before TCP answers a SYN it looks up the route back to the client for its SYN-ACK. When there is none (no route matches, or the one that does is a blackhole, unreachable or prohibit route), it drops the SYN, sends nothing and counts it in TcpExtListenDrops, the \"SYNs to LISTEN sockets dropped\" of netstat -s, as if a queue had overflowed; IPv4 counts IpOutNoRoutes too. The client sends its SYN again and times out, while clients on networks with a route connect normally."
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "" {
 		// Not yet told apart (modes say how it was).
