@@ -668,8 +668,11 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("%d unanswered SYN packets for %d unanswered attempts: want more (SYNs of attempts answered on a retry)", d, u)
 		}
 	},
-	"synack-dropped-on-egress":      wantFirewallDropWire,
-	"synack-other-route":            wantFirewallDropWire,
+	"synack-dropped-on-egress": wantFirewallDropWire,
+	"synack-other-route":       wantFirewallDropWire,
+	// TCP drops the SYNs it has no route to answer: the same wire.
+	"no-route-back":                 wantFirewallDropWire,
+	"blackhole-route-ipv6":          wantFirewallDropWire,
 	"tc-ingress-drop":               wantFirewallDropWire,
 	"tc-egress-drop":                wantFirewallDropWire,
 	"synack-dropped-on-egress-ipv6": wantFirewallDropWire,
@@ -918,6 +921,30 @@ func TestCookieDecisionCountsAcceptQueueDrops(t *testing.T) {
 // counter moved it must equal the SYN packets synq saw unanswered.
 func TestRPFilterDropsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "TcpExtIPReversePathFilter", "rp-filter")
+}
+
+// TestRouteFailuresMatchKernel: a SYN TCP has no route to answer is
+// dropped and counted in IpOutNoRoutes (and TcpExtListenDrops, which
+// TestListenDropsMatchKernel checks), so wherever IpOutNoRoutes moved it
+// must equal the SYN packets synq saw unanswered, and the verdict must
+// name the missing route, not a queue.
+func TestRouteFailuresMatchKernel(t *testing.T) {
+	checkDropsMatchCounter(t, "IpOutNoRoutes", "no-route-back")
+	for _, name := range []string{"no-route-back", "blackhole-route-ipv6"} {
+		c := scenarioCapture(t, name)
+		sc := scenario{name: name, dir: filepath.Dir(c), capture: c}
+		r := scenarioJSON(t, sc, withNstat(sc)...)
+		if v := r.Verdict; v.Kind != "synack_lost_on_egress" || v.Mode != "no_route" {
+			t.Errorf("%s: verdict %s/%s, want synack_lost_on_egress/no_route", name, v.Kind, v.Mode)
+		}
+		for _, l := range r.Listeners {
+			for _, f := range l.Findings {
+				if f.Kind == "syn_queue_overflow" {
+					t.Errorf("%s: %s found a SYN-queue overflow (%s) with syncookies on and no queue counter moved", name, l.Server, f.Confidence)
+				}
+			}
+		}
+	}
 }
 
 // TestConnectionLimitDropsMatchKernel: a limit on new connections ahead
@@ -1489,6 +1516,16 @@ var verdictCases = map[string]verdictCase{
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	"synack-other-route": {kind: "synack_lost_on_egress", mode: "other_route", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// The same wire; TCP counted the drops (TcpExtListenDrops, no queue
+	// full) and IP its failed route lookups (IpOutNoRoutes). From
+	// packets, one source never answered: a rule or a route.
+	"no-route-back": {kind: "synack_lost_on_egress", mode: "no_route", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpExtListenOverflows", "TcpPassiveOpens"}},
+	// IPv6 counts a blackhole route's failures nowhere else: listen drops
+	// with syncookies on and no queue full leave a route, an allocation
+	// or a security module, so medium.
+	"blackhole-route-ipv6": {kind: "synack_lost_on_egress", mode: "no_route", conf: "medium", bareKind: "filtered_before_tcp", bareConf: "medium",
+		reconciled: []string{"TcpExtListenDrops", "TcpExtListenOverflows", "TcpPassiveOpens"}},
 	// Captured on the server, loss on the path leaves no trace: from
 	// there the listener is healthy (path-loss-client sees the loss).
 	"path-loss": {kind: "healthy", bareKind: "healthy", bareConf: "medium"},

@@ -44,7 +44,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
-	nodeport-conntrack-full)
+	nodeport-conntrack-full no-route-back blackhole-route-ipv6)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -75,6 +75,8 @@ IP_S=10.88.0.2
 IP6_C=fd88::1
 IP6_S=fd88::2
 SPOOF_NET=10.88.9.0/24
+IP_FAR=10.88.7.1 # a client address on a network the server has no route to
+IP6_FAR=fd77::1
 
 tmp=$(mktemp -d /tmp/synqlab.XXXXXX)
 export NSTAT_HISTORY=$tmp/nstat.history # never touch the user's nstat history
@@ -1061,6 +1063,32 @@ sc_rp_filter() {
 	route_c2_elsewhere
 	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
 	two_address_run
+}
+
+sc_no_route_back() {
+	DESC="No route back: the client also sends from $IP_FAR, on a network the server has no route to (the server namespace has only its own /24, no default route; rp_filter 0, so the SYNs are taken). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_FAR, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). Each SYN from $IP_FAR reaches TCP, which looks up the route for its SYN-ACK before it answers (tcp_conn_request, inet_csk_route_req), finds none and drops the SYN: IpOutNoRoutes +1 and TcpExtListenDrops +1 (no ListenOverflows, no TCPReqQFullDrop: no queue was full), no SYN-ACK. Original + 5 retransmissions each, connect() fails with ETIMEDOUT: 3 x 6 = 18 = IpOutNoRoutes = TcpExtListenDrops. This is netstat -s's \"SYNs to LISTEN sockets dropped\" with no queue involved."
+	topo direct
+	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
+	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_FAR -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_blackhole_route_ipv6() {
+	DESC="IPv6, a blackhole route: the server has a default route via the client namespace and \`ip -6 route add blackhole fd77::/64\` (as a null route against an abusive network is set). The client also sends from $IP6_FAR, inside it. Healthy accepting listener. 6 clients alternate $IP6_C and $IP6_FAR, 100 ms apart, send \"hello\" and read the answer."
+	EXPECT="Clients from $IP6_C complete normally (TcpPassiveOpens 3). Each SYN from $IP6_FAR reaches TCP, whose route lookup for the SYN-ACK meets the blackhole route and fails: the SYN is dropped and counted in TcpExtListenDrops only (no ListenOverflows, no TCPReqQFullDrop). Unlike IPv4, and unlike an IPv6 address with no route at all (ENETUNREACH), a blackhole route's failure is not counted in Ip6OutNoRoutes: only ListenDrops beyond the queues' counts shows it. 3 x 6 = 18 = TcpExtListenDrops, Ip6OutNoRoutes 0."
+	V6=1
+	topo direct
+	nsx $NS_C ip -6 addr add $IP6_FAR/128 dev eth0 nodad
+	nsx $NS_S ip -6 route add default via $IP6_C
+	nsx $NS_S ip -6 route add blackhole fd77::/64
+	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,$IP6_FAR -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
 }
 
 sc_synack_other_route() {
