@@ -33,6 +33,34 @@ func delayedBySYNDrops(l *Listener) int {
 	return l.Signs.RetransmittedThenAnswered
 }
 
+// queueSeenFull reports whether l's packets show its accept queue full:
+// connections waiting for the application when its drops began, or
+// handshake ACKs ignored.
+func queueSeenFull(l *Listener) bool {
+	return waitedAtFirstDrop(&l.Signs) || l.Outcomes[ACKIgnored] > 0
+}
+
+// overflowsClaimed reports whether the kernel's accept-queue overflows
+// (lo) are, within the capture's slack, all the listeners' whose packets
+// show their queue full, while other listeners dropped more: the counter
+// is theirs, and the others' drops were something else.
+func (ev *evidence) overflowsClaimed(lo int64) bool {
+	if ev.listeners < 2 || ev.aqClaimed == 0 || ev.aqClaimed >= ev.aqPredicted {
+		return false
+	}
+	slack := coverageSlack(ev.aqClaimed)
+	return int(lo) >= ev.aqClaimed-slack && int(lo) <= ev.aqClaimed+slack
+}
+
+// unseenNote says, when the counters count connections the capture does
+// not show, that they cover traffic outside it; "" otherwise.
+func (c *counterView) unseenNote() string {
+	if c.unseenOpens == 0 {
+		return ""
+	}
+	return prose.Sayf(" But the counters also count %d connection{s} the capture does not show (TcpPassiveOpens): they cover listeners or traffic outside it, whose drops count the same.", c.unseenOpens)
+}
+
 // acceptQueueCause: connections completed faster than the application
 // took them; the kernel drops SYNs, ignores or resets handshake ACKs.
 func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
@@ -177,9 +205,19 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 	c := &ev.counters
 	if lo, ok := c.get("TcpExtListenOverflows"); ok {
 		predicted := aqPredicted(l)
+		claims := queueSeenFull(l)
 		switch {
 		case lo > 0 && predicted > 0 && int(lo)+coverageSlack(ev.aqPredicted) >= ev.aqPredicted:
-			s := forSign(Decisive, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)
+			// Nothing in this listener's packets showing its queue full,
+			// and counters that cover more than the capture: another
+			// port's overflows would match as well.
+			st, unseen := Decisive, ""
+			if !claims {
+				if unseen = c.unseenNote(); unseen != "" {
+					st = Strong
+				}
+			}
+			s := forSign(st, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)
 			if int(lo) == predicted && predicted == ev.aqPredicted {
 				s.Says += prose.Sayf(": exactly the %d dropped SYN packets and ignored handshake segments the capture shows", predicted)
 				if n := o[ProxiedUnanswered]; n > 0 {
@@ -204,7 +242,16 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 					}
 				}
 			}
+			s.Says += unseen
 			signs = append(signs, s)
+		case lo > 0 && predicted > 0 && claims && ev.overflowsClaimed(lo):
+			st := Strong
+			if int(lo) == ev.aqClaimed {
+				st = Decisive
+			}
+			signs = append(signs, forSign(st, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on all listeners, and as many as the %d on those whose completed connections waited for the application when their drops began (%d here): the other listeners' drops were something else.", lo, ev.aqPredicted, ev.aqClaimed, predicted))
+		case lo > 0 && predicted > 0 && !claims && ev.overflowsClaimed(lo):
+			signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows): as many as the %d the capture shows on listeners whose completed connections waited for the application when their drops began, none left for this listener's %d.", lo, ev.aqClaimed, predicted))
 		case lo > 0 && predicted > 0:
 			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
 		case lo > 0 && ev.listeners == 1 && int(lo) > coverageSlack(0):

@@ -58,7 +58,19 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): TCP did not drop these SYNs itself%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
-		signs = append(signs, againstSign(Decisive, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.", drops, ev.synDropsSeen))
+		st, unseen := Decisive, ""
+		if !queueSeenFull(l) {
+			// Counters covering more than the capture: another port's
+			// drops would match as well.
+			if unseen = c.unseenNote(); unseen != "" {
+				st = Strong
+			}
+		}
+		signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.%s", drops, ev.synDropsSeen, unseen))
+	case okDrops && !queueSeenFull(l) && ev.overflowsClaimed(c.zero("TcpExtListenOverflows")) && int(drops) <= ev.aqClaimed+coverageSlack(ev.aqClaimed):
+		// Every listen drop is an overflow on the listeners whose
+		// packets show their queue full.
+		signs = append(signs, forSign(Strong, FromCounters, "TCP's %d listen drop{s} (TcpExtListenDrops) are the %d accept-queue overflow{s} the capture shows on listeners whose completed connections waited for the application when their drops began: none of this listener's %d unanswered SYN packet{s} {was|were} dropped by TCP.", drops, ev.aqClaimed, l.DroppedSYNPackets))
 	case okDrops && l.Kernel.Packets(ReasonNetfilter) >= l.DroppedSYNPackets:
 		// The kernel's reasons put every one of these SYNs in netfilter:
 		// the listen drops were other listeners'.

@@ -63,8 +63,10 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 	switch {
 	case okRoutes && noRoutes+int64(coverageSlack(own)) >= int64(own):
 		// Other listeners' unanswered SYNs may be the route failures
-		// as well: only the one listener with any is sure.
-		if ev.synDropsSeen != own {
+		// as well, unless the accept-queue overflows the kernel
+		// counted are theirs.
+		others := ev.synDropsSeen - own
+		if others > 0 && !(others <= ev.aqClaimedSYNs && ev.overflowsClaimed(lo)) {
 			st = min(st, Strong)
 		}
 		signs = append(signs, forSign(st, FromCounters, "TCP dropped %d SYN{s} itself with neither queue full (%s), and IP found no route for %d packet{s} it was to send (%s): at least one for each of the %d unanswered SYN packet{s}. TCP looks up the route back before it answers, and drops the SYN when there is none.",

@@ -147,6 +147,10 @@ type counterView struct {
 	// genNote says where the generation came from.
 	genNote string
 	d       map[string]int64
+	// unseenOpens is how many more connections TcpPassiveOpens counted
+	// than the capture shows the server taking, past the edges' slack:
+	// the counters cover listeners or traffic the capture does not.
+	unseenOpens int64
 }
 
 // get returns a counter's delta when the counters may be used.
@@ -179,6 +183,29 @@ func (c *counterView) genDecisive(g Generation) Strength {
 // counters.
 func coverageSlack(n int) int { return max(2, n/20) }
 
+// unseenOpens is how many more connections TcpPassiveOpens counted than
+// the capture shows the kernel making, when that is more than a
+// capture's edges and what it cannot see made (a cookie ACK's child on a
+// short capture, 3 in the lab) explain: then the counters cover listeners
+// or traffic the capture does not. 0 for a capture of one direction
+// (Result.OneWay), where the opens are there and unseen.
+func unseenOpens(r *Result, h *host.Host) int64 {
+	n, ok := h.Deltas["TcpPassiveOpens"]
+	if !ok || len(r.OneWay) > 0 {
+		return 0
+	}
+	seen := 0
+	for i := range r.Listeners {
+		if l := &r.Listeners[i]; !l.Front() {
+			seen += l.Outcomes[Established] + l.Signs.AcceptedThenReset + l.Signs.ACKTaken
+		}
+	}
+	if int(n) <= seen+max(coverageSlack(seen), 5) {
+		return 0
+	}
+	return n - int64(seen)
+}
+
 // viewCounters checks that the counters cover the capture before any of
 // them may change a verdict (kernel-evidence.md, "Accounting"): the kernel
 // created at least the sockets the capture shows it used. TcpInSegs is no
@@ -203,6 +230,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 		v.note = prose.Sayf("The kernel counters do not cover this capture: TcpPassiveOpens rose by %d, but the capture shows the server using %d connection{s} it accepted. The snapshots are from another host, network namespace or time, so they were not used; the diagnosis is from packets alone. A server in a container counts in its own namespace: take them there (nsenter -t <server PID> -n nstat -az).", n, took)
 		return v
 	}
+	v.unseenOpens = unseenOpens(r, h)
 	if h.SingleSnapshot {
 		v.note = "The counters come from one snapshot, read as plain nstat's change since its last run; if it was nstat -a or -az (totals since boot), they do not describe the capture: give two snapshots, before and after."
 	}

@@ -129,18 +129,24 @@ type evidence struct {
 	counters  counterView
 	listeners int
 	// Sums over all listeners, for counters that cover the namespace.
-	refused        int // attempts answered by RST
-	aqPredicted    int // packets an accept-queue overflow would have counted
-	synDropsSeen   int // unanswered SYN packets
-	synDrops6      int // of which to IPv6 listeners
-	unansweredSeen int // attempts whose SYNs were never answered
-	synsSeen       int // client SYN packets, retransmissions included
-	syns6          int // of which to IPv6 listeners
-	synackRetxSeen int // SYN-ACK retransmissions, and SYN ones of clients on the server's host
-	ignoredSeen    int // ignored handshake segments (defer accept's excluded)
-	cookiesSeen    int // syncookie SYN-ACKs
-	pawsSeen       int // SYNs rejected for an old timestamp
-	icmpOwnSeen    int // attempts refused by ICMP from the server's address
+	refused     int // attempts answered by RST
+	aqPredicted int // packets an accept-queue overflow would have counted
+	// aqClaimed is aqPredicted over the listeners whose packets show
+	// their accept queue full (queueSeenFull), aqClaimedSYNs their
+	// unanswered SYN packets: with several listeners, the overflows the
+	// kernel counted go to them first (kernel-evidence.md,
+	// "Accounting").
+	aqClaimed, aqClaimedSYNs int
+	synDropsSeen             int // unanswered SYN packets
+	synDrops6                int // of which to IPv6 listeners
+	unansweredSeen           int // attempts whose SYNs were never answered
+	synsSeen                 int // client SYN packets, retransmissions included
+	syns6                    int // of which to IPv6 listeners
+	synackRetxSeen           int // SYN-ACK retransmissions, and SYN ones of clients on the server's host
+	ignoredSeen              int // ignored handshake segments (defer accept's excluded)
+	cookiesSeen              int // syncookie SYN-ACKs
+	pawsSeen                 int // SYNs rejected for an old timestamp
+	icmpOwnSeen              int // attempts refused by ICMP from the server's address
 }
 
 // Diagnose gives every listener of r its diagnosis and r its overall
@@ -161,6 +167,10 @@ func Diagnose(r *Result, h *host.Host) {
 		ev.listeners++
 		ev.refused += l.Outcomes[Rejected]
 		ev.aqPredicted += aqPredicted(l)
+		if queueSeenFull(l) {
+			ev.aqClaimed += aqPredicted(l)
+			ev.aqClaimedSYNs += l.DroppedSYNPackets
+		}
 		ev.synDropsSeen += l.DroppedSYNPackets
 		ev.synsSeen += l.SYNPackets
 		if ipFamily(l.Server.Addr()) == 6 {
