@@ -44,7 +44,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
-	nodeport-conntrack-full no-route-back blackhole-route-ipv6)
+	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1088,6 +1088,42 @@ sc_blackhole_route_ipv6() {
 	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,$IP6_FAR -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_mixed_listeners() {
+	DESC="Three listeners, three fates, one namespace's counters: 8080 listen(fd, 2) and never accept(), 8 idle clients (100 ms apart, hold 8 s); 8081 a healthy accepting listener whose SYNs an nftables rule drops (\`tcp dport 8081 tcp flags & (syn|ack) == syn counter drop\`, input hook), 5 clients 150 ms apart; 8082 healthy, 10 clients 100 ms apart. The three series run together, all from $IP_C. The rules with their counters are saved after the run (nft-ruleset-after.txt)."
+	EXPECT="8080: the accept queue holds backlog+1 = 3, clients 3-7 have all 6 SYNs dropped at it (TcpExtListenOverflows = TcpExtListenDrops = 5 x 6 = 30). 8081: every SYN is dropped by the rule before TCP (its counter = 5 x 6 = 30, no TCP counter moves for them). 8082: 10 connections served. TcpPassiveOpens 3 + 10 = 13. The counters are namespace-wide: ListenOverflows 30 is less than the 60 SYN packets the capture shows unanswered; only 8080's packets show connections waiting when its drops began, so the overflows are its."
+	topo direct
+	nft_one_rule input "tcp dport 8081 tcp flags & (syn|ack) == syn counter drop"
+	serve $IP_S:8080 -backlog 2 -accept=false
+	serve $IP_S:8081 -backlog 128 -accept=true
+	serve $IP_S:8082 -backlog 128 -accept=true
+	HANDCOUNT=1
+	load() {
+		clients_bg -label idle -addr $IP_S:8080 -n 8 -interval 100ms -hold 8s -timeout 8s
+		clients_bg -label filtered -addr $IP_S:8081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
+		clients_bg -label served -addr $IP_S:8082 -n 10 -interval 100ms -send hello -read -hold 2s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_no_route_beside_overflow() {
+	DESC="Two listeners, two kinds of listen drop: 8080 listen(fd, 2) and never accept(), 8 clients from $IP_C (100 ms apart) send \"hello\" and hold 8 s; 8081 a healthy accepting listener, 6 clients alternating $IP_C and $IP_FAR (100 ms apart), on a network the server has no route to (rp_filter 0)."
+	EXPECT="8080: clients 0-2 fill the accept queue (backlog+1 = 3), clients 3-7 have all 6 SYNs dropped at it: TcpExtListenOverflows 30. 8081: the clients from $IP_C are served; each SYN from $IP_FAR is dropped by TCP for want of a route for its SYN-ACK: IpOutNoRoutes 18. TcpExtListenDrops counts both: 30 + 18 = 48; TCPReqQFullDrop 0. Only 8080's packets show connections waiting when its drops began."
+	topo direct
+	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
+	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+	serve $IP_S:8080 -backlog 2 -accept=false
+	serve $IP_S:8081 -backlog 4096 -accept=true
+	HANDCOUNT=1
+	load() {
+		clients_bg -label overflow -addr $IP_S:8080 -n 8 -interval 100ms -send hello -hold 8s -timeout 8s
+		clients_bg -label routes -addr $IP_S:8081 -n 6 -interval 100ms -bind $IP_C,$IP_FAR -send hello -read -hold 3s -timeout 8s
+		wait_clients_bg
+	}
 	run_capture tcpdump load 1
 }
 
