@@ -53,10 +53,26 @@ func syncookieCause(l *Listener, ev *evidence) []hypothesis {
 	var remedy []string
 	flood := sg.NeverCompletedSources >= 20 && sg.NeverCompletedSources*2 >= sg.SourceAttempts
 	forced := false
-	if v, ok := sysctlInt(ev.host, "net.ipv4.tcp_syncookies"); ok && v == 2 {
+	v, okSys := sysctlInt(ev.host, "net.ipv4.tcp_syncookies")
+	// Cookies the kernel sent beyond the capture's: the SYN queue may
+	// have been full of handshakes it does not show (a capture filtered
+	// to some hosts, another listener's flood).
+	unseen := int64(0)
+	if okSent && sent > int64(cookies+sg.CookieLagUnsure+coverageSlack(cookies)) {
+		unseen = sent - int64(cookies)
+	}
+	switch {
+	case okSys && v == 2:
 		forced = true
 		signs = append(signs, forSign(Weak, FromSysctls, "net.ipv4.tcp_syncookies is 2: every SYN is answered with a cookie, full queue or not."))
-	} else if sg.HalfOpenAtFirstCookie == 0 && cookiesOnEmptyQueue(l, cookies) {
+	case sg.HalfOpenAtFirstCookie != 0 || !cookiesOnEmptyQueue(l, cookies):
+	case okSys:
+		// Not forced: the queue was full of handshakes the capture
+		// does not show.
+		signs = append(signs, forSign(Weak, FromSysctls, "%d of %d attempts got a cookie from the first SYN on while at most one handshake in the capture was half-open, and net.ipv4.tcp_syncookies is %d, not 2: the SYN queue was full of handshakes the capture does not show (filtered to some hosts, or begun after they came).", cookies, finishedAttempts(l), v))
+	case unseen > 0:
+		signs = append(signs, againstSign(Strong, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake in the capture was half-open: tcp_syncookies=2 answers so, and so does a SYN queue full of handshakes the capture does not show, as the %d cookies the kernel sent beyond the capture's suggest (a capture filtered to some hosts). sysctl net.ipv4.tcp_syncookies tells: 2 forces cookies.", cookies, finishedAttempts(l), unseen))
+	default:
 		forced = true
 		signs = append(signs, forSign(Weak, FromPackets, "%d of %d attempts got a cookie from the first SYN on while at most one handshake was half-open: that is tcp_syncookies=2 (forced), not a full queue.", cookies, finishedAttempts(l)))
 	}

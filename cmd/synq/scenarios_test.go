@@ -1053,6 +1053,39 @@ func TestCountersAttributedAcrossListeners(t *testing.T) {
 	want("port 8080 alone", r.Verdict, "accept_queue_overflow", "", "high")
 }
 
+// TestCookiesOfAFilteredCapture: the SYN flood's capture filtered to its
+// one real client shows cookies from the first SYN on with nothing
+// half-open, which is what tcp_syncookies=2 looks like; the kernel's
+// count of cookies (288 against the capture's 5) says the queue was full
+// of handshakes the filter left out. It read "syncookies forced by
+// configuration, high". With the sysctl (1) it is a full SYN queue, high;
+// without, the tie is said and the verdict is medium.
+func TestCookiesOfAFilteredCapture(t *testing.T) {
+	c := scenarioCapture(t, "syncookies-flood")
+	sc := scenario{name: "syncookies-flood", dir: filepath.Dir(c), capture: c}
+	sys := filepath.Join(t.TempDir(), "sysctl.txt")
+	if err := os.WriteFile(sys, []byte("net.ipv4.tcp_syncookies = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, conf string
+		extra      []string
+		says       string
+	}{
+		{"counters only", "medium", nil, "sysctl net.ipv4.tcp_syncookies tells"},
+		{"counters and sysctls", "high", []string{"--sysctl", sys}, "net.ipv4.tcp_syncookies is 1, not 2"},
+	} {
+		args := append(append(withNstat(sc), tc.extra...), "--filter", "host 10.88.0.1")
+		v := scenarioJSON(t, sc, args...).Verdict
+		if v.Kind != "syn_queue_overflow" || v.Mode == "forced_cookies" || v.Confidence != tc.conf {
+			t.Errorf("%s: %s/%s/%s, want syn_queue_overflow (not forced)/%s\n%s", tc.name, v.Kind, v.Mode, v.Confidence, tc.conf, strings.Join(v.Evidence, "\n"))
+		}
+		if !mentions(v.Evidence, tc.says) {
+			t.Errorf("%s: the evidence does not say %q", tc.name, tc.says)
+		}
+	}
+}
+
 // TestConnectionLimitDropsMatchKernel: a limit on new connections ahead
 // of TCP drops SYNs that no TCP or IP counter names; the limit's own
 // count does: conntrack's statistics for a full table (the drop column of
