@@ -106,8 +106,9 @@ Connections already open when the capture started (no SYN seen) are counted
 apart and kept out of the handshake statistics.
 
 synq then says what is dropping the attempts (accept queue, SYN queue with or
-without syncookies, PAWS behind NAT, a firewall before TCP, no listener,
-loss on the path, TCP_DEFER_ACCEPT), with its evidence, a confidence and what
+without syncookies, PAWS behind NAT, a firewall before TCP, SYN-ACKs lost on
+the way out or with no route back, no listener, loss on the path,
+TCP_DEFER_ACCEPT), with its evidence, a confidence and what
 to change. Each cause is weighed on all the evidence at once: packets,
 and, when given, the server's counters (--nstat: nstat -az in the server's
 network namespace, before and after the capture), its sysctls (--sysctl:
