@@ -69,6 +69,12 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 		if others > 0 && !(others <= ev.aqClaimedSYNs && ev.overflowsClaimed(lo)) {
 			st = min(st, Strong)
 		}
+		// With syncookies maybe off and half-open handshakes waiting,
+		// the 3/4 rule may have dropped them too; IP's count may be
+		// other traffic's failures.
+		if !(okCookies && cookies != 0) && (l.Outcomes[SYNACKUnacked] > 0 || sg.HalfOpenAtStart > 0) {
+			st = min(st, Strong)
+		}
 		signs = append(signs, forSign(st, FromCounters, "TCP dropped %d SYN{s} itself with neither queue full (%s), and IP found no route for %d packet{s} it was to send (%s): at least one for each of the %d unanswered SYN packet{s}. TCP looks up the route back before it answers, and drops the SYN when there is none.",
 			excess, listenDropsLess(drops, lo, full), noRoutes, name, own))
 	case fam == 4 && okRoutes:

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
@@ -331,6 +332,25 @@ func TestDiagnose(t *testing.T) {
 			l.Signs.CookieLagUnsure, l.Signs.MaxHalfOpen = 2, 1
 			return l
 		}(), kind: KindSYNQueue, mode: "forced_cookies", conf: High},
+		// TCP drops a SYN it has no route to answer (testdata/no-route-
+		// back: IpOutNoRoutes = ListenDrops = 18, no queue counter).
+		{name: "no route back", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 18), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "1")},
+			kind: KindEgress, conf: High, mode: "no_route", notKind: KindSYNQueue, ruledOut: []Kind{KindFiltered, KindAcceptQueue}},
+		// Syncookies off and half-open handshakes waiting: the 3/4 rule
+		// drops the same way, and IP's count may be other traffic's.
+		{name: "no route back, or the 3/4 rule", l: func() Listener {
+			l := firewallDrop()
+			l.Attempts, l.Outcomes[SYNACKUnacked] = 8, 2
+			return l
+		}(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 18), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "0")},
+			kind: KindEgress, conf: Medium, mode: "no_route"},
+		// IPv4 counts every failed route lookup: listen drops without
+		// one are something else (memory, a security module).
+		{name: "listen drops, no route failure counted", l: firewallDrop(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 0), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "1")},
+			kind: KindInconclusive, conf: Low, notKind: KindEgress},
 		{name: "cookies the counters deny", l: cookies(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10)},
 			kind: KindHealthy, conf: High, ruledOut: []Kind{KindSYNQueue}},
@@ -375,6 +395,13 @@ func TestDiagnose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withSysctl is m with name set to v (a copy).
+func withSysctl(m map[string]string, name, v string) map[string]string {
+	c := maps.Clone(m)
+	c[name] = v
+	return c
 }
 
 func withSYNs(l Listener, n int) Listener {
