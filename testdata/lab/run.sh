@@ -1030,14 +1030,16 @@ EOF
 	NOTES+=("nftables ruleset in $NS_S: \`$(nsx $NS_S nft -s list ruleset | tr -s ' \t\n' ' ')\`")
 }
 
-# two_address_run : firewall-drop's run, which the scenarios that look the
-# same on the wire share: a healthy accepting listener on 8080, 6 clients
-# alternating source addresses $IP_C and $IP_C2 (second_client_addr), 100
-# ms apart, sending "hello" and reading the answer.
+# two_address_run [SERVER NEAR FAR] : firewall-drop's run, which the
+# scenarios that look the same on the wire share: a healthy accepting
+# listener on SERVER (default $IP_S:8080), 6 clients alternating source
+# addresses NEAR and FAR (default $IP_C and $IP_C2, second_client_addr),
+# 100 ms apart, sending "hello" and reading the answer.
 two_address_run() {
-	serve $IP_S:8080 -backlog 4096 -accept=true
+	TWO_ADDR=("${1:-$IP_S:8080}" "${2:-$IP_C}" "${3:-$IP_C2}")
+	serve "${TWO_ADDR[0]}" -backlog 4096 -accept=true
 	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_C2 -send hello -read -hold 3s -timeout 8s; }
+	load() { clients -addr "${TWO_ADDR[0]}" -n 6 -interval 100ms -bind "${TWO_ADDR[1]},${TWO_ADDR[2]}" -send hello -read -hold 3s -timeout 8s; }
 	run_capture tcpdump load 1
 }
 
@@ -1071,10 +1073,7 @@ sc_no_route_back() {
 	topo direct
 	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
 	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
-	serve $IP_S:8080 -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr $IP_S:8080 -n 6 -interval 100ms -bind $IP_C,$IP_FAR -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	two_address_run $IP_S:8080 $IP_C $IP_FAR
 }
 
 sc_blackhole_route_ipv6() {
@@ -1085,10 +1084,7 @@ sc_blackhole_route_ipv6() {
 	nsx $NS_C ip -6 addr add $IP6_FAR/128 dev eth0 nodad
 	nsx $NS_S ip -6 route add default via $IP6_C
 	nsx $NS_S ip -6 route add blackhole fd77::/64
-	serve "[$IP6_S]:8080" -backlog 4096 -accept=true
-	HANDCOUNT=1
-	load() { clients -addr "[$IP6_S]:8080" -n 6 -interval 100ms -bind $IP6_C,$IP6_FAR -send hello -read -hold 3s -timeout 8s; }
-	run_capture tcpdump load 1
+	two_address_run "[$IP6_S]:8080" $IP6_C $IP6_FAR
 }
 
 sc_mixed_listeners() {
