@@ -211,6 +211,11 @@ second_client_addr() { # a second client address, $IP_C2, on the client's eth0
 	nsx $NS_S ip neigh replace $IP_C2 lladdr $MAC_C dev eth0 nud permanent
 }
 
+far_client_addr() { # a client address, $IP_FAR, on a network the server has no route to; rp_filter 0, so its SYNs reach TCP
+	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
+	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+}
+
 second_client_addr6() { # a second IPv6 client address, fd88::3, on the client's eth0
 	EXTRA_ADDR_NOTE=" and fd88::3"
 	nsx $NS_C ip -6 addr add fd88::3/64 dev eth0 nodad
@@ -1071,8 +1076,7 @@ sc_no_route_back() {
 	DESC="No route back: the client also sends from $IP_FAR, on a network the server has no route to (the server namespace has only its own /24, no default route; rp_filter 0, so the SYNs are taken). Healthy accepting listener. 6 clients alternate source addresses $IP_C and $IP_FAR, 100 ms apart, send \"hello\" and read the answer."
 	EXPECT="Clients from $IP_C complete normally (TcpPassiveOpens 3). Each SYN from $IP_FAR reaches TCP, which looks up the route for its SYN-ACK before it answers (tcp_conn_request, inet_csk_route_req), finds none and drops the SYN: IpOutNoRoutes +1 and TcpExtListenDrops +1 (no ListenOverflows, no TCPReqQFullDrop: no queue was full), no SYN-ACK. Original + 5 retransmissions each, connect() fails with ETIMEDOUT: 3 x 6 = 18 = IpOutNoRoutes = TcpExtListenDrops. This is netstat -s's \"SYNs to LISTEN sockets dropped\" with no queue involved."
 	topo direct
-	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
-	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+	far_client_addr
 	two_address_run $IP_S:8080 $IP_C $IP_FAR
 }
 
@@ -1110,8 +1114,7 @@ sc_no_route_beside_overflow() {
 	DESC="Two listeners, two kinds of listen drop: 8080 listen(fd, 2) and never accept(), 8 clients from $IP_C (100 ms apart) send \"hello\" and hold 8 s; 8081 a healthy accepting listener, 6 clients alternating $IP_C and $IP_FAR (100 ms apart), on a network the server has no route to (rp_filter 0)."
 	EXPECT="8080: clients 0-2 fill the accept queue (backlog+1 = 3), clients 3-7 have all 6 SYNs dropped at it: TcpExtListenOverflows 30. 8081: the clients from $IP_C are served; each SYN from $IP_FAR is dropped by TCP for want of a route for its SYN-ACK: IpOutNoRoutes 18. TcpExtListenDrops counts both: 30 + 18 = 48; TCPReqQFullDrop 0. Only 8080's packets show connections waiting when its drops began."
 	topo direct
-	nsx $NS_C ip addr add $IP_FAR/32 dev eth0
-	nsx $NS_S sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+	far_client_addr
 	serve $IP_S:8080 -backlog 2 -accept=false
 	serve $IP_S:8081 -backlog 4096 -accept=true
 	HANDCOUNT=1
