@@ -212,9 +212,22 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			// and counters that cover more than the capture: another
 			// port's overflows would match as well.
 			st, unseen := Decisive, ""
+			rest := int(lo) - ev.aqPredicted
+			recv, _ := c.get("TcpExtSyncookiesRecv")
+			cookieRest := rest > 0 && int(recv) >= rest
 			if !claims {
 				if unseen = c.unseenNote(); unseen != "" {
 					st = Strong
+				} else if rest > coverageSlack(ev.aqPredicted) && !cookieRest {
+					// Overflows the capture does not show: another
+					// listener's, outside it, count the same.
+					st = Strong
+					unseen = prose.Sayf(" The other %d are not in the capture: the counters cover listeners or traffic outside it, whose overflows count the same.", rest)
+				}
+				if st == Strong {
+					if against, ok := routeFailuresMatch(l, ev); ok {
+						signs = append(signs, against)
+					}
 				}
 			}
 			s := forSign(st, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)
@@ -229,16 +242,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			} else {
 				s.Says += prose.Sayf("; the capture shows %d on this port.", predicted)
 			}
-			if rest := int(lo) - ev.aqPredicted; rest > 0 {
-				if recv, ok := c.get("TcpExtSyncookiesRecv"); ok && int(recv) >= rest {
-					s.Says += prose.Sayf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
-					if ev.listeners == 1 {
-						// Each such ACK is a client that believes it is
-						// connected: affected, though no packet says so.
-						affected += rest
-						if mode == "" {
-							mode = "cookie_ack_dropped"
-						}
+			if cookieRest {
+				s.Says += prose.Sayf(" The other %d fit the cookie ACKs the kernel checked (TcpExtSyncookiesRecv %d): a valid cookie ACK that meets a full accept queue is dropped with no trace on the wire, where it looks like an idle connection.", rest, recv)
+				if ev.listeners == 1 {
+					// Each such ACK is a client that believes it is
+					// connected: affected, though no packet says so.
+					affected += rest
+					if mode == "" {
+						mode = "cookie_ack_dropped"
 					}
 				}
 			}
@@ -263,7 +274,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			if cookies > 0 {
 				s.Says += prose.Sayf(" (%d syncookie ACK{s} {was|were} checked, TcpExtSyncookiesRecv: a valid cookie ACK that meets a full accept queue is dropped and looks accepted and idle on the wire)", cookies)
 			}
-			s.Says += ": this is the only listener in the capture, so the queue was most likely its."
+			if note := c.unseenNote(); note != "" {
+				// The only listener in the capture, not in the
+				// counters.
+				s.Strength = Weak
+				s.Says += "." + note
+			} else {
+				s.Says += ": this is the only listener in the capture, so the queue was most likely its."
+			}
 			signs = append(signs, s)
 			mode = "counters_only"
 			affected = max(affected, l.CompletedSilent)

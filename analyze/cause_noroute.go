@@ -69,6 +69,15 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 		if others > 0 && !(others <= ev.aqClaimedSYNs && ev.overflowsClaimed(lo)) {
 			st = min(st, Strong)
 		}
+		// Accept-queue overflows no listener in the capture claims,
+		// as many as these drops, would account for them as well.
+		unclaimed := lo
+		if ev.overflowsClaimed(lo) {
+			unclaimed = 0
+		}
+		if unclaimed+int64(coverageSlack(own)) >= int64(own) {
+			st = min(st, Strong)
+		}
 		// With syncookies maybe off and half-open handshakes waiting,
 		// the 3/4 rule may have dropped them too; IP's count may be
 		// other traffic's failures.
@@ -98,6 +107,27 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 			neverAnswered(sg)))
 	}
 	return []hypothesis{{Finding: egressFinding(l, "no_route", signs), explainsUnanswered: true}}
+}
+
+// routeFailuresMatch is the sign against another cause of l's unanswered
+// SYNs when TCP's listen drops beyond both queues' and IP's failed route
+// lookups both match them: two counters agreeing on a route, where the
+// other cause's counter only covers them with overflows to spare
+// (testdata/no-route-beside-overflow filtered to 8081).
+func routeFailuresMatch(l *Listener, ev *evidence) (Sign, bool) {
+	c := &ev.counters
+	own := int64(l.DroppedSYNPackets)
+	drops, ok := c.get("TcpExtListenDrops")
+	noRoutes, okRoutes := c.get(outNoRoutes[ipFamily(l.Server.Addr())])
+	if !ok || !okRoutes || own == 0 {
+		return Sign{}, false
+	}
+	slack := int64(coverageSlack(int(own)))
+	excess := drops - c.zero("TcpExtListenOverflows") - c.zero("TcpExtTCPReqQFullDrop")
+	if excess < own-slack || excess > own+slack || noRoutes < own-slack {
+		return Sign{}, false
+	}
+	return againstSign(Strong, FromCounters, "TCP's listen drops beyond both queues' (%d) and IP's failed route lookups (%d, %s) match the %d unanswered SYN packet{s}: they were dropped for want of a route back.", excess, noRoutes, outNoRoutes[ipFamily(l.Server.Addr())], own), true
 }
 
 // neverAnswered names the sources that never got an answer.
