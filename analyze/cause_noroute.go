@@ -22,10 +22,9 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 	if unanswered == 0 {
 		return nil
 	}
-	if v := l.Signs.Vantage; v == VantageClient || v == VantageMiddle {
-		// Not this host's tap: SYNs lost on the way here look the same.
-		return nil
-	}
+	// From a client or a hop in between, SYNs lost on the way look the
+	// same, but the server's listen drops then fall short of them: the
+	// counters' match below holds only for SYNs that reached its TCP.
 	c := &ev.counters
 	drops, ok := c.get("TcpExtListenDrops")
 	if !ok {

@@ -337,6 +337,15 @@ func TestDiagnose(t *testing.T) {
 		{name: "no route back", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 18), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "1")},
 			kind: KindEgress, conf: High, mode: "no_route", notKind: KindSYNQueue, ruledOut: []Kind{KindFiltered, KindAcceptQueue}},
+		// The same seen from the client: the server's counters match
+		// the SYNs the client sent, so none was lost on the way.
+		{name: "no route back, seen from the client", l: func() Listener {
+			l := firewallDrop()
+			l.Signs.Vantage = VantageClient
+			return l
+		}(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 18), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "1")},
+			kind: KindEgress, conf: High, mode: "no_route"},
 		// Syncookies off and half-open handshakes waiting: the 3/4 rule
 		// drops the same way, and IP's count may be other traffic's.
 		{name: "no route back, or the 3/4 rule", l: func() Listener {
