@@ -42,13 +42,12 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 		st = Strong
 	}
 	own := l.DroppedSYNPackets
-	lo, full := c.zero("TcpExtListenOverflows"), c.zero("TcpExtTCPReqQFullDrop")
-	excess := drops - lo - full
+	excess, lo, full := c.listenDropsBeyondQueues(drops)
 	if excess+int64(coverageSlack(own)) < int64(own) {
 		return nil
 	}
 	sg := &l.Signs
-	if (waitedAtFirstDrop(sg) || l.Outcomes[ACKIgnored] > 0) && lo >= int64(aqPredicted(l)) {
+	if queueSeenFull(l) && lo >= int64(aqPredicted(l)) {
 		// Its packets show a full accept queue, and the overflows the
 		// kernel counted cover its drops: the route failures are
 		// another listener's.
@@ -122,7 +121,7 @@ func routeFailuresMatch(l *Listener, ev *evidence) (Sign, bool) {
 		return Sign{}, false
 	}
 	slack := int64(coverageSlack(int(own)))
-	excess := drops - c.zero("TcpExtListenOverflows") - c.zero("TcpExtTCPReqQFullDrop")
+	excess, _, _ := c.listenDropsBeyondQueues(drops)
 	if excess < own-slack || excess > own+slack || noRoutes < own-slack {
 		return Sign{}, false
 	}
@@ -135,6 +134,13 @@ func neverAnswered(sg *Signs) string {
 		return prose.Sayf("The one address with unanswered SYNs, %s (%d attempt{s}),", sg.TopUnansweredSource, sg.TopUnansweredAttempts)
 	}
 	return prose.Sayf("Each of the %d addresses with unanswered SYNs (most from %s, %d attempt{s})", sg.NeverAnsweredSources, sg.TopUnansweredSource, sg.TopUnansweredAttempts)
+}
+
+// listenDropsBeyondQueues is how many of TcpExtListenDrops' drops were
+// neither accept-queue overflows nor SYN-queue drops, with those two.
+func (c *counterView) listenDropsBeyondQueues(drops int64) (excess, lo, full int64) {
+	lo, full = c.zero("TcpExtListenOverflows"), c.zero("TcpExtTCPReqQFullDrop")
+	return drops - lo - full, lo, full
 }
 
 // listenDropsLess says how TcpExtListenDrops exceeds the queue drops.

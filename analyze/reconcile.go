@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/synq/synq/host"
@@ -188,12 +189,7 @@ func forcedCookies(l *Listener) bool {
 // only the counters show (a listener behind a SYN proxy sends them to the
 // proxy, off the wire) are cookies too.
 func synQueueDropped(l *Listener) bool {
-	for _, f := range l.Diagnosis.Findings {
-		if f.Kind == KindSYNQueue && f.Syncookies != nil && !*f.Syncookies {
-			return true
-		}
-	}
-	return false
+	return anyFinding(l, func(f Finding) bool { return f.Kind == KindSYNQueue && f.Syncookies != nil && !*f.Syncookies })
 }
 
 // likelyFinding reports whether l's diagnosis has a finding of kind k
@@ -201,32 +197,22 @@ func synQueueDropped(l *Listener) bool {
 // weigh against (testdata/mixed-listeners: the overflows the kernel
 // counted are another listener's).
 func likelyFinding(l *Listener, k Kind) bool {
-	for _, f := range l.Diagnosis.Findings {
-		if f.Kind == k && f.Confidence != Low {
-			return true
-		}
-	}
-	return false
+	return anyFinding(l, func(f Finding) bool { return f.Kind == k && f.Confidence != Low })
 }
 
 // hasFindingMode reports whether l's diagnosis has a finding of kind k
 // and mode m.
 func hasFindingMode(l *Listener, k Kind, m string) bool {
-	for _, f := range l.Diagnosis.Findings {
-		if f.Kind == k && f.Mode == m {
-			return true
-		}
-	}
-	return false
+	return anyFinding(l, func(f Finding) bool { return f.Kind == k && f.Mode == m })
 }
 
 func hasFinding(l *Listener, k Kind) bool {
-	for _, f := range l.Diagnosis.Findings {
-		if f.Kind == k {
-			return true
-		}
-	}
-	return false
+	return anyFinding(l, func(f Finding) bool { return f.Kind == k })
+}
+
+// anyFinding reports whether one of l's findings matches.
+func anyFinding(l *Listener, match func(Finding) bool) bool {
+	return slices.ContainsFunc(l.Diagnosis.Findings, match)
 }
 
 // reconcile lists, for each relevant counter the snapshot has, its delta,
