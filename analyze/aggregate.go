@@ -312,6 +312,9 @@ type Signs struct {
 	// AcceptAtFirstDrop alone would make look smaller.
 	SamePortWaiting int
 	SamePort        []netip.AddrPort
+	// PortDrainedAtLastDrop: at this listener's last drop, nothing waited
+	// on it nor on those other listeners (counted, not estimated).
+	PortDrainedAtLastDrop bool
 	// QueueLevelsEstimated: one of the levels at a first drop or cookie
 	// is an estimate, not a count (the attempt that showed it finished
 	// more than occWindow of capture time after it, as a long-lived
@@ -1155,9 +1158,26 @@ func (g *Aggregator) samePortWaiting() {
 			if exact && waiting > 0 {
 				slices.SortFunc(others, netip.AddrPort.Compare)
 				l.Signs.SamePortWaiting, l.Signs.SamePort = waiting, others
+				l.Signs.PortDrainedAtLastDrop = portDrainedAt(ls, l.Signs.LastDrop, first)
 			}
 		}
 	}
+}
+
+// portDrainedAt reports whether, at last (a listener's last drop, after
+// its first), no completed connection waited on any of the port's
+// listeners ls, as counted: drops that went on with the port's queue
+// empty were not its.
+func portDrainedAt(ls []*Listener, last, first int64) bool {
+	if last <= first {
+		return false
+	}
+	for _, o := range ls {
+		if !o.accept.exactAt(last) || o.accept.at(last) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // settleSigns computes the facts that need every attempt: queue levels at

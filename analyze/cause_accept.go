@@ -143,6 +143,17 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			}
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %d completed connection{s} {was|were} still waiting for the application (the server had sent them nothing).%s",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop, tie))
+		} else if portWaitedAtFirstDrop(sg) {
+			// A dual-stack socket on [::] (Go's ":port", Java) holds the
+			// IPv4 and IPv6 clients in one queue: the other family's
+			// connections may be all that filled it.
+			if own, other, ok := separateSocketsSampled(l, ev); ok {
+				signs = append(signs, againstSign(Strong, FromQueues, "%d completed connection{s} to %s on the same port {was|were} waiting for the application when this listener's drops began, but the host's samples show separate sockets, %s for this address and %s for that one: separate accept queues.",
+					sg.SamePortWaiting, joinAnd(addrPortStrings(sg.SamePort)), own, other))
+			} else {
+				signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %s.",
+					unanswered, l.DroppedSYNPackets, portWaitingClause(l)))
+			}
 		} else if sg.DrainedAtLastDrop {
 			signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included); %d completed connection{s} {was|were} waiting for the application at the first drop, but none at the last: SYNs were still dropped with none of the capture's connections waiting for accept().",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop))
@@ -184,6 +195,8 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		st, waiting := Weak, ""
 		if waitedAtFirstDrop(sg) {
 			st, waiting = Strong, prose.Sayf(", while %d completed connection{s} {was|were} waiting for the application", sg.AcceptAtFirstDrop)
+		} else if portWaitedAtFirstDrop(sg) {
+			st, waiting = Strong, ", while "+portWaitingClause(l)
 		} else if sg.AcceptAtFirstDrop == 1 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 			waiting = ", while 1 completed connection was waiting for the application: " + strings.TrimSuffix(oneWaiting, ".")
 		}
@@ -321,7 +334,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
+	if _, _, separate := separateSocketsSampled(l, ev); separate && portWaitedAtFirstDrop(sg) {
+	} else if k, m := sg.AcceptAtFirstDrop, sg.SamePortWaiting; portWaitedAtFirstDrop(sg) {
+		looks := fmt.Sprintf("if one socket took them all (ss -lnt shows which), Linux holds backlog+1, so its backlog looks like %d (less if the application was busy with some of them)", k+m-1)
+		if sharedSocketSampled(l, ev) {
+			q, _ := ev.host.QueueFor(l.Server)
+			looks = fmt.Sprintf("the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", q.Listener, k+m-1)
+		}
+		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting on port %d (for accept(), or for an answer) when drops began here; %s.", k+m, l.Server.Port(), looks))
+	} else if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
 		// Listeners on one port (127.0.0.1 and the host's address) may
 		// be one socket on 0.0.0.0 or ::, whose queue holds them all.
 		looks := fmt.Sprintf("Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", k-1)
@@ -391,6 +412,34 @@ func waitedAtFirstDrop(sg *Signs) bool {
 	return sg.AcceptAtFirstDrop >= 2 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop
 }
 
+// portWaitedAtFirstDrop reports whether two or more completed
+// connections waited on l's port when its drops began, counting the
+// port's other listeners (Signs.SamePortWaiting), where l's own were
+// fewer, and the port's queue had not emptied by its last drop.
+func portWaitedAtFirstDrop(sg *Signs) bool {
+	return !waitedAtFirstDrop(sg) && sg.SamePortWaiting > 0 && len(sg.SamePort) > 0 &&
+		sg.AcceptAtFirstDrop+sg.SamePortWaiting >= 2 && !sg.QueueLevelsEstimated && !sg.PortDrainedAtLastDrop
+}
+
+// portWaitingClause says what waited on l's port at its first drop
+// (portWaitedAtFirstDrop), and what makes that l's queue.
+func portWaitingClause(l *Listener) string {
+	sg := &l.Signs
+	waiting := prose.Sayf("%d completed connection{s} to %s on the same port {was|were} waiting for the application", sg.SamePortWaiting, joinAnd(addrPortStrings(sg.SamePort)))
+	if k := sg.AcceptAtFirstDrop; k > 0 {
+		waiting = prose.Sayf("%d completed connection{s} to this address and %d to %s on the same port were waiting for the application", k, sg.SamePortWaiting, joinAnd(addrPortStrings(sg.SamePort)))
+	}
+	shared := "one socket on 0.0.0.0 or :: holds them all in one accept queue"
+	for _, o := range sg.SamePort {
+		if o.Addr().Is4() != l.Server.Addr().Is4() {
+			shared = "one dual-stack socket on :: (IPV6_V6ONLY off, as Go's \":port\" and Java listen) holds both families' clients in one accept queue"
+			break
+		}
+	}
+	return prose.Sayf("%s: %s, separate sockets per address do not (ss -lnt 'sport = :%d' shows which)",
+		waiting, shared, l.Server.Port())
+}
+
 // oneWaiting says why one connection waiting at a drop proves little.
 const oneWaiting = "a backlog of 0, which listen() is hardly ever given; a connection being answered in the instant a SYN was dropped looks the same."
 
@@ -417,6 +466,22 @@ func sharedSocketSampled(l *Listener, ev *evidence) bool {
 		}
 	}
 	return true
+}
+
+// separateSocketsSampled reports whether the listen-queue samples show
+// l's address served by another socket than one of the port's listeners
+// it would share a queue with (Signs.SamePort), and names both.
+func separateSocketsSampled(l *Listener, ev *evidence) (own, other netip.AddrPort, ok bool) {
+	q, sampled := ev.host.QueueFor(l.Server)
+	if !sampled {
+		return own, other, false
+	}
+	for _, o := range l.Signs.SamePort {
+		if p, sampled := ev.host.QueueFor(o); sampled && p.Listener != q.Listener {
+			return q.Listener, p.Listener, true
+		}
+	}
+	return own, other, false
 }
 
 func addrPortStrings(aps []netip.AddrPort) []string {

@@ -681,6 +681,9 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			"10.88.0.2:8082": {"established": 10},
 		})
 	},
+	// One dual-stack socket, or one socket a family: the same wire.
+	"dual-stack-one-queue":    wantFamiliesOfOneQueue,
+	"split-stack-v6-filtered": wantFamiliesOfOneQueue,
 	"no-route-beside-overflow": func(t *testing.T, r reportJSON) {
 		wantListenerOutcomes(t, r, map[string]map[string]int{
 			"10.88.0.2:8080": {"established": 3, "unanswered_syn": 5},
@@ -1019,20 +1022,7 @@ func TestCountersAttributedAcrossListeners(t *testing.T) {
 	want("mixed-listeners 8080", v["10.88.0.2:8080"], "accept_queue_overflow", "", "high")
 	want("mixed-listeners 8081", v["10.88.0.2:8081"], "filtered_before_tcp", "", "medium")
 	want("mixed-listeners 8082", v["10.88.0.2:8082"], "healthy", "", "high")
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(scenarioCapture(t, "mixed-listeners")), "nft-ruleset-after.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ruleDrops := int64(-1)
-	for _, ln := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(ln); strings.Contains(ln, "dport 8081") && slices.Contains(f, "counter") {
-			at := slices.Index(f, "packets") + 1
-			ruleDrops, err = strconv.ParseInt(f[at], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	ruleDrops := nftRuleCount(t, "mixed-listeners", "dport 8081")
 	for _, l := range r.Listeners {
 		if l.Server == "10.88.0.2:8081" && int64(l.DroppedSYNPackets) != ruleDrops {
 			t.Errorf("8081: %d unanswered SYN packets, the firewall rule dropped %d", l.DroppedSYNPackets, ruleDrops)
@@ -1059,6 +1049,99 @@ func TestCountersAttributedAcrossListeners(t *testing.T) {
 	// failures elsewhere, two counters' coincidence.
 	_, r = verdicts("no-route-beside-overflow", "--filter", "port 8081")
 	want("no-route-beside-overflow, port 8081 alone", r.Verdict, "synack_lost_on_egress", "no_route", "medium")
+}
+
+// wantFamiliesOfOneQueue: 3 IPv4 connections in the queue, the 2 later
+// IPv4 and 4 IPv6 clients' SYNs never answered.
+func wantFamiliesOfOneQueue(t *testing.T, r reportJSON) {
+	wantListenerOutcomes(t, r, map[string]map[string]int{
+		"10.88.0.2:8080": {"established": 3, "unanswered_syn": 2},
+		"[fd88::2]:8080": {"unanswered_syn": 4},
+	})
+}
+
+// nftRuleCount is the packet counter of the one rule in a scenario's
+// nft-ruleset-after.txt whose line contains match.
+func nftRuleCount(t *testing.T, scenario, match string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(scenarioCapture(t, scenario)), "nft-ruleset-after.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(ln); strings.Contains(ln, match) && slices.Contains(f, "counter") {
+			n, err := strconv.ParseInt(f[slices.Index(f, "packets")+1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: no counter rule matching %q in nft-ruleset-after.txt", scenario, match)
+	return 0
+}
+
+// TestOneQueueForBothFamilies: a dual-stack socket on [::] (Go's
+// ":8080") holds IPv4 and IPv6 clients in one accept queue. Filled by
+// IPv4 connections, it drops the IPv6 SYNs with nothing of their own
+// waiting; the IPv6 listener read "inconclusive, low" from packets alone.
+// Its sibling's waiting connections make it the accept queue's, medium
+// (two sockets, one a family, would not share a queue: the tie is said),
+// high with ss.txt's one *:8080 socket. In split-stack-v6-filtered the
+// wire is the same, but ss.txt shows two sockets and a rule drops the
+// IPv6 SYNs (its counter is the referee): not the accept queue there.
+func TestOneQueueForBothFamilies(t *testing.T) {
+	listeners := func(name string, extra ...string) map[string]listenerJSON {
+		c := scenarioCapture(t, name)
+		sc := scenario{name: name, dir: filepath.Dir(c), capture: c}
+		var args []string
+		for _, e := range extra {
+			switch e {
+			case "":
+			case "nstat":
+				args = append(args, withNstat(sc)...)
+			default:
+				args = append(args, "--ss", filepath.Join(sc.dir, e))
+			}
+		}
+		m := map[string]listenerJSON{}
+		for _, l := range scenarioJSON(t, sc, args...).Listeners {
+			m[l.Server] = l
+		}
+		return m
+	}
+	const v4, v6 = "10.88.0.2:8080", "[fd88::2]:8080"
+	for _, tc := range []struct {
+		name, with   string
+		server, kind string
+		conf         string
+	}{
+		{"dual-stack-one-queue", "", v6, "accept_queue_overflow", "medium"},
+		{"dual-stack-one-queue", "", v4, "accept_queue_overflow", "medium"},
+		{"dual-stack-one-queue", "ss.txt", v6, "accept_queue_overflow", "high"},
+		{"dual-stack-one-queue", "nstat", v6, "accept_queue_overflow", "high"},
+		{"split-stack-v6-filtered", "ss.txt", v4, "accept_queue_overflow", "high"},
+		{"split-stack-v6-filtered", "nstat", v6, "filtered_before_tcp", ""},
+		{"split-stack-v6-filtered", "nstat", v4, "accept_queue_overflow", "high"},
+	} {
+		l, ok := listeners(tc.name, tc.with)[tc.server]
+		if !ok {
+			t.Fatalf("%s: no listener %s", tc.name, tc.server)
+		}
+		if v := l.Verdict; v.Kind != tc.kind || (tc.conf != "" && v.Confidence != tc.conf) {
+			t.Errorf("%s %s (with %q): %s/%s, want %s/%s\n%s", tc.name, tc.server, tc.with, v.Kind, v.Confidence, tc.kind, tc.conf, strings.Join(v.Evidence, "\n"))
+		}
+	}
+	// Two sockets sampled: the IPv4 queue's connections say nothing of
+	// the IPv6 socket's.
+	l := listeners("split-stack-v6-filtered", "ss.txt")[v6]
+	if l.Verdict.Kind == "accept_queue_overflow" {
+		t.Errorf("split-stack-v6-filtered %s with ss.txt's two sockets: %s/%s", v6, l.Verdict.Kind, l.Verdict.Confidence)
+	}
+	l = listeners("split-stack-v6-filtered", "nstat")[v6]
+	if rule := nftRuleCount(t, "split-stack-v6-filtered", "dport 8080"); int64(l.DroppedSYNPackets) != rule {
+		t.Errorf("split-stack-v6-filtered: %s has %d unanswered SYN packets, the rule dropped %d", v6, l.DroppedSYNPackets, rule)
+	}
 }
 
 // TestCookiesOfAFilteredCapture: the SYN flood's capture filtered to its
@@ -1705,6 +1788,12 @@ var verdictCases = map[string]verdictCase{
 	// (TestCountersAttributedAcrossListeners checks the others).
 	"mixed-listeners": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	// Both families in one queue (TestOneQueueForBothFamilies checks
+	// each listener); the split one's IPv6 SYNs a rule drops.
+	"dual-stack-one-queue": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}},
+	"split-stack-v6-filtered": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}},
 	"no-route-beside-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	// Captured on the server, loss on the path leaves no trace: from

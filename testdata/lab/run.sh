@@ -44,7 +44,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	defer-accept-overflow one-direction syncookies-flood-slow-accept half-open-checks
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
-	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow)
+	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
+	dual-stack-one-queue split-stack-v6-filtered)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -55,7 +56,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -1104,6 +1105,43 @@ sc_mixed_listeners() {
 		clients_bg -label idle -addr $IP_S:8080 -n 8 -interval 100ms -hold 8s -timeout 8s
 		clients_bg -label filtered -addr $IP_S:8081 -n 5 -interval 150ms -send hello -read -hold 2s -timeout 8s
 		clients_bg -label served -addr $IP_S:8082 -n 10 -interval 100ms -send hello -read -hold 2s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_dual_stack_one_queue() {
+	DESC="One dual-stack socket on [::]:8080 (IPV6_V6ONLY off, as Go's \":8080\", Java and nginx's ipv6only=off listen), listen(fd, 2), never accept(). 3 IPv4 clients to $IP_S:8080 connect 100 ms apart, send nothing and hold 9 s; 1 s later 4 IPv6 clients to [$IP6_S]:8080, 150 ms apart; 1 s after that 2 more IPv4 clients. tcpdump on eth0 in the server namespace."
+	EXPECT="One accept queue for both families: the 3 IPv4 connections fill it (backlog+1 = 3) and every later SYN, IPv6 or IPv4, is dropped at it: TcpExtListenOverflows = TcpExtListenDrops = (4 + 2) x the SYNs each client sends. No IPv6 connection ever completes: the capture shows the IPv6 listener's SYNs unanswered with nothing of its own waiting; only its IPv4 sibling on the same port shows the queue full. ss.txt shows one socket, *:8080."
+	V6=1
+	topo direct
+	serve "[::]:8080" -backlog 2 -accept=false -dual-stack
+	load() {
+		clients_bg -label v4fill -addr $IP_S:8080 -n 3 -interval 100ms -hold 9s -timeout 12s
+		sleep 1
+		clients_bg -label v6 -addr "[$IP6_S]:8080" -n 4 -interval 150ms -hold 2s -timeout 12s
+		sleep 1
+		clients -label v4late -addr $IP_S:8080 -n 2 -interval 150ms -hold 2s -timeout 12s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
+}
+
+sc_split_stack_v6_filtered() {
+	DESC="Two sockets on port 8080, one a family (nginx's \"listen 8080; listen [::]:8080;\"): 0.0.0.0:8080 and [::]:8080 with IPV6_V6ONLY, both listen(fd, 2), never accept(). An nftables rule drops IPv6 SYNs to 8080 (\`meta nfproto ipv6 tcp dport 8080 tcp flags & (syn|ack) == syn counter drop\`, input hook). The clients of dual-stack-one-queue: 3 IPv4 hold the IPv4 queue, 4 IPv6, 2 more IPv4. The rules with their counters are saved after the run (nft-ruleset-after.txt)."
+	EXPECT="The IPv4 socket's queue holds 3; the 2 late IPv4 clients' SYNs are dropped at it (TcpExtListenOverflows = TcpExtListenDrops = theirs alone). The IPv6 SYNs never reach TCP: the rule's counter counts them, and Ip6InReceives exceeds Ip6InDelivers by as many. On the wire the IPv6 listener looks as in dual-stack-one-queue: unanswered SYNs while its IPv4 sibling's queue is full; the counters and ss.txt (0.0.0.0:8080 and [::]:8080, separate queues) tell the two apart."
+	V6=1
+	topo direct
+	nft_one_rule input "meta nfproto ipv6 tcp dport 8080 tcp flags & (syn|ack) == syn counter drop"
+	serve 0.0.0.0:8080 -backlog 2 -accept=false
+	serve "[::]:8080" -backlog 2 -accept=false
+	load() {
+		clients_bg -label v4fill -addr $IP_S:8080 -n 3 -interval 100ms -hold 9s -timeout 12s
+		sleep 1
+		clients_bg -label v6 -addr "[$IP6_S]:8080" -n 4 -interval 150ms -hold 2s -timeout 12s
+		sleep 1
+		clients -label v4late -addr $IP_S:8080 -n 2 -interval 150ms -hold 2s -timeout 12s
 		wait_clients_bg
 	}
 	run_capture tcpdump load 1

@@ -32,6 +32,7 @@ func serve(args []string) error {
 	readBytes := fs.Int("read-bytes", 0, "read until this many bytes (or EOF) before replying (0: one read)")
 	reset := fs.Bool("reset", false, "close every accepted connection at once with a reset (SO_LINGER 0), as an application at its connection limit does")
 	fastOpen := fs.Int("fastopen", 0, "TCP_FASTOPEN queue length (0: off); the namespace needs net.ipv4.tcp_fastopen with the server bit (2)")
+	dualStack := fs.Bool("dual-stack", false, "for an IPv6 address, clear IPV6_V6ONLY: one socket takes IPv4 clients too (Go's \":port\", Java, nginx's ipv6only=off)")
 	fs.Parse(args)
 
 	ap, err := netip.ParseAddrPort(*addr)
@@ -59,7 +60,11 @@ func serve(args []string) error {
 		}
 	}
 	if family == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+		v6only := 1
+		if *dualStack {
+			v6only = 0
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
 			return err
 		}
 	}
@@ -86,7 +91,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v reuseport=%v read-bytes=%d reset=%v\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay, *reusePort, *readBytes, *reset)
+	fmt.Fprintf(os.Stderr, "serve: listening on %s backlog=%d accept=%v defer-accept=%v accept-delay=%v reuseport=%v read-bytes=%d reset=%v dual-stack=%v\n", *addr, *backlog, *accept, *deferAccept, *acceptDelay, *reusePort, *readBytes, *reset, *dualStack)
 
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
