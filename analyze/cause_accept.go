@@ -143,7 +143,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			}
 			signs = append(signs, forSign(Strong, FromPackets, "%d attempt{s} got no answer at all (%d SYN packet{s}, retransmissions included) while %d completed connection{s} {was|were} still waiting for the application (the server had sent them nothing).%s",
 				unanswered, l.DroppedSYNPackets, sg.AcceptAtFirstDrop, tie))
-		} else if portWaitedAtFirstDrop(sg) {
+		} else if portWaitedAtFirstDrop(l) {
 			// A dual-stack socket on [::] (Go's ":port", Java) holds the
 			// IPv4 and IPv6 clients in one queue: the other family's
 			// connections may be all that filled it.
@@ -195,7 +195,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		st, waiting := Weak, ""
 		if waitedAtFirstDrop(sg) {
 			st, waiting = Strong, prose.Sayf(", while %d completed connection{s} {was|were} waiting for the application", sg.AcceptAtFirstDrop)
-		} else if portWaitedAtFirstDrop(sg) {
+		} else if portWaitedAtFirstDrop(l) {
 			st, waiting = Strong, ", while "+portWaitingClause(l)
 		} else if sg.AcceptAtFirstDrop == 1 && !sg.QueueLevelsEstimated && !sg.DrainedAtLastDrop {
 			waiting = ", while 1 completed connection was waiting for the application: " + strings.TrimSuffix(oneWaiting, ".")
@@ -334,8 +334,8 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if _, _, separate := separateSocketsSampled(l, ev); separate && portWaitedAtFirstDrop(sg) {
-	} else if k, m := sg.AcceptAtFirstDrop, sg.SamePortWaiting; portWaitedAtFirstDrop(sg) {
+	if _, _, separate := separateSocketsSampled(l, ev); separate && portWaitedAtFirstDrop(l) {
+	} else if k, m := sg.AcceptAtFirstDrop, sg.SamePortWaiting; portWaitedAtFirstDrop(l) {
 		looks := fmt.Sprintf("if one socket took them all (ss -lnt shows which), Linux holds backlog+1, so its backlog looks like %d (less if the application was busy with some of them)", k+m-1)
 		if sharedSocketSampled(l, ev) {
 			q, _ := ev.host.QueueFor(l.Server)
@@ -415,10 +415,22 @@ func waitedAtFirstDrop(sg *Signs) bool {
 // portWaitedAtFirstDrop reports whether two or more completed
 // connections waited on l's port when its drops began, counting the
 // port's other listeners (Signs.SamePortWaiting), where l's own were
-// fewer, and the port's queue had not emptied by its last drop.
-func portWaitedAtFirstDrop(sg *Signs) bool {
-	return !waitedAtFirstDrop(sg) && sg.SamePortWaiting > 0 && len(sg.SamePort) > 0 &&
-		sg.AcceptAtFirstDrop+sg.SamePortWaiting >= 2 && !sg.QueueLevelsEstimated && !sg.PortDrainedAtLastDrop
+// fewer, and the port's queue had not emptied by its last drop. Only
+// where the addresses are likely one host's: a loopback address among
+// them, or both families (a dual-stack server). Two addresses of one
+// family may be two hosts, as two pods on one port behind a node's
+// bridge are, whose queues are their own.
+func portWaitedAtFirstDrop(l *Listener) bool {
+	sg := &l.Signs
+	if waitedAtFirstDrop(sg) || sg.SamePortWaiting == 0 || len(sg.SamePort) == 0 ||
+		sg.AcceptAtFirstDrop+sg.SamePortWaiting < 2 || sg.QueueLevelsEstimated || sg.PortDrainedAtLastDrop {
+		return false
+	}
+	oneHost := l.Server.Addr().IsLoopback()
+	for _, o := range sg.SamePort {
+		oneHost = oneHost || o.Addr().IsLoopback() || o.Addr().Is4() != l.Server.Addr().Is4()
+	}
+	return oneHost
 }
 
 // portWaitingClause says what waited on l's port at its first drop

@@ -114,6 +114,19 @@ func TestDiagnose(t *testing.T) {
 			kind: KindAcceptQueue, conf: Medium, evidence: "nstat"},
 		{name: "capture started after the queue filled, packets alone", l: lateCapture(),
 			kind: KindInconclusive, conf: Low, evidence: "ss -lnt"},
+		// Nothing of its own waiting, 3 on the port's other address: a
+		// dual-stack socket's one queue; two addresses of one family
+		// may be two hosts (pods behind a node's bridge), not one queue.
+		{name: "drops while the other family's connections waited on the port", l: func() Listener {
+			l := lateCapture()
+			l.Signs.SamePortWaiting, l.Signs.SamePort = 3, []netip.AddrPort{netip.MustParseAddrPort("[fd00::2]:8080")}
+			return l
+		}(), kind: KindAcceptQueue, conf: Medium, evidence: "ss -lnt 'sport = :8080' shows which"},
+		{name: "drops while another address of the family had connections waiting", l: func() Listener {
+			l := lateCapture()
+			l.Signs.SamePortWaiting, l.Signs.SamePort = 3, []netip.AddrPort{netip.MustParseAddrPort("10.0.0.9:8080")}
+			return l
+		}(), kind: KindInconclusive, conf: Low},
 		{name: "capture started after the queue filled, counters", l: lateCapture(),
 			host: &host.Host{Deltas: zero("TcpExtListenOverflows", 30, "TcpExtListenDrops", 30), Sysctls: modern},
 			kind: KindAcceptQueue, conf: High, ruledOut: []Kind{KindFiltered}},
