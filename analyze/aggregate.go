@@ -85,6 +85,11 @@ type Listener struct {
 	// forwarded attempts are counted there, not in the result's totals,
 	// the counters' reconciliation or the evidence sums.
 	Forwards []Forward
+	// outbound: the counters given are of this listener's client's host,
+	// not its server's (markOutbound); set by Diagnose.
+	outbound bool
+	// clientSYNRetx counts the SYNs its clients sent again.
+	clientSYNRetx int
 	// NotForwarded counts, for a front, the outcomes of its attempts
 	// never seen forwarded: the result's totals count them, and SYNs
 	// among them that got no answer were dropped on the forwarding host.
@@ -366,7 +371,10 @@ type Signs struct {
 	// unless SourcesCapped (more addresses came than a listener's source
 	// table counts, and the counts are of the first ones).
 	SourceAttempts, SourceUnanswered int
-	SourcesCapped                    bool
+	// OnlySource is the one address every attempt came from, if one did
+	// (every attempt's source counted).
+	OnlySource    netip.Addr
+	SourcesCapped bool
 
 	Vantage Vantage
 	// SameHost: every attempt came from the server's own host (a loopback
@@ -514,6 +522,11 @@ func saturatingInc(n *uint32) {
 // Front reports whether l is a front (Forwards): where its connections
 // end is another listener.
 func (l *Listener) Front() bool { return l.Forwards != nil }
+
+// countedHere reports whether the counters given count l's server side:
+// not a front (its connections count at their backend) nor a listener
+// the counters' host connected to (markOutbound).
+func (l *Listener) countedHere() bool { return !l.Front() && !l.outbound }
 
 func boolInt(b bool) int {
 	if b {
@@ -777,6 +790,7 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		g.OnAttempt(a, o)
 	}
 	l.Attempts++
+	l.clientSYNRetx += max(a.SYNs-1, 0)
 	if sameHost(a) {
 		l.sameHost++
 		l.Signs.ClientSYNRetransmits += max(a.SYNs-1, 0)
@@ -1214,7 +1228,9 @@ func (l *Listener) settleSigns() {
 	sg.UnansweredSources, sg.NeverAnsweredSources, sg.NeverCompletedSources, sg.SilentSources = 0, 0, 0, 0
 	sg.RefusedSources, sg.RefusedSourcesAnswered = 0, 0
 	sg.TopUnansweredSource, sg.TopUnansweredAttempts, sg.SourceUnanswered = netip.Addr{}, 0, 0
+	sources, only := 0, netip.Addr{}
 	for ip, s := range l.sources.counts() {
+		sources, only = sources+1, ip
 		if s.unanswered > 0 {
 			sg.SourceUnanswered += int(s.unanswered)
 			sg.UnansweredSources++
@@ -1240,6 +1256,10 @@ func (l *Listener) settleSigns() {
 		}
 	}
 	sg.SourceAttempts, sg.SourcesCapped = l.sources.countedAttempts, l.sources.capped
+	sg.OnlySource = netip.Addr{}
+	if sources == 1 && !sg.SourcesCapped && sg.SourceAttempts == l.Attempts {
+		sg.OnlySource = only
+	}
 	sg.PAWS = l.sources.paws.evidence(l.sources.pawsChains())
 	sg.PAWSSourcesCapped = l.sources.paws.full
 }

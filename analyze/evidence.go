@@ -196,7 +196,7 @@ func unseenOpens(r *Result, h *host.Host) int64 {
 	}
 	seen := 0
 	for i := range r.Listeners {
-		if l := &r.Listeners[i]; !l.Front() {
+		if l := &r.Listeners[i]; l.countedHere() {
 			seen += l.Outcomes[Established] + l.Signs.AcceptedThenReset + l.Signs.ACKTaken
 		}
 	}
@@ -221,7 +221,7 @@ func viewCounters(r *Result, h *host.Host) counterView {
 	v.d, v.covers = h.Deltas, true
 	took := 0
 	for i := range r.Listeners {
-		if !r.Listeners[i].Front() {
+		if r.Listeners[i].countedHere() {
 			took += r.Listeners[i].ServerTook + r.Listeners[i].TookUnseen
 		}
 	}

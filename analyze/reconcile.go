@@ -156,7 +156,7 @@ func cookieSYNACKs(l *Listener) int {
 func cookiesUnsureSum(r *Result) int64 {
 	var n int64
 	for i := range r.Listeners {
-		if !r.Listeners[i].Front() {
+		if r.Listeners[i].countedHere() {
 			n += int64(cookiesUnsure(&r.Listeners[i]))
 		}
 	}
@@ -231,10 +231,19 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 		if c.explain != nil {
 			var sum int64
 			for i := range r.Listeners {
-				if r.Listeners[i].Front() {
+				l := &r.Listeners[i]
+				explain := c.explain
+				switch {
+				case l.Front():
 					continue // counted at its backend
+				case l.outbound && c.name == "TcpExtTCPSynRetrans":
+					// The counters' host is its client: the SYNs it sent
+					// again count there.
+					explain = func(l *Listener) int { return l.clientSYNRetx }
+				case l.outbound:
+					continue // counted at its server
 				}
-				if n := int64(c.explain(&r.Listeners[i])); n != 0 {
+				if n := int64(explain(l)); n != 0 {
 					rc.Shares = append(rc.Shares, CounterShare{Listener: r.Listeners[i].Server, Predicted: n})
 					sum += n
 				}
@@ -242,7 +251,7 @@ func reconcile(r *Result, h *host.Host) []Reconciliation {
 			rc.Explained = &sum
 			if c.unsure != nil {
 				for i := range r.Listeners {
-					if !r.Listeners[i].Front() {
+					if r.Listeners[i].countedHere() {
 						rc.Unsure += int64(c.unsure(&r.Listeners[i]))
 					}
 				}

@@ -152,6 +152,7 @@ type evidence struct {
 // Diagnose gives every listener of r its diagnosis and r its overall
 // verdict (the most serious listener's) and counter reconciliation.
 func Diagnose(r *Result, h *host.Host) {
+	markOutbound(r, h)
 	ev := &evidence{host: h, counters: viewCounters(r, h)}
 	// A front's attempts are its backends' seen again: each connection
 	// counts once, at its backend.
@@ -161,30 +162,19 @@ func Diagnose(r *Result, h *host.Host) {
 		for _, fw := range l.Forwards {
 			fronts[fw.To] = append(fronts[fw.To], l.Server)
 		}
-		if l.Front() {
-			continue
+		if l.countedHere() {
+			ev.add(l)
 		}
-		ev.listeners++
-		ev.refused += l.Outcomes[Rejected]
-		ev.aqPredicted += aqPredicted(l)
-		if queueSeenFull(l) {
-			ev.aqClaimed += aqPredicted(l)
-			ev.aqClaimedSYNs += l.DroppedSYNPackets
-		}
-		ev.synDropsSeen += l.DroppedSYNPackets
-		ev.synsSeen += l.SYNPackets
-		if ipFamily(l.Server.Addr()) == 6 {
-			ev.synDrops6 += l.DroppedSYNPackets
-			ev.syns6 += l.SYNPackets
-		}
-		ev.unansweredSeen += l.Outcomes[UnansweredSYN]
-		ev.synackRetxSeen += l.synRetransmitsSeen()
-		ev.ignoredSeen += overflowIgnored(l)
-		ev.cookiesSeen += l.Signs.TrustedCookieSYNACKs()
-		ev.pawsSeen += l.Signs.PAWS.Rejected
-		ev.icmpOwnSeen += l.Signs.ICMPFromServer
 	}
 	for i := range r.Listeners {
+		if r.Listeners[i].outbound {
+			// Its server's counters are not here: judged on its packets
+			// alone, saying whose counters these are.
+			out := &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h)}}
+			out.add(&r.Listeners[i])
+			r.Listeners[i].Diagnosis = diagnoseListener(&r.Listeners[i], out)
+			continue
+		}
 		if r.Listeners[i].Front() {
 			d := forwardedDiagnosis(&r.Listeners[i], h)
 			if note := ev.counters.note; note != "" {
@@ -235,6 +225,29 @@ func Diagnose(r *Result, h *host.Host) {
 		}
 	}
 	r.Reconciliation = reconcile(r, h)
+}
+
+// add sums l into the evidence's namespace-wide totals.
+func (ev *evidence) add(l *Listener) {
+	ev.listeners++
+	ev.refused += l.Outcomes[Rejected]
+	ev.aqPredicted += aqPredicted(l)
+	if queueSeenFull(l) {
+		ev.aqClaimed += aqPredicted(l)
+		ev.aqClaimedSYNs += l.DroppedSYNPackets
+	}
+	ev.synDropsSeen += l.DroppedSYNPackets
+	ev.synsSeen += l.SYNPackets
+	if ipFamily(l.Server.Addr()) == 6 {
+		ev.synDrops6 += l.DroppedSYNPackets
+		ev.syns6 += l.SYNPackets
+	}
+	ev.unansweredSeen += l.Outcomes[UnansweredSYN]
+	ev.synackRetxSeen += l.synRetransmitsSeen()
+	ev.ignoredSeen += overflowIgnored(l)
+	ev.cookiesSeen += l.Signs.TrustedCookieSYNACKs()
+	ev.pawsSeen += l.Signs.PAWS.Rejected
+	ev.icmpOwnSeen += l.Signs.ICMPFromServer
 }
 
 // stronger reports whether a should lead over b.

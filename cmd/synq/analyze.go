@@ -116,7 +116,9 @@ sysctl -a, whose kernel.osrelease says how this kernel counts drops) and its
 listen queues (--ss: ss -lnt during the incident). A decisive piece of
 evidence against a cause rules it out, and the report says which; counters
 that do not cover the capture (another host, namespace or time) are shown
-and not used. Where the inputs cannot decide, the verdict is inconclusive
+and not used; on a proxy's host, its backends (listeners whose every attempt
+came from the proxy) are judged without the proxy's counters, which count
+its connects to them, not their queues. Where the inputs cannot decide, the verdict is inconclusive
 and names the command that would.
 
 A filter in tcpdump's language (--filter, or after --) keeps only the

@@ -337,7 +337,8 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 			continue
 		}
 		delta, err := nstatDelta(sc)
-		if err != nil {
+		if err != nil || verdictCases[sc.name].clientHost {
+			// (A proxy's counters rule nothing out on its backend.)
 			continue
 		}
 		var ruledOut []string

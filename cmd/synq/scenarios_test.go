@@ -681,6 +681,14 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			"10.88.0.2:8082": {"established": 10},
 		})
 	},
+	// The proxy's clients all connect; 3 of its connects to the backend
+	// fill the backend's queue, 5 get no answer.
+	"proxy-backend-overflow": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{
+			"10.88.0.2:80":   {"established": 8},
+			"10.88.0.3:9000": {"established": 3, "unanswered_syn": 5},
+		})
+	},
 	// One dual-stack socket, or one socket a family: the same wire.
 	"dual-stack-one-queue":    wantFamiliesOfOneQueue,
 	"split-stack-v6-filtered": wantFamiliesOfOneQueue,
@@ -1144,6 +1152,62 @@ func TestOneQueueForBothFamilies(t *testing.T) {
 	}
 }
 
+// TestCountersOfTheProxyHost: captured on a reverse proxy with the
+// proxy's counters, the backend is a listener whose every attempt came
+// from the proxy's address. Its queue is not in these counters: the
+// proxy's connects (TcpActiveOpens) and SYNs sent again
+// (TcpExtTCPSynRetrans) are. Read as the backend's, the counters were set
+// aside for every listener (TcpPassiveOpens counts the proxy's 8, the
+// capture shows 11 taken); and where the proxy served other traffic too
+// (1,000 more connections each way, a busy proxy), the unmoved
+// ListenOverflows ruled the backend's full queue out: "SYN-ACKs lost on
+// the way out, high". The kernel's SYN retransmissions are the referee.
+func TestCountersOfTheProxyHost(t *testing.T) {
+	c := scenarioCapture(t, "proxy-backend-overflow")
+	sc := scenario{name: "proxy-backend-overflow", dir: filepath.Dir(c), capture: c}
+	before, after := filepath.Join(sc.dir, "nstat-before.txt"), filepath.Join(sc.dir, "nstat-after.txt")
+	b, err := os.ReadFile(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy strings.Builder
+	for _, ln := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if f := strings.Fields(ln); len(f) >= 2 && (f[0] == "TcpPassiveOpens" || f[0] == "TcpActiveOpens") {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln = fmt.Sprintf("%s %d %s", f[0], n+1000, strings.Join(f[2:], " "))
+		}
+		busy.WriteString(ln + "\n")
+	}
+	busyAfter := filepath.Join(t.TempDir(), "nstat-after.txt")
+	if err := os.WriteFile(busyAfter, []byte(busy.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, after string }{{"proxy's counters", after}, {"a busy proxy's counters", busyAfter}} {
+		r := scenarioJSON(t, sc, "--nstat", before, "--nstat", tc.after)
+		for _, l := range r.Listeners {
+			v := l.Verdict
+			switch l.Server {
+			case "10.88.0.2:80":
+				if v.Kind != "healthy" || v.Confidence != "high" {
+					t.Errorf("%s: the proxy %s/%s, want healthy/high", tc.name, v.Kind, v.Confidence)
+				}
+			case "10.88.0.3:9000":
+				if v.Kind != "accept_queue_overflow" || v.Confidence != "medium" || !mentions(v.Evidence, "10.88.0.2's, this listener's client") {
+					t.Errorf("%s: the backend %s/%s, want accept_queue_overflow/medium naming the proxy's counters\n%s", tc.name, v.Kind, v.Confidence, strings.Join(v.Evidence, "\n"))
+				}
+			}
+		}
+		for _, rc := range r.Nstat.Reconciliation {
+			if rc.Counter == "TcpExtTCPSynRetrans" && (rc.Explained == nil || *rc.Explained != rc.Delta || rc.Delta == 0) {
+				t.Errorf("%s: TcpExtTCPSynRetrans %d, the capture explains %s: the proxy's SYNs sent again", tc.name, rc.Delta, fmtIntPtr(rc.Explained))
+			}
+		}
+	}
+}
+
 // TestCookiesOfAFilteredCapture: the SYN flood's capture filtered to its
 // one real client shows cookies from the first SYN on with nothing
 // half-open, which is what tcp_syncookies=2 looks like; the kernel's
@@ -1556,6 +1620,10 @@ type verdictCase struct {
 	// mode with counters, where the scenario makes one (unset: not
 	// checked).
 	mode string
+	// clientHost: nstat, sysctl and ss were taken on the verdict's
+	// listener's client (a proxy's host, not its backend's): they
+	// cannot decide its queues.
+	clientHost bool
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -1788,6 +1856,11 @@ var verdictCases = map[string]verdictCase{
 	// (TestCountersAttributedAcrossListeners checks the others).
 	"mixed-listeners": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
+	// The counters are the proxy's, the backend's client's: medium from
+	// the backend's packets, with the proxy's SYNs sent again and its
+	// own connections explained (TestCountersOfTheProxyHost).
+	"proxy-backend-overflow": {kind: "accept_queue_overflow", conf: "medium", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtTCPSynRetrans", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpExtListenDrops"}, clientHost: true},
 	// Both families in one queue (TestOneQueueForBothFamilies checks
 	// each listener); the split one's IPv6 SYNs a rule drops.
 	"dual-stack-one-queue": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
@@ -1884,7 +1957,7 @@ func TestScenarioVerdicts(t *testing.T) {
 			if ss := filepath.Join(sc.dir, "ss.txt"); fileExists(ss) {
 				q := scenarioJSON(t, sc, "--ss", ss).Verdict
 				wantKind, wantConf := bare.Kind, bare.Confidence
-				if want.kind == "accept_queue_overflow" {
+				if want.kind == "accept_queue_overflow" && !want.clientHost {
 					wantKind, wantConf = want.kind, "high"
 				}
 				if q.Kind != wantKind || q.Confidence != wantConf {

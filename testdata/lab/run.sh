@@ -45,7 +45,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
-	dual-stack-one-queue split-stack-v6-filtered)
+	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1146,6 +1146,24 @@ sc_split_stack_v6_filtered() {
 	}
 	run_capture tcpdump load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_proxy_backend_overflow() {
+	DESC="A reverse proxy captured on its own host, with that host's counters: labtool proxy in the server namespace listens on $IP_S:80, accepts every client at once and connects to its backend for each (4 s connect timeout, then a 502 and close), as nginx or HAProxy does. The backend is another host's listener: $IP_C2:9000 in the client namespace (its second address), listen(fd, 2), never accept(). 8 clients from $IP_C connect to the proxy 200 ms apart, send \"hello\", read the answer and hold 3 s. tcpdump on the proxy's eth0; nstat, sysctl and ss in the proxy's namespace, as an on-call engineer on the proxy takes them."
+	EXPECT="The proxy's listener is healthy: 8 connections, TcpPassiveOpens 8. Its 8 connects to the backend (TcpActiveOpens 8): 3 fill the backend's accept queue (backlog+1), 5 get no answer, their SYNs sent again until the proxy's 4 s timeout (TcpExtTCPSynRetrans counts them, on the proxy). The backend's overflows count in the client namespace, not in these counters: TcpExtListenOverflows stays 0 here."
+	topo direct
+	second_client_addr
+	bg backend $NS_C "$LABTOOL" serve -addr $IP_C2:9000 -backlog 2 -accept=false -duration 60s
+	LISTENERS+=("$IP_C2:9000 (in $NS_C): labtool serve -backlog 2 -accept=false")
+	bg proxy $NS_S "$LABTOOL" proxy -addr $IP_S:80 -backend $IP_C2:9000 -timeout 4s -duration 60s
+	LISTENERS+=("$IP_S:80: labtool proxy -backend $IP_C2:9000 -timeout 4s")
+	local i
+	for i in $(seq 250); do
+		if nsx $NS_S ss -Hltn 'sport = :80' | grep -q . && nsx $NS_C ss -Hltn 'sport = :9000' | grep -q .; then break; fi
+		sleep 0.02
+	done
+	load() { clients -label c -addr $IP_S:80 -n 8 -interval 200ms -send hello -read -hold 3s -timeout 10s; }
+	run_capture tcpdump load 5
 }
 
 sc_no_route_beside_overflow() {

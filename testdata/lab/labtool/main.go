@@ -10,7 +10,8 @@
 //	          pop it on ingress (there is no 8021q module nor act_vlan);
 //	tcdrop    attaches a tcx BPF program that drops one source's SYNs on
 //	          ingress (there is no cls_flower nor act_gact);
-//	synflood  sends a bounded number of SYNs from spoofed source addresses.
+//	synflood  sends a bounded number of SYNs from spoofed source addresses;
+//	proxy     a TCP reverse proxy that connects to one backend per client.
 //
 // It is test tooling only; it is not part of synq.
 package main
@@ -39,6 +40,8 @@ func main() {
 		err = tcdrop(args)
 	case "synflood":
 		err = synflood(args)
+	case "proxy":
+		err = proxy(args)
 	default:
 		usage()
 	}
@@ -49,6 +52,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: labtool serve|connect|relay|vlantag|tcdrop|synflood [flags]")
+	fmt.Fprintln(os.Stderr, "usage: labtool serve|connect|relay|vlantag|tcdrop|synflood|proxy [flags]")
 	os.Exit(2)
 }

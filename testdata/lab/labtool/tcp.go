@@ -296,3 +296,56 @@ func short(err error) string {
 	}
 	return err.Error()
 }
+
+// proxy is a reverse proxy as nginx or HAProxy runs one: it accepts every
+// client at once and connects to the backend for it, answering 502 and
+// closing when the backend does not answer in time.
+func proxy(args []string) error {
+	fs := flag.NewFlagSet("proxy", flag.ExitOnError)
+	addr := fs.String("addr", "", "listen address ip:port")
+	backend := fs.String("backend", "", "backend address ip:port")
+	timeout := fs.Duration("timeout", 4*time.Second, "connect timeout to the backend")
+	duration := fs.Duration("duration", 30*time.Second, "exit after this long")
+	fs.Parse(args)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "proxy: listening on %s, backend %s, connect timeout %v\n", *addr, *backend, *timeout)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				b, err := net.DialTimeout("tcp", *backend, *timeout)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "proxy: %s: %v\n", c.RemoteAddr(), err)
+					c.Write([]byte("HTTP/1.0 502 Bad Gateway\r\n\r\n"))
+					return
+				}
+				defer b.Close()
+				// A backend that never accepts never answers either.
+				b.SetDeadline(time.Now().Add(10 * time.Second))
+				back := make(chan struct{})
+				go func() {
+					io.Copy(c, b)
+					c.(*net.TCPConn).CloseWrite()
+					close(back)
+				}()
+				io.Copy(b, c)
+				b.(*net.TCPConn).CloseWrite()
+				<-back
+			}(c)
+		}
+	}()
+	done := make(chan os.Signal, 1)
+	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(*duration):
+	}
+	return ln.Close()
+}

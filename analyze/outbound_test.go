@@ -1,0 +1,63 @@
+package analyze
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/synq/synq/host"
+)
+
+// TestCountersPickTheirSide: a proxy at 10.0.0.2 serves :80 to a client
+// at 10.0.0.1, which is also where its backend (:9000, full queue)
+// listens, so each listener's only client is the other's server (the
+// lab's two namespaces). The counters decide whose they are: the proxy's
+// count its connects and SYNs sent again, and the backend's full queue is
+// judged on its packets; the backend's count its overflows, and its
+// queue is proved by them.
+func TestCountersPickTheirSide(t *testing.T) {
+	proxyAddr, backendAddr := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1")
+	result := func() Result {
+		front := Listener{Server: netip.AddrPortFrom(proxyAddr, 80), Attempts: 8, ServerTook: 8}
+		front.Outcomes[Established] = 8
+		front.Signs.OnlySource = backendAddr
+		backend := Listener{Server: netip.AddrPortFrom(backendAddr, 9000), Attempts: 8, DroppedSYNPackets: 20, CompletedSilent: 3, clientSYNRetx: 15}
+		backend.Outcomes[Established], backend.Outcomes[UnansweredSYN] = 3, 5
+		backend.Signs.AcceptAtFirstDrop = 3
+		backend.Signs.OnlySource = proxyAddr
+		return Result{Listeners: []Listener{front, backend}, Attempts: 16}
+	}
+	modern := map[string]string{"kernel.osrelease": "6.18.0"}
+	for _, tc := range []struct {
+		name             string
+		counters         map[string]int64
+		outbound         [2]bool
+		backendConf      Confidence
+		backendEvidence  string
+		frontHealthyConf Confidence
+	}{
+		{"the proxy's counters", countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 8, "TcpExtTCPSynRetrans", 15),
+			[2]bool{false, true}, Medium, "10.0.0.2's, this listener's client", High},
+		{"the backend's counters", countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 3, "TcpExtListenOverflows", 20, "TcpExtListenDrops", 20),
+			[2]bool{true, false}, High, "exactly", Medium},
+		// Neither side's: nothing marked, the counters set aside as
+		// not covering the capture.
+		{"neither's", countersAt0("TcpActiveOpens", 1, "TcpPassiveOpens", 1),
+			[2]bool{false, false}, Medium, "do not cover this capture", Medium},
+	} {
+		r := result()
+		Diagnose(&r, &host.Host{Deltas: tc.counters, Sysctls: modern})
+		for i, want := range tc.outbound {
+			if r.Listeners[i].outbound != want {
+				t.Errorf("%s: %s outbound %v, want %v", tc.name, r.Listeners[i].Server, r.Listeners[i].outbound, want)
+			}
+		}
+		front, backend := r.Listeners[0].Diagnosis.Verdict, r.Listeners[1].Diagnosis.Verdict
+		if backend.Kind != KindAcceptQueue || backend.Confidence != tc.backendConf || !strings.Contains(strings.Join(backend.Evidence, "\n"), tc.backendEvidence) {
+			t.Errorf("%s: backend %s/%s, want %s/%s saying %q\n%s", tc.name, backend.Kind, backend.Confidence, KindAcceptQueue, tc.backendConf, tc.backendEvidence, strings.Join(backend.Evidence, "\n"))
+		}
+		if front.Kind != KindHealthy || front.Confidence != tc.frontHealthyConf {
+			t.Errorf("%s: proxy %s/%s, want healthy/%s", tc.name, front.Kind, front.Confidence, tc.frontHealthyConf)
+		}
+	}
+}
