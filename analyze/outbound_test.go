@@ -61,3 +61,50 @@ func TestCountersPickTheirSide(t *testing.T) {
 		}
 	}
 }
+
+// TestCountersOfALoadBalancer: a backend captured on its client's side
+// (a load balancer's host, 'port 9000'), its balancer serving nothing in
+// the capture. Only the counters can say they are the balancer's: the
+// SYNs it sent again. Counters that count what only the backend's host
+// would (its listen drops, the resets it sent) are the backend's; a
+// capture on the server's side is the server's.
+func TestCountersOfALoadBalancer(t *testing.T) {
+	lb := netip.MustParseAddr("10.0.0.2")
+	backend := func(v Vantage) Listener {
+		l := Listener{Server: netip.MustParseAddrPort("10.0.0.3:9000"), Attempts: 8, DroppedSYNPackets: 20, CompletedSilent: 3, clientSYNRetx: 15}
+		l.Outcomes[Established], l.Outcomes[UnansweredSYN] = 3, 5
+		l.Signs.AcceptAtFirstDrop = 3
+		l.Signs.OnlySource, l.Signs.Vantage = lb, v
+		return l
+	}
+	refusing := func() Listener {
+		l := Listener{Server: netip.MustParseAddrPort("10.0.0.3:9000"), Attempts: 8, ServerRSTs: 8, clientSYNRetx: 0}
+		l.Outcomes[Rejected] = 8
+		l.Signs.OnlySource, l.Signs.Vantage = lb, VantageUnknown
+		return l
+	}
+	for _, tc := range []struct {
+		name     string
+		l        Listener
+		counters map[string]int64
+		outbound bool
+	}{
+		{"the balancer's counters, client side", backend(VantageClient), countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 500, "TcpExtTCPSynRetrans", 15), true},
+		{"the balancer's counters, no distance to tell", backend(VantageUnknown), countersAt0("TcpActiveOpens", 1008, "TcpPassiveOpens", 1008, "TcpExtTCPSynRetrans", 15), true},
+		{"captured at the server", backend(VantageServer), countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 500, "TcpExtTCPSynRetrans", 15), false},
+		{"the backend's counters: its listen drops", backend(VantageClient), countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 15, "TcpExtListenOverflows", 20, "TcpExtListenDrops", 20), false},
+		{"no SYN sent again to tell", refusing(), countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 500), false},
+		{"the backend's counters: the resets it sent", refusing(), countersAt0("TcpActiveOpens", 8, "TcpPassiveOpens", 500, "TcpOutRsts", 8), false},
+		{"too few connects", backend(VantageClient), countersAt0("TcpActiveOpens", 2, "TcpPassiveOpens", 500, "TcpExtTCPSynRetrans", 15), false},
+	} {
+		r := Result{Listeners: []Listener{tc.l}, Attempts: tc.l.Attempts}
+		Diagnose(&r, &host.Host{Deltas: tc.counters})
+		l := &r.Listeners[0]
+		if l.outbound != tc.outbound {
+			t.Errorf("%s: outbound %v, want %v", tc.name, l.outbound, tc.outbound)
+		}
+		if says := strings.Join(l.Diagnosis.Verdict.Evidence, "\n"); tc.outbound && !strings.Contains(says, "look like 10.0.0.2's") {
+			t.Errorf("%s: the evidence does not say whose the counters look like:\n%s", tc.name, says)
+		}
+	}
+}

@@ -170,7 +170,7 @@ func Diagnose(r *Result, h *host.Host) {
 		if r.Listeners[i].outbound {
 			// Its server's counters are not here: judged on its packets
 			// alone, saying whose counters these are.
-			out := &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h)}}
+			out := &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h, servedAddrs(r))}}
 			out.add(&r.Listeners[i])
 			r.Listeners[i].Diagnosis = diagnoseListener(&r.Listeners[i], out)
 			continue

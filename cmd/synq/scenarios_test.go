@@ -1154,7 +1154,8 @@ func TestOneQueueForBothFamilies(t *testing.T) {
 
 // TestCountersOfTheProxyHost: captured on a reverse proxy with the
 // proxy's counters, the backend is a listener whose every attempt came
-// from the proxy's address. Its queue is not in these counters: the
+// from the proxy's address (and, filtered to the backend's port, one
+// whose client serves nothing in the capture, as on a load balancer). Its queue is not in these counters: the
 // proxy's connects (TcpActiveOpens) and SYNs sent again
 // (TcpExtTCPSynRetrans) are. Read as the backend's, the counters were set
 // aside for every listener (TcpPassiveOpens counts the proxy's 8, the
@@ -1185,8 +1186,27 @@ func TestCountersOfTheProxyHost(t *testing.T) {
 	if err := os.WriteFile(busyAfter, []byte(busy.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, after string }{{"proxy's counters", after}, {"a busy proxy's counters", busyAfter}} {
-		r := scenarioJSON(t, sc, "--nstat", before, "--nstat", tc.after)
+	for _, tc := range []struct {
+		name, after string
+		filter      string
+	}{
+		{"proxy's counters", after, ""},
+		{"a busy proxy's counters", busyAfter, ""},
+		// A load balancer's host captured with 'port 9000': its
+		// backends alone, nothing it serves. It read "SYN-ACKs lost on
+		// the way out, high": the SYNs it sent again in
+		// TcpExtTCPSynRetrans read as the backend's SYN-ACKs.
+		{"the proxy's counters, its backend's port alone", after, "port 9000"},
+		{"a busy proxy's counters, its backend's port alone", busyAfter, "port 9000"},
+	} {
+		args := []string{"--nstat", before, "--nstat", tc.after}
+		if tc.filter != "" {
+			args = append(args, "--filter", tc.filter)
+		}
+		r := scenarioJSON(t, sc, args...)
+		if tc.filter != "" && len(r.Listeners) != 1 {
+			t.Fatalf("%s: %d listeners, want the backend alone", tc.name, len(r.Listeners))
+		}
 		for _, l := range r.Listeners {
 			v := l.Verdict
 			switch l.Server {
