@@ -277,7 +277,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		case lo > 0 && predicted > 0 && !claims && ev.overflowsClaimed(lo):
 			signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows): as many as the %d the capture shows on listeners whose completed connections waited for the application when their drops began, none left for this listener's %d.", lo, ev.aqClaimed, predicted))
 		case lo > 0 && predicted > 0:
-			signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
+			fam := ipFamily(l.Server.Addr())
+			if left, all := ev.undeliveredSYNs(fam); all && !claims {
+				// A capture of one family (or one host) whose SYNs a
+				// rule dropped, the overflows the other's.
+				signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped, and IP received %d packet{s} it never delivered (%s), as many as the capture's %d unanswered SYN packets to IPv%d listeners: they never reached TCP, whose overflows were other traffic's.", lo, ev.aqPredicted, left, inLedgerNames(fam), ev.synDropsOf(fam), fam))
+			} else {
+				signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
+			}
 		case lo > 0 && ev.listeners == 1 && int(lo) > coverageSlack(0):
 			// Nothing on the wire says so, but the counters do: cookie
 			// ACKs dropped at a full accept queue look accepted and

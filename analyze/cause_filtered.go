@@ -75,7 +75,13 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		// The kernel's reasons put every one of these SYNs in netfilter:
 		// the listen drops were other listeners'.
 	case okDrops:
-		signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
+		if _, all := ev.undeliveredSYNs(fam); all {
+			// IP's ledger (below) counts them all dropped on the way
+			// in: the listen drops are other traffic's.
+			signs = append(signs, againstSign(Weak, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself, though IP's count below says not these.", drops))
+		} else {
+			signs = append(signs, againstSign(Strong, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself.", drops))
+		}
 	}
 	mode, summary := "", fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server)
 	remedy := []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters). A limit on connections (nft ct count, iptables connlimit) or on their rate (limit, hashlimit) drops only past it, so some clients of an address get in and others do not.",

@@ -130,6 +130,16 @@ func (ev *evidence) synDropsOf(fam int) int {
 	return ev.synDropsSeen - ev.synDrops6
 }
 
+// undeliveredSYNs is how many packets of family fam IP received and did
+// not deliver, and whether that is as many as the capture's unanswered
+// SYN packets of fam or more: then they may all have been dropped before
+// TCP, and TCP's listen counters may count other traffic's drops.
+func (ev *evidence) undeliveredSYNs(fam int) (int64, bool) {
+	seen := ev.synDropsOf(fam)
+	left, ok := ev.counters.unaccountedIn(fam)
+	return left, ok && seen > 0 && left >= int64(seen)
+}
+
 // synsOf is the client SYN packets to listeners of family fam.
 func (ev *evidence) synsOf(fam int) int {
 	if fam == 6 {

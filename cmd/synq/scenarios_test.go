@@ -1150,6 +1150,16 @@ func TestOneQueueForBothFamilies(t *testing.T) {
 	if rule := nftRuleCount(t, "split-stack-v6-filtered", "dport 8080"); int64(l.DroppedSYNPackets) != rule {
 		t.Errorf("split-stack-v6-filtered: %s has %d unanswered SYN packets, the rule dropped %d", v6, l.DroppedSYNPackets, rule)
 	}
+	// The capture filtered to the IPv6 client, with the namespace's
+	// counters: the IPv4 socket's 12 overflows are less than the 24 SYN
+	// packets shown dropped, and IP never delivered 24 IPv6 packets. It
+	// read "accept queue, medium", the listen drops counting against the
+	// rule.
+	c := scenarioCapture(t, "split-stack-v6-filtered")
+	sc := scenario{name: "split-stack-v6-filtered", dir: filepath.Dir(c), capture: c}
+	if v := scenarioJSON(t, sc, append(withNstat(sc), "--filter", "host fd88::1")...).Verdict; v.Kind != "filtered_before_tcp" {
+		t.Errorf("split-stack-v6-filtered, host fd88::1 alone: %s/%s, want filtered_before_tcp\n%s", v.Kind, v.Confidence, strings.Join(v.Evidence, "\n"))
+	}
 }
 
 // TestCountersOfTheProxyHost: captured on a reverse proxy with the
