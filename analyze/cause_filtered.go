@@ -103,6 +103,24 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case fam == 4 && rp > 0:
 		signs = append(signs, forSign(Weak, FromCounters, "The kernel dropped %d packet{s} for failing the reverse-path check (TcpExtIPReversePathFilter): some of these SYNs may be among them.", rp))
 	}
+	// A destination the host does not hold (a service address that
+	// moved, a stale neighbour entry upstream): IP drops the SYNs and
+	// counts them as address errors, which its ledger reads as accounted
+	// for. Only for a listener that never sent a packet.
+	addrErrs, notLocal := c.get(ledgers[fam].inAddrErrors)
+	notLocal = notLocal && l.DroppedSYNPackets > 0 && addrErrs >= int64(l.DroppedSYNPackets) && sentNothing(l)
+	if notLocal {
+		st := Strong
+		if addrErrs == int64(seen) {
+			st = Decisive
+		}
+		mode = "not_local"
+		signs = append(signs, forSign(st, FromCounters, "IP dropped %d packet{s} addressed to none of this host's addresses (%s), as many as the %d unanswered SYN packet{s} to IPv%d listeners here: nothing in the capture ever came from %s, so it is not an address of this host, which does not forward.", addrErrs, ledgers[fam].inAddrErrors, seen, fam, l.Server.Addr()))
+		summary = fmt.Sprintf("SYNs to %s reached a host that does not hold %s: IP dropped them (%s) before TCP saw them. The address moved (a VIP failed over, a load balancer or DNS still points here) or a neighbour entry upstream is stale.", l.Server, l.Server.Addr(), ledgers[fam].inAddrErrors)
+		remedy = []string{fmt.Sprintf("Check where %s lives: ip -br addr on this host (it is not there); on the host that should hold it, and on keepalived or the cloud's floating-IP configuration.", l.Server.Addr()),
+			fmt.Sprintf("Find who sends it here: the router's or client's neighbour entry (ip neigh show %s, arp -n) may still name this host's MAC after a failover; a gratuitous ARP from the new holder (arping -U) or flushing the entry fixes it.", l.Server.Addr()),
+			"Check the load balancer's backend list and DNS for a stale address."}
+	}
 	short, beforeIP := c.neverReachedIP(fam, ev)
 	if sg.Vantage == VantageMiddle || sg.Vantage == VantageClient {
 		// Not this host's tap: lost on the way here, as likely.
@@ -116,9 +134,14 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		summary = fmt.Sprintf("SYNs to %s were captured but never reached the IP stack: dropped between the capture's tap and IP, by a tc ingress filter or policer or an eBPF program (Cilium, Calico's eBPF data plane), where neither netfilter nor TCP counts them.", l.Server)
 		remedy = []string{"List what runs on the way in: tc filter show dev <interface> ingress; bpftool net show (tcx, tc and XDP programs per interface); ip -s link show <interface> (RX dropped).",
 			"With Cilium: cilium-dbg monitor --type drop (or hubble observe --verdict DROPPED); with Calico's eBPF data plane: its policy drop counters."}
+	case notLocal:
+		// IP's own drop, counted: not netfilter's.
 	case !okIn || seen == 0:
 	case inLeft >= int64(seen):
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
+	case inLedgerClean(inLeft, seen) && c.inErrors(fam) >= int64(seen):
+		// Accounted for as errors is dropped all the same.
+		signs = append(signs, forSign(Weak, FromCounters, "IP counted %d received packet{s} as errors (%s), as many as the %d unanswered SYN packet{s} or more: IP may have dropped them itself.", c.inErrors(fam), c.inErrorNames(fam), seen))
 	case inLedgerClean(inLeft, seen):
 		signs = append(signs, againstSign(Strong, FromCounters, "IP delivered, forwarded or counted as an error %s it received (%s): nothing was dropped between IP and TCP, so the SYNs reached TCP (unless a tc or XDP program dropped them ahead of IP, unseen by these counters).", everyPacket(inLeft), inLedgerNames(fam)))
 	}
@@ -155,6 +178,12 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: mode, Affected: unanswered, Signs: signs,
 		Summary: summary, Remedy: remedy},
 		explainsUnanswered: true}}
+}
+
+// sentNothing reports whether the capture holds no packet from l's
+// server: no SYN-ACK, reset or ICMP error of its own, nothing taken.
+func sentNothing(l *Listener) bool {
+	return l.SYNACKPackets == 0 && l.ServerRSTs == 0 && l.ServerTook == 0 && l.Signs.ICMPFromServer == 0 && l.MidStream == 0
 }
 
 // sourcesNeverAnswered reports whether every source with unanswered SYNs

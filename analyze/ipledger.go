@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/synq/synq/internal/prose"
 )
@@ -45,19 +46,22 @@ func ipFamily(a netip.Addr) int {
 type ledgerNames struct {
 	in, delivered, forwarded string
 	inErrors                 []string
-	reasmReqds, reasmOKs     string
-	outRequests, transmits   string
-	fragCreates, fragOKs     string
+	// inAddrErrors counts packets for an address that is not the host's,
+	// which a host that does not forward drops (ip_error, ip6_forward).
+	inAddrErrors           string
+	reasmReqds, reasmOKs   string
+	outRequests, transmits string
+	fragCreates, fragOKs   string
 }
 
 var ledgers = map[int]ledgerNames{
-	4: {in: "IpInReceives", delivered: "IpInDelivers", forwarded: "IpForwDatagrams",
+	4: {in: "IpInReceives", delivered: "IpInDelivers", forwarded: "IpForwDatagrams", inAddrErrors: "IpInAddrErrors",
 		// InCsumErrors are counted in InHdrErrors too.
 		inErrors:   []string{"IpInHdrErrors", "IpInAddrErrors", "IpInUnknownProtos", "IpInDiscards", "IpExtInNoRoutes", "IpExtInTruncatedPkts"},
 		reasmReqds: "IpReasmReqds", reasmOKs: "IpReasmOKs",
 		outRequests: "IpOutRequests", transmits: "IpOutTransmits",
 		fragCreates: "IpFragCreates", fragOKs: "IpFragOKs"},
-	6: {in: "Ip6InReceives", delivered: "Ip6InDelivers", forwarded: "Ip6OutForwDatagrams",
+	6: {in: "Ip6InReceives", delivered: "Ip6InDelivers", forwarded: "Ip6OutForwDatagrams", inAddrErrors: "Ip6InAddrErrors",
 		inErrors:   []string{"Ip6InHdrErrors", "Ip6InTooBigErrors", "Ip6InAddrErrors", "Ip6InUnknownProtos", "Ip6InDiscards", "Ip6InNoRoutes", "Ip6InTruncatedPkts"},
 		reasmReqds: "Ip6ReasmReqds", reasmOKs: "Ip6ReasmOKs",
 		outRequests: "Ip6OutRequests", transmits: "Ip6OutTransmits",
@@ -81,6 +85,27 @@ func (c *counterView) unaccountedIn(fam int) (int64, bool) {
 	// Fragments are received one by one and delivered as one datagram.
 	left -= c.zero(n.reasmReqds) - c.zero(n.reasmOKs)
 	return max(left, 0), true
+}
+
+// inErrors is how many packets of family fam IP received and dropped
+// counting an error.
+func (c *counterView) inErrors(fam int) int64 {
+	var n int64
+	for _, e := range ledgers[fam].inErrors {
+		n += c.zero(e)
+	}
+	return n
+}
+
+// inErrorNames names the error counters of fam that moved.
+func (c *counterView) inErrorNames(fam int) string {
+	var moved []string
+	for _, e := range ledgers[fam].inErrors {
+		if c.zero(e) > 0 {
+			moved = append(moved, prose.Sayf("%s %d", e, c.zero(e)))
+		}
+	}
+	return strings.Join(moved, ", ")
 }
 
 // unaccountedOut is how many packets of family fam IP was given to send

@@ -47,7 +47,7 @@ func reportSchema(t *testing.T) []byte {
 		outcomes = append(outcomes, o.String())
 	}
 	modes := []any{"", "syn_dropped", "ack_ignored", "ack_reset", "transient", "cookie_ack_dropped", "counters_only",
-		"forced_cookies", "three_quarters", "icmp", "icmp_path", "checksum", "before_forwarding", "rp_filter", "before_ip", "ack_dropped", "data_dropped", "conntrack_full", "answer_late", "dropped", "other_route", "after_ip", "no_route"}
+		"forced_cookies", "three_quarters", "icmp", "icmp_path", "checksum", "before_forwarding", "rp_filter", "before_ip", "ack_dropped", "data_dropped", "conntrack_full", "answer_late", "dropped", "other_route", "after_ip", "no_route", "not_local"}
 	enum(t, s, "jsonVerdict", "kind", kinds)
 	enum(t, s, "jsonVerdict", "mode", modes)
 	// A ruled-out finding has no confidence.

@@ -234,6 +234,8 @@ func headline(f analyze.Finding) string {
 		return "SYNs DROPPED BY A FULL CONNTRACK TABLE (nf_conntrack_max)"
 	case "no_route":
 		return "NO ROUTE BACK TO THE CLIENTS (TCP dropped the SYNs: not a queue)"
+	case "not_local":
+		return "SYNs TO AN ADDRESS THIS HOST DOES NOT HOLD (a moved VIP, a stale ARP entry)"
 	}
 	return kindWords[f.Kind]
 }
@@ -273,6 +275,9 @@ func explained(f analyze.Finding) string {
 	}
 	if f.Kind == analyze.KindEgress && f.Mode == "no_route" {
 		return "How it works: before TCP answers a SYN it looks up the route back to the client for its SYN-ACK. When there is none (no route matches, or the one that does is a blackhole, unreachable or prohibit route), it drops the SYN, sends nothing and counts it in TcpExtListenDrops, the \"SYNs to LISTEN sockets dropped\" of netstat -s, as if a queue had overflowed; IPv4 counts IpOutNoRoutes too. The client sends its SYN again and times out, while clients on networks with a route connect normally."
+	}
+	if f.Kind == analyze.KindFiltered && f.Mode == "not_local" {
+		return "How it works: a host that does not forward (net.ipv4.ip_forward 0, IPv6 forwarding off) takes only packets for its own addresses; one for any other address that reaches it (its MAC in the sender's neighbour entry, a route pointing at it) is dropped by IP and counted in IpInAddrErrors (Ip6InAddrErrors), with no answer, before any firewall rule or TCP sees it. After a failover the old holder of a service address gets its traffic this way until the senders learn the new MAC."
 	}
 	if f.Kind == analyze.KindFiltered && f.Mode == "" {
 		// Not yet told apart (modes say how it was).

@@ -685,8 +685,15 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 	// fill the backend's queue, 5 get no answer.
 	"proxy-backend-overflow": func(t *testing.T, r reportJSON) {
 		wantListenerOutcomes(t, r, map[string]map[string]int{
-			"10.88.0.2:80":   {"established": 8},
-			"10.88.0.3:9000": {"established": 3, "unanswered_syn": 5},
+			"10.88.0.2:8080": {"established": 8},
+			"10.88.0.3:8081": {"established": 3, "unanswered_syn": 5},
+		})
+	},
+	// The moved address's clients get nothing; the real one's are served.
+	"service-address-moved": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{
+			"10.88.0.9:8080": {"unanswered_syn": 6},
+			"10.88.0.2:8080": {"established": 4},
 		})
 	},
 	// One dual-stack socket, or one socket a family: the same wire.
@@ -998,6 +1005,17 @@ func TestRouteFailuresMatchKernel(t *testing.T) {
 	}
 }
 
+// TestAddressErrorsMatchKernel: IP drops a packet for an address the
+// host does not hold (and does not forward) and counts it in
+// IpInAddrErrors, so wherever that counter moved it must equal the SYN
+// packets synq saw unanswered on the listeners it reads as such an
+// address's. service-address-moved read "dropped before TCP: a firewall
+// rule, conntrack or rp_filter, medium", with IP's ledger, which counts
+// errors as accounted for, saying the SYNs had reached TCP.
+func TestAddressErrorsMatchKernel(t *testing.T) {
+	checkDropsMatchCounter(t, "IpInAddrErrors", "service-address-moved")
+}
+
 // TestCountersAttributedAcrossListeners: the counters are one
 // namespace's, the listeners several. Where the kernel counted fewer
 // accept-queue overflows than the capture shows drops, they go to the
@@ -1202,12 +1220,12 @@ func TestCountersOfTheProxyHost(t *testing.T) {
 	}{
 		{"proxy's counters", after, ""},
 		{"a busy proxy's counters", busyAfter, ""},
-		// A load balancer's host captured with 'port 9000': its
+		// A load balancer's host captured with 'port 8081': its
 		// backends alone, nothing it serves. It read "SYN-ACKs lost on
 		// the way out, high": the SYNs it sent again in
 		// TcpExtTCPSynRetrans read as the backend's SYN-ACKs.
-		{"the proxy's counters, its backend's port alone", after, "port 9000"},
-		{"a busy proxy's counters, its backend's port alone", busyAfter, "port 9000"},
+		{"the proxy's counters, its backend's port alone", after, "port 8081"},
+		{"a busy proxy's counters, its backend's port alone", busyAfter, "port 8081"},
 	} {
 		args := []string{"--nstat", before, "--nstat", tc.after}
 		if tc.filter != "" {
@@ -1220,11 +1238,11 @@ func TestCountersOfTheProxyHost(t *testing.T) {
 		for _, l := range r.Listeners {
 			v := l.Verdict
 			switch l.Server {
-			case "10.88.0.2:80":
+			case "10.88.0.2:8080":
 				if v.Kind != "healthy" || v.Confidence != "high" {
 					t.Errorf("%s: the proxy %s/%s, want healthy/high", tc.name, v.Kind, v.Confidence)
 				}
-			case "10.88.0.3:9000":
+			case "10.88.0.3:8081":
 				if v.Kind != "accept_queue_overflow" || v.Confidence != "medium" || !mentions(v.Evidence, "10.88.0.2's, this listener's client") {
 					t.Errorf("%s: the backend %s/%s, want accept_queue_overflow/medium naming the proxy's counters\n%s", tc.name, v.Kind, v.Confidence, strings.Join(v.Evidence, "\n"))
 				}
@@ -1557,6 +1575,9 @@ var counterCovers = map[string]func(l listenerJSON) bool{
 	"TcpExtListenDrops": func(l listenerJSON) bool { return l.Verdict.Kind != "filtered_before_tcp" },
 	"IpOutNoRoutes": func(l listenerJSON) bool {
 		return l.Verdict.Kind == "synack_lost_on_egress" && l.Verdict.Mode == "no_route"
+	},
+	"IpInAddrErrors": func(l listenerJSON) bool {
+		return l.Verdict.Kind == "filtered_before_tcp" && l.Verdict.Mode == "not_local"
 	},
 }
 
@@ -1891,6 +1912,11 @@ var verdictCases = map[string]verdictCase{
 	// own connections explained (TestCountersOfTheProxyHost).
 	"proxy-backend-overflow": {kind: "accept_queue_overflow", conf: "medium", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtTCPSynRetrans", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpExtListenDrops"}, clientHost: true},
+	// An address the host does not hold: IP's address errors are the
+	// SYNs (TestAddressErrorsMatchKernel). From packets, nothing tells
+	// it from a full queue or a rule.
+	"service-address-moved": {kind: "filtered_before_tcp", mode: "not_local", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpExtListenOverflows", "TcpPassiveOpens"}},
 	// Both families in one queue (TestOneQueueForBothFamilies checks
 	// each listener); the split one's IPv6 SYNs a rule drops.
 	"dual-stack-one-queue": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",

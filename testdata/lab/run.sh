@@ -45,7 +45,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
-	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow)
+	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1149,21 +1149,36 @@ sc_split_stack_v6_filtered() {
 }
 
 sc_proxy_backend_overflow() {
-	DESC="A reverse proxy captured on its own host, with that host's counters: labtool proxy in the server namespace listens on $IP_S:80, accepts every client at once and connects to its backend for each (4 s connect timeout, then a 502 and close), as nginx or HAProxy does. The backend is another host's listener: $IP_C2:9000 in the client namespace (its second address), listen(fd, 2), never accept(). 8 clients from $IP_C connect to the proxy 200 ms apart, send \"hello\", read the answer and hold 3 s. tcpdump on the proxy's eth0; nstat, sysctl and ss in the proxy's namespace, as an on-call engineer on the proxy takes them."
+	DESC="A reverse proxy captured on its own host, with that host's counters: labtool proxy in the server namespace listens on $IP_S:8080, accepts every client at once and connects to its backend for each (4 s connect timeout, then a 502 and close), as nginx or HAProxy does. The backend is another host's listener: $IP_C2:8081 in the client namespace (its second address), listen(fd, 2), never accept(). 8 clients from $IP_C connect to the proxy 200 ms apart, send \"hello\", read the answer and hold 3 s. tcpdump on the proxy's eth0; nstat, sysctl and ss in the proxy's namespace, as an on-call engineer on the proxy takes them."
 	EXPECT="The proxy's listener is healthy: 8 connections, TcpPassiveOpens 8. Its 8 connects to the backend (TcpActiveOpens 8): 3 fill the backend's accept queue (backlog+1), 5 get no answer, their SYNs sent again until the proxy's 4 s timeout (TcpExtTCPSynRetrans counts them, on the proxy). The backend's overflows count in the client namespace, not in these counters: TcpExtListenOverflows stays 0 here."
 	topo direct
 	second_client_addr
-	bg backend $NS_C "$LABTOOL" serve -addr $IP_C2:9000 -backlog 2 -accept=false -duration 60s
-	LISTENERS+=("$IP_C2:9000 (in $NS_C): labtool serve -backlog 2 -accept=false")
-	bg proxy $NS_S "$LABTOOL" proxy -addr $IP_S:80 -backend $IP_C2:9000 -timeout 4s -duration 60s
-	LISTENERS+=("$IP_S:80: labtool proxy -backend $IP_C2:9000 -timeout 4s")
+	bg backend $NS_C "$LABTOOL" serve -addr $IP_C2:8081 -backlog 2 -accept=false -duration 60s
+	LISTENERS+=("$IP_C2:8081 (in $NS_C): labtool serve -backlog 2 -accept=false")
+	bg proxy $NS_S "$LABTOOL" proxy -addr $IP_S:8080 -backend $IP_C2:8081 -timeout 4s -duration 60s
+	LISTENERS+=("$IP_S:8080: labtool proxy -backend $IP_C2:8081 -timeout 4s")
 	local i
 	for i in $(seq 250); do
-		if nsx $NS_S ss -Hltn 'sport = :80' | grep -q . && nsx $NS_C ss -Hltn 'sport = :9000' | grep -q .; then break; fi
+		if nsx $NS_S ss -Hltn 'sport = :8080' | grep -q . && nsx $NS_C ss -Hltn 'sport = :8081' | grep -q .; then break; fi
 		sleep 0.02
 	done
-	load() { clients -label c -addr $IP_S:80 -n 8 -interval 200ms -send hello -read -hold 3s -timeout 10s; }
+	load() { clients -label c -addr $IP_S:8080 -n 8 -interval 200ms -send hello -read -hold 3s -timeout 10s; }
 	run_capture tcpdump load 5
+}
+
+sc_service_address_moved() {
+	DESC="Connections to a service address the server does not hold, as after a failover whose new holder's gratuitous ARP did not reach everyone: the client's neighbour entry for 10.88.0.9 names the server's MAC (ip neigh replace ... nud permanent), the server has no such address and does not forward (net.ipv4.ip_forward 0). A healthy listener on 0.0.0.0:8080. 6 clients connect to 10.88.0.9:8080 (100 ms apart), and at the same time 4 to $IP_S:8080; each sends \"hello\" and reads the answer."
+	EXPECT="IP drops every packet to 10.88.0.9, silently (no ICMP: ip_error sends none when forwarding is off), and counts it in IpInAddrErrors: the 6 clients' SYN packets, retransmissions included. TCP never sees them: no listen counter moves, IpInReceives - IpInDelivers = IpInAddrErrors. The 4 clients of $IP_S are served."
+	topo direct
+	nsx $NS_C ip neigh replace 10.88.0.9 lladdr $MAC_S dev eth0 nud permanent
+	nsx $NS_S sysctl -qw net.ipv4.ip_forward=0
+	serve 0.0.0.0:8080 -backlog 128
+	load() {
+		clients_bg -label moved -addr 10.88.0.9:8080 -n 6 -interval 100ms -send hello -read -hold 1s -timeout 8s
+		clients -label real -addr $IP_S:8080 -n 4 -interval 100ms -send hello -read -hold 1s -timeout 8s
+		wait_clients_bg
+	}
+	run_capture tcpdump load 1
 }
 
 sc_no_route_beside_overflow() {
