@@ -81,13 +81,18 @@ func servedAddrs(r *Result) map[netip.Addr]bool {
 }
 
 // mayBeClientOf reports whether x, l's only source, may be the host the
-// counters were taken on: it serves a listener in the capture, or l was
-// captured on its client's side or where no path delay tells.
+// counters were taken on: l was captured on its client's side or where
+// no path delay tells, or, captured on the path, x serves a listener in
+// the capture. A listener captured at its server is its server's.
 func mayBeClientOf(l *Listener, x netip.Addr, servers map[netip.Addr]bool) bool {
 	if l.Front() || !x.IsValid() || l.Signs.OnlySource != x || x == l.Server.Addr() || l.Signs.SameHost {
 		return false
 	}
 	switch l.Signs.Vantage {
+	case VantageServer:
+		// Captured at its server: two services calling each other,
+		// each the other's only client, are told apart here.
+		return false
 	case VantageClient, VantageUnknown, "":
 		return true
 	}

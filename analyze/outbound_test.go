@@ -108,3 +108,25 @@ func TestCountersOfALoadBalancer(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesCallingEachOther: captured on A, which serves B and calls
+// B's service, each listener's only client the other's server. The one
+// seen from its server's side (A's, measured) is A's; the counters, A's,
+// count A's connects to B: B's listener is the outbound one, though the
+// other reading explains as much (a tie, which marked nothing).
+func TestServicesCallingEachOther(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	onA := Listener{Server: netip.AddrPortFrom(a, 8080), Attempts: 20, ServerTook: 20}
+	onA.Outcomes[Established] = 20
+	onA.Signs.OnlySource, onA.Signs.Vantage = b, VantageServer
+	onB := Listener{Server: netip.AddrPortFrom(b, 9090), Attempts: 20, ServerTook: 20}
+	onB.Outcomes[Established] = 20
+	onB.Signs.OnlySource, onB.Signs.Vantage = a, VantageClient
+	// Read as B's, the counters explain as much: B's 20 connects to A
+	// and B's 20 connections taken. Only the vantage rules it out.
+	r := Result{Listeners: []Listener{onA, onB}, Attempts: 40}
+	Diagnose(&r, &host.Host{Deltas: countersAt0("TcpActiveOpens", 20, "TcpPassiveOpens", 20)})
+	if r.Listeners[0].outbound || !r.Listeners[1].outbound {
+		t.Errorf("outbound: A's listener %v, B's %v; want false, true", r.Listeners[0].outbound, r.Listeners[1].outbound)
+	}
+}
