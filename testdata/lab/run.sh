@@ -1111,21 +1111,25 @@ sc_mixed_listeners() {
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
+# families_load: dual-stack-one-queue's and split-stack-v6-filtered's
+# clients: 3 IPv4 connections that hold port 8080's queue, then 4 IPv6
+# clients, then 2 more IPv4.
+families_load() {
+	clients_bg -label v4fill -addr $IP_S:8080 -n 3 -interval 100ms -hold 9s -timeout 12s
+	sleep 1
+	clients_bg -label v6 -addr "[$IP6_S]:8080" -n 4 -interval 150ms -hold 2s -timeout 12s
+	sleep 1
+	clients -label v4late -addr $IP_S:8080 -n 2 -interval 150ms -hold 2s -timeout 12s
+	wait_clients_bg
+}
+
 sc_dual_stack_one_queue() {
 	DESC="One dual-stack socket on [::]:8080 (IPV6_V6ONLY off, as Go's \":8080\", Java and nginx's ipv6only=off listen), listen(fd, 2), never accept(). 3 IPv4 clients to $IP_S:8080 connect 100 ms apart, send nothing and hold 9 s; 1 s later 4 IPv6 clients to [$IP6_S]:8080, 150 ms apart; 1 s after that 2 more IPv4 clients. tcpdump on eth0 in the server namespace."
 	EXPECT="One accept queue for both families: the 3 IPv4 connections fill it (backlog+1 = 3) and every later SYN, IPv6 or IPv4, is dropped at it: TcpExtListenOverflows = TcpExtListenDrops = (4 + 2) x the SYNs each client sends. No IPv6 connection ever completes: the capture shows the IPv6 listener's SYNs unanswered with nothing of its own waiting; only its IPv4 sibling on the same port shows the queue full. ss.txt shows one socket, *:8080."
 	V6=1
 	topo direct
 	serve "[::]:8080" -backlog 2 -accept=false -dual-stack
-	load() {
-		clients_bg -label v4fill -addr $IP_S:8080 -n 3 -interval 100ms -hold 9s -timeout 12s
-		sleep 1
-		clients_bg -label v6 -addr "[$IP6_S]:8080" -n 4 -interval 150ms -hold 2s -timeout 12s
-		sleep 1
-		clients -label v4late -addr $IP_S:8080 -n 2 -interval 150ms -hold 2s -timeout 12s
-		wait_clients_bg
-	}
-	run_capture tcpdump load 1
+	run_capture tcpdump families_load 1
 }
 
 sc_split_stack_v6_filtered() {
@@ -1136,15 +1140,7 @@ sc_split_stack_v6_filtered() {
 	nft_one_rule input "meta nfproto ipv6 tcp dport 8080 tcp flags & (syn|ack) == syn counter drop"
 	serve 0.0.0.0:8080 -backlog 2 -accept=false
 	serve "[::]:8080" -backlog 2 -accept=false
-	load() {
-		clients_bg -label v4fill -addr $IP_S:8080 -n 3 -interval 100ms -hold 9s -timeout 12s
-		sleep 1
-		clients_bg -label v6 -addr "[$IP6_S]:8080" -n 4 -interval 150ms -hold 2s -timeout 12s
-		sleep 1
-		clients -label v4late -addr $IP_S:8080 -n 2 -interval 150ms -hold 2s -timeout 12s
-		wait_clients_bg
-	}
-	run_capture tcpdump load 1
+	run_capture tcpdump families_load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
