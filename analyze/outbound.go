@@ -31,7 +31,9 @@ import (
 // captured with 'port 8080' on its backends): there only while the listen
 // counters do not count the listener's drops, which would make them its
 // server's. Where every client is another listener's server (a lab's two
-// namespaces, two proxies in a row), the counters pick the side.
+// namespaces, two proxies in a row), the counters pick the side; where
+// they explain as much either way (two services calling each other),
+// the handshake gaps do.
 func markOutbound(r *Result, h *host.Host) {
 	for i := range r.Listeners {
 		r.Listeners[i].outbound = false
@@ -48,22 +50,29 @@ func markOutbound(r *Result, h *host.Host) {
 		}
 	}
 	slices.SortFunc(hosts, netip.Addr.Compare)
-	best, bestScore, tie := netip.Addr{}, -1, false
+	var best []netip.Addr
+	bestScore := -1
 	for _, x := range hosts {
 		if score, ok := countersOf(r, h, x, servers); ok {
 			switch {
 			case score > bestScore:
-				best, bestScore, tie = x, score, false
+				best, bestScore = []netip.Addr{x}, score
 			case score == bestScore:
-				tie = true
+				best = append(best, x)
 			}
 		}
 	}
-	if !best.IsValid() || tie {
+	if len(best) > 1 {
+		// Two services calling each other explain the counters alike
+		// read as either's: the one captured at its server is the
+		// capturing host.
+		best = slices.DeleteFunc(best, func(x netip.Addr) bool { return seenAtServer(r, x, servers) })
+	}
+	if len(best) != 1 {
 		return
 	}
 	for i := range r.Listeners {
-		if l := &r.Listeners[i]; mayBeClientOf(l, best, servers) {
+		if l := &r.Listeners[i]; mayBeClientOf(l, best[0], servers) {
 			l.outbound = true
 		}
 	}
@@ -81,22 +90,31 @@ func servedAddrs(r *Result) map[netip.Addr]bool {
 }
 
 // mayBeClientOf reports whether x, l's only source, may be the host the
-// counters were taken on: l was captured on its client's side or where
-// no path delay tells, or, captured on the path, x serves a listener in
-// the capture. A listener captured at its server is its server's.
+// counters were taken on: it serves a listener in the capture, or l was
+// captured on its client's side or where no path delay tells.
 func mayBeClientOf(l *Listener, x netip.Addr, servers map[netip.Addr]bool) bool {
 	if l.Front() || !x.IsValid() || l.Signs.OnlySource != x || x == l.Server.Addr() || l.Signs.SameHost {
 		return false
 	}
 	switch l.Signs.Vantage {
-	case VantageServer:
-		// Captured at its server: two services calling each other,
-		// each the other's only client, are told apart here.
-		return false
 	case VantageClient, VantageUnknown, "":
 		return true
 	}
 	return servers[x]
+}
+
+// seenAtServer reports whether one of the listeners x may be the client
+// of was captured at its server, as its handshake gaps measure it: where
+// two readings of the counters tie, not x's. The gaps are no proof (a
+// capture kept to SYNs, FINs and resets measures a FIN as the handshake's
+// ACK), so they only break ties.
+func seenAtServer(r *Result, x netip.Addr, servers map[netip.Addr]bool) bool {
+	for i := range r.Listeners {
+		if l := &r.Listeners[i]; mayBeClientOf(l, x, servers) && l.Signs.Vantage == VantageServer {
+			return true
+		}
+	}
+	return false
 }
 
 // countersOf reads the counters as those of the host at x, the client of

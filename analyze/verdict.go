@@ -167,14 +167,6 @@ func Diagnose(r *Result, h *host.Host) {
 		}
 	}
 	for i := range r.Listeners {
-		if r.Listeners[i].outbound {
-			// Its server's counters are not here: judged on its packets
-			// alone, saying whose counters these are.
-			out := &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h, servedAddrs(r))}}
-			out.add(&r.Listeners[i])
-			r.Listeners[i].Diagnosis = diagnoseListener(&r.Listeners[i], out)
-			continue
-		}
 		if r.Listeners[i].Front() {
 			d := forwardedDiagnosis(&r.Listeners[i], h)
 			if note := ev.counters.note; note != "" {
@@ -187,7 +179,14 @@ func Diagnose(r *Result, h *host.Host) {
 			r.Listeners[i].Diagnosis = d
 			continue
 		}
-		d := diagnoseListener(&r.Listeners[i], ev)
+		lev := ev
+		if r.Listeners[i].outbound {
+			// Its server's counters are not here: judged on its packets
+			// alone, saying whose counters these are.
+			lev = &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h, servedAddrs(r))}}
+			lev.add(&r.Listeners[i])
+		}
+		d := diagnoseListener(&r.Listeners[i], lev)
 		if via := fronts[r.Listeners[i].Server]; via != nil {
 			for j := range d.Findings {
 				d.Findings[j].Evidence = append(d.Findings[j].Evidence, forwardedFrom(via))
