@@ -240,6 +240,13 @@ func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 	} else {
 		signs = append(signs, forSign(Weak, FromPackets, "%s, or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", decides, port))
 	}
+	if others := ev.answeredOn[port]; sentNothing(l) && len(others) > 0 {
+		// A service address that moved: IP drops what reaches the old
+		// holder (filteredCause's not_local, with the counters).
+		signs = append(signs, forSign(Weak, FromPackets, "Nothing in the capture ever came from %s, while %s on the same port answered: if %s is not an address of this host, IP drops what is sent to it and counts it in IpInAddrErrors (a service address that moved, a stale neighbour entry upstream).",
+			l.Server.Addr(), joinAnd(addrPortStrings(others)), l.Server.Addr()))
+		remedy = append(remedy, fmt.Sprintf("Check that %s is this host's: ip -br addr | grep -wF %s", l.Server.Addr(), l.Server.Addr()))
+	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
 		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
 		Remedy:  remedy})

@@ -147,6 +147,8 @@ type evidence struct {
 	cookiesSeen              int // syncookie SYN-ACKs
 	pawsSeen                 int // SYNs rejected for an old timestamp
 	icmpOwnSeen              int // attempts refused by ICMP from the server's address
+	// answeredOn lists, by port, the listeners that sent a SYN-ACK.
+	answeredOn map[uint16][]netip.AddrPort
 }
 
 // Diagnose gives every listener of r its diagnosis and r its overall
@@ -229,6 +231,12 @@ func Diagnose(r *Result, h *host.Host) {
 // add sums l into the evidence's namespace-wide totals.
 func (ev *evidence) add(l *Listener) {
 	ev.listeners++
+	if l.SYNACKPackets > 0 {
+		if ev.answeredOn == nil {
+			ev.answeredOn = map[uint16][]netip.AddrPort{}
+		}
+		ev.answeredOn[l.Server.Port()] = append(ev.answeredOn[l.Server.Port()], l.Server)
+	}
 	ev.refused += l.Outcomes[Rejected]
 	ev.aqPredicted += aqPredicted(l)
 	if queueSeenFull(l) {

@@ -1012,8 +1012,16 @@ func TestRouteFailuresMatchKernel(t *testing.T) {
 // address's. service-address-moved read "dropped before TCP: a firewall
 // rule, conntrack or rp_filter, medium", with IP's ledger, which counts
 // errors as accounted for, saying the SYNs had reached TCP.
+// From packets alone nothing decides it, but the tie must name the
+// address check: nothing ever came from that address while another on
+// the port answered.
 func TestAddressErrorsMatchKernel(t *testing.T) {
 	checkDropsMatchCounter(t, "IpInAddrErrors", "service-address-moved")
+	c := scenarioCapture(t, "service-address-moved")
+	v := scenarioJSON(t, scenario{name: "service-address-moved", dir: filepath.Dir(c), capture: c}).Verdict
+	if !mentions(v.Evidence, "IpInAddrErrors") || !slices.ContainsFunc(v.Remedy, func(r string) bool { return strings.Contains(r, "ip -br addr") }) {
+		t.Errorf("packets alone: %s/%s does not name the address check:\n%s\n%s", v.Kind, v.Confidence, strings.Join(v.Evidence, "\n"), strings.Join(v.Remedy, "\n"))
+	}
 }
 
 // TestCountersAttributedAcrossListeners: the counters are one
