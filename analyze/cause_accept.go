@@ -341,12 +341,11 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			mode = "syn_dropped"
 		}
 	}
-	if _, _, separate := separateSocketsSampled(l, ev); separate && portWaitedAtFirstDrop(l) {
-	} else if k, m := sg.AcceptAtFirstDrop, sg.SamePortWaiting; portWaitedAtFirstDrop(l) {
+	_, _, separate := separateSocketsSampled(l, ev)
+	if k, m := sg.AcceptAtFirstDrop, sg.SamePortWaiting; portWaitedAtFirstDrop(l) && !separate {
 		looks := fmt.Sprintf("if one socket took them all (ss -lnt shows which), Linux holds backlog+1, so its backlog looks like %d (less if the application was busy with some of them)", k+m-1)
 		if sharedSocketSampled(l, ev) {
-			q, _ := ev.host.QueueFor(l.Server)
-			looks = fmt.Sprintf("the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", q.Listener, k+m-1)
+			looks = oneSocketLooks(l, ev, k+m)
 		}
 		signs = append(signs, forSign(Weak, FromPackets, "About %d completed connections were waiting on port %d (for accept(), or for an answer) when drops began here; %s.", k+m, l.Server.Port(), looks))
 	} else if k := sg.AcceptAtFirstDrop; waitedAtFirstDrop(sg) {
@@ -354,8 +353,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 		// be one socket on 0.0.0.0 or ::, whose queue holds them all.
 		looks := fmt.Sprintf("Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", k-1)
 		if m := sg.SamePortWaiting; samePortNote(sg) != "" && sharedSocketSampled(l, ev) {
-			q, _ := ev.host.QueueFor(l.Server)
-			looks = fmt.Sprintf("the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", q.Listener, k+m-1)
+			looks = oneSocketLooks(l, ev, k+m)
 		} else if samePortNote(sg) != "" {
 			looks = fmt.Sprintf("Linux holds backlog+1, so the backlog looks like %d, or like %d if one socket took them all (ss -lnt shows which), less if the application was busy with some of them", k-1, k+m-1)
 		}
@@ -485,6 +483,14 @@ func sharedSocketSampled(l *Listener, ev *evidence) bool {
 		}
 	}
 	return true
+}
+
+// oneSocketLooks says what the backlog looks like when the host's samples
+// show one socket for l and its port's other listeners (sharedSocketSampled)
+// and n connections waited on them.
+func oneSocketLooks(l *Listener, ev *evidence, n int) string {
+	q, _ := ev.host.QueueFor(l.Server)
+	return fmt.Sprintf("the host's samples show one socket, %s, for all of them, and Linux holds backlog+1, so the backlog looks like %d (less if the application was busy with some of them)", q.Listener, n-1)
 }
 
 // separateSocketsSampled reports whether the listen-queue samples show

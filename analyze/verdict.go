@@ -168,6 +168,7 @@ func Diagnose(r *Result, h *host.Host) {
 			ev.add(l)
 		}
 	}
+	servers := servedAddrs(r)
 	for i := range r.Listeners {
 		if r.Listeners[i].Front() {
 			d := forwardedDiagnosis(&r.Listeners[i], h)
@@ -185,7 +186,7 @@ func Diagnose(r *Result, h *host.Host) {
 		if r.Listeners[i].outbound {
 			// Its server's counters are not here: judged on its packets
 			// alone, saying whose counters these are.
-			lev = &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h, servedAddrs(r))}}
+			lev = &evidence{counters: counterView{note: outboundNote(&r.Listeners[i], h, servers)}}
 			lev.add(&r.Listeners[i])
 		}
 		d := diagnoseListener(&r.Listeners[i], lev)
