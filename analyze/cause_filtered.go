@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/synq/synq/host"
+	"github.com/synq/synq/internal/prose"
 )
 
 // filteredCause: SYNs reached the host and TCP never saw them: a firewall
@@ -14,7 +15,12 @@ import (
 func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	sg := &l.Signs
 	unanswered := l.Outcomes[UnansweredSYN]
-	if unanswered == 0 {
+	// Attempts that got in on a retry count too: a rate limit, a
+	// conntrack table full for a moment or a rule matching only the first
+	// SYN (one with ECN bits, which Linux clears when it sends the SYN
+	// again) drop SYNs and let the next through.
+	delayed := delayedBySYNDrops(l)
+	if unanswered == 0 && delayed == 0 {
 		return nil
 	}
 	signs := []Sign{forSign(Weak, FromPackets, "%s reached this host and got no answer.", unansweredSYNs(l, unanswered))}
@@ -55,6 +61,14 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			if answered {
 				st = min(st, Strong)
 			}
+			if left, ok := c.unaccountedIn(fam); unanswered == 0 && (!ok || left < int64(seen)) {
+				// Every attempt got in on a retry: a first SYN
+				// lost on the way here, answered late or by a
+				// packet the capture left out leaves TCP's count
+				// still too, unless IP's ledger (below) shows
+				// them dropped on the way in.
+				st = Weak
+			}
 			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): TCP did not drop these SYNs itself%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
@@ -84,6 +98,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		}
 	}
 	mode, summary := "", fmt.Sprintf("SYNs to %s reached the host but were dropped before TCP saw them: a firewall rule, a full conntrack table or reverse-path filtering.", l.Server)
+	if unanswered == 0 {
+		summary = prose.Sayf("SYNs to %s reached the host but were dropped before TCP saw them, and every attempt got in on a retry, a second or more late: a rate or connection limit, a conntrack table full for a moment, or a rule matching only first SYNs (one asking for ECN, whose ECE and CWR flags a client drops when it sends the SYN again).", l.Server)
+	}
 	remedy := []string{"List the firewall rules that could match: nft list ruleset; iptables -nvL (look at the drop counters). A limit on connections (nft ct count, iptables connlimit) or on their rate (limit, hashlimit) drops only past it, so some clients of an address get in and others do not.",
 		"Check conntrack: sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max; dmesg for 'table full'.",
 		"Check reverse-path filtering: sysctl net.ipv4.conf.all.rp_filter."}
@@ -175,7 +192,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	if s, ok := kernelDroppedElsewhere(l, KindFiltered); ok {
 		signs = append(signs, s)
 	}
-	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: mode, Affected: unanswered, Signs: signs,
+	return []hypothesis{{Finding: Finding{Kind: KindFiltered, Mode: mode, Affected: unanswered + delayed, Signs: signs,
 		Summary: summary, Remedy: remedy},
 		explainsUnanswered: true}}
 }

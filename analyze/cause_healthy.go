@@ -63,10 +63,20 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		// Every attempt got in, but only after the server dropped SYNs
 		// that reached it: not healthy, whatever else is known.
 		signs := []Sign{forSign(Weak, FromPackets, "%d attempt{s} got in only after retransmitting {its|their} SYN: %d SYN packet{s} reached %s and got no answer.", delayed, l.DroppedSYNPackets, l.Server)}
-		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident.", port))
+		remedy := []string{"Take nstat -az before and after a new capture and pass both with --nstat."}
+		if ev.counters.usable() {
+			// The counters were given and ruled every cause out:
+			// asking for them again helps no one.
+			for _, r := range ruledOut {
+				signs = append(signs, forSign(Weak, FromCounters, "%s", r.Summary))
+			}
+			remedy = []string{fmt.Sprintf("Capture on a client at the same time (tcpdump -i any 'tcp port %d'): a first SYN it sent that is missing here was lost on the way; one answered there and not here was answered by a packet this capture does not hold.", port)}
+		} else {
+			signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or ss -lnt 'sport = :%d' during the incident.", port))
+		}
 		f := weigh(Finding{Kind: KindInconclusive, Affected: delayed, Signs: signs,
 			Summary: prose.Sayf("Every attempt to %s was established, but %d of them only after SYNs were dropped: connects were delayed by a second or more, and the capture does not show which queue (or firewall) dropped them.", l.Server, delayed),
-			Remedy:  []string{"Take nstat -az before and after a new capture and pass both with --nstat."}})
+			Remedy:  remedy})
 		return []Finding{f}, false
 	}
 	if waiting := waitingSYNs(l, ev); waiting != nil {

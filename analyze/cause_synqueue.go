@@ -191,10 +191,9 @@ func cookiesOnEmptyQueue(l *Listener, cookies int) bool {
 func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	sg, o := &l.Signs, &l.Outcomes
 	unanswered := o[UnansweredSYN]
-	affected := unanswered
-	if sg.Vantage == VantageClient {
-		affected += sg.RetransmittedThenAnswered
-	}
+	// Attempts that got in on a retry: from the client, lost first SYNs;
+	// at the server, SYNs a full queue dropped before it had room again.
+	affected := unanswered + sg.RetransmittedThenAnswered
 	if affected == 0 || sg.TrustedCookies() > 0 {
 		return nil
 	}

@@ -124,6 +124,9 @@ func halfOpenSpan(a *reassemble.Attempt) (from, to int64, ok bool) {
 // attempts, with the SYN packets dropped on attempts answered only on a
 // retry apart: a rate limit drops many of those and few whole attempts.
 func unansweredSYNs(l *Listener, unanswered int) string {
+	if unanswered == 0 {
+		return prose.Sayf("%d SYN packet{s} of %d attempt{s} that got in only on a retry", l.Signs.DelayedPackets, l.Signs.RetransmittedThenAnswered)
+	}
 	s := prose.Sayf("%d {attempt's SYN|attempts' SYNs} (%d packet{s}", unanswered, l.Signs.UnansweredPackets)
 	if d := l.Signs.DelayedPackets; d > 0 {
 		s += prose.Sayf("; and %d SYN packet{s} of %d attempt{s} answered only on a retry", d, l.Signs.RetransmittedThenAnswered)

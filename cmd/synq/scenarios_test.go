@@ -668,6 +668,13 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("%d unanswered SYN packets for %d unanswered attempts: want more (SYNs of attempts answered on a retry)", d, u)
 		}
 	},
+	// Only first SYNs dropped: every attempt in on its second.
+	"ecn-syn-dropped": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{"10.88.0.2:8080": {"established": 10}})
+		if d := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets }); d != 10 {
+			t.Errorf("%d unanswered SYN packets, want 10 (each attempt's first)", d)
+		}
+	},
 	"synack-dropped-on-egress": wantFirewallDropWire,
 	"synack-other-route":       wantFirewallDropWire,
 	// TCP drops the SYNs it has no route to answer: the same wire.
@@ -1021,6 +1028,34 @@ func TestAddressErrorsMatchKernel(t *testing.T) {
 	v := scenarioJSON(t, scenario{name: "service-address-moved", dir: filepath.Dir(c), capture: c}).Verdict
 	if !mentions(v.Evidence, "IpInAddrErrors") || !slices.ContainsFunc(v.Remedy, func(r string) bool { return strings.Contains(r, "ip -br addr") }) {
 		t.Errorf("packets alone: %s/%s does not name the address check:\n%s\n%s", v.Kind, v.Confidence, strings.Join(v.Evidence, "\n"), strings.Join(v.Remedy, "\n"))
+	}
+}
+
+// TestRuleOnFirstSYNsMatchesKernel: a rule that drops only first SYNs
+// (ecn-syn-dropped: those asking for ECN, which a client's SYN sent
+// again no longer does) lets every attempt in a second late. The
+// unanswered SYN packets are the rule's count and IP's undelivered
+// packets; with the counters given, the listener read "inconclusive:
+// take nstat -az before and after", since no attempt had failed.
+func TestRuleOnFirstSYNsMatchesKernel(t *testing.T) {
+	c := scenarioCapture(t, "ecn-syn-dropped")
+	sc := scenario{name: "ecn-syn-dropped", dir: filepath.Dir(c), capture: c}
+	r := scenarioJSON(t, sc, withNstat(sc)...)
+	rule := nftRuleCount(t, sc.name, "ecn")
+	dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
+	before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+	after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+	if errB != nil || errA != nil {
+		t.Fatal(errB, errA)
+	}
+	in, _ := host.Delta(before, after, "IpInReceives")
+	delivered, _ := host.Delta(before, after, "IpInDelivers")
+	if rule == 0 || int64(dropped) != rule || in-delivered != rule {
+		t.Errorf("unanswered SYN packets %d, the rule dropped %d, IP left %d undelivered", dropped, rule, in-delivered)
+	}
+	established := total(r, outcome("established"))
+	if v := r.Verdict; v.Kind != "filtered_before_tcp" || v.Confidence != "high" || v.Affected != established {
+		t.Errorf("%s/%s affecting %d, want filtered_before_tcp/high affecting the %d attempts in late:\n%s", v.Kind, v.Confidence, v.Affected, established, strings.Join(v.Evidence, "\n"))
 	}
 }
 
@@ -1879,6 +1914,10 @@ var verdictCases = map[string]verdictCase{
 	// A rate limit: drops interleaved with answers, every connection
 	// served at once: no queue held anything.
 	"ratelimit-drop": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// Every attempt in on a retry, no queue holding anything: from
+	// packets alone a queue as much as a rule; IP's ledger decides.
+	"ecn-syn-dropped": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",

@@ -45,7 +45,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	firewall-drops-requests long-round-trip
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
-	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved)
+	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved
+	ecn-syn-dropped)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -56,7 +57,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-* | ecn-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -911,6 +912,18 @@ sc_ratelimit_drop() {
 	DESC="A rate limit on new connections in the firewall: an nftables rule in the server namespace drops new connections to 8080 beyond 2 a second (\`nft add rule inet synqlab input tcp dport 8080 ct state new limit rate over 2/second burst 2 packets counter drop\`, iptables' -m hashlimit or -m limit in front of a DROP). Healthy accepting listener. 20 clients start 50 ms apart, send \"hello\" and read the answer."
 	EXPECT="About 2 connections a second get through (plus the burst) and are served at once; every other SYN is dropped by the rule before TCP, and the clients send theirs again (1 s apart), some of them getting in on a later try, others still trying when the capture stops. The rule's counter (nft-ruleset-after.txt) = the unanswered SYN packets; no TCP counter moves (ListenOverflows 0); IpInReceives minus IpInDelivers = the dropped SYNs. No connection ever waits for the application, so nothing on the wire points at a queue."
 	new_connection_limit_run "limit rate over 2/second burst 2 packets" -n 20 -interval 50ms -send hello -read -hold 1s -timeout 12s
+}
+
+sc_ecn_syn_dropped() {
+	DESC="A rule that drops only the first SYN of each connection: the clients ask for ECN (net.ipv4.tcp_ecn=1 in their namespace, as Apple's and some Linux clients do), and an nftables rule in the server namespace drops SYNs carrying ECE and CWR (\`nft add rule inet synqlab input tcp dport 8080 tcp flags & (syn|ack|ecn|cwr) == syn|ecn|cwr counter drop\`: an ECN-intolerant firewall). Healthy accepting listener. 10 clients start 200 ms apart, send \"hello\" and read the answer."
+	EXPECT="Every first SYN (flags SEW) is dropped by the rule before TCP. Linux sends the SYN again 1 s later without ECE and CWR (tcp_ecn_fallback, on by default), and that one is answered: every connection is established, each a second late. The rule's counter (nft-ruleset-after.txt) = 10 = the unanswered SYN packets; no TCP counter moves (ListenOverflows, ListenDrops 0); IpInReceives minus IpInDelivers = the dropped SYNs. No connection ever waits for the application."
+	topo direct
+	nsx $NS_C sysctl -qw net.ipv4.tcp_ecn=1
+	nft_one_rule input "tcp dport 8080 tcp flags & (syn|ack|ecn|cwr) == syn|ecn|cwr counter drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 10 -interval 200ms -send hello -read -hold 1s -timeout 8s; }
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
 # new_connection_limit_run LIMIT CLIENT-ARGS... : a healthy listener on 8080
