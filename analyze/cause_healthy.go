@@ -257,8 +257,12 @@ func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 			l.Server.Addr(), joinAnd(addrPortStrings(others)), l.Server.Addr()))
 		remedy = append(remedy, fmt.Sprintf("Check that %s is this host's: ip -br addr | grep -wF %s", l.Server.Addr(), l.Server.Addr()))
 	}
-	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN], Signs: signs,
-		Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server),
+	went := "went unanswered"
+	if l.Outcomes[UnansweredSYN] == 0 {
+		went = "went unanswered until their clients sent them again"
+	}
+	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN] + delayedBySYNDrops(l), Signs: signs,
+		Summary: fmt.Sprintf("SYNs to %s %s; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server, went),
 		Remedy:  remedy})
 	return &f
 }

@@ -223,6 +223,9 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 		signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got no answer (%d SYN packet{s}) while %d handshake{s} begun before the capture {was|were} half-open: the server retransmitted their SYN-ACKs to clients that never answered.",
 			unanswered, l.DroppedSYNPackets, sg.HalfOpenAtStart))
 	}
+	if delayed := delayedBySYNDrops(l); delayed > 0 {
+		signs = append(signs, forSign(Weak, FromPackets, "%d attempt{s} got in only after retransmitting {its|their} SYN: %d SYN packet{s} reached the server and got no answer.", delayed, sg.DelayedPackets))
+	}
 	mode := ""
 	c := &ev.counters
 	// The 3/4 rule drops only while syncookies are off.
@@ -233,7 +236,11 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 	lo, _ := c.get("TcpExtListenOverflows")
 	switch {
 	case okFull && full > 0:
-		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYN{s} dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop).", full))
+		exactly := ""
+		if int(full) == l.DroppedSYNPackets && full == int64(ev.synDropsSeen) {
+			exactly = ": exactly the unanswered SYN packets the capture shows"
+		}
+		signs = append(signs, forSign(Decisive, FromCounters, "The kernel counted %d SYN{s} dropped on a full SYN queue with syncookies off (TcpExtTCPReqQFullDrop)%s.", full, exactly))
 	case okDrops && drops > lo && c.gen != Gen2 && c.gen != Gen1 && !cookiesOn:
 		st := Strong
 		excess := drops - lo
@@ -249,6 +256,8 @@ func synQueueDropCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(Strong, FromCounters, "IP found no route for %d packet{s} it was to send (%s), as many as the %d listen drop{s} no queue accounts for: TCP drops a SYN it has no route to answer the same way.", noRoutes, outNoRoutes[fam], excess))
 		}
 		mode = "three_quarters"
+	case okDrops && drops == 0:
+		signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPReqQFullDrop and TcpExtListenDrops did not move: TCP dropped no SYN itself."))
 	case okDrops && drops <= lo:
 		signs = append(signs, againstSign(Decisive, FromCounters, "TcpExtTCPReqQFullDrop did not move and every listen drop was an accept-queue overflow (ListenDrops %d, ListenOverflows %d).", drops, lo))
 	}

@@ -675,6 +675,15 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 			t.Errorf("%d unanswered SYN packets, want 10 (each attempt's first)", d)
 		}
 	},
+	// A burst into a SYN queue of 3 with cookies off: every attempt in on
+	// a retry; the other listener's idle clients all served.
+	"synqueue-no-cookies-burst": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{
+			"10.88.0.2:8080": {"established": 10},
+			"10.88.0.2:8081": {"established": 6},
+		})
+		wantPositive(t, r, "dropped SYN packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
 	"synack-dropped-on-egress": wantFirewallDropWire,
 	"synack-other-route":       wantFirewallDropWire,
 	// TCP drops the SYNs it has no route to answer: the same wire.
@@ -1919,6 +1928,10 @@ var verdictCases = map[string]verdictCase{
 	// packets alone a queue as much as a rule; IP's ledger decides.
 	"ecn-syn-dropped": {kind: "filtered_before_tcp", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// Every attempt in on a retry, a half-open queue of 3 at the drops:
+	// from packets alone a tie; TcpExtTCPReqQFullDrop decides.
+	"synqueue-no-cookies-burst": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

@@ -46,7 +46,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
 	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved
-	ecn-syn-dropped)
+	ecn-syn-dropped synqueue-no-cookies-burst)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1568,6 +1568,22 @@ sc_synqueue_no_cookies_client() {
 	serve $IP_S:8080 -backlog 2 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 -n 10 -send hello -read -hold 3s -timeout 8s; }
+	run_capture tcpdump load 1
+}
+
+sc_synqueue_no_cookies_burst() {
+	DESC="synqueue-no-cookies-client's burst, captured on the server, beside a healthy listener: server tcp_syncookies=0, a relay adds 100 ms one-way delay (each answered SYN stays a half-open request for a 200 ms round trip). 8080: listen(fd, 2) that accepts, reads, answers \"ok\" and closes; 10 clients connect at the same moment, send \"hello\" and read the answer. 8081: a healthy accepting listener (backlog 128); 6 idle clients 300 ms apart, at the same time, connect and hold the connection 3 s."
+	EXPECT="The SYN queue of 8080 holds backlog+1 = 3: 3 of the burst get SYN-ACKs, the other 7 find it full and, with cookies off, are dropped silently (TcpExtTCPReqQFullDrop + TcpExtListenDrops each); each retransmits its SYN 1 s later and some are answered, the rest a second later again, until every one of the 10 is established, a second or more late (TcpExtTCPReqQFullDrop = TcpExtListenDrops = the unanswered SYN packets, 12 in the reference run). ListenOverflows stays 0. 8081 is served at once (TcpPassiveOpens 16 in all)."
+	topo relay
+	nsx $NS_S sysctl -qw net.ipv4.tcp_syncookies=0
+	relay -delay 100ms
+	serve $IP_S:8080 -backlog 2 -accept=true
+	serve $IP_S:8081 -backlog 128 -accept=true
+	load() {
+		clients_bg -label idle -addr $IP_S:8081 -n 6 -interval 300ms -hold 3s -timeout 8s
+		clients -addr $IP_S:8080 -n 10 -send hello -read -hold 3s -timeout 8s
+		wait_clients_bg
+	}
 	run_capture tcpdump load 1
 }
 
