@@ -41,7 +41,7 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	if v := l.Signs.Vantage; v == VantageClient || v == VantageMiddle {
 		return u
 	}
-	if l.Outcomes[UnansweredSYN] == 0 || seen == 0 || !ok || drops != 0 {
+	if l.Outcomes[UnansweredSYN]+delayedAnswersSeen(l) == 0 || seen == 0 || !ok || drops != 0 {
 		return u
 	}
 	if _, never := c.neverReachedIP(fam, ev); never {
@@ -85,12 +85,24 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	return u
 }
 
+// delayedAnswersSeen is the attempts in on a retry whose answer the
+// capture holds: in a capture of the clients' packets alone a client
+// that went on says nothing of which SYN the server answered, nor when
+// (the SYN-ACKs sent again that TcpExtTCPSynRetrans counts are simply
+// not in it).
+func delayedAnswersSeen(l *Listener) int {
+	if l.Signs.ServerUnseen {
+		return 0
+	}
+	return delayedBySYNDrops(l)
+}
+
 // egressCause: TCP answered the SYNs, and the SYN-ACKs never appeared on
 // the captured interface: dropped on the way out, or sent by another
 // route (testdata/synack-dropped-on-egress, synack-other-route).
 func egressCause(l *Listener, ev *evidence) []hypothesis {
 	unanswered := l.Outcomes[UnansweredSYN]
-	if unanswered == 0 {
+	if unanswered+delayedAnswersSeen(l) == 0 {
 		return nil
 	}
 	u := answersUnseen(l, ev)
@@ -150,7 +162,7 @@ func egressFinding(l *Listener, mode string, signs []Sign) Finding {
 	if sg := &l.Signs; sg.TopUnansweredSource.IsValid() {
 		client = sg.TopUnansweredSource.String()
 	}
-	f := Finding{Kind: KindEgress, Mode: mode, Affected: l.Outcomes[UnansweredSYN], Signs: signs}
+	f := Finding{Kind: KindEgress, Mode: mode, Affected: l.Outcomes[UnansweredSYN] + delayedAnswersSeen(l), Signs: signs}
 	switch mode {
 	case "dropped":
 		f.Summary = fmt.Sprintf("TCP answered the SYNs to %s, but its SYN-ACKs were dropped on the way out of the host, after TCP and before the capture: an output or postrouting firewall rule.", l.Server)

@@ -63,10 +63,31 @@ func (h *histogram) each(f func(k int, c uint32) bool) {
 // quantile returns the q-quantile (0 < q <= 1), accurate to about 1%, or
 // false when the histogram is empty.
 func (h *histogram) quantile(q float64) (time.Duration, bool) {
-	if h.n == 0 {
+	return h.quantileOf(q, h.n, histBuckets)
+}
+
+// quantileBelow returns the q-quantile of the durations under limit, and
+// how many there are.
+func (h *histogram) quantileBelow(q float64, limit time.Duration) (time.Duration, uint64, bool) {
+	end := int(histBucket(limit))
+	var n uint64
+	h.each(func(k int, c uint32) bool {
+		if k >= end {
+			return false
+		}
+		n += uint64(c)
+		return true
+	})
+	d, ok := h.quantileOf(q, n, end)
+	return d, n, ok
+}
+
+// quantileOf is the q-quantile of the n durations in buckets below end.
+func (h *histogram) quantileOf(q float64, n uint64, end int) (time.Duration, bool) {
+	if n == 0 {
 		return 0, false
 	}
-	rank := uint64(math.Ceil(q * float64(h.n)))
+	rank := uint64(math.Ceil(q * float64(n)))
 	if rank < 1 {
 		rank = 1
 	}
@@ -74,6 +95,9 @@ func (h *histogram) quantile(q float64) (time.Duration, bool) {
 	var out time.Duration
 	found := false
 	h.each(func(k int, c uint32) bool {
+		if k >= end {
+			return false
+		}
 		seen += uint64(c)
 		if seen < rank {
 			return true

@@ -102,6 +102,31 @@ func TestVantage(t *testing.T) {
 	if got, _, _ := vantageOf(&histogram{}, &histogram{}); got != VantageUnknown {
 		t.Errorf("no handshakes: got %s, want unknown", got)
 	}
+	// Gaps a timer made (answers sent again after a drop beyond the
+	// tap) are not the path, where enough others measure it.
+	mixed := func(fast, slow time.Duration, nFast, nSlow int) *histogram {
+		h := &histogram{}
+		for range nFast {
+			h.add(fast)
+		}
+		for range nSlow {
+			h.add(slow)
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name     string
+		syn, ack *histogram
+		want     Vantage
+	}{
+		{"server: 8 SYN-ACKs on the server's 1 s timer, 4 at once", mixed(30*time.Microsecond, 1008*time.Millisecond, 4, 8), hist(40 * time.Millisecond), VantageServer},
+		{"client: a 1.4 s round trip, every answer late", mixed(0, 1400*time.Millisecond, 0, 8), hist(30 * time.Microsecond), VantageClient},
+		{"client: 2 answers right after a SYN sent again are too few", mixed(400*time.Millisecond, 1400*time.Millisecond, 2, 8), hist(30 * time.Microsecond), VantageClient},
+	} {
+		if got, _, _ := vantageOf(tt.syn, tt.ack); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
+		}
+	}
 }
 
 func TestOccupancy(t *testing.T) {

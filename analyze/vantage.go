@@ -27,12 +27,22 @@ const (
 // both gaps are host processing and say nothing about where the tap is.
 const minPathDelay = 200 * time.Microsecond
 
+// timerGap is where a handshake gap stops measuring the path: an answer
+// this late followed a timer (the client's SYN timer or the server's
+// SYN-ACK timer, 1 s on Linux), after a packet lost on the way or
+// dropped beyond the tap.
+const timerGap = 900 * time.Millisecond
+
 // vantageOf judges the capture point from the median SYN to SYN-ACK and
-// SYN-ACK to ACK gaps.
+// SYN-ACK to ACK gaps: of the gaps under timerGap where there are 3 or
+// more, else of all. SYN-ACKs a server's output rule dropped before the
+// tap, sent again on its 1 s timer, made a server's capture read as a
+// client's (median SYN to SYN-ACK 1.02 s) beside handshakes answered in
+// 30 µs.
 func vantageOf(synGap, ackGap *histogram) (Vantage, time.Duration, time.Duration) {
-	s, ok1 := synGap.quantile(0.5)
-	a, ok2 := ackGap.quantile(0.5)
-	if !ok1 || !ok2 || synGap.n < 3 || ackGap.n < 3 {
+	s, ok1, n1 := pathGap(synGap)
+	a, ok2, n2 := pathGap(ackGap)
+	if !ok1 || !ok2 || n1 < 3 || n2 < 3 {
 		return VantageUnknown, s, a
 	}
 	switch {
@@ -44,6 +54,16 @@ func vantageOf(synGap, ackGap *histogram) (Vantage, time.Duration, time.Duration
 		return VantageMiddle, s, a
 	}
 	return VantageUnknown, s, a
+}
+
+// pathGap is h's median gap under timerGap where 3 or more are, else of
+// all, with how many it was taken of.
+func pathGap(h *histogram) (time.Duration, bool, uint64) {
+	if d, n, ok := h.quantileBelow(0.5, timerGap); ok && n >= 3 {
+		return d, true, n
+	}
+	d, ok := h.quantile(0.5)
+	return d, ok, h.n
 }
 
 // sameHost reports whether a came from the server's own host: a loopback

@@ -684,6 +684,11 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		})
 		wantPositive(t, r, "dropped SYN packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
+	// Answers dropped past a rate: every client in, some late.
+	"synack-egress-limit": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{"10.88.0.2:8080": {"established": 12}})
+		wantPositive(t, r, "dropped SYN packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
+	},
 	"synack-dropped-on-egress": wantFirewallDropWire,
 	"synack-other-route":       wantFirewallDropWire,
 	// TCP drops the SYNs it has no route to answer: the same wire.
@@ -1068,6 +1073,39 @@ func TestRuleOnFirstSYNsMatchesKernel(t *testing.T) {
 	}
 }
 
+// TestAnswersDroppedPastARate: synack-egress-limit's output rule drops
+// SYN-ACKs past 2 a second, and every client gets in, late. The answers
+// the limit let through came on the server's 1 s timer, so the median SYN
+// to SYN-ACK gap was a second: the capture read as a client's, and the
+// counters as "loss on the path, high" ("the server itself was fine").
+// The capture is the server's; IP was given the rule's drops and never
+// sent them.
+func TestAnswersDroppedPastARate(t *testing.T) {
+	c := scenarioCapture(t, "synack-egress-limit")
+	sc := scenario{name: "synack-egress-limit", dir: filepath.Dir(c), capture: c}
+	r := scenarioJSON(t, sc, withNstat(sc)...)
+	for _, l := range r.Listeners {
+		if l.Signs.Vantage == "client" {
+			t.Errorf("%s: read as taken on the client side", l.Server)
+		}
+	}
+	rule := nftRuleCount(t, sc.name, "sport 8080")
+	before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
+	after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
+	if errB != nil || errA != nil {
+		t.Fatal(errB, errA)
+	}
+	req, _ := host.Delta(before, after, "IpOutRequests")
+	sent, _ := host.Delta(before, after, "IpOutTransmits")
+	if rule == 0 || req-sent != rule {
+		t.Fatalf("the rule dropped %d, IP left %d unsent: not the scenario's referee", rule, req-sent)
+	}
+	v := r.Verdict
+	if v.Kind != "synack_lost_on_egress" || v.Mode != "dropped" || v.Confidence != "high" || !mentions(v.Evidence, fmt.Sprintf("%d packets to send that never left", rule)) {
+		t.Errorf("%s/%s/%s, want synack_lost_on_egress/dropped/high naming the %d answers IP never sent:\n%s", v.Kind, v.Mode, v.Confidence, rule, strings.Join(v.Evidence, "\n"))
+	}
+}
+
 // TestCountersAttributedAcrossListeners: the counters are one
 // namespace's, the listeners several. Where the kernel counted fewer
 // accept-queue overflows than the capture shows drops, they go to the
@@ -1147,8 +1185,14 @@ func nftRuleCount(t *testing.T, scenario, match string) int64 {
 		t.Fatal(err)
 	}
 	for _, ln := range strings.Split(string(b), "\n") {
+		// "... counter packets N bytes M drop" (a rate's burst is in
+		// packets too).
 		if f := strings.Fields(ln); strings.Contains(ln, match) && slices.Contains(f, "counter") {
-			n, err := strconv.ParseInt(f[slices.Index(f, "packets")+1], 10, 64)
+			at := slices.Index(f, "counter") + 1
+			if at+1 >= len(f) || f[at] != "packets" {
+				t.Fatalf("%s: no packet count after the counter in %q", scenario, ln)
+			}
+			n, err := strconv.ParseInt(f[at+1], 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1932,6 +1976,10 @@ var verdictCases = map[string]verdictCase{
 	// from packets alone a tie; TcpExtTCPReqQFullDrop decides.
 	"synqueue-no-cookies-burst": {kind: "syn_queue_overflow", syncookies: ptr(false), bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtTCPReqQFullDrop", "TcpExtListenDrops", "TcpPassiveOpens"}},
+	// Every attempt in on a retry; IP's ledger shows the answers made and
+	// never sent.
+	"synack-egress-limit": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "inconclusive", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

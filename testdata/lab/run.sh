@@ -46,7 +46,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
 	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved
-	ecn-syn-dropped synqueue-no-cookies-burst)
+	ecn-syn-dropped synqueue-no-cookies-burst synack-egress-limit)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -57,7 +57,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-* | ecn-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-* | ecn-* | synack-egress-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -1000,6 +1000,17 @@ sc_synack_dropped_on_egress() {
 	second_client_addr
 	nft_one_rule output "ip daddr $IP_C2 tcp flags & (syn|ack) == syn|ack drop"
 	two_address_run
+}
+
+sc_synack_egress_limit() {
+	DESC="A rate limit on the server's answers: an nftables rule in the server namespace drops SYN-ACKs from 8080 past 2 a second (\`nft add rule inet synqlab output tcp sport 8080 tcp flags & (syn|ack) == syn|ack limit rate over 2/second burst 2 packets counter drop\`, output hook): an egress policy, or a full egress queue under load, dropping some answers. Healthy accepting listener. 12 clients start 100 ms apart, send \"hello\" and read the answer (connect timeout 20 s)."
+	EXPECT="SYNs reach TCP (IpInReceives = IpInDelivers), which answers each; past the limit the SYN-ACK is dropped in the output hook, before the tap, so the SYN looks unanswered on the wire. The server's SYN-ACK timer (1 s) and the client's SYN timer (1 s) fire together: a SYN-ACK the limit lets through comes a second late, just before or after the client's SYN sent again, and every client gets in, some a second or two late. No listen counter moves; IpOutRequests - IpOutTransmits = the rule's counter (every SYN-ACK dropped, timer's included, more than the unanswered SYN packets on the wire)."
+	topo direct
+	nft_one_rule output "tcp sport 8080 tcp flags & (syn|ack) == syn|ack limit rate over 2/second burst 2 packets counter drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s; }
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
 sc_tc_ingress_drop() {
