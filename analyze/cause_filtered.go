@@ -49,6 +49,9 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	c := &ev.counters
 	drops, okDrops := c.get("TcpExtListenDrops")
+	// tcpClaimed: TCP's listen drops are all other listeners' overflows
+	// (their queues seen full), whose SYNs reached TCP.
+	tcpClaimed := false
 	fam := ipFamily(l.Server.Addr())
 	seen := ev.synDropsOf(fam)
 	u := answersUnseen(l, ev)
@@ -84,6 +87,7 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case okDrops && !queueSeenFull(l) && ev.overflowsClaimed(c.zero("TcpExtListenOverflows")) && int(drops) <= ev.aqClaimed+coverageSlack(ev.aqClaimed):
 		// Every listen drop is an overflow on the listeners whose
 		// packets show their queue full.
+		tcpClaimed = true
 		signs = append(signs, forSign(Strong, FromCounters, "TCP's %d listen drop{s} (TcpExtListenDrops) are the %d accept-queue overflow{s} the capture shows on listeners whose completed connections waited for the application when their drops began: none of this listener's %d unanswered SYN packet{s} {was|were} dropped by TCP.", drops, ev.aqClaimed, l.DroppedSYNPackets))
 	case okDrops && l.Kernel.Packets(ReasonNetfilter) >= l.DroppedSYNPackets:
 		// The kernel's reasons put every one of these SYNs in netfilter:
@@ -156,6 +160,16 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case !okIn || seen == 0:
 	case inLeft >= int64(seen):
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
+	case tcpClaimed && seen > ev.claimedSYNDropsOf(fam) && inLeft >= int64(seen-ev.claimedSYNDropsOf(fam)):
+		// The overflows' SYNs reached TCP; the rest did not.
+		rest := seen - ev.claimedSYNDropsOf(fam)
+		st := Strong
+		if int(drops) == ev.aqClaimed && inLeft == int64(rest) {
+			// Both counts exact: TCP's drops the overflows', IP's
+			// the rest. As sure as no listen drop at all.
+			st = Decisive
+		}
+		signs = append(signs, forSign(st, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s} TCP did not count (the other %d were the overflows above, which reached TCP): dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), rest, ev.claimedSYNDropsOf(fam)))
 	case inLedgerClean(inLeft, seen) && c.inErrors(fam) >= int64(seen):
 		// Accounted for as errors is dropped all the same.
 		signs = append(signs, forSign(Weak, FromCounters, "IP counted %d received packet{s} as errors (%s), as many as the %d unanswered SYN packet{s} or more: IP may have dropped them itself.", c.inErrors(fam), c.inErrorNames(fam), seen))

@@ -148,6 +148,15 @@ func (c *counterView) zero(name string) int64 {
 }
 
 // synDropsOf is the unanswered SYN packets to listeners of family fam.
+// claimedSYNDropsOf is the unanswered SYN packets to family fam's
+// listeners whose packets show their accept queue full (evidence.aqClaimedSYNs).
+func (ev *evidence) claimedSYNDropsOf(fam int) int {
+	if fam == 6 {
+		return ev.aqClaimedSYNs6
+	}
+	return ev.aqClaimedSYNs - ev.aqClaimedSYNs6
+}
+
 func (ev *evidence) synDropsOf(fam int) int {
 	if fam == 6 {
 		return ev.synDrops6

@@ -137,6 +137,7 @@ type evidence struct {
 	// kernel counted go to them first (kernel-evidence.md,
 	// "Accounting").
 	aqClaimed, aqClaimedSYNs int
+	aqClaimedSYNs6           int // of which to IPv6 listeners
 	synDropsSeen             int // unanswered SYN packets
 	synDrops6                int // of which to IPv6 listeners
 	unansweredSeen           int // attempts whose SYNs were never answered
@@ -219,11 +220,13 @@ func Diagnose(r *Result, h *host.Host) {
 	}
 	r.Verdict = Finding{Kind: KindNotEnoughData, Confidence: Low,
 		Summary: "No TCP connection attempts were seen.", Evidence: []string{}, Remedy: []string{}, Signs: []Sign{}}
+	lead := -1
 	for i := range r.Listeners {
 		v := r.Listeners[i].Diagnosis.Verdict
-		if i == 0 || stronger(v, r.Verdict) && v.Kind != KindForwarded {
+		if i == 0 || leads(&r.Listeners[i], &r.Listeners[lead]) && v.Kind != KindForwarded {
 			r.Verdict = v
 			r.VerdictListener = r.Listeners[i].Server
+			lead = i
 		}
 	}
 	r.Reconciliation = reconcile(r, h)
@@ -243,6 +246,9 @@ func (ev *evidence) add(l *Listener) {
 	if queueSeenFull(l) {
 		ev.aqClaimed += aqPredicted(l)
 		ev.aqClaimedSYNs += l.DroppedSYNPackets
+		if ipFamily(l.Server.Addr()) == 6 {
+			ev.aqClaimedSYNs6 += l.DroppedSYNPackets
+		}
 	}
 	ev.synDropsSeen += l.DroppedSYNPackets
 	ev.synsSeen += l.SYNPackets
@@ -270,6 +276,26 @@ func stronger(a, b Finding) bool {
 		cmp.Compare(a.Affected, b.Affected),
 		cmp.Compare(severity[a.Kind], severity[b.Kind]),
 	) > 0
+}
+
+// leads reports whether a's verdict should head the report over b's: as
+// sure a cause and as many turned away, the listener where more attempts
+// failed comes first (a rate limit that let every client in late beside
+// a full accept queue that turned some away for good led for delaying
+// six where the queue failed five).
+func leads(a, b *Listener) bool {
+	va, vb := a.Diagnosis.Verdict, b.Diagnosis.Verdict
+	if pa, pb := va.Kind != KindHealthy, vb.Kind != KindHealthy; pa != pb {
+		return pa
+	}
+	if c := cmp.Or(
+		cmp.Compare(va.Confidence.rank(), vb.Confidence.rank()),
+		cmp.Compare(turnedAway(va), turnedAway(vb)),
+		cmp.Compare(a.Outcomes.Failed(), b.Outcomes.Failed()),
+	); c != 0 {
+		return c > 0
+	}
+	return stronger(va, vb)
 }
 
 // turnedAway is 0 for a SYN queue that syncookies protected and 1 for

@@ -370,7 +370,7 @@ func TestWindowsNeverContradictTheKernel(t *testing.T) {
 		// full accept queue holding as many silent connections does:
 		// until the server closes one, no packet tells them apart. There
 		// a medium accept-queue verdict must name that tie.
-		limitDrops, limit := connLimitDrops(t, sc)
+		limitDrops, limit, _ := connLimitDrops(t, sc)
 		limited := limitDrops > 0 && (limit == limitTable || limit == limitCount)
 		// TCP drops a SYN it has no route to answer: sources that never
 		// get an answer while others do look like a rule matching them,

@@ -689,6 +689,12 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantListenerOutcomes(t, r, map[string]map[string]int{"10.88.0.2:8080": {"established": 12}})
 		wantPositive(t, r, "dropped SYN packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
+	"ratelimit-beside-overflow": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{
+			"10.88.0.2:8080": {"established": 3, "unanswered_syn": 5},
+			"10.88.0.2:8081": {"established": 12},
+		})
+	},
 	"synack-dropped-on-egress": wantFirewallDropWire,
 	"synack-other-route":       wantFirewallDropWire,
 	// TCP drops the SYNs it has no route to answer: the same wire.
@@ -1136,12 +1142,30 @@ func TestCountersAttributedAcrossListeners(t *testing.T) {
 	}
 	v, r := verdicts("mixed-listeners")
 	want("mixed-listeners 8080", v["10.88.0.2:8080"], "accept_queue_overflow", "", "high")
-	want("mixed-listeners 8081", v["10.88.0.2:8081"], "filtered_before_tcp", "", "medium")
+	// TCP's drops are exactly 8080's overflows, IP's undelivered
+	// packets exactly 8081's SYNs: as sure as no listen drop at all.
+	want("mixed-listeners 8081", v["10.88.0.2:8081"], "filtered_before_tcp", "", "high")
 	want("mixed-listeners 8082", v["10.88.0.2:8082"], "healthy", "", "high")
 	ruleDrops := nftRuleCount(t, "mixed-listeners", "dport 8081")
 	for _, l := range r.Listeners {
 		if l.Server == "10.88.0.2:8081" && int64(l.DroppedSYNPackets) != ruleDrops {
 			t.Errorf("8081: %d unanswered SYN packets, the firewall rule dropped %d", l.DroppedSYNPackets, ruleDrops)
+		}
+	}
+
+	// The same with a rate limit that let every 8081 client in late:
+	// it read "accept queue, low", then "dropped before TCP, medium",
+	// and headed the report for delaying 6 where 8080 failed 5.
+	v, r = verdicts("ratelimit-beside-overflow")
+	want("ratelimit-beside-overflow 8080", v["10.88.0.2:8080"], "accept_queue_overflow", "", "high")
+	want("ratelimit-beside-overflow 8081", v["10.88.0.2:8081"], "filtered_before_tcp", "", "high")
+	if r.Verdict.Listener != "10.88.0.2:8080" {
+		t.Errorf("ratelimit-beside-overflow: the report leads with %s, not the listener where attempts failed", r.Verdict.Listener)
+	}
+	ruleDrops = nftRuleCount(t, "ratelimit-beside-overflow", "dport 8081")
+	for _, l := range r.Listeners {
+		if l.Server == "10.88.0.2:8081" && (int64(l.DroppedSYNPackets) != ruleDrops || ruleDrops == 0 || l.Outcomes["established"] != 12) {
+			t.Errorf("8081: %d unanswered SYN packets, %d established, the rule dropped %d", l.DroppedSYNPackets, l.Outcomes["established"], ruleDrops)
 		}
 	}
 
@@ -1396,7 +1420,7 @@ func TestCookiesOfAFilteredCapture(t *testing.T) {
 func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 	checked := map[string]bool{}
 	for _, sc := range scenarios(t) {
-		drops, kind := connLimitDrops(t, sc)
+		drops, kind, port := connLimitDrops(t, sc)
 		if drops == 0 {
 			continue
 		}
@@ -1409,10 +1433,18 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 				args = append(args[:slices.Index(args, "--sysctl")], "--sysctl", node)
 			}
 			r := scenarioJSON(t, sc, args...)
-			// Fronts included: a node's drops are its port's.
-			dropped := 0
+			// Fronts included: a node's drops are its port's. A rule
+			// on one port (ratelimit-beside-overflow) is that port's
+			// listeners' only.
+			dropped, verdict := 0, r.Verdict
 			for _, l := range r.Listeners {
+				if port != "" && !strings.HasSuffix(l.Server, ":"+port) {
+					continue
+				}
 				dropped += l.DroppedSYNPackets
+				if port != "" {
+					verdict = l.Verdict
+				}
 			}
 			if int64(dropped) != drops {
 				t.Errorf("unanswered SYN packets %d, dropped by the limit %d", dropped, drops)
@@ -1421,8 +1453,8 @@ func TestConnectionLimitDropsMatchKernel(t *testing.T) {
 			if kind == limitTable {
 				wantMode = "conntrack_full"
 			}
-			if r.Verdict.Kind != "filtered_before_tcp" || r.Verdict.Mode != wantMode {
-				t.Errorf("verdict %s/%s mode %q, want filtered_before_tcp mode %q", r.Verdict.Kind, r.Verdict.Confidence, r.Verdict.Mode, wantMode)
+			if verdict.Kind != "filtered_before_tcp" || verdict.Mode != wantMode {
+				t.Errorf("verdict %s/%s mode %q, want filtered_before_tcp mode %q", verdict.Kind, verdict.Confidence, verdict.Mode, wantMode)
 			}
 		})
 	}
@@ -1442,20 +1474,21 @@ const (
 
 // connLimitDrops is what a limit on new connections ahead of TCP dropped
 // in sc, by its own count, and which limit it was ("" where the scenario
-// saved no such count).
-func connLimitDrops(t *testing.T, sc scenario) (drops int64, kind string) {
+// saved no such count), with the destination port its rules name, if
+// they name one.
+func connLimitDrops(t *testing.T, sc scenario) (drops int64, kind, port string) {
 	t.Helper()
 	before, errB := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-before.txt"))
 	after, errA := conntrackDrops(filepath.Join(sc.dir, "conntrack-stat-after.txt"))
 	switch {
 	case errB == nil && errA == nil:
-		return after - before, limitTable
+		return after - before, limitTable, ""
 	case !errors.Is(errB, fs.ErrNotExist) || !errors.Is(errA, fs.ErrNotExist):
 		t.Fatalf("%s: %v %v", sc.name, errB, errA)
 	}
 	b, err := os.ReadFile(filepath.Join(sc.dir, "nft-ruleset-after.txt"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, ""
+		return 0, "", ""
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -1481,8 +1514,11 @@ func connLimitDrops(t *testing.T, sc scenario) (drops int64, kind string) {
 			t.Fatalf("%s: nft-ruleset-after.txt: %v", sc.name, err)
 		}
 		drops += n
+		if i := slices.Index(f, "dport"); i >= 0 && i+1 < len(f) {
+			port = f[i+1]
+		}
 	}
-	return drops, kind
+	return drops, kind, port
 }
 
 // conntrackDrops sums the drop column over the per-CPU rows of a copy of
@@ -1980,6 +2016,8 @@ var verdictCases = map[string]verdictCase{
 	// never sent.
 	"synack-egress-limit": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	"ratelimit-beside-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
+		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.
 	"rp-filter": {kind: "filtered_before_tcp", mode: "rp_filter", bareKind: "filtered_before_tcp", bareConf: "medium",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},

@@ -46,7 +46,8 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	long-round-trip-no-timestamps firewall-drops-requests-ipv6 conntrack-full connlimit-drop ratelimit-drop
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
 	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved
-	ecn-syn-dropped synqueue-no-cookies-burst synack-egress-limit)
+	ecn-syn-dropped synqueue-no-cookies-burst synack-egress-limit
+	ratelimit-beside-overflow)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -57,7 +58,7 @@ repo=$(cd "$here/../.." && pwd)
 need=(ip ss nstat tcpdump ethtool go)
 for s in "${@:-${ALL_SCENARIOS[@]}}"; do
 	case $s in
-	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-* | ecn-* | synack-egress-*) need+=(nft) ;;
+	firewall-* | nodeport* | synack-dropped-on-egress* | conntrack-* | connlimit-* | ratelimit-* | split-stack-* | ecn-* | synack-egress-* | ratelimit-*) need+=(nft) ;;
 	pcapng) need+=(dumpcap) ;;
 	slow-http-server) need+=(python3) ;;
 	esac
@@ -1009,6 +1010,22 @@ sc_synack_egress_limit() {
 	nft_one_rule output "tcp sport 8080 tcp flags & (syn|ack) == syn|ack limit rate over 2/second burst 2 packets counter drop"
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s; }
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_ratelimit_beside_overflow() {
+	DESC="Two listeners, one namespace's counters: 8080 listen(fd, 2) and never accept(), 8 idle clients 100 ms apart hold 8 s; 8081 a healthy accepting listener behind a rate limit on new connections (\`nft add rule inet synqlab input tcp dport 8081 ct state new limit rate over 3/second burst 3 packets counter drop\`), 12 clients 100 ms apart send \"hello\", read the answer, connect timeout 20 s. Both series run together, all from $IP_C."
+	EXPECT="8080: 3 connections fill the queue, 5 clients get no answer (6 SYNs each: TcpExtListenOverflows = TcpExtListenDrops = 30). 8081: past the limit the rule drops SYNs before TCP; every client gets in on a retry, some late: the rule's counter = 8081's unanswered SYN packets = IpInReceives minus IpInDelivers (10 in the reference run). No 8081 SYN is a listen drop."
+	topo direct
+	nft_one_rule input "tcp dport 8081 ct state new limit rate over 3/second burst 3 packets counter drop"
+	serve $IP_S:8080 -backlog 2 -accept=false
+	serve $IP_S:8081 -backlog 4096 -accept=true
+	load() {
+		clients_bg -label full -addr $IP_S:8080 -n 8 -interval 100ms -hold 8s -timeout 8s
+		clients -addr $IP_S:8081 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s
+		wait_clients_bg
+	}
 	run_capture tcpdump load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
