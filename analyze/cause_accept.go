@@ -241,6 +241,14 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 					if against, ok := routeFailuresMatch(l, ev); ok {
 						signs = append(signs, against)
 					}
+					fam := ipFamily(l.Server.Addr())
+					if left, all := ev.undeliveredSYNs(fam); all {
+						// A port filtered out of a capture whose
+						// other port overflowed, its own SYNs a
+						// rule's (ratelimit-beside-overflow, 'port
+						// 8081').
+						signs = append(signs, againstSign(Strong, FromCounters, "IP received %d packet{s} it never delivered (%s), as many as the capture's %d unanswered SYN packet{s} to IPv%d listeners: they never reached TCP, and the overflows are traffic's outside the capture.", left, inLedgerNames(fam), ev.synDropsOf(fam), fam))
+					}
 				}
 			}
 			s := forSign(st, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows)", lo)

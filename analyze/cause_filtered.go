@@ -75,15 +75,27 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): TCP did not drop these SYNs itself%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:
-		st, unseen := Decisive, ""
+		st, unseen, ledger := Decisive, "", false
 		if !queueSeenFull(l) {
 			// Counters covering more than the capture: another port's
 			// drops would match as well.
 			if unseen = c.unseenNote(); unseen != "" {
 				st = Strong
 			}
+			if _, all := ev.undeliveredSYNs(fam); all && int(drops) > ev.synDropsSeen+coverageSlack(ev.synDropsSeen) {
+				// More listen drops than the capture shows, and
+				// IP's ledger (below) never delivered these SYNs:
+				// the drops may be traffic's outside the capture.
+				// Not weaker: a drop counter that moved keeps a
+				// rule's reading below high.
+				st, ledger = Strong, true
+			}
 		}
-		signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.%s", drops, ev.synDropsSeen, unseen))
+		if ledger {
+			signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), more than the %d unanswered SYN packet{s} on the wire: TCP dropped SYNs itself, though IP's count below says not these.%s", drops, ev.synDropsSeen, unseen))
+		} else {
+			signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.%s", drops, ev.synDropsSeen, unseen))
+		}
 	case okDrops && !queueSeenFull(l) && ev.overflowsClaimed(c.zero("TcpExtListenOverflows")) && int(drops) <= ev.aqClaimed+coverageSlack(ev.aqClaimed):
 		// Every listen drop is an overflow on the listeners whose
 		// packets show their queue full.

@@ -241,6 +241,31 @@ func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 		"Take nstat -az before and after a new capture and pass both with --nstat.",
 	}
 	decides := "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP)"
+	if c := &ev.counters; c.usable() {
+		// The counters were given and fit more than one cause: say
+		// so, and what would make them decide.
+		var fit []string
+		if lo, ok := c.get("TcpExtListenOverflows"); ok && lo > 0 {
+			fit = append(fit, prose.Sayf("TcpExtListenOverflows rose by %d", lo))
+		}
+		fam := ipFamily(l.Server.Addr())
+		if left, ok := c.unaccountedIn(fam); ok && left > 0 {
+			fit = append(fit, prose.Sayf("IP left %d received packet{s} undelivered", left))
+		}
+		counted := ""
+		if len(fit) > 0 {
+			counted = prose.Sayf(": %s, against the %d unanswered SYN packet{s} here", joinAnd(fit), l.DroppedSYNPackets)
+		}
+		signs = append(signs, forSign(Weak, FromCounters, "The counters given fit more than one of them%s.%s", counted, c.unseenNote()))
+		remedy = []string{
+			fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
+			"Capture every listening port with nstat -az before and after (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), so the counters cover no traffic the capture leaves out.",
+		}
+		f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN] + delayedBySYNDrops(l), Signs: signs,
+			Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture and the counters given cannot tell a full accept queue from a full SYN queue or a firewall drop.", l.Server),
+			Remedy:  remedy})
+		return &f
+	}
 	if q, sampled := ev.host.QueueFor(l.Server); sampled && q.Full == 0 {
 		// The queue samples given were looked at (the accept queue's
 		// weak sign against): asking for them again helps nobody. A

@@ -1169,6 +1169,14 @@ func TestCountersAttributedAcrossListeners(t *testing.T) {
 		}
 	}
 
+	// Its rate-limited port alone: 30 overflows outside the capture
+	// covered 10 drops and read "accept queue, medium", while IP left
+	// exactly those 10 SYNs undelivered. The counters fit both.
+	_, r = verdicts("ratelimit-beside-overflow", "--filter", "port 8081")
+	if k := r.Verdict.Kind; k != "inconclusive" && k != "filtered_before_tcp" || !mentions(r.Verdict.Evidence, "10 received packets undelivered") && k == "inconclusive" {
+		t.Errorf("ratelimit-beside-overflow, port 8081 alone: %s/%s\n%s", k, r.Verdict.Confidence, strings.Join(r.Verdict.Evidence, "\n"))
+	}
+
 	v, _ = verdicts("no-route-beside-overflow")
 	want("no-route-beside-overflow 8080", v["10.88.0.2:8080"], "accept_queue_overflow", "", "high")
 	want("no-route-beside-overflow 8081", v["10.88.0.2:8081"], "synack_lost_on_egress", "no_route", "high")
