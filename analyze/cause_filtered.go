@@ -20,6 +20,12 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	// SYN (one with ECN bits, which Linux clears when it sends the SYN
 	// again) drop SYNs and let the next through.
 	delayed := delayedBySYNDrops(l)
+	if _, reached := ev.undeliveredSYNs(ipFamily(l.Server.Addr())); reached && l.Signs.Vantage == VantageClient {
+		// Seen from a client, with the server's counters: IP there
+		// left as many packets undelivered as the client's SYNs went
+		// unanswered.
+		delayed = l.Signs.RetransmittedThenAnswered
+	}
 	if unanswered == 0 && delayed == 0 {
 		return nil
 	}

@@ -20,7 +20,13 @@ func pathLossCause(l *Listener, ev *evidence) []hypothesis {
 		drops, okDrops := c.get("TcpExtListenDrops")
 		full, _ := c.get("TcpExtTCPReqQFullDrop")
 		lo, _ := c.get("TcpExtListenOverflows")
+		fam := ipFamily(l.Server.Addr())
+		left, reached := ev.undeliveredSYNs(fam)
 		switch {
+		case okDrops && drops == 0 && reached:
+			// A rule on the server (a rate limit every client got
+			// past, seen from a client) leaves TCP's count still too.
+			signs = append(signs, againstSign(Strong, FromCounters, "the server's IP received %d packet{s} it never delivered (%s), as many as the %d SYN packet{s} that went unanswered: they reached the server and were dropped there before TCP (TcpExtListenDrops 0).", left, inLedgerNames(fam), ev.synDropsOf(fam)))
 		case okDrops && drops == 0:
 			signs = append(signs, forSign(Decisive, FromCounters, "The server's listen counters did not move (TcpExtListenDrops 0): it did not drop them itself."))
 		case okDrops && (full > 0 || lo > 0):

@@ -689,6 +689,14 @@ var scenarioChecks = map[string]func(t *testing.T, r reportJSON){
 		wantListenerOutcomes(t, r, map[string]map[string]int{"10.88.0.2:8080": {"established": 12}})
 		wantPositive(t, r, "dropped SYN packets", func(l listenerJSON) int { return l.DroppedSYNPackets })
 	},
+	"ratelimit-client-side": func(t *testing.T, r reportJSON) {
+		wantListenerOutcomes(t, r, map[string]map[string]int{"10.88.0.2:8080": {"established": 12}})
+		for _, l := range r.Listeners {
+			if l.Signs.Vantage != "client" {
+				t.Errorf("%s: vantage %q, want client", l.Server, l.Signs.Vantage)
+			}
+		}
+	},
 	"ratelimit-beside-overflow": func(t *testing.T, r reportJSON) {
 		wantListenerOutcomes(t, r, map[string]map[string]int{
 			"10.88.0.2:8080": {"established": 3, "unanswered_syn": 5},
@@ -1051,31 +1059,38 @@ func TestAddressErrorsMatchKernel(t *testing.T) {
 	}
 }
 
-// TestRuleOnFirstSYNsMatchesKernel: a rule that drops only first SYNs
-// (ecn-syn-dropped: those asking for ECN, which a client's SYN sent
-// again no longer does) lets every attempt in a second late. The
+// TestRuleOnFirstSYNsMatchesKernel: a rule that drops only some SYNs
+// lets every attempt in, late: ecn-syn-dropped's drops only those asking
+// for ECN, which a client's SYN sent again no longer does;
+// ratelimit-client-side's drops past a rate, seen from the client. The
 // unanswered SYN packets are the rule's count and IP's undelivered
-// packets; with the counters given, the listener read "inconclusive:
-// take nstat -az before and after", since no attempt had failed.
+// packets. With the counters given, the first read "inconclusive: take
+// nstat -az before and after" (no attempt had failed), the second "loss on
+// the network path, high" (TCP's listen drops still); from a client's
+// capture a SYN lost on the way stays possible: medium.
 func TestRuleOnFirstSYNsMatchesKernel(t *testing.T) {
-	c := scenarioCapture(t, "ecn-syn-dropped")
-	sc := scenario{name: "ecn-syn-dropped", dir: filepath.Dir(c), capture: c}
-	r := scenarioJSON(t, sc, withNstat(sc)...)
-	rule := nftRuleCount(t, sc.name, "ecn")
-	dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
-	before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
-	after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
-	if errB != nil || errA != nil {
-		t.Fatal(errB, errA)
-	}
-	in, _ := host.Delta(before, after, "IpInReceives")
-	delivered, _ := host.Delta(before, after, "IpInDelivers")
-	if rule == 0 || int64(dropped) != rule || in-delivered != rule {
-		t.Errorf("unanswered SYN packets %d, the rule dropped %d, IP left %d undelivered", dropped, rule, in-delivered)
-	}
-	established := total(r, outcome("established"))
-	if v := r.Verdict; v.Kind != "filtered_before_tcp" || v.Confidence != "high" || v.Affected != established {
-		t.Errorf("%s/%s affecting %d, want filtered_before_tcp/high affecting the %d attempts in late:\n%s", v.Kind, v.Confidence, v.Affected, established, strings.Join(v.Evidence, "\n"))
+	for name, want := range map[string]struct {
+		conf    string
+		allLate bool // every attempt's first SYN dropped
+	}{"ecn-syn-dropped": {"high", true}, "ratelimit-client-side": {"medium", false}} {
+		c := scenarioCapture(t, name)
+		sc := scenario{name: name, dir: filepath.Dir(c), capture: c}
+		r := scenarioJSON(t, sc, withNstat(sc)...)
+		rule := nftRuleCount(t, sc.name, "counter")
+		dropped := total(r, func(l listenerJSON) int { return l.DroppedSYNPackets })
+		delta, err := nstatDelta(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := delta("IpInReceives")
+		delivered, _ := delta("IpInDelivers")
+		if rule == 0 || int64(dropped) != rule || in-delivered != rule {
+			t.Errorf("%s: unanswered SYN packets %d, the rule dropped %d, IP left %d undelivered", name, dropped, rule, in-delivered)
+		}
+		established := total(r, outcome("established"))
+		if v := r.Verdict; v.Kind != "filtered_before_tcp" || v.Confidence != want.conf || v.Affected == 0 || v.Affected > established || want.allLate && v.Affected != established {
+			t.Errorf("%s: %s/%s affecting %d of %d attempts in, want filtered_before_tcp/%s:\n%s", name, v.Kind, v.Confidence, v.Affected, established, want.conf, strings.Join(v.Evidence, "\n"))
+		}
 	}
 }
 
@@ -1096,13 +1111,12 @@ func TestAnswersDroppedPastARate(t *testing.T) {
 		}
 	}
 	rule := nftRuleCount(t, sc.name, "sport 8080")
-	before, errB := readNstat(filepath.Join(sc.dir, "nstat-before.txt"))
-	after, errA := readNstat(filepath.Join(sc.dir, "nstat-after.txt"))
-	if errB != nil || errA != nil {
-		t.Fatal(errB, errA)
+	delta, err := nstatDelta(sc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	req, _ := host.Delta(before, after, "IpOutRequests")
-	sent, _ := host.Delta(before, after, "IpOutTransmits")
+	req, _ := delta("IpOutRequests")
+	sent, _ := delta("IpOutTransmits")
 	if rule == 0 || req-sent != rule {
 		t.Fatalf("the rule dropped %d, IP left %d unsent: not the scenario's referee", rule, req-sent)
 	}
@@ -2024,6 +2038,10 @@ var verdictCases = map[string]verdictCase{
 	// never sent.
 	"synack-egress-limit": {kind: "synack_lost_on_egress", mode: "dropped", bareKind: "inconclusive", bareConf: "low",
 		reconciled: []string{"TcpExtListenDrops", "TcpPassiveOpens"}},
+	// Seen from the client: lost on the way or dropped at the server
+	// look the same; the server's IP ledger shows them arriving.
+	"ratelimit-client-side": {kind: "filtered_before_tcp", conf: "medium", bareKind: "network_loss", bareConf: "low",
+		reconciled: []string{"TcpExtListenDrops"}},
 	"ratelimit-beside-overflow": {kind: "accept_queue_overflow", bareKind: "accept_queue_overflow", bareConf: "medium",
 		reconciled: []string{"TcpExtListenOverflows", "TcpExtListenDrops", "TcpPassiveOpens"}, acceptHeld: 3},
 	// The same wire; TcpExtIPReversePathFilter names rp_filter.

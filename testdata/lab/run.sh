@@ -47,7 +47,7 @@ ALL_SCENARIOS=(healthy accept-overflow-syn-drops accept-overflow-ack-ignored
 	nodeport-conntrack-full no-route-back blackhole-route-ipv6 mixed-listeners no-route-beside-overflow
 	dual-stack-one-queue split-stack-v6-filtered proxy-backend-overflow service-address-moved
 	ecn-syn-dropped synqueue-no-cookies-burst synack-egress-limit
-	ratelimit-beside-overflow)
+	ratelimit-beside-overflow ratelimit-client-side)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -1026,6 +1026,19 @@ sc_ratelimit_beside_overflow() {
 		clients -addr $IP_S:8081 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s
 		wait_clients_bg
 	}
+	run_capture tcpdump load 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+}
+
+sc_ratelimit_client_side() {
+	DESC="ratelimit-drop's rule with clients that all get in, captured on the CLIENT side: a relay adds 5 ms each way; an nftables rule in the server namespace drops new connections to 8080 past 3 a second (\`nft add rule inet synqlab input tcp dport 8080 ct state new limit rate over 3/second burst 3 packets counter drop\`). Healthy accepting listener. 12 clients start 100 ms apart, send \"hello\" and read the answer (connect timeout 20 s). tcpdump runs in $NS_C; nstat is the server's."
+	EXPECT="Past the limit the rule drops SYNs at the server, before TCP; the clients send them again 1 s later and every one gets in, some late. From the client a SYN lost on the way and one the server dropped look the same; the server's counters tell: no listen counter moves, and IpInReceives minus IpInDelivers = the rule's counter = the unanswered SYN packets in the client's capture (10 in the reference run)."
+	topo relay
+	relay -delay 5ms
+	CAP_NS=$NS_C
+	nft_one_rule input "tcp dport 8080 ct state new limit rate over 3/second burst 3 packets counter drop"
+	serve $IP_S:8080 -backlog 4096 -accept=true
+	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s; }
 	run_capture tcpdump load 1
 	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
