@@ -923,8 +923,7 @@ sc_ecn_syn_dropped() {
 	nft_one_rule input "tcp dport 8080 tcp flags & (syn|ack|ecn|cwr) == syn|ecn|cwr counter drop"
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 10 -interval 200ms -send hello -read -hold 1s -timeout 8s; }
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 # new_connection_limit_run LIMIT CLIENT-ARGS... : a healthy listener on 8080
@@ -940,8 +939,7 @@ new_connection_limit_run() {
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	HANDCOUNT=1
 	load() { clients -addr $IP_S:8080 "${CLIENT_ARGS[@]}"; }
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 # set_conntrack_max N : the host's nf_conntrack_max (global: only the
@@ -1010,8 +1008,7 @@ sc_synack_egress_limit() {
 	nft_one_rule output "tcp sport 8080 tcp flags & (syn|ack) == syn|ack limit rate over 2/second burst 2 packets counter drop"
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s; }
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 sc_ratelimit_beside_overflow() {
@@ -1026,8 +1023,7 @@ sc_ratelimit_beside_overflow() {
 		clients -addr $IP_S:8081 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s
 		wait_clients_bg
 	}
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 sc_ratelimit_client_side() {
@@ -1039,8 +1035,7 @@ sc_ratelimit_client_side() {
 	nft_one_rule input "tcp dport 8080 ct state new limit rate over 3/second burst 3 packets counter drop"
 	serve $IP_S:8080 -backlog 4096 -accept=true
 	load() { clients -addr $IP_S:8080 -n 12 -interval 100ms -send hello -read -hold 1s -timeout 20s; }
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 sc_tc_ingress_drop() {
@@ -1073,6 +1068,14 @@ sc_tc_egress_drop() {
 	bg tcdrop $NS_S "$LABTOOL" tcdrop -egress -dev eth0 -dst $IP_C2 -duration 60s
 	sleep 0.5
 	two_address_run
+}
+
+# rule_counted_run LOAD : run_capture tcpdump LOAD 1, then the server
+# namespace's ruleset with its rules' counters (nft-ruleset-after.txt: the
+# referee for what a rule dropped).
+rule_counted_run() {
+	run_capture tcpdump "$1" 1
+	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
 }
 
 # nft_one_rule HOOK RULE : an inet table in the server namespace with one
@@ -1161,8 +1164,7 @@ sc_mixed_listeners() {
 		clients_bg -label served -addr $IP_S:8082 -n 10 -interval 100ms -send hello -read -hold 2s -timeout 8s
 		wait_clients_bg
 	}
-	run_capture tcpdump load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run load
 }
 
 # families_load: dual-stack-one-queue's and split-stack-v6-filtered's
@@ -1194,8 +1196,7 @@ sc_split_stack_v6_filtered() {
 	nft_one_rule input "meta nfproto ipv6 tcp dport 8080 tcp flags & (syn|ack) == syn counter drop"
 	serve 0.0.0.0:8080 -backlog 2 -accept=false
 	serve "[::]:8080" -backlog 2 -accept=false
-	run_capture tcpdump families_load 1
-	nsx $NS_S nft list ruleset >"$tmp/nft-ruleset-after.txt"
+	rule_counted_run families_load
 }
 
 sc_proxy_backend_overflow() {
