@@ -240,56 +240,57 @@ func tie(l *Listener, ev *evidence, tied []hypothesis) *Finding {
 		fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
 		"Take nstat -az before and after a new capture and pass both with --nstat.",
 	}
-	decides := "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP)"
-	if c := &ev.counters; c.usable() {
-		// The counters were given and fit more than one cause: say
-		// so, and what would make them decide.
-		var fit []string
-		if lo, ok := c.get("TcpExtListenOverflows"); ok && lo > 0 {
-			fit = append(fit, prose.Sayf("TcpExtListenOverflows rose by %d", lo))
-		}
-		fam := ipFamily(l.Server.Addr())
-		if left, ok := c.unaccountedIn(fam); ok && left > 0 {
-			fit = append(fit, prose.Sayf("IP left %d received packet{s} undelivered", left))
-		}
-		counted := ""
-		if len(fit) > 0 {
-			counted = prose.Sayf(": %s, against the %d unanswered SYN packet{s} here", joinAnd(fit), l.DroppedSYNPackets)
-		}
-		signs = append(signs, forSign(Weak, FromCounters, "The counters given fit more than one of them%s.%s", counted, c.unseenNote()))
-		remedy = []string{
-			fmt.Sprintf("Run ss -lnt 'sport = :%d' on the server now: a Recv-Q above Send-Q is a full accept queue.", port),
-			"Capture every listening port with nstat -az before and after (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), so the counters cover no traffic the capture leaves out.",
-		}
-		f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN] + delayedBySYNDrops(l), Signs: signs,
-			Summary: fmt.Sprintf("SYNs to %s went unanswered; the capture and the counters given cannot tell a full accept queue from a full SYN queue or a firewall drop.", l.Server),
-			Remedy:  remedy})
-		return &f
-	}
-	if q, sampled := ev.host.QueueFor(l.Server); sampled && q.Full == 0 {
-		// The queue samples given were looked at (the accept queue's
-		// weak sign against): asking for them again helps nobody. A
-		// queue full for a moment between samples still ties.
-		signs = append(signs, forSign(Weak, FromPackets, "%s. The %d listen-queue sample{s} given never showed the accept queue full, which leans away from it without ruling out a queue full between samples.", decides, q.Samples))
-		remedy = remedy[1:]
-	} else {
-		signs = append(signs, forSign(Weak, FromPackets, "%s, or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", decides, port))
-	}
-	if others := ev.answeredOn[port]; sentNothing(l) && len(others) > 0 {
-		// A service address that moved: IP drops what reaches the old
-		// holder (filteredCause's not_local, with the counters).
-		signs = append(signs, forSign(Weak, FromPackets, "Nothing in the capture ever came from %s, while %s on the same port answered: if %s is not an address of this host, IP drops what is sent to it and counts it in IpInAddrErrors (a service address that moved, a stale neighbour entry upstream).",
-			l.Server.Addr(), joinAnd(addrPortStrings(others)), l.Server.Addr()))
-		remedy = append(remedy, fmt.Sprintf("Check that %s is this host's: ip -br addr | grep -wF %s", l.Server.Addr(), l.Server.Addr()))
-	}
 	went := "went unanswered"
 	if l.Outcomes[UnansweredSYN] == 0 {
 		went = "went unanswered until their clients sent them again"
 	}
+	summary := fmt.Sprintf("SYNs to %s %s; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server, went)
+	if c := &ev.counters; c.usable() {
+		// The counters were given and fit more than one cause: say
+		// so, and what would make them decide, not ask for them.
+		signs = append(signs, countersFitSign(l, c))
+		remedy = []string{remedy[0], "Capture every listening port with nstat -az before and after (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0'), so the counters cover no traffic the capture leaves out."}
+		summary = fmt.Sprintf("SYNs to %s went unanswered; the capture and the counters given cannot tell a full accept queue from a full SYN queue or a firewall drop.", l.Server)
+	} else {
+		decides := "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop, or TcpExtListenDrops alone with syncookies off: SYN queue; none of them: dropped before TCP)"
+		if q, sampled := ev.host.QueueFor(l.Server); sampled && q.Full == 0 {
+			// The queue samples given were looked at (the accept queue's
+			// weak sign against): asking for them again helps nobody. A
+			// queue full for a moment between samples still ties.
+			signs = append(signs, forSign(Weak, FromPackets, "%s. The %d listen-queue sample{s} given never showed the accept queue full, which leans away from it without ruling out a queue full between samples.", decides, q.Samples))
+			remedy = remedy[1:]
+		} else {
+			signs = append(signs, forSign(Weak, FromPackets, "%s, or ss -lnt 'sport = :%d' during the incident (Recv-Q above Send-Q: accept queue full).", decides, port))
+		}
+		if others := ev.answeredOn[port]; sentNothing(l) && len(others) > 0 {
+			// A service address that moved: IP drops what reaches the old
+			// holder (filteredCause's not_local, with the counters).
+			signs = append(signs, forSign(Weak, FromPackets, "Nothing in the capture ever came from %s, while %s on the same port answered: if %s is not an address of this host, IP drops what is sent to it and counts it in IpInAddrErrors (a service address that moved, a stale neighbour entry upstream).",
+				l.Server.Addr(), joinAnd(addrPortStrings(others)), l.Server.Addr()))
+			remedy = append(remedy, fmt.Sprintf("Check that %s is this host's: ip -br addr | grep -wF %s", l.Server.Addr(), l.Server.Addr()))
+		}
+	}
 	f := weigh(Finding{Kind: KindInconclusive, Affected: l.Outcomes[UnansweredSYN] + delayedBySYNDrops(l), Signs: signs,
-		Summary: fmt.Sprintf("SYNs to %s %s; the capture alone cannot tell a full accept queue (perhaps full since before the capture started) from a full SYN queue or a firewall drop.", l.Server, went),
-		Remedy:  remedy})
+		Summary: summary, Remedy: remedy})
 	return &f
+}
+
+// countersFitSign says what the counters given showed where they fit
+// more than one cause: the overflows, IP's undelivered packets, and
+// connections outside the capture.
+func countersFitSign(l *Listener, c *counterView) Sign {
+	var fit []string
+	if lo, ok := c.get("TcpExtListenOverflows"); ok && lo > 0 {
+		fit = append(fit, prose.Sayf("TcpExtListenOverflows rose by %d", lo))
+	}
+	if left, ok := c.unaccountedIn(ipFamily(l.Server.Addr())); ok && left > 0 {
+		fit = append(fit, prose.Sayf("IP left %d received packet{s} undelivered", left))
+	}
+	counted := ""
+	if len(fit) > 0 {
+		counted = prose.Sayf(": %s, against the %d unanswered SYN packet{s} here", joinAnd(fit), l.DroppedSYNPackets)
+	}
+	return forSign(Weak, FromCounters, "The counters given fit more than one of them%s.%s", counted, c.unseenNote())
 }
 
 // joinAnd joins "a", "b", "c" as "a, b and c".
