@@ -146,9 +146,23 @@ func refusedCause(l *Listener, ev *evidence) []hypothesis {
 		if int(rsts)+coverageSlack(ev.refused) < ev.refused {
 			noListener = append(noListener, againstSign(Decisive, FromCounters, "the kernel sent only %d reset{s} (TcpOutRsts) for the %d refused attempts in the capture: the others were built outside TCP, by a firewall REJECT rule.", rsts, ev.refused))
 			reject = append(reject, forSign(Decisive, FromCounters, "TcpOutRsts rose by %d, fewer than the %d refused attempt{s}: netfilter's REJECT builds its resets without TCP counting them.", rsts, ev.refused))
-		} else {
-			noListener = append(noListener, forSign(Decisive, FromCounters, "TcpOutRsts rose by %d: the kernel's TCP sent the resets itself.", rsts))
-			reject = append(reject, againstSign(Decisive, FromCounters, "TcpOutRsts counted the resets (%d): TCP sent them, not a firewall.", rsts))
+		} else if int(rsts) < ev.refused {
+			// Fewer, but by no more than a capture that started before
+			// the first snapshot may show: it decides nothing (one
+			// refusal in a slice of a REJECT capture read "TcpOutRsts
+			// counted the resets (0)").
+			reject = append(reject, forSign(Weak, FromCounters, "TcpOutRsts rose by %d, fewer than the %d refused attempt{s} in the capture, but by too few to rule out resets sent before the first snapshot was taken: netfilter's REJECT builds its resets without TCP counting them.", rsts, ev.refused))
+		} else if strength := Decisive; true {
+			// Resets the capture does not show (other ports, other
+			// traffic: a host answers port scans with them) can make up
+			// the count: then it is strong, not proof.
+			other := ""
+			if int(rsts) > ev.serverRSTsSeen+coverageSlack(ev.serverRSTsSeen) {
+				strength = Strong
+				other = prose.Sayf(", though it also counts %d reset{s} the capture does not show, which could make up the count", int(rsts)-ev.serverRSTsSeen)
+			}
+			noListener = append(noListener, forSign(strength, FromCounters, "TcpOutRsts rose by %d%s: the kernel's TCP sent the resets itself.", rsts, other))
+			reject = append(reject, againstSign(strength, FromCounters, "TcpOutRsts counted the resets (%d%s): TCP sent them, not a firewall.", rsts, other))
 		}
 	}
 	if h := ev.host; h != nil && h.QueueSamples > 0 {

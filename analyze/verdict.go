@@ -144,6 +144,10 @@ type evidence struct {
 	synsSeen                 int // client SYN packets, retransmissions included
 	syns6                    int // of which to IPv6 listeners
 	synackRetxSeen           int // SYN-ACK retransmissions, and SYN ones of clients on the server's host
+	serverRSTsSeen           int // resets the servers sent
+	// ownRetxSeen and ownRSTsSeen are the SYNs sent again and the resets
+	// sent by this host's own connects (outbound listeners).
+	ownRetxSeen, ownRSTsSeen int
 	ignoredSeen              int // ignored handshake segments (defer accept's excluded)
 	cookiesSeen              int // syncookie SYN-ACKs
 	pawsSeen                 int // SYNs rejected for an old timestamp
@@ -167,6 +171,11 @@ func Diagnose(r *Result, h *host.Host) {
 		}
 		if l.countedHere() {
 			ev.add(l)
+		} else if l.outbound {
+			// This host's own connects: its SYNs sent again and the
+			// resets it sent count in its counters too.
+			ev.ownRetxSeen += l.clientSYNRetx
+			ev.ownRSTsSeen += l.ClientRSTs
 		}
 	}
 	servers := servedAddrs(r)
@@ -258,6 +267,7 @@ func (ev *evidence) add(l *Listener) {
 	}
 	ev.unansweredSeen += l.Outcomes[UnansweredSYN]
 	ev.synackRetxSeen += l.synRetransmitsSeen()
+	ev.serverRSTsSeen += l.ServerRSTs
 	ev.ignoredSeen += overflowIgnored(l)
 	ev.cookiesSeen += l.Signs.TrustedCookieSYNACKs()
 	ev.pawsSeen += l.Signs.PAWS.Rejected
