@@ -236,18 +236,25 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 					// listener's, outside it, count the same.
 					st = Strong
 					unseen = prose.Sayf(" The other %d are not in the capture: the counters cover listeners or traffic outside it, whose overflows count the same.", rest)
+				} else if _, _, all := ev.undeliveredUnclaimed(ipFamily(l.Server.Addr())); all {
+					// IP's ledger covers these SYNs too: one of the
+					// two counts is of drops outside the capture, and
+					// nothing here says which (a third of a capture
+					// whose other port overflowed later matched the
+					// overflows exactly: "high" for a rule's drops).
+					st = Strong
 				}
 				if st == Strong {
 					if against, ok := routeFailuresMatch(l, ev); ok {
 						signs = append(signs, against)
 					}
 					fam := ipFamily(l.Server.Addr())
-					if left, all := ev.undeliveredSYNs(fam); all {
+					if left, rest, all := ev.undeliveredUnclaimed(fam); all {
 						// A port filtered out of a capture whose
 						// other port overflowed, its own SYNs a
 						// rule's (ratelimit-beside-overflow, 'port
 						// 8081').
-						signs = append(signs, againstSign(Strong, FromCounters, "IP received %d packet{s} it never delivered (%s), as many as the capture's %d unanswered SYN packet{s} to IPv%d listeners: they never reached TCP, and the overflows are traffic's outside the capture.", left, inLedgerNames(fam), ev.synDropsOf(fam), fam))
+						signs = append(signs, againstSign(Strong, FromCounters, "IP received %d packet{s} it never delivered (%s), as many as %s: they may never have reached TCP, and the overflows be traffic's outside the capture.", left, inLedgerNames(fam), ev.unclaimedSYNs(fam, rest)))
 					}
 				}
 			}
@@ -286,10 +293,10 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 			signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows): as many as the %d the capture shows on listeners whose completed connections waited for the application when their drops began, none left for this listener's %d.", lo, ev.aqClaimed, predicted))
 		case lo > 0 && predicted > 0:
 			fam := ipFamily(l.Server.Addr())
-			if left, all := ev.undeliveredSYNs(fam); all && !claims {
+			if left, rest, all := ev.undeliveredUnclaimed(fam); all && !claims {
 				// A capture of one family (or one host) whose SYNs a
 				// rule dropped, the overflows the other's.
-				signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped, and IP received %d packet{s} it never delivered (%s), as many as the capture's %d unanswered SYN packets to IPv%d listeners: they never reached TCP, whose overflows were other traffic's.", lo, ev.aqPredicted, left, inLedgerNames(fam), ev.synDropsOf(fam), fam))
+				signs = append(signs, againstSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped, and IP received %d packet{s} it never delivered (%s), as many as %s: they never reached TCP, whose overflows were other traffic's.", lo, ev.aqPredicted, left, inLedgerNames(fam), ev.unclaimedSYNs(fam, rest)))
 			} else {
 				signs = append(signs, forSign(Strong, FromCounters, "The kernel counted %d accept-queue overflow{s} (TcpExtListenOverflows), fewer than the %d SYN packets and segments the capture shows dropped on listeners: part of them were dropped by something else.", lo, ev.aqPredicted))
 			}

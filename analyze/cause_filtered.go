@@ -88,18 +88,20 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			if unseen = c.unseenNote(); unseen != "" {
 				st = Strong
 			}
-			if _, all := ev.undeliveredSYNs(fam); all && int(drops) > ev.synDropsSeen+coverageSlack(ev.synDropsSeen) {
-				// More listen drops than the capture shows, and
-				// IP's ledger (below) never delivered these SYNs:
-				// the drops may be traffic's outside the capture.
-				// Not weaker: a drop counter that moved keeps a
-				// rule's reading below high.
+			if _, _, all := ev.undeliveredUnclaimed(fam); all {
+				// IP's ledger (below) never delivered these SYNs
+				// either: the drops may be traffic's outside the
+				// capture. Not weaker: a drop counter that moved
+				// keeps a rule's reading below high.
 				st, ledger = Strong, true
 			}
 		}
-		if ledger {
+		switch {
+		case ledger && int(drops) > ev.synDropsSeen+coverageSlack(ev.synDropsSeen):
 			signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), more than the %d unanswered SYN packet{s} on the wire: TCP dropped SYNs itself, though IP's count below says not these.%s", drops, ev.synDropsSeen, unseen))
-		} else {
+		case ledger:
+			signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire, and IP's count below covers them too: one of the two counts drops outside the capture, and nothing here says which.%s", drops, ev.synDropsSeen, unseen))
+		default:
 			signs = append(signs, againstSign(st, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops), as many as the %d unanswered SYN packet{s} on the wire: TCP saw the SYNs and dropped them itself.%s", drops, ev.synDropsSeen, unseen))
 		}
 	case okDrops && !queueSeenFull(l) && ev.overflowsClaimed(c.zero("TcpExtListenOverflows")) && int(drops) <= ev.aqClaimed+coverageSlack(ev.aqClaimed):
@@ -111,7 +113,11 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 		// The kernel's reasons put every one of these SYNs in netfilter:
 		// the listen drops were other listeners'.
 	case okDrops:
-		if _, all := ev.undeliveredSYNs(fam); all {
+		_, all := ev.undeliveredSYNs(fam)
+		if !queueSeenFull(l) {
+			_, _, all = ev.undeliveredUnclaimed(fam)
+		}
+		if all {
 			// IP's ledger (below) counts them all dropped on the way
 			// in: the listen drops are other traffic's.
 			signs = append(signs, againstSign(Weak, FromCounters, "the kernel counted %d listen drop{s} (TcpExtListenDrops): TCP dropped some SYNs itself, though IP's count below says not these.", drops))
@@ -178,11 +184,11 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 	case !okIn || seen == 0:
 	case inLeft >= int64(seen):
 		signs = append(signs, forSign(Strong, FromCounters, "IP received %d packet{s} it neither delivered, forwarded nor counted as an error (%s), as many as the %d unanswered SYN packet{s}: dropped between the wire and TCP, where netfilter and rp_filter drop without a count of their own.", inLeft, inLedgerNames(fam), seen))
-	case tcpClaimed && seen > ev.claimedSYNDropsOf(fam) && inLeft >= int64(seen-ev.claimedSYNDropsOf(fam)):
+	case !queueSeenFull(l) && seen > ev.claimedSYNDropsOf(fam) && inLeft >= int64(seen-ev.claimedSYNDropsOf(fam)):
 		// The overflows' SYNs reached TCP; the rest did not.
 		rest := seen - ev.claimedSYNDropsOf(fam)
 		st := Strong
-		if int(drops) == ev.aqClaimed && inLeft == int64(rest) {
+		if tcpClaimed && int(drops) == ev.aqClaimed && inLeft == int64(rest) {
 			// Both counts exact: TCP's drops the overflows', IP's
 			// the rest. As sure as no listen drop at all.
 			st = Decisive

@@ -174,6 +174,29 @@ func (ev *evidence) undeliveredSYNs(fam int) (int64, bool) {
 	return left, ok && seen > 0 && left >= int64(seen)
 }
 
+// undeliveredUnclaimed is undeliveredSYNs for the unanswered SYN packets
+// of family fam that no listener seen full claims (queueSeenFull: those
+// reached TCP): IP's undelivered packets (left) and whether they are as
+// many as those rest SYN packets or more. Where nothing is claimed it is
+// undeliveredSYNs; where a listener's queue was seen full, its overflows
+// are TCP's, and IP's count need cover only the others' (a third of a
+// capture holding a full queue's drops and a rate limit's read the
+// limit's as TCP's: IP's 10 were short of the 24 on both ports).
+func (ev *evidence) undeliveredUnclaimed(fam int) (left int64, rest int, ok bool) {
+	rest = ev.synDropsOf(fam) - ev.claimedSYNDropsOf(fam)
+	left, okIn := ev.counters.unaccountedIn(fam)
+	return left, rest, okIn && rest > 0 && left >= int64(rest)
+}
+
+// unclaimedSYNs says which unanswered SYN packets undeliveredUnclaimed
+// compared IP's count with.
+func (ev *evidence) unclaimedSYNs(fam, rest int) string {
+	if claimed := ev.claimedSYNDropsOf(fam); claimed > 0 {
+		return prose.Sayf("the capture's %d unanswered SYN packet{s} to IPv%d listeners besides the %d at queues seen full", rest, fam, claimed)
+	}
+	return prose.Sayf("the capture's %d unanswered SYN packet{s} to IPv%d listeners", rest, fam)
+}
+
 // synsOf is the client SYN packets to listeners of family fam.
 func (ev *evidence) synsOf(fam int) int {
 	if fam == 6 {
