@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/synq/synq/internal/prose"
 )
@@ -125,6 +126,9 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		st = Decisive
 	}
 	signs[0].Strength = st
+	if s, ok := healthyWaitingSign(l); ok {
+		signs = append(signs, s)
+	}
 	if n := l.Signs.ResentThenEstablished; n > 0 && l.Signs.HalfOpenUnseen && !ev.counters.usable() {
 		// The ACKs that would tell a lost ACK from one ignored at a full
 		// accept queue are not in the capture.
@@ -143,6 +147,10 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 		// (testdata/path-loss): name the capture that would show them.
 		remedy = append(remedy, fmt.Sprintf("If clients still time out, their SYNs may be lost before they reach this host: capture on a client too (tcpdump -i any 'tcp port %d') and compare the SYNs it sends with those seen here.", port))
 	}
+	if trouble := troubleUnseen(l, ev); len(trouble) > 0 {
+		signs = append(signs, againstSign(Strong, FromCounters, "The counters count trouble the capture does not show: %s. It happened outside the capture's window or on other ports%s: the capture's attempts got in, which does not say the listener stayed healthy outside it.", joinAnd(trouble), unseenOpensAside(&ev.counters)))
+		remedy = append(remedy, fmt.Sprintf("Capture the whole incident on every listening port (tcpdump -i any 'tcp[tcpflags] & tcp-syn != 0', or at least 'tcp port %d') with nstat -az before and after, so the counters cover nothing the capture leaves out.", port))
+	}
 	summary := prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established.", l.Server, o[Established])
 	if declined > 0 {
 		summary = prose.Sayf("%s is healthy: all %d connection attempts that finished in the capture were established, besides %d whose clients reset the server's first answer (health checks or scans).", l.Server, o[Established], declined)
@@ -157,10 +165,24 @@ func closingFindings(l *Listener, ev *evidence, fs []Finding, tied []hypothesis,
 // them: a capture stopped before the clients retried showed a listener
 // whose full accept queue dropped 5 of 14 SYNs as healthy, medium, from
 // the 8 attempts that had finished.
+//
+// With counters, the finding stands only where they count drops the
+// capture does not show (these SYNs may be among them); where they count
+// none, healthy stands, lowered by healthyWaitingSign.
 func waitingSYNs(l *Listener, ev *evidence) *Finding {
 	sg := &l.Signs
-	if sg.SYNsWaiting == 0 || ev.counters.usable() {
+	if sg.SYNsWaiting == 0 {
 		return nil
+	}
+	var counted []string
+	if ev.counters.usable() {
+		if d := unexplainedDrops(ev); d != "" {
+			counted = append(counted, strings.TrimSuffix(strings.TrimPrefix(d, "The kernel counted "), "."))
+		}
+		counted = append(counted, troubleUnseen(l, ev)...)
+		if len(counted) == 0 {
+			return nil
+		}
 	}
 	answered := "the server answered no SYN in the capture"
 	if sg.SYNAnswerP99 > 0 {
@@ -170,7 +192,11 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 	signs := []Sign{
 		forSign(Weak, FromPackets, "%d {attempt's|attempts'} only SYN was still unanswered when the capture ended, after waiting up to %s (each %s or more); %s. Their clients had not retried yet: too early to count them failed, but a server that answers does so long before.", sg.SYNsWaiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(sg.SYNWaitLimit), answered),
 		forSign(Weak, FromPackets, "%d established, none failed, %d still in progress when the capture ended.", l.Outcomes[Established], l.Outcomes[Incomplete]),
-		forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or a longer capture, in which the clients' retries show."),
+	}
+	if counted != nil {
+		signs = append(signs, forSign(Weak, FromCounters, "The counters given count drops the capture does not show as failures: %s. These SYNs may be among them, or the drops happened outside the capture's window or on other ports%s. What decides it: a longer capture, in which the clients' retries show.", joinAnd(counted), unseenOpensAside(&ev.counters)))
+	} else {
+		signs = append(signs, forSign(Weak, FromPackets, "What decides it: nstat -az before and after on the server (TcpExtListenOverflows: accept queue; TcpExtTCPReqQFullDrop: SYN queue; neither: dropped before TCP), or a longer capture, in which the clients' retries show."))
 	}
 	summary := prose.Sayf("No attempt to %s failed in the capture, but %d SYN{s} {was|were} still unanswered when it ended, long after the server answered others: they were most likely dropped, and the capture stopped before their clients retried.", l.Server, sg.SYNsWaiting)
 	if sg.SYNAnswerP99 == 0 && l.SYNACKPackets+l.ServerRSTs == 0 && l.Outcomes[Established] == 0 {
@@ -182,6 +208,61 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 		Summary: summary,
 		Remedy:  []string{"Capture longer (clients retry a SYN after 1 s, then 2, 4, ... s), with nstat -az before and after: tcpdump -i any -w incident.pcap 'tcp port " + fmt.Sprint(port) + "'."}})
 	return &f
+}
+
+// healthyWaitingSign weighs against healthy the SYNs still waiting at the
+// end of the capture when the counters count no drop of them: nothing
+// this host's TCP or IP counts dropped them, which leaves a path that
+// lost them (a capture off the server), tc or XDP, or a capture that
+// stopped just before their answers; not enough to call it healthy for
+// sure (a client's capture sliced before its retries read "healthy, high"
+// beside SYNs lost on the way).
+func healthyWaitingSign(l *Listener) (Sign, bool) {
+	sg := &l.Signs
+	if sg.SYNsWaiting == 0 {
+		return Sign{}, false
+	}
+	where := "lost on the way to the server (its counters do not see that), dropped by tc or XDP, or the capture stopped just before their answers"
+	if sg.Vantage == VantageServer {
+		where = "dropped by tc or XDP (which no counter here counts), their answers lost after the capture's tap, or the capture stopped just before their answers"
+	}
+	return againstSign(Strong, FromCounters, "%d {attempt's|attempts'} only SYN was still unanswered when the capture ended, after waiting up to %s while the server answered others within %s; no counter given counts a drop of {it|them}: %s.", sg.SYNsWaiting, FormatDuration(sg.SYNWaitedMax), FormatDuration(max(sg.SYNAnswerP99, time.Microsecond)), where), true
+}
+
+// troubleUnseen names what the counters count past the whole capture
+// (every listener in it) that is not a listen-queue drop but is trouble
+// all the same: packets IP received and never delivered (a firewall's
+// drops), SYN-ACKs or SYNs sent again, resets sent. Any host counts some
+// of these for other traffic (a default-drop firewall, resets to port
+// scans), so they lower a healthy verdict without overturning it: the
+// capture shows its own attempts, the counters say there was more.
+func troubleUnseen(l *Listener, ev *evidence) []string {
+	c := &ev.counters
+	if !c.usable() {
+		return nil
+	}
+	var out []string
+	past := func(n int64, seen int) bool { return n > int64(seen+coverageSlack(seen)) }
+	fam := ipFamily(l.Server.Addr())
+	if left, ok := c.unaccountedIn(fam); ok && past(left, ev.synDropsOf(fam)) {
+		out = append(out, prose.Sayf("IP left %d received packet{s} undelivered, dropped before TCP (a firewall rule, rp_filter; the capture shows %d unanswered SYN packet{s})", left, ev.synDropsOf(fam)))
+	}
+	if n, seen := c.zero("TcpExtTCPSynRetrans"), ev.synackRetxSeen+ev.ownRetxSeen; past(n, seen) {
+		out = append(out, prose.Sayf("TcpExtTCPSynRetrans %d, SYN-ACKs (or this host's own SYNs) sent again (the capture shows %d)", n, seen))
+	}
+	if n, seen := c.zero("TcpOutRsts"), ev.serverRSTsSeen+ev.ownRSTsSeen; past(n, seen) {
+		out = append(out, prose.Sayf("TcpOutRsts %d, resets sent (the capture shows %d)", n, seen))
+	}
+	return out
+}
+
+// unseenOpensAside is " (the counters also count N connections ...)"
+// when they cover connections the capture does not show, "" otherwise.
+func unseenOpensAside(c *counterView) string {
+	if c.unseenOpens == 0 {
+		return ""
+	}
+	return prose.Sayf(" (they also count %d connection{s} the capture does not show, TcpPassiveOpens)", c.unseenOpens)
 }
 
 // unexplainedDrops names the drop counters that rose past what the whole
