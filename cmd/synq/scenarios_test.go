@@ -141,6 +141,7 @@ type listenerJSON struct {
 	Server             string         `json:"server"`
 	Verdict            verdictJSON    `json:"verdict"`
 	Findings           []verdictJSON  `json:"findings"`
+	RuledOut           []verdictJSON  `json:"ruled_out"`
 	Attempts           int            `json:"attempts"`
 	Outcomes           map[string]int `json:"outcomes"`
 	SYNPackets         int            `json:"syn_packets"`
