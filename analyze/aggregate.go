@@ -555,6 +555,11 @@ type Result struct {
 	// SYN-ACK in the capture (reassemble.Attempt.SYNACKNotCaptured): the
 	// capture missed packets.
 	SYNACKsNotCaptured int
+	// DataNotCaptured counts attempts whose server acknowledged client
+	// data or FIN the capture never showed
+	// (reassemble.Attempt.ClientDataNotCaptured): the capture missed
+	// packets, so what it lacks is no proof the host never sent it.
+	DataNotCaptured int
 	// ACKsNotCaptured counts the attempts answered by a SYN-ACK never
 	// sent again in a capture with no packet without SYN, FIN or RST at
 	// all (no bare ACK, no data; 0 otherwise): either no client ever
@@ -604,6 +609,7 @@ type Aggregator struct {
 
 	listeners          map[netip.AddrPort]*Listener
 	synACKsNotCaptured int
+	dataNotCaptured    int
 	// plainPackets counts the packets with none of SYN, FIN and RST
 	// (bare ACKs, data), answeredOnce the attempts answered by a SYN-ACK
 	// never sent again: see Result.ACKsNotCaptured.
@@ -771,6 +777,9 @@ func (g *Aggregator) Add(a *reassemble.Attempt) {
 		return
 	}
 	o := Classify(a, g.CaptureEnd)
+	if a.ClientDataNotCaptured {
+		g.dataNotCaptured++
+	}
 	if a.SYNACKNotCaptured {
 		g.synACKsNotCaptured++
 		if !fromSrv {
@@ -927,6 +936,7 @@ func (g *Aggregator) Result() Result {
 	slices.SortFunc(r.OneWay, netip.AddrPort.Compare)
 	r.WorstClients = g.clients.worst(MaxWorstClients)
 	r.SYNACKsNotCaptured = g.synACKsNotCaptured
+	r.DataNotCaptured = g.dataNotCaptured
 	r.ClientsOverflow = g.clients.overflow
 	return r
 }

@@ -191,6 +191,13 @@ type Handshake struct {
 	// SYN-ACK. An old connection's answer acknowledges that connection's
 	// sequence numbers, not this SYN's. ServerAccepted is set with it.
 	SYNACKNotCaptured bool
+	// ClientDataNotCaptured is set when the server acknowledged client
+	// sequence numbers past the highest the capture showed the client
+	// send: the capture missed the client's data or FIN (tcpdump's
+	// "dropped by kernel", a full ring buffer, a path it does not see).
+	// Judged only once the capture holds a client segment after the SYN,
+	// so data in a SYN (TCP Fast Open) is no gap.
+	ClientDataNotCaptured bool
 	// ServerRSTs and ClientRSTs count RST segments by direction.
 	ServerRSTs     int
 	ClientRSTs     int

@@ -313,6 +313,9 @@ func (s *handshakeState) serverAccepts(p *capture.Packet) {
 	if p.Flags&capture.FlagACK != 0 && seqAfter(p.Ack, s.ClientISN+1) {
 		s.ServerAckedData = true
 	}
+	if p.Flags&capture.FlagACK != 0 && s.clientSent && seqAfter(p.Ack, s.clientSeqLimit) {
+		s.ClientDataNotCaptured = true
+	}
 	if p.Flags&capture.FlagFIN != 0 {
 		if !s.ServerFIN && !s.ClientFIN {
 			s.ServerClosedFirst = true

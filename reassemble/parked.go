@@ -44,7 +44,7 @@ const (
 	numParkedTimes  = 14
 	numParkedWords  = 6
 	numParkedCounts = 12
-	numParkedFlags  = 28
+	numParkedFlags  = 29
 	parkedIs4       = 1 << numParkedFlags
 	parkedInUse     = 1 << (numParkedFlags + 1)
 )
@@ -100,7 +100,7 @@ func (t *Tracker) packParked(s *state) (parked, bool) {
 		a.HasServed, a.HasClientTS, a.ClientData, a.ServerData, a.ServerAckedData,
 		a.ClientFIN, a.ServerFIN, s.hasPrevISN, s.pendingSYN, s.sinceRetrans, s.closed,
 		s.clientSent, a.ServerClosedFirst, a.SYNACKNotCaptured, a.AbortRSTAcked, a.SYNACKZeroWindow, a.ResentUnanswered,
-		a.ACKEchoedFirstSYNACK, a.FirstSYNAnswered}
+		a.ACKEchoedFirstSYNACK, a.FirstSYNAnswered, a.ClientDataNotCaptured}
 	for i, b := range flags {
 		if b {
 			p.flags |= 1 << i
@@ -135,6 +135,7 @@ func (t *Tracker) unpackParked(p *parked, s *state) {
 	a.ClientFIN, a.ServerFIN, s.hasPrevISN, s.pendingSYN, s.sinceRetrans, s.closed = p.flag(14), p.flag(15), p.flag(16), p.flag(17), p.flag(18), p.closed()
 	s.clientSent, a.ServerClosedFirst, a.SYNACKNotCaptured, a.AbortRSTAcked = p.flag(20), p.flag(21), p.flag(22), p.flag(23)
 	a.SYNACKZeroWindow, a.ResentUnanswered, a.ACKEchoedFirstSYNACK, a.FirstSYNAnswered = p.flag(24), p.flag(25), p.flag(26), p.flag(27)
+	a.ClientDataNotCaptured = p.flag(28)
 	a.Packets = int(p.packets)
 	a.SYNOpts, a.SYNACKOpts = p.synOpts.unpack(), p.synackOpts.unpack()
 	s.inUse = true

@@ -761,3 +761,50 @@ func TestResentWithoutTheServer(t *testing.T) {
 		}
 	}
 }
+
+// TestClientDataTheCaptureMissed: a server that acknowledges client
+// sequence numbers past what the capture showed the client send shows
+// the capture missed packets; data or a FIN it did show, and data in a
+// SYN (TCP Fast Open), do not.
+func TestClientDataTheCaptureMissed(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		missed       bool
+	}{
+		{"data acknowledged, never captured", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.010 s . ack=1006`, true},
+		{"data captured, then acknowledged", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.003 c P. len=5
+			0.010 s . ack=1006`, false},
+		{"a FIN acknowledged", `
+			0 c S
+			0.001 s S.
+			0.002 c .
+			0.003 c F.
+			0.010 s F. ack=1002`, false},
+		{"Fast Open: the SYN's data acknowledged", `
+			0 c S len=5
+			0.001 s S. ack=1006
+			0.002 c . seq=1006
+			0.003 s P. ack=1006 len=3`, false},
+		{"Fast Open: answered before the client's ACK", `
+			0 c S len=5
+			0.001 s S. ack=1006
+			0.002 s P. ack=1006 len=3
+			0.003 c . seq=1006`, false},
+	} {
+		atts, _ := run(t, Config{}, tc.script)
+		if len(atts) != 1 {
+			t.Fatalf("%s: %d attempts", tc.name, len(atts))
+		}
+		if got := atts[0].ClientDataNotCaptured; got != tc.missed {
+			t.Errorf("%s: client data not captured %v, want %v", tc.name, got, tc.missed)
+		}
+	}
+}

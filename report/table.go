@@ -379,6 +379,9 @@ func captureWarnings(in *Input) []string {
 	if n := in.Result.SYNACKsNotCaptured - in.Result.AnswersNotCaptured; n > 0 {
 		ws = append(ws[:len(ws):len(ws)], prose.Sayf("%d connection{s} went on without {its|their} SYN-ACK in the capture: it missed packets (tcpdump's \"dropped by kernel\", a full ring, or a path the capture does not see); counts of unanswered or ignored packets may be too high", n))
 	}
+	if n := in.Result.DataNotCaptured; n > 0 {
+		ws = append(ws[:len(ws):len(ws)], prose.Sayf("on %d connection{s} the server acknowledged data the capture never showed the client send: the capture missed packets (tcpdump's \"dropped by kernel\", a full ring buffer, a path it does not see), so packets it lacks (a SYN-ACK sent again, a SYN) may have been sent all the same", n))
+	}
 	if n := in.Result.ACKsNotCaptured; n > 0 {
 		ws = append(ws[:len(ws):len(ws)], prose.Sayf("no packet in the capture is a bare ACK or data, only SYNs, SYN-ACKs, resets and FINs: either no client ever answered a SYN-ACK (spoofed sources) or a capture filter (such as 'tcp[tcpflags] & (tcp-syn|tcp-rst) != 0', or with tcp-fin) left those packets out, and %d attempt{s} whose SYN-ACK was never sent again may have completed (counted as synack_unacked); unanswered SYNs still show drops. Capture without a flags filter, or pass the server's nstat snapshots (--nstat)", n))
 	}
