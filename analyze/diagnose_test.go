@@ -106,6 +106,7 @@ func TestDiagnose(t *testing.T) {
 		evidence  string // a phrase the verdict's evidence must contain
 		notKind   Kind   // a kind that must not be among the findings
 		notHealth bool
+		missed    int // Result.DataNotCaptured: the capture lost packets
 	}{
 		{name: "idle accept-queue overflow, counters", l: idleOverflow(),
 			host: &host.Host{Deltas: zero("TcpExtListenOverflows", 42, "TcpExtListenDrops", 42, "TcpPassiveOpens", 3), Sysctls: modern},
@@ -238,6 +239,11 @@ func TestDiagnose(t *testing.T) {
 		{name: "ledger: SYN-ACKs sent by another route", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 39, "IpOutTransmits", 39), Sysctls: modern},
 			kind: KindEgress, conf: High, mode: "other_route"},
+		// The same, from a capture that lost packets: the SYN-ACKs it
+		// lacks may be its own loss.
+		{name: "ledger: SYN-ACKs sent by another route, a capture that lost packets", l: firewallDrop(), missed: 2,
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 39, "IpOutTransmits", 39), Sysctls: modern},
+			kind: KindEgress, conf: Medium, mode: "other_route", evidence: "The capture itself missed packets"},
 		// A tcx egress program dropping the SYN-ACKs: IP transmitted
 		// them all, TCP's timers fired for each (measured in namespaces).
 		{name: "ledger: SYN-ACKs dropped after IP", l: firewallDrop(),
@@ -379,7 +385,7 @@ func TestDiagnose(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Result{Listeners: []Listener{tt.l}, Attempts: tt.l.Attempts}
+			r := Result{Listeners: []Listener{tt.l}, Attempts: tt.l.Attempts, DataNotCaptured: tt.missed}
 			Diagnose(&r, tt.host)
 			v := r.Verdict
 			all := strings.Join(v.Evidence, "\n")

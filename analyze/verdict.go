@@ -145,6 +145,10 @@ type evidence struct {
 	syns6                    int // of which to IPv6 listeners
 	synackRetxSeen           int // SYN-ACK retransmissions, and SYN ones of clients on the server's host
 	serverRSTsSeen           int // resets the servers sent
+	// captureMissed counts the connections that show the capture missed
+	// packets (Result.DataNotCaptured, and SYN-ACKs it never showed):
+	// what it lacks is then no proof the host did not send it.
+	captureMissed int
 	// ownRetxSeen and ownRSTsSeen are the SYNs sent again and the resets
 	// sent by this host's own connects (outbound listeners).
 	ownRetxSeen, ownRSTsSeen int
@@ -160,7 +164,8 @@ type evidence struct {
 // verdict (the most serious listener's) and counter reconciliation.
 func Diagnose(r *Result, h *host.Host) {
 	markOutbound(r, h)
-	ev := &evidence{host: h, counters: viewCounters(r, h)}
+	ev := &evidence{host: h, counters: viewCounters(r, h),
+		captureMissed: r.DataNotCaptured + max(r.SYNACKsNotCaptured-r.AnswersNotCaptured, 0)}
 	// A front's attempts are its backends' seen again: each connection
 	// counts once, at its backend.
 	fronts := map[netip.AddrPort][]netip.AddrPort{}
