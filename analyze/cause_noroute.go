@@ -43,7 +43,11 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 	}
 	own := l.DroppedSYNPackets
 	excess, lo, full := c.listenDropsBeyondQueues(drops)
-	if excess+int64(coverageSlack(own)) < int64(own) {
+	// (The slack is for a capture's edges outside the snapshots: it lets
+	// a count fall a little short, never a count of none cover anything:
+	// 0 listen drops beyond the queues and 0 route failures read "at
+	// least one for each of the 2 unanswered SYN packets".)
+	if excess <= 0 || excess+int64(coverageSlack(own)) < int64(own) {
 		return nil
 	}
 	sg := &l.Signs
@@ -59,7 +63,7 @@ func noRouteCause(l *Listener, ev *evidence) []hypothesis {
 	cookies, okCookies := sysctlInt(ev.host, "net.ipv4.tcp_syncookies")
 	var signs []Sign
 	switch {
-	case okRoutes && noRoutes+int64(coverageSlack(own)) >= int64(own):
+	case okRoutes && noRoutes > 0 && noRoutes+int64(coverageSlack(own)) >= int64(own):
 		// Other listeners' unanswered SYNs may be the route failures
 		// as well, unless the accept-queue overflows the kernel
 		// counted are theirs.
@@ -117,12 +121,12 @@ func routeFailuresMatch(l *Listener, ev *evidence) (Sign, bool) {
 	own := int64(l.DroppedSYNPackets)
 	drops, ok := c.get("TcpExtListenDrops")
 	noRoutes, okRoutes := c.get(outNoRoutes[ipFamily(l.Server.Addr())])
-	if !ok || !okRoutes || own == 0 {
+	if !ok || !okRoutes || own == 0 || noRoutes == 0 {
 		return Sign{}, false
 	}
 	slack := int64(coverageSlack(int(own)))
 	excess, _, _ := c.listenDropsBeyondQueues(drops)
-	if excess < own-slack || excess > own+slack || noRoutes < own-slack {
+	if excess <= 0 || excess < own-slack || excess > own+slack || noRoutes < own-slack {
 		return Sign{}, false
 	}
 	return againstSign(Strong, FromCounters, "TCP's listen drops beyond both queues' (%d) and IP's failed route lookups (%d, %s) match the %d unanswered SYN packet{s}: they were dropped for want of a route back.", excess, noRoutes, outNoRoutes[ipFamily(l.Server.Addr())], own), true

@@ -379,6 +379,16 @@ func TestDiagnose(t *testing.T) {
 		{name: "listen drops, no route failure counted", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 18, "IpOutNoRoutes", 0), Sysctls: withSysctl(modern, "net.ipv4.tcp_syncookies", "1")},
 			kind: KindInconclusive, conf: Low, notKind: KindEgress},
+		// None beyond the queues and no route failure at all: a count of
+		// none covers nothing, however few the SYNs (2 read "at least one
+		// for each of the 2").
+		{name: "two unanswered SYNs, no listen drop beyond the queues, no route failure", l: func() Listener {
+			l := firewallDrop()
+			l.DroppedSYNPackets, l.Outcomes[UnansweredSYN] = 2, 1
+			return l
+		}(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtListenDrops", 24, "TcpExtListenOverflows", 24, "IpOutNoRoutes", 0), Sysctls: modern},
+			kind: KindAcceptQueue, conf: Medium, notKind: KindEgress},
 		{name: "cookies the counters deny", l: cookies(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 10)},
 			kind: KindHealthy, conf: High, ruledOut: []Kind{KindSYNQueue}},
