@@ -244,6 +244,15 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 					// overflows exactly: "high" for a rule's drops).
 					st = Strong
 				}
+				if short := ev.aqPredicted - int(lo); short > 0 && predicted <= short {
+					// Fewer than the capture shows, by as many as this
+					// listener's drops: they may be the ones the kernel
+					// did not count (a capture of SYNs alone, whose
+					// refused IPv4 clients' resets it left out, read a
+					// listener with no socket as "accept queue, high").
+					st = Weak
+					unseen = prose.Sayf(" That is %d fewer than the capture shows dropped on all listeners, as many as this listener's %d or more: its drops may be the ones the kernel did not count.", short, predicted)
+				}
 				if st == Strong {
 					if against, ok := routeFailuresMatch(l, ev); ok {
 						signs = append(signs, against)

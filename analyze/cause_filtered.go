@@ -87,6 +87,13 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 			// drops would match as well.
 			if unseen = c.unseenNote(); unseen != "" {
 				st = Strong
+			} else if rest := int(drops) - ev.synDropsSeen; rest > coverageSlack(ev.synDropsSeen) {
+				// Listen drops the capture does not show: the
+				// counters cover traffic outside it, whose drops
+				// count the same (a capture of one listener's SYNs
+				// beside others' overflows).
+				st = Strong
+				unseen = prose.Sayf(" The other %d are not in the capture: the counters cover listeners or traffic outside it, whose drops count the same.", rest)
 			}
 			if _, _, all := ev.undeliveredUnclaimed(fam); all {
 				// IP's ledger (below) never delivered these SYNs
