@@ -263,7 +263,7 @@ func acceptQueueCause(l *Listener, ev *evidence) []hypothesis {
 						// other port overflowed, its own SYNs a
 						// rule's (ratelimit-beside-overflow, 'port
 						// 8081').
-						signs = append(signs, againstSign(Strong, FromCounters, "IP received %d packet{s} it never delivered (%s), as many as %s: they may never have reached TCP, and the overflows be traffic's outside the capture.", left, inLedgerNames(fam), ev.unclaimedSYNs(fam, rest)))
+						signs = append(signs, againstSign(Strong, FromCounters, "IP received %d packet{s} it never delivered (%s), as many as %s: they may never have reached TCP, and the overflows may be traffic's outside the capture.", left, inLedgerNames(fam), ev.unclaimedSYNs(fam, rest)))
 					}
 				}
 			}
