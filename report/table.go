@@ -424,6 +424,9 @@ func vantageWords(s *analyze.Signs) string {
 	case analyze.VantageMiddle:
 		return "between client and server " + gaps
 	}
+	if s.SYNGaps < 3 || s.ACKGaps < 3 {
+		return "at an unknown point: too few timed handshakes to tell by " + gaps + "; read as if on the server"
+	}
 	return "at an unknown point: no path delay to tell by " + gaps + "; read as if on the server"
 }
 
