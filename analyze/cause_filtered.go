@@ -78,6 +78,14 @@ func filteredCause(l *Listener, ev *evidence) []hypothesis {
 				// them dropped on the way in.
 				st = Weak
 			}
+			if left, ok := c.unaccountedIn(fam); (sg.Vantage == VantageClient || sg.Vantage == VantageMiddle) && (!ok || left < int64(seen)) {
+				// Off the server's tap a SYN lost on the way never
+				// reached its TCP either: no count of TCP's says a
+				// rule dropped it, unless IP's ledger (below) does (a
+				// third of a client's capture behind a 1.4 s round
+				// trip read "dropped before TCP, medium").
+				st = Weak
+			}
 			signs = append(signs, forSign(st, FromCounters, "No listen counter moved (TcpExtListenDrops 0): TCP did not drop these SYNs itself%s.", genCaveat(c, Gen2)))
 		}
 	case okDrops && int(drops)+coverageSlack(ev.synDropsSeen) >= ev.synDropsSeen:

@@ -266,9 +266,15 @@ func TestDiagnose(t *testing.T) {
 		{name: "ledger: SYN-ACKs dropped on the way out, RHEL 6", l: firewallDrop(),
 			host:    &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 33, "IpOutRequests", 51, "IpOutTransmits", 15), Sysctls: map[string]string{"kernel.osrelease": "2.6.32-754.el6.x86_64"}},
 			notKind: KindEgress, kind: KindInconclusive, conf: Low},
+		// ... and its counters saying nothing on it dropped them (TCP
+		// none, IP delivered all): a rule between the tap and the
+		// server matches the one source, but no count says so.
 		{name: "ledger: captured in between", l: func() Listener { l := firewallDrop(); l.Signs.Vantage = VantageMiddle; return l }(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 15, "IpInDelivers", 15, "IpOutRequests", 36, "IpOutTransmits", 36), Sysctls: modern},
-			kind: KindFiltered, notKind: KindEgress, conf: Medium},
+			kind: KindFiltered, notKind: KindEgress, conf: Low},
+		{name: "ledger: captured in between, IP dropped them", l: func() Listener { l := firewallDrop(); l.Signs.Vantage = VantageMiddle; return l }(),
+			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "TcpExtTCPSynRetrans", 21, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 36, "IpOutTransmits", 36), Sysctls: modern},
+			kind: KindFiltered, notKind: KindEgress, conf: High},
 		{name: "ledger: drops both ways", l: firewallDrop(),
 			host: &host.Host{Deltas: zero("TcpPassiveOpens", 3, "IpInReceives", 33, "IpInDelivers", 15, "IpOutRequests", 60, "IpOutTransmits", 15), Sysctls: modern},
 			kind: KindFiltered, conf: High},

@@ -122,6 +122,13 @@ func TestVantage(t *testing.T) {
 		{"server: 8 SYN-ACKs on the server's 1 s timer, 4 at once", mixed(30*time.Microsecond, 1008*time.Millisecond, 4, 8), hist(40 * time.Millisecond), VantageServer},
 		{"client: a 1.4 s round trip, every answer late", mixed(0, 1400*time.Millisecond, 0, 8), hist(30 * time.Microsecond), VantageClient},
 		{"client: 2 answers right after a SYN sent again are too few", mixed(400*time.Millisecond, 1400*time.Millisecond, 2, 8), hist(30 * time.Microsecond), VantageClient},
+		// One or two timed handshakes place the capture only where one
+		// side took a path's delay and the other a hundredth of it.
+		{"client: 2 handshakes, 377 ms against 40 µs", mixed(377*time.Millisecond, 0, 2, 0), mixed(40*time.Microsecond, 0, 2, 0), VantageClient},
+		{"server: 1 handshake, 30 µs against 40 ms", mixed(30*time.Microsecond, 0, 1, 0), mixed(40*time.Millisecond, 0, 1, 0), VantageServer},
+		{"2 handshakes, a SYN-ACK on the 1 s timer: no path", mixed(1008*time.Millisecond, 0, 2, 0), mixed(40*time.Microsecond, 0, 2, 0), VantageUnknown},
+		{"2 handshakes, 2 ms against 40 µs: a busy host as well", mixed(2*time.Millisecond, 0, 2, 0), mixed(40*time.Microsecond, 0, 2, 0), VantageUnknown},
+		{"2 handshakes, 50 ms against 5 ms", mixed(50*time.Millisecond, 0, 2, 0), mixed(5*time.Millisecond, 0, 2, 0), VantageUnknown},
 	} {
 		if got, _, _ := vantageOf(tt.syn, tt.ack); got != tt.want {
 			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)

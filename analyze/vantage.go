@@ -27,6 +27,14 @@ const (
 // both gaps are host processing and say nothing about where the tap is.
 const minPathDelay = 200 * time.Microsecond
 
+// fewTimedPath and fewTimedRatio are what one or two timed handshakes
+// must show to place the capture: a gap no host's own processing takes,
+// against one a hundred times shorter.
+const (
+	fewTimedPath  = 10 * time.Millisecond
+	fewTimedRatio = 100
+)
+
 // timerGap is where a handshake gap stops measuring the path: an answer
 // this late followed a timer (the client's SYN timer or the server's
 // SYN-ACK timer, 1 s on Linux), after a packet lost on the way or
@@ -43,6 +51,17 @@ func vantageOf(synGap, ackGap *histogram) (Vantage, time.Duration, time.Duration
 	s, ok1, n1 := pathGap(synGap)
 	a, ok2, n2 := pathGap(ackGap)
 	if !ok1 || !ok2 || n1 < 3 || n2 < 3 {
+		// Too few handshakes for a median, unless one side took a
+		// path's delay and the other none: a third of a client's
+		// capture behind a 1.4 s round trip timed 2 (377 ms against
+		// 40 µs) and was read as the server's.
+		switch {
+		case !ok1 || !ok2:
+		case s >= fewTimedPath && s < timerGap && s >= fewTimedRatio*a:
+			return VantageClient, s, a
+		case a >= fewTimedPath && a < timerGap && a >= fewTimedRatio*s:
+			return VantageServer, s, a
+		}
 		return VantageUnknown, s, a
 	}
 	switch {

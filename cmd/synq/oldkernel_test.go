@@ -26,8 +26,10 @@ import (
 func idleOverflowScript() string {
 	var b strings.Builder
 	for i := range 3 {
-		fmt.Fprintf(&b, "%.3f c S from=192.0.2.%d:4000%d\n%.3f s S. from=192.0.2.%d:4000%d\n%.3f c . from=192.0.2.%d:4000%d\n",
-			0.1*float64(i), i+1, i, 0.1*float64(i)+0.001, i+1, i, 0.1*float64(i)+0.002, i+1, i)
+		// Taken on the server: the SYN-ACK 50 µs after the SYN, the
+		// ACK a 2 ms round trip later.
+		fmt.Fprintf(&b, "%.6f c S from=192.0.2.%d:4000%d\n%.6f s S. from=192.0.2.%d:4000%d\n%.6f c . from=192.0.2.%d:4000%d\n",
+			0.1*float64(i), i+1, i, 0.1*float64(i)+0.00005, i+1, i, 0.1*float64(i)+0.00205, i+1, i)
 	}
 	for i := 3; i < 6; i++ {
 		t := 0.1 * float64(i)
