@@ -41,14 +41,6 @@ func answersUnseen(l *Listener, ev *evidence) unseenAnswers {
 	if v := l.Signs.Vantage; v == VantageClient || v == VantageMiddle {
 		return u
 	}
-	if sg := &l.Signs; sg.Vantage == VantageUnknown && sg.SYNGapP50 >= minPathDelay && sg.SYNGapP50 < timerGap {
-		// Too few handshakes to judge the capture point, but the SYNs
-		// that were answered took a path's delay, not a server's
-		// microseconds: not the server's tap (a third of a client's
-		// capture behind a 1.4 s round trip read "SYN-ACKs left by
-		// another route, high" from the run's SYN-ACKs sent again).
-		return u
-	}
 	if l.Outcomes[UnansweredSYN]+delayedAnswersSeen(l) == 0 || seen == 0 || !ok || drops != 0 {
 		return u
 	}

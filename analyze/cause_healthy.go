@@ -176,10 +176,7 @@ func waitingSYNs(l *Listener, ev *evidence) *Finding {
 	}
 	var counted []string
 	if ev.counters.usable() {
-		if d := unexplainedDrops(ev); d != "" {
-			counted = append(counted, strings.TrimSuffix(strings.TrimPrefix(d, "The kernel counted "), "."))
-		}
-		counted = append(counted, troubleUnseen(l, ev)...)
+		counted = append(countersPast(ev, coverageSlack), troubleUnseen(l, ev)...)
 		if len(counted) == 0 {
 			return nil
 		}
@@ -275,6 +272,16 @@ func unexplainedDrops(ev *evidence) string {
 // dropsPast names the drop counters that rose more than slack(seen) past
 // what the whole capture can account for (seen), or "" when none did.
 func dropsPast(ev *evidence, slack func(seen int) int) string {
+	moved := countersPast(ev, slack)
+	if len(moved) == 0 {
+		return ""
+	}
+	return "The kernel counted " + strings.Join(moved, ", ") + "."
+}
+
+// countersPast lists the drop counters that rose more than slack(seen)
+// past what the whole capture can account for, each with its count.
+func countersPast(ev *evidence, slack func(seen int) int) []string {
 	var moved []string
 	for _, c := range dropCounters {
 		n, ok := ev.counters.get(c.name)
@@ -286,10 +293,7 @@ func dropsPast(ev *evidence, slack func(seen int) int) string {
 			moved = append(moved, prose.Sayf("%s %d (the capture shows at most %d)", c.name, n, seen))
 		}
 	}
-	if len(moved) == 0 {
-		return ""
-	}
-	return "The kernel counted " + strings.Join(moved, ", ") + "."
+	return moved
 }
 
 // tie is an inconclusive verdict when the best causes of the unanswered
